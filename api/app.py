@@ -1,0 +1,119 @@
+"""The FastAPI application factory: thin adapters over `gis/` and `store/`."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Response
+
+from api.deps import get_repo
+from api.errors import install_error_handlers
+from api.geojson import feature_collection, unit_feature
+from config import Settings, get_settings
+from gis.errors import NotFound
+from gis.model import Delegation, Matter, Rule, Team, Version
+from store.db import make_engine, session_factory, upgrade
+from store.repo import Repository
+
+Repo = Annotated[Repository, Depends(get_repo)]
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    """Build the app over the configured database (migrating it first unless told not to)."""
+    settings = settings or get_settings()
+    engine = make_engine(settings.resolved_database_url())
+    if migrate:
+        upgrade(engine)
+    app = FastAPI(
+        title="GridGov",
+        version="0.1.0",
+        description="County grid governance: which team is responsible for every incident point, and why.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    install_error_handlers(app)
+    _routes(app)
+    return app
+
+
+def resolve_version(repo: Repository, version: int | None, at: date | None = None) -> Version:
+    """An explicit version, else the one in force on `at` (today), else the newest one."""
+    if version is not None:
+        return repo.version(version)
+    try:
+        return repo.version_at(at or date.today())
+    except NotFound:
+        if at is not None:
+            raise
+        versions = repo.versions()
+        if not versions:
+            raise NotFound("no boundary version yet; import data or run `gridgov demo`") from None
+        return versions[-1]
+
+
+def _routes(app: FastAPI) -> None:
+    @app.get("/", summary="What this server offers")
+    def landing() -> dict[str, Any]:
+        return {"name": "GridGov", "docs": "/docs", "openapi": "/openapi.json",
+                "links": ["/versions", "/units", "/teams", "/matters", "/rules", "/delegations", "/incidents"]}
+
+    @app.get("/health", summary="Liveness and schema state")
+    def health(repo: Repo) -> dict[str, Any]:
+        return {"status": "ok", "counts": repo.counts()}
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)
+
+    @app.get("/versions", summary="Boundary versions (generations) with their effective dates")
+    def versions(repo: Repo) -> list[Version]:
+        return repo.versions()
+
+    @app.get("/versions/{version_id}", summary="One boundary version")
+    def version(version_id: int, repo: Repo) -> Version:
+        return repo.version(version_id)
+
+    @app.get("/units", summary="Units of a version as GeoJSON (RFC 7946)")
+    def units(
+        repo: Repo,
+        version: int | None = None,
+        layer: Annotated[str | None, Query(pattern="^(county|township|village|grid|zone)$")] = None,
+    ) -> dict[str, Any]:
+        v = resolve_version(repo, version)
+        assert v.id is not None
+        return feature_collection([unit_feature(u, v.id) for u in repo.units(v.id, layer)])
+
+    @app.get("/units/{code}", summary="One unit as a GeoJSON feature")
+    def unit(code: str, repo: Repo, version: int | None = None) -> dict[str, Any]:
+        v = resolve_version(repo, version)
+        assert v.id is not None
+        return unit_feature(repo.unit(v.id, code), v.id)
+
+    @app.get("/teams", summary="Enforcement teams, squadrons, departments and grid workers")
+    def teams(repo: Repo) -> list[Team]:
+        return repo.teams()
+
+    @app.get("/matters", summary="The matter catalogue with procedures and time limits")
+    def matters(repo: Repo) -> list[Matter]:
+        return repo.matters()
+
+    @app.get("/rules", summary="Routing rules of a version, highest priority first")
+    def rules(repo: Repo, version: int | None = None) -> list[Rule]:
+        v = resolve_version(repo, version)
+        assert v.id is not None
+        return repo.rules(v.id)
+
+    @app.get("/delegations", summary="Which township holds which matter")
+    def delegations(repo: Repo, version: int | None = None) -> list[Delegation]:
+        v = resolve_version(repo, version)
+        assert v.id is not None
+        return repo.delegations(v.id)
+
+    @app.get("/incidents", summary="Reported incidents as GeoJSON points")
+    def incidents(repo: Repo, limit: Annotated[int, Query(ge=1, le=100_000)] = 1000) -> dict[str, Any]:
+        rows = repo.incidents()[-limit:]
+        return feature_collection([
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [i.lon, i.lat]},
+             "properties": i.model_dump(mode="json", exclude={"lon", "lat"})} for i in rows])

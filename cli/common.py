@@ -1,0 +1,61 @@
+"""Helpers every command shares: settings, one transaction per command, readable errors, serving."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from config import Settings, get_settings
+from gis.errors import GridGovError
+from store.db import make_engine, session_factory, transaction, upgrade
+from store.repo import Repository
+
+DbUrl = Annotated[str | None, typer.Option("--database-url", help="overrides GRIDGOV_DATABASE_URL")]
+VersionOpt = Annotated[int | None, typer.Option("--version", "-v", help="version id (default: newest draft)")]
+console = Console()
+err = Console(stderr=True)
+
+
+def settings_for(database_url: str | None) -> Settings:
+    """Settings with an optional database URL override."""
+    return get_settings(database_url=database_url) if database_url else get_settings()
+
+
+@contextmanager
+def repository(database_url: str | None) -> Iterator[Repository]:
+    """A migrated database and one transaction around the command; errors become a message and exit 2."""
+    settings = settings_for(database_url)
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        upgrade(engine)
+        with transaction(session_factory(engine)) as session:
+            yield Repository(session)
+    finally:
+        engine.dispose()
+
+
+def run(action: Callable[[], Any]) -> Any:
+    """Run a command body, turning GridGov errors into a readable message and exit status 2."""
+    try:
+        return action()
+    except GridGovError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    """Run uvicorn over the app for these settings, printing the URL to open."""
+    import uvicorn
+
+    from api.app import create_app
+
+    console.print(f"GridGov is serving on [bold]http://{host}:{port}/[/] (API docs at /docs); Ctrl+C stops it")
+    sys.stdout.flush()
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+

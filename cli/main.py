@@ -1,0 +1,196 @@
+"""`gridgov`: the one command-line entry point. Each writing command owns one transaction."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cli.common import DbUrl, VersionOpt, console, err, repository, run, serve, settings_for
+from cli.demo import demo_cmd
+from etl.derive import derive_version
+from etl.export import export_units
+from etl.importer import import_file
+from etl.vector import VectorOptions
+from gis.errors import GridGovError
+from gis.validate import DEFAULT_OUTSIDE_TOLERANCE
+from store.db import make_engine, schema_revision, upgrade
+
+app = typer.Typer(help="GridGov: which team is responsible for every incident point, and why.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+version_app = typer.Typer(help="Boundary versions (generations) with effective dates.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(version_app, name="version")
+app.add_typer(db_app, name="db")
+@db_app.command("upgrade")
+def db_upgrade(database_url: DbUrl = None) -> None:
+    """Create or migrate the schema to the newest revision."""
+    engine = make_engine(settings_for(database_url).resolved_database_url())
+    upgrade(engine)
+    current, head = schema_revision(engine)
+    console.print(f"schema revision={current} head={head}")
+
+
+@app.command("import")
+def import_cmd(
+    path: Annotated[Path, typer.Argument(help=".csv code tree, .geojson, .gpkg or .shp")],
+    crs: Annotated[str | None, typer.Option(help="source CRS: wgs84, cgcs2000, gcj02, bd09 or EPSG:n")] = None,
+    layer: Annotated[str | None, typer.Option(help="target layer for every feature")] = None,
+    code: Annotated[str | None, typer.Option(help="unit code for a single-feature file")] = None,
+    code_field: Annotated[str, typer.Option(help="attribute holding the unit code")] = "code",
+    name_field: Annotated[str, typer.Option(help="attribute holding the name")] = "name",
+    parent_field: Annotated[str, typer.Option(help="attribute holding the parent code")] = "parent_code",
+    source_layer: Annotated[str | None, typer.Option(help="layer inside a GeoPackage")] = None,
+    strict: Annotated[bool, typer.Option(help="reject invalid polygons instead of repairing them")] = False,
+    tolerance: Annotated[float, typer.Option(help="share of a unit allowed outside its parent")] = (
+        DEFAULT_OUTSIDE_TOLERANCE),
+    version: VersionOpt = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Import units into a draft version, all or nothing; prints `imported <layer>=<n> …`."""
+    options = VectorOptions(crs=crs, layer=layer, code=code, code_field=code_field, name_field=name_field,
+                            parent_field=parent_field, source_layer=source_layer, strict=strict)
+
+    def body() -> None:
+        with repository(database_url) as repo:
+            result = import_file(repo, path, version_id=version, options=options, outside_tolerance=tolerance)
+        for note in result.repaired:
+            err.print(f"[yellow]repaired:[/] {note}", highlight=False)
+        print(result.summary())
+
+    run(body)
+
+
+@app.command("export")
+def export_cmd(
+    path: Annotated[Path, typer.Argument(help=".geojson or .gpkg (one table per layer)")],
+    layer: Annotated[list[str] | None, typer.Option(help="only these layers (repeatable)")] = None,
+    crs: Annotated[str, typer.Option(help="output CRS (.gpkg may use gcj02, bd09, EPSG:n)")] = "wgs84",
+    version: VersionOpt = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Export a version's units; prints `exported <layer>=<n> …`."""
+
+    def body() -> None:
+        with repository(database_url) as repo:
+            vid = version if version is not None else repo.versions()[-1].id if repo.versions() else None
+            if vid is None:
+                raise GridGovError("nothing to export: there is no version yet")
+            units = [u for u in repo.units(vid) if not layer or u.layer in layer]
+            counts = export_units(units, path, crs)
+        parts = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+        print(f"exported {parts or 'nothing'} version={vid} path={path}")
+
+    run(body)
+
+
+@app.command("derive")
+def derive_cmd(
+    village_radius: Annotated[float, typer.Option(help="metres around a located village when its township "
+                                                       "is only partly located")] = 1000.0,
+    show: Annotated[int, typer.Option(help="list this many units left to be drawn")] = 10,
+    version: VersionOpt = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Derive township polygons from seats and village polygons from located villages (marked derived)."""
+
+    def body() -> None:
+        with repository(database_url) as repo:
+            vid = version if version is not None else repo.working_draft().id
+            assert vid is not None
+            report = derive_version(repo, vid, village_radius_m=village_radius)
+        for code, reason in report.skipped.items():
+            err.print(f"[yellow]skipped {code}:[/] {reason}", highlight=False)
+        if report.to_be_drawn and show:
+            table = Table("code", "name", "parent", title=f"{len(report.to_be_drawn)} unit(s) to be drawn")
+            for u in report.to_be_drawn[:show]:
+                table.add_row(u.code, u.name, u.parent_code or "")
+            err.print(table)
+        print(report.summary())
+
+    run(body)
+
+
+@version_app.command("list")
+def version_list(database_url: DbUrl = None) -> None:
+    """List versions with status and effective dates."""
+
+    def body() -> None:
+        with repository(database_url) as repo:
+            versions = repo.versions()
+            counts = {v.id: repo.counts(v.id) for v in versions}
+        table = Table("id", "name", "status", "from", "to", "units")
+        for v in versions:
+            c = counts[v.id]
+            units = sum(n for k, n in c.items() if k in ("county", "township", "village", "grid", "zone"))
+            table.add_row(str(v.id), v.name, v.status, str(v.effective_from or ""), str(v.effective_to or ""),
+                          str(units))
+        console.print(table)
+
+    run(body)
+
+
+@version_app.command("create")
+def version_create(
+    name: Annotated[str, typer.Argument()],
+    based_on: Annotated[int | None, typer.Option(help="copy this version's units, rules and delegations")] = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Create a draft version; prints `created version=<id>`."""
+
+    def body() -> None:
+        with repository(database_url) as repo:
+            v = repo.create_version(name, based_on=based_on)
+        print(f"created version={v.id}")
+
+    run(body)
+
+
+@version_app.command("publish")
+def version_publish(
+    version_id: Annotated[int, typer.Argument()],
+    effective_from: Annotated[str, typer.Option(help="YYYY-MM-DD; the version in force before ends that day")],
+    database_url: DbUrl = None,
+) -> None:
+    """Publish a draft from a date; prints `published version=<id> effective_from=<date>`."""
+
+    def body() -> None:
+        try:
+            day = date.fromisoformat(effective_from)
+        except ValueError:
+            raise GridGovError(f"--effective-from {effective_from!r} is not a date like 2026-12-01") from None
+        with repository(database_url) as repo:
+            v = repo.publish(version_id, day)
+        print(f"published version={v.id} effective_from={v.effective_from}")
+
+    run(body)
+
+
+@app.command("info")
+def info_cmd(database_url: DbUrl = None) -> None:
+    """What is stored: counts per kind for the newest version."""
+
+    def body() -> None:
+        with repository(database_url) as repo:
+            versions = repo.versions()
+            counts = repo.counts(versions[-1].id if versions else None)
+        print(" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+
+    run(body)
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str | None, typer.Option(help="default GRIDGOV_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="default GRIDGOV_PORT")] = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Serve the API."""
+    settings = settings_for(database_url)
+    serve(settings, host or settings.host, port or settings.port)
+
+
+app.command("demo")(demo_cmd)

@@ -1,0 +1,42 @@
+"""The one error hierarchy of GridGov; `api/` maps it to HTTP statuses, `cli/` to exit codes."""
+
+from __future__ import annotations
+
+
+class GridGovError(Exception):
+    """Base of every error GridGov raises on purpose."""
+
+    status = 400
+
+    def __init__(self, message: str, *, where: str | None = None) -> None:
+        self.message = message
+        self.where = where  # file:line, feature id, field name: where the person should look
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class InvalidInput(GridGovError):
+    """Input a person can fix: bad geometry, coordinates, codes, rows."""
+
+    status = 422
+
+
+class UnknownCRS(InvalidInput):
+    """A coordinate reference system we cannot convert from."""
+
+
+class NotFound(GridGovError):
+    """A code or id that does not exist."""
+
+    status = 404
+
+
+class Conflict(GridGovError):
+    """The request clashes with stored state (duplicate code, stale edit, illegal transition)."""
+
+    status = 409
+
+
+class PayloadTooLarge(InvalidInput):
+    """A batch or file beyond the configured limit."""
+
+    status = 413

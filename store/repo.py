@@ -1,0 +1,344 @@
+"""The one repository API over SQLite and PostGIS. It never commits: the caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+
+import shapely
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from gis.errors import Conflict, InvalidInput, NotFound
+from gis.model import Delegation, Incident, Matter, MatterFilter, Rule, RuleScope, Team, Unit, Version
+from gis.validate import (
+    DEFAULT_OUTSIDE_TOLERANCE,
+    Problem,
+    check_references,
+    check_teams,
+    check_units,
+    raise_problems,
+)
+from store.schema import DelegationRow, IncidentRow, MatterRow, RuleRow, TeamRow, UnitRow, VersionRow
+
+
+def _now() -> datetime:
+    return datetime.now().replace(microsecond=0)
+
+
+class Repository:
+    """Read and write GridGov's data through one injected session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -- versions ---------------------------------------------------------------------------------
+    def create_version(self, name: str, *, note: str = "", based_on: int | None = None) -> Version:
+        """A new draft version, empty or copying the content of `based_on`."""
+        row = VersionRow(name=name, status="draft", note=note, based_on_id=based_on, created_at=_now(), revision=0)
+        self.session.add(row)
+        self.session.flush()
+        if based_on is not None:
+            self._copy_content(based_on, row.id)
+        return _version(row)
+
+    def _copy_content(self, source: int, target: int) -> None:
+        self._version_row(source)
+        for model in (UnitRow, DelegationRow, RuleRow):
+            table: sa.Table = model.__table__  # type: ignore[assignment]
+            cols = [c.name for c in table.columns if c.name not in ("id", "version_id")]
+            src = sa.select(sa.literal(target).label("version_id"), *[table.c[c] for c in cols])
+            self.session.execute(
+                sa.insert(model).from_select(["version_id", *cols], src.where(table.c.version_id == source)))
+
+    def _version_row(self, version_id: int) -> VersionRow:
+        row = self.session.get(VersionRow, version_id)
+        if row is None:
+            raise NotFound(f"no boundary version {version_id}; `gridgov version list` shows them")
+        return row
+
+    def version(self, version_id: int) -> Version:
+        """One version by id."""
+        return _version(self._version_row(version_id))
+
+    def versions(self) -> list[Version]:
+        """Every version, oldest first."""
+        return [_version(r) for r in self.session.scalars(sa.select(VersionRow).order_by(VersionRow.id))]
+
+    def version_at(self, day: date) -> Version:
+        """The published version in force on `day`."""
+        row = self.session.scalars(
+            sa.select(VersionRow)
+            .where(VersionRow.status == "published", VersionRow.effective_from <= day)
+            .where(sa.or_(VersionRow.effective_to.is_(None), VersionRow.effective_to > day))
+            .order_by(VersionRow.effective_from.desc())
+        ).first()
+        if row is None:
+            first = self.session.scalar(
+                sa.select(sa.func.min(VersionRow.effective_from)).where(VersionRow.status == "published"))
+            hint = f"the first starts on {first}" if first else "none is published yet"
+            raise NotFound(f"no boundary version was in force on {day}; {hint}")
+        return _version(row)
+
+    def working_draft(self, name: str = "initial") -> Version:
+        """The newest draft, created (based on the newest published version) when there is none."""
+        row = self.session.scalars(
+            sa.select(VersionRow).where(VersionRow.status == "draft").order_by(VersionRow.id.desc())
+        ).first()
+        if row is not None:
+            return _version(row)
+        latest = self.session.scalars(
+            sa.select(VersionRow).where(VersionRow.status == "published").order_by(VersionRow.id.desc())
+        ).first()
+        return self.create_version(name, based_on=latest.id if latest else None)
+
+    def editable(self, version_id: int, expected_revision: int | None = None) -> VersionRow:
+        """The version row, refusing published versions and stale edits; bumps its revision."""
+        row = self._version_row(version_id)
+        if row.status == "published":
+            raise Conflict(f"version {version_id} ({row.name}) is published and cannot change; "
+                           "create a draft based on it")
+        if expected_revision is not None and expected_revision != row.revision:
+            raise Conflict(f"version {version_id} changed since revision {expected_revision} "
+                           f"(now {row.revision}); reload it and apply the edit again")
+        row.revision += 1
+        if row.status == "validated":
+            row.status = "draft"  # any edit invalidates a validation
+        return row
+
+    def publish(self, version_id: int, effective_from: date) -> Version:
+        """Publish a draft from `effective_from`; the version in force before it ends that day."""
+        row = self._version_row(version_id)
+        if row.status == "published":
+            raise Conflict(f"version {version_id} is already published")
+        later = self.session.scalars(
+            sa.select(VersionRow).where(VersionRow.status == "published", VersionRow.effective_from >= effective_from)
+        ).first()
+        if later is not None:
+            raise Conflict(f"version {later.id} is already in force from {later.effective_from}; "
+                           f"a publish from {effective_from} would rewrite that history")
+        previous = self.session.scalars(
+            sa.select(VersionRow).where(VersionRow.status == "published", VersionRow.effective_to.is_(None))
+        ).first()
+        if previous is not None:
+            previous.effective_to = effective_from
+        row.status, row.effective_from, row.published_at = "published", effective_from, _now()
+        return _version(row)
+
+    # -- units ------------------------------------------------------------------------------------
+    def add_units(
+        self,
+        version_id: int,
+        units: Iterable[tuple[str, Unit]] | Iterable[Unit],
+        *,
+        replace: bool = False,
+        outside_tolerance: float = DEFAULT_OUTSIDE_TOLERANCE,
+    ) -> Counter[str]:
+        """Validate and store units (pairs of where-label and unit, or bare units); counts per layer."""
+        pairs = [u if isinstance(u, tuple) else (f"unit {u.code}", u) for u in units]
+        self.editable(version_id)
+        existing = {u.code: u for u in self.units(version_id)}
+        raise_problems(check_units(pairs, existing, outside_tolerance=outside_tolerance, replace=replace),
+                       "the units")
+        rows = {r.code: r for r in self.session.scalars(
+            sa.select(UnitRow).where(UnitRow.version_id == version_id,
+                                     UnitRow.code.in_([u.code for _, u in pairs])))}
+        for _, unit in pairs:
+            row = rows.get(unit.code) or UnitRow(version_id=version_id, code=unit.code)
+            _fill_unit_row(row, unit)
+            self.session.add(row)
+        self.session.flush()
+        return Counter(u.layer for _, u in pairs)
+
+    def units(self, version_id: int, layer: str | None = None) -> list[Unit]:
+        """Units of a version (optionally one layer), ordered by layer then code."""
+        q = sa.select(UnitRow).where(UnitRow.version_id == version_id)
+        if layer is not None:
+            q = q.where(UnitRow.layer == layer)
+        return [_unit(r) for r in self.session.scalars(q.order_by(UnitRow.layer, UnitRow.code))]
+
+    def unit(self, version_id: int, code: str) -> Unit:
+        """One unit by code."""
+        row = self.session.scalars(
+            sa.select(UnitRow).where(UnitRow.version_id == version_id, UnitRow.code == code)).first()
+        if row is None:
+            raise NotFound(f"no unit {code} in version {version_id}")
+        return _unit(row)
+
+    def units_covering(self, version_id: int, lon: float, lat: float) -> list[Unit]:
+        """Polygon units whose area covers the point (PostGIS index on PostgreSQL; bbox+shapely on SQLite)."""
+        point = shapely.Point(lon, lat)
+        q = sa.select(UnitRow).where(UnitRow.version_id == version_id, UnitRow.geom.is_not(None))
+        if self.session.get_bind().dialect.name == "postgresql":
+            q = q.where(sa.func.ST_Covers(UnitRow.geom, sa.func.ST_SetSRID(sa.func.ST_MakePoint(lon, lat), 4326)))
+            return [_unit(r) for r in self.session.scalars(q.order_by(UnitRow.layer, UnitRow.code))]
+        return [u for u in map(_unit, self.session.scalars(q.order_by(UnitRow.layer, UnitRow.code)))
+                if u.geometry is not None and u.geometry.covers(point)]
+
+    # -- teams, matters, delegations, rules -------------------------------------------------------
+    def add_teams(self, teams: list[Team], version_id: int | None = None) -> int:
+        """Validate and store new teams."""
+        existing = set(self.session.scalars(sa.select(TeamRow.code)))
+        unit_codes = {u.code for u in self.units(version_id)} if version_id is not None else None
+        raise_problems(check_teams(teams, existing, unit_codes), "the teams")
+        self.session.add_all(TeamRow(**t.model_dump()) for t in teams)
+        self.session.flush()
+        return len(teams)
+
+    def teams(self) -> list[Team]:
+        """Every team, by code."""
+        rows = self.session.scalars(sa.select(TeamRow).order_by(TeamRow.code))
+        return [Team.model_validate(_row_dict(r, Team)) for r in rows]
+
+    def add_matters(self, matters: list[Matter]) -> int:
+        """Store new matters; codes must be new."""
+        existing = set(self.session.scalars(sa.select(MatterRow.code)))
+        seen: set[str] = set()
+        problems = []
+        for m in matters:
+            if m.code in existing or m.code in seen:
+                problems.append(Problem(f"matter {m.code}", "duplicate matter code"))
+            seen.add(m.code)
+        raise_problems(problems, "the matters")
+        self.session.add_all(MatterRow(**m.model_dump()) for m in matters)
+        self.session.flush()
+        return len(matters)
+
+    def matters(self) -> list[Matter]:
+        """Every matter, by code."""
+        rows = self.session.scalars(sa.select(MatterRow).order_by(MatterRow.code))
+        return [Matter.model_validate(_row_dict(r, Matter)) for r in rows]
+
+    def matter(self, code: str) -> Matter:
+        """One matter by code."""
+        row = self.session.scalars(sa.select(MatterRow).where(MatterRow.code == code)).first()
+        if row is None:
+            raise NotFound(f"unknown matter code {code}; `GET /matters` lists them")
+        return Matter.model_validate(_row_dict(row, Matter))
+
+    def add_rules_and_delegations(
+        self, version_id: int, rules: list[Rule], delegations: list[Delegation]
+    ) -> tuple[int, int]:
+        """Validate every reference, then store rules and delegations in the version."""
+        self.editable(version_id)
+        matters = self.matters()
+        problems = check_references(
+            rules, delegations,
+            unit_layers={u.code: u.layer for u in self.units(version_id)},
+            team_codes=set(self.session.scalars(sa.select(TeamRow.code))),
+            matter_codes={m.code for m in matters},
+            domains={m.domain for m in matters},
+        )
+        existing_rules = set(self.session.scalars(sa.select(RuleRow.code).where(RuleRow.version_id == version_id)))
+        seen: set[str] = set()
+        for r in rules:
+            if r.code in existing_rules or r.code in seen:
+                problems.append(Problem(f"rule {r.code}", "duplicate rule code in this version"))
+            seen.add(r.code)
+        pairs = Counter((d.township_code, d.matter_code) for d in delegations)
+        problems += [Problem(f"delegation {t}/{m}", "listed twice") for (t, m), n in pairs.items() if n > 1]
+        raise_problems(problems, "the rules and delegations")
+        for r in rules:
+            self.session.add(RuleRow(version_id=version_id, **{
+                **r.model_dump(exclude={"scope", "matters"}),
+                "scope": r.scope.model_dump(exclude_none=True),
+                "matters": r.matters.model_dump(exclude_none=True),
+            }))
+        self.session.add_all(DelegationRow(version_id=version_id, **d.model_dump()) for d in delegations)
+        self.session.flush()
+        return len(rules), len(delegations)
+
+    def rules(self, version_id: int) -> list[Rule]:
+        """Rules of a version, highest priority first."""
+        rows = self.session.scalars(
+            sa.select(RuleRow).where(RuleRow.version_id == version_id).order_by(RuleRow.priority.desc(), RuleRow.code))
+        return [_rule(r) for r in rows]
+
+    def delegations(self, version_id: int) -> list[Delegation]:
+        """Delegations of a version."""
+        rows = self.session.scalars(sa.select(DelegationRow).where(DelegationRow.version_id == version_id)
+                                    .order_by(DelegationRow.township_code, DelegationRow.matter_code))
+        return [Delegation(township_code=r.township_code, matter_code=r.matter_code) for r in rows]
+
+    # -- incidents --------------------------------------------------------------------------------
+    def add_incidents(self, incidents: list[Incident]) -> int:
+        """Store incidents; matter codes must exist and external ids be new."""
+        known = set(self.session.scalars(sa.select(MatterRow.code)))
+        ids = [i.external_id for i in incidents if i.external_id is not None]
+        taken: set[str] = set()
+        for start in range(0, len(ids), 5000):  # stay under the drivers' bound-parameter limits
+            chunk = ids[start:start + 5000]
+            taken.update(self.session.scalars(
+                sa.select(IncidentRow.external_id).where(IncidentRow.external_id.in_(chunk))))
+        problems = [Problem(f"incident {i.external_id or n}", f"unknown matter code {i.matter_code}")
+                    for n, i in enumerate(incidents) if i.matter_code not in known]
+        problems += [Problem(f"incident {x}", "external id already stored") for x in sorted(taken)]
+        problems += [Problem(f"incident {x}", "external id listed twice") for x, n in Counter(ids).items() if n > 1]
+        raise_problems(problems, "the incidents")
+        self.session.add_all(
+            IncidentRow(geom=shapely.Point(i.lon, i.lat), **i.model_dump()) for i in incidents)
+        self.session.flush()
+        return len(incidents)
+
+    def incidents(self, since: datetime | None = None, until: datetime | None = None) -> list[Incident]:
+        """Incidents reported in [since, until), oldest first."""
+        q = sa.select(IncidentRow)
+        if since is not None:
+            q = q.where(IncidentRow.reported_at >= since)
+        if until is not None:
+            q = q.where(IncidentRow.reported_at < until)
+        return [Incident.model_validate(_row_dict(r, Incident))
+                for r in self.session.scalars(q.order_by(IncidentRow.reported_at, IncidentRow.id))]
+
+    def counts(self, version_id: int | None = None) -> dict[str, int]:
+        """How many of each thing is stored (units per layer of one version)."""
+        out: dict[str, int] = {}
+        if version_id is not None:
+            for layer, n in self.session.execute(
+                sa.select(UnitRow.layer, sa.func.count()).where(UnitRow.version_id == version_id)
+                .group_by(UnitRow.layer)):
+                out[layer] = n
+            out["rule"] = self.session.scalar(
+                sa.select(sa.func.count()).select_from(RuleRow).where(RuleRow.version_id == version_id)) or 0
+            out["delegation"] = self.session.scalar(
+                sa.select(sa.func.count()).select_from(DelegationRow)
+                .where(DelegationRow.version_id == version_id)) or 0
+        for name, table in (("team", TeamRow), ("matter", MatterRow), ("incident", IncidentRow)):
+            out[name] = self.session.scalar(sa.select(sa.func.count()).select_from(table)) or 0
+        return out
+
+
+def _version(row: VersionRow) -> Version:
+    return Version(id=row.id, name=row.name, status=row.status,  # type: ignore[arg-type]
+                   effective_from=row.effective_from, effective_to=row.effective_to, note=row.note)
+
+
+def _fill_unit_row(row: UnitRow, unit: Unit) -> None:
+    row.name, row.layer, row.kind, row.parent_code = unit.name, unit.layer, unit.kind, unit.parent_code
+    row.attributes, row.geom, row.cells, row.derived = unit.attributes, unit.geometry, unit.cells, unit.derived
+    row.raw_geom, row.raw_crs = unit.raw_geometry, unit.raw_crs
+
+
+def _unit(row: UnitRow) -> Unit:
+    if row.geom is not None and row.geom.is_empty:
+        raise InvalidInput(f"unit {row.code} has an empty geometry in the store")
+    return Unit.model_construct(
+        code=row.code, name=row.name, layer=row.layer, kind=row.kind, parent_code=row.parent_code,
+        attributes=dict(row.attributes or {}), geometry=row.geom, cells=row.cells, derived=row.derived,
+        raw_geometry=row.raw_geom, raw_crs=row.raw_crs,
+    )  # validated when written; re-validating every read would cost seconds on detailed layers
+
+
+def _rule(row: RuleRow) -> Rule:
+    return Rule(
+        code=row.code, priority=row.priority, scope=RuleScope.model_validate(row.scope),
+        matters=MatterFilter.model_validate(row.matters), team_code=row.team_code,
+        co_owner_codes=list(row.co_owner_codes or []), effective_from=row.effective_from,
+        effective_to=row.effective_to, legal_basis=row.legal_basis, description=row.description,
+    )
+
+
+def _row_dict(row: Any, model: type[Any]) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in model.model_fields}

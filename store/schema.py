@@ -1,0 +1,163 @@
+"""Tables. Geometry is PostGIS `geometry(…, 4326)` on PostgreSQL and WKB in a BLOB on SQLite.
+
+The schema itself is created by the migrations in `store/migrations`; these classes only map it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import shapely
+import sqlalchemy as sa
+from geoalchemy2 import Geometry, WKBElement
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+class Geom(TypeDecorator[BaseGeometry]):
+    """A shapely geometry column: PostGIS geometry with SRID, or WKB bytes on SQLite."""
+
+    impl = sa.LargeBinary
+    cache_ok = True
+
+    def __init__(self, geometry_type: str = "GEOMETRY", srid: int = 4326) -> None:
+        super().__init__()
+        self.geometry_type = geometry_type
+        self.srid = srid
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(Geometry(self.geometry_type, srid=self.srid, spatial_index=False))
+        return dialect.type_descriptor(sa.LargeBinary())
+
+    def process_bind_param(self, value: BaseGeometry | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        wkb = shapely.to_wkb(value)
+        return WKBElement(wkb, srid=self.srid) if dialect.name == "postgresql" else wkb
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> BaseGeometry | None:
+        if value is None:
+            return None
+        data = value.data if isinstance(value, WKBElement) else value
+        return shapely.from_wkb(bytes(data))
+
+
+def geometry_column_type(dialect_name: str, geometry_type: str, srid: int = 4326) -> TypeEngine[Any]:
+    """The DDL type migrations use for a geometry column on this dialect."""
+    if dialect_name == "postgresql":
+        return Geometry(geometry_type, srid=srid, spatial_index=False)
+    return sa.LargeBinary()
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class VersionRow(Base):
+    __tablename__ = "boundary_version"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    status: Mapped[str] = mapped_column(sa.String(16), default="draft")
+    effective_from: Mapped[date | None] = mapped_column(sa.Date, nullable=True)
+    effective_to: Mapped[date | None] = mapped_column(sa.Date, nullable=True)
+    based_on_id: Mapped[int | None] = mapped_column(sa.ForeignKey("boundary_version.id"), nullable=True)
+    revision: Mapped[int] = mapped_column(default=0)  # bumped on every edit: optimistic concurrency
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime)
+    published_at: Mapped[datetime | None] = mapped_column(sa.DateTime, nullable=True)
+
+
+class UnitRow(Base):
+    __tablename__ = "unit"
+    __table_args__ = (
+        sa.UniqueConstraint("version_id", "code"),
+        sa.Index("ix_unit_version_layer", "version_id", "layer"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(sa.ForeignKey("boundary_version.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(sa.String(64))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    layer: Mapped[str] = mapped_column(sa.String(16))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    parent_code: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    geom: Mapped[BaseGeometry | None] = mapped_column(Geom("MULTIPOLYGON"), nullable=True)
+    cells: Mapped[list[str] | None] = mapped_column(JSONType, nullable=True)
+    derived: Mapped[bool] = mapped_column(default=False)
+    raw_geom: Mapped[BaseGeometry | None] = mapped_column(Geom("GEOMETRY", srid=0), nullable=True)
+    raw_crs: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
+
+
+class TeamRow(Base):
+    __tablename__ = "team"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    parent_code: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    unit_code: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class MatterRow(Base):
+    __tablename__ = "matter"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(300))
+    domain: Mapped[str] = mapped_column(sa.String(100))
+    procedure: Mapped[str] = mapped_column(sa.String(16))
+    time_limit: Mapped[int] = mapped_column()
+    time_unit: Mapped[str] = mapped_column(sa.String(16))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class DelegationRow(Base):
+    __tablename__ = "delegation"
+    __table_args__ = (sa.UniqueConstraint("version_id", "township_code", "matter_code"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(sa.ForeignKey("boundary_version.id", ondelete="CASCADE"))
+    township_code: Mapped[str] = mapped_column(sa.String(64))
+    matter_code: Mapped[str] = mapped_column(sa.String(64))
+
+
+class RuleRow(Base):
+    __tablename__ = "rule"
+    __table_args__ = (sa.UniqueConstraint("version_id", "code"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(sa.ForeignKey("boundary_version.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(sa.String(64))
+    priority: Mapped[int] = mapped_column()
+    scope: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    matters: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    team_code: Mapped[str] = mapped_column(sa.String(64))
+    co_owner_codes: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    effective_from: Mapped[date | None] = mapped_column(sa.Date, nullable=True)
+    effective_to: Mapped[date | None] = mapped_column(sa.Date, nullable=True)
+    legal_basis: Mapped[str] = mapped_column(sa.Text, default="")
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+class IncidentRow(Base):
+    __tablename__ = "incident"
+    __table_args__ = (sa.Index("ix_incident_reported_at", "reported_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(sa.String(100), unique=True, nullable=True)
+    reported_at: Mapped[datetime] = mapped_column(sa.DateTime)
+    matter_code: Mapped[str] = mapped_column(sa.String(64))
+    lon: Mapped[float] = mapped_column(sa.Float)
+    lat: Mapped[float] = mapped_column(sa.Float)
+    geom: Mapped[BaseGeometry] = mapped_column(Geom("POINT"))
+    raw_x: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    raw_y: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    raw_crs: Mapped[str] = mapped_column(sa.String(32), default="wgs84")
+    accuracy_m: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    reporter: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
