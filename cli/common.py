@@ -17,8 +17,8 @@ from store.repo import Repository
 
 DbUrl = Annotated[str | None, typer.Option("--database-url", help="overrides GRIDGOV_DATABASE_URL")]
 VersionOpt = Annotated[int | None, typer.Option("--version", "-v", help="version id (default: newest draft)")]
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def settings_for(database_url: str | None) -> Settings:
@@ -44,7 +44,7 @@ def run(action: Callable[[], Any]) -> Any:
     try:
         return action()
     except GridGovError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 

@@ -7,11 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from gis.demo import build_demo_county
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from cli.common import console, run, serve, settings_for
-from etl.demo import load_demo
 from gis.errors import Conflict
 from store.db import make_engine, session_factory, transaction, upgrade
 from store.repo import Repository
@@ -35,6 +33,9 @@ def demo_cmd(
         settings = settings.model_copy(update={"database_url": f"sqlite:///{path}"})
 
     def body() -> None:
+        from etl.demo import load_demo  # the generator is only needed here
+        from gis.demo import build_demo_county
+
         engine = make_engine(settings.resolved_database_url())
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                       console=console, transient=True) as progress:

@@ -98,7 +98,13 @@ def _feature_unit(
     code = options.code or _text(props.get(options.code_field))
     if not code:
         raise InvalidInput(f"no code (field {options.code_field!r}; choose another with --code-field)")
-    geometry, repaired = _clean_geometry(raw, crs, options.strict, where)
+    cells = props.get("cells")
+    cells = json.loads(cells) if isinstance(cells, str) and cells.strip() else None
+    if raw is None and (cells or _flag(props.get("to_be_drawn"))):
+        geometry, repaired, raw_crs = None, "", None  # H3 units, or units not drawn yet: no polygon to read
+    else:
+        geometry, repaired = _clean_geometry(raw, crs, options.strict, where)
+        raw_crs = crs
     base = existing.get(code)
     layer = options.layer or _text(props.get("layer")) or (base.layer if base else None)
     if layer not in LAYERS:
@@ -110,17 +116,23 @@ def _feature_unit(
         "kind": _text(props.get("kind")) or (base.kind if base else ""),
         "parent_code": _text(props.get(options.parent_field)) or (base.parent_code if base else None),
         "attributes": {**(base.attributes if base else {}), **attrs},
-        "geometry": geometry, "raw_geometry": raw, "raw_crs": crs,
-        "derived": bool(props.get("derived")) if "derived" in props else False,
+        "geometry": None if cells else geometry, "cells": cells,
+        "raw_geometry": None if cells else raw, "raw_crs": None if cells else raw_crs,
+        "derived": _flag(props.get("derived")),
     }
-    cells = props.get("cells")
-    if isinstance(cells, str) and cells.strip():
-        fields.update(cells=json.loads(cells), geometry=None)
     return Unit(**fields), repaired
 
 
+def _flag(value: Any) -> bool:
+    """A boolean attribute as GeoJSON, GeoPackage (0/1) or Shapefile (text) carry it."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "t")
+    return bool(value) if value is not None and value == value else False
+
+
 def _attributes(props: dict[str, Any], options: VectorOptions) -> dict[str, Any]:
-    skip = {*BASE_FIELDS, options.code_field, options.name_field, options.parent_field, "cells", "derived"}
+    skip = {*BASE_FIELDS, options.code_field, options.name_field, options.parent_field, "cells", "derived",
+            "to_be_drawn"}
     attrs: dict[str, Any] = {}
     packed = props.get("attributes")
     if isinstance(packed, str) and packed.strip().startswith("{"):
@@ -135,7 +147,7 @@ def _attributes(props: dict[str, Any], options: VectorOptions) -> dict[str, Any]
 def _clean_geometry(raw: BaseGeometry | None, crs: str, strict: bool, where: str) -> tuple[BaseGeometry, str]:
     """WGS84 MultiPolygon from a raw feature geometry, repaired with make_valid unless strict."""
     if raw is None or raw.is_empty:
-        raise InvalidInput("empty geometry")
+        raise InvalidInput("empty geometry (a unit not drawn yet needs the attribute to_be_drawn=true)")
     if raw.geom_type not in ("Polygon", "MultiPolygon"):
         raise InvalidInput(f"{raw.geom_type} is not a polygon; units need Polygon or MultiPolygon")
     coords = shapely.get_coordinates(raw)

@@ -29,7 +29,8 @@ def _require_postgres() -> str:
     if url:
         return url
     if os.environ.get("CI") == "true":
-        pytest.fail("GRIDGOV_TEST_POSTGRES_URL is not set: in CI the PostGIS tests must run (scripts/test.sh starts it)")
+        pytest.fail("GRIDGOV_TEST_POSTGRES_URL is not set: in CI the PostGIS tests must run "
+                    "(scripts/test.sh starts the server)")
     pytest.skip("no PostGIS server (run scripts/test.sh, which starts one)")
 
 
