@@ -7,14 +7,16 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Response
 
+from api import routing
 from api.deps import get_repo
-from api.errors import install_error_handlers
+from api.errors import install_body_limit, install_error_handlers
 from api.geojson import feature_collection, unit_feature
 from config import Settings, get_settings
 from gis.errors import NotFound
 from gis.model import Delegation, Matter, Rule, Team, Version
 from store.db import make_engine, session_factory, upgrade
 from store.repo import Repository
+from store.routers import RouterCache
 
 Repo = Annotated[Repository, Depends(get_repo)]
 
@@ -33,8 +35,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
+    app.state.routers = RouterCache(settings.fallback_team)
     install_error_handlers(app)
+    install_body_limit(app, settings.max_upload_mib * 2**20)
     _routes(app)
+    app.include_router(routing.router)
     return app
 
 
@@ -57,7 +62,8 @@ def _routes(app: FastAPI) -> None:
     @app.get("/", summary="What this server offers")
     def landing() -> dict[str, Any]:
         return {"name": "GridGov", "docs": "/docs", "openapi": "/openapi.json",
-                "links": ["/versions", "/units", "/teams", "/matters", "/rules", "/delegations", "/incidents"]}
+                "links": ["/versions", "/units", "/teams", "/matters", "/rules", "/delegations", "/incidents",
+                          "/route", "/jurisdictions/at"]}
 
     @app.get("/health", summary="Liveness and schema state")
     def health(repo: Repo) -> dict[str, Any]:

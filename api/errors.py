@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -24,3 +26,16 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         return JSONResponse(status_code=422, content={
             "detail": "; ".join(problems), "where": None, "error": "InvalidInput", "problems": problems})
+
+
+def install_body_limit(app: FastAPI, max_bytes: int) -> None:
+    """Refuse request bodies over the limit before reading them (413 with the limit stated)."""
+
+    @app.middleware("http")
+    async def _limit(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > max_bytes:
+            return JSONResponse(status_code=413, content={
+                "detail": f"request body of {int(length)} bytes is over the limit of {max_bytes} bytes; "
+                          "send smaller batches", "where": "body", "error": "PayloadTooLarge"})
+        return await call_next(request)

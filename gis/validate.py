@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import h3
 import shapely
 
 from gis.errors import InvalidInput
@@ -75,8 +76,20 @@ def _parent_problems(where: str, unit: Unit, units: Mapping[str, Unit], toleranc
     if spec.parent_layer is not None and parent.layer != spec.parent_layer:
         return [Problem(where, f"parent {parent.code} is a {parent.layer}, a {unit.layer} needs a "
                                f"{spec.parent_layer}")]
-    child, outer = unit.shape(), parent.shape()
-    if child is None or outer is None:
+    outer = parent.shape()
+    if outer is None:
+        return []
+    if unit.cells is not None:
+        # Hexagons cannot follow a polygon edge: an H3 unit belongs where its cells' centres are.
+        centres = [h3.cell_to_latlng(c) for c in unit.cells]
+        outside_cells = [c for c, (lat, lon) in zip(unit.cells, centres, strict=True)
+                         if not outer.covers(shapely.Point(lon, lat))]
+        if outside_cells:
+            return [Problem(where, f"{len(outside_cells)} of {len(unit.cells)} H3 cells of {unit.code} have their "
+                                   f"centre outside its parent {parent.code} (first: {outside_cells[0]})")]
+        return []
+    child = unit.shape()
+    if child is None:
         return []
     outside = shapely.difference(child, outer).area
     if outside > tolerance * child.area:

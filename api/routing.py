@@ -1,0 +1,170 @@
+"""`POST /route` and `GET /jurisdictions/at`: who is responsible here, and which units contain this point."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from api.deps import get_repo
+from gis.crs import to_wgs84
+from gis.errors import InvalidInput, PayloadTooLarge
+from gis.routing import Router
+from gis.routing.decision import VersionRef
+from store.repo import Repository
+from store.routers import RouterCache
+
+router = APIRouter(tags=["routing"])
+Repo = Annotated[Repository, Depends(get_repo)]
+CRSName = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
+Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, description="latitude in the request's crs")]
+Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False, description="longitude in the request's crs")]
+Accuracy = Annotated[float | None, Field(default=None, ge=0, le=100_000, allow_inf_nan=False,
+                                         description="reported GPS accuracy in metres")]
+FULL_DETAIL_LIMIT = 1000
+
+
+class PointIn(BaseModel):
+    """One point of a batch; `id` is echoed back."""
+
+    lat: Lat
+    lon: Lon
+    accuracy_m: Accuracy = None
+    id: str | None = Field(default=None, max_length=100)
+
+
+class RouteRequest(BaseModel):
+    """One point (lat/lon), a batch (`points`) or GeoJSON (Point, MultiPoint, Feature, FeatureCollection)."""
+
+    matter: str = Field(min_length=1, max_length=64, description="matter code, see GET /matters")
+    crs: CRSName = Field(default="wgs84", description="phones on Amap/WeChat give gcj02, Baidu gives bd09")
+    at: datetime | date | None = Field(default=None, description="route as of this time (default now)")
+    lat: Lat | None = None
+    lon: Lon | None = None
+    accuracy_m: Accuracy = None
+    points: list[PointIn] | None = None
+    geojson: dict[str, Any] | None = None
+    detail: Literal["full", "summary"] = Field(
+        default="full", description=f"full explanations (≤ {FULL_DETAIL_LIMIT} points) or summary columns")
+
+    @model_validator(mode="after")
+    def _one_location(self) -> RouteRequest:
+        given = [self.lat is not None or self.lon is not None, self.points is not None, self.geojson is not None]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of lat/lon, points or geojson")
+        if given[0] and (self.lat is None or self.lon is None):
+            raise ValueError("give both lat and lon")
+        return self
+
+    def point_list(self) -> list[PointIn]:
+        """Every point of the request, in order."""
+        if self.points is not None:
+            return self.points
+        if self.geojson is not None:
+            out = []
+            for n, (x, y, fid) in enumerate(_geojson_points(self.geojson)):
+                try:
+                    out.append(PointIn(lon=x, lat=y, accuracy_m=self.accuracy_m, id=fid))
+                except ValidationError as exc:
+                    err = exc.errors()[0]
+                    raise InvalidInput(f"point {n}: {err['loc'][0]} {err['msg']}", where="geojson") from None
+            return out
+        assert self.lat is not None and self.lon is not None
+        return [PointIn(lat=self.lat, lon=self.lon, accuracy_m=self.accuracy_m)]
+
+    def day(self) -> date:
+        if self.at is None:
+            return date.today()
+        return self.at.date() if isinstance(self.at, datetime) else self.at
+
+
+def _geojson_points(doc: dict[str, Any]) -> list[tuple[float, float, str | None]]:
+    kind = doc.get("type")
+    if kind == "FeatureCollection":
+        return [p for f in doc.get("features") or [] for p in _geojson_points(f)]
+    if kind == "Feature":
+        fid = doc.get("id")
+        return [(x, y, str(fid) if fid is not None else None) for x, y, _ in _geojson_points(doc.get("geometry") or {})]
+    coords = doc.get("coordinates")
+    try:
+        if kind == "Point":
+            return [(float(coords[0]), float(coords[1]), None)]  # type: ignore[index]
+        if kind == "MultiPoint":
+            return [(float(c[0]), float(c[1]), None) for c in coords]  # type: ignore[union-attr]
+    except (TypeError, IndexError, ValueError) as exc:
+        raise InvalidInput(f"malformed GeoJSON {kind} coordinates", where="geojson") from exc
+    raise InvalidInput(f"GeoJSON type {kind!r} is not a point; send Point, MultiPoint, Feature or FeatureCollection",
+                       where="geojson")
+
+
+def routers(request: Request) -> RouterCache:
+    cache: RouterCache = request.app.state.routers
+    return cache
+
+
+@router.post("/route", summary="Who is responsible for these points and this matter, and why")
+def route(body: RouteRequest, repo: Repo, request: Request) -> dict[str, Any]:
+    """Route one point or a batch; every decision carries its explanation (or summary columns)."""
+    points = body.point_list()
+    limit = request.app.state.settings.max_batch
+    if not points:
+        raise InvalidInput("the batch is empty; send at least one point", where="points")
+    if len(points) > limit:
+        raise PayloadTooLarge(f"{len(points)} points is over the limit of {limit} per request; split the batch",
+                              where="points")
+    if body.detail == "full" and len(points) > FULL_DETAIL_LIMIT:
+        raise PayloadTooLarge(f"full explanations are limited to {FULL_DETAIL_LIMIT} points; "
+                              "send detail='summary' for larger batches", where="detail")
+    day = body.day()
+    r = routers(request).router_at(repo, day)
+    raw_x = np.array([p.lon for p in points])
+    raw_y = np.array([p.lat for p in points])
+    lon, lat = to_wgs84(raw_x, raw_y, body.crs, where="coordinates")
+    version = _version_ref(r)
+    if body.detail == "summary":
+        acc = np.array([np.nan if p.accuracy_m is None else p.accuracy_m for p in points])
+        cols = r.route_table(lon, lat, body.matter, day, acc)
+        results = [{"id": p.id, "lon": float(x), "lat": float(y), **{k: v[i] for k, v in cols.items()}}
+                   for i, (p, x, y) in enumerate(zip(points, lon.tolist(), lat.tolist(), strict=True))]
+        return {"version": version, "matter": body.matter, "day": day, "results": results}
+    decisions = []
+    for p, x, y in zip(points, lon.tolist(), lat.tolist(), strict=True):
+        d = r.explain(x, y, body.matter, day, p.accuracy_m).model_dump(mode="json")
+        decisions.append({"id": p.id, "input": {"lon": p.lon, "lat": p.lat, "crs": body.crs}, **d})
+    return {"version": version, "matter": body.matter, "day": day, "decisions": decisions}
+
+
+@router.get("/jurisdictions/at", summary="Every unit containing a point, with its version, as of a date")
+def jurisdictions_at(
+    repo: Repo,
+    request: Request,
+    lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
+    lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
+    crs: CRSName = "wgs84",
+    at: date | None = None,
+) -> dict[str, Any]:
+    """All covering units at every level (county, township, village, grid, zones); on shared edges all of them,
+    with `selected` marking the tie-break's choice."""
+    day = at or date.today()
+    r = routers(request).router_at(repo, day)
+    x, y = to_wgs84(lon, lat, crs, where="coordinates")
+    covering = r.regions.covering_lists(np.array([x]), np.array([y]))[0]
+    selected = set(r.regions.select(covering))
+    units = []
+    for rid in covering:
+        reg = r.regions.regions[rid]
+        if reg.is_unit:
+            units.append({"code": reg.code, "name": r.unit_names.get(reg.code, reg.code), "layer": reg.layer,
+                          "kind": reg.kind, "parent_code": reg.parent_code, "selected": rid in selected})
+    dist = r.distance_to_boundary_m(x, y)
+    return {"version": _version_ref(r), "day": day, "lon": x, "lat": y, "input": {"lon": lon, "lat": lat, "crs": crs},
+            "units": units, "distance_to_boundary_m": round(dist, 3), "on_boundary": len(selected) < len(covering)}
+
+
+def _version_ref(r: Router) -> dict[str, Any]:
+    v = r.version
+    return VersionRef(id=v.id or 0, name=v.name, effective_from=v.effective_from,
+                      effective_to=v.effective_to).model_dump(mode="json")

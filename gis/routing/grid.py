@@ -1,0 +1,134 @@
+"""A planar lookup grid over lon/lat: each cell holds the signature of the regions covering all of it,
+or BOUNDARY where some region boundary touches the cell (those points go to the exact evaluation).
+
+Why it is exact: a cell is marked BOUNDARY when any boundary piece's bounding box (padded by `EPS`)
+reaches it. Boundaries are cut into pieces shorter than half a cell, so each piece's box spans at most
+2×2 cells, and the index of a point is a monotone function of its coordinates, so every point of a piece
+falls in one of the cells marked for it. An unmarked cell therefore lies inside one face of the
+arrangement of all regions, and the exact answer at its centre is the answer for every point in it.
+Unmarked cells are grouped into 4-connected components (scipy.ndimage.label), each evaluated once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+from scipy import ndimage
+
+Floats = npt.NDArray[np.float64]
+
+BOUNDARY = -1  # cells hold the dtype's maximum for "boundary"; lookups return -1 for it
+EPS = 1e-7  # degrees (~1 cm): covers float noise and the H3 arc-vs-chord gap (< 1 mm at res ≥ 7)
+M_PER_DEG_LAT = 110_574.0
+
+
+@dataclass
+class LookupGrid:
+    """The grid's geometry and cells (signature ids, or BOUNDARY)."""
+
+    x0: float
+    y0: float
+    dx: float
+    dy: float
+    cells: npt.NDArray[np.unsignedinteger[Any]]  # shape (ny, nx); dtype max means BOUNDARY
+
+    def __post_init__(self) -> None:
+        self._boundary_value = int(np.iinfo(self.cells.dtype).max)
+        self._inv_dx, self._inv_dy = 1.0 / self.dx, 1.0 / self.dy
+        self._ny, self._nx = self.cells.shape
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        ny, nx = self.cells.shape
+        return ny, nx
+
+    def lookup(self, lon: Floats, lat: Floats, outside: int) -> npt.NDArray[np.int64]:
+        """Cell values for points (BOUNDARY where exact evaluation is needed); `outside` beyond the grid."""
+        fx = np.floor((lon - self.x0) / self.dx)
+        fy = np.floor((lat - self.y0) / self.dy)
+        inside = (fx >= 0) & (fx < self._nx) & (fy >= 0) & (fy < self._ny)  # NaN compares False: outside
+        if inside.all():
+            flat = fy.astype(np.intp) * self._nx + fx.astype(np.intp)
+            out = self.cells.ravel().take(flat).astype(np.int64)
+        else:
+            out = np.full(lon.shape, outside, dtype=np.int64)
+            out[inside] = self.cells[fy[inside].astype(np.intp), fx[inside].astype(np.intp)]
+        out[out == self._boundary_value] = BOUNDARY
+        return out
+
+    def lookup_one(self, lon: float, lat: float, outside: int) -> int:
+        """The cell value for one point (the scalar fast path)."""
+        fx = math.floor((lon - self.x0) / self.dx)
+        fy = math.floor((lat - self.y0) / self.dy)
+        if 0 <= fx < self._nx and 0 <= fy < self._ny:
+            value = int(self.cells.item(fy, fx))
+            return BOUNDARY if value == self._boundary_value else value
+        return outside
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.cells.nbytes)
+
+
+def build_grid(
+    shapes: list[shapely.Geometry],
+    signature_at: Callable[[Floats, Floats], npt.NDArray[np.int64]],
+    *,
+    cell_m: float = 12.0,
+    max_cells: int = 8_000_000,
+) -> LookupGrid:
+    """Compile the grid over the shapes' extent; `signature_at` gives exact signature ids for points."""
+    bounds = np.array([s.bounds for s in shapes])
+    minx, miny = bounds[:, 0].min(), bounds[:, 1].min()
+    maxx, maxy = bounds[:, 2].max(), bounds[:, 3].max()
+    lat0 = (miny + maxy) / 2
+    m_per_deg_lon = M_PER_DEG_LAT * 1.0093 * math.cos(math.radians(lat0))  # close enough: sizes only
+    width_m, height_m = (maxx - minx) * m_per_deg_lon, (maxy - miny) * M_PER_DEG_LAT
+    cell_m = max(cell_m, math.sqrt(width_m * height_m / max_cells))
+    dx, dy = cell_m / m_per_deg_lon, cell_m / M_PER_DEG_LAT
+    x0, y0 = minx - dx, miny - dy  # one cell of margin all round
+    nx = int(math.ceil((maxx - x0) / dx)) + 2
+    ny = int(math.ceil((maxy - y0) / dy)) + 2
+    marked = np.zeros((ny, nx), dtype=bool)
+    _mark_boundaries(marked, shapes, x0, y0, dx, dy)
+    np.logical_not(marked, out=marked)
+    labels, n = ndimage.label(marked)  # 4-connectivity by default
+    del marked
+    # One representative cell per component: the first cell of the label inside its bounding box.
+    rx, ry = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    for k, (sy, sx) in enumerate(ndimage.find_objects(labels)):
+        j = int(np.argmax(labels[sy, sx] == k + 1))
+        wy, wx = divmod(j, sx.stop - sx.start)
+        ry[k], rx[k] = sy.start + wy, sx.start + wx
+    sig = signature_at(x0 + (rx + 0.5) * dx, y0 + (ry + 0.5) * dy)
+    dtype = np.uint16 if int(sig.max(initial=0)) < np.iinfo(np.uint16).max else np.uint32
+    table = np.empty(n + 1, dtype=dtype)
+    table[0] = np.iinfo(dtype).max
+    table[1:] = sig
+    cells = table[labels]
+    del labels
+    return LookupGrid(x0, y0, dx, dy, cells)
+
+
+def _mark_boundaries(marked: npt.NDArray[np.bool_], shapes: list[shapely.Geometry],
+                     x0: float, y0: float, dx: float, dy: float) -> None:
+    ny, nx = marked.shape
+    # One line per ring: consecutive vertices across two rings would make a false piece.
+    lines = shapely.get_parts(shapely.boundary(np.array(shapes, dtype=object)))
+    lines = shapely.segmentize(lines, min(dx, dy) / 2.5)
+    coords, index = shapely.get_coordinates(lines, return_index=True)
+    same = index[1:] == index[:-1]  # consecutive vertices of one line form a piece
+    a, b = coords[:-1][same], coords[1:][same]
+    lo_x, hi_x = np.minimum(a[:, 0], b[:, 0]) - EPS, np.maximum(a[:, 0], b[:, 0]) + EPS
+    lo_y, hi_y = np.minimum(a[:, 1], b[:, 1]) - EPS, np.maximum(a[:, 1], b[:, 1]) + EPS
+    ix = [np.clip(np.floor((v - x0) / dx).astype(np.intp), 0, nx - 1) for v in (lo_x, hi_x)]
+    iy = [np.clip(np.floor((v - y0) / dy).astype(np.intp), 0, ny - 1) for v in (lo_y, hi_y)]
+    for cx in ix:
+        for cy in iy:
+            marked[cy, cx] = True

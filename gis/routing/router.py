@@ -1,0 +1,343 @@
+"""The compiled router of one boundary version: a lookup grid, signatures and decision tables.
+
+A *signature* is the tuple of regions the tie-break selects for a place. The grid maps most points to
+their signature in O(1); points in boundary cells are evaluated exactly. Per period of constant rules
+and per matter, a table maps signatures to outcomes, filled when first needed.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import threading
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+from shapely.strtree import STRtree
+
+from gis.errors import InvalidInput
+from gis.model import Delegation, Matter, Rule, Team, Unit, Version
+from gis.routing.decision import Decision, RuleRef, UnitRef, VersionRef
+from gis.routing.grid import BOUNDARY, M_PER_DEG_LAT, LookupGrid, build_grid
+from gis.routing.regions import Region, Regions, build_regions
+from gis.routing.rules import GAP, OK, STATUS_NAMES, Outcome, RuleBook, rule_in_force
+
+Floats = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class RoutingData:
+    """Everything one version's router needs, read from the store."""
+
+    version: Version
+    units: list[Unit]
+    rules: list[Rule]
+    delegations: list[Delegation]
+    matters: list[Matter]
+    teams: list[Team]
+    fallback_team: str | None = None  # default: the county bureau
+
+
+def default_fallback(teams: list[Team], configured: str | None) -> str:
+    """The configured fallback team, else the (first) county bureau."""
+    codes = {t.code for t in teams}
+    if configured:
+        if configured not in codes:
+            raise InvalidInput(f"fallback team {configured} is not a known team", where="GRIDGOV_FALLBACK_TEAM")
+        return configured
+    bureaus = sorted(t.code for t in teams if t.kind == "county_bureau")
+    if not bureaus:
+        raise InvalidInput("no county bureau team to take gaps and disputes; set GRIDGOV_FALLBACK_TEAM")
+    return bureaus[0]
+
+
+class Router:
+    """Routes points for one version. Thread-safe: tables grow under a lock, lookups never block."""
+
+    def __init__(self, data: RoutingData, *, cell_m: float = 12.0) -> None:
+        self.version = data.version
+        self.fallback_team = default_fallback(data.teams, data.fallback_team)
+        self.team_names = {t.code: t.name for t in data.teams}
+        self.team_codes = sorted(self.team_names)
+        self._team_index = {c: i for i, c in enumerate(self.team_codes)}
+        self.matter_codes = sorted(m.code for m in data.matters)
+        self._matter_index = {c: i for i, c in enumerate(self.matter_codes)}
+        self.book = RuleBook(data.rules, data.delegations, data.matters, self.fallback_team)
+        self.unit_names = {u.code: u.name for u in data.units}
+        self.regions = Regions(build_regions(data.units, data.rules))
+        self._lock = threading.Lock()
+        self._sigs: list[tuple[int, ...]] = [()]  # signature 0: no region at all (outside everything)
+        self._sig_ids: dict[tuple[int, ...], int] = {(): 0}
+        self._periods = self.book.change_days()
+        self._tables: dict[int, npt.NDArray[np.int32]] = {}
+        self._outcomes: list[Outcome] = []
+        self._outcome_ids: dict[tuple[str, int, tuple[str, ...]], int] = {}
+        self._outcome_team = np.zeros(0, dtype=np.int32)
+        self._outcome_status = np.zeros(0, dtype=np.int8)
+        shapes = [r.shape for r in self.regions.regions]
+        self.grid: LookupGrid | None = build_grid(shapes, self._exact_signatures, cell_m=cell_m) if shapes else None
+        self._build_distance_index(shapes)
+
+    # -- signatures -------------------------------------------------------------------------------
+    def _intern(self, selected: tuple[int, ...]) -> int:
+        sid = self._sig_ids.get(selected)
+        if sid is None:
+            with self._lock:
+                sid = self._sig_ids.get(selected)
+                if sid is None:
+                    sid = len(self._sigs)
+                    self._sigs.append(selected)
+                    self._sig_ids[selected] = sid
+        return sid
+
+    def _exact_signatures(self, lon: Floats, lat: Floats) -> npt.NDArray[np.int64]:
+        """Exact signature ids. Vectorised: only points that need a tie-break go through Python one by one."""
+        n = len(lon)
+        out = np.zeros(n, dtype=np.int64)
+        p, r = self.regions.covering(lon, lat)
+        if p.size == 0:
+            return out
+        # A point needs the tie-break when two covering regions share a group (a shared edge or vertex).
+        key = p * (int(self.regions.group.max()) + 1) + self.regions.group[r]
+        order = np.argsort(key, kind="stable")
+        dup = np.zeros(n, dtype=bool)
+        same = key[order][1:] == key[order][:-1]
+        dup[p[order][1:][same]] = True
+        # Everyone else: the covering set is the signature; intern each distinct set once.
+        words = (len(self.regions.regions) + 63) // 64
+        bits = np.zeros((n, words), dtype=np.uint64)
+        np.bitwise_or.at(bits, (p, r // 64), np.left_shift(np.uint64(1), (r % 64).astype(np.uint64)))
+        has_any = np.zeros(n, dtype=bool)
+        has_any[p] = True
+        plain = np.flatnonzero(has_any & ~dup)
+        if plain.size:
+            rows, inverse = np.unique(bits[plain], axis=0, return_inverse=True)
+            ids = np.array([self._intern(_bits_to_ids(row)) for row in rows], dtype=np.int64)
+            out[plain] = ids[inverse.ravel()]
+        starts = np.searchsorted(p, np.arange(n + 1))  # `covering` returns pairs sorted by point
+        for i in np.flatnonzero(dup).tolist():
+            out[i] = self._intern(self.regions.select(r[starts[i]:starts[i + 1]].tolist()))
+        return out
+
+    def signatures(self, lon: Floats, lat: Floats) -> npt.NDArray[np.int64]:
+        """Signature ids for points: grid lookup, exact evaluation in boundary cells."""
+        if self.grid is None:
+            return np.zeros(lon.shape, dtype=np.int64)
+        sig = self.grid.lookup(lon, lat, outside=0)
+        todo = np.flatnonzero(sig == BOUNDARY)
+        if todo.size:
+            sig[todo] = self._exact_signatures(lon[todo], lat[todo])
+        return sig
+
+    # -- decision tables --------------------------------------------------------------------------
+    def _period(self, day: date) -> int:
+        return bisect.bisect_right(self._periods, day)
+
+    def _outcome_id(self, outcome: Outcome) -> int:
+        key = (outcome.team, outcome.status, tuple(r.code for r in outcome.winners))
+        oid = self._outcome_ids.get(key)
+        if oid is None:
+            oid = len(self._outcomes)
+            self._outcomes.append(outcome)
+            self._outcome_ids[key] = oid
+            self._outcome_team = np.append(self._outcome_team, self._team_index[outcome.team]).astype(np.int32)
+            self._outcome_status = np.append(self._outcome_status, outcome.status).astype(np.int8)
+        return oid
+
+    def _table(self, day: date) -> npt.NDArray[np.int32]:
+        """The (signature × matter → outcome id) table for the rule period of `day`, complete to now."""
+        period = self._period(day)
+        table = self._tables.get(period)
+        if table is not None and len(table) >= len(self._sigs):
+            return table
+        with self._lock:
+            table = self._tables.get(period)
+            done = 0 if table is None else len(table)
+            sigs = list(self._sigs)
+            if done >= len(sigs) and table is not None:
+                return table
+            rows = np.empty((len(sigs) - done, len(self.matter_codes)), dtype=np.int32)
+            memo: dict[tuple[str | None, tuple[str, ...], str], int] = {}
+            in_force = [r for r in self.book.rules if rule_in_force(r, day)]
+            for k, sig in enumerate(sigs[done:]):
+                selected = [self.regions.regions[i] for i in sig]
+                scoped = tuple(r.code for r in in_force if self.book.scope_matches(r, selected))
+                township = next((r.code for r in selected if r.layer == "township"), None)
+                for m, matter in enumerate(self.matter_codes):
+                    key = (township, scoped, matter)
+                    if key not in memo:
+                        memo[key] = self._outcome_id(self.book.decide(selected, matter, day))
+                    rows[k, m] = memo[key]
+            table = rows if table is None else np.concatenate([table, rows])
+            self._tables[period] = table
+            return table
+
+    def matter_index(self, matter: str) -> int:
+        """Column of a matter; unknown codes are a NotFound with a hint."""
+        idx = self._matter_index.get(matter)
+        if idx is None:
+            raise InvalidInput(f"unknown matter code {matter!r}; GET /matters lists the {len(self.matter_codes)} codes",
+                               where="matter")
+        return idx
+
+    # -- routing ----------------------------------------------------------------------------------
+    def route_indices(self, lon: Floats, lat: Floats, matter: str, day: date) -> tuple[
+            npt.NDArray[np.int32], npt.NDArray[np.int8]]:
+        """Team indices (into `team_codes`) and status codes for many points: the fast path."""
+        m = self.matter_index(matter)
+        sig = self.signatures(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
+        table = self._table(day)
+        outcome = table[sig, m]
+        return self._outcome_team[outcome], self._outcome_status[outcome]
+
+    def route_many(self, lon: Floats, lat: Floats, matter: str, day: date) -> tuple[list[str], list[str]]:
+        """Team codes and statuses ('ok', 'dispute', 'gap') for many points."""
+        teams, status = self.route_indices(lon, lat, matter, day)
+        codes = self.team_codes
+        return [codes[t] for t in teams.tolist()], [STATUS_NAMES[s] for s in status.tolist()]
+
+    def route_table(self, lon: Floats, lat: Floats, matter: str, day: date,
+                    accuracy_m: Floats | None = None) -> dict[str, list[Any]]:
+        """Columns for many points: team, status, winning rule, distance to boundary, near-boundary flag."""
+        lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+        m = self.matter_index(matter)
+        sig = self.signatures(lon, lat)
+        outcome = self._table(day)[sig, m]
+        dist = self.distances_to_boundary_m(lon, lat)
+        near = dist < 1e-3
+        if accuracy_m is not None:
+            near |= dist < np.nan_to_num(np.asarray(accuracy_m, dtype=np.float64), nan=0.0)
+        outcomes = self._outcomes
+        return {
+            "team": [outcomes[o].team for o in outcome.tolist()],
+            "status": [STATUS_NAMES[outcomes[o].status] for o in outcome.tolist()],
+            "rule": [outcomes[o].winners[0].code if outcomes[o].status == OK else "" for o in outcome.tolist()],
+            "distance_m": np.round(dist, 3).tolist(),
+            "near_boundary": near.tolist(),
+        }
+
+    def owner(self, lon: float, lat: float, matter: str, day: date) -> str:
+        """The responsible team for one point: the scalar fast path (no numpy on the grid hit)."""
+        m = self.matter_index(matter)
+        sid = self.grid.lookup_one(lon, lat, 0) if self.grid is not None else 0
+        if sid == BOUNDARY:
+            sid = int(self._exact_signatures(np.array([lon]), np.array([lat]))[0])
+        table = self._tables.get(self._period(day))
+        if table is None or sid >= len(table):
+            table = self._table(day)
+        return self._outcomes[int(table[sid, m])].team
+
+    # -- explanation ------------------------------------------------------------------------------
+    def _build_distance_index(self, shapes: list[shapely.Geometry]) -> None:
+        bounds = np.array([s.bounds for s in shapes]) if shapes else np.array([[0.0, 0.0, 0.0, 0.0]])
+        self._lon0 = float((bounds[:, 0].min() + bounds[:, 2].max()) / 2)
+        self._lat0 = float((bounds[:, 1].min() + bounds[:, 3].max()) / 2)
+        self._ky = M_PER_DEG_LAT
+        self._kx = M_PER_DEG_LAT * 1.0093 * math.cos(math.radians(self._lat0))
+        lines = [shapely.affinity.affine_transform(
+            s.boundary, [self._kx, 0, 0, self._ky, -self._lon0 * self._kx, -self._lat0 * self._ky]) for s in shapes]
+        self._boundary_tree = STRtree(lines) if lines else None
+
+    def distances_to_boundary_m(self, lon: Floats, lat: Floats) -> Floats:
+        """Metres from each point to the nearest boundary of any region (local plane, < 0.5 % off)."""
+        out = np.full(len(lon), np.inf)
+        if self._boundary_tree is None or not len(lon):
+            return out
+        pts = shapely.points((lon - self._lon0) * self._kx, (lat - self._lat0) * self._ky)
+        (idx, _), dist = self._boundary_tree.query_nearest(pts, return_distance=True, all_matches=False)
+        out[idx] = dist
+        return out
+
+    def distance_to_boundary_m(self, lon: float, lat: float) -> float:
+        """Metres from one point to the nearest boundary of any region."""
+        return float(self.distances_to_boundary_m(np.array([lon]), np.array([lat]))[0])
+
+    def explain(self, lon: float, lat: float, matter: str, day: date, accuracy_m: float | None = None) -> Decision:
+        """The full decision for one point: owner, rules, units, version, boundary distance, flags."""
+        self.matter_index(matter)
+        covering = self.regions.covering_lists(np.array([lon]), np.array([lat]))[0]
+        selected_ids = self.regions.select(covering)
+        selected = [self.regions.regions[i] for i in selected_ids]
+        outcome = self.book.decide(selected, matter, day)
+        dist = self.distance_to_boundary_m(lon, lat)
+        on_boundary = len(selected_ids) < len(covering) or dist < 1e-3  # a tie-break chose, or on an edge
+        near = on_boundary or (accuracy_m is not None and dist < accuracy_m)
+        winner = outcome.winners[0] if outcome.status == OK else None
+        v = self.version
+        return Decision(
+            lon=lon, lat=lat, matter=matter, day=day, team=outcome.team,
+            team_name=self.team_names.get(outcome.team, outcome.team), co_owners=list(outcome.co_owners),
+            status=STATUS_NAMES[outcome.status], reason=self._reason(outcome, selected, matter),
+            fallback_used=outcome.status != OK,
+            candidates=sorted({r.team_code for r in outcome.winners}) if outcome.status != OK else [],
+            winning_rule=_rule_ref(winner) if winner else None,
+            matched_rules=[_rule_ref(r) for r in outcome.matched],
+            units=[self._unit_ref(self.regions.regions[i], i in selected_ids) for i in covering],
+            version=VersionRef(id=v.id or 0, name=v.name, effective_from=v.effective_from,
+                               effective_to=v.effective_to),
+            distance_to_boundary_m=round(dist, 3) if math.isfinite(dist) else -1.0,
+            on_boundary=on_boundary, accuracy_m=accuracy_m, near_boundary=near,
+        )
+
+    def _unit_ref(self, region: Region, selected: bool) -> UnitRef:
+        name = self.unit_names.get(region.code, region.code)
+        return UnitRef(code=region.code, name=name, layer=region.layer, kind=region.kind, selected=selected)
+
+    def _reason(self, outcome: Outcome, selected: list[Region], matter: str) -> str:
+        fallback = f"routed to the fallback team {outcome.team} ({self.team_names.get(outcome.team, '')})"
+        if outcome.status == GAP:
+            where = "outside every unit of the version" if not selected else "no rule covers this place and matter"
+            return f"gap: {where}; {fallback}"
+        top = outcome.winners
+        if outcome.status != OK:
+            teams = ", ".join(sorted({r.team_code for r in top}))
+            return (f"dispute: rules {', '.join(r.code for r in top)} at priority {top[0].priority} name "
+                    f"different teams ({teams}); {fallback}")
+        rule = top[0]
+        beaten = [r for r in outcome.matched if r.priority < rule.priority]
+        why = f"rule {rule.code} (priority {rule.priority}, scope {_scope_text(rule)}, matters " \
+              f"{_matters_text(rule)}) gives matter {matter} here to {rule.team_code}"
+        if beaten:
+            why += f"; it outranks {', '.join(f'{r.code} ({r.priority})' for r in beaten)}"
+        return why + (f"; basis: {rule.legal_basis}" if rule.legal_basis else "")
+
+
+def _bits_to_ids(row: npt.NDArray[np.uint64]) -> tuple[int, ...]:
+    """Region ids whose bits are set in a bitset row."""
+    ids = []
+    for w, word in enumerate(row.tolist()):
+        while word:
+            low = word & -word
+            ids.append(w * 64 + low.bit_length() - 1)
+            word ^= low
+    return tuple(ids)
+
+
+def _scope_text(rule: Rule) -> str:
+    s = rule.scope
+    if s.type == "unit":
+        return f"unit {s.unit_code}"
+    if s.type == "layer":
+        return f"layer {s.layer}"
+    if s.type == "cells":
+        return f"{len(s.cells or [])} H3 cells"
+    return "everywhere in the county"
+
+
+def _matters_text(rule: Rule) -> str:
+    f = rule.matters
+    if f.type == "domain":
+        return f"of domain {f.domain}"
+    if f.type == "codes":
+        return ", ".join(f.codes or [])
+    return {"all": "all", "delegated": "delegated to the township",
+            "not_delegated": "not delegated to the township"}[f.type]
+
+
+def _rule_ref(rule: Rule) -> RuleRef:
+    return RuleRef(code=rule.code, priority=rule.priority, team=rule.team_code, co_owners=rule.co_owner_codes,
+                   scope=_scope_text(rule), matters=_matters_text(rule), legal_basis=rule.legal_basis)

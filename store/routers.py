@@ -1,0 +1,74 @@
+"""Compiled routers per boundary version, read from the store and swapped in whole.
+
+A router is built off to the side and only then put in the cache (one dict assignment), so no request
+ever sees a half-built index. Published versions never change; a draft's router is keyed by its revision,
+and the catalogue (teams, matters) by a fingerprint, so an edit means a fresh build.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+
+import sqlalchemy as sa
+
+from gis.model import Version
+from gis.routing import Router, RoutingData
+from store.repo import Repository
+from store.schema import MatterRow, TeamRow, VersionRow
+
+CacheKey = tuple[int, int, tuple[int, int, int, int]]
+
+
+class RouterCache:
+    """Routers by version; each built once, under a per-version lock, while other versions keep serving."""
+
+    def __init__(self, fallback_team: str | None = None, cell_m: float = 12.0) -> None:
+        self.fallback_team = fallback_team
+        self.cell_m = cell_m
+        self._routers: dict[int, tuple[CacheKey, Router]] = {}
+        self._locks: dict[int, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _key(self, repo: Repository, version: Version) -> CacheKey:
+        s = repo.session
+        row = s.get(VersionRow, version.id)
+        revision = row.revision if row is not None else 0
+        catalogue = (
+            s.scalar(sa.select(sa.func.count()).select_from(TeamRow)) or 0,
+            s.scalar(sa.select(sa.func.max(TeamRow.id))) or 0,
+            s.scalar(sa.select(sa.func.count()).select_from(MatterRow)) or 0,
+            s.scalar(sa.select(sa.func.max(MatterRow.id))) or 0,
+        )
+        return (version.id or 0, revision, catalogue)
+
+    def router(self, repo: Repository, version: Version) -> Router:
+        """The router for a version, built now if missing or stale."""
+        assert version.id is not None
+        key = self._key(repo, version)
+        cached = self._routers.get(version.id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        with self._guard:
+            lock = self._locks.setdefault(version.id, threading.Lock())
+        with lock:
+            cached = self._routers.get(version.id)
+            if cached is not None and cached[0] == key:
+                return cached[1]
+            router = Router(load_routing_data(repo, version, self.fallback_team), cell_m=self.cell_m)
+            self._routers[version.id] = (key, router)  # the swap: one assignment
+            return router
+
+    def router_at(self, repo: Repository, day: date) -> Router:
+        """The router of the version in force on `day`."""
+        return self.router(repo, repo.version_at(day))
+
+
+def load_routing_data(repo: Repository, version: Version, fallback_team: str | None = None) -> RoutingData:
+    """Everything a router needs for one version."""
+    assert version.id is not None
+    return RoutingData(
+        version=version, units=repo.units(version.id), rules=repo.rules(version.id),
+        delegations=repo.delegations(version.id), matters=repo.matters(), teams=repo.teams(),
+        fallback_team=fallback_team,
+    )
