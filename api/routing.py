@@ -69,8 +69,8 @@ class RouteRequest(BaseModel):
                 try:
                     out.append(PointIn(lon=x, lat=y, accuracy_m=self.accuracy_m, id=fid))
                 except ValidationError as exc:
-                    err = exc.errors()[0]
-                    raise InvalidInput(f"point {n}: {err['loc'][0]} {err['msg']}", where="geojson") from None
+                    problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+                    raise InvalidInput(f"point {n}: {problems}", where="geojson") from None
             return out
         assert self.lat is not None and self.lon is not None
         return [PointIn(lat=self.lat, lon=self.lon, accuracy_m=self.accuracy_m)]

@@ -52,6 +52,8 @@ def demo_cmd(
                 first = min(i.reported_at for i in demo.incidents).date() if demo.incidents else date.today()
                 counts = load_demo(repo, demo, effective_from=first.replace(day=1))
         engine.dispose()
+        console.print(f"other commands reach this database with [bold]--database-url "
+                      f"{settings.resolved_database_url()}[/] (or GRIDGOV_DATABASE_URL)", highlight=False)
         print("demo " + " ".join(f"{k}={v}" for k, v in sorted(counts.items())), flush=True)
 
     run(body)

@@ -233,14 +233,27 @@ class Router:
 
     # -- explanation ------------------------------------------------------------------------------
     def _build_distance_index(self, shapes: list[shapely.Geometry]) -> None:
+        """An STRtree of every distinct boundary segment in a local metre frame (nearest = few tiny geometries)."""
         bounds = np.array([s.bounds for s in shapes]) if shapes else np.array([[0.0, 0.0, 0.0, 0.0]])
         self._lon0 = float((bounds[:, 0].min() + bounds[:, 2].max()) / 2)
         self._lat0 = float((bounds[:, 1].min() + bounds[:, 3].max()) / 2)
         self._ky = M_PER_DEG_LAT
         self._kx = M_PER_DEG_LAT * 1.0093 * math.cos(math.radians(self._lat0))
-        lines = [shapely.affinity.affine_transform(
-            s.boundary, [self._kx, 0, 0, self._ky, -self._lon0 * self._kx, -self._lat0 * self._ky]) for s in shapes]
-        self._boundary_tree = STRtree(lines) if lines else None
+        self._boundary_tree = None
+        if not shapes:
+            return
+        rings = shapely.get_parts(shapely.boundary(np.array(shapes, dtype=object)))
+        coords, index = shapely.get_coordinates(rings, return_index=True)
+        same = index[1:] == index[:-1]
+        seg = np.hstack([coords[:-1][same], coords[1:][same]])
+        # Shared edges appear once per unit that has them: keep each segment once, whatever its direction.
+        flip = (seg[:, 0] > seg[:, 2]) | ((seg[:, 0] == seg[:, 2]) & (seg[:, 1] > seg[:, 3]))
+        seg[flip] = seg[flip][:, [2, 3, 0, 1]]
+        seg = np.unique(seg, axis=0)
+        seg[:, [0, 2]] = (seg[:, [0, 2]] - self._lon0) * self._kx
+        seg[:, [1, 3]] = (seg[:, [1, 3]] - self._lat0) * self._ky
+        lines = shapely.linestrings(seg.reshape(-1, 2, 2))
+        self._boundary_tree = STRtree(lines)
 
     def distances_to_boundary_m(self, lon: Floats, lat: Floats) -> Floats:
         """Metres from each point to the nearest boundary of any region (local plane, < 0.5 % off)."""
