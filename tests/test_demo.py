@@ -321,7 +321,6 @@ def test_dev_zone_cuts_across_villages(demo: DemoCounty) -> None:
 
 def test_grids_are_h3_cells_in_their_community(demo: DemoCounty) -> None:
     villages = {v.code: v for v in layer(demo, "village")}
-    all_villages = frame(layer(demo, "village"))
     grids = layer(demo, "grid")
     seen: set[str] = set()
     majority = 0
@@ -332,16 +331,15 @@ def test_grids_are_h3_cells_in_their_community(demo: DemoCounty) -> None:
         seen |= set(g.cells)
         parent = villages[str(g.parent_code)]
         assert parent.attributes["ur_code"] == "111"
+        # Each cell is filed where its centre is (the loader's rule), and most grids lie mostly there too.
+        assert all(geom(parent).covers(shapely.Point(lon, lat)) for lat, lon in map(h3.cell_to_latlng, g.cells))
         shape = cells_to_geometry(g.cells)
-        overlaps = all_villages.intersection(shape).area
-        assert all_villages["code"][overlaps.idxmax()] == parent.code  # the community it mostly lies in
         majority += shape.intersection(geom(parent)).area > 0.5 * shape.area
-    assert majority >= 0.9 * len(grids)
+    assert majority >= 0.85 * len(grids)
 
 
-def test_non_grid_units_pass_the_loader_checks(demo: DemoCounty) -> None:
-    units = [u for u in demo.units if u.layer != "grid"]
-    assert check_units([(u.code, u) for u in units], {}) == []
+def test_units_pass_the_loader_checks(demo: DemoCounty) -> None:
+    assert check_units([(u.code, u) for u in demo.units], {}) == []
 
 
 # --- incidents ----------------------------------------------------------------------------------
