@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -31,16 +32,19 @@ class RouterCache:
         self._guard = threading.Lock()
 
     def _key(self, repo: Repository, version: Version) -> CacheKey:
-        s = repo.session
-        row = s.get(VersionRow, version.id)
-        revision = row.revision if row is not None else 0
-        catalogue = (
-            s.scalar(sa.select(sa.func.count()).select_from(TeamRow)) or 0,
-            s.scalar(sa.select(sa.func.max(TeamRow.id))) or 0,
-            s.scalar(sa.select(sa.func.count()).select_from(MatterRow)) or 0,
-            s.scalar(sa.select(sa.func.max(MatterRow.id))) or 0,
-        )
-        return (version.id or 0, revision, catalogue)
+        """(version, its revision, a fingerprint of the catalogue) in one round trip."""
+        def scalar(q: sa.Select[Any]) -> sa.ScalarSelect[Any]:
+            return q.scalar_subquery()
+
+        row = repo.session.execute(sa.select(
+            scalar(sa.select(VersionRow.revision).where(VersionRow.id == version.id)),
+            scalar(sa.select(sa.func.count()).select_from(TeamRow)),
+            scalar(sa.select(sa.func.max(TeamRow.id))),
+            scalar(sa.select(sa.func.count()).select_from(MatterRow)),
+            scalar(sa.select(sa.func.max(MatterRow.id))),
+        )).one()
+        revision, *catalogue = (int(v or 0) for v in row)
+        return (version.id or 0, revision, (catalogue[0], catalogue[1], catalogue[2], catalogue[3]))
 
     def router(self, repo: Repository, version: Version) -> Router:
         """The router for a version, built now if missing or stale."""

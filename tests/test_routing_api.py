@@ -160,3 +160,12 @@ def test_cli_route_and_route_file(loaded: Engine, database_url: str, tmp_path: P
     bad.write_text("lat,lon,matter\n36.1,115.1,M-STREET\nabc,115.1,M-STREET\n")
     assert "bad.csv:3" in gridgov_fails(database_url, "route-file", bad, tmp_path / "o.csv")
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_catalogue_change_rebuilds_the_router(client: TestClient, loaded: Engine) -> None:
+    body = {"lat": 36.15, "lon": 115.3, "matter": "M-NEW", "at": "2026-06-01"}
+    assert client.post("/route", json=body).status_code == 422
+    with transaction(session_factory(loaded)) as session:
+        Repository(session).add_matters([sc.Matter(code="M-NEW", name="新事项", domain="自然资源")])
+    r = client.post("/route", json=body)
+    assert r.status_code == 200 and r.json()["decisions"][0]["team"] == "BUREAU"

@@ -118,6 +118,15 @@ class Regions:
         order = np.lexsort((regs_all, pts_all))
         return pts_all[order], regs_all[order]
 
+    def covering_one(self, lon: float, lat: float) -> list[int]:
+        """Region ids covering one point, in id order (the scalar twin of `covering`)."""
+        point = shapely.Point(lon, lat)
+        hits = [int(self._poly_ids[t]) for t in self._tree.query(point)
+                if shapely.intersects_xy(self._poly_shapes[t], lon, lat)]
+        for res, lookup in self.cell_lookup.items():
+            hits.extend(lookup.get(h3.latlng_to_cell(lat, lon, res), ()))
+        return sorted(hits)
+
     def covering_lists(self, lon: Floats, lat: Floats) -> list[list[int]]:
         """Region ids covering each point, as one list per point."""
         p, r = self.covering(lon, lat)

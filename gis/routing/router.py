@@ -78,6 +78,12 @@ class Router:
         self._outcome_ids: dict[tuple[str, int, tuple[str, ...]], int] = {}
         self._outcome_team = np.zeros(0, dtype=np.int32)
         self._outcome_status = np.zeros(0, dtype=np.int8)
+        n_regions = len(self.regions.regions)
+        keys = np.random.default_rng(20261122).integers(0, 2**63, size=(2, n_regions), dtype=np.int64)
+        self._hash1, self._hash2 = keys.view(np.uint64)
+        if n_regions and int(self.regions.group.max()) >= 64:
+            raise InvalidInput("more than 64 layer/zone-kind/rule-cell groups; split the rule cell sets")
+        self._group_bit = np.left_shift(np.uint64(1), self.regions.group.astype(np.uint64))
         shapes = [r.shape for r in self.regions.regions]
         self.grid: LookupGrid | None = build_grid(shapes, self._exact_signatures, cell_m=cell_m) if shapes else None
         self._build_distance_index(shapes)
@@ -95,33 +101,41 @@ class Router:
         return sid
 
     def _exact_signatures(self, lon: Floats, lat: Floats) -> npt.NDArray[np.int64]:
-        """Exact signature ids. Vectorised: only points that need a tie-break go through Python one by one."""
+        """Exact signature ids, vectorised.
+
+        Each point's covering set is summarised by two independent 64-bit XOR hashes (one reduceat over the
+        pairs, which `covering` returns sorted by point). Distinct sets are interned once, from a
+        representative point; a point whose second hash disagrees with its representative's (a first-hash
+        collision) is done one by one, so the result never depends on luck. Points covered twice in one
+        tie-break group (on a shared edge or vertex) go through the tie-break one by one.
+        """
         n = len(lon)
         out = np.zeros(n, dtype=np.int64)
         p, r = self.regions.covering(lon, lat)
         if p.size == 0:
             return out
-        # A point needs the tie-break when two covering regions share a group (a shared edge or vertex).
-        key = p * (int(self.regions.group.max()) + 1) + self.regions.group[r]
-        order = np.argsort(key, kind="stable")
-        dup = np.zeros(n, dtype=bool)
-        same = key[order][1:] == key[order][:-1]
-        dup[p[order][1:][same]] = True
-        # Everyone else: the covering set is the signature; intern each distinct set once.
-        words = (len(self.regions.regions) + 63) // 64
-        bits = np.zeros((n, words), dtype=np.uint64)
-        np.bitwise_or.at(bits, (p, r // 64), np.left_shift(np.uint64(1), (r % 64).astype(np.uint64)))
-        has_any = np.zeros(n, dtype=bool)
-        has_any[p] = True
-        plain = np.flatnonzero(has_any & ~dup)
-        if plain.size:
-            rows, inverse = np.unique(bits[plain], axis=0, return_inverse=True)
-            ids = np.array([self._intern(_bits_to_ids(row)) for row in rows], dtype=np.int64)
-            out[plain] = ids[inverse.ravel()]
-        starts = np.searchsorted(p, np.arange(n + 1))  # `covering` returns pairs sorted by point
-        for i in np.flatnonzero(dup).tolist():
-            out[i] = self._intern(self.regions.select(r[starts[i]:starts[i + 1]].tolist()))
+        starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
+        pts = p[starts]
+        h1 = np.bitwise_xor.reduceat(self._hash1[r], starts)
+        h2 = np.bitwise_xor.reduceat(self._hash2[r], starts)
+        groups = np.bitwise_or.reduceat(self._group_bit[r], starts)
+        counts = np.diff(np.r_[starts, p.size])
+        slow = np.bitwise_count(groups) < counts  # two regions of one group: the tie-break decides
+        uniq, first, inverse = np.unique(h1, return_index=True, return_inverse=True)
+        slow |= h2 != h2[first][inverse]
+        ids = np.empty(len(uniq), dtype=np.int64)
+        for k, f in enumerate(first.tolist()):
+            ids[k] = -1 if slow[f] else self._intern(tuple(r[starts[f]:starts[f] + counts[f]].tolist()))
+        sig = ids[inverse]
+        slow |= sig < 0
+        for j in np.flatnonzero(slow).tolist():
+            sig[j] = self._intern(self.regions.select(r[starts[j]:starts[j] + counts[j]].tolist()))
+        out[pts] = sig
         return out
+
+    def _exact_one(self, lon: float, lat: float) -> int:
+        """Exact signature id of one point, without the batch machinery (for the scalar path's p99)."""
+        return self._intern(self.regions.select(self.regions.covering_one(lon, lat)))
 
     def signatures(self, lon: Floats, lat: Floats) -> npt.NDArray[np.int64]:
         """Signature ids for points: grid lookup, exact evaluation in boundary cells."""
@@ -225,7 +239,7 @@ class Router:
         m = self.matter_index(matter)
         sid = self.grid.lookup_one(lon, lat, 0) if self.grid is not None else 0
         if sid == BOUNDARY:
-            sid = int(self._exact_signatures(np.array([lon]), np.array([lat]))[0])
+            sid = self._exact_one(lon, lat)
         table = self._tables.get(self._period(day))
         if table is None or sid >= len(table):
             table = self._table(day)
