@@ -347,3 +347,19 @@ def geometry_from_wgs84(geom: BaseGeometry, crs: str, *, where: str | None = Non
     """A copy of WGS84 `geom` with every vertex converted to `crs` (for export)."""
     canonical = normalize_crs(crs, where=where)
     return _apply_xy(geom, lambda x, y: _convert_from_wgs84(x, y, canonical, where))
+
+
+_WGS84_A = 6_378_137.0
+_WGS84_E2 = (1 / 298.257223563) * (2 - 1 / 298.257223563)
+
+
+def metres_per_degree(lat: float) -> tuple[float, float]:
+    """Metres per degree of longitude and of latitude at a latitude (WGS84 radii of curvature).
+
+    The local-plane scale GridGov uses for distances and sizes over a county: within ~0.1 % over 50 km.
+    """
+    s = math.sin(math.radians(lat))
+    w = 1 - _WGS84_E2 * s * s
+    prime_vertical = _WGS84_A / math.sqrt(w)
+    meridional = _WGS84_A * (1 - _WGS84_E2) / w**1.5
+    return math.radians(prime_vertical * math.cos(math.radians(lat))), math.radians(meridional)

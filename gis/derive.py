@@ -24,15 +24,12 @@ from numpy.typing import NDArray
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from gis.crs import metres_per_degree
 from gis.errors import InvalidInput
 from gis.model import check_lonlat_bounds
 
 Method = Literal["partition", "bounded"]
 
-# WGS84 ellipsoid: local radii of curvature make the local frame true to metres near its centre.
-_WGS84_A = 6_378_137.0
-_WGS84_F = 1 / 298.257223563
-_WGS84_E2 = _WGS84_F * (2 - _WGS84_F)
 # Two seats closer than this are the same place; a Voronoi edge between them would be noise.
 DUPLICATE_TOLERANCE_M = 0.001
 # 64-gon discs: inscribed in the true circle, so a village area never exceeds radius_m.
@@ -50,15 +47,6 @@ class DeriveResult:
     method: Method = "partition"
 
 
-def _radii(lat: float) -> tuple[float, float]:
-    """Metres per radian of longitude and of latitude at a latitude (WGS84)."""
-    s = math.sin(math.radians(lat))
-    w = 1 - _WGS84_E2 * s * s
-    prime_vertical = _WGS84_A / math.sqrt(w)
-    meridional = _WGS84_A * (1 - _WGS84_E2) / w**1.5
-    return prime_vertical * math.cos(math.radians(lat)), meridional
-
-
 @dataclass(frozen=True)
 class _LocalFrame:
     """Affine local equidistant frame (metres) around a centre; affine, so lines map to lines."""
@@ -72,8 +60,8 @@ class _LocalFrame:
     def around(cls, geom: BaseGeometry) -> _LocalFrame:
         minx, miny, maxx, maxy = geom.bounds
         lon0, lat0 = (minx + maxx) / 2, (miny + maxy) / 2
-        rx, ry = _radii(lat0)
-        return cls(lon0, lat0, math.radians(rx), math.radians(ry))
+        kx, ky = metres_per_degree(lat0)
+        return cls(lon0, lat0, kx, ky)
 
     def to_metres(self, lonlat: NDArray[np.float64]) -> NDArray[np.float64]:
         return np.column_stack(((lonlat[:, 0] - self.lon0) * self.kx, (lonlat[:, 1] - self.lat0) * self.ky))
@@ -137,9 +125,8 @@ def _duplicate_groups(codes: list[str], xy: NDArray[np.float64]) -> list[list[st
 def _disc(lon: float, lat: float, radius_m: float) -> Polygon:
     """A polygon inscribed in the circle of radius_m metres around a point, in lon/lat."""
     # Scaled at the point's own latitude, not the frame centre, so the radius holds anywhere.
-    rx, ry = _radii(lat)
+    kx, ky = metres_per_degree(lat)
     unit = shapely.Point(0.0, 0.0).buffer(radius_m, quad_segs=_DISC_QUAD_SEGS)
-    kx, ky = math.radians(rx), math.radians(ry)
     disc = shapely.transform(unit, lambda xy: np.column_stack((xy[:, 0] / kx + lon, xy[:, 1] / ky + lat)))
     assert isinstance(disc, Polygon)
     return disc

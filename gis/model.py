@@ -122,9 +122,13 @@ class Unit(_Model):
 
 
 def cells_to_geometry(cells: list[str]) -> BaseGeometry:
-    """H3 cells → a shapely (Multi)Polygon in lon/lat."""
-    shape = h3.cells_to_h3shape(cells)
-    return shapely.geometry.shape(shape.__geo_interface__)
+    """H3 cells (any mix of resolutions, repeats ignored) → a shapely (Multi)Polygon in lon/lat."""
+    by_res: dict[int, set[str]] = {}
+    for c in cells:
+        by_res.setdefault(h3.get_resolution(c), set()).add(c)
+    # h3 merges cells of one resolution only; the resolutions are then unioned by shapely.
+    parts = [shapely.geometry.shape(h3.cells_to_h3shape(sorted(cs)).__geo_interface__) for cs in by_res.values()]
+    return parts[0] if len(parts) == 1 else shapely.union_all(parts)
 
 
 class Team(_Model):

@@ -1,10 +1,11 @@
 """A planar lookup grid over lon/lat: each cell holds the signature of the regions covering all of it,
 or BOUNDARY where some region boundary touches the cell (those points go to the exact evaluation).
 
-Why it is exact: a cell is marked BOUNDARY when any boundary piece's bounding box (padded by `EPS`)
-reaches it. Boundaries are cut into pieces shorter than half a cell, so each piece's box spans at most
-2×2 cells, and the index of a point is a monotone function of its coordinates, so every point of a piece
-falls in one of the cells marked for it. An unmarked cell therefore lies inside one face of the
+Why it is exact: a cell is marked BOUNDARY when any boundary piece's bounding box (padded by `EPS`, or
+by `H3_PAD_SHARE` of the edge for H3 cell sets, whose true edges are arcs) reaches it. Boundaries are cut
+into pieces shorter than half a cell and every cell of each padded box is marked; the index of a point is
+a monotone function of its coordinates, so every point of a piece falls in one of the cells marked for it.
+An unmarked cell therefore lies inside one face of the
 arrangement of all regions, and the exact answer at its centre is the answer for every point in it.
 Unmarked cells are grouped into 4-connected components (scipy.ndimage.label), each evaluated once.
 """
@@ -21,11 +22,16 @@ import numpy.typing as npt
 import shapely
 from scipy import ndimage
 
+from gis.crs import metres_per_degree
+
 Floats = npt.NDArray[np.float64]
 
 BOUNDARY = -1  # cells hold the dtype's maximum for "boundary"; lookups return -1 for it
-EPS = 1e-7  # degrees (~1 cm): covers float noise and the H3 arc-vs-chord gap (< 1 mm at res ≥ 7)
-M_PER_DEG_LAT = 110_574.0
+EPS = 1e-7  # degrees (~1 cm): covers float noise on polygon edges
+# H3 edges are great-circle arcs, drawn here as straight chords; the gap grows with the square of the edge
+# (measured: 27 mm at res 7, 190 mm at res 6). Padding a cell-set's edges by 1 % of the edge length is
+# far above that at every resolution used for jurisdictions, so its boundary cells stay marked.
+H3_PAD_SHARE = 0.01
 
 
 @dataclass
@@ -80,23 +86,26 @@ def build_grid(
     shapes: list[shapely.Geometry],
     signature_at: Callable[[Floats, Floats], npt.NDArray[np.int64]],
     *,
+    pads: list[float] | None = None,
     cell_m: float = 12.0,
     max_cells: int = 8_000_000,
 ) -> LookupGrid:
-    """Compile the grid over the shapes' extent; `signature_at` gives exact signature ids for points."""
+    """Compile the grid over the shapes' extent; `signature_at` gives exact signature ids for points.
+
+    `pads` (degrees, one per shape, default EPS) widen the band of boundary cells around a shape's edges.
+    """
     bounds = np.array([s.bounds for s in shapes])
     minx, miny = bounds[:, 0].min(), bounds[:, 1].min()
     maxx, maxy = bounds[:, 2].max(), bounds[:, 3].max()
-    lat0 = (miny + maxy) / 2
-    m_per_deg_lon = M_PER_DEG_LAT * 1.0093 * math.cos(math.radians(lat0))  # close enough: sizes only
-    width_m, height_m = (maxx - minx) * m_per_deg_lon, (maxy - miny) * M_PER_DEG_LAT
+    kx, ky = metres_per_degree((miny + maxy) / 2)
+    width_m, height_m = (maxx - minx) * kx, (maxy - miny) * ky
     cell_m = max(cell_m, math.sqrt(width_m * height_m / max_cells))
-    dx, dy = cell_m / m_per_deg_lon, cell_m / M_PER_DEG_LAT
+    dx, dy = cell_m / kx, cell_m / ky
     x0, y0 = minx - dx, miny - dy  # one cell of margin all round
     nx = int(math.ceil((maxx - x0) / dx)) + 2
     ny = int(math.ceil((maxy - y0) / dy)) + 2
     marked = np.zeros((ny, nx), dtype=bool)
-    _mark_boundaries(marked, shapes, x0, y0, dx, dy)
+    _mark_boundaries(marked, shapes, np.array(pads if pads is not None else [EPS] * len(shapes)), x0, y0, dx, dy)
     np.logical_not(marked, out=marked)
     labels, n = ndimage.label(marked)  # 4-connectivity by default
     del marked
@@ -116,19 +125,21 @@ def build_grid(
     return LookupGrid(x0, y0, dx, dy, cells)
 
 
-def _mark_boundaries(marked: npt.NDArray[np.bool_], shapes: list[shapely.Geometry],
+def _mark_boundaries(marked: npt.NDArray[np.bool_], shapes: list[shapely.Geometry], pads: Floats,
                      x0: float, y0: float, dx: float, dy: float) -> None:
     ny, nx = marked.shape
     # One line per ring: consecutive vertices across two rings would make a false piece.
-    lines = shapely.get_parts(shapely.boundary(np.array(shapes, dtype=object)))
+    lines, owner = shapely.get_parts(shapely.boundary(np.array(shapes, dtype=object)), return_index=True)
     lines = shapely.segmentize(lines, min(dx, dy) / 2.5)
     coords, index = shapely.get_coordinates(lines, return_index=True)
     same = index[1:] == index[:-1]  # consecutive vertices of one line form a piece
     a, b = coords[:-1][same], coords[1:][same]
-    lo_x, hi_x = np.minimum(a[:, 0], b[:, 0]) - EPS, np.maximum(a[:, 0], b[:, 0]) + EPS
-    lo_y, hi_y = np.minimum(a[:, 1], b[:, 1]) - EPS, np.maximum(a[:, 1], b[:, 1]) + EPS
-    ix = [np.clip(np.floor((v - x0) / dx).astype(np.intp), 0, nx - 1) for v in (lo_x, hi_x)]
-    iy = [np.clip(np.floor((v - y0) / dy).astype(np.intp), 0, ny - 1) for v in (lo_y, hi_y)]
-    for cx in ix:
-        for cy in iy:
-            marked[cy, cx] = True
+    pad = np.maximum(pads[owner[index[:-1][same]]], EPS)
+    lo_x, hi_x = np.minimum(a[:, 0], b[:, 0]) - pad, np.maximum(a[:, 0], b[:, 0]) + pad
+    lo_y, hi_y = np.minimum(a[:, 1], b[:, 1]) - pad, np.maximum(a[:, 1], b[:, 1]) + pad
+    ix0, ix1 = (np.clip(np.floor((v - x0) / dx).astype(np.intp), 0, nx - 1) for v in (lo_x, hi_x))
+    iy0, iy1 = (np.clip(np.floor((v - y0) / dy).astype(np.intp), 0, ny - 1) for v in (lo_y, hi_y))
+    # Mark every cell of each piece's padded box (2×2 for plain edges; wider where a pad is wide).
+    for ox in range(int((ix1 - ix0).max(initial=0)) + 1):
+        for oy in range(int((iy1 - iy0).max(initial=0)) + 1):
+            marked[np.minimum(iy0 + oy, iy1), np.minimum(ix0 + ox, ix1)] = True

@@ -14,15 +14,17 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import h3
 import numpy as np
 import numpy.typing as npt
 import shapely
 from shapely.strtree import STRtree
 
+from gis.crs import metres_per_degree
 from gis.errors import InvalidInput
 from gis.model import Delegation, Matter, Rule, Team, Unit, Version
 from gis.routing.decision import Decision, RuleRef, UnitRef, VersionRef
-from gis.routing.grid import BOUNDARY, M_PER_DEG_LAT, LookupGrid, build_grid
+from gis.routing.grid import BOUNDARY, EPS, H3_PAD_SHARE, LookupGrid, build_grid
 from gis.routing.regions import Region, Regions, build_regions
 from gis.routing.rules import GAP, OK, STATUS_NAMES, Outcome, RuleBook, rule_in_force
 
@@ -73,7 +75,9 @@ class Router:
         self._sigs: list[tuple[int, ...]] = [()]  # signature 0: no region at all (outside everything)
         self._sig_ids: dict[tuple[int, ...], int] = {(): 0}
         self._periods = self.book.change_days()
-        self._tables: dict[int, npt.NDArray[np.int32]] = {}
+        self._columns: dict[tuple[int, int], npt.NDArray[np.int32]] = {}
+        self._memo: dict[tuple[int, int], dict[tuple[str | None, tuple[str, ...]], int]] = {}
+        self._place_keys: dict[int, list[tuple[str | None, tuple[str, ...]]]] = {}
         self._outcomes: list[Outcome] = []
         self._outcome_ids: dict[tuple[str, int, tuple[str, ...]], int] = {}
         self._outcome_team = np.zeros(0, dtype=np.int32)
@@ -85,7 +89,10 @@ class Router:
             raise InvalidInput("more than 64 layer/zone-kind/rule-cell groups; split the rule cell sets")
         self._group_bit = np.left_shift(np.uint64(1), self.regions.group.astype(np.uint64))
         shapes = [r.shape for r in self.regions.regions]
-        self.grid: LookupGrid | None = build_grid(shapes, self._exact_signatures, cell_m=cell_m) if shapes else None
+        pads = [EPS if r.cells_by_res is None else H3_PAD_SHARE * _edge_deg(min(r.cells_by_res))
+                for r in self.regions.regions]
+        self.grid: LookupGrid | None = (
+            build_grid(shapes, self._exact_signatures, pads=pads, cell_m=cell_m) if shapes else None)
         self._build_distance_index(shapes)
 
     # -- signatures -------------------------------------------------------------------------------
@@ -162,33 +169,45 @@ class Router:
             self._outcome_status = np.append(self._outcome_status, outcome.status).astype(np.int8)
         return oid
 
-    def _table(self, day: date) -> npt.NDArray[np.int32]:
-        """The (signature × matter → outcome id) table for the rule period of `day`, complete to now."""
-        period = self._period(day)
-        table = self._tables.get(period)
-        if table is not None and len(table) >= len(self._sigs):
-            return table
+    def _column(self, day: date, m: int) -> npt.NDArray[np.int32]:
+        """Outcome ids by signature for one matter in the rule period of `day`, complete to now.
+
+        Filled per matter on first use, so a catalogue of thousands of matters costs only what is routed.
+        Signatures with the same township and the same in-scope rules share one reading of the rule table.
+        """
+        key = (self._period(day), m)
+        column = self._columns.get(key)
+        if column is not None and len(column) >= len(self._sigs):
+            return column
         with self._lock:
-            table = self._tables.get(period)
-            done = 0 if table is None else len(table)
+            column = self._columns.get(key)
+            done = 0 if column is None else len(column)
             sigs = list(self._sigs)
-            if done >= len(sigs) and table is not None:
-                return table
-            rows = np.empty((len(sigs) - done, len(self.matter_codes)), dtype=np.int32)
-            memo: dict[tuple[str | None, tuple[str, ...], str], int] = {}
-            in_force = [r for r in self.book.rules if rule_in_force(r, day)]
-            for k, sig in enumerate(sigs[done:]):
-                selected = [self.regions.regions[i] for i in sig]
-                scoped = tuple(r.code for r in in_force if self.book.scope_matches(r, selected))
-                township = next((r.code for r in selected if r.layer == "township"), None)
-                for m, matter in enumerate(self.matter_codes):
-                    key = (township, scoped, matter)
-                    if key not in memo:
-                        memo[key] = self._outcome_id(self.book.decide(selected, matter, day))
-                    rows[k, m] = memo[key]
-            table = rows if table is None else np.concatenate([table, rows])
-            self._tables[period] = table
-            return table
+            if column is not None and done >= len(sigs):
+                return column
+            places = self._places(key[0], day, sigs)
+            memo = self._memo.setdefault(key, {})
+            matter = self.matter_codes[m]
+            rows = np.empty(len(sigs) - done, dtype=np.int32)
+            for k in range(done, len(sigs)):
+                place = places[k]
+                if place not in memo:
+                    selected = [self.regions.regions[i] for i in sigs[k]]
+                    memo[place] = self._outcome_id(self.book.decide(selected, matter, day))
+                rows[k - done] = memo[place]
+            column = rows if column is None else np.concatenate([column, rows])
+            self._columns[key] = column
+            return column
+
+    def _places(self, period: int, day: date, sigs: list[tuple[int, ...]]) -> list[tuple[str | None, tuple[str, ...]]]:
+        """(township, rules whose scope covers it) per signature: all the rule table needs of a place."""
+        places = self._place_keys.setdefault(period, [])
+        in_force = [r for r in self.book.rules if rule_in_force(r, day)]
+        for sig in sigs[len(places):]:
+            selected = [self.regions.regions[i] for i in sig]
+            scoped = tuple(r.code for r in in_force if self.book.scope_matches(r, selected))
+            places.append((next((r.code for r in selected if r.layer == "township"), None), scoped))
+        return places
 
     def matter_index(self, matter: str) -> int:
         """Column of a matter; unknown codes are a NotFound with a hint."""
@@ -204,8 +223,7 @@ class Router:
         """Team indices (into `team_codes`) and status codes for many points: the fast path."""
         m = self.matter_index(matter)
         sig = self.signatures(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
-        table = self._table(day)
-        outcome = table[sig, m]
+        outcome = self._column(day, m)[sig]
         return self._outcome_team[outcome], self._outcome_status[outcome]
 
     def route_many(self, lon: Floats, lat: Floats, matter: str, day: date) -> tuple[list[str], list[str]]:
@@ -220,7 +238,7 @@ class Router:
         lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
         m = self.matter_index(matter)
         sig = self.signatures(lon, lat)
-        outcome = self._table(day)[sig, m]
+        outcome = self._column(day, m)[sig]
         dist = self.distances_to_boundary_m(lon, lat)
         near = dist < 1e-3
         if accuracy_m is not None:
@@ -240,10 +258,10 @@ class Router:
         sid = self.grid.lookup_one(lon, lat, 0) if self.grid is not None else 0
         if sid == BOUNDARY:
             sid = self._exact_one(lon, lat)
-        table = self._tables.get(self._period(day))
-        if table is None or sid >= len(table):
-            table = self._table(day)
-        return self._outcomes[int(table[sid, m])].team
+        column = self._columns.get((self._period(day), m))
+        if column is None or sid >= len(column):
+            column = self._column(day, m)
+        return self._outcomes[int(column[sid])].team
 
     # -- explanation ------------------------------------------------------------------------------
     def _build_distance_index(self, shapes: list[shapely.Geometry]) -> None:
@@ -251,8 +269,7 @@ class Router:
         bounds = np.array([s.bounds for s in shapes]) if shapes else np.array([[0.0, 0.0, 0.0, 0.0]])
         self._lon0 = float((bounds[:, 0].min() + bounds[:, 2].max()) / 2)
         self._lat0 = float((bounds[:, 1].min() + bounds[:, 3].max()) / 2)
-        self._ky = M_PER_DEG_LAT
-        self._kx = M_PER_DEG_LAT * 1.0093 * math.cos(math.radians(self._lat0))
+        self._kx, self._ky = metres_per_degree(self._lat0)
         self._boundary_tree = None
         if not shapes:
             return
@@ -333,15 +350,9 @@ class Router:
         return why + (f"; basis: {rule.legal_basis}" if rule.legal_basis else "")
 
 
-def _bits_to_ids(row: npt.NDArray[np.uint64]) -> tuple[int, ...]:
-    """Region ids whose bits are set in a bitset row."""
-    ids = []
-    for w, word in enumerate(row.tolist()):
-        while word:
-            low = word & -word
-            ids.append(w * 64 + low.bit_length() - 1)
-            word ^= low
-    return tuple(ids)
+def _edge_deg(res: int) -> float:
+    """Average H3 edge length at a resolution, in degrees of latitude."""
+    return float(h3.average_hexagon_edge_length(res, unit="m")) / 111_000.0
 
 
 def _scope_text(rule: Rule) -> str:
