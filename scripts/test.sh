@@ -19,6 +19,7 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q -e ".[test]"
 
 pgdir=$(mktemp -d /tmp/gridgov-pg.XXXXXX)
+chmod 755 "$pgdir"  # the cluster runs as the postgres user, who must reach its data directory
 port=$(.venv/bin/python -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
 cleanup() { scripts/pg-throwaway.sh stop "$pgdir/data" || true; rm -rf "$pgdir"; }
 trap cleanup EXIT
