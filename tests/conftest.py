@@ -13,7 +13,10 @@ from sqlalchemy.engine import Engine
 from store.db import make_engine, session_factory, transaction, upgrade
 from store.repo import Repository
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+# The real data lives beside the checkout (../shared/data), never in the repository.
+SHARED = Path(os.environ.get("GRIDGOV_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+if not (SHARED / "qiu_county").is_dir():
+    raise RuntimeError(f"the shared test data is not at {SHARED}; set GRIDGOV_SHARED_DATA to its folder")
 QIU = SHARED / "qiu_county"
 NYC311 = SHARED / "nyc311"
 BACKENDS = ["sqlite", "postgis"]
