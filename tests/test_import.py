@@ -180,7 +180,7 @@ def test_geopackage_shapefile_and_projected_input(engine: Engine, database_url: 
     assert units(engine, "township")[0].raw_crs == "cgcs2000"
     bd = gpd.GeoDataFrame({"code": ["V1"], "name": ["村"], "parent_code": ["T1"], "layer": ["village"]},
                           geometry=[shapely.transform(box.buffer(-0.02), lambda c: np.column_stack(
-                              from_wgs84(c[:, 0], c[:, 1], "bd09")))])
+                              from_wgs84(c[:, 0], c[:, 1], "bd09")))], crs=4326)  # BD-09 files claim WGS84
     bd.to_file(tmp_path / "village.geojson")
     gridgov(database_url, "import", tmp_path / "village.geojson", "--crs", "bd09")
     village = units(engine, "village")[0].geometry

@@ -182,9 +182,8 @@ def test_teams_matters_rules_and_delegations_validate_references(repo: Repositor
         repo.matter("M7")
 
 
+@pytest.mark.parametrize("engine", ["postgis"], indirect=True)
 def test_postgis_columns_have_srid_and_gist_index(engine: Engine) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("PostGIS-specific schema check")
     with engine.connect() as conn:
         srid = conn.execute(sa.text("SELECT Find_SRID('public', 'unit', 'geom')")).scalar_one()
         indexes = conn.execute(sa.text("SELECT indexdef FROM pg_indexes WHERE tablename IN ('unit', 'incident')"))
