@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date
 from typing import Annotated, Any
 
@@ -14,7 +17,7 @@ from api.geojson import feature_collection, unit_feature
 from config import Settings, get_settings
 from gis.errors import NotFound
 from gis.model import Delegation, Matter, Rule, Team, Version
-from store.db import make_engine, session_factory, upgrade
+from store.db import make_engine, session_factory, transaction, upgrade
 from store.repo import Repository
 from store.routers import RouterCache
 
@@ -28,6 +31,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     if migrate:
         upgrade(engine)
     app = FastAPI(
+        lifespan=_warm_routers,
         title="GridGov",
         version="0.1.0",
         description="County grid governance: which team is responsible for every incident point, and why.",
@@ -41,6 +45,18 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     _routes(app)
     app.include_router(routing.router)
     return app
+
+
+@asynccontextmanager
+async def _warm_routers(app: FastAPI) -> AsyncIterator[None]:
+    """Compile the routers of current and future versions in the background as the server starts."""
+
+    def warm() -> None:
+        with transaction(app.state.sessions) as session:
+            app.state.routers.warm(Repository(session), date.today())
+
+    threading.Thread(target=warm, name="warm-routers", daemon=True).start()
+    yield
 
 
 def resolve_version(repo: Repository, version: int | None, at: date | None = None) -> Version:

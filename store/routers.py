@@ -63,6 +63,15 @@ class RouterCache:
             self._routers[version.id] = (key, router)  # the swap: one assignment
             return router
 
+    def warm(self, repo: Repository, today: date) -> list[int]:
+        """Build the routers of the version in force today and of every later published one."""
+        built = []
+        for v in repo.versions():
+            if v.status == "published" and (v.effective_to is None or v.effective_to > today):
+                self.router(repo, v)
+                built.append(v.id or 0)
+        return built
+
     def router_at(self, repo: Repository, day: date) -> Router:
         """The router of the version in force on `day`."""
         return self.router(repo, repo.version_at(day))

@@ -169,3 +169,17 @@ def test_catalogue_change_rebuilds_the_router(client: TestClient, loaded: Engine
         Repository(session).add_matters([sc.Matter(code="M-NEW", name="新事项", domain="自然资源")])
     r = client.post("/route", json=body)
     assert r.status_code == 200 and r.json()["decisions"][0]["team"] == "BUREAU"
+
+
+def test_routers_are_built_ahead_for_current_and_future_versions(loaded: Engine) -> None:
+    from store.routers import RouterCache
+
+    with transaction(session_factory(loaded)) as session:
+        repo = Repository(session)
+        cache = RouterCache()
+        assert cache.warm(repo, date(2026, 6, 1)) == [2]  # version 1 ended on 2026-01-01
+        built = cache.router(repo, repo.version(2))
+        assert cache.router_at(repo, date(2026, 6, 1)) is built  # served from the cache, not rebuilt
+        assert cache.warm(repo, date(2025, 6, 1)) == [1, 2]
+        repo.add_matters([sc.Matter(code="M-LATE", name="后加事项", domain="自然资源")])
+        assert cache.router(repo, repo.version(2)) is not built  # the catalogue changed: a fresh build
