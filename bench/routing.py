@@ -434,8 +434,7 @@ def bench_batch(report: Report, router: Any, lon: Floats, lat: Floats, matter: s
         sig[todo] = router._exact_signatures(lon_b, lat_b)
     m = router.matter_index(matter)
     with timed() as tt:
-        table = router._table(DAY)
-        outcome = table[sig, m]
+        outcome = router._column(DAY, m)[sig]
         _ = router._outcome_team[outcome], router._outcome_status[outcome]
     total = tg[0] + te[0] + tt[0]
     share = len(todo) / n

@@ -131,14 +131,30 @@ def _mark_boundaries(marked: npt.NDArray[np.bool_], shapes: list[shapely.Geometr
     # One line per ring: consecutive vertices across two rings would make a false piece.
     lines, owner = shapely.get_parts(shapely.boundary(np.array(shapes, dtype=object)), return_index=True)
     lines = shapely.segmentize(lines, min(dx, dy) / 2.5)
+    line_pads = np.maximum(pads[owner], EPS)
+    sizes = shapely.get_num_coordinates(lines)
+    # In batches of lines sharing one pad, so the temporary arrays stay small (the build's memory budget).
+    for pad in np.unique(line_pads).tolist():
+        picked = np.flatnonzero(line_pads == pad)
+        bounds = np.r_[0, np.cumsum(sizes[picked])]
+        start = 0
+        while start < len(picked):
+            stop = int(np.searchsorted(bounds, bounds[start] + 400_000, side="right")) - 1
+            stop = max(stop, start + 1)
+            _mark_pieces(marked, lines[picked[start:stop]], pad, x0, y0, dx, dy, nx, ny)
+            start = stop
+
+
+def _mark_pieces(marked: npt.NDArray[np.bool_], lines: npt.NDArray[Any], pad: float,
+                 x0: float, y0: float, dx: float, dy: float, nx: int, ny: int) -> None:
     coords, index = shapely.get_coordinates(lines, return_index=True)
     same = index[1:] == index[:-1]  # consecutive vertices of one line form a piece
     a, b = coords[:-1][same], coords[1:][same]
-    pad = np.maximum(pads[owner[index[:-1][same]]], EPS)
-    lo_x, hi_x = np.minimum(a[:, 0], b[:, 0]) - pad, np.maximum(a[:, 0], b[:, 0]) + pad
-    lo_y, hi_y = np.minimum(a[:, 1], b[:, 1]) - pad, np.maximum(a[:, 1], b[:, 1]) + pad
-    ix0, ix1 = (np.clip(np.floor((v - x0) / dx).astype(np.intp), 0, nx - 1) for v in (lo_x, hi_x))
-    iy0, iy1 = (np.clip(np.floor((v - y0) / dy).astype(np.intp), 0, ny - 1) for v in (lo_y, hi_y))
+    del coords, index
+    ix0 = np.clip(np.floor((np.minimum(a[:, 0], b[:, 0]) - pad - x0) / dx).astype(np.intp), 0, nx - 1)
+    ix1 = np.clip(np.floor((np.maximum(a[:, 0], b[:, 0]) + pad - x0) / dx).astype(np.intp), 0, nx - 1)
+    iy0 = np.clip(np.floor((np.minimum(a[:, 1], b[:, 1]) - pad - y0) / dy).astype(np.intp), 0, ny - 1)
+    iy1 = np.clip(np.floor((np.maximum(a[:, 1], b[:, 1]) + pad - y0) / dy).astype(np.intp), 0, ny - 1)
     # Mark every cell of each piece's padded box (2×2 for plain edges; wider where a pad is wide).
     for ox in range(int((ix1 - ix0).max(initial=0)) + 1):
         for oy in range(int((iy1 - iy0).max(initial=0)) + 1):
