@@ -961,7 +961,8 @@ def bench_http(report: Report, router: Any, demo: Any, lon: Floats, lat: Floats,
             report.note(f"HTTP: the server saturates at ~{cap_rate:.0f} req/s for single-point POST /route "
                         f"(detail=full), below the {rate:g} req/s asked: at that rate the open-loop queue grows for "
                         "the whole run, so its latencies measure the backlog, not the service time.")
-        report.note(f"HTTP: uvicorn (1 worker, h11, asyncio loop) on 127.0.0.1:{port} over a temporary SQLite; "
+        report.note(f"HTTP: uvicorn (1 worker; httptools and uvloop when installed) on 127.0.0.1:{port} "
+                    "over a temporary SQLite; "
                     "httpx asyncio client in this process; open-loop latency counts from the scheduled send time "
                     f"(no coordinated omission); {checked} HTTP answers checked against router.owner(): "
                     f"{disagree} differ.")

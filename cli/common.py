@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,14 +49,21 @@ def run(action: Callable[[], Any]) -> Any:
         raise typer.Exit(2) from None
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
-    """Run uvicorn over the app for these settings, printing the URL to open."""
+def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
+    """Run uvicorn over the app for these settings, printing the URL to open.
+
+    Workers are stateless (each compiles its own routers), so `workers` > 1 scales across cores.
+    """
     import uvicorn
 
     from api.app import create_app
 
     console.print(f"GridGov is serving on [bold]http://{host}:{port}/[/] (API docs at /docs); Ctrl+C stops it")
     sys.stdout.flush()
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
-
-
+    if workers > 1:
+        # Worker processes build the app themselves from the environment: hand them the database.
+        os.environ["GRIDGOV_DATABASE_URL"] = settings.resolved_database_url()
+        upgrade(make_engine(settings.resolved_database_url()))
+        uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning")
+    else:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")

@@ -187,11 +187,12 @@ def info_cmd(database_url: DbUrl = None) -> None:
 def serve_cmd(
     host: Annotated[str | None, typer.Option(help="default GRIDGOV_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="default GRIDGOV_PORT")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="worker processes (stateless; one per core)")] = 1,
     database_url: DbUrl = None,
 ) -> None:
     """Serve the API."""
     settings = settings_for(database_url)
-    serve(settings, host or settings.host, port or settings.port)
+    serve(settings, host or settings.host, port or settings.port, workers)
 
 
 app.command("demo")(demo_cmd)
