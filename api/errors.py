@@ -17,7 +17,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GridGovError)
     async def _gridgov(_: Request, exc: GridGovError) -> JSONResponse:
         body = {"detail": exc.message, "where": exc.where, "error": type(exc).__name__}
-        return JSONResponse(status_code=exc.status, content=body)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(status_code=exc.status, content=body, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

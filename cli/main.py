@@ -12,6 +12,7 @@ from rich.table import Table
 from cli.common import DbUrl, VersionOpt, console, err, repository, run, serve, settings_for
 from cli.demo import demo_cmd
 from cli.route import route_cmd, route_file_cmd
+from cli.users import user_app
 from etl.derive import derive_version
 from etl.export import export_units
 from etl.importer import import_file
@@ -196,5 +197,6 @@ def serve_cmd(
 
 
 app.command("demo")(demo_cmd)
+app.add_typer(user_app, name="user")
 app.command("route")(route_cmd)
 app.command("route-file")(route_file_cmd)

@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     fallback_team: str | None = Field(default=None, description="team for gaps and disputes; default county bureau")
     max_batch: int = Field(default=100_000, description="largest batch accepted by one request")
     max_upload_mib: int = 50
+    token_ttl_hours: float = Field(default=12.0, description="how long a sign-in token lasts")
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file in data_dir."""

@@ -40,3 +40,15 @@ class PayloadTooLarge(InvalidInput):
     """A batch or file beyond the configured limit."""
 
     status = 413
+
+
+class Unauthorized(GridGovError):
+    """No valid credentials: missing, unknown, forged, revoked or expired token, or a wrong password."""
+
+    status = 401
+
+
+class Forbidden(GridGovError):
+    """Signed in, but the role or jurisdiction scope does not allow this."""
+
+    status = 403

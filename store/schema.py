@@ -161,3 +161,74 @@ class IncidentRow(Base):
     description: Mapped[str] = mapped_column(sa.Text, default="")
     reporter: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class UserRow(Base):
+    __tablename__ = "app_user"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(200))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    team_code: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(300))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime)
+
+
+class TokenRow(Base):
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("app_user.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(sa.DateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime, nullable=True)
+
+
+class CaseRow(Base):
+    __tablename__ = "case_record"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(100), unique=True, nullable=True)
+    body_hash: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    external_id: Mapped[str | None] = mapped_column(sa.String(100), unique=True, nullable=True)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    matter_code: Mapped[str] = mapped_column(sa.String(64))
+    procedure: Mapped[str] = mapped_column(sa.String(16))
+    team_code: Mapped[str] = mapped_column(sa.String(64))
+    co_owners: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    township_code: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    village_code: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    lon: Mapped[float] = mapped_column(sa.Float)
+    lat: Mapped[float] = mapped_column(sa.Float)
+    geom: Mapped[BaseGeometry] = mapped_column(Geom("POINT"))
+    raw_x: Mapped[float] = mapped_column(sa.Float)
+    raw_y: Mapped[float] = mapped_column(sa.Float)
+    raw_crs: Mapped[str] = mapped_column(sa.String(32))
+    accuracy_m: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    reporter: Mapped[str] = mapped_column(sa.String(64))
+    reported_at: Mapped[datetime] = mapped_column(sa.DateTime)
+    triage: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
+    routing: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    version_id: Mapped[int] = mapped_column(sa.ForeignKey("boundary_version.id"))
+    linked_to: Mapped[int | None] = mapped_column(sa.ForeignKey("case_record.id"), nullable=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    revision: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime)
+
+
+class CaseEventRow(Base):
+    __tablename__ = "case_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("case_record.id"))
+    at: Mapped[datetime] = mapped_column(sa.DateTime)
+    actor: Mapped[str] = mapped_column(sa.String(64))
+    action: Mapped[str] = mapped_column(sa.String(32))
+    from_status: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
+    to_status: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
+    lon: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    lat: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

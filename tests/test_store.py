@@ -35,7 +35,7 @@ def small_county() -> list[Unit]:
 
 
 def test_migrations_go_up_and_down(engine: Engine) -> None:
-    assert schema_revision(engine) == ("0001", "0001")
+    assert schema_revision(engine) == ("0002", "0002")
     downgrade(engine, "base")
     assert schema_revision(engine)[0] is None
     with pytest.raises(sa.exc.DatabaseError):

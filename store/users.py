@@ -1,0 +1,135 @@
+"""Users, password hashes (scrypt, a memory-hard KDF) and API tokens (stored only as SHA-256 hashes)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from gis.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from store.schema import TeamRow, TokenRow, UserRow
+
+ROLES = ("grid_worker", "team_member", "dispatcher", "planner", "auditor")
+TEAM_ROLES = ("grid_worker", "team_member")  # roles whose scope is one team
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+MIN_PASSWORD = 8
+
+
+def hash_password(password: str) -> str:
+    """`scrypt$n$r$p$salt$hash`, salt and hash base64."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
+    b64 = base64.b64encode
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Constant-time check of a password against a stored hash."""
+    try:
+        _, n, r, p, salt, digest = stored.split("$")
+        got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+                             dklen=32)
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got, base64.b64decode(digest))
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class User:
+    """A signed-in person or device."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    team_code: str | None
+
+
+def _user(row: UserRow) -> User:
+    return User(row.id, row.username, row.display_name, row.role, row.team_code)
+
+
+class Users:
+    """Accounts and tokens through one injected session (the caller owns the transaction)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, username: str, password: str, role: str, *, team_code: str | None = None,
+            display_name: str | None = None) -> User:
+        """Create an account; team roles need a known team."""
+        if role not in ROLES:
+            raise InvalidInput(f"unknown role {role!r}; roles: {', '.join(ROLES)}", where="role")
+        if len(password) < MIN_PASSWORD:
+            raise InvalidInput(f"password too short: at least {MIN_PASSWORD} characters", where="password")
+        if role in TEAM_ROLES and not team_code:
+            raise InvalidInput(f"a {role} belongs to a team: give team_code", where="team_code")
+        if team_code and self.session.scalar(sa.select(TeamRow.id).where(TeamRow.code == team_code)) is None:
+            raise InvalidInput(f"unknown team code {team_code}", where="team_code")
+        if self.session.scalar(sa.select(UserRow.id).where(UserRow.username == username)) is not None:
+            raise Conflict(f"user {username} already exists", where="username")
+        row = UserRow(username=username, display_name=display_name or username, role=role, team_code=team_code,
+                      password_hash=hash_password(password), active=True, created_at=datetime.now())
+        self.session.add(row)
+        self.session.flush()
+        return _user(row)
+
+    def get(self, username: str) -> User:
+        """One account by name."""
+        row = self.session.scalars(sa.select(UserRow).where(UserRow.username == username)).first()
+        if row is None:
+            raise NotFound(f"no user {username}")
+        return _user(row)
+
+    def _issue(self, user_id: int, kind: str, name: str, ttl: timedelta | None) -> tuple[str, datetime | None]:
+        token = secrets.token_urlsafe(32)
+        now = datetime.now()
+        expires = now + ttl if ttl is not None else None
+        self.session.add(TokenRow(user_id=user_id, token_hash=_token_hash(token), kind=kind, name=name,
+                                  created_at=now, expires_at=expires))
+        self.session.flush()
+        return token, expires
+
+    def sign_in(self, username: str, password: str, ttl: timedelta) -> tuple[str, datetime | None]:
+        """A session token for a correct password (the same message for unknown users and wrong passwords)."""
+        row = self.session.scalars(sa.select(UserRow).where(UserRow.username == username)).first()
+        if row is None or not row.active or not verify_password(password, row.password_hash):
+            raise Unauthorized("wrong username or password")
+        return self._issue(row.id, "session", "sign-in", ttl)
+
+    def device_token(self, username: str, name: str, ttl: timedelta | None = None) -> str:
+        """A long-lived API token for a device (a phone, an Open311 client)."""
+        user = self.get(username)
+        return self._issue(user.id, "device", name, ttl)[0]
+
+    def revoke(self, token: str) -> None:
+        """Revoke a token (sign out)."""
+        row = self.session.scalars(sa.select(TokenRow).where(TokenRow.token_hash == _token_hash(token))).first()
+        if row is not None:
+            row.revoked_at = datetime.now()
+
+    def authenticate(self, token: str) -> User:
+        """The user behind a bearer token, or Unauthorized saying why."""
+        row = self.session.execute(
+            sa.select(TokenRow, UserRow).join(UserRow, UserRow.id == TokenRow.user_id)
+            .where(TokenRow.token_hash == _token_hash(token))).first()
+        if row is None:
+            raise Unauthorized("unknown token: sign in again (POST /auth/token)")
+        tok, user = row
+        if tok.revoked_at is not None:
+            raise Unauthorized("this token was revoked: sign in again")
+        if tok.expires_at is not None and tok.expires_at <= datetime.now():
+            raise Unauthorized("this token expired: sign in again (POST /auth/token)")
+        if not user.active:
+            raise Unauthorized("this account is disabled")
+        return _user(user)
