@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Response
 
-from api import auth, routing
+from api import auth, cases, routing
 from api.deps import get_repo
 from api.errors import install_body_limit, install_error_handlers
 from api.geojson import feature_collection, unit_feature
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     _routes(app)
     app.include_router(routing.router)
     app.include_router(auth.router)
+    app.include_router(cases.router)
     return app
 
 
