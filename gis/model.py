@@ -21,11 +21,6 @@ ADMIN_LAYERS = ("county", "township", "village", "grid")
 LAYERS = (*ADMIN_LAYERS, "zone")
 ZONE_KINDS = ("urban_core", "dev_zone", "scenic_area", "relocated_village")
 TEAM_KINDS = ("county_bureau", "squadron", "township_team", "department", "grid_worker")
-PROCEDURES = ("simple", "ordinary")
-TIME_UNITS = ("working_hours", "working_days")
-VERSION_STATUSES = ("draft", "validated", "published")
-# The parent layer each administrative layer must sit in.
-PARENT_LAYER = {"township": "county", "village": "township", "grid": "village"}
 
 Layer = Literal["county", "township", "village", "grid", "zone"]
 CODE_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"

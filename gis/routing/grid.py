@@ -46,7 +46,6 @@ class LookupGrid:
 
     def __post_init__(self) -> None:
         self._boundary_value = int(np.iinfo(self.cells.dtype).max)
-        self._inv_dx, self._inv_dy = 1.0 / self.dx, 1.0 / self.dy
         self._ny, self._nx = self.cells.shape
 
     @property
