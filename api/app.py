@@ -2,26 +2,45 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import math
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Response
+from pydantic import BaseModel, Field
 
 from api import auth, cases, routing
 from api.deps import get_repo
 from api.errors import install_body_limit, install_error_handlers
 from api.geojson import feature_collection, unit_feature
 from config import Settings, get_settings
-from gis.errors import NotFound
+from gis.errors import InvalidInput, NotFound
 from gis.model import Delegation, Matter, Rule, Team, Version
+from store.cases import escalate_overdue
 from store.db import make_engine, session_factory, transaction, upgrade
+from store.photos import PhotoStore
 from store.repo import Repository
 from store.routers import RouterCache
+from store.users import User
 
 Repo = Annotated[Repository, Depends(get_repo)]
+log = logging.getLogger("gridgov")
+SIGNED_IN = [Depends(auth.current_user)]  # reads of boundaries, rules and teams: any signed-in user
+Planner = Annotated[User, Depends(auth.require("planner"))]
+
+
+class DraftIn(BaseModel):
+    """A new draft version."""
+
+    name: str = Field(min_length=1, max_length=200)
+    note: str = Field(default="", max_length=2000)
+    based_on: int | None = Field(default=None, description="copy units, rules and delegations of this version")
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
@@ -31,7 +50,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     if migrate:
         upgrade(engine)
     app = FastAPI(
-        lifespan=_warm_routers,
+        lifespan=_lifespan,
         title="GridGov",
         version="0.1.0",
         description="County grid governance: which team is responsible for every incident point, and why.",
@@ -40,6 +59,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.routers = RouterCache(settings.fallback_team)
+    app.state.calendar = settings.work_calendar()
+    app.state.photos = PhotoStore(settings.resolved_media_dir(), int(settings.max_photo_mib * 2**20))
     install_error_handlers(app)
     install_body_limit(app, settings.max_upload_mib * 2**20)
     _routes(app)
@@ -50,15 +71,34 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
 
 
 @asynccontextmanager
-async def _warm_routers(app: FastAPI) -> AsyncIterator[None]:
-    """Compile the routers of current and future versions in the background as the server starts."""
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Compile the routers of current and future versions in the background as the server starts, and
+    run the escalation scheduler while it serves."""
 
     def warm() -> None:
         with transaction(app.state.sessions) as session:
             app.state.routers.warm(Repository(session), date.today())
 
     threading.Thread(target=warm, name="warm-routers", daemon=True).start()
+    period = app.state.settings.tick_seconds
+    task = asyncio.create_task(_scheduler(app, period)) if period > 0 else None
     yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _scheduler(app: FastAPI, period: float) -> None:
+    """Escalate overdue cases every `period` seconds (each worker runs one; revisions keep them apart)."""
+    while True:
+        await asyncio.sleep(period)
+        try:
+            done = await asyncio.to_thread(escalate_overdue, app.state.sessions, app.state.calendar, datetime.now())
+            if done:
+                log.info("escalated %d overdue case(s)", len(done))
+        except Exception:  # a failed tick must not stop the next one
+            log.exception("escalation tick failed")
 
 
 def resolve_version(repo: Repository, version: int | None, at: date | None = None) -> Version:
@@ -91,15 +131,15 @@ def _routes(app: FastAPI) -> None:
     def favicon() -> Response:
         return Response(status_code=204)
 
-    @app.get("/versions", summary="Boundary versions (generations) with their effective dates")
+    @app.get("/versions", dependencies=SIGNED_IN, summary="Boundary versions (generations) with their effective dates")
     def versions(repo: Repo) -> list[Version]:
         return repo.versions()
 
-    @app.get("/versions/{version_id}", summary="One boundary version")
+    @app.get("/versions/{version_id}", dependencies=SIGNED_IN, summary="One boundary version")
     def version(version_id: int, repo: Repo) -> Version:
         return repo.version(version_id)
 
-    @app.get("/units", summary="Units of a version as GeoJSON (RFC 7946)")
+    @app.get("/units", dependencies=SIGNED_IN, summary="Units of a version as GeoJSON (RFC 7946)")
     def units(
         repo: Repo,
         version: int | None = None,
@@ -109,33 +149,54 @@ def _routes(app: FastAPI) -> None:
         assert v.id is not None
         return feature_collection([unit_feature(u, v.id) for u in repo.units(v.id, layer)])
 
-    @app.get("/units/{code}", summary="One unit as a GeoJSON feature")
+    @app.get("/units/{code}", dependencies=SIGNED_IN, summary="One unit as a GeoJSON feature")
     def unit(code: str, repo: Repo, version: int | None = None) -> dict[str, Any]:
         v = resolve_version(repo, version)
         assert v.id is not None
         return unit_feature(repo.unit(v.id, code), v.id)
 
-    @app.get("/teams", summary="Enforcement teams, squadrons, departments and grid workers")
+    @app.post("/versions", summary="Start a draft version (planners), optionally as a copy of another",
+              status_code=201)
+    def create_version(body: DraftIn, repo: Repo, user: Planner) -> Version:
+        if body.based_on is not None:
+            repo.version(body.based_on)  # 404 names a missing one
+        return repo.create_version(body.name, note=body.note or f"drafted by {user.username}",
+                                   based_on=body.based_on)
+
+    @app.put("/matters/{code}", summary="Create or change a matter (planners): procedure, time limit, duplicate "
+             "window (attributes.duplicate_m / duplicate_h; 0 turns linking off)")
+    def put_matter(code: str, body: Matter, repo: Repo, user: Planner, response: Response) -> Matter:
+        if body.code != code:
+            raise InvalidInput(f"the body's code {body.code} differs from the path's {code}", where="code")
+        for key in ("duplicate_m", "duplicate_h"):
+            value = body.attributes.get(key)
+            if value is not None and not (isinstance(value, int | float) and not isinstance(value, bool)
+                                          and math.isfinite(value) and value >= 0):
+                raise InvalidInput(f"{key} must be a number ≥ 0, got {value!r}", where=f"attributes.{key}")
+        response.status_code = 201 if repo.put_matter(body) else 200
+        return body
+
+    @app.get("/teams", dependencies=SIGNED_IN, summary="Enforcement teams, squadrons, departments and grid workers")
     def teams(repo: Repo) -> list[Team]:
         return repo.teams()
 
-    @app.get("/matters", summary="The matter catalogue with procedures and time limits")
+    @app.get("/matters", dependencies=SIGNED_IN, summary="The matter catalogue with procedures and time limits")
     def matters(repo: Repo) -> list[Matter]:
         return repo.matters()
 
-    @app.get("/rules", summary="Routing rules of a version, highest priority first")
+    @app.get("/rules", dependencies=SIGNED_IN, summary="Routing rules of a version, highest priority first")
     def rules(repo: Repo, version: int | None = None) -> list[Rule]:
         v = resolve_version(repo, version)
         assert v.id is not None
         return repo.rules(v.id)
 
-    @app.get("/delegations", summary="Which township holds which matter")
+    @app.get("/delegations", dependencies=SIGNED_IN, summary="Which township holds which matter")
     def delegations(repo: Repo, version: int | None = None) -> list[Delegation]:
         v = resolve_version(repo, version)
         assert v.id is not None
         return repo.delegations(v.id)
 
-    @app.get("/incidents", summary="Reported incidents as GeoJSON points")
+    @app.get("/incidents", dependencies=SIGNED_IN, summary="Reported incidents as GeoJSON points")
     def incidents(repo: Repo, limit: Annotated[int, Query(ge=1, le=100_000)] = 1000) -> dict[str, Any]:
         rows = repo.incidents()[-limit:]
         return feature_collection([

@@ -1,26 +1,33 @@
-"""Reports and cases: `POST /reports` (idempotent intake), `GET /cases`, `GET /cases/{id}`, its history."""
+"""Reports and cases: intake, photos, the lifecycle (`POST /cases/{id}/actions`), scoped reads and history."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import CurrentUser, require
 from api.deps import get_repo
-from store.cases import Cases, Report, case_view
+from gis.errors import Forbidden, NotFound, PayloadTooLarge
+from store.cases import Cases, Intake, Report, case_view, event_view
 from store.db import transaction
+from store.photos import PhotoStore
 from store.repo import Repository
 from store.routers import RouterCache
+from store.schema import CaseRow, PhotoRow
 from store.users import User
 
 router = APIRouter(tags=["cases"])
 Repo = Annotated[Repository, Depends(get_repo)]
 Reporter = Annotated[User, Depends(require("grid_worker", "team_member", "dispatcher"))]
+SHA256 = r"^[0-9a-f]{64}$"
 
 
 class ReportIn(BaseModel):
@@ -34,29 +41,26 @@ class ReportIn(BaseModel):
     accuracy_m: float | None = Field(default=None, ge=0, le=100_000, allow_inf_nan=False)
     description: str = Field(default="", max_length=4000)
     reported_at: datetime | None = Field(default=None, description="when the worker saw it (default: now)")
+    photos: list[Annotated[str, Field(pattern=SHA256)]] = Field(
+        default_factory=list, max_length=9, description="SHA-256 of photos uploaded first with POST /photos")
 
 
-def _report(body: ReportIn) -> Report:
-    return Report(matter=body.matter, x=body.lon, y=body.lat, crs=body.crs, accuracy_m=body.accuracy_m,
-                  description=body.description, idempotency_key=body.idempotency_key,
-                  reported_at=body.reported_at)
+def local(dt: datetime | None) -> datetime | None:
+    """Server-local naive time (the store's convention) from what a client sent."""
+    return dt.astimezone().replace(tzinfo=None) if dt is not None and dt.tzinfo is not None else dt
 
 
-@router.post("/reports", summary="Report an incident (a retry with the same key never makes a second case)",
-             status_code=201, response_model=None)
-def post_report(body: ReportIn, user: Reporter, request: Request) -> JSONResponse:
-    """Routed on arrival; disputes, gaps and near-boundary points go to the triage queue."""
+def store_report(request: Request, user: User, report: Report) -> Intake:
+    """Store a report in its own transaction; a race between retries of one key yields the winner's case."""
     cache: RouterCache = request.app.state.routers
-    report = _report(body)
     for attempt in (1, 2):
         try:
             with transaction(request.app.state.sessions) as session:
                 repo = Repository(session)
-                day = (report.reported_at or datetime.now()).date()
-                result = Cases(session).intake(user, report, cache.router_at(repo, day), datetime.now())
-                view = {**case_view(result.case), "replayed": result.replayed,
-                        "routing": result.case.routing}
-            return JSONResponse(view, status_code=200 if result.replayed else 201)
+                now = datetime.now()
+                day = (report.reported_at or now).date()
+                return Cases(session, request.app.state.calendar).intake(user, report, cache.router_at(repo, day),
+                                                                         now)
         except IntegrityError:
             # Two retries raced on one idempotency key: the loser's transaction is gone; read the winner's.
             if attempt == 2:
@@ -64,10 +68,62 @@ def post_report(body: ReportIn, user: Reporter, request: Request) -> JSONRespons
     raise AssertionError("unreachable")
 
 
+@router.post("/reports", summary="Report an incident (a retry with the same key never makes a second case)",
+             status_code=201, response_model=None)
+def post_report(body: ReportIn, user: Reporter, request: Request) -> JSONResponse:
+    """Routed on arrival; disputes, gaps and near-boundary points go to the triage queue, the rest are
+    registered and dispatched to the responsible team at once."""
+    report = Report(matter=body.matter, x=body.lon, y=body.lat, crs=body.crs, accuracy_m=body.accuracy_m,
+                    description=body.description, idempotency_key=body.idempotency_key,
+                    reported_at=local(body.reported_at), photos=tuple(body.photos))
+    result = store_report(request, user, report)
+    view = {**case_view(result.case), "replayed": result.replayed, "routing": result.case.routing}
+    return JSONResponse(view, status_code=200 if result.replayed else 201)
+
+
+class ActionsIn(BaseModel):
+    """Steps on a case read at `revision`; applied all together or not at all."""
+
+    revision: int = Field(ge=0, description="the case's revision you read (409 if it changed since)")
+    actions: list[dict[str, Any]] = Field(
+        min_length=1, max_length=20,
+        description='e.g. [{"action": "arrive", "lon": 115.1, "lat": 36.1, "crs": "gcj02"}]; each may carry '
+                    '"at" (when it happened, for phones that were offline), the actor\'s lon/lat/crs and a note')
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single(cls, data: Any) -> Any:
+        """Accept one step inline: {"revision": 3, "action": "arrive", ...}."""
+        if isinstance(data, dict) and "actions" not in data and "action" in data:
+            step = {k: v for k, v in data.items() if k != "revision"}
+            return {"revision": data.get("revision"), "actions": [step]}
+        return data
+
+
+@router.post("/cases/{case_id}/actions", summary="Move a case through its lifecycle (dispatch, arrive, …)")
+def case_actions(case_id: int, body: ActionsIn, user: CurrentUser, request: Request) -> dict[str, Any]:
+    """Role and scope are checked per step; an illegal transition is a 409 naming the allowed actions."""
+    cache: RouterCache = request.app.state.routers
+    with transaction(request.app.state.sessions) as session:
+        repo = Repository(session)
+        now = datetime.now()
+        row, count = Cases(session, request.app.state.calendar).act(
+            user, case_id, body.revision, body.actions, now, lambda day: cache.router_at(repo, day))
+        view = {**case_view(row, now), "routing": row.routing}
+        events = Cases(session).history(user, case_id)[-count:] if user.role != "planner" else []
+    return {**view, "events": [event_view(e) for e in events]}
+
+
 @router.get("/cases", summary="Cases in your scope (a team sees its own; a grid worker their reports)")
-def list_cases(user: CurrentUser, repo: Repo, status: str | None = None, triage: bool | None = None,
+def list_cases(user: CurrentUser, repo: Repo, request: Request, status: str | None = None,
+               triage: bool | None = None, team: str | None = None, township: str | None = None,
+               since: datetime | None = None, until: datetime | None = None,
                limit: Annotated[int, Query(ge=1, le=10_000)] = 500) -> list[dict[str, Any]]:
-    return [case_view(r) for r in Cases(repo.session).in_scope(user, status=status, triage=triage, limit=limit)]
+    now = datetime.now()
+    rows = Cases(repo.session).in_scope(user, status=status.split(",") if status else None, triage=triage,
+                                        team=team, township=township, since=local(since), until=local(until),
+                                        limit=limit)
+    return [case_view(r, now) for r in rows]
 
 
 @router.get("/cases/{case_id}", summary="One case with its routing explanation")
@@ -76,8 +132,48 @@ def get_case(case_id: int, user: CurrentUser, repo: Repo) -> dict[str, Any]:
     return {**case_view(row), "routing": row.routing}
 
 
-@router.get("/cases/{case_id}/history", summary="The case's append-only event log")
+@router.get("/cases/{case_id}/history", summary="The case's append-only event log: who, when, where, what, why")
 def case_history(case_id: int, user: CurrentUser, repo: Repo) -> list[dict[str, Any]]:
-    return [{"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "from": e.from_status,
-             "to": e.to_status, "lon": e.lon, "lat": e.lat, "reason": e.reason, "detail": e.detail}
-            for e in Cases(repo.session).history(user, case_id)]
+    return [event_view(e) for e in Cases(repo.session).history(user, case_id)]
+
+
+@router.post("/photos", summary="Upload one photo (raw JPEG/PNG/WebP body); reference it in a report by its SHA-256",
+             status_code=201, response_model=None)
+async def upload_photo(request: Request, user: Reporter) -> JSONResponse:
+    store: PhotoStore = request.app.state.photos
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > store.max_bytes:
+            raise PayloadTooLarge(f"photo is over the limit of {store.max_bytes} bytes; send a smaller or more "
+                                  "compressed image", where="body")
+        chunks.append(chunk)
+    data = b"".join(chunks)
+
+    def save() -> tuple[dict[str, Any], bool]:
+        with transaction(request.app.state.sessions) as session:
+            existed = session.get(PhotoRow, hashlib.sha256(data).hexdigest()) is not None
+            row = store.save(session, data, request.headers.get("content-type"), user.username, datetime.now())
+            return {"sha256": row.sha256, "content_type": row.content_type, "size": row.size,
+                    "url": f"/photos/{row.sha256}"}, existed
+
+    body, existed = await run_in_threadpool(save)
+    return JSONResponse(body, status_code=200 if existed else 201)
+
+
+@router.get("/photos/{sha256}", summary="A photo, to its uploader and to whoever may see a case that shows it",
+            response_model=None)
+def get_photo(sha256: Annotated[str, Field(pattern=SHA256)], user: CurrentUser, repo: Repo,
+              request: Request) -> Response:
+    store: PhotoStore = request.app.state.photos
+    row, data = store.read(repo.session, sha256)
+    if row.uploaded_by != user.username:
+        cases = Cases(repo.session)
+        holders = repo.session.scalars(
+            sa.select(CaseRow).where(sa.cast(CaseRow.photos, sa.String).contains(sha256)))
+        if not any(cases.visible(user, c) for c in holders):
+            if user.role == "planner":
+                raise Forbidden("a planner does not see case photos")
+            raise NotFound(f"no photo {sha256} in your scope")
+    return Response(data, media_type=row.content_type, headers={"ETag": f'"{sha256}"',
+                                                                 "Cache-Control": "private, max-age=31536000"})

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from api.auth import current_user
 from api.deps import get_repo
 from gis.crs import to_wgs84
 from gis.errors import InvalidInput, PayloadTooLarge
@@ -18,7 +19,7 @@ from gis.routing.decision import VersionRef
 from store.repo import Repository
 from store.routers import RouterCache
 
-router = APIRouter(tags=["routing"])
+router = APIRouter(tags=["routing"], dependencies=[Depends(current_user)])  # any signed-in user
 Repo = Annotated[Repository, Depends(get_repo)]
 CRSName = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
 Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, description="latitude in the request's crs")]

@@ -19,6 +19,7 @@ All datetimes are tz-naive local (county) time.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterator, Mapping
@@ -265,6 +266,7 @@ def load_calendar(src: str | Path | Mapping[str, Any]) -> WorkCalendar:
         raise InvalidInput(exc.message, where=f"{prefix}{exc.where}") from None
 
 
+@functools.cache
 def bundled_calendar(name: str = "cn") -> WorkCalendar:
     """A calendar shipped in cases/calendars/ (e.g. "cn": mainland China's official schedule)."""
     ref = resources.files("cases") / "calendars" / f"{name}.json"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +19,8 @@ from etl.importer import import_file
 from etl.vector import VectorOptions
 from gis.errors import GridGovError
 from gis.validate import DEFAULT_OUTSIDE_TOLERANCE
-from store.db import make_engine, schema_revision, upgrade
+from store.cases import escalate_overdue
+from store.db import make_engine, schema_revision, session_factory, upgrade
 
 app = typer.Typer(help="GridGov: which team is responsible for every incident point, and why.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -180,6 +181,28 @@ def info_cmd(database_url: DbUrl = None) -> None:
             versions = repo.versions()
             counts = repo.counts(versions[-1].id if versions else None)
         print(" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+
+    run(body)
+
+
+@app.command("tick")
+def tick_cmd(
+    at: Annotated[datetime | None, typer.Option(help="the moment to judge deadlines at (default: now)")] = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Escalate overdue cases once (the server does this every GRIDGOV_TICK_SECONDS; cron can call this)."""
+
+    def body() -> None:
+        settings = settings_for(database_url)
+        engine = make_engine(settings.resolved_database_url())
+        try:
+            upgrade(engine)
+            done = escalate_overdue(session_factory(engine), settings.work_calendar(), at or datetime.now())
+        finally:
+            engine.dispose()
+        for item in done:
+            console.print(f"case {item['case']}: escalated to level {item['level']} (team {item['team']})")
+        print(f"escalated={len(done)}")
 
     run(body)
 

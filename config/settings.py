@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cases.calendar import WorkCalendar, bundled_calendar, load_calendar
+
 
 class Settings(BaseSettings):
     """Everything configurable; defaults give the embedded SQLite demo."""
@@ -21,6 +23,20 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=100_000, description="largest batch accepted by one request")
     max_upload_mib: int = 50
     token_ttl_hours: float = Field(default=12.0, description="how long a sign-in token lasts")
+    calendar: str = Field(default="cn", description="working calendar: a bundled name (cn) or a JSON file")
+    tick_seconds: float = Field(default=60.0, ge=0, description="escalation scheduler period; 0 turns it off")
+    max_photo_mib: float = Field(default=10.0, gt=0, description="largest photo accepted")
+    media_dir: Path | None = Field(default=None, description="where photos are stored; default data_dir/media")
+
+    def resolved_media_dir(self) -> Path:
+        """Where uploaded photos live (outside the database, named by their SHA-256)."""
+        return self.media_dir or self.data_dir / "media"
+
+    def work_calendar(self) -> WorkCalendar:
+        """The working calendar deadlines are counted on."""
+        if self.calendar.endswith(".json"):
+            return load_calendar(self.calendar)
+        return bundled_calendar(self.calendar)
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file in data_dir."""

@@ -52,3 +52,9 @@ class Forbidden(GridGovError):
     """Signed in, but the role or jurisdiction scope does not allow this."""
 
     status = 403
+
+
+class UnsupportedMedia(InvalidInput):
+    """A file of a type we do not accept (e.g. a photo that is not JPEG, PNG or WebP)."""
+
+    status = 415

@@ -1,7 +1,10 @@
-"""Cases: intake (idempotent, routed on arrival, duplicates linked, triage), scoped reads and the event log.
+"""Cases: intake (idempotent, routed on arrival, duplicates linked, triage), the lifecycle, scoped reads, the log.
 
 The caller owns the transaction; nothing here commits. Every change appends a `case_event` row, and the
-database refuses to update or delete those rows (triggers in migration 0002).
+database refuses to update or delete those rows (triggers in migration 0002). The case's workflow state
+(`cases.workflow.CaseState`) is kept as JSON in `case_record.state`, with its status, team, deadline,
+escalation level and closure mirrored into columns for queries. Updates carry the revision they read;
+a stale one is a 409 (the mapper's version column).
 """
 
 from __future__ import annotations
@@ -9,46 +12,71 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import shapely
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
+from cases.calendar import WorkCalendar, bundled_calendar
+from cases.workflow import (
+    WITH_TEAM,
+    CaseState,
+    Escalate,
+    Event,
+    TeamRef,
+    allowed_actions,
+    apply,
+    is_overdue,
+    needs_escalation,
+    open_case,
+    parse_action,
+)
 from gis.crs import metres_per_degree, to_wgs84
 from gis.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gis.routing import Router
-from store.schema import CaseEventRow, CaseRow, MatterRow
+from store.db import transaction
+from store.schema import CaseEventRow, CaseRow, MatterRow, PhotoRow, TeamRow
 from store.users import User
 
 OPEN_STATES = ("reported", "registered", "dispatched", "arrived", "handled", "fed_back", "checked", "suspended")
 DEFAULT_DUPLICATE_M = 250.0
 DEFAULT_DUPLICATE_H = 72.0
 PLATFORM = "platform"  # the actor of automatic steps
+CLOCK_SKEW = timedelta(minutes=10)  # how far a phone's clock may run ahead of the server's
+# Who may take which step (beyond seeing the case): the platform directs, the owning team works the case.
+DISPATCHER_ACTIONS = frozenset({"register", "dispatch", "check", "close", "transfer", "add_co_owner", "suspend",
+                                "resume", "extend", "escalate", "cancel", "locate"})
+TEAM_ACTIONS = frozenset({"arrive", "handle", "feedback"})
+STORE_ACTIONS = frozenset({"locate"})  # steps that change the case's place, not its workflow state
 
 
 @dataclass(frozen=True)
 class Report:
-    """What a grid worker's phone (or an Open311 client) sends."""
+    """What a grid worker's phone (or an Open311 client) sends. x/y may be None when only an address is known."""
 
     matter: str
-    x: float
-    y: float
+    x: float | None
+    y: float | None
     crs: str
     accuracy_m: float | None
     description: str
     idempotency_key: str | None
     reported_at: datetime | None = None
     external_id: str | None = None
+    address: str | None = None
+    photos: tuple[str, ...] = field(default_factory=tuple)
 
     def body_hash(self) -> str:
         """Fingerprint of the report's content, to tell a retry from a different report under one key."""
         content = {"matter": self.matter, "x": self.x, "y": self.y, "crs": self.crs, "accuracy_m": self.accuracy_m,
                    "description": self.description,
                    "reported_at": self.reported_at.isoformat() if self.reported_at else None,
-                   "external_id": self.external_id}
+                   "external_id": self.external_id, "address": self.address, "photos": list(self.photos)}
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
@@ -60,25 +88,43 @@ class Intake:
     replayed: bool
 
 
-def case_view(row: CaseRow) -> dict[str, Any]:
+def case_state(row: CaseRow) -> CaseState:
+    """The workflow state stored with a case."""
+    return CaseState.model_validate(row.state)
+
+
+def case_view(row: CaseRow, now: datetime | None = None) -> dict[str, Any]:
     """A case as JSON-ready data."""
+    state = case_state(row)
     return {
         "id": row.id, "status": row.status, "matter": row.matter_code, "procedure": row.procedure,
         "team": row.team_code, "co_owners": row.co_owners, "township": row.township_code,
-        "village": row.village_code, "lon": row.lon, "lat": row.lat,
+        "village": row.village_code, "lon": row.lon, "lat": row.lat, "address": row.address,
         "input": {"x": row.raw_x, "y": row.raw_y, "crs": row.raw_crs}, "accuracy_m": row.accuracy_m,
         "description": row.description, "reporter": row.reporter, "reported_at": row.reported_at.isoformat(),
         "triage": row.triage, "linked_to": row.linked_to, "version": row.version_id, "revision": row.revision,
-        "external_id": row.external_id, "deadline": row.state.get("deadline"),
-        "escalation_level": row.state.get("escalation_level", 0),
+        "external_id": row.external_id, "photos": row.photos or [],
+        "deadline": row.deadline.isoformat() if row.deadline else None,
+        "escalation_level": row.escalation_level, "overdue": is_overdue(state, now or datetime.now()),
+        "closed_at": row.closed_at.isoformat() if row.closed_at else None, "on_time": row.on_time,
+        "allowed_actions": list(allowed_actions(state)),
+        "updated_at": row.updated_at.isoformat(),
     }
 
 
-class Cases:
-    """Case storage and scope checks over one injected session."""
+def event_view(e: CaseEventRow) -> dict[str, Any]:
+    """An event as JSON-ready data."""
+    return {"id": e.id, "at": e.at.isoformat(), "recorded_at": e.recorded_at.isoformat() if e.recorded_at else None,
+            "actor": e.actor, "action": e.action, "from": e.from_status, "to": e.to_status, "lon": e.lon,
+            "lat": e.lat, "reason": e.reason, "detail": e.detail}
 
-    def __init__(self, session: Session) -> None:
+
+class Cases:
+    """Case storage, the lifecycle and scope checks over one injected session."""
+
+    def __init__(self, session: Session, calendar: WorkCalendar | None = None) -> None:
         self.session = session
+        self.calendar = calendar or bundled_calendar("cn")
 
     # -- scope ------------------------------------------------------------------------------------
     def visible(self, user: User, row: CaseRow) -> bool:
@@ -95,7 +141,7 @@ class Cases:
         if user.role in ("dispatcher", "auditor"):
             return sa.true()
         if user.role == "team_member":
-            return CaseRow.team_code == user.team_code  # co-owned cases are added below
+            return CaseRow.team_code == user.team_code  # co-owned cases are added by the caller
         if user.role == "grid_worker":
             return CaseRow.reporter == user.username
         raise Forbidden(f"a {user.role} does not see cases; dispatchers, auditors and teams do")
@@ -110,19 +156,38 @@ class Cases:
                             f"{' of ' + user.team_code if user.team_code else ''})")
         return row
 
-    def in_scope(self, user: User, *, status: str | None = None, triage: bool | None = None,
-             limit: int = 500) -> list[CaseRow]:
-        """Cases in the user's scope, newest first."""
-        q = sa.select(CaseRow).where(self._scope_filter(user))
+    def in_scope(self, user: User, *, status: str | list[str] | None = None, triage: bool | None = None,
+                 matters: list[str] | None = None, ids: list[int] | None = None, since: datetime | None = None,
+                 until: datetime | None = None, bbox: tuple[float, float, float, float] | None = None,
+                 team: str | None = None, township: str | None = None, limit: int = 500) -> list[CaseRow]:
+        """Cases in the user's scope matching the filters, newest first. The triage queue is the
+        not-yet-registered cases the platform flagged (dispute, gap, near boundary, unlocated)."""
+        conds: list[Any] = []
         if status is not None:
-            q = q.where(CaseRow.status == status)
+            conds.append(CaseRow.status.in_([status] if isinstance(status, str) else status))
         if triage is not None:
-            q = q.where(CaseRow.triage.is_not(None) if triage else CaseRow.triage.is_(None))
-        rows = list(self.session.scalars(q.order_by(CaseRow.id.desc()).limit(limit)))
+            conds.append(sa.and_(CaseRow.triage.is_not(None), CaseRow.status == "reported") if triage
+                         else sa.or_(CaseRow.triage.is_(None), CaseRow.status != "reported"))
+        if matters:
+            conds.append(CaseRow.matter_code.in_(matters))
+        if ids:
+            conds.append(CaseRow.id.in_(ids))
+        if since is not None:
+            conds.append(CaseRow.reported_at >= since)
+        if until is not None:
+            conds.append(CaseRow.reported_at <= until)
+        if bbox is not None:
+            west, south, east, north = bbox
+            conds += [CaseRow.lon.between(west, east), CaseRow.lat.between(south, north)]
+        if team is not None:
+            conds.append(CaseRow.team_code == team)
+        if township is not None:
+            conds.append(CaseRow.township_code == township)
+        q = sa.select(CaseRow).where(self._scope_filter(user), *conds).order_by(CaseRow.id.desc()).limit(limit)
+        rows = list(self.session.scalars(q))
         if user.role == "team_member":  # JSON membership differs per backend: filter co-owned ones here
-            extra = [r for r in self.session.scalars(
-                sa.select(CaseRow).where(CaseRow.team_code != user.team_code).order_by(CaseRow.id.desc()))
-                if (user.team_code or "") in (r.co_owners or []) and (status is None or r.status == status)]
+            others = sa.select(CaseRow).where(CaseRow.team_code != user.team_code, *conds)
+            extra = [r for r in self.session.scalars(others) if (user.team_code or "") in (r.co_owners or [])]
             rows = sorted(rows + extra, key=lambda r: -r.id)[:limit]
         return rows
 
@@ -132,16 +197,44 @@ class Cases:
         return list(self.session.scalars(
             sa.select(CaseEventRow).where(CaseEventRow.case_id == case_id).order_by(CaseEventRow.id)))
 
-    def event(self, row: CaseRow, actor: str, action: str, at: datetime, *, reason: str = "",
+    # -- the log ----------------------------------------------------------------------------------
+    def event(self, row: CaseRow, actor: str, action: str, at: datetime, now: datetime, *, reason: str = "",
               from_status: str | None = None, detail: dict[str, Any] | None = None,
               lon: float | None = None, lat: float | None = None) -> None:
-        """Append one event to a case's log."""
-        self.session.add(CaseEventRow(case_id=row.id, at=at, actor=actor, action=action, from_status=from_status,
-                                      to_status=row.status, lon=lon, lat=lat, reason=reason, detail=detail or {}))
+        """Append one event to a case's log (`at`: when it happened; `now`: when it is written)."""
+        self.session.add(CaseEventRow(case_id=row.id, at=at, recorded_at=now, actor=actor, action=action,
+                                      from_status=from_status, to_status=row.status, lon=lon, lat=lat,
+                                      reason=reason, detail=detail or {}))
+
+    def _log(self, row: CaseRow, ev: Event, actor: str, now: datetime, *, lon: float | None = None,
+             lat: float | None = None, extra: Mapping[str, Any] | None = None) -> None:
+        detail = {**ev.detail, **{k: v for k, v in (extra or {}).items() if v is not None}}
+        self.event(row, actor, ev.action, ev.at, now, reason=ev.reason or "", from_status=ev.from_status,
+                   detail=detail, lon=lon, lat=lat)
+
+    def _save(self, row: CaseRow, state: CaseState) -> None:
+        """Write a workflow state to the row and its query columns."""
+        row.state = state.model_dump(mode="json")
+        row.status = "duplicate" if row.linked_to is not None and state.status == "reported" else state.status
+        row.revision = state.revision
+        row.matter_code, row.procedure = state.matter_code, state.procedure
+        if state.team is not None:
+            row.team_code = state.team.code
+            row.co_owners = [t.code for t in state.co_owners]
+        row.deadline = state.deadline
+        row.escalation_level = state.escalation_level
+        row.closed_at, row.on_time = state.closed_at, state.on_time
+        row.updated_at = state.updated_at
+
+    def _team_ref(self, code: str) -> TeamRef:
+        kind = self.session.scalar(sa.select(TeamRow.kind).where(TeamRow.code == code))
+        if kind is None:
+            raise InvalidInput(f"unknown team {code!r}; GET /teams lists the team codes", where="team")
+        return TeamRef.model_validate({"code": code, "kind": kind})
 
     # -- intake -----------------------------------------------------------------------------------
     def intake(self, user: User, report: Report, router: Router, now: datetime) -> Intake:
-        """Store a report as a case, once: routed, linked to an open duplicate, or put in triage."""
+        """Store a report as a case, once: routed and dispatched, linked to an open duplicate, or put in triage."""
         if report.idempotency_key:
             earlier = self.session.scalars(
                 sa.select(CaseRow).where(CaseRow.idempotency_key == report.idempotency_key)).first()
@@ -158,47 +251,81 @@ class Cases:
         if matter is None:
             raise InvalidInput(f"unknown category {report.matter!r}; GET /matters lists the matter codes",
                                where="matter")
-        if not (math.isfinite(report.x) and math.isfinite(report.y)):
-            raise InvalidInput("location must be finite numbers", where="location")
-        lon, lat = to_wgs84(report.x, report.y, report.crs, where="location")
         reported_at = report.reported_at or now
-        decision = router.explain(lon, lat, matter.code, reported_at.date(), report.accuracy_m)
-        selected = {u.layer: u.code for u in decision.units if u.selected}
-        triage = ("dispute" if decision.status == "dispute" else "gap" if decision.status == "gap"
-                  else "near_boundary" if decision.near_boundary else None)
+        if reported_at > now + CLOCK_SKEW:
+            raise InvalidInput(f"reported_at {reported_at.isoformat()} is in the future (server time "
+                               f"{now.isoformat(timespec='seconds')}); check the phone's clock", where="reported_at")
+        for sha in report.photos:
+            if self.session.get(PhotoRow, sha) is None:
+                raise InvalidInput(f"unknown photo {sha}; upload it first with POST /photos", where="photos")
+        state, opened = open_case(matter, reported_at)
+        lon = lat = None
+        decision: dict[str, Any] = {}
+        triage: str | None
+        selected: dict[str, str]
+        if report.x is None or report.y is None:
+            if not (report.address or "").strip():
+                raise InvalidInput("a report needs a location (lat and lon) or an address", where="location")
+            team, co_owners, triage, selected, version_id = router.fallback_team, [], "unlocated", {}, router.version.id
+            summary = {"team": team, "routing_status": "unlocated",
+                       "reason": f"no coordinates, only an address; held for the fallback team {team}"}
+        else:
+            if not (math.isfinite(report.x) and math.isfinite(report.y)):
+                raise InvalidInput("location must be finite numbers", where="location")
+            lon, lat = to_wgs84(report.x, report.y, report.crs, where="location")
+            found = router.explain(lon, lat, matter.code, reported_at.date(), report.accuracy_m)
+            decision = found.model_dump(mode="json")
+            selected = {u.layer: u.code for u in found.units if u.selected}
+            team, co_owners, version_id = found.team, list(found.co_owners), found.version.id
+            triage = ("dispute" if found.status == "dispute" else "gap" if found.status == "gap"
+                      else "near_boundary" if found.near_boundary else None)
+            summary = {"team": found.team, "routing_status": found.status, "reason": found.reason}
         row = CaseRow(
             idempotency_key=report.idempotency_key, body_hash=report.body_hash(), external_id=report.external_id,
-            status="reported", matter_code=matter.code, procedure=matter.procedure, team_code=decision.team,
-            co_owners=list(decision.co_owners), township_code=selected.get("township"),
-            village_code=selected.get("village"), lon=lon, lat=lat, geom=shapely.Point(lon, lat),
+            status="reported", matter_code=matter.code, procedure=matter.procedure, team_code=team,
+            co_owners=co_owners, township_code=selected.get("township"), village_code=selected.get("village"),
+            lon=lon, lat=lat, geom=None if lon is None else shapely.Point(lon, lat),
             raw_x=report.x, raw_y=report.y, raw_crs=report.crs, accuracy_m=report.accuracy_m,
-            description=report.description, reporter=user.username, reported_at=reported_at, triage=triage,
-            routing=decision.model_dump(mode="json"), version_id=decision.version.id,
-            state={"time_limit": matter.time_limit, "time_unit": matter.time_unit, "escalation_level": 0},
-            revision=0, updated_at=now)
+            address=report.address, photos=list(report.photos), description=report.description,
+            reporter=user.username, reported_at=reported_at, triage=triage, routing=decision,
+            version_id=version_id, state={}, revision=0, updated_at=reported_at)
+        self._save(row, state)
         self.session.add(row)
         self.session.flush()
-        self.event(row, user.username, "report", now, lon=lon, lat=lat,
-                   detail={"team": decision.team, "routing_status": decision.status, "reason": decision.reason})
+        self._log(row, opened, user.username, now, lon=lon, lat=lat, extra=summary)
         original = self._open_duplicate(row, matter.attributes, reported_at)
         if original is not None:
-            row.status, row.linked_to = "duplicate", original.id
-            self.event(row, PLATFORM, "link_duplicate", now, from_status="reported",
+            row.linked_to = original.id
+            self._save(row, state)
+            self.event(row, PLATFORM, "link_duplicate", reported_at, now, from_status="reported",
                        reason=f"same category within the duplicate window of case {original.id}",
                        detail={"case": original.id})
-            self.event(original, PLATFORM, "duplicate_reported", now, from_status=original.status,
+            self.event(original, PLATFORM, "duplicate_reported", reported_at, now, from_status=original.status,
                        reason=f"case {row.id} reports the same", detail={"case": row.id})
         elif triage is not None:
-            self.event(row, PLATFORM, "triage", now, from_status="reported",
-                       reason=f"{triage}: the command centre confirms the owner", detail={"candidates":
-                                                                                          decision.candidates})
+            self.event(row, PLATFORM, "triage", reported_at, now, from_status="reported",
+                       reason=f"{triage}: the command centre confirms the owner",
+                       detail={"candidates": decision.get("candidates", [])})
+        else:
+            self._dispatch_routed(row, team, co_owners, reported_at, now)
         self.session.flush()
         return Intake(row, replayed=False)
 
+    def _dispatch_routed(self, row: CaseRow, team: str, co_owners: list[str], at: datetime, now: datetime) -> None:
+        """The platform registers a clearly routed case and dispatches it to its team and co-owners."""
+        for step in ({"action": "register"}, {"action": "dispatch", "team": self._team_ref(team).model_dump()},
+                     *({"action": "add_co_owner", "team": self._team_ref(c).model_dump()} for c in co_owners)):
+            new, ev = apply(case_state(row), parse_action(step), at, self.calendar)
+            self._save(row, new)
+            self._log(row, ev, PLATFORM, now, extra={"by": "routing"})
+
     def _open_duplicate(self, row: CaseRow, attributes: dict[str, Any], at: datetime) -> CaseRow | None:
-        """The nearest open case of the same category within the category's distance and time window."""
+        """The nearest open case of the same category within the category's distance and time window.
+        A matter whose `duplicate_m` or `duplicate_h` is 0 never links (e.g. a stream already deduplicated)."""
         metres = float(attributes.get("duplicate_m", DEFAULT_DUPLICATE_M))
         hours = float(attributes.get("duplicate_h", DEFAULT_DUPLICATE_H))
+        if row.lon is None or row.lat is None or metres <= 0 or hours <= 0:
+            return None
         kx, ky = metres_per_degree(row.lat)
         dlon, dlat = metres / kx, metres / ky
         candidates = self.session.scalars(
@@ -209,7 +336,192 @@ class Cases:
                 CaseRow.lat.between(row.lat - dlat, row.lat + dlat)))
         best: tuple[float, int, CaseRow] | None = None
         for c in candidates:
+            assert c.lon is not None and c.lat is not None  # the bbox filter excludes unlocated cases
             d = math.hypot((c.lon - row.lon) * kx, (c.lat - row.lat) * ky)
             if d <= metres and (best is None or (d, c.id) < best[:2]):
                 best = (d, c.id, c)
         return best[2] if best else None
+
+    # -- the lifecycle ----------------------------------------------------------------------------
+    def act(self, user: User, case_id: int, revision: int, steps: Sequence[Mapping[str, Any]], now: datetime,
+            router_at: Callable[[date], Router]) -> tuple[CaseRow, int]:
+        """Apply steps to a case read at `revision`, all or nothing; returns the case and the number of events."""
+        row = self.get(user, case_id)
+        if row.revision != revision:
+            raise Conflict(f"case {case_id} changed since you read it: it is at revision {row.revision}, you sent "
+                           f"{revision}; reload the case and decide again", where="revision")
+        if not steps:
+            raise InvalidInput("no action given", where="actions")
+        for i, step in enumerate(steps):
+            where = f"actions[{i}]." if len(steps) > 1 else ""
+            try:
+                self._step(user, row, dict(step), now, router_at)
+            except (InvalidInput, Conflict, Forbidden) as exc:
+                exc.where = f"{where}{exc.where}" if exc.where and where else exc.where or where.rstrip(".") or None
+                raise
+        try:
+            self.session.flush()
+        except StaleDataError:
+            raise Conflict(f"case {case_id} was changed by someone else at the same moment; reload and decide again",
+                           where="revision") from None
+        return row, len(steps)
+
+    def _authorise(self, user: User, row: CaseRow, name: str) -> None:
+        known = DISPATCHER_ACTIONS | TEAM_ACTIONS | {"evaluate"}
+        if name not in known:
+            raise InvalidInput(f"unknown action {name!r}; one of {', '.join(sorted(known))}", where="action")
+        if name in TEAM_ACTIONS:
+            if user.role != "team_member" or user.team_code != row.team_code:
+                raise Forbidden(f"only members of the owning team {row.team_code} report '{name}'; you are a "
+                                f"{user.role}{' of ' + user.team_code if user.team_code else ''}")
+        elif name == "evaluate":
+            if not (user.role == "dispatcher" or (user.role == "grid_worker" and user.username == row.reporter)):
+                raise Forbidden("the reporter or a dispatcher evaluates a case")
+        elif user.role != "dispatcher":
+            raise Forbidden(f"only a dispatcher may {name} a case; you are a {user.role}")
+
+    def _when(self, value: Any, now: datetime) -> datetime:
+        if value is None:
+            return now
+        try:
+            at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        except ValueError:
+            raise InvalidInput(f"'at' must be an ISO 8601 date-time, got {value!r}", where="at") from None
+        if at.tzinfo is not None:
+            at = at.astimezone().replace(tzinfo=None)  # the server keeps local time
+        if at > now + CLOCK_SKEW:
+            raise InvalidInput(f"'at' {at.isoformat()} is in the future (server time "
+                               f"{now.isoformat(timespec='seconds')})", where="at")
+        return at
+
+    def _where(self, step: dict[str, Any]) -> tuple[float | None, float | None]:
+        lon, lat, crs = step.pop("lon", None), step.pop("lat", None), step.pop("crs", "wgs84")
+        if lon is None and lat is None:
+            return None, None
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in (lon, lat)):
+            raise InvalidInput("lon and lat must both be finite numbers", where="location")
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise InvalidInput(f"lon {lon}, lat {lat} is outside the world", where="location")
+        return to_wgs84(float(lon), float(lat), str(crs), where="location")
+
+    def _step(self, user: User, row: CaseRow, step: dict[str, Any], now: datetime,
+              router_at: Callable[[date], Router]) -> None:
+        name = step.get("action")
+        if not isinstance(name, str):
+            raise InvalidInput("each step needs an action name", where="action")
+        self._authorise(user, row, name)
+        at = self._when(step.pop("at", None), now)
+        lon, lat = self._where(step)
+        note = step.pop("note", None)
+        if note is not None and (not isinstance(note, str) or len(note) > 4000):
+            raise InvalidInput("note must be text of at most 4000 characters", where="note")
+        state = case_state(row)
+        if name == "locate":
+            return self._locate(user, row, state, step, lon, lat, at, now, router_at, note)
+        extra: dict[str, Any] = {"note": note}
+        if name == "transfer":
+            extra |= self._reroute(row, step, at, router_at)
+            state = case_state(row)  # a new matter changes the state's matter and procedure
+        if name in ("dispatch", "transfer", "add_co_owner"):
+            code = step.get("team") or (row.team_code if name == "dispatch" else None)
+            if not isinstance(code, str):
+                raise InvalidInput(f"{name} needs a team code", where="team")
+            step["team"] = self._team_ref(code).model_dump()
+        if name == "register" and row.linked_to is not None and row.status == "duplicate":
+            extra["registered_despite_link"] = row.linked_to
+        new, ev = apply(state, parse_action(step), at, self.calendar)
+        self._save(row, new)
+        self._log(row, ev, user.username, now, lon=lon, lat=lat, extra=extra)
+        return None
+
+    def _reroute(self, row: CaseRow, step: dict[str, Any], at: datetime,
+                 router_at: Callable[[date], Router]) -> dict[str, Any]:
+        """Transfer: optionally re-categorise, route the case's place again and keep the new explanation."""
+        matter_code = step.pop("matter", None)
+        if matter_code is not None:
+            matter = self.session.scalars(sa.select(MatterRow).where(MatterRow.code == matter_code)).first()
+            if matter is None:
+                raise InvalidInput(f"unknown category {matter_code!r}; GET /matters lists the matter codes",
+                                   where="matter")
+            state = case_state(row).model_copy(update={"matter_code": matter.code, "procedure": matter.procedure})
+            row.state = state.model_dump(mode="json")
+            row.matter_code, row.procedure = matter.code, matter.procedure
+        if row.lon is None or row.lat is None:
+            if not step.get("team"):
+                raise InvalidInput("the case has no location to route; name the team or locate it first",
+                                   where="team")
+            return {"matter": matter_code, "routing": None}
+        decision = router_at(at.date()).explain(row.lon, row.lat, row.matter_code, at.date(), row.accuracy_m)
+        row.routing = decision.model_dump(mode="json")
+        chosen = step.get("team") or decision.team
+        step["team"] = chosen
+        return {"matter": matter_code, "override": chosen != decision.team,
+                "routing": {"team": decision.team, "status": decision.status, "reason": decision.reason,
+                            "rule": decision.winning_rule.code if decision.winning_rule else None,
+                            "version": decision.version.id}}
+
+    def _locate(self, user: User, row: CaseRow, state: CaseState, step: dict[str, Any], lon: float | None,
+                lat: float | None, at: datetime, now: datetime, router_at: Callable[[date], Router],
+                note: str | None) -> None:
+        """A dispatcher places a case (an address-only report, or a pin in the wrong place) and it is re-routed."""
+        if set(step) - {"action"}:
+            raise InvalidInput(f"locate takes lon, lat, crs, at and note; not {sorted(set(step) - {'action'})[0]}",
+                               where="action")
+        if lon is None or lat is None:
+            raise InvalidInput("locate needs lon and lat", where="location")
+        if state.status not in OPEN_STATES:
+            raise Conflict(f"cannot locate: case is {state.status}", where="action")
+        decision = router_at(row.reported_at.date()).explain(lon, lat, row.matter_code, row.reported_at.date())
+        selected = {u.layer: u.code for u in decision.units if u.selected}
+        was = {"lon": row.lon, "lat": row.lat, "team": row.team_code}
+        row.lon, row.lat, row.geom = lon, lat, shapely.Point(lon, lat)
+        row.township_code, row.village_code = selected.get("township"), selected.get("village")
+        row.routing, row.version_id = decision.model_dump(mode="json"), decision.version.id
+        if state.team is None:  # not yet dispatched: the routed team is the proposal
+            row.team_code, row.co_owners = decision.team, list(decision.co_owners)
+        new = state.model_copy(update={"revision": state.revision + 1, "updated_at": max(at, state.updated_at)})
+        self._save(row, new)
+        self.event(row, user.username, "locate", at, now, from_status=state.status, reason=note or "",
+                   detail={"was": was, "team": decision.team, "routing_status": decision.status,
+                           "reason": decision.reason}, lon=lon, lat=lat)
+
+    # -- escalation -------------------------------------------------------------------------------
+    def escalate_if_due(self, case_id: int, now: datetime) -> dict[str, Any] | None:
+        """Raise one overdue case's supervision level if it is due (the scheduler's step)."""
+        row = self.session.get(CaseRow, case_id)
+        if row is None:
+            return None
+        state = case_state(row)
+        level = needs_escalation(state, now)
+        if level is None:
+            return None
+        who = "township supervision (乡镇督办)" if level == 1 else "county platform supervision (县级平台督办)"
+        assert state.deadline is not None
+        reason = f"overdue since {state.deadline.isoformat(timespec='minutes')}: {who}"
+        new, ev = apply(state, Escalate(level=level, reason=reason), now, self.calendar)
+        self._save(row, new)
+        self._log(row, ev, PLATFORM, now, extra={"team": row.team_code, "deadline": state.deadline.isoformat()})
+        self.session.flush()
+        return {"case": row.id, "level": level, "team": row.team_code}
+
+
+def overdue_candidates(session: Session, now: datetime) -> list[int]:
+    """Cases with a team, past their deadline and not yet at the top supervision level."""
+    return list(session.scalars(sa.select(CaseRow.id).where(
+        CaseRow.status.in_(WITH_TEAM), CaseRow.deadline < now, CaseRow.escalation_level < 2).order_by(CaseRow.id)))
+
+
+def escalate_overdue(sessions: sessionmaker[Session], calendar: WorkCalendar, now: datetime) -> list[dict[str, Any]]:
+    """One scheduler tick: escalate every due case, each in its own transaction (a concurrent change skips it)."""
+    with transaction(sessions) as session:
+        ids = overdue_candidates(session, now)
+    done = []
+    for case_id in ids:
+        try:
+            with transaction(sessions) as session:
+                result = Cases(session, calendar).escalate_if_due(case_id, now)
+        except (StaleDataError, Conflict):
+            continue  # another worker escalated it first
+        if result is not None:
+            done.append(result)
+    return done

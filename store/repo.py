@@ -206,6 +206,18 @@ class Repository:
         self.session.flush()
         return len(matters)
 
+    def put_matter(self, matter: Matter) -> bool:
+        """Create a matter or replace its definition (routers notice: the catalogue is in their cache key).
+        Returns whether it was new."""
+        row = self.session.scalars(sa.select(MatterRow).where(MatterRow.code == matter.code)).first()
+        if row is None:
+            self.session.add(MatterRow(**matter.model_dump()))
+        else:
+            for key, value in matter.model_dump().items():
+                setattr(row, key, value)
+        self.session.flush()
+        return row is None
+
     def matters(self) -> list[Matter]:
         """Every matter, by code."""
         rows = self.session.scalars(sa.select(MatterRow).order_by(MatterRow.code))

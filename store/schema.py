@@ -200,11 +200,11 @@ class CaseRow(Base):
     co_owners: Mapped[list[str]] = mapped_column(JSONType, default=list)
     township_code: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
     village_code: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
-    lon: Mapped[float] = mapped_column(sa.Float)
-    lat: Mapped[float] = mapped_column(sa.Float)
-    geom: Mapped[BaseGeometry] = mapped_column(Geom("POINT"))
-    raw_x: Mapped[float] = mapped_column(sa.Float)
-    raw_y: Mapped[float] = mapped_column(sa.Float)
+    lon: Mapped[float | None] = mapped_column(sa.Float, nullable=True)  # None: only an address was given
+    lat: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    geom: Mapped[BaseGeometry | None] = mapped_column(Geom("POINT"), nullable=True)
+    raw_x: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    raw_y: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
     raw_crs: Mapped[str] = mapped_column(sa.String(32))
     accuracy_m: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
     description: Mapped[str] = mapped_column(sa.Text, default="")
@@ -214,9 +214,19 @@ class CaseRow(Base):
     routing: Mapped[dict[str, Any]] = mapped_column(JSONType)
     version_id: Mapped[int] = mapped_column(sa.ForeignKey("boundary_version.id"))
     linked_to: Mapped[int | None] = mapped_column(sa.ForeignKey("case_record.id"), nullable=True)
-    state: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    state: Mapped[dict[str, Any]] = mapped_column(JSONType)  # cases.workflow.CaseState as JSON
     revision: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime] = mapped_column(sa.DateTime)
+    # Mirrors of the workflow state, as columns for the scheduler and the statistics.
+    deadline: Mapped[datetime | None] = mapped_column(sa.DateTime, nullable=True)
+    escalation_level: Mapped[int] = mapped_column(default=0)
+    closed_at: Mapped[datetime | None] = mapped_column(sa.DateTime, nullable=True)
+    on_time: Mapped[bool | None] = mapped_column(nullable=True)
+    address: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
+    photos: Mapped[list[str]] = mapped_column(JSONType, default=list)  # SHA-256 checksums of PhotoRow
+
+    # An UPDATE only succeeds against the revision it read (optimistic concurrency; the code sets it).
+    __mapper_args__ = {"version_id_col": revision, "version_id_generator": False}
 
 
 class CaseEventRow(Base):
@@ -232,3 +242,13 @@ class CaseEventRow(Base):
     lat: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
     reason: Mapped[str] = mapped_column(sa.Text, default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    recorded_at: Mapped[datetime | None] = mapped_column(sa.DateTime, nullable=True)  # when the server wrote it
+
+
+class PhotoRow(Base):
+    __tablename__ = "photo"
+    sha256: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    content_type: Mapped[str] = mapped_column(sa.String(32))
+    size: Mapped[int] = mapped_column()
+    uploaded_by: Mapped[str] = mapped_column(sa.String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(sa.DateTime)

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from api.app import create_app
+from config import get_settings
 from store.db import make_engine, session_factory, transaction, upgrade
 from store.repo import Repository
+from store.users import Users
+from tests import routing_scenario as sc
 
 # The real data lives beside the checkout (../shared/data), never in the repository.
 SHARED = Path(os.environ.get("GRIDGOV_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -72,6 +78,59 @@ def repo(engine: Engine) -> Iterator[Repository]:
 
 def table_counts(engine: Engine) -> dict[str, int]:
     """Rows per table: to prove a failed write left nothing behind."""
-    tables = ["boundary_version", "unit", "team", "matter", "delegation", "rule", "incident"]
+    tables = ["boundary_version", "unit", "team", "matter", "delegation", "rule", "incident", "case_record",
+              "case_event", "photo"]
     with engine.connect() as conn:
         return {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables}
+
+
+def signed_in(client: TestClient, engine: Engine, role: str = "auditor", *, team: str | None = None,
+              username: str | None = None) -> TestClient:
+    """The client with a device token of a new account of this role in its default headers."""
+    name = username or f"{role}-{team or 'all'}"
+    with transaction(session_factory(engine)) as session:
+        users = Users(session)
+        users.add(name, "correct horse battery", role, team_code=team)
+        token = users.device_token(name, "tests")
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
+@pytest.fixture
+def loaded(engine: Engine) -> Engine:
+    """v1 from 2025-01-01 without the claim on V3; v2 from 2026-01-01 adds it (a dispute)."""
+    rules = sc.rules()
+    with transaction(session_factory(engine)) as session:
+        repo = Repository(session)
+        v1 = repo.create_version("2025")
+        assert v1.id is not None
+        repo.add_units(v1.id, sc.units())
+        repo.add_teams(sc.TEAMS)
+        repo.add_matters(sc.MATTERS)
+        repo.add_rules_and_delegations(v1.id, [r for r in rules if r.code != "R-V3-CLAIM"], sc.DELEGATIONS)
+        repo.publish(v1.id, date(2025, 1, 1))
+        v2 = repo.create_version("2026", based_on=v1.id)
+        assert v2.id is not None
+        repo.add_rules_and_delegations(v2.id, [r for r in rules if r.code == "R-V3-CLAIM"], [])
+        repo.publish(v2.id, date(2026, 1, 1))
+    return engine
+
+
+PASSWORD = "correct horse battery"
+ACCOUNTS = [("worker1", "grid_worker", "TT1"), ("worker2", "grid_worker", "TT2"), ("tt1", "team_member", "TT1"),
+            ("tt2", "team_member", "TT2"), ("boss", "dispatcher", None), ("audit", "auditor", None),
+            ("plan", "planner", None)]
+
+
+@pytest.fixture
+def api(loaded: Engine, database_url: str) -> tuple[TestClient, dict[str, dict[str, str]], Engine]:
+    with transaction(session_factory(loaded)) as session:
+        users = Users(session)
+        for name, role, team in ACCOUNTS:
+            users.add(name, PASSWORD, role, team_code=team)
+    client = TestClient(create_app(get_settings(database_url=database_url)))
+    headers = {}
+    for name, _, _ in ACCOUNTS:
+        token = client.post("/auth/token", json={"username": name, "password": PASSWORD}).json()["access_token"]
+        headers[name] = {"Authorization": f"Bearer {token}"}
+    return client, headers, loaded

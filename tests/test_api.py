@@ -5,16 +5,18 @@ from __future__ import annotations
 import pytest
 import shapely
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from config import get_settings
+from tests.conftest import signed_in
 from tests.test_import import gridgov, load_qiu
 
 
 @pytest.fixture
-def client(database_url: str) -> TestClient:
+def client(database_url: str, engine: Engine) -> TestClient:
     load_qiu(database_url)
-    return TestClient(create_app(get_settings(database_url=database_url)))
+    return signed_in(TestClient(create_app(get_settings(database_url=database_url))), engine)
 
 
 def test_units_are_served_as_geojson(client: TestClient) -> None:

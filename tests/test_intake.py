@@ -7,35 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
-from fastapi.testclient import TestClient
-from sqlalchemy.engine import Engine
 
-from api.app import create_app
-from config import get_settings
 from gis.crs import from_wgs84
-from store.db import session_factory, transaction
-from store.users import Users
 from tests.conftest import table_counts
-from tests.test_routing_api import loaded  # noqa: F401  (the two-version scenario store)
-
-PASSWORD = "correct horse battery"
-ACCOUNTS = [("worker1", "grid_worker", "TT1"), ("worker2", "grid_worker", "TT2"), ("tt1", "team_member", "TT1"),
-            ("tt2", "team_member", "TT2"), ("boss", "dispatcher", None), ("audit", "auditor", None),
-            ("plan", "planner", None)]
-
-
-@pytest.fixture
-def api(loaded: Engine, database_url: str) -> tuple[TestClient, dict[str, dict[str, str]], Engine]:  # noqa: F811
-    with transaction(session_factory(loaded)) as session:
-        users = Users(session)
-        for name, role, team in ACCOUNTS:
-            users.add(name, PASSWORD, role, team_code=team)
-    client = TestClient(create_app(get_settings(database_url=database_url)))
-    headers = {}
-    for name, _, _ in ACCOUNTS:
-        token = client.post("/auth/token", json={"username": name, "password": PASSWORD}).json()["access_token"]
-        headers[name] = {"Authorization": f"Bearer {token}"}
-    return client, headers, loaded
 
 
 def report(lon: float, lat: float, matter: str = "M-STREET", **extra: object) -> dict[str, object]:
@@ -50,11 +24,13 @@ def test_report_is_routed_on_arrival_and_kept_raw(api: tuple) -> None:  # type: 
     assert r.status_code == 201, r.text
     case = r.json()
     assert (case["team"], case["status"], case["triage"], case["township"], case["village"]) == (
-        "TT1", "reported", None, "T1", "V2")
+        "TT1", "dispatched", None, "T1", "V2")  # clearly routed: registered and dispatched by the platform
     assert case["input"] == {"x": gx, "y": gy, "crs": "gcj02"}
     assert abs(case["lon"] - 115.17) < 1e-9 and case["routing"]["winning_rule"]["code"] == "R-T1"
     history = client.get(f"/cases/{case['id']}/history", headers=h["worker1"]).json()
-    assert [e["action"] for e in history] == ["report"] and history[0]["actor"] == "worker1"
+    assert [(e["action"], e["actor"]) for e in history] == [
+        ("report", "worker1"), ("register", "platform"), ("dispatch", "platform")]
+    assert history[2]["detail"]["team"] == "TT1" and case["deadline"] == history[1]["detail"]["deadline"]
     assert abs(history[0]["lon"] - 115.17) < 1e-9
 
 
@@ -85,9 +61,9 @@ def test_duplicates_are_linked_not_lost(api: tuple) -> None:  # type: ignore[typ
     other = client.post("/reports", json=report(115.17, 36.09, matter="M-LAND"), headers=h["worker1"]).json()
     later = client.post("/reports", json=report(115.17, 36.09, reported_at="2026-03-06T09:30:00"),
                         headers=h["worker1"]).json()  # beyond 72 h
-    assert [c["status"] for c in (far, other, later)] == ["reported"] * 3
+    assert [c["status"] for c in (far, other, later)] == ["dispatched"] * 3
     original = [e["action"] for e in client.get(f"/cases/{first['id']}/history", headers=h["boss"]).json()]
-    assert original == ["report", "duplicate_reported"]
+    assert original == ["report", "register", "dispatch", "duplicate_reported"]
     linked = client.get(f"/cases/{near['id']}/history", headers=h["boss"]).json()
     assert [e["action"] for e in linked] == ["report", "link_duplicate"] and linked[1]["detail"]["case"] == first["id"]
 
@@ -154,4 +130,4 @@ def test_events_are_append_only_in_the_database(api: tuple) -> None:  # type: ig
             with engine.begin() as conn:
                 conn.execute(sa.text(statement))
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM case_event")).scalar_one() == 1
+        assert conn.execute(sa.text("SELECT count(*) FROM case_event")).scalar_one() == 3  # report, register, dispatch

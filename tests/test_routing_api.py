@@ -16,32 +16,13 @@ from gis.crs import from_wgs84
 from store.db import session_factory, transaction
 from store.repo import Repository
 from tests import routing_scenario as sc
+from tests.conftest import signed_in
 from tests.test_import import gridgov, gridgov_fails, summary
 
 
 @pytest.fixture
-def loaded(engine: Engine) -> Engine:
-    """v1 from 2025-01-01 without the claim on V3; v2 from 2026-01-01 adds it (a dispute)."""
-    rules = sc.rules()
-    with transaction(session_factory(engine)) as session:
-        repo = Repository(session)
-        v1 = repo.create_version("2025")
-        assert v1.id is not None
-        repo.add_units(v1.id, sc.units())
-        repo.add_teams(sc.TEAMS)
-        repo.add_matters(sc.MATTERS)
-        repo.add_rules_and_delegations(v1.id, [r for r in rules if r.code != "R-V3-CLAIM"], sc.DELEGATIONS)
-        repo.publish(v1.id, date(2025, 1, 1))
-        v2 = repo.create_version("2026", based_on=v1.id)
-        assert v2.id is not None
-        repo.add_rules_and_delegations(v2.id, [r for r in rules if r.code == "R-V3-CLAIM"], [])
-        repo.publish(v2.id, date(2026, 1, 1))
-    return engine
-
-
-@pytest.fixture
 def client(loaded: Engine, database_url: str) -> TestClient:
-    return TestClient(create_app(get_settings(database_url=database_url, max_batch=500)))
+    return signed_in(TestClient(create_app(get_settings(database_url=database_url, max_batch=500))), loaded)
 
 
 def test_route_uses_the_version_in_force_on_the_date(client: TestClient) -> None:
@@ -126,7 +107,8 @@ def test_nan_and_oversized_bodies(client: TestClient, database_url: str) -> None
     r = client.post("/route", content=b'{"lat": NaN, "lon": 115.1, "matter": "M-STREET"}',
                     headers={"content-type": "application/json"})
     assert r.status_code == 422 and "lat: Input should be a finite number" in r.json()["detail"]
-    small = TestClient(create_app(get_settings(database_url=database_url, max_upload_mib=0)))
+    small = TestClient(create_app(get_settings(database_url=database_url, max_upload_mib=0)),
+                       headers={"Authorization": client.headers["Authorization"]})
     r = small.post("/route", json={"lat": 36.1, "lon": 115.1, "matter": "M-STREET"})
     assert r.status_code == 413 and "over the limit of 0 bytes" in r.json()["detail"]
 

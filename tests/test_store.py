@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+import json
+from datetime import date, datetime
 
 import numpy as np
 import pytest
@@ -35,7 +36,7 @@ def small_county() -> list[Unit]:
 
 
 def test_migrations_go_up_and_down(engine: Engine) -> None:
-    assert schema_revision(engine) == ("0002", "0002")
+    assert schema_revision(engine) == ("0003", "0003")
     downgrade(engine, "base")
     assert schema_revision(engine)[0] is None
     with pytest.raises(sa.exc.DatabaseError):
@@ -43,6 +44,37 @@ def test_migrations_go_up_and_down(engine: Engine) -> None:
             conn.execute(sa.text("SELECT count(*) FROM unit"))
     upgrade(engine)
     assert table_counts(engine)["unit"] == 0
+
+
+def test_0003_keeps_cases_stored_by_0002(engine: Engine) -> None:
+    """Cases and events written under 0002 survive the rebuild of case_record, and the log stays append-only."""
+    downgrade(engine, "0002")
+    point = sa.text("ST_GeomFromText('POINT(115.1 36.1)', 4326)") if engine.dialect.name == "postgresql" else \
+        sa.literal(shapely.to_wkb(shapely.Point(115.1, 36.1)))
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO boundary_version (id, name, status, note, created_at, revision) "
+                             "VALUES (1, 'v', 'published', '', '2026-01-01', 0)"))
+        conn.execute(sa.insert(sa.table("case_record", *(sa.column(c) for c in (
+            "id", "status", "matter_code", "procedure", "team_code", "co_owners", "lon", "lat", "geom", "raw_x",
+            "raw_y", "raw_crs", "description", "reporter", "reported_at", "routing", "version_id", "state",
+            "revision", "updated_at")))).values(
+            id=7, status="reported", matter_code="M-X", procedure="simple", team_code="TT1", co_owners="[]",
+            lon=115.1, lat=36.1, geom=point, raw_x=115.1, raw_y=36.1, raw_crs="wgs84", description="旧案",
+            reporter="w", reported_at=datetime(2026, 3, 2, 9), routing="{}", version_id=1,
+            state='{"time_limit": 2, "time_unit": "working_hours", "escalation_level": 0}', revision=0,
+            updated_at=datetime(2026, 3, 2, 9)))
+        conn.execute(sa.text("INSERT INTO case_event (case_id, at, actor, action, reason, detail) "
+                             "VALUES (7, '2026-03-02 09:00', 'w', 'report', '', '{}')"))
+    upgrade(engine)
+    with engine.connect() as conn:
+        state = conn.execute(sa.text("SELECT state FROM case_record WHERE id = 7")).scalar_one()
+        state = state if isinstance(state, dict) else json.loads(state)
+        assert (state["status"], state["time_limit"], state["time_unit"]) == ("reported", 2, "working_hours")
+        assert conn.execute(sa.text("SELECT count(*) FROM case_event WHERE case_id = 7")).scalar_one() == 1
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"), engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM case_event"))
+    with engine.begin() as conn:  # 0003 allows cases known only by an address
+        conn.execute(sa.text("UPDATE case_record SET lon = NULL, lat = NULL, geom = NULL WHERE id = 7"))
 
 
 def test_units_round_trip_exactly(repo: Repository) -> None:
