@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query, Response
 from pydantic import BaseModel, Field
 
-from api import auth, cases, routing
+from api import auth, cases, open311, routing
 from api.deps import get_repo
 from api.errors import install_body_limit, install_error_handlers
 from api.geojson import feature_collection, unit_feature
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(routing.router)
     app.include_router(auth.router)
     app.include_router(cases.router)
+    app.include_router(open311.router)
     return app
 
 
@@ -121,7 +122,8 @@ def _routes(app: FastAPI) -> None:
     def landing() -> dict[str, Any]:
         return {"name": "GridGov", "docs": "/docs", "openapi": "/openapi.json",
                 "links": ["/versions", "/units", "/teams", "/matters", "/rules", "/delegations", "/incidents",
-                          "/route", "/jurisdictions/at"]}
+                          "/route", "/jurisdictions/at", "/reports", "/cases", "/stats", "/photos",
+                          "/open311/v2/discovery.json"]}
 
     @app.get("/health", summary="Liveness and schema state")
     def health(repo: Repo) -> dict[str, Any]:

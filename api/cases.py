@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
@@ -22,6 +22,7 @@ from store.photos import PhotoStore
 from store.repo import Repository
 from store.routers import RouterCache
 from store.schema import CaseRow, PhotoRow
+from store.stats import statistics
 from store.users import User
 
 router = APIRouter(tags=["cases"])
@@ -177,3 +178,15 @@ def get_photo(sha256: Annotated[str, Field(pattern=SHA256)], user: CurrentUser, 
             raise NotFound(f"no photo {sha256} in your scope")
     return Response(data, media_type=row.content_type, headers={"ETag": f'"{sha256}"',
                                                                  "Cache-Control": "private, max-age=31536000"})
+
+
+@router.get("/stats", summary="Operational statistics for a period, per team and township")
+def stats(user: CurrentUser, repo: Repo,
+          since: Annotated[datetime | None, Query(alias="from", description="start (default: 30 days ago)")] = None,
+          until: Annotated[datetime | None, Query(alias="to", description="end, exclusive (default: now)")] = None,
+          ) -> dict[str, Any]:
+    """Cases reported in [from, to): by state, on-time closure rate, mean hours to close, procedures,
+    escalations. A team member sees their own team's figures."""
+    end = local(until) or datetime.now()
+    start = local(since) or end - timedelta(days=30)
+    return statistics(repo.session, user, start, end)

@@ -15,18 +15,28 @@ def install_error_handlers(app: FastAPI) -> None:
     """Map the core's error hierarchy (and request validation) to JSON with a message a person can act on."""
 
     @app.exception_handler(GridGovError)
-    async def _gridgov(_: Request, exc: GridGovError) -> JSONResponse:
+    async def _gridgov(request: Request, exc: GridGovError) -> JSONResponse:
+        if _open311(request):  # GeoReport v2 clients expect [{code, description}]
+            where = f" ({exc.where})" if exc.where else ""
+            status = 400 if exc.status == 422 else exc.status  # the spec's catch-all for bad input is 400
+            return JSONResponse(status_code=status, content=[{"code": status, "description": f"{exc.message}{where}"}])
         body = {"detail": exc.message, "where": exc.where, "error": type(exc).__name__}
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse(status_code=exc.status, content=body, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [
             f"{'.'.join(str(p) for p in err['loc'] if p != 'body')}: {err['msg']}" for err in exc.errors()[:20]
         ]
+        if _open311(request):
+            return JSONResponse(status_code=400, content=[{"code": 400, "description": p} for p in problems])
         return JSONResponse(status_code=422, content={
             "detail": "; ".join(problems), "where": None, "error": "InvalidInput", "problems": problems})
+
+
+def _open311(request: Request) -> bool:
+    return request.url.path.startswith("/open311/")
 
 
 def install_body_limit(app: FastAPI, max_bytes: int) -> None:

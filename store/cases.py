@@ -70,13 +70,15 @@ class Report:
     external_id: str | None = None
     address: str | None = None
     photos: tuple[str, ...] = field(default_factory=tuple)
+    details: dict[str, Any] = field(default_factory=dict)  # e.g. Open311 attributes and media_url, kept in the log
 
     def body_hash(self) -> str:
         """Fingerprint of the report's content, to tell a retry from a different report under one key."""
         content = {"matter": self.matter, "x": self.x, "y": self.y, "crs": self.crs, "accuracy_m": self.accuracy_m,
                    "description": self.description,
                    "reported_at": self.reported_at.isoformat() if self.reported_at else None,
-                   "external_id": self.external_id, "address": self.address, "photos": list(self.photos)}
+                   "external_id": self.external_id, "address": self.address, "photos": list(self.photos),
+                   "details": self.details}
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
@@ -292,7 +294,7 @@ class Cases:
         self._save(row, state)
         self.session.add(row)
         self.session.flush()
-        self._log(row, opened, user.username, now, lon=lon, lat=lat, extra=summary)
+        self._log(row, opened, user.username, now, lon=lon, lat=lat, extra={**summary, **report.details})
         original = self._open_duplicate(row, matter.attributes, reported_at)
         if original is not None:
             row.linked_to = original.id

@@ -123,12 +123,13 @@ ACCOUNTS = [("worker1", "grid_worker", "TT1"), ("worker2", "grid_worker", "TT2")
 
 
 @pytest.fixture
-def api(loaded: Engine, database_url: str) -> tuple[TestClient, dict[str, dict[str, str]], Engine]:
+def api(loaded: Engine, database_url: str, tmp_path: Path) -> tuple[TestClient, dict[str, dict[str, str]], Engine]:
+    """The two-version scenario behind an app, with one signed-in account per role (headers by name)."""
     with transaction(session_factory(loaded)) as session:
         users = Users(session)
         for name, role, team in ACCOUNTS:
             users.add(name, PASSWORD, role, team_code=team)
-    client = TestClient(create_app(get_settings(database_url=database_url)))
+    client = TestClient(create_app(get_settings(database_url=database_url, media_dir=tmp_path / "media")))
     headers = {}
     for name, _, _ in ACCOUNTS:
         token = client.post("/auth/token", json={"username": name, "password": PASSWORD}).json()["access_token"]
