@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import get_repo
 from gis.errors import Forbidden, Unauthorized
+from store.db import transaction
 from store.repo import Repository
 from store.users import User, Users
 
@@ -46,13 +47,18 @@ def sign_in(body: SignIn, repo: Repo, request: Request) -> TokenOut:
                     team_code=user.team_code)
 
 
-def current_user(request: Request, repo: Repo) -> User:
-    """The user behind `Authorization: Bearer <token>` (401 when missing, unknown, revoked or expired)."""
+def current_user(request: Request) -> User:
+    """The user behind `Authorization: Bearer <token>` (401 when missing, unknown, revoked or expired).
+
+    It reads the token in a short transaction of its own and releases the connection before the endpoint
+    runs: an endpoint that opens its own transaction must never wait for a second connection while
+    holding one (under load that starves the pool and every request stalls)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("sign in first: send Authorization: Bearer <token> (POST /auth/token gives one)")
-    return Users(repo.session).authenticate(token.strip())
+    with transaction(request.app.state.sessions) as session:
+        return Users(session).authenticate(token.strip())
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

@@ -8,11 +8,28 @@ from typing import Annotated
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from cli.common import console, run, serve, settings_for
+from gis.demo import DemoCounty, build_demo_county
 from gis.errors import Conflict
 from store.db import make_engine, session_factory, transaction, upgrade
 from store.repo import Repository
+from store.users import Users
+
+DEMO_PASSWORD = "gridgov-demo"  # a demo on loopback only; never a real deployment's password
+
+
+def demo_accounts(users: Users, demo: DemoCounty) -> list[tuple[str, str, str | None]]:
+    """One account per role so the demo can be tried end to end: report, dispatch, work, check, audit."""
+    township = next(t for t in demo.teams if t.kind == "township_team")
+    accounts: list[tuple[str, str, str | None]] = [
+        ("dispatcher", "dispatcher", None), ("auditor", "auditor", None), ("planner", "planner", None),
+        ("worker", "grid_worker", township.code), ("team", "team_member", township.code),
+        ("bureau", "team_member", demo.fallback_team_code)]
+    for name, role, team in accounts:
+        users.add(name, DEMO_PASSWORD, role, team_code=team, display_name=f"demo {role}")
+    return accounts
 
 
 def demo_cmd(
@@ -34,7 +51,6 @@ def demo_cmd(
 
     def body() -> None:
         from etl.demo import load_demo  # the generator is only needed here
-        from gis.demo import build_demo_county
 
         engine = make_engine(settings.resolved_database_url())
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
@@ -51,9 +67,17 @@ def demo_cmd(
                                    "(leave out --database-url to use the demo's own file)")
                 first = min(i.reported_at for i in demo.incidents).date() if demo.incidents else date.today()
                 counts = load_demo(repo, demo, effective_from=first.replace(day=1))
+                progress.update(step, description="creating the demo accounts")
+                accounts = demo_accounts(Users(session), demo)
         engine.dispose()
         console.print(f"other commands reach this database with [bold]--database-url "
                       f"{settings.resolved_database_url()}[/] (or GRIDGOV_DATABASE_URL)", highlight=False)
+        table = Table(title=f"demo accounts (password: {DEMO_PASSWORD}; POST /auth/token signs in)")
+        for column in ("username", "role", "team"):
+            table.add_column(column)
+        for name, role, team in accounts:
+            table.add_row(name, role, team or "")
+        console.print(table)
         print("demo " + " ".join(f"{k}={v}" for k, v in sorted(counts.items())), flush=True)
 
     run(body)

@@ -223,3 +223,7 @@ app.command("demo")(demo_cmd)
 app.add_typer(user_app, name="user")
 app.command("route")(route_cmd)
 app.command("route-file")(route_file_cmd)
+
+
+if __name__ == "__main__":
+    app()

@@ -20,7 +20,8 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 def make_engine(url: str) -> Engine:
     """An engine for a SQLite file or PostgreSQL+PostGIS, with SQLite set up for safe concurrent use."""
-    kwargs: dict[str, Any] = {"future": True}
+    # As many connections as the server's thread pool has threads (40), so requests queue in the pool rarely.
+    kwargs: dict[str, Any] = {"future": True, "pool_size": 10, "max_overflow": 30}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

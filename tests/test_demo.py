@@ -6,6 +6,7 @@ import re
 import time
 from collections import Counter
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import geopandas as gpd
 import h3
@@ -13,12 +14,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from fastapi.testclient import TestClient
 from shapely.geometry.base import BaseGeometry
 
+from api.app import create_app
+from config import get_settings
 from gis.crs import gcj02_to_wgs84
 from gis.demo import DemoCounty, build_demo_county
 from gis.model import Unit, cells_to_geometry
 from gis.validate import check_references, check_teams, check_units
+from tests.test_import import gridgov
 
 # Partition tolerances are in degrees² on purpose (exactness, not size), so geopandas' area warning is noise.
 pytestmark = pytest.mark.filterwarnings("ignore:Geometry is in a geographic CRS")
@@ -447,3 +452,27 @@ def test_today_and_months_arguments() -> None:
     times = [i.reported_at for i in small.incidents]
     assert min(times) >= datetime(2026, 2, 15) and max(times) < datetime(2026, 3, 15)
     assert 40 <= len([u for u in small.units if u.layer == "village"]) <= 60
+
+
+def test_gridgov_demo_loads_the_county_and_an_account_per_role(tmp_path: Path) -> None:
+    """The README's first command, without serving: the demo can then be tried end to end by each role."""
+    url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
+    out = gridgov(url, "demo", "--no-serve", "--months", "1")
+    assert re.search(r"^demo county=1 .*village=200", out, re.M) and "gridgov-demo" in out
+    client = TestClient(create_app(get_settings(database_url=url, media_dir=tmp_path / "media")))
+
+    def sign_in(name: str) -> dict[str, str]:
+        r = client.post("/auth/token", json={"username": name, "password": "gridgov-demo"})
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    worker, team, dispatcher = sign_in("worker"), sign_in("team"), sign_in("dispatcher")
+    county = client.get("/units", params={"layer": "county"}, headers=dispatcher).json()["features"][0]
+    lon, lat = shapely.geometry.shape(county["geometry"]).representative_point().coords[0]
+    matter = next(m["code"] for m in client.get("/matters", headers=worker).json())
+    r = client.post("/reports", headers=worker, json={"idempotency_key": "demo-report-1", "matter": matter,
+                                                      "lon": lon, "lat": lat})
+    assert r.status_code == 201, r.text
+    assert client.get(f"/cases/{r.json()['id']}", headers=dispatcher).status_code == 200
+    assert client.get("/cases", headers=team).status_code == 200
+    assert client.get("/units").status_code == 401
