@@ -101,8 +101,9 @@ class ActionsIn(BaseModel):
         return data
 
 
-@router.post("/cases/{case_id}/actions", summary="Move a case through its lifecycle (dispatch, arrive, …)")
-def case_actions(case_id: int, body: ActionsIn, user: CurrentUser, request: Request) -> dict[str, Any]:
+@router.post("/cases/{case_id}/actions", summary="Move a case through its lifecycle (dispatch, arrive, …)",
+             response_model=None)
+def case_actions(case_id: int, body: ActionsIn, user: CurrentUser, request: Request) -> JSONResponse:
     """Role and scope are checked per step; an illegal transition is a 409 naming the allowed actions."""
     cache: RouterCache = request.app.state.routers
     with transaction(request.app.state.sessions) as session:
@@ -111,31 +112,33 @@ def case_actions(case_id: int, body: ActionsIn, user: CurrentUser, request: Requ
         row, count = Cases(session, request.app.state.calendar).act(
             user, case_id, body.revision, body.actions, now, lambda day: cache.router_at(repo, day))
         view = {**case_view(row, now), "routing": row.routing}
-        events = Cases(session).history(user, case_id)[-count:] if user.role != "planner" else []
-    return {**view, "events": [event_view(e) for e in events]}
+        events = Cases(session).latest_events(case_id, count)
+    return JSONResponse({**view, "events": [event_view(e) for e in events]})
 
 
-@router.get("/cases", summary="Cases in your scope (a team sees its own; a grid worker their reports)")
+@router.get("/cases", summary="Cases in your scope (a team sees its own; a grid worker their reports)",
+            response_model=None)
 def list_cases(user: CurrentUser, repo: Repo, request: Request, status: str | None = None,
                triage: bool | None = None, team: str | None = None, township: str | None = None,
                since: datetime | None = None, until: datetime | None = None,
-               limit: Annotated[int, Query(ge=1, le=10_000)] = 500) -> list[dict[str, Any]]:
+               limit: Annotated[int, Query(ge=1, le=10_000)] = 500) -> JSONResponse:
     now = datetime.now()
     rows = Cases(repo.session).in_scope(user, status=status.split(",") if status else None, triage=triage,
                                         team=team, township=township, since=local(since), until=local(until),
                                         limit=limit)
-    return [case_view(r, now) for r in rows]
+    return JSONResponse([case_view(r, now) for r in rows])
 
 
-@router.get("/cases/{case_id}", summary="One case with its routing explanation")
-def get_case(case_id: int, user: CurrentUser, repo: Repo) -> dict[str, Any]:
+@router.get("/cases/{case_id}", summary="One case with its routing explanation", response_model=None)
+def get_case(case_id: int, user: CurrentUser, repo: Repo) -> JSONResponse:
     row = Cases(repo.session).get(user, case_id)
-    return {**case_view(row), "routing": row.routing}
+    return JSONResponse({**case_view(row), "routing": row.routing})
 
 
-@router.get("/cases/{case_id}/history", summary="The case's append-only event log: who, when, where, what, why")
-def case_history(case_id: int, user: CurrentUser, repo: Repo) -> list[dict[str, Any]]:
-    return [event_view(e) for e in Cases(repo.session).history(user, case_id)]
+@router.get("/cases/{case_id}/history", summary="The case's append-only event log: who, when, where, what, why",
+            response_model=None)
+def case_history(case_id: int, user: CurrentUser, repo: Repo) -> JSONResponse:
+    return JSONResponse([event_view(e) for e in Cases(repo.session).history(user, case_id)])
 
 
 @router.post("/photos", summary="Upload one photo (raw JPEG/PNG/WebP body); reference it in a report by its SHA-256",

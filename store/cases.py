@@ -199,6 +199,12 @@ class Cases:
         return list(self.session.scalars(
             sa.select(CaseEventRow).where(CaseEventRow.case_id == case_id).order_by(CaseEventRow.id)))
 
+    def latest_events(self, case_id: int, count: int) -> list[CaseEventRow]:
+        """The case's last `count` events, oldest first (the caller has checked scope)."""
+        rows = self.session.scalars(sa.select(CaseEventRow).where(CaseEventRow.case_id == case_id)
+                                    .order_by(CaseEventRow.id.desc()).limit(count))
+        return list(reversed(list(rows)))
+
     # -- the log ----------------------------------------------------------------------------------
     def event(self, row: CaseRow, actor: str, action: str, at: datetime, now: datetime, *, reason: str = "",
               from_status: str | None = None, detail: dict[str, Any] | None = None,
