@@ -1,0 +1,234 @@
+"""Topology checks on a version's units, each problem located by a geometry a planner can see on a map.
+
+What is checked (areas in square metres on the local plane at the units' latitude):
+- validity: empty or invalid polygons (self-intersections, ring problems), located at the reported spot;
+- overlaps within a layer (zones only within one kind), beyond `tolerance_m2`;
+- gaps: where a layer is meant to tile its parent (`LayerSpec.partitions_parent`), the parent's area not
+  covered by its children, beyond `tolerance_m2` and outside the allowed-gap areas (water bodies…).
+  While some child still has no geometry ("to be drawn") a gap is a warning, not an error;
+- outside the parent: the part of a unit beyond its parent, beyond `tolerance_m2`;
+- slivers: polygon parts thinner than `sliver_ratio` (isoperimetric quotient 4πA/P²) and smaller than
+  `sliver_max_m2` — usually digitising leftovers (a warning);
+- H3 collisions: a cell claimed by two grid units, directly or through a parent/child cell.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import h3
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from gis.crs import metres_per_degree
+from gis.layers import REGISTRY
+from gis.model import Unit, cells_to_geometry
+
+Severity = Literal["error", "warning"]
+_REASON_AT = re.compile(r"\[\s*(-?[\d.eE+-]+)\s+(-?[\d.eE+-]+)\s*\]")
+
+
+@dataclass(frozen=True)
+class TopologyOptions:
+    tolerance_m2: float = 1.0
+    allowed_gaps: tuple[BaseGeometry, ...] = ()
+    sliver_ratio: float = 0.02
+    sliver_max_m2: float = 5_000.0
+
+
+@dataclass(frozen=True)
+class TopologyProblem:
+    """One problem: what, how bad, which units, and where (a geometry in WGS84)."""
+
+    check: str
+    severity: Severity
+    codes: tuple[str, ...]
+    message: str
+    geometry: BaseGeometry
+    area_m2: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def feature(self) -> dict[str, Any]:
+        """The problem as a GeoJSON feature."""
+        return {"type": "Feature", "geometry": shapely.geometry.mapping(self.geometry),
+                "properties": {"check": self.check, "severity": self.severity, "codes": list(self.codes),
+                               "message": self.message,
+                               "area_m2": None if self.area_m2 is None else round(self.area_m2, 3), **self.extra}}
+
+
+class _Plane:
+    """Square metres per square degree at the units' mean latitude."""
+
+    def __init__(self, units: Iterable[Unit]) -> None:
+        lats = [g.centroid.y for u in units if (g := u.shape()) is not None and not g.is_empty]
+        lat = sum(lats) / len(lats) if lats else 0.0
+        kx, ky = metres_per_degree(lat)
+        self.k = kx * ky
+
+    def m2(self, g: BaseGeometry) -> float:
+        return float(g.area) * self.k
+
+
+def check_topology(units: list[Unit], options: TopologyOptions | None = None) -> list[TopologyProblem]:
+    """Every topology problem among these units (one version), errors first."""
+    opt = options or TopologyOptions()
+    plane = _Plane(units)
+    problems: list[TopologyProblem] = []
+    valid: dict[str, BaseGeometry] = {}
+    for u in units:
+        if u.cells is not None:
+            continue
+        g = u.geometry
+        if g is None:
+            continue
+        if g.is_empty:
+            problems.append(TopologyProblem("validity", "error", (u.code,), f"{u.code} has an empty geometry",
+                                            shapely.Point()))
+            continue
+        reason = shapely.is_valid_reason(g)
+        if reason != "Valid Geometry":
+            m = _REASON_AT.search(reason)
+            where = shapely.Point(float(m.group(1)), float(m.group(2))) if m else g.representative_point()
+            problems.append(TopologyProblem("validity", "error", (u.code,), f"{u.code} is invalid: {reason}", where))
+            continue
+        valid[u.code] = g
+    by_code = {u.code: u for u in units}
+    layers: dict[str, list[Unit]] = defaultdict(list)
+    for u in units:
+        layers[u.layer].append(u)
+    for name, members in layers.items():
+        groups: dict[str, list[Unit]] = defaultdict(list)
+        for u in members:
+            groups[u.kind if name == "zone" else name].append(u)
+        for group in groups.values():
+            problems += _overlaps(group, valid, plane, opt)
+    problems += _outside_parents(units, by_code, valid, plane, opt)
+    problems += _gaps(units, by_code, valid, plane, opt)
+    problems += _slivers(units, valid, plane, opt)
+    problems += _cell_collisions(layers.get("grid", []))
+    return sorted(problems, key=lambda p: (p.severity != "error", p.check, p.codes))
+
+
+def _polygonal(g: BaseGeometry) -> BaseGeometry:
+    """Only the areal part of an overlay result (shared edges and points are not overlaps)."""
+    parts = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
+    if not parts and g.geom_type == "GeometryCollection":
+        parts = [p for sub in shapely.get_parts(g) for p in shapely.get_parts(sub) if p.geom_type == "Polygon"]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def _overlaps(group: list[Unit], valid: dict[str, BaseGeometry], plane: _Plane,
+              opt: TopologyOptions) -> list[TopologyProblem]:
+    polys = [(u.code, valid[u.code]) for u in group if u.code in valid]
+    if len(polys) < 2:
+        return []
+    tree = shapely.STRtree([g for _, g in polys])
+    left, right = tree.query([g for _, g in polys], predicate="intersects")
+    out = []
+    for i, j in zip(left.tolist(), right.tolist(), strict=True):
+        if i >= j:
+            continue
+        (a, ga), (b, gb) = polys[i], polys[j]
+        shared = _polygonal(shapely.intersection(ga, gb))
+        area = plane.m2(shared)
+        if area > opt.tolerance_m2:
+            out.append(TopologyProblem("overlap", "error", (a, b),
+                                       f"{a} and {b} overlap by {area:,.1f} m² (tolerance {opt.tolerance_m2:g} m²)",
+                                       shared, area))
+    return out
+
+
+def _outside_parents(units: list[Unit], by_code: dict[str, Unit], valid: dict[str, BaseGeometry], plane: _Plane,
+                     opt: TopologyOptions) -> list[TopologyProblem]:
+    out = []
+    for u in units:
+        parent = by_code.get(u.parent_code or "")
+        if parent is None or u.code not in valid or parent.code not in valid:
+            continue
+        beyond = _polygonal(shapely.difference(valid[u.code], valid[parent.code]))
+        area = plane.m2(beyond)
+        if area > opt.tolerance_m2:
+            out.append(TopologyProblem("outside_parent", "error", (u.code, parent.code),
+                                       f"{area:,.1f} m² of {u.code} lie outside its parent {parent.code}", beyond, area))
+    return out
+
+
+def _gaps(units: list[Unit], by_code: dict[str, Unit], valid: dict[str, BaseGeometry], plane: _Plane,
+          opt: TopologyOptions) -> list[TopologyProblem]:
+    children: dict[str, list[Unit]] = defaultdict(list)
+    for u in units:
+        if u.parent_code and REGISTRY[u.layer].partitions_parent:
+            children[u.parent_code].append(u)
+    allowed = shapely.union_all(list(opt.allowed_gaps)) if opt.allowed_gaps else None
+    out = []
+    for parent_code, kids in sorted(children.items()):
+        if parent_code not in valid:
+            continue
+        drawn = [valid[k.code] for k in kids if k.code in valid]
+        undrawn = [k.code for k in kids if k.code not in valid and k.cells is None]
+        hole = shapely.difference(valid[parent_code], shapely.union_all(drawn)) if drawn else valid[parent_code]
+        if allowed is not None:
+            hole = shapely.difference(hole, allowed)
+        for part in shapely.get_parts(_polygonal(hole)):
+            area = plane.m2(part)
+            if area <= opt.tolerance_m2:
+                continue
+            layer = kids[0].layer
+            if undrawn:
+                out.append(TopologyProblem("gap", "warning", (parent_code,),
+                                           f"{area:,.1f} m² of {parent_code} belong to no {layer} yet; "
+                                           f"{len(undrawn)} {layer}(s) are still to be drawn", part, area,
+                                           {"to_be_drawn": undrawn[:20]}))
+            else:
+                out.append(TopologyProblem("gap", "error", (parent_code,),
+                                           f"{area:,.1f} m² of {parent_code} belong to no {layer} "
+                                           f"(tolerance {opt.tolerance_m2:g} m²)", part, area))
+    return out
+
+
+def _slivers(units: list[Unit], valid: dict[str, BaseGeometry], plane: _Plane,
+             opt: TopologyOptions) -> list[TopologyProblem]:
+    out = []
+    for u in units:
+        g = valid.get(u.code)
+        if g is None:
+            continue
+        for part in shapely.get_parts(g):
+            area = plane.m2(part)
+            perimeter = float(part.length) * math.sqrt(plane.k)
+            if perimeter == 0 or area >= opt.sliver_max_m2:
+                continue
+            ratio = 4 * math.pi * area / perimeter**2
+            if ratio < opt.sliver_ratio:
+                out.append(TopologyProblem("sliver", "warning", (u.code,),
+                                           f"{u.code} has a sliver of {area:,.1f} m² (shape ratio {ratio:.4f})", part,
+                                           area))
+    return out
+
+
+def _cell_collisions(grids: list[Unit]) -> list[TopologyProblem]:
+    owners: dict[str, list[str]] = defaultdict(list)
+    for u in grids:
+        for c in u.cells or ():
+            owners[c].append(u.code)
+    out = []
+    seen: set[tuple[str, str, str]] = set()
+    for cell, codes in owners.items():
+        claimants = list(codes)
+        res = h3.get_resolution(cell)
+        for r in range(res):  # a coarser cell of another unit covers this one
+            claimants += [o for o in owners.get(h3.cell_to_parent(cell, r), []) if o not in claimants]
+        if len(set(claimants)) > 1:
+            pair = sorted(set(claimants))
+            key = (cell, pair[0], pair[1])
+            if key not in seen:
+                seen.add(key)
+                out.append(TopologyProblem("cell_collision", "error", tuple(pair),
+                                           f"H3 cell {cell} is claimed by {', '.join(pair)}",
+                                           cells_to_geometry([cell]), extra={"cell": cell}))
+    return out
