@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query, Response
 from pydantic import BaseModel, Field
 
-from api import auth, cases, open311, routing
+from api import auth, cases, open311, routing, versions
 from api.deps import get_repo
 from api.errors import install_body_limit, install_error_handlers
 from api.geojson import feature_collection, unit_feature
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.photos = PhotoStore(settings.resolved_media_dir(), int(settings.max_photo_mib * 2**20))
     install_error_handlers(app)
     install_body_limit(app, settings.max_upload_mib * 2**20)
+    app.include_router(versions.router)  # before `/versions/{id}`, so `/versions/diff` is not read as an id
     _routes(app)
     app.include_router(routing.router)
     app.include_router(auth.router)

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     token_ttl_hours: float = Field(default=12.0, description="how long a sign-in token lasts")
     calendar: str = Field(default="cn", description="working calendar: a bundled name (cn) or a JSON file")
     tick_seconds: float = Field(default=60.0, ge=0, description="escalation scheduler period; 0 turns it off")
+    topology_tolerance_m2: float = Field(default=1.0, ge=0, description="overlaps and gaps below this are noise")
     max_photo_mib: float = Field(default=10.0, gt=0, description="largest photo accepted")
     media_dir: Path | None = Field(default=None, description="where photos are stored; default data_dir/media")
 

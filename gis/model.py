@@ -225,6 +225,8 @@ class Version(_Model):
     effective_from: date | None = None
     effective_to: date | None = None
     note: str = ""
+    based_on: int | None = None
+    revision: int = 0  # bumped by every edit of a draft: what an edit must name (optimistic concurrency)
 
 
 class Incident(_Model):

@@ -153,8 +153,8 @@ def _outside_parents(units: list[Unit], by_code: dict[str, Unit], valid: dict[st
         beyond = _polygonal(shapely.difference(valid[u.code], valid[parent.code]))
         area = plane.m2(beyond)
         if area > opt.tolerance_m2:
-            out.append(TopologyProblem("outside_parent", "error", (u.code, parent.code),
-                                       f"{area:,.1f} m² of {u.code} lie outside its parent {parent.code}", beyond, area))
+            message = f"{area:,.1f} m² of {u.code} lie outside its parent {parent.code}"
+            out.append(TopologyProblem("outside_parent", "error", (u.code, parent.code), message, beyond, area))
     return out
 
 

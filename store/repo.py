@@ -135,10 +135,11 @@ class Repository:
         *,
         replace: bool = False,
         outside_tolerance: float = DEFAULT_OUTSIDE_TOLERANCE,
+        expected_revision: int | None = None,
     ) -> Counter[str]:
         """Validate and store units (pairs of where-label and unit, or bare units); counts per layer."""
         pairs = [u if isinstance(u, tuple) else (f"unit {u.code}", u) for u in units]
-        self.editable(version_id)
+        self.editable(version_id, expected_revision)
         existing = {u.code: u for u in self.units(version_id)}
         raise_problems(check_units(pairs, existing, outside_tolerance=outside_tolerance, replace=replace),
                        "the units")
@@ -151,6 +152,24 @@ class Repository:
             self.session.add(row)
         self.session.flush()
         return Counter(u.layer for _, u in pairs)
+
+    def remove_unit(self, version_id: int, code: str, *, expected_revision: int | None = None) -> None:
+        """Remove a unit from a draft; refused while other units name it as parent or rules name it."""
+        self.editable(version_id, expected_revision)
+        row = self.session.scalars(
+            sa.select(UnitRow).where(UnitRow.version_id == version_id, UnitRow.code == code)).first()
+        if row is None:
+            raise NotFound(f"no unit {code} in version {version_id}")
+        children = list(self.session.scalars(sa.select(UnitRow.code).where(
+            UnitRow.version_id == version_id, UnitRow.parent_code == code).limit(5)))
+        if children:
+            raise Conflict(f"{code} is the parent of {', '.join(children)}; reassign or remove them first",
+                           where="code")
+        rules = [r.code for r in self.rules(version_id) if r.scope.unit_code == code]
+        if rules:
+            raise Conflict(f"rules {', '.join(rules)} apply to {code}; change them first", where="code")
+        self.session.delete(row)
+        self.session.flush()
 
     def units(self, version_id: int, layer: str | None = None) -> list[Unit]:
         """Units of a version (optionally one layer), ordered by layer then code."""
@@ -324,7 +343,8 @@ class Repository:
 
 def _version(row: VersionRow) -> Version:
     return Version(id=row.id, name=row.name, status=row.status,  # type: ignore[arg-type]
-                   effective_from=row.effective_from, effective_to=row.effective_to, note=row.note)
+                   effective_from=row.effective_from, effective_to=row.effective_to, note=row.note,
+                   based_on=row.based_on_id, revision=row.revision)
 
 
 def _fill_unit_row(row: UnitRow, unit: Unit) -> None:

@@ -1,0 +1,136 @@
+"""Boundary versions for planners: edit a draft, check its topology, preview the impact, publish, diff, roll back.
+
+Every edit names the draft revision it was based on (`?revision=`); a stale one is a 409, never a
+silent overwrite. Reads need any signed-in user; writes need a planner.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+import shapely
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+
+from api.auth import current_user, require
+from api.deps import get_repo
+from api.geojson import unit_feature
+from gis.crs import geometry_to_wgs84
+from gis.errors import InvalidInput, NotFound
+from gis.model import Unit
+from gis.topology import TopologyOptions
+from store.repo import Repository
+from store.routers import RouterCache
+from store.users import User
+from store.versions import Versions, summary
+
+router = APIRouter(tags=["versions"], dependencies=[Depends(current_user)])
+Repo = Annotated[Repository, Depends(get_repo)]
+Planner = Annotated[User, Depends(require("planner"))]
+Revision = Annotated[int, Query(ge=0, description="the draft's revision your edit is based on")]
+
+
+def _versions(request: Request, repo: Repository) -> Versions:
+    s = request.app.state.settings
+    return Versions(repo, TopologyOptions(tolerance_m2=s.topology_tolerance_m2))
+
+
+class PublishIn(BaseModel):
+    effective_from: date = Field(description="today or later; the version in force before it ends that day")
+
+
+class UnitFeature(BaseModel):
+    """A GeoJSON Feature for one unit: geometry in `crs` (default WGS84) or H3 cells in properties."""
+
+    type: str = Field(pattern="^Feature$")
+    geometry: dict[str, Any] | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+def unit_from_feature(code: str, body: UnitFeature, crs: str, old: Unit | None) -> Unit:
+    """The unit a feature describes, keeping the old unit's fields the feature leaves out."""
+    props = dict(body.properties)
+    if "code" in props and props.pop("code") != code:
+        raise InvalidInput(f"the feature's code differs from the path's {code}", where="properties.code")
+    base = old.model_dump(exclude={"geometry", "raw_geometry", "raw_crs", "derived"}) if old else {"code": code}
+    geometry = None
+    if body.geometry is not None:
+        try:
+            raw = shapely.geometry.shape(body.geometry)
+        except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException) as exc:
+            raise InvalidInput(f"not a GeoJSON geometry: {exc}", where="geometry") from None
+        if raw.is_empty:
+            raise InvalidInput("the geometry is empty", where="geometry")
+        if not raw.is_valid:
+            raise InvalidInput(f"the geometry is invalid: {shapely.is_valid_reason(raw)}; fix it and send it again",
+                               where="geometry")
+        geometry = raw if crs.lower() in ("wgs84", "epsg:4326") else geometry_to_wgs84(raw, crs, where="geometry")
+        base.pop("cells", None)
+    try:
+        return Unit.model_validate({**base, **props, "code": code, "geometry": geometry if geometry is not None
+                                    else (None if "cells" in props or old is None else old.geometry)})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "feature"
+        raise InvalidInput(str(err["msg"]).removeprefix("Value error, "), where=where) from None
+
+
+@router.get("/versions/{version_id}/topology", summary="Topology problems of a version, each a located GeoJSON feature")
+def topology(version_id: int, repo: Repo, request: Request) -> JSONResponse:
+    return JSONResponse(summary(_versions(request, repo).check(version_id)))
+
+
+@router.post("/versions/{version_id}/validate", summary="Check a draft; with no error left it becomes validated")
+def validate(version_id: int, revision: Revision, repo: Repo, request: Request, user: Planner) -> JSONResponse:
+    version, problems = _versions(request, repo).validate(version_id, revision)
+    return JSONResponse({**summary(problems), "version": version.model_dump(mode="json")})
+
+
+@router.post("/versions/{version_id}/publish", summary="Publish a checked draft from a date (today or later)")
+def publish(version_id: int, body: PublishIn, repo: Repo, request: Request, user: Planner) -> dict[str, Any]:
+    version = _versions(request, repo).publish(version_id, body.effective_from, date.today())
+    return version.model_dump(mode="json")
+
+
+@router.post("/versions/{version_id}/rollback", summary="Publish a published version's content again from a date")
+def rollback(version_id: int, body: PublishIn, repo: Repo, request: Request, user: Planner) -> dict[str, Any]:
+    return _versions(request, repo).rollback(version_id, body.effective_from, date.today()).model_dump(mode="json")
+
+
+@router.get("/versions/diff", summary="What changed between two versions (units, areas, parents, teams, rules)")
+def diff(repo: Repo, request: Request, a: Annotated[int, Query(alias="from")],
+         b: Annotated[int, Query(alias="to")]) -> dict[str, Any]:
+    return _versions(request, repo).diff(a, b)
+
+
+@router.get("/versions/{version_id}/impact", summary="What publishing this draft would change, before publishing")
+def impact(version_id: int, repo: Repo, request: Request, against: int | None = None,
+           day: date | None = None) -> JSONResponse:
+    cache: RouterCache = request.app.state.routers
+    when = day or date.today()
+    current = against if against is not None else repo.version_at(when).id
+    assert current is not None
+    result = _versions(request, repo).impact(version_id, current, lambda v: cache.router(repo, repo.version(v)), when)
+    return JSONResponse(result)
+
+
+@router.put("/versions/{version_id}/units/{code}", summary="Create or replace a unit of a draft (GeoJSON Feature)")
+def put_unit(version_id: int, code: str, body: UnitFeature, revision: Revision, repo: Repo, user: Planner,
+             crs: str = "wgs84") -> JSONResponse:
+    try:
+        old: Unit | None = repo.unit(version_id, code)
+    except NotFound:
+        old = None
+    unit = unit_from_feature(code, body, crs, old)
+    repo.add_units(version_id, [(f"unit {code}", unit)], replace=True, expected_revision=revision)
+    status = 200 if old else 201
+    return JSONResponse({**unit_feature(repo.unit(version_id, code), version_id),
+                         "version": repo.version(version_id).model_dump(mode="json")}, status_code=status)
+
+
+@router.delete("/versions/{version_id}/units/{code}", summary="Remove a unit from a draft")
+def delete_unit(version_id: int, code: str, revision: Revision, repo: Repo, user: Planner) -> dict[str, Any]:
+    repo.remove_unit(version_id, code, expected_revision=revision)
+    return repo.version(version_id).model_dump(mode="json")

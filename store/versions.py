@@ -1,0 +1,197 @@
+"""The version workflow over the repository: topology check, validate, publish (checked), diff, rollback,
+and the impact of a draft against the version in force (areas, units and cells moved, cases re-owned).
+
+Publishing refuses topology errors and back-dated effective dates (a date before today would change
+which boundaries were in force for days already past, i.e. rewrite closed history; imports of old
+generations pass `backdate=True` explicitly).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import numpy as np
+import shapely
+import sqlalchemy as sa
+
+from gis.crs import metres_per_degree
+from gis.errors import Conflict, InvalidInput
+from gis.model import Unit, Version
+from gis.routing import Router
+from gis.topology import TopologyOptions, TopologyProblem, check_topology
+from store.repo import Repository
+from store.schema import CaseRow
+
+OPEN = ("reported", "registered", "dispatched", "arrived", "handled", "fed_back", "checked", "suspended")
+# Duplicates are linked to their case, cancelled reports were never cases: neither is anyone's workload.
+
+
+def summary(problems: list[TopologyProblem]) -> dict[str, Any]:
+    """Counts and the problems as a GeoJSON FeatureCollection."""
+    errors = sum(p.severity == "error" for p in problems)
+    return {"type": "FeatureCollection", "valid": errors == 0, "errors": errors,
+            "warnings": len(problems) - errors, "features": [p.feature() for p in problems]}
+
+
+class Versions:
+    """Version workflow steps; the caller owns the transaction."""
+
+    def __init__(self, repo: Repository, options: TopologyOptions | None = None) -> None:
+        self.repo = repo
+        self.options = options or TopologyOptions()
+
+    def check(self, version_id: int) -> list[TopologyProblem]:
+        """Topology problems of a version (any status)."""
+        self.repo.version(version_id)
+        return check_topology(self.repo.units(version_id), self.options)
+
+    def validate(self, version_id: int, expected_revision: int | None = None) -> tuple[Version, list[TopologyProblem]]:
+        """Check a draft; it becomes `validated` when no error remains (any later edit makes it a draft again)."""
+        row = self.repo.editable(version_id, expected_revision)
+        problems = self.check(version_id)
+        if not any(p.severity == "error" for p in problems):
+            row.status = "validated"
+        return self.repo.version(version_id), problems
+
+    def publish(self, version_id: int, effective_from: date, today: date, *, backdate: bool = False) -> Version:
+        """Publish after a fresh topology check; refuses errors and (unless told) a date before today."""
+        version = self.repo.version(version_id)
+        if version.status == "published":
+            raise Conflict(f"version {version_id} is already published")
+        if effective_from < today and not backdate:
+            raise Conflict(f"a publish from {effective_from}, before today ({today}), would rewrite which boundaries "
+                           "were in force on days already past; publish from today or later", where="effective_from")
+        errors = [p for p in self.check(version_id) if p.severity == "error"]
+        if errors:
+            first = "; ".join(p.message for p in errors[:3])
+            raise Conflict(f"publishing is refused while {len(errors)} topology error(s) remain ({first}); "
+                           f"GET /versions/{version_id}/topology locates them", where="topology")
+        return self.repo.publish(version_id, effective_from)
+
+    def rollback(self, to_version: int, effective_from: date, today: date) -> Version:
+        """Publish an earlier version's content again, as a new version from `effective_from`."""
+        old = self.repo.version(to_version)
+        if old.status != "published":
+            raise InvalidInput(f"version {to_version} was never published; roll back to a published one",
+                               where="version")
+        draft = self.repo.create_version(f"rollback to {old.name}", based_on=to_version,
+                                         note=f"content of version {to_version} ({old.name}) published again")
+        assert draft.id is not None
+        return self.publish(draft.id, effective_from, today)
+
+    # -- diff -------------------------------------------------------------------------------------
+    def diff(self, a: int, b: int) -> dict[str, Any]:
+        """What changed from version a to version b: units, their areas, parents and rule teams; rules."""
+        ua = {u.code: u for u in self.repo.units(a)}
+        ub = {u.code: u for u in self.repo.units(b)}
+        teams_a, teams_b = self._unit_teams(a), self._unit_teams(b)
+        k = _m2_per_deg2([*ua.values(), *ub.values()])
+        changed = []
+        for code in sorted(set(ua) & set(ub)):
+            x, y = ua[code], ub[code]
+            entry: dict[str, Any] = {"code": code, "layer": y.layer, "name": y.name}
+            gx, gy = x.shape(), y.shape()
+            if not _same_shape(gx, gy):
+                entry["area_gained_m2"] = _area(shapely.difference(gy, gx) if gx and gy else gy, k)
+                entry["area_lost_m2"] = _area(shapely.difference(gx, gy) if gx and gy else gx, k)
+            if x.cells != y.cells:
+                before, after = set(x.cells or ()), set(y.cells or ())
+                entry["cells_added"], entry["cells_removed"] = sorted(after - before), sorted(before - after)
+            if x.parent_code != y.parent_code:
+                entry["parent"] = {"from": x.parent_code, "to": y.parent_code}
+            if x.name != y.name:
+                entry["renamed_from"] = x.name
+            if teams_a.get(code) != teams_b.get(code):
+                entry["teams"] = {"from": teams_a.get(code, []), "to": teams_b.get(code, [])}
+            if len(entry) > 3:
+                changed.append(entry)
+        ra = {r.code: r for r in self.repo.rules(a)}
+        rb = {r.code: r for r in self.repo.rules(b)}
+        da = {(d.township_code, d.matter_code) for d in self.repo.delegations(a)}
+        db = {(d.township_code, d.matter_code) for d in self.repo.delegations(b)}
+        return {
+            "from": a, "to": b,
+            "units": {"added": sorted(set(ub) - set(ua)), "removed": sorted(set(ua) - set(ub)), "changed": changed},
+            "rules": {"added": sorted(set(rb) - set(ra)), "removed": sorted(set(ra) - set(rb)),
+                      "changed": sorted(c for c in set(ra) & set(rb) if ra[c] != rb[c])},
+            "delegations": {"added": sorted(map(list, db - da)), "removed": sorted(map(list, da - db))},
+        }
+
+    def _unit_teams(self, version_id: int) -> dict[str, list[str]]:
+        """The teams that unit-scoped rules name for each unit (its owners as the rule table says)."""
+        out: dict[str, set[str]] = defaultdict(set)
+        for r in self.repo.rules(version_id):
+            if r.scope.type == "unit" and r.scope.unit_code:
+                out[r.scope.unit_code].add(r.team_code)
+        return {k: sorted(v) for k, v in out.items()}
+
+    # -- impact -----------------------------------------------------------------------------------
+    def impact(self, draft: int, current: int, router: Callable[[int], Router], day: date) -> dict[str, Any]:
+        """What publishing `draft` in place of `current` would change (see the module notes)."""
+        diff = self.diff(current, draft)
+        units_a = {u.code: u for u in self.repo.units(current)}
+        units_b = {u.code: u for u in self.repo.units(draft)}
+        k = _m2_per_deg2([*units_a.values(), *units_b.values()])
+        area: dict[str, dict[str, float]] = defaultdict(lambda: {"gained_m2": 0.0, "lost_m2": 0.0})
+        for layer in ("township",):
+            for code in set(units_a) | set(units_b):
+                x, y = units_a.get(code), units_b.get(code)
+                if (x or y).layer != layer:  # type: ignore[union-attr]
+                    continue
+                gx, gy = (x.shape() if x else None), (y.shape() if y else None)
+                area[code]["gained_m2"] += _area(shapely.difference(gy, gx) if gx and gy else gy if gy else None, k)
+                area[code]["lost_m2"] += _area(shapely.difference(gx, gy) if gx and gy else gx if gx else None, k)
+        moved_units = [c for c in diff["units"]["changed"] if "parent" in c]
+        cells_moved = sum(len(c.get("cells_added", [])) for c in diff["units"]["changed"])
+        old_router, new_router = router(current), router(draft)
+        rows = list(self.repo.session.execute(sa.select(
+            CaseRow.id, CaseRow.lon, CaseRow.lat, CaseRow.matter_code, CaseRow.team_code, CaseRow.status,
+            CaseRow.township_code).where(CaseRow.lon.is_not(None))))
+        open_changes: list[dict[str, Any]] = []
+        historical = 0
+        load_before: defaultdict[str, int] = defaultdict(int)
+        load_after: defaultdict[str, int] = defaultdict(int)
+        if rows:
+            lon = np.array([r.lon for r in rows])
+            lat = np.array([r.lat for r in rows])
+            for i, r in enumerate(rows):
+                new_team = new_router.owner(float(lon[i]), float(lat[i]), r.matter_code, day)
+                if r.status in OPEN:
+                    load_before[r.team_code] += 1
+                    load_after[new_team] += 1
+                    if new_team != r.team_code:
+                        open_changes.append({"case": r.id, "team": r.team_code, "would_be": new_team,
+                                             "township": r.township_code, "status": r.status})
+                elif r.status in ("closed", "evaluated") and \
+                        old_router.owner(float(lon[i]), float(lat[i]), r.matter_code, day) != new_team:
+                    historical += 1
+        teams = sorted(set(load_before) | set(load_after))
+        return {
+            "draft": draft, "current": current, "day": day.isoformat(), "diff": diff,
+            "townships": {c: {k2: round(v, 1) for k2, v in a.items()} for c, a in sorted(area.items())
+                          if a["gained_m2"] or a["lost_m2"]},
+            "units_moved": moved_units, "cells_moved": cells_moved,
+            "open_cases_changing_owner": open_changes,
+            "historical_cases_reattributed": historical,
+            "workload": {t: {"open_now": load_before.get(t, 0), "open_after": load_after.get(t, 0)} for t in teams},
+            "note": "open cases keep their owner on publish unless a dispatcher transfers them",
+        }
+
+
+def _same_shape(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return bool(a.equals(b)) if a.is_valid and b.is_valid else bool(a.equals_exact(b, 0))
+
+
+def _m2_per_deg2(units: list[Unit]) -> float:
+    lats = [g.centroid.y for u in units if (g := u.shape()) is not None and not g.is_empty]
+    kx, ky = metres_per_degree(sum(lats) / len(lats) if lats else 0.0)
+    return kx * ky
+
+
+def _area(g: Any, k: float) -> float:
+    return 0.0 if g is None or g.is_empty else round(float(g.area) * k, 1)

@@ -1,0 +1,206 @@
+"""A planner's redraw end to end: edit a draft, see the located overlap, fix it, preview the impact (checked
+against geopandas), publish for a future date, route before and after; diff and rollback round trip."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import geopandas as gpd
+import h3
+import numpy as np
+import shapely
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from gis.crs import metres_per_degree
+from gis.routing import Router
+from store.db import session_factory, transaction
+from store.repo import Repository
+from store.routers import load_routing_data
+from tests import routing_scenario as sc
+from tests.conftest import table_counts
+
+Api = tuple[TestClient, dict[str, dict[str, str]], Engine]
+STRIP = shapely.box(115.18, 36.0, 115.2, 36.2)  # moves from 城关镇 T1 to 东乡 T2
+
+
+def feature(geometry: shapely.Geometry) -> dict[str, Any]:
+    return {"type": "Feature", "geometry": shapely.geometry.mapping(geometry), "properties": {}}
+
+
+def put(client: TestClient, h: dict[str, str], version: dict[str, Any], code: str, geometry: shapely.Geometry) -> Any:
+    r = client.put(f"/versions/{version['id']}/units/{code}", params={"revision": version["revision"]},
+                   json=feature(geometry), headers=h)
+    assert r.status_code == 200, r.text
+    return r.json()["version"]
+
+
+def townships(client: TestClient, h: dict[str, str], version: int) -> gpd.GeoDataFrame:
+    fc = client.get("/units", params={"version": version, "layer": "township"}, headers=h).json()
+    return gpd.GeoDataFrame.from_features(fc["features"], crs=4326)
+
+
+def test_redraw_preview_publish_and_route_by_date(api: Api) -> None:
+    client, h, engine = api
+    plan = h["plan"]
+    draft = client.post("/versions", json={"name": "东乡西扩", "based_on": 2}, headers=plan).json()
+    assert client.get(f"/versions/{draft['id']}/topology", headers=plan).json()["errors"] == 0
+    # Open cases at random points outside the zones (whose rules outrank townships), plus one closed case.
+    rng = np.random.default_rng(5)
+    zones = shapely.union_all([sc.V1, sc.DEV, sh(sc.MARKET)])
+    points: list[tuple[float, float]] = [(115.19, 36.09), (115.195, 36.15), (115.185, 36.095)]
+    for x, y in zip(rng.uniform(115.0, 115.4, 400), rng.uniform(36.0, 36.2, 400), strict=True):
+        far = all(abs(x - px) > 0.004 or abs(y - py) > 0.004 for px, py in points)  # no duplicate links
+        if far and not zones.buffer(0.002).covers(shapely.Point(x, y)) and len(points) < 60:
+            points.append((round(x, 6), round(y, 6)))
+    closed_point = points.pop(2)
+    ids = []
+    for i, (x, y) in enumerate(points):
+        r = client.post("/reports", headers=h["worker1"], json={
+            "idempotency_key": f"redraw-{i:04d}", "matter": "M-STREET", "lon": x, "lat": y,
+            "reported_at": "2026-03-02T09:30:00", "description": "占道"})
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    closed = client.post("/reports", headers=h["worker1"], json={
+        "idempotency_key": "redraw-closed", "matter": "M-STREET", "lon": closed_point[0], "lat": closed_point[1],
+        "reported_at": "2026-03-01T09:30:00"}).json()
+    assert closed["team"] == "TT1"
+    closed = client.post(f"/cases/{closed['id']}/actions", headers=h["tt1"], json={
+        "revision": closed["revision"], "actions": [{"action": a} for a in ("arrive", "handle", "feedback")]}).json()
+    assert client.post(f"/cases/{closed['id']}/actions", headers=h["boss"],
+                       json={"revision": closed["revision"], "action": "close"}).json()["status"] == "closed"
+
+    # 1. Grow 东乡 west: the overlap it creates is reported where it is.
+    version = put(client, plan, draft, "T2", shapely.box(115.18, 36.0, 115.4, 36.2))
+    report = client.get(f"/versions/{draft['id']}/topology", headers=plan).json()
+    overlaps = [f for f in report["features"] if f["properties"]["check"] == "overlap"]
+    assert [f["properties"]["codes"] for f in overlaps] == [["T1", "T2"]]
+    assert shapely.geometry.shape(overlaps[0]["geometry"]).symmetric_difference(STRIP).area < 1e-12
+    r = client.post(f"/versions/{draft['id']}/publish", json={"effective_from": str(date.today() + timedelta(10))},
+                    headers=plan)
+    assert r.status_code == 409 and "topology error" in r.json()["detail"]
+    # A stale edit is refused and changes nothing.
+    before = table_counts(engine)
+    r = client.put(f"/versions/{draft['id']}/units/T1", params={"revision": draft["revision"]},
+                   json=feature(shapely.box(115.0, 36.0, 115.18, 36.2)), headers=plan)
+    assert r.status_code == 409 and "reload it" in r.json()["detail"] and table_counts(engine) == before
+    # 2. Fix it: villages follow, then 城关镇 shrinks; the checks run again after every fix.
+    version = put(client, plan, version, "V4", shapely.box(115.18, 36.0, 115.4, 36.2))
+    version = put(client, plan, version, "V2", shapely.box(115.1, 36.0, 115.18, 36.1))
+    version = put(client, plan, version, "V3", shapely.box(115.0, 36.1, 115.18, 36.2))
+    left = client.get(f"/versions/{draft['id']}/topology", headers=plan).json()
+    assert sorted(f["properties"]["check"] for f in left["features"]) == ["gap", "overlap"]  # T1 still holds it
+    version = put(client, plan, version, "T1", shapely.box(115.0, 36.0, 115.18, 36.2))
+    checked = client.post(f"/versions/{draft['id']}/validate", params={"revision": version["revision"]},
+                          headers=plan).json()
+    assert (checked["valid"], checked["version"]["status"]) == (True, "validated")
+
+    # 3. Impact: the open cases that would change owner are exactly those geopandas finds changing township.
+    impact = client.get(f"/versions/{draft['id']}/impact", params={"against": 2, "day": "2026-12-01"},
+                        headers=plan).json()
+    old, new = townships(client, plan, 2), townships(client, plan, draft["id"])
+    pts = gpd.GeoDataFrame({"id": ids}, geometry=gpd.points_from_xy(*zip(*points, strict=True)), crs=4326)
+    before_t = gpd.sjoin(pts, old, predicate="within")[["id", "code"]].set_index("id")["code"]
+    after_t = gpd.sjoin(pts, new, predicate="within")[["id", "code"]].set_index("id")["code"]
+    expected = sorted(i for i in ids if before_t[i] != after_t[i])
+    assert len(expected) >= 2 and len(ids) > 40
+    assert sorted(c["case"] for c in impact["open_cases_changing_owner"]) == expected
+    assert all(c["would_be"] == "TT2" for c in impact["open_cases_changing_owner"])
+    assert impact["historical_cases_reattributed"] == 1  # the closed case in the strip
+    strip_m2 = impact["townships"]["T2"]["gained_m2"]
+    kx, ky = metres_per_degree(36.1)
+    assert strip_m2 == impact["townships"]["T1"]["lost_m2"] and abs(strip_m2 / (STRIP.area * kx * ky) - 1) < 5e-3
+    assert impact["workload"]["TT2"]["open_after"] - impact["workload"]["TT2"]["open_now"] == len(expected)
+
+    # 4. Publish from a future date: the same point routes to the old team before it, the new one after.
+    r = client.post(f"/versions/{draft['id']}/publish", json={"effective_from": "2020-01-01"}, headers=plan)
+    assert r.status_code == 409 and "rewrite" in r.json()["detail"]
+    start = date.today() + timedelta(days=10)
+    assert client.post(f"/versions/{draft['id']}/publish", json={"effective_from": str(start)},
+                       headers=h["worker1"]).status_code == 403
+    r = client.post(f"/versions/{draft['id']}/publish", json={"effective_from": str(start)}, headers=plan)
+    assert r.status_code == 200 and r.json()["status"] == "published"
+    for day, team in [(start - timedelta(days=1), "TT1"), (start, "TT2"), (start + timedelta(days=400), "TT2")]:
+        got = client.post("/route", json={"lon": 115.19, "lat": 36.09, "matter": "M-STREET", "at": str(day)},
+                          headers=plan).json()
+        assert got["decisions"][0]["team"] == team, (day, got["decisions"][0]["team"])
+    # Open cases kept their owner: publishing does not re-route them.
+    assert client.get(f"/cases/{ids[0]}", headers=h["boss"]).json()["team"] == "TT1"
+    # Editing a published version is refused.
+    r = client.put(f"/versions/{draft['id']}/units/T1", params={"revision": r.json()["revision"]},
+                   json=feature(shapely.box(115.0, 36.0, 115.1, 36.2)), headers=plan)
+    assert r.status_code == 409 and "published" in r.json()["detail"]
+
+
+def test_bad_unit_edits_are_clear_4xx_and_change_nothing(api: Api) -> None:
+    client, h, engine = api
+    plan = h["plan"]
+    draft = client.post("/versions", json={"name": "试改", "based_on": 2}, headers=plan).json()
+    before = table_counts(engine)
+    bowtie = {"type": "Polygon", "coordinates": [[[115.0, 36.0], [115.1, 36.1], [115.1, 36.0], [115.0, 36.1],
+                                                  [115.0, 36.0]]]}
+    for body, params, text in [
+        ({"type": "Feature", "geometry": bowtie, "properties": {}}, {}, "Self-intersection"),
+        ({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": []}, "properties": {}}, {}, "empty"),
+        ({"type": "Feature", "geometry": feature(shapely.box(500000, 4000000, 510000, 4010000))["geometry"],
+          "properties": {}}, {}, "projected metres"),
+        ({"type": "Feature", "geometry": {"type": "Point", "coordinates": [115.1, 36.1]}, "properties": {}}, {},
+         "Polygon or MultiPolygon"),
+        ({"type": "Feature", "geometry": feature(shapely.box(115.0, 36.0, 115.3, 36.1))["geometry"],
+          "properties": {}}, {}, "outside its parent"),
+        ({"type": "Feature", "geometry": None, "properties": {"parent_code": "NOPE"}}, {}, "unknown parent code"),
+        ({"type": "Feature", "geometry": feature(shapely.box(115.0, 36.0, 115.1, 36.1))["geometry"],
+          "properties": {}}, {"crs": "mars"}, "mars"),
+    ]:
+        r = client.put(f"/versions/{draft['id']}/units/V1", params={"revision": draft["revision"], **params},
+                       json=body, headers=plan)
+        assert r.status_code == 422 and text in r.json()["detail"], (text, r.text)
+    r = client.put("/versions/1/units/V1", params={"revision": 0}, json=feature(shapely.box(115, 36, 115.1, 36.1)),
+                   headers=plan)
+    assert r.status_code == 409 and "published" in r.json()["detail"]
+    r = client.delete(f"/versions/{draft['id']}/units/T1", params={"revision": draft["revision"]}, headers=plan)
+    assert r.status_code == 409 and "parent of" in r.json()["detail"]
+    assert table_counts(engine) == before
+
+
+def test_diff_and_rollback_round_trip(api: Api) -> None:
+    client, h, engine = api
+    plan = h["plan"]
+    draft = client.post("/versions", json={"name": "改", "based_on": 2}, headers=plan).json()
+    version = put(client, plan, draft, "V2", shapely.box(115.12, 36.0, 115.2, 36.1))
+    version = put(client, plan, version, "V1", shapely.box(115.0, 36.0, 115.12, 36.1))
+    start = date.today() + timedelta(days=3)
+    assert client.post(f"/versions/{draft['id']}/publish", json={"effective_from": str(start)},
+                       headers=plan).status_code == 200
+    diff = client.get("/versions/diff", params={"from": 2, "to": draft["id"]}, headers=plan).json()
+    changed = {c["code"]: c for c in diff["units"]["changed"]}
+    assert set(changed) == {"V1", "V2"} and diff["units"]["added"] == diff["units"]["removed"] == []
+    assert changed["V1"]["area_gained_m2"] == changed["V2"]["area_lost_m2"] > 0
+    back = client.post("/versions/2/rollback", json={"effective_from": str(start + timedelta(days=5))},
+                       headers=plan).json()
+    assert back["status"] == "published" and back["name"].startswith("rollback to")
+    undo = client.get("/versions/diff", params={"from": 2, "to": back["id"]}, headers=plan).json()
+    assert undo["units"] == {"added": [], "removed": [], "changed": []} and undo["rules"]["changed"] == []
+    # Routing under the rollback equals routing under the version it restores, for 10^4 random points.
+    with transaction(session_factory(engine)) as session:
+        repo = Repository(session)
+        original = Router(load_routing_data(repo, repo.version(2)))
+        restored = Router(load_routing_data(repo, repo.version(back["id"])))
+        edited = Router(load_routing_data(repo, repo.version(draft["id"])))
+    rng = np.random.default_rng(11)
+    lon, lat = rng.uniform(114.95, 115.45, 10_000), rng.uniform(35.95, 36.25, 10_000)
+    for matter in ("M-STREET", "M-LAND", "M-NOISE", "M-POLL"):
+        day = start + timedelta(days=30)
+        a = original.route_table(lon, lat, matter, day)
+        b = restored.route_table(lon, lat, matter, day)
+        assert all(np.array_equal(np.asarray(a[k]), np.asarray(b[k])) for k in a), matter
+        for x, y in zip(lon[:300], lat[:300], strict=True):  # and the same units are selected, one by one
+            ua = [(u.code, u.selected) for u in original.explain(float(x), float(y), matter, day).units]
+            assert ua == [(u.code, u.selected) for u in restored.explain(float(x), float(y), matter, day).units]
+    moved = edited.route_table(lon, lat, "M-STREET", day)
+    assert moved["distance_m"] != a["distance_m"]  # the edit did change something the rollback undid
+
+
+def sh(cells: list[str]) -> shapely.Geometry:
+    return shapely.union_all([shapely.Polygon([(x, y) for y, x in h3.cell_to_boundary(c)]) for c in cells])
