@@ -15,12 +15,12 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query, Response
 from pydantic import BaseModel, Field
 
-from api import auth, cases, open311, routing, versions
-from api.deps import get_repo
+from api import auth, cases, ogc, open311, routing, versions
+from api.deps import get_repo, resolve_version
 from api.errors import install_body_limit, install_error_handlers
 from api.geojson import feature_collection, unit_feature
 from config import Settings, get_settings
-from gis.errors import InvalidInput, NotFound
+from gis.errors import InvalidInput
 from gis.model import Delegation, Matter, Rule, Team, Version
 from store.cases import escalate_overdue
 from store.db import make_engine, session_factory, transaction, upgrade
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(auth.router)
     app.include_router(cases.router)
     app.include_router(open311.router)
+    app.include_router(ogc.router)
     return app
 
 
@@ -103,28 +104,13 @@ async def _scheduler(app: FastAPI, period: float) -> None:
             log.exception("escalation tick failed")
 
 
-def resolve_version(repo: Repository, version: int | None, at: date | None = None) -> Version:
-    """An explicit version, else the one in force on `at` (today), else the newest one."""
-    if version is not None:
-        return repo.version(version)
-    try:
-        return repo.version_at(at or date.today())
-    except NotFound:
-        if at is not None:
-            raise
-        versions = repo.versions()
-        if not versions:
-            raise NotFound("no boundary version yet; import data or run `gridgov demo`") from None
-        return versions[-1]
-
-
 def _routes(app: FastAPI) -> None:
     @app.get("/", summary="What this server offers")
     def landing() -> dict[str, Any]:
         return {"name": "GridGov", "docs": "/docs", "openapi": "/openapi.json",
                 "links": ["/versions", "/units", "/teams", "/matters", "/rules", "/delegations", "/incidents",
                           "/route", "/jurisdictions/at", "/reports", "/cases", "/stats", "/photos",
-                          "/open311/v2/discovery.json"]}
+                          "/open311/v2/discovery.json", "/ogc"]}
 
     @app.get("/health", summary="Liveness and schema state")
     def health(repo: Repo) -> dict[str, Any]:

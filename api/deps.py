@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 
 from fastapi import Request
 
+from gis.errors import NotFound
+from gis.model import Version
 from store.db import transaction
 from store.repo import Repository
 
@@ -14,3 +17,18 @@ def get_repo(request: Request) -> Iterator[Repository]:
     """A repository whose session commits when the request succeeds and rolls back when it fails."""
     with transaction(request.app.state.sessions) as session:
         yield Repository(session)
+
+
+def resolve_version(repo: Repository, version: int | None, at: date | None = None) -> Version:
+    """An explicit version, else the one in force on `at` (today), else the newest one."""
+    if version is not None:
+        return repo.version(version)
+    try:
+        return repo.version_at(at or date.today())
+    except NotFound:
+        if at is not None:
+            raise
+        versions = repo.versions()
+        if not versions:
+            raise NotFound("no boundary version yet; import data or run `gridgov demo`") from None
+        return versions[-1]

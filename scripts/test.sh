@@ -6,12 +6,13 @@ cd "$(dirname "$0")/.."
 need_apt=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || need_apt+=(postgresql-15-postgis-3)
+command -v ogrinfo >/dev/null 2>&1 || need_apt+=(gdal-bin)  # GDAL's own OAPIF client reads our OGC API
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing ${need_apt[*]} with apt-get"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
   else
-    echo "warning: missing ${need_apt[*]} and cannot apt-get install (not root); PostGIS tests will not run" >&2
+    echo "warning: missing ${need_apt[*]} and cannot apt-get install (not root); their tests will be skipped (PostGIS) or fail" >&2
   fi
 fi
 python3 -m venv .venv

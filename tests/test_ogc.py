@@ -1,0 +1,159 @@
+"""OGC API – Features read by GDAL itself (ogrinfo, ogr2ogr from gdal-bin) from a running server."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import h3
+import httpx
+import pyogrio
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from api.app import create_app
+from config import get_settings
+from etl.demo import load_demo
+from gis.demo import build_demo_county
+from store.db import session_factory, transaction
+from store.repo import Repository
+from store.users import Users
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = ("county", "township", "village", "grid", "zone")
+
+
+def gdal(*args: str) -> str:
+    exe = shutil.which(args[0])
+    if exe is None:
+        raise RuntimeError(f"{args[0]} is missing: install gdal-bin (scripts/test.sh does)")
+    done = subprocess.run([exe, *args[1:]], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture
+def served(engine: Engine, database_url: str, tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
+    """The demo county behind a real `gridgov serve`; yields the base URL, a token and a GDAL header file."""
+    with transaction(session_factory(engine)) as session:
+        load_demo(Repository(session), build_demo_county(seed=7, months=1), effective_from=date(2020, 1, 1))
+        users = Users(session)
+        users.add("gis", "correct horse battery", "dispatcher")
+        token = users.device_token("gis", "qgis")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "GRIDGOV_DATABASE_URL": database_url, "GRIDGOV_TICK_SECONDS": "0",
+           "GRIDGOV_DATA_DIR": str(tmp_path)}
+    server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.2)
+    headers = tmp_path / "headers.txt"
+    headers.write_text(f"Authorization: Bearer {token}\n")
+    try:
+        yield base, token, headers
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def expected(layer: str) -> tuple[int, tuple[float, float, float, float]]:
+    """Counts and extents from the generator, independently of the server (H3 cells via h3 itself)."""
+    units = [u for u in build_demo_county(seed=7, months=1).units if u.layer == layer]
+    shapes = [u.geometry if u.geometry is not None else
+              shapely.MultiPolygon([shapely.Polygon([(x, y) for y, x in h3.cell_to_boundary(c)])
+                                    for c in u.cells or []]) for u in units]
+    return len(units), shapely.union_all(shapes).bounds
+
+
+def test_ogrinfo_and_ogr2ogr_read_every_collection(served: tuple[str, str, Path], tmp_path: Path) -> None:
+    base, token, headers = served
+    config = ["--config", "GDAL_HTTP_HEADER_FILE", str(headers)]
+    listing = gdal("ogrinfo", "-ro", *config, f"OAPIF:{base}/ogc")
+    for layer in LAYERS:
+        assert re.search(rf"^\d+: {layer}\b", listing, re.M), listing
+    for layer in LAYERS:
+        count, (w, s, e, n) = expected(layer)
+        info = gdal("ogrinfo", "-ro", "-so", *config, f"OAPIF:{base}/ogc", layer)
+        got = int(re.search(r"Feature Count: (\d+)", info).group(1))  # type: ignore[union-attr]
+        ext = [float(v) for v in re.search(r"Extent: \(([-\d.]+), ([-\d.]+)\) - \(([-\d.]+), ([-\d.]+)\)",
+                                           info).groups()]  # type: ignore[union-attr]
+        assert got == count, (layer, info)
+        assert ext == pytest.approx([w, s, e, n], abs=1e-6), layer
+        out = tmp_path / f"{layer}.gpkg"
+        gdal("ogr2ogr", *config, "-f", "GPKG", str(out), f"OAPIF:{base}/ogc", layer)
+        frame = pyogrio.read_dataframe(out)
+        assert len(frame) == count and tuple(frame.total_bounds) == pytest.approx((w, s, e, n), abs=1e-6)
+    anonymous = subprocess.run(["ogrinfo", "-ro", "-so", f"OAPIF:{base}/ogc", "county"],
+                               capture_output=True, text=True, timeout=120)
+    assert anonymous.returncode != 0 and "Feature Count" not in anonymous.stdout  # no token, no data
+
+
+def test_items_paging_bbox_and_cases(served: tuple[str, str, Path]) -> None:
+    base, token, headers = served
+    client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    landing = client.get("/ogc").json()
+    assert {link["rel"] for link in landing["links"]} >= {"self", "conformance", "data", "service-desc"}
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson" in client.get(
+        "/ogc/conformance").json()["conformsTo"]
+    seen, url = [], "/ogc/collections/village/items?limit=37"
+    while url:
+        page = client.get(url)
+        assert page.headers["content-type"].startswith("application/geo+json")
+        body = page.json()
+        assert body["numberMatched"] == 200 and body["numberReturned"] == len(body["features"])
+        seen += [f["id"] for f in body["features"]]
+        url = next((link["href"] for link in body["links"] if link["rel"] == "next"), "")
+    assert len(seen) == len(set(seen)) == 200
+    box = (115.1, 36.7, 115.2, 36.8)
+    hits = client.get("/ogc/collections/village/items", params={"bbox": ",".join(map(str, box)),
+                                                                 "limit": 1000}).json()
+    demo = [u for u in build_demo_county(seed=7, months=1).units if u.layer == "village"]
+    want = sorted(u.code for u in demo if u.geometry is not None and u.geometry.intersects(shapely.box(*box)))
+    assert sorted(f["id"] for f in hits["features"]) == want
+    one = client.get(f"/ogc/collections/village/items/{want[0]}").json()
+    assert one["id"] == want[0] and one["geometry"]["type"] == "MultiPolygon"
+    assert client.get("/ogc/collections/village/items/NOPE").status_code == 404
+    assert client.get("/ogc/collections/rivers").status_code == 404
+    assert client.get("/ogc/collections/village/items", params={"bbox": "1,2,3"}).status_code == 422
+    assert httpx.get(f"{base}/ogc/collections", timeout=30).status_code == 401
+    # Cases are a collection too, scoped like GET /cases.
+    county = client.get("/ogc/collections/county/items").json()["features"][0]
+    lon, lat = shapely.geometry.shape(county["geometry"]).representative_point().coords[0]
+    matter = client.get("/matters").json()[0]["code"]
+    r = client.post("/reports", json={"idempotency_key": "ogc-case-0001", "matter": matter, "lon": lon, "lat": lat})
+    assert r.status_code == 201, r.text
+    cases = client.get("/ogc/collections/cases/items").json()
+    assert cases["numberMatched"] == len(client.get("/cases", params={"limit": 10000}).json()) == 1
+    (case,) = cases["features"]
+    assert case["id"] == r.json()["id"] and case["geometry"]["coordinates"] == pytest.approx([lon, lat])
+
+
+def test_ogc_app_in_process_lists_the_collections(engine: Engine, database_url: str, tmp_path: Path) -> None:
+    with transaction(session_factory(engine)) as session:
+        load_demo(Repository(session), build_demo_county(seed=7, months=1), effective_from=date(2020, 1, 1))
+        Users(session).add("p", "correct horse battery", "planner")
+        token = Users(session).device_token("p", "t")
+    client = TestClient(create_app(get_settings(database_url=database_url, media_dir=tmp_path / "m")),
+                        headers={"Authorization": f"Bearer {token}"})
+    ids = [c["id"] for c in client.get("/ogc/collections").json()["collections"]]
+    assert ids == list(LAYERS)  # a planner does not see cases
