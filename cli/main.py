@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -18,9 +19,11 @@ from etl.export import export_units
 from etl.importer import import_file
 from etl.vector import VectorOptions
 from gis.errors import GridGovError
+from gis.topology import TopologyOptions
 from gis.validate import DEFAULT_OUTSIDE_TOLERANCE
 from store.cases import escalate_overdue
 from store.db import make_engine, schema_revision, session_factory, upgrade
+from store.versions import Versions, summary
 
 app = typer.Typer(help="GridGov: which team is responsible for every incident point, and why.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -156,20 +159,86 @@ def version_create(
 def version_publish(
     version_id: Annotated[int, typer.Argument()],
     effective_from: Annotated[str, typer.Option(help="YYYY-MM-DD; the version in force before ends that day")],
+    backdate: Annotated[bool, typer.Option(help="allow a date before today (loading past generations only)")] = False,
     database_url: DbUrl = None,
 ) -> None:
-    """Publish a draft from a date; prints `published version=<id> effective_from=<date>`."""
+    """Publish a draft after a topology check; prints `published version=<id> effective_from=<date>`."""
 
     def body() -> None:
-        try:
-            day = date.fromisoformat(effective_from)
-        except ValueError:
-            raise GridGovError(f"--effective-from {effective_from!r} is not a date like 2026-12-01") from None
+        day = _day(effective_from)
         with repository(database_url) as repo:
-            v = repo.publish(version_id, day)
+            v = Versions(repo, _topology(database_url)).publish(version_id, day, date.today(), backdate=backdate)
         print(f"published version={v.id} effective_from={v.effective_from}")
 
     run(body)
+
+
+@version_app.command("validate")
+def version_validate(
+    version_id: Annotated[int, typer.Argument()],
+    geojson: Annotated[Path | None, typer.Option(help="also write the located problems to this GeoJSON file")] = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Check a draft's topology; with no error it becomes validated. Prints `validated version=… errors=…`."""
+
+    def body() -> None:
+        with repository(database_url) as repo:
+            version, problems = Versions(repo, _topology(database_url)).validate(version_id)
+        for p in problems:
+            style = "red" if p.severity == "error" else "yellow"
+            console.print(f"[{style}]{p.severity}[/] {p.check}: {p.message}", highlight=False)
+        if geojson is not None:
+            geojson.write_text(json.dumps(summary(problems), ensure_ascii=False), encoding="utf-8")
+        errors = sum(p.severity == "error" for p in problems)
+        print(f"validated version={version.id} status={version.status} errors={errors} "
+              f"warnings={len(problems) - errors}")
+        if errors:
+            raise typer.Exit(2)
+
+    run(body)
+
+
+@version_app.command("diff")
+def version_diff(
+    a: Annotated[int, typer.Argument(help="from version")],
+    b: Annotated[int, typer.Argument(help="to version")],
+    database_url: DbUrl = None,
+) -> None:
+    """What changed from one version to another; prints JSON."""
+
+    def body() -> None:
+        with repository(database_url) as repo:
+            result = Versions(repo).diff(a, b)
+        print(json.dumps(result, ensure_ascii=False, indent=1))
+
+    run(body)
+
+
+@version_app.command("rollback")
+def version_rollback(
+    to_version: Annotated[int, typer.Argument(help="the published version whose content comes back")],
+    effective_from: Annotated[str, typer.Option(help="YYYY-MM-DD, today or later")],
+    database_url: DbUrl = None,
+) -> None:
+    """Publish an earlier version's content again as a new version; prints `published version=…`."""
+
+    def body() -> None:
+        with repository(database_url) as repo:
+            v = Versions(repo, _topology(database_url)).rollback(to_version, _day(effective_from), date.today())
+        print(f"published version={v.id} effective_from={v.effective_from} rollback_of={to_version}")
+
+    run(body)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise GridGovError(f"--effective-from {text!r} is not a date like 2026-12-01") from None
+
+
+def _topology(database_url: str | None) -> TopologyOptions:
+    return TopologyOptions(tolerance_m2=settings_for(database_url).topology_tolerance_m2)
 
 
 @app.command("info")

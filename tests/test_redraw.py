@@ -3,7 +3,9 @@ against geopandas), publish for a future date, route before and after; diff and 
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -20,6 +22,7 @@ from store.repo import Repository
 from store.routers import load_routing_data
 from tests import routing_scenario as sc
 from tests.conftest import table_counts
+from tests.test_import import gridgov, gridgov_fails
 
 Api = tuple[TestClient, dict[str, dict[str, str]], Engine]
 STRIP = shapely.box(115.18, 36.0, 115.2, 36.2)  # moves from 城关镇 T1 to 东乡 T2
@@ -204,3 +207,29 @@ def test_diff_and_rollback_round_trip(api: Api) -> None:
 
 def sh(cells: list[str]) -> shapely.Geometry:
     return shapely.union_all([shapely.Polygon([(x, y) for y, x in h3.cell_to_boundary(c)]) for c in cells])
+
+
+def test_planner_cli_validate_publish_diff_rollback(loaded: Engine, database_url: str, tmp_path: Path) -> None:
+    assert gridgov(database_url, "version", "create", "东乡西扩", "--based-on", "2").strip() == "created version=3"
+    with transaction(session_factory(loaded)) as session:  # an overlap, as a hurried redraw leaves it
+        Repository(session).add_units(3, [sc.units()[2].model_copy(update={
+            "geometry": shapely.MultiPolygon([shapely.box(115.18, 36.0, 115.4, 36.2)])})], replace=True)
+    problems = tmp_path / "problems.geojson"
+    gridgov_fails(database_url, "version", "validate", "3", "--geojson", str(problems))
+    out = json.loads(problems.read_text(encoding="utf-8"))
+    found = {(f["properties"]["check"], tuple(f["properties"]["codes"])) for f in out["features"]}
+    assert ("overlap", ("T1", "T2")) in found and ("gap", ("T2",)) in found and out["valid"] is False
+    future = date.today() + timedelta(days=30)
+    assert "topology error" in gridgov_fails(database_url, "version", "publish", "3", "--effective-from", str(future))
+    with transaction(session_factory(loaded)) as session:  # undo it
+        Repository(session).add_units(3, [sc.units()[2]], replace=True)
+    assert "status=validated errors=0" in gridgov(database_url, "version", "validate", "3")
+    assert "would rewrite" in gridgov_fails(database_url, "version", "publish", "3", "--effective-from", "2026-01-02")
+    assert f"effective_from={future}" in gridgov(database_url, "version", "publish", "3", "--effective-from",
+                                                 str(future))
+    diff = json.loads(gridgov(database_url, "version", "diff", "2", "3"))
+    assert diff["units"] == {"added": [], "removed": [], "changed": []}
+    out_line = gridgov(database_url, "version", "rollback", "1", "--effective-from", str(future + timedelta(days=1)))
+    assert "rollback_of=1" in out_line
+    diff = json.loads(gridgov(database_url, "version", "diff", "2", "4"))
+    assert diff["rules"]["removed"] == ["R-V3-CLAIM"]  # version 1 had no claim on 北河村
