@@ -11,6 +11,7 @@ from typing import Any
 import geopandas as gpd
 import h3
 import numpy as np
+import pytest
 import shapely
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
@@ -233,3 +234,35 @@ def test_planner_cli_validate_publish_diff_rollback(loaded: Engine, database_url
     assert "rollback_of=1" in out_line
     diff = json.loads(gridgov(database_url, "version", "diff", "2", "4"))
     assert diff["rules"]["removed"] == ["R-V3-CLAIM"]  # version 1 had no claim on 北河村
+
+
+def test_who_owns_a_contested_yard_as_of_a_date(api: Api) -> None:
+    client, h, _ = api
+    yard = shapely.box(115.19, 36.09, 115.21, 36.095)  # across the 城关镇 / 东乡 line
+    r = client.post("/disputes/area", json={"geometry": shapely.geometry.mapping(yard), "matter": "M-STREET",
+                                            "at": "2026-05-01"}, headers=h["boss"])
+    assert r.status_code == 200, r.text
+    got = r.json()
+    towns = gpd.GeoDataFrame({"code": ["T1", "T2"]}, geometry=[sc.T1, sc.T2], crs=4326)
+    pieces = gpd.overlay(gpd.GeoDataFrame(geometry=[yard], crs=4326), towns, how="intersection")
+    expected = {c: a / yard.area for c, a in zip(pieces["code"], pieces.geometry.area, strict=True)}
+    shares = {u["code"]: u["share"] for u in got["units"] if u["layer"] == "township"}
+    assert shares == pytest.approx(expected, abs=1e-6)
+    assert {t["team"]: t["share"] for t in got["teams"]} == pytest.approx({"TT1": expected["T1"],
+                                                                          "TT2": expected["T2"]}, abs=1e-6)
+    kx, ky = metres_per_degree(yard.centroid.y)
+    assert got["area_m2"] == pytest.approx(yard.area * kx * ky, rel=1e-6)
+    # 北河村 V3: claimed by both townships from 2026 (a dispute), held by 城关镇 alone before.
+    north = shapely.geometry.mapping(shapely.box(115.05, 36.15, 115.06, 36.16))
+    before = client.post("/disputes/area", json={"geometry": north, "matter": "M-STREET", "at": "2025-06-01"},
+                         headers=h["boss"]).json()
+    after = client.post("/disputes/area", json={"geometry": north, "matter": "M-STREET", "at": "2026-06-01"},
+                        headers=h["boss"]).json()
+    assert [(t["team"], t["share"]) for t in before["teams"]] == [("TT1", 1.0)] and before["version"] == 1
+    assert after["status"] == {"dispute": 1.0} and after["version"] == 2
+    for geometry, text in [({"type": "Polygon", "coordinates": []}, "empty"),
+                           ({"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]},
+                            "Self-intersection"),
+                           (shapely.geometry.mapping(shapely.box(500000, 4e6, 500100, 4.0001e6)), "projected")]:
+        r = client.post("/disputes/area", json={"geometry": geometry, "matter": "M-STREET"}, headers=h["boss"])
+        assert r.status_code == 422 and text in r.json()["detail"], r.text
