@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import shapely
@@ -10,12 +10,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.auth import current_user
+from api.auth import CurrentUser, current_user
 from api.deps import get_repo
 from gis.crs import geometry_to_wgs84
 from gis.errors import InvalidInput
 from gis.model import check_lonlat_bounds
 from gis.routing.area import area_shares
+from store.disputes import Disputes, dispute_view
 from store.repo import Repository
 from store.routers import RouterCache
 
@@ -32,18 +33,104 @@ class AreaQuery(BaseModel):
     at: date | None = Field(default=None, description="as of this date (default today)")
 
 
-@router.post("/disputes/area", summary="Who owns an area as of a date: its share in each unit and team")
-def area_owner(body: AreaQuery, repo: Repo, request: Request) -> JSONResponse:
-    """The answer uses the version in force on the date; the point question is `POST /route` with `at`."""
+def _geometry(geometry: dict[str, Any], crs: str) -> Any:
     try:
-        raw = shapely.geometry.shape(body.geometry)
+        raw = shapely.geometry.shape(geometry)
     except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException) as exc:
         raise InvalidInput(f"not a GeoJSON geometry: {exc}", where="geometry") from None
     if raw.is_empty or not raw.is_valid:
         reason = "empty" if raw.is_empty else shapely.is_valid_reason(raw)
-        raise InvalidInput(f"the area is {reason}; send a valid polygon", where="geometry")
-    area = raw if body.crs.lower() in ("wgs84", "epsg:4326") else geometry_to_wgs84(raw, body.crs, where="geometry")
-    check_lonlat_bounds(area, where="geometry")
+        raise InvalidInput(f"the geometry is {reason}; send a valid point or polygon", where="geometry")
+    out = raw if crs.lower() in ("wgs84", "epsg:4326") else geometry_to_wgs84(raw, crs, where="geometry")
+    check_lonlat_bounds(out, where="geometry")
+    return out
+
+
+@router.post("/disputes/area", summary="Who owns an area as of a date: its share in each unit and team")
+def area_owner(body: AreaQuery, repo: Repo, request: Request) -> JSONResponse:
+    """The answer uses the version in force on the date; the point question is `POST /route` with `at`."""
+    area = _geometry(body.geometry, body.crs)
+    if area.geom_type not in ("Polygon", "MultiPolygon"):
+        raise InvalidInput("the area must be a Polygon or MultiPolygon", where="geometry")
     day = body.at or date.today()
     cache: RouterCache = request.app.state.routers
     return JSONResponse(area_shares(cache.router_at(repo, day), area, body.matter, day))
+
+
+class DisputeIn(AreaQuery):
+    """A dispute a team files: a point or an area, the matter, the date, and what is disputed."""
+
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+class EvidenceIn(BaseModel):
+    revision: int = Field(ge=0)
+    text: str = Field(min_length=1, max_length=4000)
+    photos: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(default_factory=list, max_length=9)
+
+
+class DismissIn(BaseModel):
+    revision: int = Field(ge=0)
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+class RulingIn(BaseModel):
+    """The arbiter's decision; with `as_rule` it becomes an override rule in a draft version."""
+
+    revision: int = Field(ge=0)
+    team: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=4000)
+    legal_basis: str = Field(min_length=1, max_length=1000)
+    as_rule: bool = False
+    unit: str | None = Field(default=None, description="the rule's scope: this unit (else the disputed place)")
+    all_matters: bool = False
+    priority: int | None = Field(default=None, ge=0, le=10_000)
+    effective_from: date | None = None
+    effective_to: date | None = None
+    draft_version: int | None = Field(default=None, description="add the rule to this draft (default: a new one)")
+
+
+@router.get("/disputes", summary="Dispute records you may see (a team: those it is party to)")
+def list_disputes(user: CurrentUser, repo: Repo, status: str | None = None) -> JSONResponse:
+    return JSONResponse([dispute_view(r) for r in Disputes(repo.session).listing(user, status)])
+
+
+@router.post("/disputes", summary="File a dispute over a point or an area", status_code=201)
+def file_dispute(body: DisputeIn, user: CurrentUser, repo: Repo, request: Request) -> JSONResponse:
+    where = _geometry(body.geometry, body.crs)
+    if where.geom_type not in ("Point", "Polygon", "MultiPolygon"):
+        raise InvalidInput("a dispute is about a Point or a (Multi)Polygon", where="geometry")
+    day = body.at or date.today()
+    repo.matter(body.matter)
+    cache: RouterCache = request.app.state.routers
+    row = Disputes(repo.session).file(user, where, body.matter, day, body.reason, cache.router_at(repo, day),
+                                      datetime.now())
+    return JSONResponse(dispute_view(row), status_code=201)
+
+
+@router.get("/disputes/{dispute_id}", summary="One dispute record")
+def get_dispute(dispute_id: int, user: CurrentUser, repo: Repo) -> JSONResponse:
+    return JSONResponse(dispute_view(Disputes(repo.session).get(user, dispute_id)))
+
+
+@router.post("/disputes/{dispute_id}/evidence", summary="Add evidence (a party's team or the command centre)")
+def add_evidence(dispute_id: int, body: EvidenceIn, user: CurrentUser, repo: Repo) -> JSONResponse:
+    row = Disputes(repo.session).add_evidence(user, dispute_id, body.revision, body.text, body.photos,
+                                              datetime.now())
+    return JSONResponse(dispute_view(row))
+
+
+@router.post("/disputes/{dispute_id}/ruling", summary="Rule on a dispute; optionally as an override rule in a draft")
+def rule_dispute(dispute_id: int, body: RulingIn, user: CurrentUser, repo: Repo, request: Request) -> JSONResponse:
+    cache: RouterCache = request.app.state.routers
+    row = Disputes(repo.session).get(user, dispute_id)
+    router_now = cache.router(repo, repo.version(row.version_id))
+    done = Disputes(repo.session).rule(user, dispute_id, body.revision, body.model_dump(), repo, router_now,
+                                       datetime.now())
+    return JSONResponse(dispute_view(done))
+
+
+@router.post("/disputes/{dispute_id}/dismiss", summary="Dismiss a dispute with a reason")
+def dismiss_dispute(dispute_id: int, body: DismissIn, user: CurrentUser, repo: Repo) -> JSONResponse:
+    return JSONResponse(dispute_view(Disputes(repo.session).dismiss(user, dispute_id, body.revision, body.reason,
+                                                                    datetime.now())))

@@ -40,6 +40,7 @@ from gis.crs import metres_per_degree, to_wgs84
 from gis.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gis.routing import Router
 from store.db import transaction
+from store.disputes import Disputes
 from store.schema import CaseEventRow, CaseRow, MatterRow, PhotoRow, TeamRow
 from store.users import User
 
@@ -314,6 +315,10 @@ class Cases:
             self.event(row, PLATFORM, "triage", reported_at, now, from_status="reported",
                        reason=f"{triage}: the command centre confirms the owner",
                        detail={"candidates": decision.get("candidates", [])})
+            if triage in ("dispute", "gap"):
+                record = Disputes(self.session).raise_for_case(row, decision, now)
+                self.event(row, PLATFORM, "dispute_raised", reported_at, now, from_status="reported",
+                           reason=f"dispute record {record.id}", detail={"dispute": record.id})
         else:
             self._dispatch_routed(row, team, co_owners, reported_at, now)
         self.session.flush()

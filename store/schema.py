@@ -252,3 +252,26 @@ class PhotoRow(Base):
     size: Mapped[int] = mapped_column()
     uploaded_by: Mapped[str] = mapped_column(sa.String(64))
     uploaded_at: Mapped[datetime] = mapped_column(sa.DateTime)
+
+
+class DisputeRow(Base):
+    __tablename__ = "dispute"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))  # dispute | gap (raised by routing) | filed (by a team)
+    status: Mapped[str] = mapped_column(sa.String(16))  # open | ruled | dismissed
+    matter_code: Mapped[str] = mapped_column(sa.String(64))
+    day: Mapped[date] = mapped_column(sa.Date)  # the date the question is about
+    lon: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    lat: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    geom: Mapped[BaseGeometry] = mapped_column(Geom("GEOMETRY"))  # the point or the contested area
+    version_id: Mapped[int] = mapped_column(sa.ForeignKey("boundary_version.id"))
+    candidates: Mapped[list[str]] = mapped_column(JSONType)
+    case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("case_record.id"), unique=True, nullable=True)
+    raised_by: Mapped[str] = mapped_column(sa.String(64))
+    raised_at: Mapped[datetime] = mapped_column(sa.DateTime)
+    reason: Mapped[str] = mapped_column(sa.Text)
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    ruling: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    revision: Mapped[int] = mapped_column(default=0)
+
+    __mapper_args__ = {"version_id_col": revision, "version_id_generator": False}

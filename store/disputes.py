@@ -1,0 +1,198 @@
+"""Dispute records: who owns a spot or an area, argued with evidence and settled by a ruling.
+
+Routing raises one automatically for every report whose decision was a dispute or a gap; a team or the
+command centre files one for a point or an area. The arbiter (a dispatcher) rules: a team, a reason and
+the legal basis; with `as_rule` the ruling becomes an override rule (priority, dates, legal basis) in a
+draft version, for a planner to check and publish like any redraw. The caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from typing import Any
+
+import h3
+import shapely
+import sqlalchemy as sa
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from gis.errors import Conflict, Forbidden, InvalidInput, NotFound
+from gis.model import MatterFilter, Rule, RuleScope
+from gis.routing import Router
+from gis.routing.area import area_shares
+from store.repo import Repository
+from store.schema import CaseRow, DisputeRow
+from store.users import User
+
+RULE_CELL_RES = 11  # ~25 m hexagons: an area ruling's scope as H3 cells
+
+
+def dispute_view(row: DisputeRow) -> dict[str, Any]:
+    return {"id": row.id, "kind": row.kind, "status": row.status, "matter": row.matter_code,
+            "day": row.day.isoformat(), "lon": row.lon, "lat": row.lat,
+            "geometry": shapely.geometry.mapping(row.geom), "version": row.version_id,
+            "candidates": row.candidates, "case": row.case_id, "raised_by": row.raised_by,
+            "raised_at": row.raised_at.isoformat(), "reason": row.reason, "evidence": row.evidence,
+            "ruling": row.ruling, "revision": row.revision}
+
+
+class Disputes:
+    """Dispute records over one session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def raise_for_case(self, case: CaseRow, decision: dict[str, Any], now: datetime) -> DisputeRow:
+        """The record routing raises for a disputed or gap report."""
+        assert case.lon is not None and case.lat is not None
+        candidates = list(decision.get("candidates") or []) or [case.team_code]
+        row = DisputeRow(kind=case.triage, status="open", matter_code=case.matter_code, day=case.reported_at.date(),
+                         lon=case.lon, lat=case.lat, geom=shapely.Point(case.lon, case.lat),
+                         version_id=case.version_id, candidates=candidates, case_id=case.id, raised_by="platform",
+                         raised_at=now, reason=str(decision.get("reason", "")), evidence=[], ruling=None, revision=0)
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def file(self, user: User, where: BaseGeometry, matter: str, day: date, reason: str, router: Router,
+             now: datetime) -> DisputeRow:
+        """A team (or the command centre) files a dispute over a point or an area."""
+        if user.role not in ("team_member", "dispatcher"):
+            raise Forbidden(f"a {user.role} may not file a dispute; teams and dispatchers do")
+        if not reason.strip():
+            raise InvalidInput("say what is disputed", where="reason")
+        if where.geom_type == "Point":
+            d = router.explain(where.x, where.y, matter, day)
+            teams = sorted({d.team, *d.candidates})
+            lon, lat = where.x, where.y
+        else:
+            shares = area_shares(router, where, matter, day)
+            teams = [t["team"] for t in shares["teams"]]
+            lon = lat = None
+        if user.team_code and user.team_code not in teams:
+            teams.append(user.team_code)  # the filing team claims (or disclaims) it
+        assert router.version.id is not None
+        row = DisputeRow(kind="filed", status="open", matter_code=matter, day=day, lon=lon, lat=lat, geom=where,
+                         version_id=router.version.id, candidates=teams, case_id=None, raised_by=user.username,
+                         raised_at=now, reason=reason.strip(), evidence=[], ruling=None, revision=0)
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def get(self, user: User, dispute_id: int) -> DisputeRow:
+        row = self.session.get(DisputeRow, dispute_id)
+        if row is None:
+            raise NotFound(f"no dispute {dispute_id}")
+        if not self.visible(user, row):
+            raise Forbidden(f"dispute {dispute_id} is not between your team and another")
+        return row
+
+    def visible(self, user: User, row: DisputeRow) -> bool:
+        if user.role in ("dispatcher", "auditor", "planner"):
+            return True
+        return user.role == "team_member" and (user.team_code in row.candidates or row.raised_by == user.username)
+
+    def listing(self, user: User, status: str | None = None) -> list[DisputeRow]:
+        q = sa.select(DisputeRow).order_by(DisputeRow.id.desc())
+        if status:
+            q = q.where(DisputeRow.status == status)
+        if user.role == "grid_worker":
+            raise Forbidden("grid workers do not see disputes; teams, dispatchers, planners and auditors do")
+        return [r for r in self.session.scalars(q) if self.visible(user, r)]
+
+    def _editable(self, row: DisputeRow, revision: int) -> None:
+        if row.revision != revision:
+            raise Conflict(f"dispute {row.id} changed since you read it (revision {row.revision}, you sent "
+                           f"{revision}); reload it", where="revision")
+        if row.status != "open":
+            raise Conflict(f"dispute {row.id} is {row.status}; it takes no more changes", where="status")
+        row.revision += 1
+
+    def add_evidence(self, user: User, dispute_id: int, revision: int, text: str, photos: list[str],
+                     now: datetime) -> DisputeRow:
+        row = self.get(user, dispute_id)
+        if user.role not in ("team_member", "dispatcher"):
+            raise Forbidden(f"a {user.role} does not argue disputes")
+        if not text.strip():
+            raise InvalidInput("evidence needs a text", where="text")
+        self._editable(row, revision)
+        row.evidence = [*row.evidence, {"by": user.username, "team": user.team_code, "at": now.isoformat(),
+                                        "text": text.strip(), "photos": photos}]
+        self._flush(row)
+        return row
+
+    def dismiss(self, user: User, dispute_id: int, revision: int, reason: str, now: datetime) -> DisputeRow:
+        row = self.get(user, dispute_id)
+        if user.role != "dispatcher":
+            raise Forbidden("only the command centre dismisses a dispute")
+        if not reason.strip():
+            raise InvalidInput("a dismissal needs a reason", where="reason")
+        self._editable(row, revision)
+        row.status = "dismissed"
+        row.ruling = {"dismissed": True, "reason": reason.strip(), "by": user.username, "at": now.isoformat()}
+        self._flush(row)
+        return row
+
+    def rule(self, user: User, dispute_id: int, revision: int, ruling: dict[str, Any], repo: Repository,
+             router: Router, now: datetime) -> DisputeRow:
+        """Settle a dispute; with `as_rule` add the override rule to a draft (made from the version in force)."""
+        row = self.get(user, dispute_id)
+        if user.role != "dispatcher":
+            raise Forbidden("only the command centre rules on a dispute")
+        team = ruling["team"]
+        if team not in router.team_names:
+            raise InvalidInput(f"unknown team {team!r}; GET /teams lists them", where="team")
+        self._editable(row, revision)
+        record: dict[str, Any] = {"team": team, "reason": ruling["reason"], "legal_basis": ruling["legal_basis"],
+                                  "by": user.username, "at": now.isoformat()}
+        if ruling.get("as_rule"):
+            record |= self._override_rule(row, ruling, repo, router)
+        row.status, row.ruling = "ruled", record
+        self._flush(row)
+        return row
+
+    def _override_rule(self, row: DisputeRow, ruling: dict[str, Any], repo: Repository,
+                       router: Router) -> dict[str, Any]:
+        draft_id = ruling.get("draft_version")
+        if draft_id is None:  # a new draft from the newest published version
+            published = [v for v in repo.versions() if v.status == "published"]
+            base = max(published, key=lambda v: v.effective_from or date.min).id if published else router.version.id
+            draft = repo.create_version(f"ruling on dispute {row.id}", based_on=base,
+                                        note=f"override rule from the ruling on dispute {row.id}")
+            draft_id = draft.id
+        assert draft_id is not None
+        unit = ruling.get("unit")
+        if unit:
+            repo.unit(draft_id, unit)  # 404 names a unit the draft does not have
+            scope = RuleScope(type="unit", unit_code=unit)
+        else:
+            area = row.geom if row.geom.geom_type != "Point" else None
+            if area is None:
+                cells = [h3.latlng_to_cell(row.lat, row.lon, RULE_CELL_RES)]
+            else:
+                cells = sorted(h3.geo_to_cells(area.__geo_interface__, RULE_CELL_RES)) or \
+                    [h3.latlng_to_cell(area.representative_point().y, area.representative_point().x, RULE_CELL_RES)]
+            scope = RuleScope(type="cells", cells=cells)
+        matched = [r.priority for r in repo.rules(draft_id)]
+        priority = ruling.get("priority") or min(10_000, (max(matched) if matched else 0) + 10)
+        if not (isinstance(priority, int) and 0 <= priority <= 10_000 and math.isfinite(priority)):
+            raise InvalidInput("priority must be a whole number 0..10000", where="priority")
+        code = f"R-RULING-{row.id}"
+        matters = MatterFilter(type="all") if ruling.get("all_matters") else MatterFilter(type="codes",
+                                                                                           codes=[row.matter_code])
+        rule = Rule(code=code, priority=priority, scope=scope, matters=matters, team_code=ruling["team"],
+                    effective_from=ruling.get("effective_from"), effective_to=ruling.get("effective_to"),
+                    legal_basis=ruling["legal_basis"], description=f"ruling on dispute {row.id}: {ruling['reason']}")
+        repo.add_rules_and_delegations(draft_id, [rule], [])
+        return {"rule": code, "draft_version": draft_id, "priority": priority, "scope": scope.model_dump(
+            exclude_none=True)}
+
+    def _flush(self, row: DisputeRow) -> None:
+        try:
+            self.session.flush()
+        except StaleDataError:
+            raise Conflict(f"dispute {row.id} was changed by someone else at the same moment; reload it",
+                           where="revision") from None

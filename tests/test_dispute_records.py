@@ -1,0 +1,82 @@
+"""Dispute records: raised by routing or filed by a team, argued with evidence, ruled — a ruling becomes a rule."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import shapely
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from tests.conftest import table_counts
+from tests.test_intake import report
+
+Api = tuple[TestClient, dict[str, dict[str, str]], Engine]
+NORTH = (115.10, 36.15)  # 北河村 V3: claimed by 城关镇 and, from 2026, by 东乡 at the same priority
+
+
+def test_a_disputed_report_raises_a_record_that_a_ruling_settles_through_a_draft(api: Api) -> None:
+    client, h, engine = api
+    case = client.post("/reports", json=report(*NORTH, reported_at="2026-06-01T08:00:00"), headers=h["worker1"]).json()
+    assert case["triage"] == "dispute"
+    (record,) = client.get("/disputes", headers=h["boss"]).json()
+    assert (record["kind"], record["status"], record["case"], record["candidates"]) == (
+        "dispute", "open", case["id"], ["TT1", "TT2"])
+    assert [d["id"] for d in client.get("/disputes", headers=h["tt2"]).json()] == [record["id"]]  # a party
+    assert client.get("/disputes", headers=h["worker1"]).status_code == 403
+    history = [e["action"] for e in client.get(f"/cases/{case['id']}/history", headers=h["boss"]).json()]
+    assert history == ["report", "triage", "dispute_raised"]
+    url = f"/disputes/{record['id']}"
+    argued = client.post(f"{url}/evidence", json={"revision": 0, "text": "2026年协议第3条：北河村划归东乡"},
+                         headers=h["tt2"]).json()
+    assert argued["revision"] == 1 and argued["evidence"][0]["team"] == "TT2"
+    before = table_counts(engine)
+    r = client.post(f"{url}/evidence", json={"revision": 0, "text": "旧版本"}, headers=h["tt1"])
+    assert r.status_code == 409 and "changed since you read it" in r.json()["detail"]
+    r = client.post(f"{url}/ruling", json={"revision": 1, "team": "TT2", "reason": "按协议", "legal_basis": "县政府令",
+                                           "as_rule": True, "unit": "V3"}, headers=h["tt2"])
+    assert r.status_code == 403  # a party does not rule
+    assert table_counts(engine) == before
+    ruled = client.post(f"{url}/ruling", json={"revision": 1, "team": "TT2", "reason": "按2026年划转协议",
+                                               "legal_basis": "县政府〔2026〕12号", "as_rule": True, "unit": "V3"},
+                        headers=h["boss"]).json()
+    assert ruled["status"] == "ruled" and ruled["ruling"]["rule"] == f"R-RULING-{record['id']}"
+    draft = ruled["ruling"]["draft_version"]
+    rules = {r["code"]: r for r in client.get("/rules", params={"version": draft}, headers=h["plan"]).json()}
+    rule = rules[f"R-RULING-{record['id']}"]
+    assert (rule["team_code"], rule["scope"], rule["legal_basis"]) == (
+        "TT2", {"type": "unit", "unit_code": "V3", "cells": None, "layer": None}, "县政府〔2026〕12号")
+    assert rule["priority"] > max(r["priority"] for c, r in rules.items() if c != rule["code"])
+    r = client.post(f"{url}/evidence", json={"revision": ruled["revision"], "text": "再议"}, headers=h["tt1"])
+    assert r.status_code == 409 and "ruled" in r.json()["detail"]
+    # The planner publishes the draft like any redraw; from then on routing names 东乡 without a dispute.
+    start = date.today() + timedelta(days=7)
+    assert client.post(f"/versions/{draft}/publish", json={"effective_from": str(start)},
+                       headers=h["plan"]).status_code == 200
+    for day, team, status in [(start - timedelta(days=1), "BUREAU", "dispute"), (start, "TT2", "ok")]:
+        d = client.post("/route", json={"lon": NORTH[0], "lat": NORTH[1], "matter": "M-STREET", "at": str(day)},
+                        headers=h["boss"]).json()["decisions"][0]
+        assert (d["team"], d["status"]) == (team, status), day
+    assert d["winning_rule"]["code"] == rule["code"]
+
+
+def test_a_team_files_an_area_dispute_and_the_command_centre_dismisses_it(api: Api) -> None:
+    client, h, engine = api
+    yard = shapely.geometry.mapping(shapely.box(115.19, 36.09, 115.21, 36.095))
+    body = {"geometry": yard, "matter": "M-STREET", "at": "2026-05-01", "reason": "院子一半在东乡"}
+    assert client.post("/disputes", json=body, headers=h["worker1"]).status_code == 403
+    filed = client.post("/disputes", json=body, headers=h["tt1"])
+    assert filed.status_code == 201, filed.text
+    record = filed.json()
+    assert (record["kind"], record["candidates"], record["raised_by"]) == ("filed", ["TT1", "TT2"], "tt1")
+    assert client.get(f"/disputes/{record['id']}", headers=h["tt2"]).status_code == 200
+    r = client.post(f"/disputes/{record['id']}/dismiss", json={"revision": 0, "reason": "x"}, headers=h["tt1"])
+    assert r.status_code == 403
+    done = client.post(f"/disputes/{record['id']}/dismiss", json={"revision": 0, "reason": "界线清楚，各管一半"},
+                       headers=h["boss"]).json()
+    assert done["status"] == "dismissed" and done["ruling"]["reason"] == "界线清楚，各管一半"
+    for bad, text in [({**body, "geometry": {"type": "LineString", "coordinates": [[115, 36], [115.1, 36.1]]}},
+                       "Point or a (Multi)Polygon"), ({**body, "matter": "M-NOPE"}, "M-NOPE"),
+                      ({**body, "reason": ""}, "reason")]:
+        r = client.post("/disputes", json=bad, headers=h["tt1"])
+        assert r.status_code in (404, 422) and text in r.text, r.text
