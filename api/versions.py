@@ -10,7 +10,7 @@ from datetime import date
 from typing import Annotated, Any
 
 import shapely
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
@@ -19,7 +19,7 @@ from api.deps import get_repo
 from api.geojson import unit_feature
 from gis.crs import geometry_to_wgs84
 from gis.errors import InvalidInput, NotFound
-from gis.model import Unit
+from gis.model import Delegation, Rule, Unit
 from gis.topology import TopologyOptions
 from store.repo import Repository
 from store.routers import RouterCache
@@ -134,3 +134,59 @@ def put_unit(version_id: int, code: str, body: UnitFeature, revision: Revision, 
 def delete_unit(version_id: int, code: str, revision: Revision, repo: Repo, user: Planner) -> dict[str, Any]:
     repo.remove_unit(version_id, code, expected_revision=revision)
     return repo.version(version_id).model_dump(mode="json")
+
+
+class SplitIn(BaseModel):
+    """Cut a unit along a line; the part holding `at` becomes the new unit."""
+
+    line: dict[str, Any] = Field(description="GeoJSON LineString across the unit, in `crs`")
+    at: tuple[float, float] = Field(description="lon, lat of a point inside the part that becomes the new unit")
+    new_code: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    new_name: str = Field(min_length=1, max_length=200)
+    crs: str = "wgs84"
+
+
+class MergeIn(BaseModel):
+    codes: list[str] = Field(min_length=2, max_length=100)
+    into: str
+
+
+@router.post("/versions/{version_id}/units/{code}/split", summary="Split a unit of a draft along a line")
+def split_unit(version_id: int, code: str, body: SplitIn, revision: Revision, repo: Repo, request: Request,
+               user: Planner) -> dict[str, Any]:
+    try:
+        line = shapely.geometry.shape(body.line)
+    except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException) as exc:
+        raise InvalidInput(f"not a GeoJSON geometry: {exc}", where="line") from None
+    point = shapely.Point(*body.at)
+    if body.crs.lower() not in ("wgs84", "epsg:4326"):
+        line, point = geometry_to_wgs84(line, body.crs, where="line"), geometry_to_wgs84(point, body.crs, where="at")
+    return _versions(request, repo).split(version_id, code, line, body.new_code, body.new_name, point, revision)
+
+
+@router.post("/versions/{version_id}/merge", summary="Merge units of a draft into one of them")
+def merge_units(version_id: int, body: MergeIn, revision: Revision, repo: Repo, request: Request,
+                user: Planner) -> dict[str, Any]:
+    return _versions(request, repo).merge(version_id, body.codes, body.into, revision)
+
+
+@router.put("/versions/{version_id}/rules/{code}", summary="Create or replace a rule of a draft")
+def put_rule(version_id: int, code: str, body: Rule, revision: Revision, repo: Repo, user: Planner,
+             response: Response) -> Rule:
+    if body.code != code:
+        raise InvalidInput(f"the body's code {body.code} differs from the path's {code}", where="code")
+    response.status_code = 201 if repo.put_rule(version_id, body, expected_revision=revision) else 200
+    return body
+
+
+@router.delete("/versions/{version_id}/rules/{code}", summary="Remove a rule from a draft")
+def delete_rule(version_id: int, code: str, revision: Revision, repo: Repo, user: Planner) -> dict[str, Any]:
+    repo.remove_rule(version_id, code, expected_revision=revision)
+    return repo.version(version_id).model_dump(mode="json")
+
+
+@router.put("/versions/{version_id}/delegations", summary="Replace a draft's delegation list")
+def put_delegations(version_id: int, body: list[Delegation], revision: Revision, repo: Repo,
+                    user: Planner) -> dict[str, Any]:
+    count = repo.set_delegations(version_id, body, expected_revision=revision)
+    return {"delegations": count, "version": repo.version(version_id).model_dump(mode="json")}

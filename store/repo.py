@@ -254,6 +254,9 @@ class Repository:
     ) -> tuple[int, int]:
         """Validate every reference, then store rules and delegations in the version."""
         self.editable(version_id)
+        return self._store_rules(version_id, rules, delegations)
+
+    def _store_rules(self, version_id: int, rules: list[Rule], delegations: list[Delegation]) -> tuple[int, int]:
         matters = self.matters()
         problems = check_references(
             rules, delegations,
@@ -280,6 +283,53 @@ class Repository:
         self.session.add_all(DelegationRow(version_id=version_id, **d.model_dump()) for d in delegations)
         self.session.flush()
         return len(rules), len(delegations)
+
+    def remove_rule(self, version_id: int, code: str, *, expected_revision: int | None = None) -> None:
+        """Remove one rule from a draft."""
+        self.editable(version_id, expected_revision)
+        row = self.session.scalars(sa.select(RuleRow).where(RuleRow.version_id == version_id,
+                                                            RuleRow.code == code)).first()
+        if row is None:
+            raise NotFound(f"no rule {code} in version {version_id}")
+        self.session.delete(row)
+        self.session.flush()
+
+    def put_rule(self, version_id: int, rule: Rule, *, expected_revision: int | None = None) -> bool:
+        """Create or replace one rule of a draft (references checked); returns whether it was new."""
+        self.editable(version_id, expected_revision)
+        row = self.session.scalars(sa.select(RuleRow).where(RuleRow.version_id == version_id,
+                                                            RuleRow.code == rule.code)).first()
+        if row is not None:
+            self.session.delete(row)
+            self.session.flush()
+        self._store_rules(version_id, [rule], [])
+        return row is None
+
+    def set_delegations(self, version_id: int, delegations: list[Delegation], *,
+                        expected_revision: int | None = None) -> int:
+        """Replace a draft's whole delegation list (which matters each township holds)."""
+        self.editable(version_id, expected_revision)
+        self.session.execute(sa.delete(DelegationRow).where(DelegationRow.version_id == version_id))
+        self.session.flush()
+        self._store_rules(version_id, [], delegations)
+        return len(delegations)
+
+    def retarget_rules(self, version_id: int, old: str, new: str) -> list[str]:
+        """Point the unit-scoped rules of `old` at `new` (after a merge); returns their codes."""
+        rows = [r for r in self.session.scalars(sa.select(RuleRow).where(RuleRow.version_id == version_id))
+                if (r.scope or {}).get("unit_code") == old]
+        for r in rows:
+            r.scope = {**r.scope, "unit_code": new}
+        held = set(self.session.scalars(sa.select(DelegationRow.matter_code).where(
+            DelegationRow.version_id == version_id, DelegationRow.township_code == new)))
+        for d in list(self.session.scalars(sa.select(DelegationRow).where(
+                DelegationRow.version_id == version_id, DelegationRow.township_code == old))):
+            if d.matter_code in held:  # the merged township holds the union of both lists
+                self.session.delete(d)
+            else:
+                d.township_code = new
+        self.session.flush()
+        return [r.code for r in rows]
 
     def rules(self, version_id: int) -> list[Rule]:
         """Rules of a version, highest priority first."""

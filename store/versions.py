@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 import shapely
+import shapely.ops
 import sqlalchemy as sa
+from shapely.geometry.base import BaseGeometry
 
 from gis.crs import metres_per_degree
 from gis.errors import Conflict, InvalidInput
@@ -23,7 +25,7 @@ from gis.model import Unit, Version
 from gis.routing import Router
 from gis.topology import TopologyOptions, TopologyProblem, check_topology
 from store.repo import Repository
-from store.schema import CaseRow
+from store.schema import CaseRow, UnitRow
 
 OPEN = ("reported", "registered", "dispatched", "arrived", "handled", "fed_back", "checked", "suspended")
 # Duplicates are linked to their case, cancelled reports were never cases: neither is anyone's workload.
@@ -81,6 +83,78 @@ class Versions:
                                          note=f"content of version {to_version} ({old.name}) published again")
         assert draft.id is not None
         return self.publish(draft.id, effective_from, today)
+
+    # -- split and merge ----------------------------------------------------------------------------
+    def split(self, version_id: int, code: str, line: BaseGeometry, new_code: str, new_name: str,
+              new_side: BaseGeometry, expected_revision: int | None = None) -> dict[str, Any]:
+        """Cut a polygon unit in two along a line; the part holding `new_side` becomes `new_code`.
+
+        Children follow the part that holds their representative point (a child straddling the line is
+        refused by name: split it first);
+        rules keep naming the old code; a split township's new part gets a copy of its delegation list."""
+        unit = self.repo.unit(version_id, code)
+        if unit.geometry is None:
+            raise InvalidInput(f"{code} has no polygon to split (H3 units are reassigned cell by cell)", where="code")
+        if line.geom_type not in ("LineString", "MultiLineString"):
+            raise InvalidInput("the cut must be a LineString", where="line")
+        pieces = list(shapely.get_parts(shapely.ops.split(unit.geometry, line)))
+        if len(pieces) != 2:
+            raise InvalidInput(f"the line cuts {code} into {len(pieces)} part(s); draw it across the unit once, "
+                               "from outside to outside", where="line")
+        new_parts = [p for p in pieces if p.covers(new_side)]
+        if len(new_parts) != 1:
+            raise InvalidInput("the point naming the new part must lie inside one of the two parts", where="at")
+        new_geom = new_parts[0]
+        old_geom = next(p for p in pieces if p is not new_geom)
+        existing = {u.code: u for u in self.repo.units(version_id)}
+        if new_code in existing:
+            raise Conflict(f"code {new_code} already exists in this version", where="new_code")
+        shrunk = unit.model_copy(update={"geometry": shapely.MultiPolygon([old_geom]), "raw_geometry": None,
+                                         "raw_crs": None, "derived": False})
+        born = unit.model_copy(update={"code": new_code, "name": new_name, "geometry": shapely.MultiPolygon([new_geom]),
+                                       "raw_geometry": None, "raw_crs": None, "derived": False})
+        moved = [c.model_copy(update={"parent_code": new_code}) for c in existing.values()
+                 if c.parent_code == code and (shape := c.shape()) is not None
+                 and new_geom.covers(shape.representative_point())]
+        self.repo.add_units(version_id, [shrunk, born, *moved], replace=True, expected_revision=expected_revision)
+        if unit.layer == "township":
+            held = [d for d in self.repo.delegations(version_id) if d.township_code == code]
+            self.repo._store_rules(version_id, [], [d.model_copy(update={"township_code": new_code}) for d in held])
+        return {"kept": code, "created": new_code, "children_moved": [c.code for c in moved],
+                "version": self.repo.version(version_id).model_dump(mode="json")}
+
+    def merge(self, version_id: int, codes: list[str], into: str,
+              expected_revision: int | None = None) -> dict[str, Any]:
+        """Merge units of one layer into one of them: union of areas (or cells), children, rules, delegations."""
+        if into not in codes or len(set(codes)) < 2:
+            raise InvalidInput("name two or more units and which of them the others merge into", where="codes")
+        units = [self.repo.unit(version_id, c) for c in codes]
+        target = next(u for u in units if u.code == into)
+        others = [u for u in units if u.code != into]
+        if any(u.layer != target.layer or (u.layer == "zone" and u.kind != target.kind) for u in others):
+            raise InvalidInput("only units of one layer (and one zone kind) merge", where="codes")
+        if any((u.cells is None) != (target.cells is None) for u in others):
+            raise InvalidInput("polygon units and H3 units do not merge; convert one first", where="codes")
+        if target.cells is not None:
+            merged = target.model_copy(update={"cells": sorted({c for u in units for c in u.cells or ()})})
+        else:
+            union = shapely.union_all([u.geometry for u in units if u.geometry is not None])
+            parts = [p for p in shapely.get_parts(union) if p.geom_type == "Polygon"]
+            merged = target.model_copy(update={"geometry": shapely.MultiPolygon(parts), "raw_geometry": None,
+                                               "raw_crs": None, "derived": False})
+        gone = {u.code for u in others}
+        children = [c.model_copy(update={"parent_code": into}) for c in self.repo.units(version_id)
+                    if c.parent_code in gone]
+        self.repo.add_units(version_id, [merged, *children], replace=True, expected_revision=expected_revision)
+        retargeted = []
+        for code in sorted(gone):
+            retargeted += self.repo.retarget_rules(version_id, code, into)
+            row = self.repo.session.scalars(sa.select(UnitRow).where(UnitRow.version_id == version_id,
+                                                                     UnitRow.code == code)).one()
+            self.repo.session.delete(row)
+        self.repo.session.flush()
+        return {"merged": sorted(gone), "into": into, "children_moved": [c.code for c in children],
+                "rules_retargeted": retargeted, "version": self.repo.version(version_id).model_dump(mode="json")}
 
     # -- diff -------------------------------------------------------------------------------------
     def diff(self, a: int, b: int) -> dict[str, Any]:

@@ -266,3 +266,65 @@ def test_who_owns_a_contested_yard_as_of_a_date(api: Api) -> None:
                            (shapely.geometry.mapping(shapely.box(500000, 4e6, 500100, 4.0001e6)), "projected")]:
         r = client.post("/disputes/area", json={"geometry": geometry, "matter": "M-STREET"}, headers=h["boss"])
         assert r.status_code == 422 and text in r.json()["detail"], r.text
+
+
+def test_split_merge_and_rule_edits_in_a_draft(api: Api) -> None:
+    client, h, engine = api
+    plan = h["plan"]
+    v = client.post("/versions", json={"name": "拆乡", "based_on": 2}, headers=plan).json()
+    cut = shapely.geometry.mapping(shapely.LineString([(115.3, 35.9), (115.3, 36.3)]))
+
+    def split(code: str, new_code: str, revision: int) -> Any:
+        return client.post(f"/versions/{v['id']}/units/{code}/split", params={"revision": revision},
+                           json={"line": cut, "at": [115.35, 36.1], "new_code": new_code, "new_name": new_code},
+                           headers=plan)
+
+    before = table_counts(engine)
+    r = split("T2", "T5", v["revision"])  # the village V4 straddles the line: refused, naming it
+    assert r.status_code == 422 and "50.00% of V4 lies outside its parent T5" in r.json()["detail"]
+    assert table_counts(engine) == before
+    # From the children up: split the village, then the township.
+    first = split("V4", "V5", v["revision"]).json()
+    second = split("T2", "T5", first["version"]["revision"])
+    assert second.status_code == 200 and second.json()["children_moved"] == ["V5"]
+    units = {f["id"]: f for f in client.get("/units", params={"version": v["id"]}, headers=plan).json()["features"]}
+    areas = {c: shapely.geometry.shape(units[c]["geometry"]).area for c in ("T2", "T5", "V4", "V5")}
+    assert areas["T2"] + areas["T5"] == pytest.approx(sc.T2.area, rel=1e-12)
+    assert areas["T2"] == pytest.approx(shapely.box(115.2, 36.0, 115.3, 36.2).area, rel=1e-12)
+    assert units["V5"]["properties"]["parent_code"] == "T5"
+    assert client.get(f"/versions/{v['id']}/topology", headers=plan).json()["errors"] == 0
+    delegations = client.get("/delegations", params={"version": v["id"]}, headers=plan).json()
+    assert {d["matter_code"] for d in delegations if d["township_code"] == "T5"} == {"M-STREET"}  # copied
+    revision = second.json()["version"]["revision"]
+    # A rule for the new township, then the delegation list changes who gets noise complaints there.
+    rule = {"code": "R-T5", "priority": 20, "scope": {"type": "unit", "unit_code": "T5"},
+            "matters": {"type": "delegated"}, "team_code": "TT2"}
+    r = client.put(f"/versions/{v['id']}/rules/R-T5", params={"revision": revision}, json=rule, headers=plan)
+    assert r.status_code == 201, r.text
+    r = client.put(f"/versions/{v['id']}/rules/R-T5", params={"revision": revision}, json=rule, headers=plan)
+    assert r.status_code == 409  # stale
+    bad = {**rule, "team_code": "NOPE"}
+    r = client.put(f"/versions/{v['id']}/rules/R-T5", params={"revision": revision + 1}, json=bad, headers=plan)
+    assert r.status_code == 422 and "unknown team code NOPE" in r.json()["detail"]
+    r = client.put(f"/versions/{v['id']}/delegations", params={"revision": revision + 1},
+                   json=[*delegations, {"township_code": "T5", "matter_code": "M-NOISE"}], headers=plan)
+    assert r.status_code == 200 and r.json()["delegations"] == len(delegations) + 1
+    with transaction(session_factory(engine)) as session:
+        repo = Repository(session)
+        router = Router(load_routing_data(repo, repo.version(v["id"])))
+    assert router.owner(115.35, 36.1, "M-NOISE", date(2026, 6, 1)) == "TT2"  # T5 now holds noise
+    assert router.owner(115.25, 36.1, "M-NOISE", date(2026, 6, 1)) == "BUREAU"  # T2 still does not
+    # Merge them back: areas, children, rules and delegations follow the surviving code.
+    revision = r.json()["version"]["revision"]
+    merged = client.post(f"/versions/{v['id']}/merge", params={"revision": revision},
+                         json={"codes": ["T2", "T5"], "into": "T2"}, headers=plan).json()
+    assert merged["children_moved"] == ["V5"] and merged["rules_retargeted"] == ["R-T5"]
+    t2 = client.get("/units/T2", params={"version": v["id"]}, headers=plan).json()
+    assert shapely.geometry.shape(t2["geometry"]).symmetric_difference(sc.T2).area < 1e-12
+    r = client.post(f"/versions/{v['id']}/merge", params={"revision": merged["version"]["revision"]},
+                    json={"codes": ["T1", "V1"], "into": "T1"}, headers=plan)
+    assert r.status_code == 422 and "one layer" in r.json()["detail"]
+    bad_cut = shapely.geometry.mapping(shapely.LineString([(115.25, 36.05), (115.26, 36.06)]))
+    r = client.post(f"/versions/{v['id']}/units/T1/split", params={"revision": merged["version"]["revision"]},
+                    json={"line": bad_cut, "at": [115.1, 36.1], "new_code": "T9", "new_name": "x"}, headers=plan)
+    assert r.status_code == 422 and "cuts T1 into 1 part" in r.json()["detail"]
