@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-import shapely
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.auth import CurrentUser, current_user
 from api.deps import get_repo
-from gis.crs import geometry_to_wgs84
+from api.geojson import geometry_from_geojson
 from gis.errors import InvalidInput
 from gis.model import check_lonlat_bounds
 from gis.routing.area import area_shares
@@ -34,14 +33,7 @@ class AreaQuery(BaseModel):
 
 
 def _geometry(geometry: dict[str, Any], crs: str) -> Any:
-    try:
-        raw = shapely.geometry.shape(geometry)
-    except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException) as exc:
-        raise InvalidInput(f"not a GeoJSON geometry: {exc}", where="geometry") from None
-    if raw.is_empty or not raw.is_valid:
-        reason = "empty" if raw.is_empty else shapely.is_valid_reason(raw)
-        raise InvalidInput(f"the geometry is {reason}; send a valid point or polygon", where="geometry")
-    out = raw if crs.lower() in ("wgs84", "epsg:4326") else geometry_to_wgs84(raw, crs, where="geometry")
+    out = geometry_from_geojson(geometry, crs)
     check_lonlat_bounds(out, where="geometry")
     return out
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import shapely
+from shapely.geometry.base import BaseGeometry
 
+from gis.crs import geometry_to_wgs84
+from gis.errors import InvalidInput
 from gis.model import Unit
 
 
@@ -27,3 +30,17 @@ def unit_feature(unit: Unit, version_id: int) -> dict[str, Any]:
 def feature_collection(features: list[dict[str, Any]]) -> dict[str, Any]:
     """Wrap features in a FeatureCollection."""
     return {"type": "FeatureCollection", "features": features}
+
+
+def geometry_from_geojson(data: dict[str, Any], crs: str = "wgs84", where: str = "geometry") -> BaseGeometry:
+    """A valid, non-empty shapely geometry in WGS84 from a GeoJSON geometry in `crs` (422 saying what is wrong)."""
+    try:
+        raw = shapely.geometry.shape(data)
+    except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException) as exc:
+        raise InvalidInput(f"not a GeoJSON geometry: {exc}", where=where) from None
+    if raw.is_empty:
+        raise InvalidInput("the geometry is empty", where=where)
+    if not raw.is_valid:
+        raise InvalidInput(f"the geometry is invalid: {shapely.is_valid_reason(raw)}; fix it and send it again",
+                           where=where)
+    return raw if crs.lower() in ("wgs84", "epsg:4326") else geometry_to_wgs84(raw, crs, where=where)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from api.auth import current_user, require
 from api.deps import get_repo
-from api.geojson import unit_feature
+from api.geojson import geometry_from_geojson, unit_feature
 from gis.crs import geometry_to_wgs84
 from gis.errors import InvalidInput, NotFound
 from gis.model import Delegation, Rule, Unit
@@ -57,16 +57,7 @@ def unit_from_feature(code: str, body: UnitFeature, crs: str, old: Unit | None) 
     base = old.model_dump(exclude={"geometry", "raw_geometry", "raw_crs", "derived"}) if old else {"code": code}
     geometry = None
     if body.geometry is not None:
-        try:
-            raw = shapely.geometry.shape(body.geometry)
-        except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException) as exc:
-            raise InvalidInput(f"not a GeoJSON geometry: {exc}", where="geometry") from None
-        if raw.is_empty:
-            raise InvalidInput("the geometry is empty", where="geometry")
-        if not raw.is_valid:
-            raise InvalidInput(f"the geometry is invalid: {shapely.is_valid_reason(raw)}; fix it and send it again",
-                               where="geometry")
-        geometry = raw if crs.lower() in ("wgs84", "epsg:4326") else geometry_to_wgs84(raw, crs, where="geometry")
+        geometry = geometry_from_geojson(body.geometry, crs)
         base.pop("cells", None)
     try:
         return Unit.model_validate({**base, **props, "code": code, "geometry": geometry if geometry is not None
@@ -154,13 +145,10 @@ class MergeIn(BaseModel):
 @router.post("/versions/{version_id}/units/{code}/split", summary="Split a unit of a draft along a line")
 def split_unit(version_id: int, code: str, body: SplitIn, revision: Revision, repo: Repo, request: Request,
                user: Planner) -> dict[str, Any]:
-    try:
-        line = shapely.geometry.shape(body.line)
-    except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException) as exc:
-        raise InvalidInput(f"not a GeoJSON geometry: {exc}", where="line") from None
+    line = geometry_from_geojson(body.line, body.crs, where="line")
     point = shapely.Point(*body.at)
     if body.crs.lower() not in ("wgs84", "epsg:4326"):
-        line, point = geometry_to_wgs84(line, body.crs, where="line"), geometry_to_wgs84(point, body.crs, where="at")
+        point = geometry_to_wgs84(point, body.crs, where="at")
     return _versions(request, repo).split(version_id, code, line, body.new_code, body.new_name, point, revision)
 
 
