@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -21,7 +20,7 @@ from store.db import transaction
 from store.photos import PhotoStore
 from store.repo import Repository
 from store.routers import RouterCache
-from store.schema import CaseRow, PhotoRow
+from store.schema import CaseRow
 from store.stats import statistics
 from store.users import User
 
@@ -156,10 +155,10 @@ async def upload_photo(request: Request, user: Reporter) -> JSONResponse:
 
     def save() -> tuple[dict[str, Any], bool]:
         with transaction(request.app.state.sessions) as session:
-            existed = session.get(PhotoRow, hashlib.sha256(data).hexdigest()) is not None
-            row = store.save(session, data, request.headers.get("content-type"), user.username, datetime.now())
+            row, created = store.save(session, data, request.headers.get("content-type"), user.username,
+                                      datetime.now())
             return {"sha256": row.sha256, "content_type": row.content_type, "size": row.size,
-                    "url": f"/photos/{row.sha256}"}, existed
+                    "url": f"/photos/{row.sha256}"}, not created
 
     body, existed = await run_in_threadpool(save)
     return JSONResponse(body, status_code=200 if existed else 201)

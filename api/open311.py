@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.cases import store_report
 from api.deps import get_repo
+from cases.workflow import FINISHED
 from gis.errors import Forbidden, GridGovError, NotFound, Unauthorized
 from gis.model import Matter
 from store.cases import OPEN_STATES, Cases, Report
@@ -40,7 +41,6 @@ PREFIX = "/open311/v2"
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 MAX_DAYS = 90
 MAX_PAGE = 1000
-FINISHED = ("closed", "evaluated", "cancelled")
 router = APIRouter(prefix=PREFIX, tags=["open311"])
 Repo = Annotated[Repository, Depends(get_repo)]
 

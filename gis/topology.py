@@ -61,14 +61,18 @@ class TopologyProblem:
                                "area_m2": None if self.area_m2 is None else round(self.area_m2, 3), **self.extra}}
 
 
+def m2_per_deg2(units: Iterable[Unit]) -> float:
+    """Square metres per square degree on the local plane at the units' mean latitude."""
+    lats = [g.centroid.y for u in units if (g := u.shape()) is not None and not g.is_empty]
+    kx, ky = metres_per_degree(sum(lats) / len(lats) if lats else 0.0)
+    return kx * ky
+
+
 class _Plane:
-    """Square metres per square degree at the units' mean latitude."""
+    """Areas in square metres at the units' mean latitude."""
 
     def __init__(self, units: Iterable[Unit]) -> None:
-        lats = [g.centroid.y for u in units if (g := u.shape()) is not None and not g.is_empty]
-        lat = sum(lats) / len(lats) if lats else 0.0
-        kx, ky = metres_per_degree(lat)
-        self.k = kx * ky
+        self.k = m2_per_deg2(units)
 
     def m2(self, g: BaseGeometry) -> float:
         return float(g.area) * self.k

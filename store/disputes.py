@@ -8,7 +8,6 @@ draft version, for a planner to check and publish like any redraw. The caller ow
 
 from __future__ import annotations
 
-import math
 from datetime import date, datetime
 from typing import Any
 
@@ -178,8 +177,6 @@ class Disputes:
             scope = RuleScope(type="cells", cells=cells)
         matched = [r.priority for r in repo.rules(draft_id)]
         priority = ruling.get("priority") or min(10_000, (max(matched) if matched else 0) + 10)
-        if not (isinstance(priority, int) and 0 <= priority <= 10_000 and math.isfinite(priority)):
-            raise InvalidInput("priority must be a whole number 0..10000", where="priority")
         code = f"R-RULING-{row.id}"
         matters = MatterFilter(type="all") if ruling.get("all_matters") else MatterFilter(type="codes",
                                                                                            codes=[row.matter_code])

@@ -42,8 +42,9 @@ class PhotoStore:
     def path(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256
 
-    def save(self, session: Session, data: bytes, claimed_type: str | None, user: str, now: datetime) -> PhotoRow:
-        """Check and store one photo; a second upload of the same bytes returns the first record."""
+    def save(self, session: Session, data: bytes, claimed_type: str | None, user: str,
+             now: datetime) -> tuple[PhotoRow, bool]:
+        """Check and store one photo; a second upload of the same bytes returns the first record (and False)."""
         if len(data) > self.max_bytes:
             raise PayloadTooLarge(f"photo of {len(data)} bytes is over the limit of {self.max_bytes} bytes; "
                                   "send a smaller or more compressed image", where="body")
@@ -70,11 +71,12 @@ class PhotoStore:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
-        if row is None:
-            row = PhotoRow(sha256=sha, content_type=real, size=len(data), uploaded_by=user, uploaded_at=now)
-            session.add(row)
-            session.flush()
-        return row
+        if row is not None:
+            return row, False
+        row = PhotoRow(sha256=sha, content_type=real, size=len(data), uploaded_by=user, uploaded_at=now)
+        session.add(row)
+        session.flush()
+        return row, True
 
     def read(self, session: Session, sha256: str) -> tuple[PhotoRow, bytes]:
         """A stored photo and its bytes, checked against its checksum."""

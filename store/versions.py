@@ -13,22 +13,18 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-import numpy as np
 import shapely
 import shapely.ops
 import sqlalchemy as sa
 from shapely.geometry.base import BaseGeometry
 
-from gis.crs import metres_per_degree
 from gis.errors import Conflict, InvalidInput
 from gis.model import Unit, Version
 from gis.routing import Router
-from gis.topology import TopologyOptions, TopologyProblem, check_topology
+from gis.topology import TopologyOptions, TopologyProblem, check_topology, m2_per_deg2
+from store.cases import OPEN_STATES  # duplicates and cancelled reports are nobody's workload
 from store.repo import Repository
 from store.schema import CaseRow, UnitRow
-
-OPEN = ("reported", "registered", "dispatched", "arrived", "handled", "fed_back", "checked", "suspended")
-# Duplicates are linked to their case, cancelled reports were never cases: neither is anyone's workload.
 
 
 def summary(problems: list[TopologyProblem]) -> dict[str, Any]:
@@ -159,10 +155,14 @@ class Versions:
     # -- diff -------------------------------------------------------------------------------------
     def diff(self, a: int, b: int) -> dict[str, Any]:
         """What changed from version a to version b: units, their areas, parents and rule teams; rules."""
+        return self._compare(a, b)[0]
+
+    def _compare(self, a: int, b: int) -> tuple[dict[str, Any], dict[str, Unit], dict[str, Unit], float]:
+        """The diff, with both versions' units by code and the square metres per square degree."""
         ua = {u.code: u for u in self.repo.units(a)}
         ub = {u.code: u for u in self.repo.units(b)}
         teams_a, teams_b = self._unit_teams(a), self._unit_teams(b)
-        k = _m2_per_deg2([*ua.values(), *ub.values()])
+        k = m2_per_deg2([*ua.values(), *ub.values()])
         changed = []
         for code in sorted(set(ua) & set(ub)):
             x, y = ua[code], ub[code]
@@ -192,7 +192,7 @@ class Versions:
             "rules": {"added": sorted(set(rb) - set(ra)), "removed": sorted(set(ra) - set(rb)),
                       "changed": sorted(c for c in set(ra) & set(rb) if ra[c] != rb[c])},
             "delegations": {"added": sorted(map(list, db - da)), "removed": sorted(map(list, da - db))},
-        }
+        }, ua, ub, k
 
     def _unit_teams(self, version_id: int) -> dict[str, list[str]]:
         """The teams that unit-scoped rules name for each unit (its owners as the rule table says)."""
@@ -205,19 +205,15 @@ class Versions:
     # -- impact -----------------------------------------------------------------------------------
     def impact(self, draft: int, current: int, router: Callable[[int], Router], day: date) -> dict[str, Any]:
         """What publishing `draft` in place of `current` would change (see the module notes)."""
-        diff = self.diff(current, draft)
-        units_a = {u.code: u for u in self.repo.units(current)}
-        units_b = {u.code: u for u in self.repo.units(draft)}
-        k = _m2_per_deg2([*units_a.values(), *units_b.values()])
-        area: dict[str, dict[str, float]] = defaultdict(lambda: {"gained_m2": 0.0, "lost_m2": 0.0})
-        for layer in ("township",):
-            for code in set(units_a) | set(units_b):
-                x, y = units_a.get(code), units_b.get(code)
-                if (x or y).layer != layer:  # type: ignore[union-attr]
-                    continue
-                gx, gy = (x.shape() if x else None), (y.shape() if y else None)
-                area[code]["gained_m2"] += _area(shapely.difference(gy, gx) if gx and gy else gy if gy else None, k)
-                area[code]["lost_m2"] += _area(shapely.difference(gx, gy) if gx and gy else gx if gx else None, k)
+        diff, units_a, units_b, k = self._compare(current, draft)
+        area = {c["code"]: {"gained_m2": c.get("area_gained_m2", 0.0), "lost_m2": c.get("area_lost_m2", 0.0)}
+                for c in diff["units"]["changed"] if c["layer"] == "township"}
+        for code in diff["units"]["added"]:
+            if units_b[code].layer == "township":
+                area[code] = {"gained_m2": _area(units_b[code].shape(), k), "lost_m2": 0.0}
+        for code in diff["units"]["removed"]:
+            if units_a[code].layer == "township":
+                area[code] = {"gained_m2": 0.0, "lost_m2": _area(units_a[code].shape(), k)}
         moved_units = [c for c in diff["units"]["changed"] if "parent" in c]
         cells_moved = sum(len(c.get("cells_added", [])) for c in diff["units"]["changed"])
         old_router, new_router = router(current), router(draft)
@@ -228,25 +224,20 @@ class Versions:
         historical = 0
         load_before: defaultdict[str, int] = defaultdict(int)
         load_after: defaultdict[str, int] = defaultdict(int)
-        if rows:
-            lon = np.array([r.lon for r in rows])
-            lat = np.array([r.lat for r in rows])
-            for i, r in enumerate(rows):
-                new_team = new_router.owner(float(lon[i]), float(lat[i]), r.matter_code, day)
-                if r.status in OPEN:
-                    load_before[r.team_code] += 1
-                    load_after[new_team] += 1
-                    if new_team != r.team_code:
-                        open_changes.append({"case": r.id, "team": r.team_code, "would_be": new_team,
-                                             "township": r.township_code, "status": r.status})
-                elif r.status in ("closed", "evaluated") and \
-                        old_router.owner(float(lon[i]), float(lat[i]), r.matter_code, day) != new_team:
-                    historical += 1
+        for r in rows:
+            new_team = new_router.owner(r.lon, r.lat, r.matter_code, day)
+            if r.status in OPEN_STATES:
+                load_before[r.team_code] += 1
+                load_after[new_team] += 1
+                if new_team != r.team_code:
+                    open_changes.append({"case": r.id, "team": r.team_code, "would_be": new_team,
+                                         "township": r.township_code, "status": r.status})
+            elif r.status in ("closed", "evaluated") and old_router.owner(r.lon, r.lat, r.matter_code, day) != new_team:
+                historical += 1
         teams = sorted(set(load_before) | set(load_after))
         return {
             "draft": draft, "current": current, "day": day.isoformat(), "diff": diff,
-            "townships": {c: {k2: round(v, 1) for k2, v in a.items()} for c, a in sorted(area.items())
-                          if a["gained_m2"] or a["lost_m2"]},
+            "townships": {c: a for c, a in sorted(area.items()) if a["gained_m2"] or a["lost_m2"]},
             "units_moved": moved_units, "cells_moved": cells_moved,
             "open_cases_changing_owner": open_changes,
             "historical_cases_reattributed": historical,
@@ -259,12 +250,6 @@ def _same_shape(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is None and b is None
     return bool(a.equals(b)) if a.is_valid and b.is_valid else bool(a.equals_exact(b, 0))
-
-
-def _m2_per_deg2(units: list[Unit]) -> float:
-    lats = [g.centroid.y for u in units if (g := u.shape()) is not None and not g.is_empty]
-    kx, ky = metres_per_degree(sum(lats) / len(lats) if lats else 0.0)
-    return kx * ky
 
 
 def _area(g: Any, k: float) -> float:
