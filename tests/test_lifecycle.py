@@ -104,10 +104,20 @@ def test_scope_a_township_team_cannot_read_or_change_another_townships_case(api:
 def test_grid_workers_cannot_edit_rules_or_boundaries_and_anonymous_calls_get_401(api: Api) -> None:
     client, h, engine = api
     matter = client.get("/matters", headers=h["worker1"]).json()[0]
+    draft = client.post("/versions", json={"name": "planner's draft", "based_on": 2}, headers=h["plan"]).json()
     before = table_counts(engine)
+    square = {"type": "Feature", "properties": {},
+              "geometry": {"type": "Polygon", "coordinates": [[[115, 36], [115.1, 36], [115.1, 36.1], [115, 36]]]}}
+    rule = {"code": "R-X", "priority": 1, "scope": {"type": "everywhere"}, "team_code": "TT1"}
     for who in ("worker1", "tt1", "boss", "audit"):
         assert client.put(f"/matters/{matter['code']}", json=matter, headers=h[who]).status_code == 403
         assert client.post("/versions", json={"name": "redraw"}, headers=h[who]).status_code == 403
+        edits = [client.put(f"/versions/{draft['id']}/units/V1", params={"revision": 0}, json=square, headers=h[who]),
+                 client.put(f"/versions/{draft['id']}/rules/R-X", params={"revision": 0}, json=rule, headers=h[who]),
+                 client.put(f"/versions/{draft['id']}/delegations", params={"revision": 0}, json=[], headers=h[who]),
+                 client.post(f"/versions/{draft['id']}/publish", json={"effective_from": "2099-01-01"},
+                             headers=h[who])]
+        assert [e.status_code for e in edits] == [403] * 4, who
     assert table_counts(engine) == before
     changed = {**matter, "time_limit": 2, "attributes": {"duplicate_m": 100}}
     assert client.put(f"/matters/{matter['code']}", json=changed, headers=h["plan"]).status_code == 200
