@@ -16,7 +16,7 @@ from store.repo import Repository
 from store.users import User, Users
 
 router = APIRouter(tags=["auth"])
-Repo = Annotated[Repository, Depends(get_repo)]
+Repo = Annotated[Repository, Depends(get_repo, scope="function")]
 
 
 class SignIn(BaseModel):

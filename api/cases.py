@@ -25,7 +25,7 @@ from store.stats import statistics
 from store.users import User
 
 router = APIRouter(tags=["cases"])
-Repo = Annotated[Repository, Depends(get_repo)]
+Repo = Annotated[Repository, Depends(get_repo, scope="function")]
 Reporter = Annotated[User, Depends(require("grid_worker", "team_member", "dispatcher"))]
 SHA256 = r"^[0-9a-f]{64}$"
 

@@ -14,7 +14,12 @@ from store.repo import Repository
 
 
 def get_repo(request: Request) -> Iterator[Repository]:
-    """A repository whose session commits when the request succeeds and rolls back when it fails."""
+    """A repository whose session commits when the request succeeds and rolls back when it fails.
+
+    Always declare it with `Depends(get_repo, scope="function")`: the commit must happen before the
+    response is sent. With FastAPI's default ("request") scope it ran after the response, so a client
+    could be told 201 about a write that then failed to commit, and a token just issued was unknown
+    to the next request for a moment (tests/test_auth_race.py)."""
     with transaction(request.app.state.sessions) as session:
         yield Repository(session)
 

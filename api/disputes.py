@@ -20,7 +20,7 @@ from store.repo import Repository
 from store.routers import RouterCache
 
 router = APIRouter(tags=["disputes"], dependencies=[Depends(current_user)])
-Repo = Annotated[Repository, Depends(get_repo)]
+Repo = Annotated[Repository, Depends(get_repo, scope="function")]
 
 
 class AreaQuery(BaseModel):

@@ -27,7 +27,7 @@ from store.repo import Repository
 from store.users import User
 
 router = APIRouter(prefix="/ogc", tags=["ogc-api-features"], dependencies=[Depends(current_user)])
-Repo = Annotated[Repository, Depends(get_repo)]
+Repo = Annotated[Repository, Depends(get_repo, scope="function")]
 GEOJSON = "application/geo+json"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CONFORMANCE = [

@@ -42,7 +42,7 @@ SPEC = "http://wiki.open311.org/GeoReport_v2"
 MAX_DAYS = 90
 MAX_PAGE = 1000
 router = APIRouter(prefix=PREFIX, tags=["open311"])
-Repo = Annotated[Repository, Depends(get_repo)]
+Repo = Annotated[Repository, Depends(get_repo, scope="function")]
 
 
 class Open311Error(GridGovError):

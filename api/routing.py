@@ -20,7 +20,7 @@ from store.repo import Repository
 from store.routers import RouterCache
 
 router = APIRouter(tags=["routing"], dependencies=[Depends(current_user)])  # any signed-in user
-Repo = Annotated[Repository, Depends(get_repo)]
+Repo = Annotated[Repository, Depends(get_repo, scope="function")]
 CRSName = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
 Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, description="latitude in the request's crs")]
 Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False, description="longitude in the request's crs")]

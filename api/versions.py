@@ -27,7 +27,7 @@ from store.users import User
 from store.versions import Versions, summary
 
 router = APIRouter(tags=["versions"], dependencies=[Depends(current_user)])
-Repo = Annotated[Repository, Depends(get_repo)]
+Repo = Annotated[Repository, Depends(get_repo, scope="function")]
 Planner = Annotated[User, Depends(require("planner"))]
 Revision = Annotated[int, Query(ge=0, description="the draft's revision your edit is based on")]
 

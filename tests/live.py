@@ -1,0 +1,58 @@
+"""A real `gridgov serve` in a subprocess, for tests that need a server on a port (browsers, GDAL, races)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def live_server(database_url: str, data_dir: Path, **env: str) -> Iterator[str]:
+    """Serve the database on a free loopback port until the block ends; yields the base URL."""
+    port = free_port()
+    environ = {**os.environ, "GRIDGOV_DATABASE_URL": database_url, "GRIDGOV_TICK_SECONDS": "0",
+               "GRIDGOV_DATA_DIR": str(data_dir), **env}
+    log = (data_dir / f"server-{port}.log").open("wb")
+    server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], cwd=ROOT,
+                              env=environ, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start; see {log.name}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def token(base: str, username: str, password: str) -> str:
+    r = httpx.post(f"{base}/auth/token", json={"username": username, "password": password}, timeout=10)
+    assert r.status_code == 200, r.text
+    value: str = r.json()["access_token"]
+    return value
