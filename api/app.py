@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query, Response
 from pydantic import BaseModel, Field
 
-from api import auth, cases, disputes, ogc, open311, routing, versions
+from api import auth, cases, disputes, ogc, open311, routing, versions, wall
 from api.deps import get_repo, resolve_version
 from api.errors import install_body_limit, install_error_handlers
 from api.geojson import feature_collection, unit_feature
@@ -28,8 +28,9 @@ from store.photos import PhotoStore
 from store.repo import Repository
 from store.routers import RouterCache
 from store.users import User
+from web.pages import install_pages
 
-Repo = Annotated[Repository, Depends(get_repo)]
+Repo = Annotated[Repository, Depends(get_repo, scope="function")]
 log = logging.getLogger("gridgov")
 SIGNED_IN = [Depends(auth.current_user)]  # reads of boundaries, rules and teams: any signed-in user
 Planner = Annotated[User, Depends(auth.require("planner"))]
@@ -71,6 +72,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(open311.router)
     app.include_router(ogc.router)
     app.include_router(disputes.router)
+    app.include_router(wall.router)
+    install_pages(app)
     return app
 
 
@@ -111,7 +114,8 @@ def _routes(app: FastAPI) -> None:
         return {"name": "GridGov", "docs": "/docs", "openapi": "/openapi.json",
                 "links": ["/versions", "/units", "/teams", "/matters", "/rules", "/delegations", "/incidents",
                           "/route", "/jurisdictions/at", "/reports", "/cases", "/stats", "/photos",
-                          "/open311/v2/discovery.json", "/ogc"]}
+                          "/open311/v2/discovery.json", "/ogc", "/wall/cases", "/hotspots"],
+                "pages": ["/wall", "/phone", "/planner", "/dispute"]}
 
     @app.get("/health", summary="Liveness and schema state")
     def health(repo: Repo) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from gis.crs import geometry_to_wgs84
 from gis.errors import InvalidInput, NotFound
 from gis.model import Delegation, Rule, Unit
 from gis.topology import TopologyOptions
+from store.assign import reassign
 from store.repo import Repository
 from store.routers import RouterCache
 from store.users import User
@@ -150,6 +151,19 @@ def split_unit(version_id: int, code: str, body: SplitIn, revision: Revision, re
     if body.crs.lower() not in ("wgs84", "epsg:4326"):
         point = geometry_to_wgs84(point, body.crs, where="at")
     return _versions(request, repo).split(version_id, code, line, body.new_code, body.new_name, point, revision)
+
+
+class AssignIn(BaseModel):
+    parent_code: str = Field(min_length=1, max_length=64, description="the new parent (e.g. another township)")
+
+
+@router.post("/versions/{version_id}/units/{code}/assign",
+             summary="Move a unit to another parent in a draft; parents made of their children follow")
+def assign_unit(version_id: int, code: str, body: AssignIn, revision: Revision, repo: Repo,
+                user: Planner) -> dict[str, Any]:
+    """The redistricting move: a village to another township, whose outlines are redrawn as the union of
+    their villages (refused, with what to do, when a parent is not made of its children)."""
+    return reassign(repo, version_id, code, body.parent_code, revision)
 
 
 @router.post("/versions/{version_id}/merge", summary="Merge units of a draft into one of them")

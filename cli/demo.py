@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -69,6 +69,12 @@ def demo_cmd(
                 counts = load_demo(repo, demo, effective_from=first.replace(day=1))
                 progress.update(step, description="creating the demo accounts")
                 accounts = demo_accounts(Users(session), demo)
+            progress.update(step, description="replaying the last fortnight as live cases")
+            from etl.demo_cases import simulate_cases
+
+            states = simulate_cases(session_factory(engine), demo, settings.work_calendar(), datetime.now(),
+                                    seed=seed)
+        counts["live_case"] = sum(states.values())
         engine.dispose()
         console.print(f"other commands reach this database with [bold]--database-url "
                       f"{settings.resolved_database_url()}[/] (or GRIDGOV_DATABASE_URL)", highlight=False)
@@ -82,4 +88,9 @@ def demo_cmd(
 
     run(body)
     if serve_it:
-        serve(settings, host or settings.host, port or settings.port)
+        # Pages sign in with the demo accounts by themselves, so the wall opens populated.
+        settings = settings.model_copy(update={"demo_sign_in": True})
+        host, port = host or settings.host, port or settings.port
+        console.print(f"open the map wall: [bold]http://{host}:{port}/wall[/]  (phone: /phone, planner: /planner, "
+                      "disputes: /dispute)", highlight=False)
+        serve(settings, host, port)

@@ -28,6 +28,14 @@ class Settings(BaseSettings):
     topology_tolerance_m2: float = Field(default=1.0, ge=0, description="overlaps and gaps below this are noise")
     max_photo_mib: float = Field(default=10.0, gt=0, description="largest photo accepted")
     media_dir: Path | None = Field(default=None, description="where photos are stored; default data_dir/media")
+    wall_refresh_seconds: float = Field(default=5.0, gt=0, le=3600, description="how often map pages poll for changes")
+    basemap_url: str | None = Field(
+        default=None, description="optional intranet tile URL template ({z}/{x}/{y}); default no basemap")
+    basemap_mbtiles: Path | None = Field(
+        default=None, description="optional local MBTiles file of raster tiles, served at /basemap/{z}/{x}/{y}")
+    basemap_attribution: str = Field(default="", max_length=300, description="text shown for the basemap")
+    demo_sign_in: bool = Field(
+        default=False, description="pages sign in with the demo accounts by themselves (set by `gridgov demo` only)")
 
     def resolved_media_dir(self) -> Path:
         """Where uploaded photos live (outside the database, named by their SHA-256)."""

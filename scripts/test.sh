@@ -7,6 +7,8 @@ need_apt=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || need_apt+=(postgresql-15-postgis-3)
 command -v ogrinfo >/dev/null 2>&1 || need_apt+=(gdal-bin)  # GDAL's own OAPIF client reads our OGC API
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)  # the pages' tests drive Debian's Chromium
+fc-list 2>/dev/null | grep -qi "wqy\|noto sans cjk" || need_apt+=(fonts-wqy-microhei)  # Chinese in screenshots
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing ${need_apt[*]} with apt-get"

@@ -140,6 +140,10 @@ class Cases:
             return row.reporter == user.username
         return False
 
+    def scope_filter(self, user: User) -> Any:
+        """The SQL condition for cases the user may see (co-owned ones aside: see `in_scope`)."""
+        return self._scope_filter(user)
+
     def _scope_filter(self, user: User) -> Any:
         if user.role in ("dispatcher", "auditor"):
             return sa.true()

@@ -1,0 +1,152 @@
+"""Data for the map pages: a compact live feed of cases and H3 hotspots by category and time window."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import h3
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from api.auth import CurrentUser
+from api.cases import local
+from api.deps import get_repo, resolve_version
+from gis.errors import InvalidInput, PayloadTooLarge
+from store.cases import OPEN_STATES, Cases
+from store.repo import Repository
+from store.schema import CaseRow, IncidentRow
+
+router = APIRouter(tags=["map pages"])
+Repo = Annotated[Repository, Depends(get_repo, scope="function")]
+
+# The order of a feed row's columns; the pages read rows by these names (GET /wall/cases gives them too).
+FEED_COLUMNS = ("id", "lon", "lat", "status", "matter", "team", "deadline", "escalation_level", "triage",
+                "township", "linked_to", "reported_at", "updated_at")
+CURSOR_MARGIN = timedelta(seconds=10)  # a transaction that began before a poll may commit just after it
+MAX_HEXES = 50_000
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value is not None else None
+
+
+@router.get("/wall/cases", summary="A compact feed of cases for the map wall: open ones and recent changes",
+            response_model=None)
+def wall_cases(user: CurrentUser, repo: Repo, request: Request,
+               since: Annotated[datetime | None, Query(description="cursor from the previous answer")] = None,
+               recent_hours: Annotated[float, Query(gt=0, le=24 * 31)] = 24.0,
+               limit: Annotated[int, Query(ge=1, le=200_000)] = 100_000) -> JSONResponse:
+    """Without `since`: every open case in your scope plus those finished in the last `recent_hours`.
+    With `since` (the `cursor` of the previous answer): every case changed since then, finished ones
+    included, so the page can update or drop them. Rows are arrays in the order of `columns`; a row may
+    come twice across polls (the cursor overlaps on purpose), so pages upsert by id."""
+    now = datetime.now()
+    cursor = local(since)
+    if cursor is not None and cursor > now + timedelta(minutes=10):
+        raise InvalidInput("since lies in the future; pass the cursor of the previous answer", where="since")
+    cases = Cases(repo.session)
+    if cursor is None:
+        change = sa.or_(CaseRow.status.in_(OPEN_STATES), CaseRow.updated_at >= now - timedelta(hours=recent_hours))
+    else:
+        change = CaseRow.updated_at >= cursor
+    columns = (CaseRow.id, CaseRow.lon, CaseRow.lat, CaseRow.status, CaseRow.matter_code, CaseRow.team_code,
+               CaseRow.deadline, CaseRow.escalation_level, CaseRow.triage, CaseRow.township_code,
+               CaseRow.linked_to, CaseRow.reported_at, CaseRow.updated_at)
+    query = sa.select(*columns).where(cases.scope_filter(user), change).order_by(CaseRow.id).limit(limit + 1)
+    rows: list[Any] = list(repo.session.execute(query))
+    if user.role == "team_member":  # co-owned cases: JSON membership differs per backend, filter here
+        seen = {r[0] for r in rows}
+        others = sa.select(*columns, CaseRow.co_owners).where(CaseRow.team_code != user.team_code, change)
+        rows += [r[:-1] for r in repo.session.execute(others)
+                 if r[0] not in seen and (user.team_code or "") in (r[-1] or [])]
+    if len(rows) > limit:
+        raise PayloadTooLarge(f"more than {limit} cases changed; poll more often or raise limit", where="limit")
+    out = [[r[0], r[1], r[2], r[3], r[4], r[5], _iso(r[6]), r[7], r[8], r[9], r[10], _iso(r[11]), _iso(r[12])]
+           for r in rows]
+    return JSONResponse({
+        "now": _iso(now), "cursor": _iso(now - CURSOR_MARGIN), "columns": list(FEED_COLUMNS),
+        "open_states": sorted(OPEN_STATES), "refresh_seconds": request.app.state.settings.wall_refresh_seconds,
+        "cases": out})
+
+
+@router.get("/hotspots", summary="Reports counted per H3 cell for a category and a time window",
+            response_model=None)
+def hotspots(
+    user: CurrentUser,
+    repo: Repo,
+    res: Annotated[int, Query(ge=4, le=11, description="H3 resolution (pages follow the zoom)")] = 7,
+    matter: Annotated[str | None, Query(description="matter codes, comma-separated (default all)")] = None,
+    since: Annotated[datetime | None, Query(alias="from", description="start of the window (default 30 days ago)")]
+    = None,
+    until: Annotated[datetime | None, Query(alias="to", description="end of the window, exclusive (default now)")]
+    = None,
+    bbox: Annotated[str | None, Query(description="west,south,east,north in WGS84")] = None,
+    min_count: Annotated[int, Query(ge=1)] = 1,
+) -> JSONResponse:
+    """Historical incidents plus the cases in your scope, counted per cell of resolution `res`. Each cell
+    comes with its outline (a flat lon,lat list) so a page draws it without an H3 library."""
+    end = local(until) or datetime.now()
+    start = local(since) or end - timedelta(days=30)
+    if start >= end:
+        raise InvalidInput("the window is empty: `from` must be before `to`", where="from")
+    box = _bbox(bbox)
+    matters = [m.strip() for m in matter.split(",") if m.strip()] if matter else None
+    if matters:
+        known = {m.code for m in repo.matters()}
+        unknown = sorted(set(matters) - known)
+        if unknown:
+            raise InvalidInput(f"unknown matter code(s) {', '.join(unknown)}; see GET /matters", where="matter")
+    counts: Counter[str] = Counter()
+    sources: list[Any] = []
+    for row, extra in ((IncidentRow, sa.true()), (CaseRow, sa.and_(Cases(repo.session).scope_filter(user),
+                                                                    CaseRow.lon.is_not(None)))):
+        conds: list[Any] = [row.reported_at >= start, row.reported_at < end, extra]
+        if matters:
+            conds.append(row.matter_code.in_(matters))
+        if box is not None:
+            conds += [row.lon.between(box[0], box[2]), row.lat.between(box[1], box[3])]
+        sources.append(sa.select(row.lon, row.lat).where(*conds))
+    for source in sources:
+        for lon, lat in repo.session.execute(source):
+            counts[h3.latlng_to_cell(lat, lon, res)] += 1
+    cells = [(c, n) for c, n in counts.items() if n >= min_count]
+    if len(cells) > MAX_HEXES:
+        raise PayloadTooLarge(f"{len(cells)} cells is over {MAX_HEXES}; zoom in, narrow the window or lower res",
+                              where="res")
+    cells.sort(key=lambda cn: -cn[1])
+    features = []
+    for cell, n in cells:
+        ring = h3.cell_to_boundary(cell)
+        features.append({"h": cell, "n": n, "b": [round(v, 6) for lat, lon in ring for v in (lon, lat)]})
+    return JSONResponse({"res": res, "from": _iso(start), "to": _iso(end), "matters": matters,
+                         "total": sum(counts.values()), "max": cells[0][1] if cells else 0, "cells": features})
+
+
+def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
+    if text is None:
+        return None
+    try:
+        west, south, east, north = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InvalidInput("bbox must be four numbers: west,south,east,north", where="bbox") from None
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        raise InvalidInput("bbox must satisfy -180 ≤ west ≤ east ≤ 180 and -90 ≤ south ≤ north ≤ 90", where="bbox")
+    return west, south, east, north
+
+
+@router.get("/cells", summary="The H3 cells of a version's cell-based units, each with its outline and unit",
+            response_model=None)
+def cells(user: CurrentUser, repo: Repo, version: int | None = None) -> JSONResponse:
+    """For pages that let a planner click a cell and move it to another unit: outlines as flat lon,lat lists."""
+    v = resolve_version(repo, version)
+    assert v.id is not None
+    out = []
+    for unit in repo.units(v.id):
+        for cell in unit.cells or []:
+            ring = h3.cell_to_boundary(cell)
+            out.append({"h": cell, "unit": unit.code, "layer": unit.layer, "parent_code": unit.parent_code,
+                        "b": [round(x, 7) for lat, lon in ring for x in (lon, lat)]})
+    return JSONResponse({"version": v.id, "cells": out})

@@ -1,0 +1,76 @@
+"""Unit assignment, the way redistricting tools work: move a village (or grid) to another township (or
+village) in a draft, and the two parents' outlines follow, each redrawn as the union of its children.
+
+A parent follows only when it *is* the union of its children (within `COMPOSED_TOLERANCE` of its area);
+otherwise the move is refused with the way out (redraw the parent first), since moving the child alone
+would leave it outside its parent. Cell-based units change parent only (their parents are not made of them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from gis.errors import Conflict, InvalidInput, NotFound
+from gis.model import Unit
+from store.repo import Repository
+
+COMPOSED_TOLERANCE = 0.001  # share of the parent's area by which it may differ from the union of its children
+SNAP_GRID = 1e-9  # degrees (~0.1 mm): unions of neighbours on a common grid, so shared edges leave no slivers
+
+
+def _union(shapes: list[BaseGeometry]) -> BaseGeometry:
+    return shapely.union_all(shapes, grid_size=SNAP_GRID)
+
+
+def _multi(g: BaseGeometry) -> BaseGeometry:
+    return g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g])
+
+
+def reassign(repo: Repository, version_id: int, code: str, parent_code: str,
+             expected_revision: int | None = None) -> dict[str, Any]:
+    """Move `code` under `parent_code` in a draft, redrawing both parents when they are made of their children."""
+    units = {u.code: u for u in repo.units(version_id)}
+    unit = units.get(code)
+    if unit is None:
+        raise NotFound(f"no unit {code} in version {version_id}")
+    if unit.parent_code is None:
+        raise InvalidInput(f"{code} is a {unit.layer} with no parent; nothing to reassign", where="code")
+    new = units.get(parent_code)
+    if new is None:
+        raise NotFound(f"no unit {parent_code} in version {version_id}")
+    old = units[unit.parent_code]
+    if new.code == old.code:
+        raise InvalidInput(f"{code} already belongs to {parent_code}", where="parent_code")
+    if new.layer != old.layer:
+        raise InvalidInput(f"{parent_code} is a {new.layer}; a {unit.layer}'s parent is a {old.layer}",
+                           where="parent_code")
+    moved = unit.model_copy(update={"parent_code": new.code})
+    changed: list[Unit] = [moved]
+    redrawn: list[str] = []
+    shape = unit.shape()
+    if shape is not None and old.shape() is not None and new.shape() is not None:
+        siblings = {p.code: [c for c in units.values() if c.parent_code == p.code and c.layer == unit.layer
+                             and c.shape() is not None] for p in (old, new)}
+        if len(siblings[old.code]) == 1:
+            raise Conflict(f"{code} is the last {unit.layer} of {old.code}; merge the {old.layer}s instead",
+                           where="code")
+        for parent in (old, new):
+            outline = parent.shape()
+            assert outline is not None
+            composed = _union([c.shape() for c in siblings[parent.code]])  # type: ignore[misc]
+            if outline.symmetric_difference(composed).area > COMPOSED_TOLERANCE * outline.area:
+                raise InvalidInput(
+                    f"{parent.code}'s outline is not the union of its {unit.layer}s, so it cannot follow the move; "
+                    f"redraw {parent.code} (PUT its unit) or edit {code}'s boundary instead", where="parent_code")
+        old_geom = _union([c.shape() for c in siblings[old.code] if c.code != code])  # type: ignore[misc]
+        new_geom = _union([*(c.shape() for c in siblings[new.code]), shape])  # type: ignore[misc]
+        for parent, geom in ((old, old_geom), (new, new_geom)):
+            changed.append(parent.model_copy(update={"geometry": _multi(geom), "raw_geometry": None,
+                                                     "raw_crs": None, "derived": False}))
+            redrawn.append(parent.code)
+    repo.add_units(version_id, changed, replace=True, expected_revision=expected_revision)
+    return {"moved": code, "from": old.code, "to": new.code, "redrawn": redrawn,
+            "version": repo.version(version_id).model_dump(mode="json")}

@@ -1,0 +1,509 @@
+"""The map pages in a real browser: Debian's headless Chromium driven by Playwright, against `gridgov serve`.
+
+One server over the demo county (with its live cases) serves every test here. Each page must load with no
+console error and no request to another host, fit its screen without horizontal scrolling or overlapping
+controls, and do its job: the phone's pin becomes a case routed to the team an independent reading of the
+rules names, offline reports wait and go exactly once, the wall shows a new case within its refresh
+interval, a planner's edit reaches the draft and its topology problem appears on the map, the dispute view
+names every unit an independent `covers` finds. Screenshots go to artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import h3
+import httpx
+import numpy as np
+import pytest
+import shapely
+from playwright import sync_api as playwright_api
+from shapely.geometry import shape
+
+from gis.demo import DemoCounty, build_demo_county
+from tests.independent import Reference
+from tests.live import ROOT, live_server, token
+
+SHOTS = ROOT / "artifacts" / "screenshots"
+PASSWORD = "gridgov-demo"
+REFRESH_S = 2.0
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
+SIZES = {"wall": [(1920, 1080), (3840, 2160)], "phone": [(390, 844)], "planner": [(1920, 1080)],
+         "dispute": [(1920, 1080), (1366, 768)]}
+
+
+def chromium_path() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        raise RuntimeError("Debian's chromium is missing: apt-get install chromium (scripts/test.sh does)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def demo() -> DemoCounty:
+    return build_demo_county(seed=7, months=1)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`gridgov demo` (one month, with live cases) in a SQLite file, then `gridgov serve` over it."""
+    data = tmp_path_factory.mktemp("web")
+    url = f"sqlite:///{data / 'demo.sqlite'}"
+    done = subprocess.run([sys.executable, "-m", "cli.main", "demo", "--no-serve", "--months", "1",
+                           "--database-url", url], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={"GRIDGOV_DATA_DIR": str(data), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    with live_server(url, data, GRIDGOV_WALL_REFRESH_SECONDS=str(REFRESH_S)) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+class Watched:
+    """A page with everything it logged and requested."""
+
+    def __init__(self, browser: Any, base: str, width: int, height: int, who: str | None) -> None:
+        self.context = browser.new_context(viewport={"width": width, "height": height},
+                                           device_scale_factor=1, has_touch=width < 700)
+        if who is not None:
+            tok = token(base, who, PASSWORD)
+            self.context.add_init_script(f"localStorage.setItem('gg.token', {tok!r});")
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.base = base
+
+    def open(self, path: str) -> Any:
+        self.page.goto(self.base + path)
+        self.page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=60_000)
+        return self.page
+
+    def other_hosts(self) -> set[str]:
+        own = urlsplit(self.base).netloc
+        return {urlsplit(u).netloc for u in self.requests if urlsplit(u).scheme in ("http", "https", "ws", "wss")
+                and urlsplit(u).netloc != own}
+
+    def js(self, script: str) -> Any:
+        return self.page.evaluate(script)
+
+    def until(self, script: str, timeout: float = 20.0) -> Any:
+        """Poll a JS expression until it is truthy (the pages' CSP forbids wait_for_function's eval)."""
+        end = time.monotonic() + timeout
+        while True:
+            value = self.page.evaluate(script)
+            if value:
+                return value
+            status = self.page.evaluate("(document.querySelector('#gg-status') || {}).textContent")
+            assert time.monotonic() < end, f"timed out waiting for {script}; the page says {status!r}"
+            self.page.wait_for_timeout(100)
+
+    def shot(self, name: str) -> Path:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        path = SHOTS / f"{name}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def watch(browser: Any, server: str) -> Iterator[Callable[..., Watched]]:
+    opened: list[Watched] = []
+
+    def make(width: int = 1920, height: int = 1080, who: str | None = "dispatcher") -> Watched:
+        w = Watched(browser, server, width, height, who)
+        opened.append(w)
+        return w
+
+    yield make
+    for w in opened:
+        w.close()
+
+
+def api(base: str, who: str) -> httpx.Client:
+    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token(base, who, PASSWORD)}"},
+                        timeout=30)
+
+
+def click_at(w: Watched, lon: float, lat: float) -> None:
+    """A real mouse click where the map shows this place."""
+    box = w.page.locator(".folium-map").bounding_box()
+    x, y = w.js(f"(() => {{ const p = GG.map.latLngToContainerPoint([{lat}, {lon}]); return [p.x, p.y]; }})()")
+    w.page.mouse.click(box["x"] + x, box["y"] + y)
+
+
+# ---- every page: loads clean, offline, fits -------------------------------------------------------------
+PAGE_USERS = {"wall": "dispatcher", "phone": "worker", "planner": "planner", "dispute": "auditor"}
+
+
+@pytest.mark.parametrize("name,size", [(n, s) for n, sizes in SIZES.items() for s in sizes],
+                         ids=lambda v: v if isinstance(v, str) else f"{v[0]}x{v[1]}")
+def test_page_loads_clean_offline_and_fits(watch: Callable[..., Watched], name: str, size: tuple[int, int]) -> None:
+    w = watch(*size, who=PAGE_USERS[name])
+    page = w.open(f"/{name}")
+    page.wait_for_timeout(500)
+    path = w.shot(f"{name}-{size[0]}x{size[1]}")
+    assert path.stat().st_size > 10_000
+    assert w.errors == []
+    assert w.other_hosts() == set()
+    # Nothing in the DOM points at another host either (links, scripts, styles, images).
+    foreign = w.js("""Array.from(document.querySelectorAll('[src],[href]')).map(e => e.src || e.href)
+                      .filter(u => /^(https?:)?\\/\\//.test(u) && new URL(u, location).host !== location.host)""")
+    assert foreign == []
+    assert w.js("document.documentElement.scrollWidth") <= size[0]
+    assert w.js("document.scrollingElement.scrollWidth") <= size[0]
+    # Controls and panels do not overlap one another.
+    boxes = w.js("""Array.from(document.querySelectorAll(['.leaflet-control-zoom', '.leaflet-control-layers',
+        '.leaflet-control-scale', '.leaflet-pm-toolbar', '.gg-panel', '.gg-legend'].join(', ')))
+        .filter(e => e.offsetParent !== null).map(e => { const r = e.getBoundingClientRect();
+        return [e.className.split(' ')[0], r.left, r.top, r.right, r.bottom]; })""")
+    assert len(boxes) >= 2
+    for i, a in enumerate(boxes):
+        assert a[3] <= size[0] + 0.5, f"{a[0]} sticks out of the screen"
+        for b in boxes[i + 1:]:
+            overlap = min(a[3], b[3]) - max(a[1], b[1]) > 1 and min(a[4], b[4]) - max(a[2], b[2]) > 1
+            assert not overlap, f"{a[0]} overlaps {b[0]}"
+
+
+def test_sign_in_form_and_wrong_password(watch: Callable[..., Watched]) -> None:
+    w = watch(who=None)
+    page = w.page
+    page.goto(w.base + "/wall")
+    page.fill("input[name=username]", "dispatcher")
+    page.fill("input[name=password]", "wrong password")
+    page.click(".gg-signin button")
+    page.wait_for_selector(".gg-error:has-text('password')")
+    page.fill("input[name=password]", PASSWORD)
+    page.click(".gg-signin button")
+    page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=60_000)
+    assert "dispatcher" in page.inner_text("#gg-user")
+    # Only the wrong password's 401 may show in the console, nothing else.
+    assert all("401" in e for e in w.errors)
+    assert w.other_hosts() == set()
+
+
+def test_pages_name_no_other_host_in_their_html(server: str) -> None:
+    for name in SIZES:
+        html = httpx.get(f"{server}/{name}").text
+        assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), name
+        assert "cdn" not in html.lower()
+        policy = httpx.get(f"{server}/{name}").headers["content-security-policy"]
+        assert "default-src 'self'" in policy and "connect-src 'self'" in policy
+
+
+# ---- the phone ---------------------------------------------------------------------------------------------
+def expected_team(demo: DemoCounty, lon: float, lat: float, matter: str, day: date) -> str:
+    ref = Reference(demo.units, demo.rules, demo.delegations, demo.matters, demo.teams)
+    teams, _ = ref.route(ref.places(np.array([lon]), np.array([lat])), matter, day)
+    return str(teams[0])
+
+
+def inner_point(demo: DemoCounty, layer: str, k: int) -> tuple[float, float]:
+    """A point well inside the k-th unit of a layer (its seat), far from any boundary."""
+    units = sorted((u for u in demo.units if u.layer == layer and u.geometry is not None), key=lambda u: u.code)
+    g = units[k].geometry
+    assert g is not None
+    inner = g.buffer(-0.002)
+    p = (inner if not inner.is_empty else g).point_on_surface()
+    return p.x, p.y
+
+
+def test_phone_pin_becomes_a_case_routed_to_the_expected_team(watch: Callable[..., Watched], server: str,
+                                                               demo: DemoCounty) -> None:
+    w = watch(390, 844, who="worker")
+    page = w.open("/phone")
+    matter = "M-ENV-COAL"
+    page.select_option("#ph-matter", matter)
+    lon, lat = inner_point(demo, "village", 17)
+    w.js(f"void GG.map.setView([{lat}, {lon}], 15, {{animate: false}})")
+    click_at(w, lon, lat)
+    page.wait_for_selector("#ph-route[data-team]")
+    pin_lat, pin_lon = (float(v) for v in w.js("document.body.dataset.pin").split(","))
+    assert abs(pin_lat - lat) < 1e-4 and abs(pin_lon - lon) < 1e-4
+    want = expected_team(demo, pin_lon, pin_lat, matter, date.today())
+    assert w.js("document.querySelector('#ph-route').dataset.team") == want
+    page.fill("#ph-note", "浏览器测试 browser test")
+    page.click("#ph-send")
+    page.wait_for_selector("#ph-outbox li[data-state=sent]")
+    key = w.js("document.querySelector('#ph-outbox li').dataset.key")
+    w.shot("phone-sent")
+    with api(server, "dispatcher") as client:
+        mine = [c for c in client.get("/cases", params={"limit": 10000}).json()
+                if c["description"] == "浏览器测试 browser test"]
+    assert len(mine) == 1
+    case = mine[0]
+    assert case["team"] == want and case["matter"] == matter
+    assert abs(case["lon"] - pin_lon) < 1e-6 and abs(case["lat"] - pin_lat) < 1e-6
+    assert f"#{case['id']}" in page.inner_text("#ph-outbox li")
+    assert key and w.errors == []
+
+
+def test_phone_locates_with_geolocation_and_warns_near_a_boundary(browser: Any, server: str,
+                                                                  demo: DemoCounty) -> None:
+    townships = sorted((u for u in demo.units if u.layer == "township"), key=lambda u: u.code)
+    a, b = townships[0].geometry, townships[1].geometry
+    assert a is not None and b is not None
+    edge = a.boundary.intersection(b.boundary)
+    if edge.is_empty:
+        b = next(t.geometry for t in townships[2:] if t.geometry is not None
+                 and not a.boundary.intersection(t.geometry.boundary).is_empty)
+        edge = a.boundary.intersection(b.boundary)
+    spot = shapely.line_interpolate_point(shapely.line_merge(edge) if edge.geom_type != "Point" else edge, 0.5,
+                                          normalized=True)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True,
+                                  geolocation={"latitude": spot.y, "longitude": spot.x, "accuracy": 60},
+                                  permissions=["geolocation"])
+    context.add_init_script(f"localStorage.setItem('gg.token', {token(server, 'worker', PASSWORD)!r});")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(server + "/phone")
+    page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=60_000)
+    page.click("#ph-locate")
+    page.wait_for_selector("#ph-route[data-team]")
+    assert page.evaluate("document.querySelector('#ph-route').dataset.nearBoundary") == "true"
+    assert page.evaluate("document.querySelector('#ph-route').dataset.kind") == "warn"
+    assert "±60 m" in page.inner_text("#ph-where")
+    page.screenshot(path=str(SHOTS / "phone-near-boundary.png"))
+    assert errors == []
+    context.close()
+
+
+def test_phone_queues_offline_and_sends_once_when_back(watch: Callable[..., Watched], server: str,
+                                                       demo: DemoCounty) -> None:
+    w = watch(390, 844, who="worker")
+    page = w.open("/phone")
+    lon, lat = inner_point(demo, "village", 40)
+    w.js(f"void GG.map.setView([{lat}, {lon}], 15, {{animate: false}})")
+    click_at(w, lon, lat)
+    page.wait_for_selector("#ph-route[data-team]")
+    note = f"offline {uuid.uuid4()}"
+    page.fill("#ph-note", note)
+    w.context.set_offline(True)
+    page.click("#ph-send")
+    page.wait_for_selector("#ph-outbox li[data-state=queued]")
+    assert "已送达" not in page.inner_text("#ph-outbox")  # never "sent" without the server's answer
+    w.shot("phone-offline-queued")
+    with api(server, "dispatcher") as client:
+        def stored() -> list[dict[str, Any]]:
+            return [c for c in client.get("/cases", params={"limit": 10000}).json() if c["description"] == note]
+        assert stored() == []
+        w.context.set_offline(False)  # the page hears `online` and retries with the same key
+        page.wait_for_selector("#ph-outbox li[data-state=sent]", timeout=30_000)
+        w.js("window.dispatchEvent(new Event('online'))")  # a second retry must not make a second case
+        page.wait_for_timeout(1500)
+        assert len(stored()) == 1
+    assert [e for e in w.errors if "ERR_INTERNET_DISCONNECTED" not in e] == []
+
+
+# ---- the wall ------------------------------------------------------------------------------------------
+def test_wall_shows_a_new_case_within_its_refresh_interval(watch: Callable[..., Watched], server: str,
+                                                           demo: DemoCounty) -> None:
+    w = watch(1920, 1080, who="dispatcher")
+    page = w.open("/wall")
+    before = set(w.js("GG.wallState.caseIds()"))
+    assert len(before) > 50  # the demo's live cases
+    lon, lat = inner_point(demo, "village", 60)
+    with api(server, "worker") as client:
+        r = client.post("/reports", json={"idempotency_key": str(uuid.uuid4()), "matter": "M-ENV-COAL",
+                                          "lon": lon, "lat": lat, "description": "wall test"})
+        assert r.status_code == 201, r.text
+    case_id = r.json()["id"]
+    sent = time.monotonic()
+    w.until(f"GG.wallState.shown({case_id})", timeout=REFRESH_S * 2 + 5)
+    assert time.monotonic() - sent <= REFRESH_S + 3.0  # one refresh interval, plus a request's time
+    page.evaluate(f"GG.wallState.showCase({case_id})")
+    page.wait_for_selector(f'#gg-case-body[data-case-id="{case_id}"]')
+    history = page.inner_text("#gg-case-body")
+    assert "report" in history and "dispatch" in history
+    # The team's backlog row counts it.
+    assert r.json()["team"] in w.js("Array.from(document.querySelectorAll('#gg-backlog td[title]')).map(t => t.title)")
+    w.shot("wall-new-case")
+    assert w.errors == []
+
+
+def test_wall_coal_hotspots_one_click_away_match_h3(watch: Callable[..., Watched], server: str) -> None:
+    w = watch(1920, 1080, who="dispatcher")
+    page = w.open("/wall")
+    page.click("#hot-coal")
+    w.until("GG.wallState.hexQuery && GG.wallState.hexQuery.includes('M-ENV-COAL')")
+    page.wait_for_timeout(300)
+    query = w.js("GG.wallState.hexQuery")
+    shown = set(w.js("GG.wallState.hexes"))
+    res = int(re.search(r"res=(\d+)", query).group(1))  # type: ignore[union-attr]
+    start = datetime.fromisoformat(re.search(r"from=([^&]+)", query).group(1).replace("Z", "+00:00"))  # type: ignore[union-attr]
+    end = datetime.fromisoformat(re.search(r"to=([^&]+)", query).group(1).replace("Z", "+00:00"))  # type: ignore[union-attr]
+    start, end = start.astimezone().replace(tzinfo=None), end.astimezone().replace(tzinfo=None)
+    # Independently: every coal report (history and cases) in the window, counted with h3 itself.
+    with api(server, "dispatcher") as client:
+        points = [(f["geometry"]["coordinates"], f["properties"]["reported_at"])
+                  for f in client.get("/incidents", params={"limit": 100000}).json()["features"]
+                  if f["properties"]["matter_code"] == "M-ENV-COAL"]
+        cases = client.get("/cases", params={"limit": 10000}).json()
+        points += [((c["lon"], c["lat"]), c["reported_at"]) for c in cases
+                   if c["matter"] == "M-ENV-COAL" and c["lon"] is not None]
+    want = {h3.latlng_to_cell(lat, lon, res) for (lon, lat), at in points
+            if start <= datetime.fromisoformat(at) < end}
+    assert want and shown == want
+    # Zooming in follows with finer hexagons.
+    w.js("void GG.map.setZoom(14, {animate: false})")
+    w.until(f"GG.wallState.hexQuery && !GG.wallState.hexQuery.includes('res={res}&')")
+    assert int(w.js("document.body.dataset.hexRes")) > res
+    w.shot("wall-coal-hotspots")
+    assert w.errors == []
+
+
+# ---- the planner ---------------------------------------------------------------------------------------
+def open_draft(w: Watched) -> int:
+    page = w.open("/planner")
+    before = w.js("document.body.dataset.version || ''")
+    page.click("#pl-new")
+    w.until(f"document.body.dataset.version && document.body.dataset.version !== {before!r} "
+            "&& document.body.dataset.problems !== undefined")
+    assert w.js("document.body.dataset.errors") == "0"  # the copy of the version in force is clean
+    return int(w.js("document.body.dataset.version"))
+
+
+def select_unit(w: Watched, unit: Any) -> None:
+    minx, miny, maxx, maxy = unit.geometry.bounds
+    w.js(f"void GG.map.fitBounds([[{miny}, {minx}], [{maxy}, {maxx}]], {{animate: false, padding: [150, 150]}})")
+    p = unit.geometry.buffer(-0.0005).point_on_surface()
+    click_at(w, p.x, p.y)
+    w.until(f"document.body.dataset.selected === {unit.code!r}")
+
+
+def test_planner_moves_a_village_to_the_next_township(watch: Callable[..., Watched], server: str,
+                                                      demo: DemoCounty) -> None:
+    w = watch(1920, 1080, who="planner")
+    draft = open_draft(w)
+    townships = {u.code: u.geometry for u in demo.units if u.layer == "township"}
+    zones = [u.geometry for u in demo.units if u.layer == "zone" and u.geometry is not None]
+    village, neighbour = next(
+        (v, t) for v in sorted((u for u in demo.units if u.layer == "village"), key=lambda u: u.code)
+        for t, g in townships.items()
+        if t != v.parent_code and v.geometry.intersection(g.boundary).length > 0.01  # type: ignore[union-attr]
+        and not any(z.intersects(v.geometry) for z in zones))
+    revision = int(w.js("document.body.dataset.revision"))
+    select_unit(w, village)
+    w.page.select_option("#pl-parent", neighbour)
+    w.page.click("#pl-move")
+    w.until(f"Number(document.body.dataset.revision) > {revision} && document.body.dataset.errors === '0'")
+    with api(server, "planner") as client:
+        units = {f["id"]: f for f in client.get("/units", params={"version": draft}).json()["features"]}
+    assert units[village.code]["properties"]["parent_code"] == neighbour  # the edit reached the draft
+    grown = shape(units[neighbour]["geometry"])
+    want = shapely.union_all([townships[neighbour], village.geometry])
+    assert grown.symmetric_difference(want).area < 1e-6 * want.area  # the township followed its villages
+    w.page.click("#pl-impact")
+    w.until("document.body.dataset.impact === '1'")
+    w.shot("planner-moved-village")
+    assert w.errors == []
+
+
+def test_planner_boundary_edit_reaches_the_draft_and_its_problem_shows_on_the_map(
+        watch: Callable[..., Watched], server: str, demo: DemoCounty) -> None:
+    w = watch(1920, 1080, who="planner")
+    draft = open_draft(w)
+    villages = sorted((u for u in demo.units if u.layer == "village"), key=lambda u: u.code)
+    # A village and the sibling (same township) it shares the longest border with: pulling that border
+    # into the sibling makes an overlap inside the township (leaving the township is refused on write).
+    village, sibling = max(((v, u) for v in villages[60:90] for u in villages
+                            if u.parent_code == v.parent_code and u.code != v.code),
+                           key=lambda vu: vu[0].geometry.intersection(vu[1].geometry).length)  # type: ignore[union-attr]
+    border = shapely.line_merge(village.geometry.intersection(sibling.geometry))  # type: ignore[union-attr]
+    mid = shapely.line_interpolate_point(border if border.geom_type == "LineString" else border.geoms[0], 0.5,
+                                         normalized=True)
+    inside = sibling.geometry.buffer(-0.0003).point_on_surface()  # type: ignore[union-attr]
+    target = shapely.Point(mid.x + 0.3 * (inside.x - mid.x), mid.y + 0.3 * (inside.y - mid.y))
+    assert sibling.geometry.contains(target)  # type: ignore[union-attr]
+    select_unit(w, village)
+    w.page.click("#pl-edit")
+    w.page.wait_for_selector(".marker-icon")
+    mbox = w.page.locator(".folium-map").bounding_box()
+    assert mbox is not None
+
+    def pixel(p: shapely.Point) -> tuple[float, float]:
+        x, y = w.js(f"(() => {{ const q = GG.map.latLngToContainerPoint([{p.y}, {p.x}]); return [q.x, q.y]; }})()")
+        return mbox["x"] + x, mbox["y"] + y
+
+    mx, my = pixel(mid)
+    # The edit handle (a vertex, or an edge's middle handle that becomes one) nearest the border's middle.
+    handles = w.js("""Array.from(document.querySelectorAll('.marker-icon')).map(e => {
+        const r = e.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })""")
+    hx, hy = min(handles, key=lambda h: (h[0] - mx) ** 2 + (h[1] - my) ** 2)
+    tx, ty = pixel(target)
+    w.page.mouse.move(hx, hy)
+    w.page.mouse.down()
+    w.page.mouse.move(tx, ty, steps=12)
+    w.page.mouse.up()
+    w.page.click("#pl-save")
+    w.until("Number(document.body.dataset.errors) > 0")
+    with api(server, "planner") as client:
+        edited = shape(client.get(f"/units/{village.code}", params={"version": draft}).json()["geometry"])
+        problems = client.get(f"/versions/{draft}/topology").json()
+    assert not edited.equals(village.geometry)  # the edit reached the draft
+    assert edited.area > village.geometry.area  # type: ignore[union-attr]
+    errors = [f for f in problems["features"] if f["properties"]["severity"] == "error"]
+    # Independently: the edited village now overlaps its sibling, and the reported problem is located there.
+    overlap = edited.intersection(sibling.geometry)
+    assert overlap.area > 1e-9
+    assert any(shape(f["geometry"]).intersects(overlap.buffer(1e-7)) for f in errors)
+    drawn = w.js("Array.from(document.querySelectorAll('#pl-problems li')).map(li => li.dataset.kind)")
+    assert sorted(drawn) == sorted(f["properties"]["check"] for f in problems["features"])
+    assert w.js("GG.groups.problems.getLayers()[0].getLayers().length") == len(problems["features"])
+    w.shot("planner-problem")
+    assert w.errors == []
+
+
+# ---- the dispute view ----------------------------------------------------------------------------------
+def test_dispute_view_names_every_containing_unit(watch: Callable[..., Watched], demo: DemoCounty) -> None:
+    w = watch(1920, 1080, who="auditor")
+    page = w.open("/dispute")
+    zone = next(u for u in demo.units if u.layer == "zone" and u.geometry is not None)
+    lon, lat = inner_point(demo, "zone", sorted(u.code for u in demo.units if u.layer == "zone"
+                                                and u.geometry is not None).index(zone.code))
+    w.js(f"void GG.map.setView([{lat}, {lon}], 15, {{animate: false}})")
+    click_at(w, lon, lat)
+    w.until("document.body.dataset.answered === '1'")
+    shown = set(w.js("Array.from(document.querySelectorAll('#dq-units li')).map(li => li.dataset.code)"))
+    lat, lon = (float(v) for v in w.js("document.body.dataset.point").split(","))
+    point = shapely.Point(lon, lat)
+    # Independently, every unit that covers the place the click asked about.
+    want = {u.code for u in demo.units if u.geometry is not None and u.geometry.buffer(0).covers(point)}
+    want |= {u.code for u in demo.units if u.cells and h3.latlng_to_cell(lat, lon, h3.get_resolution(u.cells[0]))
+             in set(u.cells)}
+    assert shown == want
+    assert "m" in page.inner_text("#dq-distance")
+    w.shot("dispute-point")
+    assert w.errors == []
+
+
+def test_dispute_view_as_of_a_past_date(watch: Callable[..., Watched]) -> None:
+    w = watch(1920, 1080, who="auditor")
+    page = w.open("/dispute")
+    page.fill("#dq-date", (date.today() - timedelta(days=3650)).isoformat())  # before any version
+    w.js("void GG.map.fire('click', {latlng: GG.map.getCenter()})")
+    w.until("document.querySelector('#dq-result').textContent.length > 5 && "
+            "!document.querySelector('#dq-result').textContent.startsWith('…')")
+    assert "version" in page.inner_text("#dq-result").lower()

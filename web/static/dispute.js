@@ -1,0 +1,98 @@
+/* The dispute view: click a point or draw a polygon; every containing unit, the matching rules, the winner and
+   why, the distance to the boundary, or each unit's and team's share of the area — as of a chosen date. */
+;(function () {
+  "use strict";
+  const GG = window.GG;
+  let map, groups;
+
+  const when = () => GG.$("#dq-date").value;
+  const matter = () => GG.$("#dq-matter").value;
+
+  function rulesList(rules, winner) {
+    if (!rules || !rules.length) return "<p>无匹配规则 no rule matches</p>";
+    return '<ol class="gg-events">' + rules.map((r) => "<li" + (winner && r.code === winner.code ? ' class="gg-ok"' : "") + ">" +
+      GG.esc(r.code) + " · " + GG.esc(r.scope || "") + " · 优先级 priority " + GG.esc(r.priority) + " → " + GG.esc(GG.teamName(r.team)) +
+      (r.legal_basis ? " · " + GG.esc(r.legal_basis) : "") + "</li>").join("") + "</ol>";
+  }
+
+  async function point(latlng) {
+    groups.query.clearLayers();
+    L.marker(latlng).addTo(groups.query);
+    document.body.dataset.point = latlng.lat.toFixed(7) + "," + latlng.lng.toFixed(7);
+    const box = GG.$("#dq-result");
+    box.textContent = "…";
+    try {
+      const q = "lat=" + latlng.lat.toFixed(7) + "&lon=" + latlng.lng.toFixed(7) + "&at=" + when();
+      const [at, route] = await Promise.all([
+        GG.api("/jurisdictions/at?" + q),
+        GG.api("/route", {method: "POST", json: {matter: matter(), lat: latlng.lat, lon: latlng.lng, at: when()}}),
+      ]);
+      const d = route.decisions[0];
+      box.innerHTML = '<dl class="gg-kv">' +
+        "<dt>位置 point</dt><dd>" + latlng.lat.toFixed(6) + ", " + latlng.lng.toFixed(6) + "</dd>" +
+        "<dt>日期 as of</dt><dd>" + GG.esc(route.day) + " · 版本 version #" + GG.esc(route.version.id) + " " + GG.esc(route.version.name || "") + "</dd>" +
+        '<dt>负责 responsible</dt><dd id="dq-team" data-team="' + GG.esc(d.team) + '"><b>' + GG.esc(d.team_name) + "</b>" +
+        (d.co_owners && d.co_owners.length ? " + " + GG.esc(d.co_owners.join(", ")) : "") + "</dd>" +
+        '<dt>状态 status</dt><dd class="' + (d.status === "ok" ? "gg-ok" : "gg-bad") + '">' + GG.esc(d.status) + (d.candidates && d.candidates.length ? " · " + GG.esc(d.candidates.join(" / ")) : "") + "</dd>" +
+        "<dt>理由 reason</dt><dd>" + GG.esc(d.reason) + "</dd>" +
+        '<dt>距边界 to boundary</dt><dd id="dq-distance">' + at.distance_to_boundary_m.toFixed(1) + " m" + (at.on_boundary ? " · 在边界上 on the boundary" : "") + "</dd></dl>" +
+        "<h3>所在单位 Containing units</h3><ul class=\"gg-list\" id=\"dq-units\">" + at.units.map((u) => '<li data-code="' + GG.esc(u.code) + '">' + GG.esc(u.layer) + " · " + GG.esc(u.name) + " (" + GG.esc(u.code) + ")" + (u.selected ? "" : " · 未选 not selected") + "</li>").join("") + "</ul>" +
+        "<h3>匹配规则 Matching rules</h3>" + rulesList(d.matched_rules, d.winning_rule);
+      document.body.dataset.answered = String(Number(document.body.dataset.answered || 0) + 1);
+    } catch (e) {
+      box.textContent = e.message;
+    }
+  }
+
+  async function area(layer) {
+    const box = GG.$("#dq-result");
+    box.textContent = "…";
+    try {
+      const r = await GG.api("/disputes/area", {method: "POST", json: {geometry: layer.toGeoJSON(false).geometry, matter: matter(), at: when()}});
+      const pct = (s) => (100 * s).toFixed(2) + "%";
+      box.innerHTML = "<p>面积 area " + (r.area_m2 != null ? Number(r.area_m2).toFixed(1) + " m²" : "") + " · " + GG.esc(r.day || when()) + "</p>" +
+        '<table class="gg-table" id="dq-team-shares"><thead><tr><th>队伍 Team</th><th>m²</th><th>share</th></tr></thead><tbody>' +
+        r.teams.map((t) => '<tr data-team="' + GG.esc(t.team) + '"><td>' + GG.esc(t.name) + "</td><td>" + t.area_m2.toFixed(1) + "</td><td>" + pct(t.share) + "</td></tr>").join("") + "</tbody></table>" +
+        '<table class="gg-table"><thead><tr><th>单位 Unit</th><th>m²</th><th>share</th></tr></thead><tbody>' +
+        r.units.map((u) => "<tr><td>" + GG.esc(u.layer + " " + u.code) + "</td><td>" + u.area_m2.toFixed(1) + "</td><td>" + pct(u.share) + "</td></tr>").join("") + "</tbody></table>" +
+        "<p>" + Object.entries(r.status || {}).map(([s, v]) => GG.esc(s) + " " + pct(v)).join(" · ") + "</p>";
+      document.body.dataset.answered = String(Number(document.body.dataset.answered || 0) + 1);
+    } catch (e) {
+      box.textContent = e.message;
+    }
+  }
+
+  GG.pages.dispute = async function (ctx) {
+    map = ctx.map;
+    groups = ctx.groups;
+    document.body.classList.add("gg-page-dispute");
+    map.invalidateSize();
+    GG.$("#dq-date").value = new Date().toISOString().slice(0, 10);
+    await GG.loadReference();
+    const select = GG.$("#dq-matter");
+    Object.values(GG.ref.matters).forEach((m) => {
+      const o = document.createElement("option");
+      o.value = m.code;
+      o.textContent = m.name;
+      select.appendChild(o);
+    });
+    const units = await GG.loadUnits(["county", "township", "village", "grid", "zone"]);
+    GG.unitLayer(units.layers.township, units.byCode, {fill: 0.05, weight: 3, label: true}).addTo(groups.township);
+    GG.unitLayer(units.layers.village, units.byCode, {fill: 0.1, weight: 1}).addTo(groups.village);
+    GG.unitLayer(units.layers.grid, units.byCode, {fill: 0.03, weight: 1, dash: "3 3"}).addTo(groups.grid);
+    GG.unitLayer(units.layers.zone, units.byCode, {fill: 0.05, weight: 2, dash: "6 4"}).addTo(groups.zone);
+    groups.grid.remove();
+    const county = L.geoJSON(units.layers.county);
+    if (county.getLayers().length) map.fitBounds(county.getBounds(), {animate: false});
+    map.pm.addControls({position: "topleft", drawMarker: false, drawCircleMarker: false, drawPolyline: false, drawCircle: false,
+      drawText: false, editMode: false, dragMode: false, cutPolygon: false, removalMode: true, rotateMode: false});
+    map.on("click", (ev) => { if (!map.pm.globalDrawModeEnabled()) point(ev.latlng); });
+    map.on("pm:create", (ev) => {
+      groups.query.clearLayers();
+      ev.layer.addTo(groups.query);
+      area(ev.layer);
+    });
+    GG.ready = true;
+    document.body.dataset.ready = "1";
+  };
+})();

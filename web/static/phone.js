@@ -1,0 +1,190 @@
+/* The grid worker's phone page: pin or locate, category, note, photo; preview who gets it; an outbox that
+   survives being offline and retries with the same idempotency key until the server acknowledges. */
+;(function () {
+  "use strict";
+  const GG = window.GG;
+  const OUTBOX = "gg.outbox";
+  let map, groups, place = null, previewSeq = 0, flushing = false;
+
+  const outbox = () => JSON.parse(localStorage.getItem(OUTBOX) || "[]");
+  const save = (items) => localStorage.setItem(OUTBOX, JSON.stringify(items));
+
+  function setPlace(lat, lon, accuracy, how) {
+    place = {lat: lat, lon: lon, accuracy_m: accuracy};
+    groups.pin.clearLayers();
+    L.marker([lat, lon], {title: "pin"}).addTo(groups.pin);
+    if (accuracy) L.circle([lat, lon], {radius: accuracy, weight: 1, fillOpacity: 0.1}).addTo(groups.pin);
+    GG.$("#ph-where").textContent = how + " " + lat.toFixed(6) + ", " + lon.toFixed(6) + (accuracy ? " ±" + Math.round(accuracy) + " m" : "");
+    GG.$("#ph-send").disabled = false;
+    document.body.dataset.pin = lat.toFixed(7) + "," + lon.toFixed(7);
+    preview();
+  }
+
+  /** Who would get the report, and whether the spot is too close to a boundary to be sure. */
+  async function preview() {
+    const box = GG.$("#ph-route");
+    const matter = GG.$("#ph-matter").value;
+    if (!place || !matter) return;
+    const seq = ++previewSeq;
+    try {
+      const body = {matter: matter, lat: place.lat, lon: place.lon};
+      if (place.accuracy_m) body.accuracy_m = place.accuracy_m;
+      const data = await GG.api("/route", {method: "POST", json: body});
+      if (seq !== previewSeq) return;
+      const d = data.decisions[0];
+      let kind = "ok", text = "将由 goes to <b>" + GG.esc(d.team_name) + "</b>";
+      if (d.status !== "ok") {
+        kind = "warn";
+        text += "<br>⚠ " + (d.status === "dispute" ? "权属争议 disputed: " : "无责任规则 no rule: ") + GG.esc(d.reason) + " — 指挥中心将分拨 the command centre will assign it";
+      } else if (d.near_boundary) {
+        kind = "warn";
+        text += "<br>⚠ 靠近边界 near a boundary (" + Math.round(d.distance_to_boundary_m) + " m): 请确认位置 check the place";
+      }
+      box.dataset.kind = kind;
+      box.dataset.team = d.team;
+      box.dataset.status = d.status;
+      box.dataset.nearBoundary = String(d.near_boundary);
+      box.innerHTML = text;
+    } catch (e) {
+      if (seq !== previewSeq) return;
+      box.dataset.kind = "error";
+      box.textContent = e.message;
+    }
+  }
+
+  function dataUrl(file) {
+    return new Promise((resolve, reject) => {
+      const r = new FileReader();
+      r.onload = () => resolve(r.result);
+      r.onerror = () => reject(r.error);
+      r.readAsDataURL(file);
+    });
+  }
+
+  /** The bytes of a data: URL (not fetched: the page's policy allows only this server). */
+  function blobOf(url) {
+    const [head, b64] = url.split(",");
+    const bin = atob(b64);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    return new Blob([bytes], {type: head.slice(5).split(";")[0]});
+  }
+
+  async function compose(ev) {
+    ev.preventDefault();
+    if (!place) { GG.status("先选位置 choose a place first", "error"); return; }
+    const file = GG.$("#ph-photo").files[0];
+    if (file && file.size > 10 * 2 ** 20) { GG.status("照片太大 the photo is over 10 MiB", "error"); return; }
+    const item = {
+      key: GG.uuid(), state: "queued", created: new Date().toISOString(), error: null,
+      report: {idempotency_key: null, matter: GG.$("#ph-matter").value, lat: place.lat, lon: place.lon,
+        description: GG.$("#ph-note").value, reported_at: new Date().toISOString()},
+      photo: file ? {type: file.type, data: await dataUrl(file)} : null, sha: null,
+    };
+    item.report.idempotency_key = item.key;
+    if (place.accuracy_m) item.report.accuracy_m = place.accuracy_m;
+    const items = outbox();
+    items.unshift(item);
+    try { save(items); } catch (e) { GG.status("手机存储已满 the phone's storage is full: " + e.message, "error"); return; }
+    GG.$("#ph-note").value = "";
+    GG.$("#ph-photo").value = "";
+    render();
+    flush();
+  }
+
+  function render() {
+    const list = GG.$("#ph-outbox");
+    list.replaceChildren(...outbox().slice(0, 30).map((it) => {
+      const li = document.createElement("li");
+      li.dataset.state = it.state;
+      li.dataset.key = it.key;
+      const what = GG.esc(GG.matterName(it.report.matter)) + " · " + it.created.slice(11, 16);
+      if (it.state === "sent") li.innerHTML = "✓ 已送达 sent · #" + it.case_id + " → " + GG.esc(GG.teamName(it.team)) + " · " + what + (it.triage ? " · 待分拨 triage: " + GG.esc(it.triage) : "");
+      else if (it.state === "failed") li.innerHTML = "✗ 未受理 refused · " + what + " · " + GG.esc(it.error);
+      else li.innerHTML = "⏳ 待发送 queued · " + what + (it.error ? " · " + GG.esc(it.error) : "");
+      return li;
+    }));
+    const waiting = outbox().filter((it) => it.state === "queued").length;
+    document.body.dataset.queued = String(waiting);
+  }
+
+  function update(key, change) {
+    const items = outbox();
+    const it = items.find((x) => x.key === key);
+    if (it) Object.assign(it, change);
+    save(items);
+    render();
+  }
+
+  /** Send what waits, oldest first; a network failure leaves it queued for the next try. */
+  async function flush() {
+    if (flushing) return;
+    flushing = true;
+    try {
+      for (const it of outbox().reverse()) {
+        if (it.state !== "queued") continue;
+        try {
+          let sha = it.sha;
+          if (it.photo && !sha) {
+            const blob = blobOf(it.photo.data);
+            const up = await GG.api("/photos", {method: "POST", body: blob, headers: {"Content-Type": it.photo.type}});
+            sha = up.sha256;
+            update(it.key, {sha: sha});
+          }
+          const report = Object.assign({}, it.report, {photos: sha ? [sha] : []});
+          const c = await GG.api("/reports", {method: "POST", json: report});
+          update(it.key, {state: "sent", case_id: c.id, team: c.team, triage: c.triage, error: null, photo: null});
+          GG.status("已送达 sent: #" + c.id + " → " + GG.teamName(c.team), "ok");
+        } catch (e) {
+          if (e.status && e.status >= 400 && e.status < 500 && e.status !== 401 && e.status !== 408 && e.status !== 429) {
+            update(it.key, {state: "failed", error: e.message});
+            GG.status(e.message, "error");
+          } else {
+            update(it.key, {error: navigator.onLine ? e.message : "离线 offline"});
+            GG.status("离线，稍后重试 offline: will retry", "info");
+            break; // the network is down: keep the order, try again later
+          }
+        }
+      }
+    } finally {
+      flushing = false;
+    }
+  }
+
+  GG.pages.phone = async function (ctx) {
+    map = ctx.map;
+    groups = ctx.groups;
+    document.body.classList.add("gg-page-phone");
+    map.invalidateSize();
+    render();
+    window.addEventListener("online", flush);
+    setInterval(flush, 10000);
+    GG.$("#ph-form").addEventListener("submit", compose);
+    GG.$("#ph-matter").addEventListener("change", preview);
+    GG.$("#ph-locate").addEventListener("click", () => {
+      if (!navigator.geolocation) { GG.status("此浏览器不能定位 no geolocation here: tap the map", "error"); return; }
+      navigator.geolocation.getCurrentPosition(
+        (p) => { setPlace(p.coords.latitude, p.coords.longitude, p.coords.accuracy, "定位 located"); map.setView([p.coords.latitude, p.coords.longitude], 16); },
+        (e) => GG.status("定位失败 could not locate (" + e.message + "): tap the map", "error"),
+        {enableHighAccuracy: true, timeout: 15000, maximumAge: 30000});
+    });
+    map.on("click", (ev) => setPlace(ev.latlng.lat, ev.latlng.lng, null, "手动 pin"));
+    await GG.loadReference();
+    const select = GG.$("#ph-matter");
+    Object.values(GG.ref.matters).forEach((m) => {
+      const o = document.createElement("option");
+      o.value = m.code;
+      o.textContent = m.name;
+      select.appendChild(o);
+    });
+    const units = await GG.loadUnits(["county", "township", "village"]);
+    GG.unitLayer(units.layers.township, units.byCode, {fill: 0.06, weight: 2, label: true}).addTo(groups.township);
+    GG.unitLayer(units.layers.village, units.byCode, {fill: 0.04, weight: 0.5}).addTo(groups.village);
+    const county = L.geoJSON(units.layers.county);
+    if (county.getLayers().length) map.fitBounds(county.getBounds(), {animate: false});
+    render();
+    flush();
+    GG.ready = true;
+    document.body.dataset.ready = "1";
+  };
+})();

@@ -1,0 +1,279 @@
+/* The planner page: pick or start a draft, move villages between townships and H3 cells between units, edit
+   boundaries with snapping, see topology problems on the map, preview the impact, publish with a date. */
+;(function () {
+  "use strict";
+  const GG = window.GG;
+  let map, groups, draft = null, units = null, cellIndex = {}, editing = null;
+
+  const units_of = (layer) => (units ? units.layers[layer].features : []);
+
+  async function versions() {
+    const all = await GG.api("/versions");
+    const select = GG.$("#pl-version");
+    const drafts = all.filter((v) => v.status !== "published").sort((a, b) => b.id - a.id);
+    select.replaceChildren(...drafts.map((v) => {
+      const o = document.createElement("option");
+      o.value = v.id;
+      o.textContent = "#" + v.id + " " + v.name + " (" + v.status + ")";
+      return o;
+    }));
+    return {all: all, drafts: drafts};
+  }
+
+  async function refreshDraft() {
+    draft = await GG.api("/versions/" + draft.id);
+    GG.$("#pl-version-info").textContent = "版本 version #" + draft.id + " · " + draft.status + " · revision " + draft.revision +
+      (draft.based_on ? " · 基于 based on #" + draft.based_on : "");
+    document.body.dataset.version = String(draft.id);
+    document.body.dataset.revision = String(draft.revision);
+  }
+
+  async function open(id) {
+    delete document.body.dataset.problems; // set again once this draft's layers and checks are in
+    draft = {id: Number(id)};
+    await refreshDraft();
+    await loadLayers();
+    await checkTopology();
+  }
+
+  async function loadLayers() {
+    units = await GG.loadUnits(["county", "township", "village", "grid", "zone"], draft.id);
+    ["township", "village", "grid", "zone", "cells"].forEach((g) => groups[g].clearLayers());
+    const pick = (f, layer) => select(f, layer);
+    GG.unitLayer(units.layers.township, units.byCode, {fill: 0.05, weight: 3, label: true, onClick: pick}).addTo(groups.township);
+    GG.unitLayer(units.layers.village, units.byCode, {fill: 0.15, weight: 1, onClick: pick}).addTo(groups.village);
+    GG.unitLayer(units.layers.grid, units.byCode, {fill: 0.05, weight: 1, dash: "3 3", onClick: pick}).addTo(groups.grid);
+    GG.unitLayer(units.layers.zone, units.byCode, {fill: 0.05, weight: 2, dash: "6 4", onClick: pick}).addTo(groups.zone);
+    groups.grid.remove();
+    const data = await GG.api("/cells?version=" + draft.id);
+    cellIndex = {};
+    data.cells.forEach((c) => {
+      cellIndex[c.h] = c;
+      const ring = [];
+      for (let i = 0; i < c.b.length; i += 2) ring.push([c.b[i + 1], c.b[i]]);
+      L.polygon(ring, {weight: 1, color: "#555", fillColor: GG.teamColour(c.unit), fillOpacity: 0.35, pmIgnore: true})
+        .bindTooltip(c.h + " · " + c.unit).on("click", (ev) => { L.DomEvent.stopPropagation(ev); selectCell(c); })
+        .addTo(groups.cells);
+    });
+    if (!GG._fitted) {
+      const county = L.geoJSON(units.layers.county);
+      if (county.getLayers().length) map.fitBounds(county.getBounds(), {animate: false});
+      GG._fitted = true;
+    }
+  }
+
+  function option(value, text, selected) {
+    const o = document.createElement("option");
+    o.value = value;
+    o.textContent = text;
+    o.selected = !!selected;
+    return o;
+  }
+
+  /** PUT a unit change on the draft at its current revision. */
+  function putUnit(code, feature) {
+    return draftCall(() => GG.api("/versions/" + draft.id + "/units/" + encodeURIComponent(code) + "?revision=" + draft.revision,
+      {method: "PUT", json: feature}));
+  }
+
+  /** An edit of the draft; a 409 (someone else changed it) reloads the draft and says so. */
+  async function draftCall(call) {
+    try {
+      return await call();
+    } catch (e) {
+      if (e.status === 409) {
+        await refreshDraft();
+        await loadLayers();
+        throw new Error("草稿已被他人修改，已重新载入 the draft changed meanwhile and was reloaded: " + e.message);
+      }
+      throw e;
+    } finally {
+      await refreshDraft();
+    }
+  }
+
+  async function afterEdit(message) {
+    GG.$("#pl-selection").innerHTML = "";
+    await loadLayers();
+    await checkTopology();
+    GG.status(message, "ok");
+  }
+
+  function select(f, layer) {
+    if (editing) return;
+    const p = f.properties;
+    const box = GG.$("#pl-selection");
+    box.innerHTML = "<p><b>" + GG.esc(p.name) + "</b> " + GG.esc(p.code) + " · " + GG.esc(p.layer) + " · 上级 parent " + GG.esc(p.parent_code || "—") +
+      " · 队伍 team " + GG.esc(GG.teamName(p.team)) + "</p>";
+    document.body.dataset.selected = p.code;
+    if (p.layer === "village" || p.layer === "grid") {
+      const parentLayer = p.layer === "village" ? "township" : "village";
+      const row = document.createElement("div");
+      row.className = "gg-row";
+      const sel = document.createElement("select");
+      sel.id = "pl-parent";
+      units_of(parentLayer).forEach((t) => sel.appendChild(option(t.properties.code, t.properties.name + " · " + GG.teamName(GG.territoryTeam(t.properties, units.byCode)), t.properties.code === p.parent_code)));
+      const go = document.createElement("button");
+      go.type = "button";
+      go.id = "pl-move";
+      go.textContent = "改划 Move to";
+      go.addEventListener("click", async () => {
+        try {
+          const r = await draftCall(() => GG.api("/versions/" + draft.id + "/units/" + encodeURIComponent(p.code) + "/assign?revision=" + draft.revision,
+            {method: "POST", json: {parent_code: sel.value}}));
+          await afterEdit(p.name + " → " + sel.value + (r.redrawn.length ? " (重绘 redrawn " + r.redrawn.join(", ") + ")" : ""));
+        } catch (e) { GG.status(e.message, "error"); }
+      });
+      row.append(go, sel);
+      box.appendChild(row);
+    }
+    if (layer && layer.pm && f.geometry) {
+      const edit = document.createElement("button");
+      edit.type = "button";
+      edit.id = "pl-edit";
+      edit.textContent = "编辑边界 Edit boundary";
+      edit.addEventListener("click", () => startEdit(f, layer, edit));
+      box.appendChild(edit);
+    }
+  }
+
+  function startEdit(f, layer, button) {
+    editing = layer;
+    layer.pm.enable({snappable: true, snapDistance: 20, allowSelfIntersection: false});
+    button.textContent = "保存边界 Save boundary";
+    button.id = "pl-save";
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.textContent = "取消 Cancel";
+    cancel.addEventListener("click", async () => { layer.pm.disable(); editing = null; await loadLayers(); GG.$("#pl-selection").innerHTML = ""; });
+    button.after(cancel);
+    button.onclick = null;
+    button.replaceWith(button.cloneNode(true));
+    GG.$("#pl-save").addEventListener("click", async () => {
+      const geometry = layer.toGeoJSON(false).geometry; // no rounding: neighbours share these vertices exactly
+      layer.pm.disable();
+      editing = null;
+      try {
+        await putUnit(f.properties.code, {type: "Feature", geometry: geometry, properties: {}});
+        await afterEdit("已保存 saved " + f.properties.name);
+      } catch (e) { GG.status(e.message, "error"); await loadLayers(); }
+    });
+  }
+
+  function selectCell(c) {
+    if (editing) return;
+    const box = GG.$("#pl-selection");
+    box.innerHTML = "<p>H3 <b>" + GG.esc(c.h) + "</b> · " + GG.esc(c.unit) + " (" + GG.esc(c.layer) + ")</p>";
+    document.body.dataset.selected = c.h;
+    const targets = [...new Set(Object.values(cellIndex).filter((x) => x.layer === c.layer && x.unit !== c.unit).map((x) => x.unit))];
+    const sel = document.createElement("select");
+    sel.id = "pl-cell-target";
+    targets.forEach((t) => sel.appendChild(option(t, t + " · " + ((units.byCode[t] || {}).name || ""))));
+    const go = document.createElement("button");
+    go.type = "button";
+    go.id = "pl-move-cell";
+    go.textContent = "改划单元 Move cell to";
+    go.addEventListener("click", async () => {
+      const from = Object.values(cellIndex).filter((x) => x.unit === c.unit).map((x) => x.h).filter((h) => h !== c.h);
+      const to = Object.values(cellIndex).filter((x) => x.unit === sel.value).map((x) => x.h).concat([c.h]);
+      if (!from.length) { GG.status(c.unit + " 只剩这一格 has no other cell: merge the units instead", "error"); return; }
+      try {
+        await putUnit(sel.value, {type: "Feature", geometry: null, properties: {cells: to}});
+        await putUnit(c.unit, {type: "Feature", geometry: null, properties: {cells: from}});
+        await afterEdit(c.h + " → " + sel.value);
+      } catch (e) { GG.status(e.message, "error"); await loadLayers(); }
+    });
+    const row = document.createElement("div");
+    row.className = "gg-row";
+    row.append(go, sel);
+    box.appendChild(row);
+  }
+
+  async function checkTopology() {
+    const fc = await GG.api("/versions/" + draft.id + "/topology");
+    groups.problems.clearLayers();
+    const layer = L.geoJSON(fc, {
+      pmIgnore: true,
+      style: (f) => ({color: f.properties.severity === "error" ? "#d00" : "#e69500", weight: 3, fillOpacity: 0.5}),
+      pointToLayer: (f, ll) => L.circleMarker(ll, {radius: 8, color: "#d00"}),
+      onEachFeature: (f, l) => l.bindPopup(GG.esc(f.properties.check + ": " + f.properties.message)),
+    }).addTo(groups.problems);
+    const list = GG.$("#pl-problems");
+    list.replaceChildren(...layer.getLayers().map((l) => {
+      const p = l.feature.properties;
+      const li = document.createElement("li");
+      li.dataset.kind = p.check;
+      li.innerHTML = '<b class="' + (p.severity === "error" ? "gg-bad" : "") + '">' + GG.esc(p.severity) + "</b> " + GG.esc(p.check) + ": " + GG.esc(p.message);
+      li.addEventListener("click", () => { map.fitBounds(l.getBounds ? l.getBounds() : L.latLngBounds([l.getLatLng()]), {maxZoom: 16}); l.openPopup(); });
+      return li;
+    }));
+    GG.$("#pl-problem-count").textContent = fc.errors + " / " + fc.warnings;
+    document.body.dataset.errors = String(fc.errors);
+    document.body.dataset.problems = String(fc.features.length);
+    return fc;
+  }
+
+  function km2(m2) { return (m2 / 1e6).toFixed(3); }
+
+  async function impact() {
+    const r = await GG.api("/versions/" + draft.id + "/impact");
+    const rows = Object.entries(r.townships).map(([code, a]) => "<tr><td>" + GG.esc((units.byCode[code] || {}).name || code) + "</td><td>+" + km2(a.gained_m2) + "</td><td>−" + km2(a.lost_m2) + "</td></tr>").join("");
+    const teams = r.teams ? Object.entries(r.teams).map(([code, a]) => "<tr><td>" + GG.esc(GG.teamName(code)) + "</td><td>+" + km2(a.gained_m2 || 0) + "</td><td>−" + km2(a.lost_m2 || 0) + "</td></tr>").join("") : "";
+    const load = Object.entries(r.workload).filter(([, w]) => w.open_now !== w.open_after)
+      .map(([t, w]) => "<tr><td>" + GG.esc(GG.teamName(t)) + "</td><td>" + w.open_now + "</td><td>" + w.open_after + "</td></tr>").join("");
+    GG.$("#pl-impact-body").innerHTML =
+      '<table class="gg-table"><thead><tr><th>乡镇 Township</th><th>km² +</th><th>km² −</th></tr></thead><tbody>' + (rows || '<tr><td colspan="3">无变化 no change</td></tr>') + "</tbody></table>" +
+      (teams ? '<table class="gg-table"><thead><tr><th>队伍 Team</th><th>km² +</th><th>km² −</th></tr></thead><tbody>' + teams + "</tbody></table>" : "") +
+      "<p>改划单位 units moved: <b>" + r.units_moved.length + "</b> · H3 单元 cells moved: <b>" + r.cells_moved + "</b></p>" +
+      '<p>在办案件将换队伍 open cases changing owner: <b id="pl-open-changes">' + r.open_cases_changing_owner.length + "</b>" +
+      (r.open_cases_changing_owner.length ? " (" + r.open_cases_changing_owner.slice(0, 30).map((c) => "#" + c.case + " " + GG.esc(c.team) + "→" + GG.esc(c.would_be)).join(", ") + ")" : "") + "</p>" +
+      "<p>历史案件改归属 historical cases re-attributed: <b>" + GG.esc(typeof r.historical_cases_reattributed === "number" ? r.historical_cases_reattributed : JSON.stringify(r.historical_cases_reattributed)) + "</b></p>" +
+      (load ? '<table class="gg-table"><thead><tr><th>工作量 Workload</th><th>now</th><th>after</th></tr></thead><tbody>' + load + "</tbody></table>" : "") +
+      '<p class="gg-small">' + GG.esc(r.note) + "</p>";
+    document.body.dataset.impact = "1";
+  }
+
+  GG.pages.planner = async function (ctx) {
+    map = ctx.map;
+    groups = ctx.groups;
+    document.body.classList.add("gg-page-planner");
+    map.invalidateSize();
+    map.pm.setGlobalOptions({snappable: true, snapDistance: 20});
+    await GG.loadReference();
+    const vs = await versions();
+    const tomorrow = new Date(Date.now() + 86400e3);
+    GG.$("#pl-date").value = tomorrow.toISOString().slice(0, 10);
+    GG.$("#pl-version").addEventListener("change", (ev) => open(ev.target.value).catch((e) => GG.status(e.message, "error")));
+    GG.$("#pl-new").addEventListener("click", async () => {
+      try {
+        const inForce = vs.all.filter((v) => v.status === "published").sort((a, b) => String(b.effective_from).localeCompare(String(a.effective_from)))[0];
+        const v = await GG.api("/versions", {method: "POST", json: {name: "草稿 draft " + new Date().toISOString().slice(0, 16), based_on: inForce ? inForce.id : null}});
+        await versions();
+        GG.$("#pl-version").value = v.id;
+        await open(v.id);
+        GG.status("新草稿 new draft #" + v.id, "ok");
+      } catch (e) { GG.status(e.message, "error"); }
+    });
+    GG.$("#pl-check").addEventListener("click", () => checkTopology().catch((e) => GG.status(e.message, "error")));
+    GG.$("#pl-validate").addEventListener("click", async () => {
+      try {
+        const r = await GG.api("/versions/" + draft.id + "/validate?revision=" + draft.revision, {method: "POST"});
+        await refreshDraft();
+        await checkTopology();
+        GG.status(r.valid ? "已验证 validated" : r.errors + " 个错误 errors remain", r.valid ? "ok" : "error");
+      } catch (e) { GG.status(e.message, "error"); }
+    });
+    GG.$("#pl-impact").addEventListener("click", () => impact().catch((e) => GG.status(e.message, "error")));
+    GG.$("#pl-publish").addEventListener("click", async () => {
+      try {
+        const v = await GG.api("/versions/" + draft.id + "/publish", {method: "POST", json: {effective_from: GG.$("#pl-date").value}});
+        GG.status("已发布 published #" + v.id + " from " + v.effective_from, "ok");
+        await versions();
+      } catch (e) { GG.status(e.message, "error"); }
+    });
+    if (vs.drafts.length) await open(vs.drafts[0].id);
+    else GG.status("没有草稿：新建一个 no draft yet: start one", "info");
+    GG.ready = true;
+    document.body.dataset.ready = "1";
+  };
+})();

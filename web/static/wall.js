@@ -1,0 +1,256 @@
+/* The command-centre map wall: jurisdictions by team, live cases by state, H3 hotspots, backlog panels. */
+;(function () {
+  "use strict";
+  const GG = window.GG;
+  const cases = new Map(); // id -> {row, marker}
+  let columns = null, openStates = new Set(), cursor = null, clockOffset = 0, polls = 0;
+  let map, groups, triageKind = "all";
+
+  const HOT_RAMP = ["#fff5eb", "#fdd0a2", "#fd8d3c", "#e6550d", "#a63603", "#7f2704"];
+  /** H3 resolution for a zoom: coarse hexagons zoomed out, fine ones zoomed in. */
+  function resFor(z) {
+    if (z <= 9) return 5;
+    if (z <= 10) return 6;
+    if (z <= 12) return 7;
+    if (z <= 13) return 8;
+    if (z <= 15) return 9;
+    return 10;
+  }
+
+  function serverNow() { return Date.now() + clockOffset; }
+  function get(row, name) { return row[columns.indexOf(name)]; }
+  function isOpen(row) { return openStates.has(get(row, "status")); }
+  function overdue(row) {
+    const d = get(row, "deadline");
+    return isOpen(row) && get(row, "status") !== "suspended" && d && Date.parse(d) < serverNow();
+  }
+  function triage(row) { return get(row, "status") === "reported" && get(row, "triage") ? get(row, "triage") : null; }
+
+  function markerStyle(row) {
+    const late = overdue(row), esc = get(row, "escalation_level") > 0;
+    return {radius: esc ? 7 : 5, color: late ? "#000" : "#fff", weight: late || esc ? 2 : 1,
+      fillColor: GG.stateColour(get(row, "status")), fillOpacity: 0.9, dashArray: triage(row) ? "2 2" : null};
+  }
+
+  function upsert(row) {
+    const id = get(row, "id");
+    const old = cases.get(id);
+    const keep = isOpen(row) || Date.parse(get(row, "updated_at")) > serverNow() - 24 * 3600e3;
+    if (!keep || get(row, "lon") == null) {
+      if (old && old.marker) groups.cases.removeLayer(old.marker);
+      if (keep) cases.set(id, {row: row, marker: null}); else cases.delete(id);
+      return;
+    }
+    if (old && old.marker) {
+      old.row = row;
+      old.marker.setLatLng([get(row, "lat"), get(row, "lon")]);
+      old.marker.setStyle(markerStyle(row));
+      return;
+    }
+    const marker = L.circleMarker([get(row, "lat"), get(row, "lon")], markerStyle(row));
+    marker.on("click", () => showCase(id));
+    marker.bindTooltip(() => {
+      const r = cases.get(id).row;
+      return "#" + id + " · " + GG.esc(GG.matterName(get(r, "matter"))) + " · " + GG.esc(get(r, "status")) + " · " + GG.esc(GG.teamName(get(r, "team")));
+    });
+    marker.addTo(groups.cases);
+    cases.set(id, {row: row, marker: marker});
+  }
+
+  async function poll() {
+    const q = cursor ? "?since=" + encodeURIComponent(cursor) : "";
+    const data = await GG.api("/wall/cases" + q);
+    columns = data.columns;
+    openStates = new Set(data.open_states);
+    clockOffset = Date.parse(data.now) - Date.now();
+    data.cases.forEach(upsert);
+    cursor = data.cursor;
+    polls += 1;
+    renderPanels();
+    document.body.dataset.polls = String(polls);
+    document.body.dataset.cases = String(groups.cases.getLayers().length);
+    return data;
+  }
+
+  function caseItem(row) {
+    const id = get(row, "id");
+    const li = document.createElement("li");
+    li.dataset.caseId = id;
+    const dl = get(row, "deadline");
+    li.innerHTML = '<span class="gg-dot" style="background:' + GG.stateColour(get(row, "status")) + '"></span>#' + id + " " +
+      GG.esc(GG.matterName(get(row, "matter"))) + " · " + GG.esc(GG.teamName(get(row, "team"))) +
+      (get(row, "escalation_level") ? ' · <b class="gg-bad">督办 L' + get(row, "escalation_level") + "</b>" : "") +
+      (overdue(row) && dl ? ' · <span class="gg-bad">超期 overdue ' + GG.esc(dl.slice(5, 16).replace("T", " ")) + "</span>" : "") +
+      (triage(row) ? ' · <span class="gg-bad">' + GG.esc(triage(row)) + "</span>" : "");
+    li.addEventListener("click", () => showCase(id, true));
+    return li;
+  }
+
+  function renderPanels() {
+    const teams = {};
+    const late = [], tri = [];
+    cases.forEach(({row}) => {
+      if (!isOpen(row)) return;
+      const t = get(row, "team");
+      const s = (teams[t] = teams[t] || {open: 0, overdue: 0, escalated: 0});
+      s.open += 1;
+      if (overdue(row)) s.overdue += 1;
+      if (get(row, "escalation_level") > 0) s.escalated += 1;
+      if (overdue(row) || get(row, "escalation_level") > 0) late.push(row);
+      if (triage(row)) tri.push(row);
+    });
+    const body = GG.$("#gg-backlog tbody");
+    body.innerHTML = "";
+    Object.entries(teams).sort((a, b) => b[1].open - a[1].open).forEach(([code, s]) => {
+      const tr = document.createElement("tr");
+      tr.innerHTML = '<td title="' + GG.esc(code) + '"><span class="gg-dot" style="background:' + GG.teamColour(code) + '"></span>' +
+        GG.esc(GG.teamName(code)) + "</td><td>" + s.open + '</td><td class="' + (s.overdue ? "gg-bad" : "") + '">' + s.overdue +
+        "</td><td>" + s.escalated + "</td>";
+      body.appendChild(tr);
+    });
+    late.sort((a, b) => (get(b, "escalation_level") - get(a, "escalation_level")) || String(get(a, "deadline")).localeCompare(String(get(b, "deadline"))));
+    const lateList = GG.$("#gg-overdue");
+    lateList.replaceChildren(...late.slice(0, 200).map(caseItem));
+    GG.$("#gg-overdue-count").textContent = String(late.length);
+    const kinds = {};
+    tri.forEach((r) => { kinds[triage(r)] = (kinds[triage(r)] || 0) + 1; });
+    const tabs = GG.$("#gg-triage-tabs");
+    tabs.replaceChildren(...["all", ...Object.keys(kinds).sort()].map((k) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = (k === "all" ? "全部 all" : k) + " " + (k === "all" ? tri.length : kinds[k]);
+      b.setAttribute("aria-pressed", String(k === triageKind));
+      b.addEventListener("click", () => { triageKind = k; renderPanels(); });
+      return b;
+    }));
+    const shown = tri.filter((r) => triageKind === "all" || triage(r) === triageKind).sort((a, b) => get(b, "id") - get(a, "id"));
+    GG.$("#gg-triage").replaceChildren(...shown.slice(0, 200).map(caseItem));
+    GG.$("#gg-triage-count").textContent = String(tri.length);
+  }
+
+  async function showCase(id, fly) {
+    const entry = cases.get(id);
+    if (fly && entry && entry.marker) map.flyTo(entry.marker.getLatLng(), Math.max(map.getZoom(), 14), {duration: 0.5});
+    const box = GG.$("#gg-case");
+    box.hidden = false;
+    GG.$("#gg-case-id").textContent = "#" + id;
+    const body = GG.$("#gg-case-body");
+    body.textContent = "…";
+    try {
+      const [c, history] = await Promise.all([GG.api("/cases/" + id), GG.api("/cases/" + id + "/history")]);
+      const routing = c.routing || {};
+      body.innerHTML = '<dl class="gg-kv">' +
+        "<dt>状态 state</dt><dd>" + GG.esc(c.status) + (c.overdue ? ' <b class="gg-bad">超期 overdue</b>' : "") + "</dd>" +
+        "<dt>事项 matter</dt><dd>" + GG.esc(GG.matterName(c.matter)) + "</dd>" +
+        "<dt>队伍 team</dt><dd>" + GG.esc(GG.teamName(c.team)) + (c.co_owners.length ? " + " + GG.esc(c.co_owners.join(", ")) : "") + "</dd>" +
+        "<dt>期限 deadline</dt><dd>" + GG.esc(c.deadline || "—") + "</dd>" +
+        "<dt>督办 escalation</dt><dd>" + GG.esc(c.escalation_level) + "</dd>" +
+        "<dt>分拨 triage</dt><dd>" + GG.esc(c.triage || "—") + "</dd>" +
+        "<dt>理由 why</dt><dd>" + GG.esc(routing.reason || "") + "</dd>" +
+        "<dt>说明 note</dt><dd>" + GG.esc(c.description || "") + "</dd></dl>" +
+        '<ol class="gg-events">' + history.map((e) => "<li>" + GG.esc(e.at.slice(0, 16).replace("T", " ")) + " · " +
+          GG.esc(e.action) + " · " + GG.esc(e.actor) + (e.to ? " → " + GG.esc(e.to) : "") + (e.reason ? " · " + GG.esc(e.reason) : "") + "</li>").join("") + "</ol>";
+      body.dataset.caseId = String(id);
+    } catch (e) {
+      body.textContent = e.message;
+    }
+  }
+
+  // ---- hotspots ----------------------------------------------------------------------------
+  let hotSeq = 0;
+  async function loadHotspots() {
+    const seq = ++hotSeq;
+    groups.hotspots.clearLayers();
+    if (!GG.$("#hot-on").checked) { GG.$("#hot-info").textContent = ""; return; }
+    const z = map.getZoom(), res = resFor(z);
+    const days = Number(GG.$("#hot-window").value);
+    const to = new Date(serverNow());
+    const from = new Date(to.getTime() - days * 86400e3);
+    const iso = (d) => d.toISOString().slice(0, 19) + "Z";
+    let q = "/hotspots?res=" + res + "&from=" + iso(from) + "&to=" + iso(to);
+    const matter = GG.$("#hot-matter").value;
+    if (matter) q += "&matter=" + encodeURIComponent(matter);
+    if (res >= 8) {
+      const b = map.getBounds().pad(0.2);
+      q += "&bbox=" + [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(5)).join(",");
+    }
+    const data = await GG.api(q);
+    if (seq !== hotSeq) return; // a newer request replaced this one
+    const max = Math.max(1, data.max);
+    data.cells.forEach((c) => {
+      const ring = [];
+      for (let i = 0; i < c.b.length; i += 2) ring.push([c.b[i + 1], c.b[i]]);
+      const level = Math.min(HOT_RAMP.length - 1, Math.floor((c.n / max) * (HOT_RAMP.length - 1) + 0.5));
+      L.polygon(ring, {stroke: true, color: "#a63603", weight: 0.5, fillColor: HOT_RAMP[level], fillOpacity: 0.55, interactive: true})
+        .bindTooltip(c.n + " 起 reports · " + c.h).addTo(groups.hotspots);
+    });
+    GG.$("#hot-info").textContent = "H3 res " + data.res + " · " + data.cells.length + " 格 cells · " + data.total + " 起 reports" +
+      (matter ? " · " + GG.matterName(matter) : "");
+    GG.wallState.hexes = data.cells.map((c) => c.h);
+    GG.wallState.hexQuery = q;
+    document.body.dataset.hexes = String(data.cells.length);
+    document.body.dataset.hexRes = String(data.res);
+  }
+
+  function legend() {
+    const el = GG.$("#gg-legend");
+    el.innerHTML = "<b>案件状态 Case state</b><br>" + Object.entries(GG.STATE_COLOURS)
+      .map(([s, c]) => '<span><i class="gg-dot" style="background:' + c + '"></i>' + GG.esc(s) + "</span>").join("") +
+      '<br><span><i class="gg-dot" style="border:2px solid #000"></i>超期 overdue</span>' +
+      '<span><i class="gg-dot" style="border:2px dashed #e31a1c"></i>待分拨 triage</span>' +
+      '<span><i class="gg-dot" style="background:' + HOT_RAMP[3] + '"></i>热点 hotspot</span>';
+  }
+
+  /** What the wall shows, for people checking it (and its browser tests). */
+  GG.wallState = {caseIds: () => Array.from(cases.keys()), shown: (id) => !!(cases.get(id) && cases.get(id).marker),
+    hexes: [], hexQuery: null, showCase: showCase};
+
+  GG.pages.wall = async function (ctx) {
+    map = ctx.map;
+    groups = ctx.groups;
+    document.body.classList.add("gg-page-wall");
+    map.invalidateSize();
+    legend();
+    GG.$("#gg-fullscreen").addEventListener("click", () => {
+      if (document.fullscreenElement) document.exitFullscreen(); else document.documentElement.requestFullscreen();
+    });
+    GG.$("#gg-case-close").addEventListener("click", () => { GG.$("#gg-case").hidden = true; });
+    setInterval(() => { GG.$("#gg-clock").textContent = new Date(serverNow()).toLocaleString("zh-CN", {hour12: false}); }, 1000);
+    GG.status("加载中 loading…");
+    await GG.loadReference();
+    const select = GG.$("#hot-matter");
+    Object.values(GG.ref.matters).forEach((m) => {
+      const o = document.createElement("option");
+      o.value = m.code;
+      o.textContent = m.name;
+      select.appendChild(o);
+    });
+    const units = await GG.loadUnits(["county", "township", "village", "zone"]);
+    GG.unitLayer(units.layers.county, units.byCode, {fill: 0, weight: 3, line: "#333"}).addTo(groups.county);
+    GG.unitLayer(units.layers.village, units.byCode, {fill: 0.08, weight: 0.5}).addTo(groups.village);
+    GG.unitLayer(units.layers.township, units.byCode, {fill: 0.1, weight: 2, label: true}).addTo(groups.township);
+    GG.unitLayer(units.layers.zone, units.byCode, {fill: 0.05, weight: 2, dash: "6 4"}).addTo(groups.zone);
+    const county = L.geoJSON(units.layers.county);
+    if (county.getLayers().length) map.fitBounds(county.getBounds(), {animate: false});
+    groups.village.remove(); // villages on demand from the layer control: the wall stays readable
+    await poll();
+    await loadHotspots();
+    map.on("zoomend moveend", () => { clearTimeout(GG._hotTimer); GG._hotTimer = setTimeout(() => loadHotspots().catch((e) => GG.status(e.message, "error")), 250); });
+    ["#hot-matter", "#hot-window", "#hot-on"].forEach((s) => GG.$(s).addEventListener("change", () => loadHotspots().catch((e) => GG.status(e.message, "error"))));
+    GG.$("#hot-coal").addEventListener("click", () => {
+      const all = Object.values(GG.ref.matters);
+      const coal = all.find((m) => /煤泥|slurry/i.test(m.name + " " + JSON.stringify(m.attributes || {}))) ||
+        all.find((m) => /COAL/.test(m.code));
+      if (coal) GG.$("#hot-matter").value = coal.code;
+      GG.$("#hot-on").checked = true;
+      loadHotspots().catch((e) => GG.status(e.message, "error"));
+    });
+    const every = 1000 * (ctx.config.refresh_seconds || 5);
+    setInterval(() => poll().then(() => GG.status("更新于 updated " + new Date().toLocaleTimeString("zh-CN", {hour12: false}), "ok"))
+      .catch((e) => GG.status("更新失败 update failed: " + e.message, "error")), every);
+    GG.status(cases.size + " 件 cases", "ok");
+    performance.mark("gg-interactive");
+    GG.ready = true;
+    document.body.dataset.ready = "1";
+  };
+})();
