@@ -17,6 +17,10 @@
     return 10;
   }
 
+  // Address options: ?res=9 fixes the hexagons' resolution, ?days=90 the window, ?matter=CODE the category.
+  const params = new URLSearchParams(location.search);
+  const fixedRes = Number(params.get("res")) || null;
+
   function serverNow() { return Date.now() + clockOffset; }
   function get(row, name) { return row[columns.indexOf(name)]; }
   function isOpen(row) { return openStates.has(get(row, "status")); }
@@ -162,7 +166,7 @@
     const seq = ++hotSeq;
     groups.hotspots.clearLayers();
     if (!GG.$("#hot-on").checked) { GG.$("#hot-info").textContent = ""; return; }
-    const z = map.getZoom(), res = resFor(z);
+    const z = map.getZoom(), res = fixedRes || resFor(z);
     const days = Number(GG.$("#hot-window").value);
     const to = new Date(serverNow());
     const from = new Date(to.getTime() - days * 86400e3);
@@ -225,6 +229,14 @@
       o.textContent = m.name;
       select.appendChild(o);
     });
+    if (params.get("days")) {
+      const o = document.createElement("option");
+      o.value = String(Number(params.get("days")) || 30);
+      o.textContent = o.value + " 天 days";
+      GG.$("#hot-window").appendChild(o);
+      GG.$("#hot-window").value = o.value;
+    }
+    if (params.get("matter")) GG.$("#hot-matter").value = params.get("matter");
     const units = await GG.loadUnits(["county", "township", "village", "zone"]);
     GG.unitLayer(units.layers.county, units.byCode, {fill: 0, weight: 3, line: "#333"}).addTo(groups.county);
     GG.unitLayer(units.layers.village, units.byCode, {fill: 0.08, weight: 0.5}).addTo(groups.village);
