@@ -507,3 +507,145 @@ def test_dispute_view_as_of_a_past_date(watch: Callable[..., Watched]) -> None:
     w.until("document.querySelector('#dq-result').textContent.length > 5 && "
             "!document.querySelector('#dq-result').textContent.startsWith('…')")
     assert "version" in page.inner_text("#dq-result").lower()
+
+
+def test_dispute_view_answers_for_a_drawn_polygon(watch: Callable[..., Watched], server: str,
+                                                  demo: DemoCounty) -> None:
+    w = watch(1920, 1080, who="auditor")
+    page = w.open("/dispute")
+    page.select_option("#dq-matter", "M-ENV-COAL")  # township teams hold it: the line between them matters
+    townships = sorted((u for u in demo.units if u.layer == "township"), key=lambda u: u.code)
+    zones = shapely.union_all([u.geometry for u in demo.units if u.layer == "zone" and u.geometry is not None])
+    mid = next(p for i, t in enumerate(townships) for u in townships[i + 1:]
+               if (line := shapely.line_merge(t.geometry.boundary.intersection(u.geometry.boundary))).length > 0.02
+               and not zones.buffer(0.02).contains(
+                   p := shapely.line_interpolate_point(line if line.geom_type == "LineString" else line.geoms[0],
+                                                       0.5, normalized=True))
+               and p.distance(zones) > 0.02)
+    w.js(f"void GG.map.setView([{mid.y}, {mid.x}], 15, {{animate: false}})")
+    page.click(".leaflet-pm-icon-rectangle")
+    box = w.page.locator(".folium-map").bounding_box()
+    assert box is not None
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.click(cx - 120, cy - 90)
+    page.mouse.click(cx + 120, cy + 90)  # a yard across the township line
+    w.until("document.body.dataset.answered === '1'")
+    geometry = w.js("GG.groups.query.getLayers()[0].toGeoJSON(false).geometry")
+    shown = w.js("""Array.from(document.querySelectorAll('#dq-team-shares tbody tr'))
+                    .map(tr => [tr.dataset.team, Number(tr.cells[2].textContent.replace('%', '')) / 100])""")
+    with api(server, "auditor") as client:
+        matter = w.js("document.querySelector('#dq-matter').value")
+        answer = client.post("/disputes/area", json={"geometry": geometry, "matter": matter}).json()
+    assert len(shown) >= 2  # it straddles the line
+    assert [t for t, _ in shown] == [t["team"] for t in answer["teams"]]
+    assert [s for _, s in shown] == pytest.approx([t["share"] for t in answer["teams"]], abs=1e-4)
+    assert sum(s for _, s in shown) == pytest.approx(1.0, abs=1e-3)
+    w.shot("dispute-polygon")
+    assert w.errors == []
+
+
+def png_bytes() -> bytes:
+    """A real 2×2 PNG, made here."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    raw = b"".join(b"\x00" + bytes([200, 30, 30] * 2) for _ in range(2))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_phone_photo_taken_offline_arrives_with_its_report(watch: Callable[..., Watched], server: str,
+                                                           demo: DemoCounty) -> None:
+    w = watch(390, 844, who="worker")
+    page = w.open("/phone")
+    lon, lat = inner_point(demo, "village", 80)
+    w.js(f"void GG.map.setView([{lat}, {lon}], 15, {{animate: false}})")
+    click_at(w, lon, lat)
+    page.wait_for_selector("#ph-route[data-team]")
+    note = f"photo {uuid.uuid4()}"
+    page.fill("#ph-note", note)
+    photo = png_bytes()
+    page.wait_for_selector('body[data-offline-ready="1"]', state="attached")  # the service worker is in
+    page.set_input_files("#ph-photo", files=[{"name": "yard.png", "mimeType": "image/png", "buffer": photo}])
+    w.context.set_offline(True)
+    page.click("#ph-send")
+    page.wait_for_selector("#ph-outbox li[data-state=queued]")
+    page.reload()  # offline: the service worker serves the page and its data; the outbox survives
+    page.wait_for_selector('body[data-ready="1"]', state="attached")
+    assert w.js("document.body.dataset.queued") == "1"
+    assert w.js("document.querySelectorAll('#ph-matter option').length") > 10  # categories, from the cache
+    w.shot("phone-reopened-offline")
+    w.context.set_offline(False)
+    page.wait_for_selector("#ph-outbox li[data-state=sent]", timeout=30_000)
+    with api(server, "dispatcher") as client:
+        (case,) = [c for c in client.get("/cases", params={"limit": 10000}).json() if c["description"] == note]
+        assert len(case["photos"]) == 1
+        got = client.get(f"/photos/{case['photos'][0]}")
+    assert got.status_code == 200 and got.content == photo
+
+
+def test_planner_publishes_a_draft_with_a_date(watch: Callable[..., Watched], server: str) -> None:
+    w = watch(1920, 1080, who="planner")
+    draft = open_draft(w)
+    day = (date.today() + timedelta(days=30)).isoformat()
+    w.page.fill("#pl-date", day)
+    w.page.click("#pl-publish")
+    w.until("document.querySelector('#gg-status').dataset.kind === 'ok' && "
+            "document.querySelector('#gg-status').textContent.includes('published')")
+    with api(server, "planner") as client:
+        version = client.get(f"/versions/{draft}").json()
+    assert version["status"] == "published" and version["effective_from"] == day
+    # A date in the past is refused with the reason, and nothing is published.
+    other = open_draft(w)
+    w.page.fill("#pl-date", (date.today() - timedelta(days=1)).isoformat())
+    w.page.click("#pl-publish")
+    w.until("document.querySelector('#gg-status').dataset.kind === 'error'")
+    with api(server, "planner") as client:
+        assert client.get(f"/versions/{other}").json()["status"] != "published"
+    assert all("400" in e or "409" in e or "422" in e for e in w.errors)
+
+
+def test_demo_opens_straight_onto_a_populated_wall(browser: Any, tmp_path: Path) -> None:
+    from tests.live import free_port
+
+    port = free_port()
+    demo = subprocess.Popen([sys.executable, "-m", "cli.main", "demo", "--months", "1", "--port", str(port)],
+                            cwd=ROOT, env={"GRIDGOV_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin",
+                                           "GRIDGOV_TICK_SECONDS": "0"},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = None
+        assert demo.stdout is not None
+        for line in demo.stdout:
+            found = re.search(r"open the map wall: (http://\S+/wall)", line)
+            if found:
+                url = found.group(1)
+                break
+        assert url == f"http://127.0.0.1:{port}/wall"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url.replace("/wall", "/health"), timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        context = browser.new_context(viewport={"width": 1920, "height": 1080})
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(url)  # no sign-in: the demo's pages sign in with the demo accounts
+        page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=60_000)
+        assert int(page.evaluate("document.body.dataset.cases")) > 50
+        assert int(page.evaluate("document.body.dataset.hexes")) > 10
+        assert page.locator("#gg-backlog tbody tr").count() > 3
+        page.screenshot(path=str(SHOTS / "demo-wall.png"))
+        assert errors == []
+        context.close()
+    finally:
+        demo.terminate()
+        demo.wait(timeout=30)

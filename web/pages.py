@@ -108,7 +108,8 @@ def security_policy(settings: Settings) -> str:
         parts = urlsplit(settings.basemap_url.replace("{", "").replace("}", ""))
         img.append(f"{parts.scheme}://{parts.netloc}")
     return ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-            f"img-src {' '.join(img)}; connect-src 'self'; font-src 'self' data:; frame-ancestors 'self'")
+            f"img-src {' '.join(img)}; connect-src 'self'; font-src 'self' data:; worker-src 'self'; "
+            "frame-ancestors 'self'")
 
 
 def install_pages(app: FastAPI) -> None:
@@ -127,6 +128,12 @@ def install_pages(app: FastAPI) -> None:
     for page in PAGES.values():
         router.add_api_route(f"/{page.name}", make(page), methods=["GET"], response_class=HTMLResponse,
                              summary=page.title)
+
+    @router.get("/sw.js")
+    def service_worker() -> Response:
+        """The phone page's service worker, at the root so it may serve /phone offline."""
+        return Response((STATIC / "sw.js").read_bytes(), media_type="text/javascript",
+                        headers={"Service-Worker-Allowed": "/", "Cache-Control": "no-cache"})
 
     @router.get("/basemap/{z}/{x}/{y}")
     def basemap(z: int, x: int, y: int, request: Request) -> Response:

@@ -157,6 +157,17 @@
     document.body.classList.add("gg-page-phone");
     map.invalidateSize();
     render();
+    if ("serviceWorker" in navigator) {
+      const controlled = () => navigator.serviceWorker.controller ? Promise.resolve() :
+        new Promise((resolve) => navigator.serviceWorker.addEventListener("controllerchange", resolve, {once: true}));
+      // Once the worker controls the page, read the reference data again through it, so it is kept.
+      navigator.serviceWorker.register("/sw.js", {scope: "/"}).then(() => navigator.serviceWorker.ready)
+        .then(controlled)
+        .then(() => Promise.all(["/auth/me", "/matters", "/teams", "/units?layer=county", "/units?layer=township",
+          "/units?layer=village"].map((u) => GG.api(u))))
+        .then(() => { document.body.dataset.offlineReady = "1"; })
+        .catch((e) => GG.status("离线功能不可用 offline use unavailable: " + e.message, "info"));
+    }
     window.addEventListener("online", flush);
     setInterval(flush, 10000);
     GG.$("#ph-form").addEventListener("submit", compose);
