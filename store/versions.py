@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -42,9 +43,10 @@ class Versions:
         self.options = options or TopologyOptions()
 
     def check(self, version_id: int) -> list[TopologyProblem]:
-        """Topology problems of a version (any status)."""
-        self.repo.version(version_id)
-        return check_topology(self.repo.units(version_id), self.options)
+        """Topology problems of a version (any status), its stored allowed-gap areas excepted from gaps."""
+        stored = tuple(g.geometry for g in self.repo.allowed_gaps(version_id))
+        options = replace(self.options, allowed_gaps=self.options.allowed_gaps + stored)
+        return check_topology(self.repo.units(version_id), options)
 
     def validate(self, version_id: int, expected_revision: int | None = None) -> tuple[Version, list[TopologyProblem]]:
         """Check a draft; it becomes `validated` when no error remains (any later edit makes it a draft again)."""
