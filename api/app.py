@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Query, Response
 from pydantic import BaseModel, Field
 
-from api import auth, cases, disputes, ogc, open311, routing, versions, wall
+from api import auth, cases, disputes, ogc, open311, routing, tiles, versions, wall
 from api.deps import get_repo, resolve_version
 from api.errors import install_body_limit, install_error_handlers
 from api.geojson import feature_collection, unit_feature
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(cases.router)
     app.include_router(open311.router)
     app.include_router(ogc.router)
+    app.include_router(tiles.router)
     app.include_router(disputes.router)
     app.include_router(wall.router)
     install_pages(app)

@@ -36,7 +36,7 @@ def geometry_from_geojson(data: dict[str, Any], crs: str = "wgs84", where: str =
     """A valid, non-empty shapely geometry in WGS84 from a GeoJSON geometry in `crs` (422 saying what is wrong)."""
     try:
         raw = shapely.geometry.shape(data)
-    except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError, shapely.errors.ShapelyError) as exc:
         raise InvalidInput(f"not a GeoJSON geometry: {exc}", where=where) from None
     if raw.is_empty:
         raise InvalidInput("the geometry is empty", where=where)

@@ -4,7 +4,8 @@ Collections: one per layer (county, township, village, grid, zone) of the versio
 `?version=`), and `cases` (points, scoped to the caller like `GET /cases`). Items take `bbox`
 (intersects), `limit` (default 100, at most 10,000), `offset`, and answer with `numberMatched`,
 `numberReturned` and a `next` link. Grid units defined by H3 cells are served as their cells' polygons.
-Every request needs a bearer token (GDAL: GDAL_HTTP_HEADERS / GDAL_HTTP_HEADER_FILE).
+Every request needs a bearer token (GDAL: GDAL_HTTP_HEADERS / GDAL_HTTP_HEADER_FILE). On PostGIS each
+collection links its vector tiles (OGC API – Tiles, `api/tiles.py`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
 ]
+TILES_CONFORMANCE = [f"http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/{c}"
+                     for c in ("core", "tileset", "tilesets-list", "geodata-tilesets", "mvt")]
 MAX_LIMIT = 10_000
 
 
@@ -60,14 +63,23 @@ def _bbox(shapes: list[Any]) -> list[float] | None:
     return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
 
 
-def _collection(request: Request, cid: str, title: str, bbox: list[float] | None) -> dict[str, Any]:
+def _collection(request: Request, cid: str, title: str, bbox: list[float] | None, tiles: bool) -> dict[str, Any]:
     base, q = _base(request), _version_param(request)
+    links = [{"href": f"{base}/collections/{cid}{q}", "rel": "self", "type": "application/json"},
+             {"href": f"{base}/collections/{cid}/items{q}", "rel": "items", "type": GEOJSON}]
+    if tiles:  # vector tiles (api/tiles.py) need PostGIS
+        links.append({"href": f"{base}/collections/{cid}/tiles{q}", "type": "application/json",
+                      "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"})
     return {
         "id": cid, "title": title, "itemType": "feature", "crs": [CRS84],
         "extent": {"spatial": {"bbox": [bbox] if bbox else [[-180, -90, 180, 90]], "crs": CRS84}},
-        "links": [{"href": f"{base}/collections/{cid}{q}", "rel": "self", "type": "application/json"},
-                  {"href": f"{base}/collections/{cid}/items{q}", "rel": "items", "type": GEOJSON}],
+        "links": links,
     }
+
+
+def _tiles(repo: Repository) -> bool:
+    """Whether this database builds vector tiles (PostGIS)."""
+    return repo.session.get_bind().dialect.name == "postgresql"
 
 
 def _sees_cases(user: User) -> bool:
@@ -87,8 +99,8 @@ def landing(request: Request) -> dict[str, Any]:
 
 
 @router.get("/conformance", summary="Conformance classes")
-def conformance() -> dict[str, Any]:
-    return {"conformsTo": CONFORMANCE}
+def conformance(repo: Repo) -> dict[str, Any]:
+    return {"conformsTo": CONFORMANCE + (TILES_CONFORMANCE if _tiles(repo) else [])}
 
 
 @router.get("/collections", summary="The layers of the version in force, and cases")
@@ -96,11 +108,11 @@ def collections(request: Request, repo: Repo, user: CurrentUser, version: int | 
     out = []
     for layer in LOAD_ORDER:
         _, units = _units(repo, layer, version)
-        out.append(_collection(request, layer, REGISTRY[layer].title, _bbox([s for _, s in units])))
+        out.append(_collection(request, layer, REGISTRY[layer].title, _bbox([s for _, s in units]), _tiles(repo)))
     if _sees_cases(user):
         rows = Cases(repo.session).in_scope(user, limit=MAX_LIMIT)
         pts = [shapely.Point(r.lon, r.lat) for r in rows if r.lon is not None]
-        out.append(_collection(request, "cases", "案件", _bbox(pts)))
+        out.append(_collection(request, "cases", "案件", _bbox(pts), _tiles(repo)))
     return {"links": [{"href": f"{_base(request)}/collections", "rel": "self", "type": "application/json"}],
             "collections": out}
 
@@ -110,11 +122,11 @@ def collection(cid: str, request: Request, repo: Repo, user: CurrentUser, versio
     if cid == "cases" and _sees_cases(user):
         rows = Cases(repo.session).in_scope(user, limit=MAX_LIMIT)
         return _collection(request, "cases", "案件", _bbox([shapely.Point(r.lon, r.lat) for r in rows
-                                                           if r.lon is not None]))
+                                                           if r.lon is not None]), _tiles(repo))
     if cid not in REGISTRY:
         raise NotFound(f"no collection {cid!r}; GET /ogc/collections lists them")
     _, units = _units(repo, cid, version)
-    return _collection(request, cid, REGISTRY[cid].title, _bbox([s for _, s in units]))
+    return _collection(request, cid, REGISTRY[cid].title, _bbox([s for _, s in units]), _tiles(repo))
 
 
 def _parse_bbox(bbox: str | None) -> Any:

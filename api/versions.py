@@ -6,6 +6,7 @@ silent overwrite. Reads need any signed-in user; writes need a planner.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any
 
@@ -19,7 +20,7 @@ from api.deps import get_repo
 from api.geojson import geometry_from_geojson, unit_feature
 from gis.crs import geometry_to_wgs84
 from gis.errors import InvalidInput, NotFound
-from gis.model import Delegation, Rule, Unit
+from gis.model import CODE_PATTERN, AllowedGap, Delegation, Rule, Unit
 from gis.topology import TopologyOptions
 from store.assign import reassign
 from store.repo import Repository
@@ -30,6 +31,8 @@ from store.versions import Versions, summary
 router = APIRouter(tags=["versions"], dependencies=[Depends(current_user)])
 Repo = Annotated[Repository, Depends(get_repo, scope="function")]
 Planner = Annotated[User, Depends(require("planner"))]
+GapReader = Annotated[User, Depends(require("planner", "auditor"))]  # auditors read everything, change nothing
+CODE = re.compile(CODE_PATTERN)
 Revision = Annotated[int, Query(ge=0, description="the draft's revision your edit is based on")]
 
 
@@ -192,3 +195,68 @@ def put_delegations(version_id: int, body: list[Delegation], revision: Revision,
                     user: Planner) -> dict[str, Any]:
     count = repo.set_delegations(version_id, body, expected_revision=revision)
     return {"delegations": count, "version": repo.version(version_id).model_dump(mode="json")}
+
+
+class GapFeature(BaseModel):
+    """An allowed-gap area as a GeoJSON Feature: a (Multi)Polygon in `crs`, `name` and `note` in properties."""
+
+    type: str = Field(pattern="^Feature$")
+    geometry: dict[str, Any]
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+def gap_feature(gap: AllowedGap, version_id: int) -> dict[str, Any]:
+    """An allowed-gap area as a GeoJSON Feature."""
+    return {"type": "Feature", "id": gap.code, "geometry": shapely.geometry.mapping(gap.geometry),
+            "properties": {"code": gap.code, "name": gap.name, "note": gap.note, "version": version_id}}
+
+
+def gap_from_feature(code: str, body: GapFeature, crs: str) -> AllowedGap:
+    """The allowed gap a feature describes (422 naming what is wrong)."""
+    props = dict(body.properties)
+    if props.pop("code", code) != code:
+        raise InvalidInput(f"the feature's code differs from the path's {code}", where="properties.code")
+    unknown = sorted(set(props) - {"name", "note"})
+    if unknown:
+        raise InvalidInput(f"unknown properties {', '.join(unknown)}; an allowed gap has name and note",
+                           where="properties")
+    geometry = geometry_from_geojson(body.geometry, crs)
+    try:
+        return AllowedGap.model_validate({"code": code, "name": props.get("name", code), "note": props.get("note", ""),
+                                          "geometry": geometry})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "feature"
+        raise InvalidInput(str(err["msg"]).removeprefix("Value error, "), where=where) from None
+
+
+@router.get("/versions/{version_id}/allowed-gaps", summary="Allowed-gap areas of a version (lakes, rivers…)")
+def allowed_gaps(version_id: int, repo: Repo, user: GapReader) -> JSONResponse:
+    features = [gap_feature(g, version_id) for g in repo.allowed_gaps(version_id)]
+    return JSONResponse({"type": "FeatureCollection", "features": features}, media_type="application/geo+json")
+
+
+@router.get("/versions/{version_id}/allowed-gaps/{code}", summary="One allowed-gap area")
+def allowed_gap(version_id: int, code: str, repo: Repo, user: GapReader) -> JSONResponse:
+    gap = next((g for g in repo.allowed_gaps(version_id) if g.code == code), None)
+    if gap is None:
+        raise NotFound(f"no allowed gap {code} in version {version_id}")
+    return JSONResponse(gap_feature(gap, version_id), media_type="application/geo+json")
+
+
+@router.put("/versions/{version_id}/allowed-gaps/{code}",
+            summary="Create or replace an allowed-gap area of a draft (GeoJSON Feature; not a topology gap)")
+def put_allowed_gap(version_id: int, code: str, body: GapFeature, revision: Revision, repo: Repo, user: Planner,
+                    crs: str = "wgs84") -> JSONResponse:
+    if not CODE.match(code):
+        raise InvalidInput("a code is 1–64 letters, digits or _ . : -", where="code")
+    gap = gap_from_feature(code, body, crs)
+    new = repo.put_allowed_gap(version_id, gap, expected_revision=revision)
+    return JSONResponse({**gap_feature(gap, version_id), "version": repo.version(version_id).model_dump(mode="json")},
+                        status_code=201 if new else 200)
+
+
+@router.delete("/versions/{version_id}/allowed-gaps/{code}", summary="Remove an allowed-gap area from a draft")
+def delete_allowed_gap(version_id: int, code: str, revision: Revision, repo: Repo, user: Planner) -> dict[str, Any]:
+    repo.remove_allowed_gap(version_id, code, expected_revision=revision)
+    return repo.version(version_id).model_dump(mode="json")

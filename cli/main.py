@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from shapely.geometry.base import BaseGeometry
 
 from cli.common import DbUrl, VersionOpt, console, err, repository, run, serve, settings_for
 from cli.demo import demo_cmd
@@ -18,6 +19,7 @@ from etl.derive import derive_version
 from etl.export import export_units
 from etl.importer import import_file
 from etl.vector import VectorOptions
+from gis.crs import metres_per_degree
 from gis.errors import GridGovError
 from gis.topology import TopologyOptions
 from gis.validate import DEFAULT_OUTSIDE_TOLERANCE
@@ -184,6 +186,10 @@ def version_validate(
     def body() -> None:
         with repository(database_url) as repo:
             version, problems = Versions(repo, _topology(database_url)).validate(version_id)
+            gaps = repo.allowed_gaps(version_id)
+        for g in gaps:
+            console.print(f"allowed gap {g.code} {g.name}: {_km2(g.geometry):,.3f} km² not checked for gaps",
+                          highlight=False)
         for p in problems:
             style = "red" if p.severity == "error" else "yellow"
             console.print(f"[{style}]{p.severity}[/] {p.check}: {p.message}", highlight=False)
@@ -191,7 +197,7 @@ def version_validate(
             geojson.write_text(json.dumps(summary(problems), ensure_ascii=False), encoding="utf-8")
         errors = sum(p.severity == "error" for p in problems)
         print(f"validated version={version.id} status={version.status} errors={errors} "
-              f"warnings={len(problems) - errors}")
+              f"warnings={len(problems) - errors} allowed_gaps={len(gaps)}")
         if errors:
             raise typer.Exit(2)
 
@@ -235,6 +241,11 @@ def _day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise GridGovError(f"--effective-from {text!r} is not a date like 2026-12-01") from None
+
+
+def _km2(g: BaseGeometry) -> float:
+    kx, ky = metres_per_degree(g.centroid.y)
+    return float(g.area) * kx * ky / 1e6
 
 
 def _topology(database_url: str | None) -> TopologyOptions:

@@ -58,3 +58,9 @@ class UnsupportedMedia(InvalidInput):
     """A file of a type we do not accept (e.g. a photo that is not JPEG, PNG or WebP)."""
 
     status = 415
+
+
+class Unsupported(GridGovError):
+    """A feature this deployment cannot offer (e.g. vector tiles, which need PostGIS, on SQLite)."""
+
+    status = 501

@@ -46,6 +46,20 @@ class _Model(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
 
+def as_multipolygon(g: BaseGeometry) -> BaseGeometry:
+    """A valid, non-empty lon/lat MultiPolygon from a Polygon or MultiPolygon (ValueError saying what is wrong)."""
+    if g.geom_type == "Polygon":
+        g = shapely.MultiPolygon([g])
+    if g.geom_type != "MultiPolygon":
+        raise ValueError(f"geometry must be a Polygon or MultiPolygon, got {g.geom_type}")
+    if g.is_empty:
+        raise ValueError("geometry is empty")
+    check_lonlat_bounds(g)
+    if not g.is_valid:
+        raise ValueError(f"geometry is invalid: {shapely.is_valid_reason(g)}")
+    return g
+
+
 class Unit(_Model):
     """A jurisdiction unit of one layer: polygon (WGS84 MultiPolygon) or H3 cells, or neither yet."""
 
@@ -64,18 +78,7 @@ class Unit(_Model):
     @field_validator("geometry")
     @classmethod
     def _multipolygon(cls, g: BaseGeometry | None) -> BaseGeometry | None:
-        if g is None:
-            return None
-        if g.geom_type == "Polygon":
-            g = shapely.MultiPolygon([g])
-        if g.geom_type != "MultiPolygon":
-            raise ValueError(f"geometry must be a Polygon or MultiPolygon, got {g.geom_type}")
-        if g.is_empty:
-            raise ValueError("geometry is empty")
-        check_lonlat_bounds(g)
-        if not g.is_valid:
-            raise ValueError(f"geometry is invalid: {shapely.is_valid_reason(g)}")
-        return g
+        return None if g is None else as_multipolygon(g)
 
     @field_validator("cells")
     @classmethod
@@ -124,6 +127,20 @@ def cells_to_geometry(cells: list[str]) -> BaseGeometry:
     # h3 merges cells of one resolution only; the resolutions are then unioned by shapely.
     parts = [shapely.geometry.shape(h3.cells_to_h3shape(sorted(cs)).__geo_interface__) for cs in by_res.values()]
     return parts[0] if len(parts) == 1 else shapely.union_all(parts)
+
+
+class AllowedGap(_Model):
+    """An area a version's layers may leave uncovered (a lake, a river, a reservoir): not a topology gap."""
+
+    code: str = Field(pattern=CODE_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+    geometry: BaseGeometry
+    note: str = Field(default="", max_length=2000)
+
+    @field_validator("geometry")
+    @classmethod
+    def _multipolygon(cls, g: BaseGeometry) -> BaseGeometry:
+        return as_multipolygon(g)
 
 
 class Team(_Model):

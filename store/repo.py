@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gis.errors import Conflict, InvalidInput, NotFound
-from gis.model import Delegation, Incident, Matter, MatterFilter, Rule, RuleScope, Team, Unit, Version
+from gis.model import AllowedGap, Delegation, Incident, Matter, MatterFilter, Rule, RuleScope, Team, Unit, Version
 from gis.validate import (
     DEFAULT_OUTSIDE_TOLERANCE,
     Problem,
@@ -21,7 +21,7 @@ from gis.validate import (
     check_units,
     raise_problems,
 )
-from store.schema import DelegationRow, IncidentRow, MatterRow, RuleRow, TeamRow, UnitRow, VersionRow
+from store.schema import AllowedGapRow, DelegationRow, IncidentRow, MatterRow, RuleRow, TeamRow, UnitRow, VersionRow
 
 
 def _now() -> datetime:
@@ -46,7 +46,7 @@ class Repository:
 
     def _copy_content(self, source: int, target: int) -> None:
         self._version_row(source)
-        for model in (UnitRow, DelegationRow, RuleRow):
+        for model in (UnitRow, DelegationRow, RuleRow, AllowedGapRow):
             table: sa.Table = model.__table__  # type: ignore[assignment]
             cols = [c.name for c in table.columns if c.name not in ("id", "version_id")]
             src = sa.select(sa.literal(target).label("version_id"), *[table.c[c] for c in cols])
@@ -195,6 +195,36 @@ class Repository:
             return [_unit(r) for r in self.session.scalars(q.order_by(UnitRow.layer, UnitRow.code))]
         return [u for u in map(_unit, self.session.scalars(q.order_by(UnitRow.layer, UnitRow.code)))
                 if u.geometry is not None and u.geometry.covers(point)]
+
+    # -- allowed gaps -------------------------------------------------------------------------------
+    def allowed_gaps(self, version_id: int) -> list[AllowedGap]:
+        """The version's allowed-gap areas (lakes, rivers…), by code."""
+        self._version_row(version_id)
+        rows = self.session.scalars(sa.select(AllowedGapRow).where(AllowedGapRow.version_id == version_id)
+                                    .order_by(AllowedGapRow.code))
+        return [AllowedGap.model_construct(code=r.code, name=r.name, geometry=r.geom, note=r.note) for r in rows]
+
+    def put_allowed_gap(self, version_id: int, gap: AllowedGap, *, expected_revision: int | None = None) -> bool:
+        """Create or replace an allowed-gap area of a draft; returns whether it was new."""
+        self.editable(version_id, expected_revision)
+        row = self.session.scalars(sa.select(AllowedGapRow).where(AllowedGapRow.version_id == version_id,
+                                                                  AllowedGapRow.code == gap.code)).first()
+        new = row is None
+        row = row or AllowedGapRow(version_id=version_id, code=gap.code)
+        row.name, row.geom, row.note = gap.name, gap.geometry, gap.note
+        self.session.add(row)
+        self.session.flush()
+        return new
+
+    def remove_allowed_gap(self, version_id: int, code: str, *, expected_revision: int | None = None) -> None:
+        """Remove an allowed-gap area from a draft."""
+        self.editable(version_id, expected_revision)
+        row = self.session.scalars(sa.select(AllowedGapRow).where(AllowedGapRow.version_id == version_id,
+                                                                  AllowedGapRow.code == code)).first()
+        if row is None:
+            raise NotFound(f"no allowed gap {code} in version {version_id}")
+        self.session.delete(row)
+        self.session.flush()
 
     # -- teams, matters, delegations, rules -------------------------------------------------------
     def add_teams(self, teams: list[Team], version_id: int | None = None) -> int:

@@ -95,6 +95,19 @@ class UnitRow(Base):
     raw_crs: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
 
 
+class AllowedGapRow(Base):
+    """An area of a version that its layers may leave uncovered (a lake, a river): not a topology gap."""
+
+    __tablename__ = "allowed_gap"
+    __table_args__ = (sa.UniqueConstraint("version_id", "code", name="uq_allowed_gap_version_code"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(sa.ForeignKey("boundary_version.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(sa.String(64))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    geom: Mapped[BaseGeometry] = mapped_column(Geom("MULTIPOLYGON"))
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+
+
 class TeamRow(Base):
     __tablename__ = "team"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,5 +1,6 @@
 """The version workflow over the repository: topology check, validate, publish (checked), diff, rollback,
-and the impact of a draft against the version in force (areas, units and cells moved, cases re-owned).
+and the impact of a draft against the version in force (areas per township and per team — see
+`gis/territory.py` for what a team's area is —, units and cells moved, cases re-owned).
 
 Publishing refuses topology errors and back-dated effective dates (a date before today would change
 which boundaries were in force for days already past, i.e. rewrite closed history; imports of old
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -21,10 +23,16 @@ from shapely.geometry.base import BaseGeometry
 from gis.errors import Conflict, InvalidInput
 from gis.model import Unit, Version
 from gis.routing import Router
+from gis.territory import team_territories
 from gis.topology import TopologyOptions, TopologyProblem, check_topology, m2_per_deg2
 from store.cases import OPEN_STATES  # duplicates and cancelled reports are nobody's workload
 from store.repo import Repository
 from store.schema import CaseRow, UnitRow
+
+TEAM_AREA_MEANS = ("a team's area is where it holds the highest-priority rule scoped to a unit or to H3 cells in "
+                   "force on `day`, whatever the rule's matters (a township team: its township minus the zones "
+                   "a squadron's higher rule takes); a tie between teams counts for both; county-wide rules "
+                   "draw no area")
 
 
 def summary(problems: list[TopologyProblem]) -> dict[str, Any]:
@@ -42,9 +50,10 @@ class Versions:
         self.options = options or TopologyOptions()
 
     def check(self, version_id: int) -> list[TopologyProblem]:
-        """Topology problems of a version (any status)."""
-        self.repo.version(version_id)
-        return check_topology(self.repo.units(version_id), self.options)
+        """Topology problems of a version (any status), its stored allowed-gap areas excepted from gaps."""
+        stored = tuple(g.geometry for g in self.repo.allowed_gaps(version_id))
+        options = replace(self.options, allowed_gaps=self.options.allowed_gaps + stored)
+        return check_topology(self.repo.units(version_id), options)
 
     def validate(self, version_id: int, expected_revision: int | None = None) -> tuple[Version, list[TopologyProblem]]:
         """Check a draft; it becomes `validated` when no error remains (any later edit makes it a draft again)."""
@@ -214,6 +223,16 @@ class Versions:
         for code in diff["units"]["removed"]:
             if units_a[code].layer == "township":
                 area[code] = {"gained_m2": 0.0, "lost_m2": _area(units_a[code].shape(), k)}
+        before = team_territories(list(units_a.values()), self.repo.rules(current), day)
+        after = team_territories(list(units_b.values()), self.repo.rules(draft), day)
+        team_area = {}
+        for team in sorted(set(before) | set(after)):
+            old, new = before.get(team), after.get(team)
+            gained = _area(shapely.difference(new, old) if old is not None and new is not None else new, k)
+            lost = _area(shapely.difference(old, new) if old is not None and new is not None else old, k)
+            if gained or lost:
+                team_area[team] = {"gained_m2": gained, "lost_m2": lost, "area_before_m2": _area(old, k),
+                                   "area_after_m2": _area(new, k)}
         moved_units = [c for c in diff["units"]["changed"] if "parent" in c]
         cells_moved = sum(len(c.get("cells_added", [])) for c in diff["units"]["changed"])
         old_router, new_router = router(current), router(draft)
@@ -238,6 +257,8 @@ class Versions:
         return {
             "draft": draft, "current": current, "day": day.isoformat(), "diff": diff,
             "townships": {c: a for c, a in sorted(area.items()) if a["gained_m2"] or a["lost_m2"]},
+            "teams": team_area,
+            "team_area_means": TEAM_AREA_MEANS,
             "units_moved": moved_units, "cells_moved": cells_moved,
             "open_cases_changing_owner": open_changes,
             "historical_cases_reattributed": historical,

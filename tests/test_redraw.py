@@ -116,6 +116,27 @@ def test_redraw_preview_publish_and_route_by_date(api: Api) -> None:
     kx, ky = metres_per_degree(36.1)
     assert strip_m2 == impact["townships"]["T1"]["lost_m2"] and abs(strip_m2 / (STRIP.area * kx * ky) - 1) < 5e-3
     assert impact["workload"]["TT2"]["open_after"] - impact["workload"]["TT2"]["open_now"] == len(expected)
+    # Per team: the area each gains and loses, against a face-by-face geopandas computation.
+    teams_before = territories(client, plan, 2, date(2026, 12, 1))
+    teams_after = territories(client, plan, draft["id"], date(2026, 12, 1))
+    want = {}
+    for team in sorted(set(teams_before.index) | set(teams_after.index)):
+        old_t = gpd.GeoDataFrame(geometry=[teams_before.get(team, shapely.Polygon())], crs=4326)
+        new_t = gpd.GeoDataFrame(geometry=[teams_after.get(team, shapely.Polygon())], crs=4326)
+        gained = gpd.overlay(new_t, old_t, how="difference").area.sum() * kx * ky
+        lost = gpd.overlay(old_t, new_t, how="difference").area.sum() * kx * ky
+        if gained > 0.5 or lost > 0.5:
+            want[team] = (gained, lost)
+    got_teams = {t: (a["gained_m2"], a["lost_m2"]) for t, a in impact["teams"].items()}
+    assert set(got_teams) == set(want) == {"TT1", "TT2"}
+    for team, (gained, lost) in want.items():
+        assert got_teams[team] == pytest.approx((gained, lost), rel=2e-3, abs=1.0), team
+    # 城关镇's team loses the whole strip outside the development zone (the north half was a tie with 东乡's
+    # claim on 北河村); 东乡's team gains only its south half: the north half was already its claim.
+    south = shapely.box(115.18, 36.0, 115.2, 36.1).difference(sc.DEV)
+    assert got_teams["TT1"] == pytest.approx((0.0, STRIP.difference(sc.DEV).area * kx * ky), rel=5e-3)
+    assert got_teams["TT2"] == pytest.approx((south.area * kx * ky, 0.0), rel=5e-3)
+    assert "highest-priority rule" in impact["team_area_means"]
 
     # 4. Publish from a future date: the same point routes to the old team before it, the new one after.
     r = client.post(f"/versions/{draft['id']}/publish", json={"effective_from": "2020-01-01"}, headers=plan)
@@ -204,6 +225,33 @@ def test_diff_and_rollback_round_trip(api: Api) -> None:
             assert ua == [(u.code, u.selected) for u in restored.explain(float(x), float(y), matter, day).units]
     moved = edited.route_table(lon, lat, "M-STREET", day)
     assert moved["distance_m"] != a["distance_m"]  # the edit did change something the rollback undid
+
+
+def territories(client: TestClient, h: dict[str, str], version: int, day: date) -> Any:
+    """Team -> territory, independently: cut the county into faces along every rule scope's boundary, give
+    each face to the teams of the highest-priority unit- or cell-scoped rules covering its inner point (sjoin),
+    dissolve by team."""
+    units = gpd.GeoDataFrame.from_features(
+        client.get("/units", params={"version": version}, headers=h).json()["features"], crs=4326).set_index("code")
+    rows = []
+    for r in client.get("/rules", params={"version": version}, headers=h).json():
+        start, end = r["effective_from"], r["effective_to"]
+        if (start and date.fromisoformat(start) > day) or (end and date.fromisoformat(end) <= day):
+            continue
+        if r["scope"]["type"] == "unit":
+            rows.append((r["priority"], r["team_code"], units.geometry[r["scope"]["unit_code"]]))
+        elif r["scope"]["type"] == "cells":
+            rows.append((r["priority"], r["team_code"], sh(r["scope"]["cells"])))
+    scopes = gpd.GeoDataFrame({"priority": [p for p, _, _ in rows], "team": [t for _, t, _ in rows]},
+                              geometry=[g for _, _, g in rows], crs=4326)
+    faces = gpd.GeoDataFrame(geometry=list(shapely.get_parts(shapely.polygonize(
+        [shapely.union_all(scopes.boundary.tolist())]))), crs=4326)
+    inner = gpd.GeoDataFrame({"face": range(len(faces))}, geometry=faces.representative_point(), crs=4326)
+    hits = gpd.sjoin(inner, scopes, predicate="within")
+    top = hits[hits["priority"] == hits.groupby("face")["priority"].transform("max")]
+    owned = gpd.GeoDataFrame({"team": top["team"].to_numpy()},
+                             geometry=faces.geometry.iloc[top["face"].to_numpy()].to_numpy(), crs=4326)
+    return owned.dissolve("team").geometry
 
 
 def sh(cells: list[str]) -> shapely.Geometry:

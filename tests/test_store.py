@@ -36,7 +36,7 @@ def small_county() -> list[Unit]:
 
 
 def test_migrations_go_up_and_down(engine: Engine) -> None:
-    assert schema_revision(engine) == ("0004", "0004")
+    assert schema_revision(engine) == ("0005", "0005")
     downgrade(engine, "base")
     assert schema_revision(engine)[0] is None
     with pytest.raises(sa.exc.DatabaseError):
