@@ -649,3 +649,35 @@ def test_demo_opens_straight_onto_a_populated_wall(browser: Any, tmp_path: Path)
     finally:
         demo.terminate()
         demo.wait(timeout=30)
+
+
+def test_planner_draws_a_new_zone_into_the_draft(watch: Callable[..., Watched], server: str,
+                                                 demo: DemoCounty) -> None:
+    w = watch(1920, 1080, who="planner")
+    draft = open_draft(w)
+    zones = shapely.union_all([u.geometry for u in demo.units if u.layer == "zone" and u.geometry is not None])
+    village = next(u for u in sorted((u for u in demo.units if u.layer == "village"), key=lambda u: u.code)
+                   if u.geometry is not None and u.geometry.distance(zones) > 0.01 and u.geometry.area > 2e-5)
+    select_unit(w, village)
+    centre = village.geometry.buffer(-0.001).point_on_surface()  # type: ignore[union-attr]
+    w.js(f"void GG.map.setView([{centre.y}, {centre.x}], 17, {{animate: false}})")
+    w.page.click(".leaflet-pm-icon-rectangle")
+    box = w.page.locator(".folium-map").bounding_box()
+    assert box is not None
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    w.page.mouse.click(cx - 60, cy - 40)
+    w.page.mouse.click(cx + 60, cy + 40)
+    w.page.wait_for_selector("#pl-new-unit")
+    w.page.fill("#pl-new-unit input[name=code]", "Z-TEST-YARD")
+    w.page.fill("#pl-new-unit input[name=name]", "测试景区")
+    w.page.select_option("#pl-new-unit select[name=kind]", "scenic_area")
+    w.page.click("#pl-save-new")
+    w.until("document.querySelector('#gg-status').textContent.includes('Z-TEST-YARD')")
+    with api(server, "planner") as client:
+        unit = client.get("/units/Z-TEST-YARD", params={"version": draft}).json()
+        problems = client.get(f"/versions/{draft}/topology").json()
+    drawn = shape(unit["geometry"])
+    assert unit["properties"]["layer"] == "zone" and unit["properties"]["kind"] == "scenic_area"
+    assert drawn.contains(centre) and village.geometry.contains(drawn)  # type: ignore[union-attr]
+    assert problems["errors"] == 0
+    assert w.errors == []

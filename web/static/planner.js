@@ -100,7 +100,7 @@
   }
 
   function select(f, layer) {
-    if (editing) return;
+    if (editing || map.pm.globalDrawModeEnabled()) return;
     const p = f.properties;
     const box = GG.$("#pl-selection");
     box.innerHTML = "<p><b>" + GG.esc(p.name) + "</b> " + GG.esc(p.code) + " · " + GG.esc(p.layer) + " · 上级 parent " + GG.esc(p.parent_code || "—") +
@@ -161,7 +161,7 @@
   }
 
   function selectCell(c) {
-    if (editing) return;
+    if (editing || map.pm.globalDrawModeEnabled()) return;
     const box = GG.$("#pl-selection");
     box.innerHTML = "<p>H3 <b>" + GG.esc(c.h) + "</b> · " + GG.esc(c.unit) + " (" + GG.esc(c.layer) + ")</p>";
     document.body.dataset.selected = c.h;
@@ -213,6 +213,56 @@
     return fc;
   }
 
+  // What a drawn polygon may become: a zone (its parent is the county) or a grid (inside a village).
+  const NEW_KINDS = {zone: ["urban_core", "dev_zone", "scenic_area", "relocated_village"], grid: ["grid"]};
+  const PARENT_LAYER = {zone: "county", grid: "village"};
+
+  /** A polygon just drawn (with snapping): name it and save it as a new unit of the draft. */
+  function drawn(layer) {
+    groups.problems.addLayer(layer); // shown until saved or dropped
+    const box = GG.$("#pl-selection");
+    box.innerHTML = '<form id="pl-new-unit" class="gg-kv"><dt>代码 code</dt><dd><input name="code" required pattern="[A-Za-z0-9_.:\\-]{1,64}"></dd>' +
+      '<dt>名称 name</dt><dd><input name="name" required maxlength="200"></dd>' +
+      '<dt>图层 layer</dt><dd><select name="layer"><option value="zone">zone 特殊区域</option><option value="grid">grid 网格</option></select></dd>' +
+      '<dt>类型 kind</dt><dd><select name="kind"></select></dd><dt>上级 parent</dt><dd><select name="parent"></select></dd>' +
+      '<dt></dt><dd><button type="submit" id="pl-save-new">保存 Save</button> <button type="button" id="pl-drop-new">放弃 Drop</button></dd></form>';
+    const form = GG.$("#pl-new-unit");
+    const fill = () => {
+      const l = form.layer.value;
+      form.kind.replaceChildren(...NEW_KINDS[l].map((k) => option(k, k)));
+      const centre = layer.getBounds().getCenter();
+      const parents = units_of(PARENT_LAYER[l]);
+      // Preselect the parent holding the polygon's centre.
+      const inside = parents.find((f) => L.geoJSON(f).getBounds().contains(centre) && contains(f.geometry, centre));
+      form.parent.replaceChildren(...parents.map((f) => option(f.properties.code, f.properties.name, inside && f === inside)));
+    };
+    form.layer.addEventListener("change", fill);
+    fill();
+    GG.$("#pl-drop-new").addEventListener("click", () => { groups.problems.removeLayer(layer); box.innerHTML = ""; });
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try {
+        await putUnit(form.code.value, {type: "Feature", geometry: layer.toGeoJSON(false).geometry, properties: {
+          name: form.name.value, layer: form.layer.value, kind: form.kind.value, parent_code: form.parent.value}});
+        groups.problems.removeLayer(layer);
+        await afterEdit("已新建 created " + form.code.value);
+      } catch (e) { GG.status(e.message, "error"); }
+    });
+  }
+
+  /** Whether a GeoJSON (Multi)Polygon holds a point (ray casting over every ring). */
+  function contains(geometry, ll) {
+    const polys = geometry.type === "Polygon" ? [geometry.coordinates] : geometry.coordinates;
+    return polys.some((rings) => rings.reduce((inside, ring) => {
+      let c = false;
+      for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+        const [xi, yi] = ring[i], [xj, yj] = ring[j];
+        if ((yi > ll.lat) !== (yj > ll.lat) && ll.lng < ((xj - xi) * (ll.lat - yi)) / (yj - yi) + xi) c = !c;
+      }
+      return inside !== c;
+    }, false));
+  }
+
   function km2(m2) { return (m2 / 1e6).toFixed(3); }
 
   async function impact() {
@@ -239,6 +289,9 @@
     document.body.classList.add("gg-page-planner");
     map.invalidateSize();
     map.pm.setGlobalOptions({snappable: true, snapDistance: 20});
+    map.pm.addControls({position: "topleft", drawMarker: false, drawCircleMarker: false, drawPolyline: false, drawCircle: false,
+      drawText: false, editMode: false, dragMode: false, cutPolygon: false, removalMode: false, rotateMode: false});
+    map.on("pm:create", (ev) => drawn(ev.layer));
     await GG.loadReference();
     const vs = await versions();
     const tomorrow = new Date(Date.now() + 86400e3);
