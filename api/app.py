@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Response
 from pydantic import BaseModel, Field
+from starlette.middleware.gzip import GZipMiddleware
 
 from api import auth, cases, disputes, ogc, open311, routing, tiles, versions, wall
 from api.deps import get_repo, resolve_version
@@ -64,6 +65,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.photos = PhotoStore(settings.resolved_media_dir(), int(settings.max_photo_mib * 2**20))
     install_error_handlers(app)
     install_body_limit(app, settings.max_upload_mib * 2**20)
+    # Layers and feeds are megabytes of JSON that gzip to a fifth; level 5 costs a few ms per MiB (photos
+    # and other compressed types pass through as they are).
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     app.include_router(versions.router)  # before `/versions/{id}`, so `/versions/diff` is not read as an id
     _routes(app)
     app.include_router(routing.router)

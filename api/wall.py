@@ -83,13 +83,17 @@ def hotspots(
     = None,
     until: Annotated[datetime | None, Query(alias="to", description="end of the window, exclusive (default now)")]
     = None,
+    days: Annotated[int | None, Query(ge=1, le=3650, description="the window as this many days up to now, by the "
+                                      "server's clock (instead of `from`)")] = None,
     bbox: Annotated[str | None, Query(description="west,south,east,north in WGS84")] = None,
     min_count: Annotated[int, Query(ge=1)] = 1,
 ) -> JSONResponse:
     """Historical incidents plus the cases in your scope, counted per cell of resolution `res`. Each cell
     comes with its outline (a flat lon,lat list) so a page draws it without an H3 library."""
+    if days is not None and since is not None:
+        raise InvalidInput("give the window as `from` (and `to`) or as `days`, not both", where="days")
     end = local(until) or datetime.now()
-    start = local(since) or end - timedelta(days=30)
+    start = local(since) or end - timedelta(days=days or 30)
     if start >= end:
         raise InvalidInput("the window is empty: `from` must be before `to`", where="from")
     box = _bbox(bbox)

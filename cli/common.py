@@ -58,6 +58,11 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
 
     from api.app import create_app
 
+    if settings.basemap_file is not None:  # a bad basemap setting is a message, before anything starts
+        from web.basemap import open_basemap
+
+        path = settings.basemap_file
+        run(lambda: open_basemap(path))
     console.print(f"GridGov is serving on [bold]http://{host}:{port}/[/] (API docs at /docs); Ctrl+C stops it")
     sys.stdout.flush()
     if workers > 1:

@@ -31,8 +31,9 @@ class Settings(BaseSettings):
     wall_refresh_seconds: float = Field(default=5.0, gt=0, le=3600, description="how often map pages poll for changes")
     basemap_url: str | None = Field(
         default=None, description="optional intranet tile URL template ({z}/{x}/{y}); default no basemap")
-    basemap_mbtiles: Path | None = Field(
-        default=None, description="optional local MBTiles file of raster tiles, served at /basemap/{z}/{x}/{y}")
+    basemap_file: Path | None = Field(
+        default=None, description="optional local MBTiles or PMTiles file of raster tiles, served at "
+                                  "/basemap/{z}/{x}/{y}")
     basemap_attribution: str = Field(default="", max_length=300, description="text shown for the basemap")
     demo_sign_in: bool = Field(
         default=False, description="pages sign in with the demo accounts by themselves (set by `gridgov demo` only)")

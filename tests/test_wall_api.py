@@ -3,11 +3,9 @@ checked against h3 itself, cell outlines, the local basemap, and clear 4xx for b
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections import Counter
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import h3
@@ -92,6 +90,13 @@ def test_hotspots_match_h3_and_refuse_bad_input(api: Api) -> None:
     assert both["total"] == len(points) + 1
     boxed = client.get("/hotspots", params={"res": 8, "bbox": "115.25,36.1,115.35,36.2"}, headers=h["boss"]).json()
     assert boxed["total"] == 2
+    # `days` is a window ending at the server's now: a report from three days ago is in 5 days, not in 2.
+    old = {**report(115.2, 36.1), "reported_at": (datetime.now() - timedelta(days=3)).isoformat(timespec="seconds")}
+    assert client.post("/reports", json=old, headers=h["worker1"]).status_code == 201
+    five = client.get("/hotspots", params={"res": 8, "days": 5, "matter": "M-STREET"}, headers=h["boss"]).json()
+    two = client.get("/hotspots", params={"res": 8, "days": 2, "matter": "M-STREET"}, headers=h["boss"]).json()
+    assert (five["total"], two["total"]) == (len(points) + 1, len(points))
+    assert datetime.fromisoformat(five["to"]) - datetime.fromisoformat(five["from"]) == timedelta(days=5)
     # A worker's hotspots count only the cases in their scope (history aside).
     assert client.get("/hotspots", params={"res": 8}, headers=h["worker2"]).json()["total"] == 0
     before = table_counts(engine)
@@ -99,7 +104,8 @@ def test_hotspots_match_h3_and_refuse_bad_input(api: Api) -> None:
         ({"res": 3}, 422, "res"), ({"res": 12}, 422, "res"),
         ({"matter": "M-NOPE"}, 422, "unknown matter code(s) M-NOPE"),
         ({"bbox": "1,2,3"}, 422, "four numbers"), ({"bbox": "10,5,0,6"}, 422, "west ≤ east"),
-        ({"from": "2026-05-02T00:00:00", "to": "2026-05-01T00:00:00"}, 422, "window is empty")]:
+        ({"from": "2026-05-02T00:00:00", "to": "2026-05-01T00:00:00"}, 422, "window is empty"),
+        ({"days": 0}, 422, "days"), ({"days": 3, "from": "2026-05-01T00:00:00"}, 422, "not both")]:
         r = client.get("/hotspots", params=params, headers=h["boss"])
         assert r.status_code == status and text in r.json()["detail"], r.text
     assert client.get("/hotspots").status_code == 401
@@ -121,7 +127,7 @@ def test_cells_of_a_version(api: Api) -> None:
     assert client.get("/cells", params={"version": 999}, headers=h["plan"]).status_code == 404
 
 
-def test_pages_basemap_and_policy(api: Api, tmp_path: Path, database_url: str) -> None:
+def test_pages_and_policy(api: Api, database_url: str) -> None:
     client, h, _ = api
     for name in PAGES:
         r = client.get(f"/{name}")
@@ -129,24 +135,21 @@ def test_pages_basemap_and_policy(api: Api, tmp_path: Path, database_url: str) -
         assert "default-src 'self'" in r.headers["content-security-policy"]
         assert "demo_user\": null" in r.text  # no automatic sign-in outside the demo
     assert client.get("/static/vendor/leaflet/leaflet.js").status_code == 200
-    assert client.get("/basemap/1/0/0").status_code == 404
-    # A local MBTiles file (TMS rows) is served as XYZ tiles; an intranet URL is allowed for images only.
-    mbtiles = tmp_path / "base.mbtiles"
-    png = b"\x89PNG\r\n\x1a\n" + b"tile"
-    with sqlite3.connect(mbtiles) as db:
-        db.execute("CREATE TABLE metadata (name text, value text)")
-        db.execute("CREATE TABLE tiles (zoom_level int, tile_column int, tile_row int, tile_data blob)")
-        db.execute("INSERT INTO metadata VALUES ('format', 'png')")
-        db.execute("INSERT INTO tiles VALUES (3, 6, 4, ?)", (png,))  # TMS row 4 is XYZ row 3 at zoom 3
-    local = TestClient(create_app(get_settings(database_url=database_url, basemap_mbtiles=mbtiles)))
-    r = local.get("/basemap/3/6/3")
-    assert r.status_code == 200 and r.content == png and r.headers["content-type"] == "image/png"
-    assert local.get("/basemap/3/6/4").status_code == 204
-    assert local.get("/basemap/3/9/3").status_code == 422
-    assert "/basemap/{z}/{x}/{y}" in local.get("/wall").text
+    assert client.get("/basemap/1/0/0").status_code == 404  # none unless configured (tests/test_basemap.py)
     intranet = TestClient(create_app(get_settings(database_url=database_url,
                                                   basemap_url="http://tiles.gov.local/{z}/{x}/{y}.png")))
     page = intranet.get("/wall")
     assert "http://tiles.gov.local/{z}/{x}/{y}.png" in page.text
     policy = page.headers["content-security-policy"]
     assert "img-src 'self' data: blob: http://tiles.gov.local" in policy and "connect-src 'self'" in policy
+
+
+def test_large_answers_are_gzipped_for_clients_that_take_it(api: Api) -> None:
+    client, h, _ = api
+    for _ in range(30):
+        client.post("/reports", json=now_report(*SEAT), headers=h["worker1"])
+    plain = client.get("/wall/cases", headers={**h["boss"], "Accept-Encoding": "identity"})
+    packed = client.get("/wall/cases", headers={**h["boss"], "Accept-Encoding": "gzip"})
+    assert "content-encoding" not in plain.headers and packed.headers["content-encoding"] == "gzip"
+    assert int(packed.headers["content-length"]) < len(plain.content) / 3  # what went over the wire
+    assert rows(packed.json()) == rows(plain.json())  # the same answer, decoded

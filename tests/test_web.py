@@ -343,6 +343,22 @@ def test_wall_shows_a_new_case_within_its_refresh_interval(watch: Callable[..., 
     assert w.errors == []
 
 
+def test_wall_loads_villages_when_switched_on(watch: Callable[..., Watched], demo: DemoCounty) -> None:
+    w = watch(1920, 1080, who="dispatcher")
+    w.open("/wall")
+    assert not [u for u in w.requests if "layer=village" in u]  # hidden by default, so not fetched
+    w.page.hover(".leaflet-control-layers")
+    w.page.get_by_text("村 Villages").click()
+    villages = sum(1 for u in demo.units if u.layer == "village")
+    w.until(f"document.body.dataset.villages == '{villages}'")
+    assert len([u for u in w.requests if "layer=village" in u]) == 1
+    w.page.get_by_text("村 Villages").click()  # off and on again: drawn once, not fetched again
+    w.page.get_by_text("村 Villages").click()
+    w.page.wait_for_timeout(200)
+    assert len([u for u in w.requests if "layer=village" in u]) == 1
+    assert w.js("GG.groups.village.getLayers().length") == 1 and w.errors == []
+
+
 def test_wall_coal_hotspots_one_click_away_match_h3(watch: Callable[..., Watched], server: str) -> None:
     w = watch(1920, 1080, who="dispatcher")
     page = w.open("/wall")

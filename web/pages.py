@@ -10,7 +10,6 @@ refuse anything from another host as well (a configured intranet basemap host as
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 
 from config import Settings
 from gis.errors import InvalidInput, NotFound
+from web.basemap import open_basemap
 
 STATIC = Path(__file__).with_name("static")
 TEMPLATES = Path(__file__).with_name("templates")
@@ -96,7 +96,7 @@ def render_page(page: Page, settings: Settings) -> str:
 def _basemap(settings: Settings) -> str | None:
     if settings.basemap_url:
         return settings.basemap_url
-    if settings.basemap_mbtiles is not None:
+    if settings.basemap_file is not None:
         return "/basemap/{z}/{x}/{y}"
     return None
 
@@ -135,21 +135,18 @@ def install_pages(app: FastAPI) -> None:
         return Response((STATIC / "sw.js").read_bytes(), media_type="text/javascript",
                         headers={"Service-Worker-Allowed": "/", "Cache-Control": "no-cache"})
 
+    local = open_basemap(app.state.settings.basemap_file) if app.state.settings.basemap_file else None
+
     @router.get("/basemap/{z}/{x}/{y}")
-    def basemap(z: int, x: int, y: int, request: Request) -> Response:
-        """A raster tile from the configured MBTiles file (TMS rows flipped to XYZ)."""
-        path: Path | None = request.app.state.settings.basemap_mbtiles
-        if path is None:
-            raise NotFound("no local basemap is configured (GRIDGOV_BASEMAP_MBTILES)")
+    def basemap(z: int, x: int, y: int) -> Response:
+        """A raster tile of the configured MBTiles or PMTiles file (204 where it holds none)."""
+        if local is None:
+            raise NotFound("no local basemap is configured (GRIDGOV_BASEMAP_FILE)")
         if not (0 <= z <= 24 and 0 <= x < 2**z and 0 <= y < 2**z):
             raise InvalidInput(f"tile {z}/{x}/{y} does not exist", where="tile")
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-            row = db.execute("SELECT tile_data FROM tiles WHERE zoom_level=? AND tile_column=? AND tile_row=?",
-                             (z, x, 2**z - 1 - y)).fetchone()
-            fmt = db.execute("SELECT value FROM metadata WHERE name='format'").fetchone()
-        if row is None:
+        data = local.tile(z, x, y)
+        if data is None:
             return Response(status_code=204)
-        media = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}.get((fmt or ["png"])[0], "image/png")
-        return Response(bytes(row[0]), media_type=media, headers={"Cache-Control": "public, max-age=86400"})
+        return Response(data, media_type=local.media, headers={"Cache-Control": "public, max-age=86400"})
 
     app.include_router(router)

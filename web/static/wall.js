@@ -61,9 +61,13 @@
     cases.set(id, {row: row, marker: marker});
   }
 
+  /** Fetch the cases changed since the last poll (all of them the first time) and draw them. */
   async function poll() {
     const q = cursor ? "?since=" + encodeURIComponent(cursor) : "";
-    const data = await GG.api("/wall/cases" + q);
+    return applyCases(await GG.api("/wall/cases" + q));
+  }
+
+  function applyCases(data) {
     columns = data.columns;
     openStates = new Set(data.open_states);
     clockOffset = Date.parse(data.now) - Date.now();
@@ -168,10 +172,7 @@
     if (!GG.$("#hot-on").checked) { GG.$("#hot-info").textContent = ""; return; }
     const z = map.getZoom(), res = fixedRes || resFor(z);
     const days = Number(GG.$("#hot-window").value);
-    const to = new Date(serverNow());
-    const from = new Date(to.getTime() - days * 86400e3);
-    const iso = (d) => d.toISOString().slice(0, 19) + "Z";
-    let q = "/hotspots?res=" + res + "&from=" + iso(from) + "&to=" + iso(to);
+    let q = "/hotspots?res=" + res + "&days=" + days; // the window ends at the server's now
     const matter = GG.$("#hot-matter").value;
     if (matter) q += "&matter=" + encodeURIComponent(matter);
     if (res >= 8) {
@@ -191,7 +192,7 @@
     GG.$("#hot-info").textContent = "H3 res " + data.res + " · " + data.cells.length + " 格 cells · " + data.total + " 起 reports" +
       (matter ? " · " + GG.matterName(matter) : "");
     GG.wallState.hexes = data.cells.map((c) => c.h);
-    GG.wallState.hexQuery = q;
+    GG.wallState.hexQuery = q.replace("&days=" + days, "&from=" + data.from + "&to=" + data.to); // the same cells again
     document.body.dataset.hexes = String(data.cells.length);
     document.body.dataset.hexRes = String(data.res);
   }
@@ -203,6 +204,20 @@
       '<br><span><i class="gg-dot" style="border:2px solid #000"></i>超期 overdue</span>' +
       '<span><i class="gg-dot" style="border:2px dashed #e31a1c"></i>待分拨 triage</span>' +
       '<span><i class="gg-dot" style="background:' + HOT_RAMP[3] + '"></i>热点 hotspot</span>';
+  }
+
+  const byCode = {}; // unit code -> properties, for colouring a unit by the team of its nearest owner
+  let villagesP = null;
+  /** The village layer, fetched the first time it is switched on. */
+  function loadVillages() {
+    if (!villagesP) {
+      villagesP = GG.loadUnits(["village"]).then((v) => {
+        Object.assign(byCode, v.byCode);
+        const layer = GG.unitLayer(v.layers.village, byCode, {fill: 0.08, weight: 0.5}).addTo(groups.village);
+        document.body.dataset.villages = String(layer.getLayers().length);
+      }, (err) => { villagesP = null; throw err; });
+    }
+    return villagesP;
   }
 
   /** What the wall shows, for people checking it (and its browser tests). */
@@ -221,7 +236,14 @@
     GG.$("#gg-case-close").addEventListener("click", () => { GG.$("#gg-case").hidden = true; });
     setInterval(() => { GG.$("#gg-clock").textContent = new Date(serverNow()).toLocaleString("zh-CN", {hour12: false}); }, 1000);
     GG.status("加载中 loading…");
-    await GG.loadReference();
+    // Everything that does not depend on something else is asked for at once; villages (the largest
+    // layer, hidden by default so the wall stays readable) only when someone switches them on.
+    const refP = GG.loadReference();
+    const unitsP = GG.loadUnits(["county", "township", "zone"]);
+    const casesP = GG.api("/wall/cases");
+    groups.village.remove();
+    map.on("overlayadd", (e) => { if (e.layer === groups.village) loadVillages().catch((err) => GG.status(err.message, "error")); });
+    await refP;
     const select = GG.$("#hot-matter");
     Object.values(GG.ref.matters).forEach((m) => {
       const o = document.createElement("option");
@@ -237,16 +259,16 @@
       GG.$("#hot-window").value = o.value;
     }
     if (params.get("matter")) GG.$("#hot-matter").value = params.get("matter");
-    const units = await GG.loadUnits(["county", "township", "village", "zone"]);
-    GG.unitLayer(units.layers.county, units.byCode, {fill: 0, weight: 3, line: "#333"}).addTo(groups.county);
-    GG.unitLayer(units.layers.village, units.byCode, {fill: 0.08, weight: 0.5}).addTo(groups.village);
-    GG.unitLayer(units.layers.township, units.byCode, {fill: 0.1, weight: 2, label: true}).addTo(groups.township);
-    GG.unitLayer(units.layers.zone, units.byCode, {fill: 0.05, weight: 2, dash: "6 4"}).addTo(groups.zone);
+    const units = await unitsP;
+    Object.assign(byCode, units.byCode);
+    GG.unitLayer(units.layers.county, byCode, {fill: 0, weight: 3, line: "#333"}).addTo(groups.county);
+    GG.unitLayer(units.layers.township, byCode, {fill: 0.1, weight: 2, label: true}).addTo(groups.township);
+    GG.unitLayer(units.layers.zone, byCode, {fill: 0.05, weight: 2, dash: "6 4"}).addTo(groups.zone);
     const county = L.geoJSON(units.layers.county);
     if (county.getLayers().length) map.fitBounds(county.getBounds(), {animate: false});
-    groups.village.remove(); // villages on demand from the layer control: the wall stays readable
-    await poll();
-    await loadHotspots();
+    const hotP = loadHotspots(); // its bbox follows the view, so it starts once the county is in view
+    applyCases(await casesP);
+    await hotP;
     map.on("zoomend moveend", () => { clearTimeout(GG._hotTimer); GG._hotTimer = setTimeout(() => loadHotspots().catch((e) => GG.status(e.message, "error")), 250); });
     ["#hot-matter", "#hot-window", "#hot-on"].forEach((s) => GG.$(s).addEventListener("change", () => loadHotspots().catch((e) => GG.status(e.message, "error"))));
     GG.$("#hot-coal").addEventListener("click", () => {

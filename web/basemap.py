@@ -1,0 +1,99 @@
+"""A local basemap file — MBTiles or PMTiles of raster tiles — served as XYZ tiles at /basemap/{z}/{x}/{y}.
+
+For counties without an intranet tile server: an exported raster basemap (png, jpg or webp tiles) is
+copied next to GridGov and named in `GRIDGOV_BASEMAP_FILE`. MBTiles is read with sqlite3 (rows are TMS,
+flipped to XYZ); PMTiles with protomaps' own reader over a memory map, so a multi-GiB archive costs no
+memory. Vector basemaps (MVT) are refused: the pages draw with Leaflet, which renders raster tiles only.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from pmtiles.reader import MmapSource, Reader
+from pmtiles.tile import Compression, TileType
+
+from gis.errors import InvalidInput
+
+MEDIA = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}
+PMTILES_MEDIA = {TileType.PNG: "image/png", TileType.JPEG: "image/jpeg", TileType.WEBP: "image/webp"}
+
+
+class BasemapError(InvalidInput):
+    """The configured basemap file cannot be served (missing, not a tile archive, or vector tiles)."""
+
+
+class Basemap:
+    """Raster tiles by z/x/y from one local file; `tile` returns None where the file holds no tile."""
+
+    media: str
+
+    def tile(self, z: int, x: int, y: int) -> bytes | None:
+        raise NotImplementedError
+
+
+class MBTiles(Basemap):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            with self._connect() as db:
+                fmt = db.execute("SELECT value FROM metadata WHERE name='format'").fetchone()
+                db.execute("SELECT 1 FROM tiles LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise BasemapError(f"basemap {path} is not an MBTiles file ({exc})", where="basemap_file") from None
+        fmt_name = (fmt[0] if fmt else "png").lower()
+        if fmt_name not in MEDIA:
+            raise BasemapError(f"basemap {path} holds {fmt_name} tiles; only raster png, jpg or webp tiles can be "
+                               "shown (convert a vector basemap to raster first)", where="basemap_file")
+        self.media = MEDIA[fmt_name]
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+
+    def tile(self, z: int, x: int, y: int) -> bytes | None:
+        with self._connect() as db:
+            row = db.execute("SELECT tile_data FROM tiles WHERE zoom_level=? AND tile_column=? AND tile_row=?",
+                             (z, x, 2**z - 1 - y)).fetchone()
+        return bytes(row[0]) if row else None
+
+
+class PMTiles(Basemap):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = path.open("rb")
+        try:
+            self._source: Any = MmapSource(self._file)
+            self._reader = Reader(self._source)
+            header = self._reader.header()
+        except Exception as exc:  # the reader raises its own bare exceptions (no magic number, spec version, …)
+            self._file.close()
+            why = str(exc) or type(exc).__name__
+            raise BasemapError(f"basemap {path} is not a PMTiles v3 archive ({why})", where="basemap_file") from None
+        kind = header["tile_type"]
+        if kind not in PMTILES_MEDIA:
+            self._file.close()
+            raise BasemapError(f"basemap {path} holds {kind.name} tiles; only raster png, jpg or webp tiles can be "
+                               "shown (convert a vector basemap to raster first)", where="basemap_file")
+        if header["tile_compression"] not in (Compression.NONE, Compression.UNKNOWN):
+            self._file.close()
+            raise BasemapError(f"basemap {path} compresses its raster tiles ({header['tile_compression'].name}); "
+                               "write it with tile compression none", where="basemap_file")
+        self.media = PMTILES_MEDIA[kind]
+
+    def tile(self, z: int, x: int, y: int) -> bytes | None:
+        data = self._reader.get(z, x, y)  # slices of a read-only memory map: safe from any thread
+        return bytes(data) if data else None
+
+
+def open_basemap(path: Path) -> Basemap:
+    """The basemap in this file, checked now so a bad setting fails at start-up, not on the first tile."""
+    if not path.is_file():
+        raise BasemapError(f"basemap file {path} does not exist (GRIDGOV_BASEMAP_FILE)", where="basemap_file")
+    suffix = path.suffix.lower()
+    if suffix == ".mbtiles":
+        return MBTiles(path)
+    if suffix == ".pmtiles":
+        return PMTiles(path)
+    raise BasemapError(f"basemap file {path} must end in .mbtiles or .pmtiles", where="basemap_file")
