@@ -317,6 +317,58 @@ def test_phone_queues_offline_and_sends_once_when_back(watch: Callable[..., Watc
     assert [e for e in w.errors if "ERR_INTERNET_DISCONNECTED" not in e] == []
 
 
+def sign_in_form(page: Any, who: str) -> None:
+    page.wait_for_selector(".gg-signin")
+    page.fill(".gg-signin input[name=username]", who)
+    page.fill(".gg-signin input[name=password]", PASSWORD)
+    page.click(".gg-signin button[type=submit]")
+    page.wait_for_selector('body[data-ready="1"]', state="attached")
+
+
+def test_phone_reports_wait_for_the_worker_who_made_them(watch: Callable[..., Watched], server: str,
+                                                         demo: DemoCounty) -> None:
+    """A shared phone: a report queued offline is neither lost on sign-out nor sent under the next account."""
+    w = watch(390, 844, who=None)  # signs in with the form (a stored token would come back on every load)
+    page = w.page
+    page.goto(w.base + "/phone")
+    sign_in_form(page, "worker")
+    page.wait_for_selector('body[data-offline-ready="1"]', state="attached")
+    lon, lat = inner_point(demo, "village", 90)
+    w.js(f"void GG.map.setView([{lat}, {lon}], 15, {{animate: false}})")
+    click_at(w, lon, lat)
+    page.wait_for_selector("#ph-route[data-team]")
+    note = f"shared phone {uuid.uuid4()}"
+    page.fill("#ph-note", note)
+    w.context.set_offline(True)
+    page.click("#ph-send")
+    page.wait_for_selector("#ph-outbox li[data-state=queued]")
+    asked: list[str] = []
+
+    def answer(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", answer)
+    page.click("#gg-signout")  # offline: the page comes back from the service worker, asking who signs in
+    page.wait_for_selector(".gg-signin")
+    assert asked and "not sent yet" in asked[0]
+    w.context.set_offline(False)
+    sign_in_form(page, "team")  # someone else now holds the phone
+    page.wait_for_timeout(1500)
+    with api(server, "dispatcher") as client:
+        def stored() -> list[dict[str, Any]]:
+            return [c for c in client.get("/cases", params={"limit": 10000}).json() if c["description"] == note]
+        assert stored() == []  # not sent under "team"
+        assert "waits for worker" in page.inner_text("#ph-outbox")
+        page.click("#gg-signout")
+        sign_in_form(page, "worker")
+        page.wait_for_selector("#ph-outbox li[data-state=sent]", timeout=30_000)
+        cases = stored()
+        assert len(cases) == 1 and cases[0]["reporter"] == "worker"
+    assert len(asked) == 1  # "team" had nothing of its own waiting, so it was not asked
+    assert [e for e in w.errors if "ERR_INTERNET_DISCONNECTED" not in e] == []
+
+
 # ---- the wall ------------------------------------------------------------------------------------------
 def test_wall_shows_a_new_case_within_its_refresh_interval(watch: Callable[..., Watched], server: str,
                                                            demo: DemoCounty) -> None:

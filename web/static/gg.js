@@ -40,6 +40,12 @@
     if (response.status === 401 && !opts.retried) {
       localStorage.removeItem(TOKEN);
       await GG.signIn();
+      const now = (GG.user() || {}).username;
+      if (opts.as && now !== opts.as) { // never send one person's report under another's name
+        const err = new Error("已登录为 signed in as " + now + "; this waits for " + opts.as);
+        err.status = 401;
+        throw err;
+      }
       return GG.api(path, Object.assign({}, opts, {retried: true}));
     }
     const type = response.headers.get("content-type") || "";
@@ -101,6 +107,7 @@
     if (el) el.textContent = u ? u.username + " · " + u.role + (u.team ? " · " + u.team : "") : "";
   };
   GG.signOut = async function () {
+    if (GG.beforeSignOut && !GG.beforeSignOut()) return;
     try { await GG.api("/auth/logout", {method: "POST", retried: true}); } catch (e) { /* already gone */ }
     localStorage.removeItem(TOKEN);
     localStorage.removeItem("gg.user");

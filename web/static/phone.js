@@ -82,6 +82,7 @@
       photo: file ? {type: file.type, data: await dataUrl(file)} : null, sha: null,
     };
     item.report.idempotency_key = item.key;
+    item.by = (GG.user() || {}).username || null; // sent only under this account, whoever holds the phone later
     if (place.accuracy_m) item.report.accuracy_m = place.accuracy_m;
     const items = outbox();
     items.unshift(item);
@@ -101,12 +102,16 @@
       const what = GG.esc(GG.matterName(it.report.matter)) + " · " + it.created.slice(11, 16);
       if (it.state === "sent") li.innerHTML = "✓ 已送达 sent · #" + it.case_id + " → " + GG.esc(GG.teamName(it.team)) + " · " + what + (it.triage ? " · 待分拨 triage: " + GG.esc(it.triage) : "");
       else if (it.state === "failed") li.innerHTML = "✗ 未受理 refused · " + what + " · " + GG.esc(it.error);
+      else if (!mine(it)) li.innerHTML = "⏳ 待 " + GG.esc(it.by) + " 登录后发送 waits for " + GG.esc(it.by) + " to sign in · " + what;
       else li.innerHTML = "⏳ 待发送 queued · " + what + (it.error ? " · " + GG.esc(it.error) : "");
       return li;
     }));
-    const waiting = outbox().filter((it) => it.state === "queued").length;
+    const waiting = outbox().filter((it) => it.state === "queued" && mine(it)).length;
     document.body.dataset.queued = String(waiting);
   }
+
+  /** Reports wait for the account that made them (a shared phone, or a sign-in after a token ran out). */
+  function mine(it) { return !it.by || it.by === (GG.user() || {}).username; }
 
   function update(key, change) {
     const items = outbox();
@@ -122,17 +127,17 @@
     flushing = true;
     try {
       for (const it of outbox().reverse()) {
-        if (it.state !== "queued") continue;
+        if (it.state !== "queued" || !mine(it)) continue;
         try {
           let sha = it.sha;
           if (it.photo && !sha) {
             const blob = blobOf(it.photo.data);
-            const up = await GG.api("/photos", {method: "POST", body: blob, headers: {"Content-Type": it.photo.type}});
+            const up = await GG.api("/photos", {method: "POST", body: blob, headers: {"Content-Type": it.photo.type}, as: it.by});
             sha = up.sha256;
             update(it.key, {sha: sha});
           }
           const report = Object.assign({}, it.report, {photos: sha ? [sha] : []});
-          const c = await GG.api("/reports", {method: "POST", json: report});
+          const c = await GG.api("/reports", {method: "POST", json: report, as: it.by});
           update(it.key, {state: "sent", case_id: c.id, team: c.team, triage: c.triage, error: null, photo: null});
           GG.status("已送达 sent: #" + c.id + " → " + GG.teamName(c.team), "ok");
         } catch (e) {
@@ -168,6 +173,10 @@
         .then(() => { document.body.dataset.offlineReady = "1"; })
         .catch((e) => GG.status("离线功能不可用 offline use unavailable: " + e.message, "info"));
     }
+    GG.beforeSignOut = () => {
+      const n = outbox().filter((it) => it.state === "queued" && mine(it)).length;
+      return n === 0 || confirm(n + " 条上报尚未送达 report(s) not sent yet. They stay on this phone and go when you sign in again. Sign out?");
+    };
     window.addEventListener("online", flush);
     setInterval(flush, 10000);
     GG.$("#ph-form").addEventListener("submit", compose);
