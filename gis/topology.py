@@ -9,7 +9,9 @@ What is checked (areas in square metres on the local plane at the units' latitud
 - outside the parent: the part of a unit beyond its parent, beyond `tolerance_m2`;
 - slivers: polygon parts thinner than `sliver_ratio` (isoperimetric quotient 4πA/P²) and smaller than
   `sliver_max_m2` — usually digitising leftovers (a warning);
-- H3 collisions: a cell claimed by two grid units, directly or through a parent/child cell.
+- H3 collisions: a cell claimed by two grid units, directly or through a parent/child cell;
+- detached parts: a county, township or village in more than one piece (slivers aside) — an exclave, or
+  a village moved to a township it does not touch (a warning, located at the smaller pieces).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, Literal
 
 import h3
 import shapely
+import shapely.affinity
 from shapely.geometry.base import BaseGeometry
 
 from gis.crs import metres_per_degree
@@ -114,6 +117,7 @@ def check_topology(units: list[Unit], options: TopologyOptions | None = None) ->
     problems += _outside_parents(units, by_code, valid, plane, opt)
     problems += _gaps(units, by_code, valid, plane, opt)
     problems += _slivers(units, valid, plane, opt)
+    problems += _detached(units, valid, plane, opt)
     problems += _cell_collisions(layers.get("grid", []))
     return sorted(problems, key=lambda p: (p.severity != "error", p.check, p.codes))
 
@@ -195,6 +199,16 @@ def _gaps(units: list[Unit], by_code: dict[str, Unit], valid: dict[str, BaseGeom
     return out
 
 
+def _sliver_ratio(part: BaseGeometry, plane: _Plane, opt: TopologyOptions) -> float | None:
+    """The part's shape ratio when it is a sliver (thin and small), else None."""
+    area = plane.m2(part)
+    perimeter = float(part.length) * math.sqrt(plane.k)
+    if perimeter == 0 or area >= opt.sliver_max_m2:
+        return None
+    ratio = 4 * math.pi * area / perimeter**2
+    return ratio if ratio < opt.sliver_ratio else None
+
+
 def _slivers(units: list[Unit], valid: dict[str, BaseGeometry], plane: _Plane,
              opt: TopologyOptions) -> list[TopologyProblem]:
     out = []
@@ -203,15 +217,37 @@ def _slivers(units: list[Unit], valid: dict[str, BaseGeometry], plane: _Plane,
         if g is None:
             continue
         for part in shapely.get_parts(g):
-            area = plane.m2(part)
-            perimeter = float(part.length) * math.sqrt(plane.k)
-            if perimeter == 0 or area >= opt.sliver_max_m2:
-                continue
-            ratio = 4 * math.pi * area / perimeter**2
-            if ratio < opt.sliver_ratio:
+            ratio = _sliver_ratio(part, plane, opt)
+            if ratio is not None:
+                area = plane.m2(part)
                 out.append(TopologyProblem("sliver", "warning", (u.code,),
                                            f"{u.code} has a sliver of {area:,.1f} m² (shape ratio {ratio:.4f})", part,
                                            area))
+    return out
+
+
+def _detached(units: list[Unit], valid: dict[str, BaseGeometry], plane: _Plane,
+              opt: TopologyOptions) -> list[TopologyProblem]:
+    out = []
+    for u in units:
+        spec = REGISTRY.get(u.layer)
+        g = valid.get(u.code)
+        if g is None or spec is None or not (spec.partitions_parent or spec.parent_layer is None):
+            continue  # zones and grids may well come in pieces (a park here, a park there)
+        parts = sorted((p for p in shapely.get_parts(g) if _sliver_ratio(p, plane, opt) is None),
+                       key=lambda p: -p.area)  # slivers are reported as such
+        if len(parts) < 2:
+            continue
+        kx, ky = metres_per_degree(g.centroid.y)
+        main = shapely.affinity.scale(parts[0], kx, ky, origin=(0, 0))
+        far = max(main.distance(shapely.affinity.scale(p, kx, ky, origin=(0, 0))) for p in parts[1:])
+        rest = shapely.union_all(parts[1:])
+        area = plane.m2(rest)
+        out.append(TopologyProblem(
+            "detached", "warning", (u.code,),
+            f"{u.code} is in {len(parts)} separate parts: {area:,.0f} m² apart from its main part, up to {far:,.0f} m "
+            "away (an exclave, or a unit moved to a parent it does not touch?)", rest, area,
+            extra={"parts": len(parts), "distance_m": round(far, 1)}))
     return out
 
 

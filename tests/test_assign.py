@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from shapely.geometry import shape
 from sqlalchemy.engine import Engine
 
+from gis.crs import metres_per_degree
 from tests.conftest import table_counts
 
 Api = tuple[TestClient, dict[str, dict[str, str]], Engine]
@@ -35,13 +36,30 @@ def test_a_village_moves_and_both_townships_follow(api: Api) -> None:
     # Independently: the union of each township's villages, from the scenario's own boxes.
     assert t1.symmetric_difference(shapely.union_all([V1, V3])).area < 1e-12
     assert t2.symmetric_difference(shapely.union_all([V2, V4])).area < 1e-12
-    assert client.get(f"/versions/{v['id']}/topology", headers=plan).json()["errors"] == 0
+    topology = client.get(f"/versions/{v['id']}/topology", headers=plan).json()
+    assert topology["errors"] == 0 and not [f for f in topology["features"] if f["properties"]["check"] == "detached"]
     # The impact preview moves exactly V2's area from T1 to T2.
     impact = client.get(f"/versions/{v['id']}/impact", params={"against": 2}, headers=plan).json()
     gained, lost = impact["townships"]["T2"]["gained_m2"], impact["townships"]["T1"]["lost_m2"]
     assert gained == lost and abs(gained - 0.1 * 0.1 * 111_320 * 111_320 * 0.8085) / gained < 0.01  # ~cos 36.05°
     # Routing in the draft follows: a point in V2 is T2's now (its team TT2 holds street matters there).
     assert impact["units_moved"] and impact["units_moved"][0]["code"] == "V2"
+
+
+def test_a_village_moved_to_a_township_it_does_not_touch_is_flagged(api: Api) -> None:
+    client, h, _ = api
+    plan = h["plan"]
+    v = client.post("/versions", json={"name": "飞地", "based_on": 2}, headers=plan).json()
+    assert assign(client, plan, v["id"], "V1", "T2", v["revision"]).status_code == 200
+    topology = client.get(f"/versions/{v['id']}/topology", headers=plan).json()
+    (detached,) = [f for f in topology["features"] if f["properties"]["check"] == "detached"]
+    props = detached["properties"]
+    assert props["codes"] == ["T2"] and props["severity"] == "warning" and props["parts"] == 2
+    # Located at the piece cut off (V1), 0.1° of longitude from V4 at 36.1° N: shapely on the boxes themselves.
+    assert shape(detached["geometry"]).symmetric_difference(V1).area < 1e-12
+    kx, _ = metres_per_degree(36.1)
+    assert abs(props["distance_m"] - V1.distance(V4) * kx) < 0.01 * kx * 0.1
+    assert topology["errors"] == 0  # a warning: it may be a real exclave, publishing is not refused
 
 
 def test_refusals_name_the_way_out_and_change_nothing(api: Api) -> None:

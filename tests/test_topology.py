@@ -108,6 +108,27 @@ def test_slivers_and_cell_collisions() -> None:
     assert sorted(p.codes for p in collisions) == [("G1", "G2"), ("G3", "G4")]
 
 
+def test_a_unit_in_pieces_is_flagged_where_the_pieces_are() -> None:
+    exclave = shapely.box(115.45, 36.05, 115.5, 36.1)  # V00 keeps a piece inside T1, 0.35° east
+    pieces = shapely.MultiPolygon([shapely.box(115.0, 36.0, 115.1, 36.2), exclave])
+    units = replace(tiled(), "V00", pieces)
+    (detached,) = [p for p in check_topology(units) if p.check == "detached"]
+    assert detached.codes == ("V00",) and detached.severity == "warning" and detached.geometry.equals(exclave)
+    # Independently: the distance between the pieces on a local metric plane (pyproj's azimuthal equidistant).
+    import pyproj
+    from shapely.ops import transform
+
+    local = pyproj.Transformer.from_crs(4326, "+proj=aeqd +lat_0=36.1 +lon_0=115.25 +units=m", always_xy=True)
+    main = transform(local.transform, shapely.box(115.0, 36.0, 115.1, 36.2))
+    gap = main.distance(transform(local.transform, exclave))
+    assert detached.extra["distance_m"] == pytest.approx(gap, rel=0.01)
+    assert detached.area_m2 == pytest.approx(transform(local.transform, exclave).area, rel=0.01)
+    # Zones may come in pieces (a sliver piece is a sliver, not a second part: test_slivers_and_cell_collisions).
+    park = Unit(code="Z1", name="园区", layer="zone", kind="dev_zone", geometry=pieces)
+    assert [p for p in check_topology([*tiled(), park]) if p.check == "detached"] == []
+    assert [p for p in check_topology(tiled()) if p.check == "detached"] == []
+
+
 def test_the_demo_county_is_clean_and_geopandas_agrees() -> None:
     demo = build_demo_county(seed=7, months=1)
     problems = check_topology(demo.units)
