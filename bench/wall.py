@@ -32,15 +32,11 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,6 +60,7 @@ from store.db import make_engine, session_factory, transaction, upgrade  # noqa:
 from store.repo import Repository  # noqa: E402
 from store.routers import RouterCache  # noqa: E402
 from store.users import User, Users  # noqa: E402
+from tests.live import free_port, running  # noqa: E402
 from web.pages import LEAFLET_CSS, LEAFLET_JS, MAX_ZOOM  # noqa: E402
 
 PASSWORD = "gridgov-demo"
@@ -119,35 +116,6 @@ METRICS_JS = """() => {
 
 def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def subprocess_server(argv: list[str], probe: str, log_path: Path, env: dict[str, str]) -> Iterator[None]:
-    """Run a server until the block ends, once `probe` answers 200."""
-    log = log_path.open("wb")
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            try:
-                if httpx.get(probe, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"{argv[2]} did not start; see {log_path}")
-            time.sleep(0.2)
-        yield
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
 
 
 # ---- data ------------------------------------------------------------------------------------------------
@@ -432,9 +400,9 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     base, static = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{static_port}"
     env = {**os.environ, "GRIDGOV_DATABASE_URL": url, "GRIDGOV_TICK_SECONDS": "0", "GRIDGOV_DATA_DIR": str(tmp)}
     wall_path = f"/wall?res={args.res}&days=3650"
-    with subprocess_server([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], f"{base}/health",
+    with running([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], f"{base}/health",
                            tmp / "server.log", env), \
-         subprocess_server([sys.executable, "-m", "http.server", str(static_port), "--bind", "127.0.0.1",
+         running([sys.executable, "-m", "http.server", str(static_port), "--bind", "127.0.0.1",
                             "--directory", str(site)], f"{static}/static/vendor/leaflet/leaflet.js",
                            tmp / "static.log", env), \
          playwright_api.sync_playwright() as pw:

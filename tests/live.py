@@ -24,31 +24,38 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(database_url: str, data_dir: Path, **env: str) -> Iterator[str]:
-    """Serve the database on a free loopback port until the block ends; yields the base URL."""
-    port = free_port()
-    environ = {**os.environ, "GRIDGOV_DATABASE_URL": database_url, "GRIDGOV_TICK_SECONDS": "0",
-               "GRIDGOV_DATA_DIR": str(data_dir), **env}
-    log = (data_dir / f"server-{port}.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], cwd=ROOT,
-                              env=environ, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+def running(argv: list[str], probe: str, log_path: Path, env: dict[str, str]) -> Iterator[None]:
+    """Run a server process until the block ends, once `probe` answers 200 (its output goes to `log_path`)."""
+    log = log_path.open("wb")
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     try:
         while True:
             try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                if httpx.get(probe, timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start; see {log.name}")
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{' '.join(argv[1:4])} did not start; see {log_path}")
             time.sleep(0.2)
-        yield base
+        yield
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        proc.terminate()
+        proc.wait(timeout=30)
         log.close()
+
+
+@contextmanager
+def live_server(database_url: str, data_dir: Path, **env: str) -> Iterator[str]:
+    """`gridgov serve` over the database on a free loopback port until the block ends; yields the base URL."""
+    port = free_port()
+    environ = {**os.environ, "GRIDGOV_DATABASE_URL": database_url, "GRIDGOV_TICK_SECONDS": "0",
+               "GRIDGOV_DATA_DIR": str(data_dir), **env}
+    base = f"http://127.0.0.1:{port}"
+    with running([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], f"{base}/health",
+                 data_dir / f"server-{port}.log", environ):
+        yield base
 
 
 def token(base: str, username: str, password: str) -> str:

@@ -153,6 +153,13 @@ def click_at(w: Watched, lon: float, lat: float) -> None:
     w.page.mouse.click(box["x"] + x, box["y"] + y)
 
 
+def drop_pin(w: Watched, lon: float, lat: float) -> None:
+    """On the phone page: zoom to the place, tap it, and wait for the team it would go to."""
+    w.js(f"void GG.map.setView([{lat}, {lon}], 15, {{animate: false}})")
+    click_at(w, lon, lat)
+    w.page.wait_for_selector("#ph-route[data-team]")
+
+
 # ---- every page: loads clean, offline, fits -------------------------------------------------------------
 PAGE_USERS = {"wall": "dispatcher", "phone": "worker", "planner": "planner", "dispute": "auditor"}
 
@@ -236,9 +243,7 @@ def test_phone_pin_becomes_a_case_routed_to_the_expected_team(watch: Callable[..
     matter = "M-ENV-COAL"
     page.select_option("#ph-matter", matter)
     lon, lat = inner_point(demo, "village", 17)
-    w.js(f"void GG.map.setView([{lat}, {lon}], 15, {{animate: false}})")
-    click_at(w, lon, lat)
-    page.wait_for_selector("#ph-route[data-team]")
+    drop_pin(w, lon, lat)
     pin_lat, pin_lon = (float(v) for v in w.js("document.body.dataset.pin").split(","))
     assert abs(pin_lat - lat) < 1e-4 and abs(pin_lon - lon) < 1e-4
     want = expected_team(demo, pin_lon, pin_lat, matter, date.today())
@@ -295,9 +300,7 @@ def test_phone_queues_offline_and_sends_once_when_back(watch: Callable[..., Watc
     w = watch(390, 844, who="worker")
     page = w.open("/phone")
     lon, lat = inner_point(demo, "village", 40)
-    w.js(f"void GG.map.setView([{lat}, {lon}], 15, {{animate: false}})")
-    click_at(w, lon, lat)
-    page.wait_for_selector("#ph-route[data-team]")
+    drop_pin(w, lon, lat)
     note = f"offline {uuid.uuid4()}"
     page.fill("#ph-note", note)
     w.context.set_offline(True)
@@ -334,9 +337,7 @@ def test_phone_reports_wait_for_the_worker_who_made_them(watch: Callable[..., Wa
     sign_in_form(page, "worker")
     page.wait_for_selector('body[data-offline-ready="1"]', state="attached")
     lon, lat = inner_point(demo, "village", 90)
-    w.js(f"void GG.map.setView([{lat}, {lon}], 15, {{animate: false}})")
-    click_at(w, lon, lat)
-    page.wait_for_selector("#ph-route[data-team]")
+    drop_pin(w, lon, lat)
     note = f"shared phone {uuid.uuid4()}"
     page.fill("#ph-note", note)
     w.context.set_offline(True)
@@ -630,9 +631,7 @@ def test_phone_photo_taken_offline_arrives_with_its_report(watch: Callable[..., 
     w = watch(390, 844, who="worker")
     page = w.open("/phone")
     lon, lat = inner_point(demo, "village", 80)
-    w.js(f"void GG.map.setView([{lat}, {lon}], 15, {{animate: false}})")
-    click_at(w, lon, lat)
-    page.wait_for_selector("#ph-route[data-team]")
+    drop_pin(w, lon, lat)
     note = f"photo {uuid.uuid4()}"
     page.fill("#ph-note", note)
     photo = png_bytes()
