@@ -124,9 +124,11 @@ def tile(cid: str, tms: str, z: int, x: int, y: int, request: Request, repo: Rep
         v = resolve_version(repo, version)
         assert v.id is not None
         data = unit_tile(repo.session, v.id, cid, z, x, y)
-    etag = '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"'
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization"}
-    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+    # Weak: the same tile goes out gzipped or plain (the middleware decides), and If-None-Match compares weakly.
+    tag = '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"'
+    headers = {"ETag": "W/" + tag, "Cache-Control": "private, no-cache", "Vary": "Authorization"}
+    sent = [t.strip().removeprefix("W/") for t in request.headers.get("if-none-match", "").split(",")]
+    if tag in sent or "*" in sent:
         return Response(status_code=304, headers=headers)
     if not data:
         return Response(status_code=204, headers=headers)

@@ -242,6 +242,11 @@ def test_tile_requests_out_of_range_etags_and_versions(demo: dict[str, Any]) -> 
     assert first.status_code == 200 and first.content == again.content
     assert first.headers["etag"] == again.headers["etag"]
     assert client.get(f"{base}/10/{x}/{y}", headers={**h, "If-None-Match": first.headers["etag"]}).status_code == 304
+    # Weak (gzipped or plain, the same tile), compared weakly; a changed tile is a 200 again.
+    assert first.headers["etag"].startswith('W/"') and "Accept-Encoding" in first.headers["vary"]
+    strong = first.headers["etag"].removeprefix("W/")
+    assert client.get(f"{base}/10/{x}/{y}", headers={**h, "If-None-Match": f'"x", {strong}'}).status_code == 304
+    assert client.get(f"{base}/10/{x}/{y}", headers={**h, "If-None-Match": '"stale"'}).status_code == 200
     other = client.get(f"/ogc/collections/township/tiles/WebMercatorQuad/10/{x}/{y}", headers=h)
     assert other.headers["etag"] != first.headers["etag"]
     conformance = client.get("/ogc/conformance", headers=h).json()["conformsTo"]
