@@ -32,6 +32,8 @@ router = APIRouter(tags=["versions"], dependencies=[Depends(current_user)])
 Repo = Annotated[Repository, Depends(get_repo, scope="function")]
 Planner = Annotated[User, Depends(require("planner"))]
 GapReader = Annotated[User, Depends(require("planner", "auditor"))]  # auditors read everything, change nothing
+# The impact preview lists open cases of every team: those who see all cases, and planners who redraw.
+ImpactReader = Annotated[User, Depends(require("planner", "dispatcher", "auditor"))]
 CODE = re.compile(CODE_PATTERN)
 Revision = Annotated[int, Query(ge=0, description="the draft's revision your edit is based on")]
 
@@ -101,7 +103,7 @@ def diff(repo: Repo, request: Request, a: Annotated[int, Query(alias="from")],
 
 
 @router.get("/versions/{version_id}/impact", summary="What publishing this draft would change, before publishing")
-def impact(version_id: int, repo: Repo, request: Request, against: int | None = None,
+def impact(version_id: int, repo: Repo, request: Request, user: ImpactReader, against: int | None = None,
            day: date | None = None) -> JSONResponse:
     cache: RouterCache = request.app.state.routers
     when = day or date.today()

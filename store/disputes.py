@@ -176,7 +176,8 @@ class Disputes:
                     [h3.latlng_to_cell(area.representative_point().y, area.representative_point().x, RULE_CELL_RES)]
             scope = RuleScope(type="cells", cells=cells)
         matched = [r.priority for r in repo.rules(draft_id)]
-        priority = ruling.get("priority") or min(10_000, (max(matched) if matched else 0) + 10)
+        priority = ruling["priority"] if ruling.get("priority") is not None else \
+        min(10_000, (max(matched) if matched else 0) + 10)
         code = f"R-RULING-{row.id}"
         matters = MatterFilter(type="all") if ruling.get("all_matters") else MatterFilter(type="codes",
                                                                                            codes=[row.matter_code])

@@ -95,17 +95,34 @@ class Repository:
         return self.create_version(name, based_on=latest.id if latest else None)
 
     def editable(self, version_id: int, expected_revision: int | None = None) -> VersionRow:
-        """The version row, refusing published versions and stale edits; bumps its revision."""
+        """The version row, refusing published versions and stale edits; bumps its revision.
+
+        The bump is one conditional UPDATE (`… WHERE revision = expected AND status <> 'published'`), so two
+        edits based on the same revision cannot both pass: the second waits for the first's lock (a row
+        lock on PostgreSQL, the write lock on SQLite), then matches no row and gets its 409."""
         row = self._version_row(version_id)
         if row.status == "published":
             raise Conflict(f"version {version_id} ({row.name}) is published and cannot change; "
                            "create a draft based on it")
-        if expected_revision is not None and expected_revision != row.revision:
-            raise Conflict(f"version {version_id} changed since revision {expected_revision} "
-                           f"(now {row.revision}); reload it and apply the edit again")
-        row.revision += 1
-        if row.status == "validated":
-            row.status = "draft"  # any edit invalidates a validation
+        expected = row.revision if expected_revision is None else expected_revision
+
+        def stale(now: int) -> Conflict:
+            return Conflict(f"version {version_id} changed since revision {expected} (now {now}); "
+                            "reload it and apply the edit again")
+
+        if expected != row.revision:
+            raise stale(row.revision)
+        bumped = self.session.execute(
+            sa.update(VersionRow)
+            .where(VersionRow.id == version_id, VersionRow.revision == expected, VersionRow.status != "published")
+            .values(revision=VersionRow.revision + 1,
+                    status=sa.case((VersionRow.status == "validated", "draft"), else_=VersionRow.status))
+            .execution_options(synchronize_session=False))
+        self.session.refresh(row)  # any edit invalidates a validation; the row now shows the new revision
+        if bumped.rowcount != 1:  # type: ignore[attr-defined]
+            if row.status == "published":
+                raise Conflict(f"version {version_id} ({row.name}) was published meanwhile and cannot change")
+            raise stale(row.revision)
         return row
 
     def publish(self, version_id: int, effective_from: date) -> Version:

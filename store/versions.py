@@ -168,6 +168,7 @@ class Versions:
 
     def _compare(self, a: int, b: int) -> tuple[dict[str, Any], dict[str, Unit], dict[str, Unit], float]:
         """The diff, with both versions' units by code and the square metres per square degree."""
+        self.repo.version(a), self.repo.version(b)  # an unknown id is a 404 naming it, not an empty version
         ua = {u.code: u for u in self.repo.units(a)}
         ub = {u.code: u for u in self.repo.units(b)}
         teams_a, teams_b = self._unit_teams(a), self._unit_teams(b)

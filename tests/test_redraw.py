@@ -186,6 +186,16 @@ def test_bad_unit_edits_are_clear_4xx_and_change_nothing(api: Api) -> None:
     assert r.status_code == 409 and "published" in r.json()["detail"]
     r = client.delete(f"/versions/{draft['id']}/units/T1", params={"revision": draft["revision"]}, headers=plan)
     assert r.status_code == 409 and "parent of" in r.json()["detail"]
+    # A diff against a version that does not exist names it (it is not an empty version with every unit "added").
+    for params in ({"from": 999, "to": 2}, {"from": 2, "to": 999}):
+        r = client.get("/versions/diff", params=params, headers=plan)
+        assert r.status_code == 404 and "no boundary version 999" in r.json()["detail"], r.text
+    # The impact preview lists open cases of every team: not for grid workers or team members.
+    for who in ("worker1", "tt1"):
+        r = client.get(f"/versions/{draft['id']}/impact", params={"against": 2}, headers=h[who])
+        assert r.status_code == 403 and "planner" in r.json()["detail"], r.text
+    for who in ("plan", "boss", "audit"):
+        assert client.get(f"/versions/{draft['id']}/impact", params={"against": 2}, headers=h[who]).status_code == 200
     assert table_counts(engine) == before
 
 

@@ -222,3 +222,38 @@ def test_postgis_columns_have_srid_and_gist_index(engine: Engine) -> None:
         gist = [d for (d,) in indexes if "USING gist" in d]
     assert srid == 4326
     assert len(gist) == 2
+
+
+def test_two_edits_based_on_one_revision_cannot_both_pass(engine: Engine) -> None:
+    """A race, not a sequence: the second edit waits for the first's lock, then gets its 409."""
+    import threading
+    import time
+
+    sessions = session_factory(engine)
+    with transaction(sessions) as session:
+        v = Repository(session).create_version("draft")
+    assert v.id is not None
+    first = sessions()
+    Repository(first).editable(v.id, 0)  # revision 0 → 1, not yet committed: holds the row (or SQLite's write lock)
+    outcome: list[object] = []
+
+    def second() -> None:
+        with sessions() as other:
+            try:
+                Repository(other).editable(v.id, 0)  # read before the first commits, so the check alone passes
+                other.commit()
+                outcome.append("passed")
+            except Conflict as exc:
+                other.rollback()
+                outcome.append(exc)
+
+    t = threading.Thread(target=second)
+    t.start()
+    time.sleep(0.5)
+    first.commit()
+    first.close()
+    t.join(timeout=60)
+    assert len(outcome) == 1 and isinstance(outcome[0], Conflict), outcome
+    assert "changed since revision 0 (now 1)" in str(outcome[0])
+    with transaction(sessions) as session:
+        assert Repository(session).version(v.id).revision == 1
