@@ -52,13 +52,13 @@ class RouterCache:
         key = self._key(repo, version)
         cached = self._routers.get(version.id)
         if cached is not None and cached[0] == key:
-            return cached[1]
+            return _current(cached[1], version)
         with self._guard:
             lock = self._locks.setdefault(version.id, threading.Lock())
         with lock:
             cached = self._routers.get(version.id)
             if cached is not None and cached[0] == key:
-                return cached[1]
+                return _current(cached[1], version)
             router = Router(load_routing_data(repo, version, self.fallback_team), cell_m=self.cell_m)
             self._routers[version.id] = (key, router)  # the swap: one assignment
             return router
@@ -75,6 +75,14 @@ class RouterCache:
     def router_at(self, repo: Repository, day: date) -> Router:
         """The router of the version in force on `day`."""
         return self.router(repo, repo.version_at(day))
+
+
+def _current(router: Router, version: Version) -> Router:
+    """The cached router with the version's dates as stored now: publishing a successor ends a version
+    (`effective_to`) without changing its content or revision, so only the label needs refreshing."""
+    if router.version != version:
+        router.version = version  # one assignment; readers see the old or the new label, both whole
+    return router
 
 
 def load_routing_data(repo: Repository, version: Version, fallback_team: str | None = None) -> RoutingData:

@@ -142,6 +142,8 @@ def test_redraw_preview_publish_and_route_by_date(api: Api) -> None:
     r = client.post(f"/versions/{draft['id']}/publish", json={"effective_from": "2020-01-01"}, headers=plan)
     assert r.status_code == 409 and "rewrite" in r.json()["detail"]
     start = date.today() + timedelta(days=10)
+    before = client.post("/route", json={"lon": 115.19, "lat": 36.09, "matter": "M-STREET"}, headers=plan).json()
+    assert before["version"]["effective_to"] is None  # the version in force, its router now built and cached
     assert client.post(f"/versions/{draft['id']}/publish", json={"effective_from": str(start)},
                        headers=h["worker1"]).status_code == 403
     r = client.post(f"/versions/{draft['id']}/publish", json={"effective_from": str(start)}, headers=plan)
@@ -150,6 +152,9 @@ def test_redraw_preview_publish_and_route_by_date(api: Api) -> None:
         got = client.post("/route", json={"lon": 115.19, "lat": 36.09, "matter": "M-STREET", "at": str(day)},
                           headers=plan).json()
         assert got["decisions"][0]["team"] == team, (day, got["decisions"][0]["team"])
+        # The explanation names the version in force with its dates as they are now (the old one ends at start).
+        assert got["version"]["id"] == (before["version"]["id"] if day < start else draft["id"])
+        assert got["version"]["effective_to"] == (str(start) if day < start else None), got["version"]
     # Open cases kept their owner: publishing does not re-route them.
     assert client.get(f"/cases/{ids[0]}", headers=h["boss"]).json()["team"] == "TT1"
     # Editing a published version is refused.
