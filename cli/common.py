@@ -58,17 +58,15 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
 
     from api.app import create_app
 
-    if settings.basemap_file is not None:  # a bad basemap setting is a message, before anything starts
-        from web.basemap import open_basemap
-
-        path = settings.basemap_file
-        run(lambda: open_basemap(path))
+    # Built (and the database migrated) before anything is announced: a bad setting, such as a missing
+    # basemap file, is a message and exit status 2, not a traceback from inside uvicorn.
+    app = run(lambda: create_app(settings))
     console.print(f"GridGov is serving on [bold]http://{host}:{port}/[/] (API docs at /docs); Ctrl+C stops it")
     sys.stdout.flush()
     if workers > 1:
         # Worker processes build the app themselves from the environment: hand them the database.
         os.environ["GRIDGOV_DATABASE_URL"] = settings.resolved_database_url()
-        upgrade(make_engine(settings.resolved_database_url()))
+        app.state.engine.dispose()
         uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning")
     else:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        uvicorn.run(app, host=host, port=port, log_level="warning")

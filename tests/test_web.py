@@ -160,6 +160,19 @@ def drop_pin(w: Watched, lon: float, lat: float) -> None:
     w.page.wait_for_selector("#ph-route[data-team]")
 
 
+def send_offline(w: Watched, note: str) -> None:
+    """On the phone page with a pin dropped: write the note, lose the network, send; it waits in the outbox."""
+    w.page.fill("#ph-note", note)
+    w.context.set_offline(True)
+    w.page.click("#ph-send")
+    w.page.wait_for_selector("#ph-outbox li[data-state=queued]")
+
+
+def cases_noted(client: httpx.Client, note: str) -> list[dict[str, Any]]:
+    """The stored cases whose description is this note."""
+    return [c for c in client.get("/cases", params={"limit": 10000}).json() if c["description"] == note]
+
+
 # ---- every page: loads clean, offline, fits -------------------------------------------------------------
 PAGE_USERS = {"wall": "dispatcher", "phone": "worker", "planner": "planner", "dispute": "auditor"}
 
@@ -302,21 +315,16 @@ def test_phone_queues_offline_and_sends_once_when_back(watch: Callable[..., Watc
     lon, lat = inner_point(demo, "village", 40)
     drop_pin(w, lon, lat)
     note = f"offline {uuid.uuid4()}"
-    page.fill("#ph-note", note)
-    w.context.set_offline(True)
-    page.click("#ph-send")
-    page.wait_for_selector("#ph-outbox li[data-state=queued]")
+    send_offline(w, note)
     assert "已送达" not in page.inner_text("#ph-outbox")  # never "sent" without the server's answer
     w.shot("phone-offline-queued")
     with api(server, "dispatcher") as client:
-        def stored() -> list[dict[str, Any]]:
-            return [c for c in client.get("/cases", params={"limit": 10000}).json() if c["description"] == note]
-        assert stored() == []
+        assert cases_noted(client, note) == []
         w.context.set_offline(False)  # the page hears `online` and retries with the same key
         page.wait_for_selector("#ph-outbox li[data-state=sent]", timeout=30_000)
         w.js("window.dispatchEvent(new Event('online'))")  # a second retry must not make a second case
         page.wait_for_timeout(1500)
-        assert len(stored()) == 1
+        assert len(cases_noted(client, note)) == 1
     assert [e for e in w.errors if "ERR_INTERNET_DISCONNECTED" not in e] == []
 
 
@@ -339,10 +347,7 @@ def test_phone_reports_wait_for_the_worker_who_made_them(watch: Callable[..., Wa
     lon, lat = inner_point(demo, "village", 90)
     drop_pin(w, lon, lat)
     note = f"shared phone {uuid.uuid4()}"
-    page.fill("#ph-note", note)
-    w.context.set_offline(True)
-    page.click("#ph-send")
-    page.wait_for_selector("#ph-outbox li[data-state=queued]")
+    send_offline(w, note)
     asked: list[str] = []
 
     def answer(dialog: Any) -> None:
@@ -357,14 +362,12 @@ def test_phone_reports_wait_for_the_worker_who_made_them(watch: Callable[..., Wa
     sign_in_form(page, "team")  # someone else now holds the phone
     page.wait_for_timeout(1500)
     with api(server, "dispatcher") as client:
-        def stored() -> list[dict[str, Any]]:
-            return [c for c in client.get("/cases", params={"limit": 10000}).json() if c["description"] == note]
-        assert stored() == []  # not sent under "team"
+        assert cases_noted(client, note) == []  # not sent under "team"
         assert "waits for worker" in page.inner_text("#ph-outbox")
         page.click("#gg-signout")
         sign_in_form(page, "worker")
         page.wait_for_selector("#ph-outbox li[data-state=sent]", timeout=30_000)
-        cases = stored()
+        cases = cases_noted(client, note)
         assert len(cases) == 1 and cases[0]["reporter"] == "worker"
     assert len(asked) == 1  # "team" had nothing of its own waiting, so it was not asked
     assert [e for e in w.errors if "ERR_INTERNET_DISCONNECTED" not in e] == []
@@ -648,7 +651,7 @@ def test_phone_photo_taken_offline_arrives_with_its_report(watch: Callable[..., 
     w.context.set_offline(False)
     page.wait_for_selector("#ph-outbox li[data-state=sent]", timeout=30_000)
     with api(server, "dispatcher") as client:
-        (case,) = [c for c in client.get("/cases", params={"limit": 10000}).json() if c["description"] == note]
+        (case,) = cases_noted(client, note)
         assert len(case["photos"]) == 1
         got = client.get(f"/photos/{case['photos'][0]}")
     assert got.status_code == 200 and got.content == photo

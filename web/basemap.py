@@ -9,8 +9,8 @@ memory. Vector basemaps (MVT) are refused: the pages draw with Leaflet, which re
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 from pmtiles.reader import MmapSource, Reader
 from pmtiles.tile import Compression, TileType
@@ -38,7 +38,7 @@ class MBTiles(Basemap):
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            with self._connect() as db:
+            with closing(self._connect()) as db:
                 fmt = db.execute("SELECT value FROM metadata WHERE name='format'").fetchone()
                 db.execute("SELECT 1 FROM tiles LIMIT 1").fetchall()
         except sqlite3.DatabaseError as exc:
@@ -53,7 +53,7 @@ class MBTiles(Basemap):
         return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
 
     def tile(self, z: int, x: int, y: int) -> bytes | None:
-        with self._connect() as db:
+        with closing(self._connect()) as db:
             row = db.execute("SELECT tile_data FROM tiles WHERE zoom_level=? AND tile_column=? AND tile_row=?",
                              (z, x, 2**z - 1 - y)).fetchone()
         return bytes(row[0]) if row else None
@@ -64,23 +64,28 @@ class PMTiles(Basemap):
         self.path = path
         self._file = path.open("rb")
         try:
-            self._source: Any = MmapSource(self._file)
-            self._reader = Reader(self._source)
+            self.media = self._check()
+        except BasemapError:
+            self._file.close()
+            raise
+
+    def _check(self) -> str:
+        """The tiles' media type, or why this archive cannot be served."""
+        path = self.path
+        try:
+            self._reader = Reader(MmapSource(self._file))
             header = self._reader.header()
         except Exception as exc:  # the reader raises its own bare exceptions (no magic number, spec version, …)
-            self._file.close()
             why = str(exc) or type(exc).__name__
             raise BasemapError(f"basemap {path} is not a PMTiles v3 archive ({why})", where="basemap_file") from None
         kind = header["tile_type"]
         if kind not in PMTILES_MEDIA:
-            self._file.close()
             raise BasemapError(f"basemap {path} holds {kind.name} tiles; only raster png, jpg or webp tiles can be "
                                "shown (convert a vector basemap to raster first)", where="basemap_file")
         if header["tile_compression"] not in (Compression.NONE, Compression.UNKNOWN):
-            self._file.close()
             raise BasemapError(f"basemap {path} compresses its raster tiles ({header['tile_compression'].name}); "
                                "write it with tile compression none", where="basemap_file")
-        self.media = PMTILES_MEDIA[kind]
+        return PMTILES_MEDIA[kind]
 
     def tile(self, z: int, x: int, y: int) -> bytes | None:
         data = self._reader.get(z, x, y)  # slices of a read-only memory map: safe from any thread
