@@ -7,7 +7,8 @@ silent overwrite. Reads need any signed-in user; writes need a planner.
 from __future__ import annotations
 
 import re
-from datetime import date
+from collections.abc import Callable
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import shapely
@@ -20,9 +21,9 @@ from api.deps import get_repo
 from api.geojson import geometry_from_geojson, unit_feature
 from gis.crs import geometry_to_wgs84
 from gis.errors import InvalidInput, NotFound
-from gis.model import CODE_PATTERN, AllowedGap, Delegation, Rule, Unit
+from gis.model import CODE_PATTERN, AllowedGap, Delegation, Rule, Unit, Version
 from gis.topology import TopologyOptions
-from store.assign import reassign
+from store.assign import MAX_CELLS_PER_MOVE, move_cells, reassign
 from store.repo import Repository
 from store.routers import RouterCache
 from store.users import User
@@ -45,6 +46,9 @@ def _versions(request: Request, repo: Repository) -> Versions:
 
 class PublishIn(BaseModel):
     effective_from: date = Field(description="today or later; the version in force before it ends that day")
+    reroute_open_cases: bool = Field(
+        False, description="give the open cases the impact preview lists as changing owner to their new team, in "
+                           "the same transaction (only for a version that takes effect today)")
 
 
 class UnitFeature(BaseModel):
@@ -85,15 +89,38 @@ def validate(version_id: int, revision: Revision, repo: Repo, request: Request, 
     return JSONResponse({**summary(problems), "version": version.model_dump(mode="json")})
 
 
-@router.post("/versions/{version_id}/publish", summary="Publish a checked draft from a date (today or later)")
-def publish(version_id: int, body: PublishIn, repo: Repo, request: Request, user: Planner) -> dict[str, Any]:
-    version = _versions(request, repo).publish(version_id, body.effective_from, date.today())
-    return version.model_dump(mode="json")
+def _publish(request: Request, repo: Repository, user: User, body: PublishIn,
+             publish: Callable[[Versions, date], Version]) -> dict[str, Any]:
+    """Publish (or roll back), then re-route open cases if asked — all in the request's one transaction."""
+    today = date.today()
+    if body.reroute_open_cases and body.effective_from != today:
+        raise InvalidInput(f"open cases are re-routed only by a version that takes effect today ({today}); for "
+                           f"{body.effective_from} publish without reroute_open_cases, and transfer the cases the "
+                           "impact preview lists once it is in force", where="reroute_open_cases")
+    versions = _versions(request, repo)
+    before = versions.in_force(today)
+    version = publish(versions, today)
+    out = version.model_dump(mode="json")
+    if body.reroute_open_cases:
+        cache: RouterCache = request.app.state.routers
+        out["reroute"] = versions.reroute_open_cases(before, version, lambda v: cache.router(repo, repo.version(v)),
+                                                     user.username, datetime.now())
+    return out
+
+
+@router.post("/versions/{version_id}/publish",
+             summary="Publish a checked draft from a date (today or later), at the revision you checked")
+def publish(version_id: int, body: PublishIn, revision: Revision, repo: Repo, request: Request,
+            user: Planner) -> dict[str, Any]:
+    """Publishing re-checks topology and refuses a draft changed since `revision` (the one you validated and
+    previewed). With `reroute_open_cases` (from today only) the open cases the preview lists move too."""
+    return _publish(request, repo, user, body, lambda v, today: v.publish(
+        version_id, body.effective_from, today, expected_revision=revision))
 
 
 @router.post("/versions/{version_id}/rollback", summary="Publish a published version's content again from a date")
 def rollback(version_id: int, body: PublishIn, repo: Repo, request: Request, user: Planner) -> dict[str, Any]:
-    return _versions(request, repo).rollback(version_id, body.effective_from, date.today()).model_dump(mode="json")
+    return _publish(request, repo, user, body, lambda v, today: v.rollback(version_id, body.effective_from, today))
 
 
 @router.get("/versions/diff", summary="What changed between two versions (units, areas, parents, teams, rules)")
@@ -169,6 +196,20 @@ def assign_unit(version_id: int, code: str, body: AssignIn, revision: Revision, 
     """The redistricting move: a village to another township, whose outlines are redrawn as the union of
     their villages (refused, with what to do, when a parent is not made of its children)."""
     return reassign(repo, version_id, code, body.parent_code, revision)
+
+
+class MoveCellsIn(BaseModel):
+    cells: list[str] = Field(min_length=1, max_length=MAX_CELLS_PER_MOVE, description="H3 cell indexes")
+    to: str = Field(min_length=1, max_length=64, description="the H3 unit (e.g. a grid) that takes them")
+
+
+@router.post("/versions/{version_id}/cells/move",
+             summary="Move H3 cells to another H3 unit of a draft, in one edit")
+def move_cells_to(version_id: int, body: MoveCellsIn, revision: Revision, repo: Repo,
+                  user: Planner) -> dict[str, Any]:
+    """The redistricting move for H3 units: the cells leave every unit of the target's layer that held them
+    and join `to`, at one revision (the target's parent must hold their centres; a giver keeps one cell)."""
+    return move_cells(repo, version_id, body.cells, body.to, revision)
 
 
 @router.post("/versions/{version_id}/merge", summary="Merge units of a draft into one of them")

@@ -20,11 +20,12 @@ from etl.export import export_units
 from etl.importer import import_file
 from etl.vector import VectorOptions
 from gis.crs import metres_per_degree
-from gis.errors import GridGovError
+from gis.errors import GridGovError, InvalidInput
 from gis.topology import TopologyOptions
 from gis.validate import DEFAULT_OUTSIDE_TOLERANCE
 from store.cases import escalate_overdue
 from store.db import make_engine, schema_revision, session_factory, upgrade
+from store.routers import RouterCache
 from store.versions import Versions, summary
 
 app = typer.Typer(help="GridGov: which team is responsible for every incident point, and why.",
@@ -161,16 +162,37 @@ def version_create(
 def version_publish(
     version_id: Annotated[int, typer.Argument()],
     effective_from: Annotated[str, typer.Option(help="YYYY-MM-DD; the version in force before ends that day")],
+    revision: Annotated[int | None, typer.Option(
+        help="the draft revision you validated and previewed; refused if the draft changed since")] = None,
+    reroute_open_cases: Annotated[bool, typer.Option(
+        help="give the open cases the impact preview lists to their new team (a version from today only)")] = False,
     backdate: Annotated[bool, typer.Option(help="allow a date before today (loading past generations only)")] = False,
     database_url: DbUrl = None,
 ) -> None:
-    """Publish a draft after a topology check; prints `published version=<id> effective_from=<date>`."""
+    """Publish a draft after a topology check; prints `published version=<id> effective_from=<date>`
+    (and `rerouted=<n> kept=<n>` with --reroute-open-cases, one line per case above it)."""
 
     def body() -> None:
         day = _day(effective_from)
+        if reroute_open_cases and day != date.today():
+            raise InvalidInput(f"--reroute-open-cases needs a version that takes effect today ({date.today()})",
+                               where="effective_from")
+        moved = None
         with repository(database_url) as repo:
-            v = Versions(repo, _topology(database_url)).publish(version_id, day, date.today(), backdate=backdate)
-        print(f"published version={v.id} effective_from={v.effective_from}")
+            versions = Versions(repo, _topology(database_url))
+            before = versions.in_force(date.today())
+            v = versions.publish(version_id, day, date.today(), backdate=backdate, expected_revision=revision)
+            if reroute_open_cases:
+                cache = RouterCache()
+                moved = versions.reroute_open_cases(before, v, lambda i: cache.router(repo, repo.version(i)),
+                                                    "cli", datetime.now())
+        if moved is not None:
+            for c in moved["rerouted"]:
+                console.print(f"case {c['case']}: {c['from']} → {c['to']} ({c['how']})", highlight=False)
+            for c in moved["kept"]:
+                console.print(f"case {c['case']} kept by {c['team']}: {c['kept_because']}", highlight=False)
+        print(f"published version={v.id} effective_from={v.effective_from}"
+              + (f" rerouted={len(moved['rerouted'])} kept={len(moved['kept'])}" if moved is not None else ""))
 
     run(body)
 

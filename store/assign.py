@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import h3
 import shapely
 from shapely.geometry.base import BaseGeometry
 
@@ -73,4 +74,52 @@ def reassign(repo: Repository, version_id: int, code: str, parent_code: str,
             redrawn.append(parent.code)
     repo.add_units(version_id, changed, replace=True, expected_revision=expected_revision)
     return {"moved": code, "from": old.code, "to": new.code, "redrawn": redrawn,
+            "version": repo.version(version_id).model_dump(mode="json")}
+
+
+MAX_CELLS_PER_MOVE = 5000
+
+
+def move_cells(repo: Repository, version_id: int, cells: list[str], to: str,
+               expected_revision: int | None = None) -> dict[str, Any]:
+    """Give H3 cells to the cell-based unit `to` in a draft, taking them from whichever units of its layer hold
+    them (a cell two units held — a collision — ends up held once), all in one edit."""
+    if not cells:
+        raise InvalidInput("name at least one H3 cell to move", where="cells")
+    if len(cells) > MAX_CELLS_PER_MOVE:
+        raise InvalidInput(f"{len(cells)} cells in one move; at most {MAX_CELLS_PER_MOVE}", where="cells")
+    bad = [c for c in cells if not isinstance(c, str) or not h3.is_valid_cell(c)]
+    if bad:
+        raise InvalidInput(f"not H3 cells: {', '.join(map(str, bad[:5]))}", where="cells")
+    moving = set(cells)
+    units = {u.code: u for u in repo.units(version_id)}
+    target = units.get(to)
+    if target is None:
+        raise NotFound(f"no unit {to} in version {version_id}")
+    if target.cells is None:
+        raise InvalidInput(f"{to} is a polygon {target.layer}, not a set of H3 cells; cells move between H3 units",
+                           where="to")
+    already = sorted(moving & set(target.cells))
+    if already:
+        raise InvalidInput(f"{to} already holds {already[0]}" + (f" and {len(already) - 1} more" if len(already) > 1
+                                                                  else ""), where="cells")
+    givers = {u.code: u for u in units.values()
+              if u.code != to and u.layer == target.layer and u.cells is not None and moving & set(u.cells)}
+    held = set().union(*(set(u.cells or ()) for u in givers.values())) if givers else set()
+    unheld = sorted(moving - held)
+    if unheld:
+        raise InvalidInput(f"{unheld[0]} is held by no {target.layer} of version {version_id}"
+                           + (f" ({len(unheld) - 1} more likewise)" if len(unheld) > 1 else "")
+                           + f"; add new cells by replacing {to} (PUT its unit with the whole cell list)",
+                           where="cells")
+    changed: list[Unit] = [target.model_copy(update={"cells": sorted(set(target.cells) | moving)})]
+    taken: dict[str, list[str]] = {}
+    for code, giver in sorted(givers.items()):
+        left = sorted(set(giver.cells or ()) - moving)
+        if not left:
+            raise Conflict(f"the move would leave {code} with no cell; merge {code} into {to} instead", where="cells")
+        taken[code] = sorted(set(giver.cells or ()) & moving)
+        changed.append(giver.model_copy(update={"cells": left}))
+    repo.add_units(version_id, changed, replace=True, expected_revision=expected_revision)
+    return {"moved": sorted(moving), "to": to, "from": taken,
             "version": repo.version(version_id).model_dump(mode="json")}

@@ -29,6 +29,7 @@ from cases.workflow import (
     Escalate,
     Event,
     TeamRef,
+    Transfer,
     allowed_actions,
     apply,
     is_overdue,
@@ -38,7 +39,7 @@ from cases.workflow import (
 )
 from gis.crs import metres_per_degree, to_wgs84
 from gis.errors import Conflict, Forbidden, InvalidInput, NotFound
-from gis.routing import Router
+from gis.routing import Decision, Router
 from store.db import transaction
 from store.disputes import Disputes
 from store.schema import CaseEventRow, CaseRow, MatterRow, PhotoRow, TeamRow
@@ -54,6 +55,21 @@ DISPATCHER_ACTIONS = frozenset({"register", "dispatch", "check", "close", "trans
                                 "resume", "extend", "escalate", "cancel", "locate"})
 TEAM_ACTIONS = frozenset({"arrive", "handle", "feedback"})
 STORE_ACTIONS = frozenset({"locate"})  # steps that change the case's place, not its workflow state
+
+
+def on_reroute(status: str) -> tuple[str, str | None]:
+    """What re-routing open cases on publish does to a case in `status`: how, and why it is kept if it is.
+
+    With the team (dispatched, arrived, handled): a transfer (移送) to the new team, back to dispatched,
+    deadline kept. Not yet dispatched (reported, registered): the proposed team changes. Fed back, checked
+    or suspended: kept — the work is done and awaits its check, or the case waits to be resumed."""
+    if status in WITH_TEAM:
+        return "transfer", None
+    if status in ("reported", "registered"):
+        return "reassign", None
+    if status == "suspended":
+        return "keep", "suspended (挂账): resume it, then a dispatcher transfers it"
+    return "keep", f"{status}: the team's work is done and awaits the check; the case closes with that team"
 
 
 @dataclass(frozen=True)
@@ -469,13 +485,10 @@ class Cases:
                                    where="team")
             return {"matter": matter_code, "routing": None}
         decision = router_at(at.date()).explain(row.lon, row.lat, row.matter_code, at.date(), row.accuracy_m)
-        row.routing = decision.model_dump(mode="json")
+        _place(row, decision)
         chosen = step.get("team") or decision.team
         step["team"] = chosen
-        return {"matter": matter_code, "override": chosen != decision.team,
-                "routing": {"team": decision.team, "status": decision.status, "reason": decision.reason,
-                            "rule": decision.winning_rule.code if decision.winning_rule else None,
-                            "version": decision.version.id}}
+        return {"matter": matter_code, "override": chosen != decision.team, "routing": _routing_summary(decision)}
 
     def _locate(self, user: User, row: CaseRow, state: CaseState, step: dict[str, Any], lon: float | None,
                 lat: float | None, at: datetime, now: datetime, router_at: Callable[[date], Router],
@@ -489,11 +502,9 @@ class Cases:
         if state.status not in OPEN_STATES:
             raise Conflict(f"cannot locate: case is {state.status}", where="action")
         decision = router_at(row.reported_at.date()).explain(lon, lat, row.matter_code, row.reported_at.date())
-        selected = {u.layer: u.code for u in decision.units if u.selected}
         was = {"lon": row.lon, "lat": row.lat, "team": row.team_code}
         row.lon, row.lat, row.geom = lon, lat, shapely.Point(lon, lat)
-        row.township_code, row.village_code = selected.get("township"), selected.get("village")
-        row.routing, row.version_id = decision.model_dump(mode="json"), decision.version.id
+        _place(row, decision)
         if state.team is None:  # not yet dispatched: the routed team is the proposal
             row.team_code, row.co_owners = decision.team, list(decision.co_owners)
         new = state.model_copy(update={"revision": state.revision + 1, "updated_at": max(at, state.updated_at)})
@@ -501,6 +512,28 @@ class Cases:
         self.event(row, user.username, "locate", at, now, from_status=state.status, reason=note or "",
                    detail={"was": was, "team": decision.team, "routing_status": decision.status,
                            "reason": decision.reason}, lon=lon, lat=lat)
+
+    # -- re-routing after a new boundary version --------------------------------------------------------
+    def reroute(self, row: CaseRow, decision: Decision, actor: str, now: datetime, reason: str) -> str:
+        """Give an open case to the team `decision` names (see `on_reroute`); returns how it was done."""
+        how, kept = on_reroute(row.status)
+        if kept is not None:
+            raise Conflict(f"case {row.id} is {kept}", where="case")
+        state = case_state(row)
+        at = max(now, state.updated_at)
+        old = row.team_code
+        _place(row, decision)
+        routing = _routing_summary(decision)
+        if how == "transfer":
+            new, ev = apply(state, Transfer(team=self._team_ref(decision.team), reason=reason), at, self.calendar)
+            self._save(row, new)
+            self._log(row, ev, actor, now, extra={"routing": routing, "by": "publish"})
+        else:
+            row.team_code, row.co_owners = decision.team, list(decision.co_owners)
+            self._save(row, state.model_copy(update={"revision": state.revision + 1, "updated_at": at}))
+            self.event(row, actor, "reroute", at, now, from_status=state.status, reason=reason,
+                       detail={"from_team": old, "to_team": decision.team, "routing": routing, "by": "publish"})
+        return how
 
     # -- escalation -------------------------------------------------------------------------------
     def escalate_if_due(self, case_id: int, now: datetime) -> dict[str, Any] | None:
@@ -520,6 +553,18 @@ class Cases:
         self._log(row, ev, PLATFORM, now, extra={"team": row.team_code, "deadline": state.deadline.isoformat()})
         self.session.flush()
         return {"case": row.id, "level": level, "team": row.team_code}
+
+
+def _place(row: CaseRow, decision: Decision) -> None:
+    """Keep a routing decision on the case: the explanation, its version, and the township and village it chose."""
+    selected = {u.layer: u.code for u in decision.units if u.selected}
+    row.township_code, row.village_code = selected.get("township"), selected.get("village")
+    row.routing, row.version_id = decision.model_dump(mode="json"), decision.version.id
+
+
+def _routing_summary(decision: Decision) -> dict[str, Any]:
+    return {"team": decision.team, "status": decision.status, "reason": decision.reason,
+            "rule": decision.winning_rule.code if decision.winning_rule else None, "version": decision.version.id}
 
 
 def overdue_candidates(session: Session, now: datetime) -> list[int]:

@@ -108,7 +108,7 @@ class Repository:
 
         def stale(now: int) -> Conflict:
             return Conflict(f"version {version_id} changed since revision {expected} (now {now}); "
-                            "reload it and apply the edit again")
+                            "reload it and apply the edit again", where="revision")
 
         if expected != row.revision:
             raise stale(row.revision)
@@ -125,11 +125,20 @@ class Repository:
             raise stale(row.revision)
         return row
 
-    def publish(self, version_id: int, effective_from: date) -> Version:
-        """Publish a draft from `effective_from`; the version in force before it ends that day."""
+    def publish(self, version_id: int, effective_from: date, expected_revision: int | None = None) -> Version:
+        """Publish a draft from `effective_from`; the version in force before it ends that day.
+
+        Like `editable`, the writes are conditional UPDATEs: the draft flips only at the revision the caller
+        saw (`expected_revision`, else the one read here), and the version in force ends only if nobody ended
+        it meanwhile — so an edit slipped in after the planner's last look, or two publishes at once, are a
+        409 and never two versions in force."""
         row = self._version_row(version_id)
         if row.status == "published":
             raise Conflict(f"version {version_id} is already published")
+        expected = row.revision if expected_revision is None else expected_revision
+        if expected != row.revision:
+            raise Conflict(f"version {version_id} changed since revision {expected} (now {row.revision}); "
+                           "reload it, check it again and publish the revision you have seen", where="revision")
         later = self.session.scalars(
             sa.select(VersionRow).where(VersionRow.status == "published", VersionRow.effective_from >= effective_from)
         ).first()
@@ -140,8 +149,26 @@ class Repository:
             sa.select(VersionRow).where(VersionRow.status == "published", VersionRow.effective_to.is_(None))
         ).first()
         if previous is not None:
-            previous.effective_to = effective_from
-        row.status, row.effective_from, row.published_at = "published", effective_from, _now()
+            ended = self.session.execute(
+                sa.update(VersionRow)
+                .where(VersionRow.id == previous.id, VersionRow.status == "published",
+                       VersionRow.effective_to.is_(None))
+                .values(effective_to=effective_from).execution_options(synchronize_session=False))
+            self.session.refresh(previous)
+            if ended.rowcount != 1:  # type: ignore[attr-defined]
+                raise Conflict(f"version {previous.id} was succeeded by another publish meanwhile; "
+                               "reload the versions and publish again")
+        flipped = self.session.execute(
+            sa.update(VersionRow)
+            .where(VersionRow.id == version_id, VersionRow.revision == expected, VersionRow.status != "published")
+            .values(status="published", effective_from=effective_from, published_at=_now())
+            .execution_options(synchronize_session=False))
+        self.session.refresh(row)
+        if flipped.rowcount != 1:  # type: ignore[attr-defined]
+            if row.status == "published":
+                raise Conflict(f"version {version_id} was published meanwhile")
+            raise Conflict(f"version {version_id} changed while publishing (now revision {row.revision}); "
+                           "reload it, check it again and publish the revision you have seen", where="revision")
         return _version(row)
 
     # -- units ------------------------------------------------------------------------------------

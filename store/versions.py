@@ -12,20 +12,21 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import shapely
 import shapely.ops
 import sqlalchemy as sa
 from shapely.geometry.base import BaseGeometry
+from sqlalchemy.orm.exc import StaleDataError
 
-from gis.errors import Conflict, InvalidInput
+from gis.errors import Conflict, InvalidInput, NotFound
 from gis.model import Unit, Version
 from gis.routing import Router
 from gis.territory import team_territories
 from gis.topology import TopologyOptions, TopologyProblem, check_topology, m2_per_deg2
-from store.cases import OPEN_STATES  # duplicates and cancelled reports are nobody's workload
+from store.cases import OPEN_STATES, Cases, on_reroute  # duplicates and cancelled reports are nobody's workload
 from store.repo import Repository
 from store.schema import CaseRow, UnitRow
 
@@ -63,8 +64,10 @@ class Versions:
             row.status = "validated"
         return self.repo.version(version_id), problems
 
-    def publish(self, version_id: int, effective_from: date, today: date, *, backdate: bool = False) -> Version:
-        """Publish after a fresh topology check; refuses errors and (unless told) a date before today."""
+    def publish(self, version_id: int, effective_from: date, today: date, *, backdate: bool = False,
+                expected_revision: int | None = None) -> Version:
+        """Publish after a fresh topology check; refuses errors, a revision other than `expected_revision`
+        (the one the planner checked and previewed) and (unless told) a date before today."""
         version = self.repo.version(version_id)
         if version.status == "published":
             raise Conflict(f"version {version_id} is already published")
@@ -76,7 +79,52 @@ class Versions:
             first = "; ".join(p.message for p in errors[:3])
             raise Conflict(f"publishing is refused while {len(errors)} topology error(s) remain ({first}); "
                            f"GET /versions/{version_id}/topology locates them", where="topology")
-        return self.repo.publish(version_id, effective_from)
+        return self.repo.publish(version_id, effective_from, expected_revision)
+
+    def in_force(self, day: date) -> Version | None:
+        """The published version in force on `day`, if any."""
+        try:
+            return self.repo.version_at(day)
+        except NotFound:
+            return None
+
+    def reroute_open_cases(self, before: Version | None, published: Version, router: Callable[[int], Router],
+                           actor: str, now: datetime) -> dict[str, Any]:
+        """After publishing `published` from today in place of `before`: give the open cases the impact
+        preview listed as changing owner to their new team, in the caller's (the publish's) transaction.
+
+        The list is the preview's own (`_owner_changes`), so exactly the cases it showed move: with the team,
+        by a transfer carrying the new routing explanation; not yet dispatched, by a new proposed team;
+        fed back, checked or suspended ones stay, each listed with the reason."""
+        day = now.date()
+        if published.effective_from != day:
+            raise InvalidInput(f"open cases are re-routed only by a version that takes effect today ({day}); "
+                               f"version {published.id} starts on {published.effective_from}",
+                               where="reroute_open_cases")
+        if before is None or before.id == published.id:
+            return {"rerouted": [], "kept": []}
+        assert before.id is not None and published.id is not None
+        changes, _ = self._owner_changes(router(before.id), router(published.id), day, open_only=True)
+        new_router = router(published.id)
+        cases = Cases(self.repo.session)
+        reason = f"re-routed by publishing boundary version {published.id} ({published.name}) from {day}"
+        rerouted, kept = [], []
+        for change in changes:
+            if change["on_reroute"] == "keep":
+                kept.append(change)
+                continue
+            row = self.repo.session.get(CaseRow, change["case"])
+            assert row is not None and row.lon is not None and row.lat is not None
+            decision = new_router.explain(row.lon, row.lat, row.matter_code, day, row.accuracy_m)
+            how = cases.reroute(row, decision, actor, now, reason)
+            rerouted.append({"case": row.id, "from": change["team"], "to": row.team_code, "how": how,
+                             "status": row.status, "revision": row.revision})
+        try:
+            self.repo.session.flush()
+        except StaleDataError:
+            raise Conflict("a case changed while publishing; nothing was published — publish again",
+                           where="reroute_open_cases") from None
+        return {"rerouted": rerouted, "kept": kept}
 
     def rollback(self, to_version: int, effective_from: date, today: date) -> Version:
         """Publish an earlier version's content again, as a new version from `effective_from`."""
@@ -236,24 +284,8 @@ class Versions:
                                    "area_after_m2": _area(new, k)}
         moved_units = [c for c in diff["units"]["changed"] if "parent" in c]
         cells_moved = sum(len(c.get("cells_added", [])) for c in diff["units"]["changed"])
-        old_router, new_router = router(current), router(draft)
-        rows = list(self.repo.session.execute(sa.select(
-            CaseRow.id, CaseRow.lon, CaseRow.lat, CaseRow.matter_code, CaseRow.team_code, CaseRow.status,
-            CaseRow.township_code).where(CaseRow.lon.is_not(None))))
-        open_changes: list[dict[str, Any]] = []
-        historical = 0
-        load_before: defaultdict[str, int] = defaultdict(int)
-        load_after: defaultdict[str, int] = defaultdict(int)
-        for r in rows:
-            new_team = new_router.owner(r.lon, r.lat, r.matter_code, day)
-            if r.status in OPEN_STATES:
-                load_before[r.team_code] += 1
-                load_after[new_team] += 1
-                if new_team != r.team_code:
-                    open_changes.append({"case": r.id, "team": r.team_code, "would_be": new_team,
-                                         "township": r.township_code, "status": r.status})
-            elif r.status in ("closed", "evaluated") and old_router.owner(r.lon, r.lat, r.matter_code, day) != new_team:
-                historical += 1
+        open_changes, tally = self._owner_changes(router(current), router(draft), day)
+        load_before, load_after = tally["before"], tally["after"]
         teams = sorted(set(load_before) | set(load_after))
         return {
             "draft": draft, "current": current, "day": day.isoformat(), "diff": diff,
@@ -262,10 +294,43 @@ class Versions:
             "team_area_means": TEAM_AREA_MEANS,
             "units_moved": moved_units, "cells_moved": cells_moved,
             "open_cases_changing_owner": open_changes,
-            "historical_cases_reattributed": historical,
+            "historical_cases_reattributed": tally["historical"],
             "workload": {t: {"open_now": load_before.get(t, 0), "open_after": load_after.get(t, 0)} for t in teams},
-            "note": "open cases keep their owner on publish unless a dispatcher transfers them",
+            "note": "open cases keep their owner on publish unless the planner publishes from today with "
+                    "reroute_open_cases (each case's on_reroute says what that would do) or a dispatcher "
+                    "transfers them",
         }
+
+    def _owner_changes(self, old: Router, new: Router, day: date, *, open_only: bool = False
+                       ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The open cases whose owner the new boundaries change, and per team the open load before and after
+        (with the count of closed cases re-attributed).
+
+        An open case changes owner when the new version routes its place to another team than the version in
+        force does *and* than the team holding it: a case a dispatcher moved by hand is left alone unless the
+        redraw moves its place too."""
+        q = sa.select(CaseRow.id, CaseRow.lon, CaseRow.lat, CaseRow.matter_code, CaseRow.team_code, CaseRow.status,
+                      CaseRow.township_code).where(CaseRow.lon.is_not(None))
+        if open_only:
+            q = q.where(CaseRow.status.in_(OPEN_STATES))
+        changes: list[dict[str, Any]] = []
+        historical = 0
+        before: defaultdict[str, int] = defaultdict(int)
+        after: defaultdict[str, int] = defaultdict(int)
+        for r in self.repo.session.execute(q.order_by(CaseRow.id)):
+            new_team = new.owner(r.lon, r.lat, r.matter_code, day)
+            if r.status in OPEN_STATES:
+                moves = new_team != r.team_code and new_team != old.owner(r.lon, r.lat, r.matter_code, day)
+                before[r.team_code] += 1
+                after[new_team if moves else r.team_code] += 1
+                if moves:
+                    how, why = on_reroute(r.status)
+                    changes.append({"case": r.id, "team": r.team_code, "would_be": new_team,
+                                    "township": r.township_code, "status": r.status, "on_reroute": how,
+                                    **({"kept_because": why} if why else {})})
+            elif r.status in ("closed", "evaluated") and old.owner(r.lon, r.lat, r.matter_code, day) != new_team:
+                historical += 1
+        return changes, {"before": before, "after": after, "historical": historical}
 
 
 def _same_shape(a: Any, b: Any) -> bool:

@@ -77,7 +77,7 @@ def test_a_lake_is_a_gap_until_an_allowed_gap_covers_it(api: Api) -> None:
     assert shapely.geometry.shape(rest["geometry"]).symmetric_difference(expected).area < 1e-12
     assert expected.symmetric_difference(shapely.box(115.13, 36.03, 115.14, 36.05)).area < 1e-12
     r = client.post(f"/versions/{draft['id']}/publish", json={"effective_from": str(date.today() + timedelta(5))},
-                    headers=plan)
+                    params={"revision": revision}, headers=plan)
     assert r.status_code == 409 and "topology error" in r.json()["detail"]
 
     # Replace it by one covering the whole lake (with some shore): no error; validate and publish pass.
@@ -109,7 +109,8 @@ def test_a_lake_is_a_gap_until_an_allowed_gap_covers_it(api: Api) -> None:
 
     # Publish, then roll back to it later: the rollback version carries the allowed gap too.
     start = date.today() + timedelta(days=5)
-    r = client.post(f"/versions/{draft['id']}/publish", json={"effective_from": str(start)}, headers=plan)
+    r = client.post(f"/versions/{draft['id']}/publish", json={"effective_from": str(start)},
+                    params={"revision": revision}, headers=plan)
     assert r.status_code == 200, r.text
     r = client.put(f"/versions/{draft['id']}/allowed-gaps/LAKE-2", params={"revision": revision + 1},
                    json=feature(LAKE, name="x"), headers=plan)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import h3
 import shapely
 from fastapi.testclient import TestClient
 from shapely.geometry import shape
@@ -90,3 +91,85 @@ def test_refusals_name_the_way_out_and_change_nothing(api: Api) -> None:
     assert r.status_code == 422 and "T1's outline is not the union of its villages" in r.json()["detail"]
     units = {f["id"]: f for f in client.get("/units", params={"version": v["id"]}, headers=plan).json()["features"]}
     assert units["V2"]["properties"]["parent_code"] == "T1"
+
+
+def grid(client: TestClient, h: dict[str, str], version: dict[str, Any], code: str, parent: str,
+         cells: list[str]) -> dict[str, Any]:
+    r = client.put(f"/versions/{version['id']}/units/{code}", params={"revision": version["revision"]}, headers=h,
+                   json={"type": "Feature", "geometry": None,
+                         "properties": {"name": code, "layer": "grid", "parent_code": parent, "cells": cells}})
+    assert r.status_code == 201, r.text
+    return dict(r.json()["version"])
+
+
+def move(client: TestClient, h: dict[str, str], version: int, cells: list[str], to: str, revision: int) -> Any:
+    return client.post(f"/versions/{version}/cells/move", params={"revision": revision},
+                       json={"cells": cells, "to": to}, headers=h)
+
+
+def held(client: TestClient, h: dict[str, str], version: int) -> dict[str, set[str]]:
+    fc = client.get("/units", params={"version": version, "layer": "grid"}, headers=h).json()
+    return {f["id"]: set(f["properties"]["cells"] or ()) for f in fc["features"]}
+
+
+def test_h3_cells_move_between_grids_in_one_edit(api: Api) -> None:
+    client, h, engine = api
+    plan = h["plan"]
+    a, b, d = (sorted(h3.grid_disk(h3.latlng_to_cell(lat, lon, 9), 1))
+               for lat, lon in ((36.05, 115.11), (36.05, 115.12), (36.03, 115.11)))
+    far = sorted(h3.grid_disk(h3.latlng_to_cell(36.05, 115.3, 9), 1))  # in 东村 (V4), the other township
+    base = client.post("/versions", json={"name": "网格", "based_on": 2}, headers=plan).json()
+    v = base
+    for code, parent, cells in (("G-A", "V2", a), ("G-B", "V2", b), ("G-D", "V2", d), ("G-FAR", "V4", far)):
+        v = grid(client, plan, v, code, parent, cells)
+    draft = client.post("/versions", json={"name": "改划网格", "based_on": base["id"]}, headers=plan).json()
+    moving = a[0]
+    r = move(client, plan, draft["id"], [moving], "G-B", draft["revision"])
+    assert r.status_code == 200, r.text
+    assert (r.json()["from"], r.json()["version"]["revision"]) == ({"G-A": [moving]}, draft["revision"] + 1)
+    got = held(client, plan, draft["id"])
+    assert got["G-A"] == set(a) - {moving} and got["G-B"] == set(b) | {moving}
+    # The cell is in one unit, never both or neither; the draft stays clean; the diff names both sides.
+    assert sum(moving in cells for cells in got.values()) == 1
+    assert set().union(*got.values()) == set(a) | set(b) | set(d) | set(far)
+    assert client.get(f"/versions/{draft['id']}/topology", headers=plan).json()["errors"] == 0
+    diff = client.get("/versions/diff", params={"from": base["id"], "to": draft["id"]}, headers=plan).json()
+    changed = {c["code"]: c for c in diff["units"]["changed"]}
+    assert (changed["G-A"]["cells_removed"], changed["G-B"]["cells_added"]) == ([moving], [moving])
+    hexagon = shapely.Polygon([(x, y) for y, x in h3.cell_to_boundary(moving)])
+    units = {f["id"]: shape(f["geometry"]) for f in client.get(
+        "/units", params={"version": draft["id"], "layer": "grid"}, headers=plan).json()["features"]}
+    assert units["G-B"].buffer(1e-9).covers(hexagon) and units["G-A"].intersection(hexagon).area < 1e-12
+
+    # Refusals: each a clear 4xx, nothing written, the revision unchanged.
+    revision = r.json()["version"]["revision"]
+    before, cells_before = table_counts(engine), held(client, plan, draft["id"])
+    bad = [
+        (move(client, plan, draft["id"], [a[1]], "G-B", revision - 1), 409, "reload it"),
+        (move(client, plan, draft["id"], [a[1]], "G-NONE", revision), 404, "no unit G-NONE"),
+        (move(client, plan, draft["id"], [a[1]], "V2", revision), 422, "not a set of H3 cells"),
+        (move(client, plan, draft["id"], ["not-a-cell"], "G-B", revision), 422, "not H3 cells"),
+        (move(client, plan, draft["id"], [b[0]], "G-B", revision), 422, "already holds"),
+        (move(client, plan, draft["id"], [h3.latlng_to_cell(36.09, 115.19, 9)], "G-B", revision), 422, "held by no"),
+        (move(client, plan, draft["id"], sorted(got["G-D"]), "G-B", revision), 409, "merge G-D"),
+        (move(client, plan, draft["id"], [a[1]], "G-FAR", revision), 422, "outside its parent V4"),
+        (move(client, plan, draft["id"], [], "G-B", revision), 422, "cells"),
+        (move(client, h["boss"], draft["id"], [a[1]], "G-B", revision), 403, "planner"),
+    ]
+    for resp, status, words in bad:
+        assert (resp.status_code, words in resp.text) == (status, True), resp.text
+    assert table_counts(engine) == before and held(client, plan, draft["id"]) == cells_before
+    assert client.get(f"/versions/{draft['id']}", headers=plan).json()["revision"] == revision
+
+    # A cell two grids hold (a collision the topology check reports) ends up held once, by the one it moves to.
+    clash = sorted(got["G-B"] | {d[0]})
+    r = client.put(f"/versions/{draft['id']}/units/G-B", params={"revision": revision}, headers=plan,
+                   json={"type": "Feature", "geometry": None, "properties": {"cells": clash}})
+    assert r.status_code == 200, r.text
+    checks = client.get(f"/versions/{draft['id']}/topology", headers=plan).json()
+    assert checks["errors"] >= 1
+    r = move(client, plan, draft["id"], [d[0]], "G-A", r.json()["version"]["revision"])
+    assert r.status_code == 200 and r.json()["from"] == {"G-B": [d[0]], "G-D": [d[0]]}, r.text
+    got = held(client, plan, draft["id"])
+    assert [code for code, cells in got.items() if d[0] in cells] == ["G-A"]
+    assert client.get(f"/versions/{draft['id']}/topology", headers=plan).json()["errors"] == 0

@@ -51,8 +51,9 @@ def test_a_disputed_report_raises_a_record_that_a_ruling_settles_through_a_draft
     assert r.status_code == 409 and "ruled" in r.json()["detail"]
     # The planner publishes the draft like any redraw; from then on routing names 东乡 without a dispute.
     start = date.today() + timedelta(days=7)
+    revision = client.get(f"/versions/{draft}", headers=h["plan"]).json()["revision"]
     assert client.post(f"/versions/{draft}/publish", json={"effective_from": str(start)},
-                       headers=h["plan"]).status_code == 200
+                       params={"revision": revision}, headers=h["plan"]).status_code == 200
     for day, team, status in [(start - timedelta(days=1), "BUREAU", "dispute"), (start, "TT2", "ok")]:
         d = client.post("/route", json={"lon": NORTH[0], "lat": NORTH[1], "matter": "M-STREET", "at": str(day)},
                         headers=h["boss"]).json()["decisions"][0]

@@ -116,7 +116,7 @@ def test_grid_workers_cannot_edit_rules_or_boundaries_and_anonymous_calls_get_40
                  client.put(f"/versions/{draft['id']}/rules/R-X", params={"revision": 0}, json=rule, headers=h[who]),
                  client.put(f"/versions/{draft['id']}/delegations", params={"revision": 0}, json=[], headers=h[who]),
                  client.post(f"/versions/{draft['id']}/publish", json={"effective_from": "2099-01-01"},
-                             headers=h[who])]
+                             params={"revision": 0}, headers=h[who])]
         assert [e.status_code for e in edits] == [403] * 4, who
     assert table_counts(engine) == before
     changed = {**matter, "time_limit": 2, "attributes": {"duplicate_m": 100}}

@@ -13,6 +13,7 @@ import h3
 import numpy as np
 import pytest
 import shapely
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
@@ -82,7 +83,7 @@ def test_redraw_preview_publish_and_route_by_date(api: Api) -> None:
     assert [f["properties"]["codes"] for f in overlaps] == [["T1", "T2"]]
     assert shapely.geometry.shape(overlaps[0]["geometry"]).symmetric_difference(STRIP).area < 1e-12
     r = client.post(f"/versions/{draft['id']}/publish", json={"effective_from": str(date.today() + timedelta(10))},
-                    headers=plan)
+                    params={"revision": version["revision"]}, headers=plan)
     assert r.status_code == 409 and "topology error" in r.json()["detail"]
     # A stale edit is refused and changes nothing.
     before = table_counts(engine)
@@ -139,14 +140,16 @@ def test_redraw_preview_publish_and_route_by_date(api: Api) -> None:
     assert "highest-priority rule" in impact["team_area_means"]
 
     # 4. Publish from a future date: the same point routes to the old team before it, the new one after.
-    r = client.post(f"/versions/{draft['id']}/publish", json={"effective_from": "2020-01-01"}, headers=plan)
+    at = {"revision": checked["version"]["revision"]}  # the revision validated and previewed
+    r = client.post(f"/versions/{draft['id']}/publish", json={"effective_from": "2020-01-01"}, params=at,
+                    headers=plan)
     assert r.status_code == 409 and "rewrite" in r.json()["detail"]
     start = date.today() + timedelta(days=10)
     before = client.post("/route", json={"lon": 115.19, "lat": 36.09, "matter": "M-STREET"}, headers=plan).json()
     assert before["version"]["effective_to"] is None  # the version in force, its router now built and cached
-    assert client.post(f"/versions/{draft['id']}/publish", json={"effective_from": str(start)},
+    assert client.post(f"/versions/{draft['id']}/publish", json={"effective_from": str(start)}, params=at,
                        headers=h["worker1"]).status_code == 403
-    r = client.post(f"/versions/{draft['id']}/publish", json={"effective_from": str(start)}, headers=plan)
+    r = client.post(f"/versions/{draft['id']}/publish", json={"effective_from": str(start)}, params=at, headers=plan)
     assert r.status_code == 200 and r.json()["status"] == "published"
     for day, team in [(start - timedelta(days=1), "TT1"), (start, "TT2"), (start + timedelta(days=400), "TT2")]:
         got = client.post("/route", json={"lon": 115.19, "lat": 36.09, "matter": "M-STREET", "at": str(day)},
@@ -161,6 +164,117 @@ def test_redraw_preview_publish_and_route_by_date(api: Api) -> None:
     r = client.put(f"/versions/{draft['id']}/units/T1", params={"revision": r.json()["revision"]},
                    json=feature(shapely.box(115.0, 36.0, 115.1, 36.2)), headers=plan)
     assert r.status_code == 409 and "published" in r.json()["detail"]
+
+
+def move_strip(client: TestClient, plan: dict[str, str], draft: dict[str, Any]) -> dict[str, Any]:
+    """The redraw of the test above in one go: STRIP from 城关镇 to 东乡; returns the version."""
+    version = draft
+    for code, box in (("T2", (115.18, 36.0, 115.4, 36.2)), ("V4", (115.18, 36.0, 115.4, 36.2)),
+                      ("V2", (115.1, 36.0, 115.18, 36.1)), ("V3", (115.0, 36.1, 115.18, 36.2)),
+                      ("T1", (115.0, 36.0, 115.18, 36.2))):
+        version = put(client, plan, version, code, shapely.box(*box))
+    assert client.get(f"/versions/{draft['id']}/topology", headers=plan).json()["errors"] == 0
+    return version
+
+
+def case_rows(engine: Engine) -> dict[int, tuple[Any, ...]]:
+    with engine.connect() as conn:
+        return {r[0]: tuple(r[1:]) for r in conn.execute(sa.text(
+            "SELECT id, team_code, status, revision, township_code, deadline FROM case_record"))}
+
+
+def test_publish_from_today_reroutes_exactly_the_previewed_open_cases(api: Api) -> None:
+    client, h, engine = api
+    plan, boss, tt1 = h["plan"], h["boss"], h["tt1"]
+
+    def report(key: str, x: float, y: float, matter: str = "M-STREET", **extra: Any) -> dict[str, Any]:
+        r = client.post("/reports", headers=h["worker1"], json={
+            "idempotency_key": f"reroute-{key}", "matter": matter, "lon": x, "lat": y,
+            "reported_at": "2026-03-02T09:30:00", **extra})
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    def act(case: dict[str, Any], who: dict[str, str], *steps: dict[str, Any]) -> dict[str, Any]:
+        r = client.post(f"/cases/{case['id']}/actions", headers=who,
+                        json={"revision": case["revision"], "actions": list(steps)})
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    # Open cases in the strip (south of the contested 北河村, outside the development zone) in every state,
+    # and around it cases the redraw must leave alone. In the strip a street case goes to 东乡's team; a
+    # noise case to the county bureau, since 东乡 does not hold noise (its delegation list).
+    c: dict[str, dict[str, Any]] = {}
+    c["dispatched"] = report("a", 115.19, 36.09)
+    c["arrived"] = act(report("b", 115.185, 36.015), tt1, {"action": "arrive"})
+    c["fed_back"] = act(report("c", 115.195, 36.085), tt1, *({"action": a} for a in ("arrive", "handle", "feedback")))
+    c["suspended"] = act(report("d", 115.19, 36.005), boss, {"action": "suspend", "reason": "等待规划部门意见"})
+    c["triage"] = report("e", 115.1998, 36.01, accuracy_m=50)  # near the old township line: held for triage
+    c["noise"] = report("f", 115.185, 36.09, matter="M-NOISE")
+    c["by_hand"] = act(report("g", 115.12, 36.09), boss, {"action": "transfer", "team": "TT2", "reason": "联合整治"})
+    c["elsewhere"] = report("i", 115.3, 36.15)
+    closed = act(report("h", 115.195, 36.095), tt1, *({"action": a} for a in ("arrive", "handle", "feedback")))
+    closed = act(closed, boss, {"action": "close"})
+    assert [c[k]["team"] for k in ("dispatched", "arrived", "fed_back", "suspended", "triage", "noise")] == ["TT1"] * 6
+    assert (c["triage"]["status"], c["triage"]["triage"]) == ("reported", "near_boundary")
+    assert (c["by_hand"]["team"], c["elsewhere"]["team"], closed["status"]) == ("TT2", "TT2", "closed")
+
+    draft = client.post("/versions", json={"name": "东乡西扩", "based_on": 2}, headers=plan).json()
+    version = move_strip(client, plan, draft)
+    preview = client.get(f"/versions/{draft['id']}/impact", headers=plan).json()  # against today's version, today
+    listed = {x["case"]: x for x in preview["open_cases_changing_owner"]}
+    ids = {k: v["id"] for k, v in c.items()}
+    plan_for = {"dispatched": ("transfer", "TT2"), "arrived": ("transfer", "TT2"), "fed_back": ("keep", "TT2"),
+                "suspended": ("keep", "TT2"), "triage": ("reassign", "TT2"), "noise": ("transfer", "BUREAU")}
+    # The case moved by hand stays out: the redraw does not move its place (the old and new answers agree).
+    assert {k: (listed[ids[k]]["on_reroute"], listed[ids[k]]["would_be"]) for k in plan_for} == plan_for
+    assert set(listed) == {ids[k] for k in plan_for}
+    assert all("kept_because" in listed[ids[k]] for k in ("fed_back", "suspended"))
+    assert preview["workload"]["TT1"]["open_now"] - preview["workload"]["TT1"]["open_after"] == len(plan_for)
+
+    # Refused, each with nothing changed: re-routing for a future date, a stale revision, no revision.
+    before, cases_before = table_counts(engine), case_rows(engine)
+    url = f"/versions/{draft['id']}/publish"
+    today = str(date.today())
+    r = client.post(url, params={"revision": version["revision"]}, headers=plan,
+                    json={"effective_from": str(date.today() + timedelta(days=1)), "reroute_open_cases": True})
+    assert r.status_code == 422 and "today" in r.json()["detail"] and r.json()["where"] == "reroute_open_cases"
+    r = client.post(url, params={"revision": version["revision"] - 1}, headers=plan,
+                    json={"effective_from": today, "reroute_open_cases": True})
+    assert r.status_code == 409 and r.json()["where"] == "revision" and "publish the revision" in r.json()["detail"]
+    assert client.post(url, headers=plan, json={"effective_from": today}).status_code == 422
+    assert table_counts(engine) == before and case_rows(engine) == cases_before
+    assert client.get(f"/versions/{draft['id']}", headers=plan).json()["status"] == "draft"
+
+    r = client.post(url, params={"revision": version["revision"]}, headers=plan,
+                    json={"effective_from": today, "reroute_open_cases": True})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert (out["status"], out["effective_from"]) == ("published", today)
+    moved = {x["case"]: x for x in out["reroute"]["rerouted"]}
+    assert {x["case"] for x in out["reroute"]["kept"]} == {ids["fed_back"], ids["suspended"]}
+    # Exactly the previewed cases moved, each to the team the preview named; nothing else changed.
+    assert set(moved) == {i for i, x in listed.items() if x["on_reroute"] != "keep"}
+    assert all(moved[i]["to"] == listed[i]["would_be"] and moved[i]["how"] == listed[i]["on_reroute"] for i in moved)
+    after = case_rows(engine)
+    for i, row in cases_before.items():
+        if i in moved:
+            team, status, revision, township, deadline = after[i]
+            assert (team, revision, township, deadline) == (listed[i]["would_be"], row[2] + 1, "T2", row[4])
+            assert status == ("reported" if i == ids["triage"] else "dispatched")  # arrived goes back to dispatched
+        else:
+            assert after[i] == row, i
+    # The transfer carries the new routing explanation, by the planner, naming the version.
+    last = client.get(f"/cases/{ids['arrived']}/history", headers=boss).json()[-1]
+    assert (last["action"], last["actor"], last["from"], last["to"]) == ("transfer", "plan", "arrived", "dispatched")
+    assert last["detail"]["to_team"] == "TT2" and last["detail"]["routing"]["version"] == draft["id"]
+    assert f"version {draft['id']}" in last["reason"]
+    last = client.get(f"/cases/{ids['triage']}/history", headers=boss).json()[-1]
+    assert (last["action"], last["detail"]["from_team"], last["detail"]["to_team"]) == ("reroute", "TT1", "TT2")
+    # 东乡's team now holds them; the router agrees for today.
+    mine = {x["id"] for x in client.get("/cases", headers=h["tt2"]).json()}
+    assert {ids["dispatched"], ids["arrived"], ids["triage"]} <= mine
+    got = client.post("/route", json={"lon": 115.19, "lat": 36.09, "matter": "M-STREET"}, headers=plan).json()
+    assert (got["decisions"][0]["team"], got["version"]["id"]) == ("TT2", draft["id"])
 
 
 def test_bad_unit_edits_are_clear_4xx_and_change_nothing(api: Api) -> None:
@@ -212,7 +326,7 @@ def test_diff_and_rollback_round_trip(api: Api) -> None:
     version = put(client, plan, version, "V1", shapely.box(115.0, 36.0, 115.12, 36.1))
     start = date.today() + timedelta(days=3)
     assert client.post(f"/versions/{draft['id']}/publish", json={"effective_from": str(start)},
-                       headers=plan).status_code == 200
+                       params={"revision": version["revision"]}, headers=plan).status_code == 200
     diff = client.get("/versions/diff", params={"from": 2, "to": draft["id"]}, headers=plan).json()
     changed = {c["code"]: c for c in diff["units"]["changed"]}
     assert set(changed) == {"V1", "V2"} and diff["units"]["added"] == diff["units"]["removed"] == []
@@ -289,8 +403,13 @@ def test_planner_cli_validate_publish_diff_rollback(loaded: Engine, database_url
         Repository(session).add_units(3, [sc.units()[2]], replace=True)
     assert "status=validated errors=0" in gridgov(database_url, "version", "validate", "3")
     assert "would rewrite" in gridgov_fails(database_url, "version", "publish", "3", "--effective-from", "2026-01-02")
-    assert f"effective_from={future}" in gridgov(database_url, "version", "publish", "3", "--effective-from",
-                                                 str(future))
+    assert "changed since revision 1" in gridgov_fails(database_url, "version", "publish", "3", "--effective-from",
+                                                       str(future), "--revision", "1")
+    assert "takes effect today" in gridgov_fails(database_url, "version", "publish", "3", "--effective-from",
+                                                 str(future), "--reroute-open-cases")
+    today = date.today()
+    out_line = gridgov(database_url, "version", "publish", "3", "--effective-from", str(today), "--reroute-open-cases")
+    assert f"published version=3 effective_from={today} rerouted=0 kept=0" in out_line  # the scenario has no cases
     diff = json.loads(gridgov(database_url, "version", "diff", "2", "3"))
     assert diff["units"] == {"added": [], "removed": [], "changed": []}
     out_line = gridgov(database_url, "version", "rollback", "1", "--effective-from", str(future + timedelta(days=1)))

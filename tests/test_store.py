@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -224,36 +225,80 @@ def test_postgis_columns_have_srid_and_gist_index(engine: Engine) -> None:
     assert len(gist) == 2
 
 
-def test_two_edits_based_on_one_revision_cannot_both_pass(engine: Engine) -> None:
-    """A race, not a sequence: the second edit waits for the first's lock, then gets its 409."""
+def race(engine: Engine, first: Callable[[Repository], object], second: Callable[[Repository], object]) -> object:
+    """A race, not a sequence: `first` runs and holds its transaction open while `second` starts in another
+    session (its reads see nothing of `first`); `first` commits half a second later. Returns what `second`
+    came to: "passed" or the Conflict it raised."""
     import threading
     import time
 
     sessions = session_factory(engine)
-    with transaction(sessions) as session:
-        v = Repository(session).create_version("draft")
-    assert v.id is not None
-    first = sessions()
-    Repository(first).editable(v.id, 0)  # revision 0 → 1, not yet committed: holds the row (or SQLite's write lock)
+    one = sessions()
+    first(Repository(one))  # not yet committed: holds its rows (or SQLite's write lock)
     outcome: list[object] = []
 
-    def second() -> None:
+    def run() -> None:
         with sessions() as other:
             try:
-                Repository(other).editable(v.id, 0)  # read before the first commits, so the check alone passes
+                second(Repository(other))
                 other.commit()
                 outcome.append("passed")
             except Conflict as exc:
                 other.rollback()
                 outcome.append(exc)
 
-    t = threading.Thread(target=second)
+    t = threading.Thread(target=run)
     t.start()
     time.sleep(0.5)
-    first.commit()
-    first.close()
+    one.commit()
+    one.close()
     t.join(timeout=60)
-    assert len(outcome) == 1 and isinstance(outcome[0], Conflict), outcome
-    assert "changed since revision 0 (now 1)" in str(outcome[0])
-    with transaction(sessions) as session:
-        assert Repository(session).version(v.id).revision == 1
+    assert len(outcome) == 1, outcome
+    return outcome[0]
+
+
+def test_two_edits_based_on_one_revision_cannot_both_pass(engine: Engine) -> None:
+    """The second edit waits for the first's lock, then gets its 409."""
+    with transaction(session_factory(engine)) as session:
+        v = Repository(session).create_version("draft")
+    assert v.id is not None
+    vid = v.id
+    # revision 0 → 1 in the first; the second read revision 0 before the first committed, so a check alone passes
+    outcome = race(engine, lambda repo: repo.editable(vid, 0), lambda repo: repo.editable(vid, 0))
+    assert isinstance(outcome, Conflict) and "changed since revision 0 (now 1)" in str(outcome), outcome
+    with transaction(session_factory(engine)) as session:
+        assert Repository(session).version(vid).revision == 1
+
+
+def published_base_and_drafts(engine: Engine, n: int) -> tuple[int, list[int]]:
+    with transaction(session_factory(engine)) as session:
+        repo = Repository(session)
+        base = repo.create_version("base")
+        assert base.id is not None
+        repo.publish(base.id, date(2026, 1, 1))
+        drafts = [repo.create_version(f"draft {i}").id for i in range(n)]
+    return base.id, [d for d in drafts if d is not None]
+
+
+def test_two_publishes_at_once_leave_one_version_in_force(engine: Engine) -> None:
+    base, (a, b) = published_base_and_drafts(engine, 2)
+    day = date.today() + timedelta(days=3)
+    outcome = race(engine, lambda repo: repo.publish(a, day), lambda repo: repo.publish(b, day))
+    assert isinstance(outcome, Conflict) and "succeeded by another publish" in str(outcome), outcome
+    with transaction(session_factory(engine)) as session:
+        repo = Repository(session)
+        assert [v.id for v in repo.versions() if v.status == "published" and v.effective_to is None] == [a]
+        assert repo.version(base).effective_to == day and repo.version(b).status == "draft"
+
+
+def test_an_edit_during_publish_is_not_published_unseen(engine: Engine) -> None:
+    """The planner publishes revision 0 while another edit (revision 0 → 1) is being written: one of them
+    loses with a 409, never a publish of content the planner did not see."""
+    base, (draft,) = published_base_and_drafts(engine, 1)
+    day = date.today() + timedelta(days=3)
+    outcome = race(engine, lambda repo: repo.editable(draft, 0), lambda repo: repo.publish(draft, day, 0))
+    assert isinstance(outcome, Conflict) and "changed while publishing" in str(outcome), outcome
+    with transaction(session_factory(engine)) as session:
+        repo = Repository(session)
+        assert (repo.version(draft).status, repo.version(draft).revision) == ("draft", 1)
+        assert repo.version(base).effective_to is None  # the half of the publish that ended it is rolled back

@@ -657,8 +657,55 @@ def test_phone_photo_taken_offline_arrives_with_its_report(watch: Callable[..., 
     assert got.status_code == 200 and got.content == photo
 
 
-def test_planner_publishes_a_draft_with_a_date(watch: Callable[..., Watched], server: str) -> None:
+def movable_village_with_open_cases(server: str, demo: DemoCounty) -> tuple[Any, str]:
+    """A village (outside every zone) holding cases with a team, and a township it borders."""
+    with api(server, "dispatcher") as client:
+        busy = {c["village"] for c in client.get("/cases", params={"status": "dispatched,arrived,handled",
+                                                                    "limit": 10000}).json()}
+    townships = {u.code: u.geometry for u in demo.units if u.layer == "township"}
+    zones = [u.geometry for u in demo.units if u.layer == "zone" and u.geometry is not None]
+    return next(
+        (v, t) for v in sorted((u for u in demo.units if u.layer == "village" and u.code in busy), key=lambda u: u.code)
+        for t, g in townships.items()
+        if t != v.parent_code and v.geometry.intersection(g.boundary).length > 0.01  # type: ignore[union-attr]
+        and not any(z.intersects(v.geometry) for z in zones))
+
+
+def test_planner_publishes_from_today_rerouting_the_previewed_cases_then_with_a_date(
+        watch: Callable[..., Watched], server: str, demo: DemoCounty) -> None:
+    # A draft in which a village holding open cases moves to the township next door (via the API).
+    with api(server, "planner") as client:
+        in_force = max((v for v in client.get("/versions").json() if v["status"] == "published"),
+                       key=lambda v: v["effective_from"])
+        draft = client.post("/versions", json={"name": "改划 reroute", "based_on": in_force["id"]}).json()
+        village, township = movable_village_with_open_cases(server, demo)
+        assert client.post(f"/versions/{draft['id']}/units/{village.code}/assign", json={"parent_code": township},
+                           params={"revision": draft["revision"]}).status_code == 200
+        preview = client.get(f"/versions/{draft['id']}/impact").json()
+    listed = {c["case"]: c for c in preview["open_cases_changing_owner"]}
+    moving = {i for i, c in listed.items() if c["on_reroute"] != "keep"}
+    assert moving  # the village's open cases go to the other township's team
     w = watch(1920, 1080, who="planner")
+    w.open("/planner")  # opens the newest draft: this one
+    w.until(f"document.body.dataset.version === '{draft['id']}' && document.body.dataset.problems !== undefined")
+    assert w.js("GG.$('#pl-reroute').disabled") is True  # tomorrow by default: no re-routing
+    w.page.click("#pl-impact")
+    w.until("document.body.dataset.impact === '1'")
+    assert int(w.js("GG.$('#pl-open-changes').textContent")) == len(listed)
+    w.page.fill("#pl-date", date.today().isoformat())
+    assert w.js("GG.$('#pl-reroute').disabled") is False
+    w.page.check("#pl-reroute")
+    w.page.click("#pl-publish")
+    w.until("document.querySelector('#gg-status').dataset.kind === 'ok' && "
+            "document.querySelector('#gg-status').textContent.includes('re-routed')")
+    assert int(w.js("document.body.dataset.rerouted")) == len(moving)
+    with api(server, "dispatcher") as client:
+        assert client.get(f"/versions/{draft['id']}").json()["effective_from"] == date.today().isoformat()
+        for i in listed:
+            case = client.get(f"/cases/{i}").json()
+            assert case["team"] == (listed[i]["would_be"] if i in moving else listed[i]["team"]), i
+
+    # Then a draft published from a later date (no re-routing), and a date in the past refused.
     draft = open_draft(w)
     day = (date.today() + timedelta(days=30)).isoformat()
     w.page.fill("#pl-date", day)
@@ -673,9 +720,41 @@ def test_planner_publishes_a_draft_with_a_date(watch: Callable[..., Watched], se
     w.page.fill("#pl-date", (date.today() - timedelta(days=1)).isoformat())
     w.page.click("#pl-publish")
     w.until("document.querySelector('#gg-status').dataset.kind === 'error'")
+    assert "rewrite" in w.js("document.querySelector('#gg-status').textContent")  # its own reason, not "reloaded"
     with api(server, "planner") as client:
         assert client.get(f"/versions/{other}").json()["status"] != "published"
     assert all("400" in e or "409" in e or "422" in e for e in w.errors)
+
+
+def test_planner_moves_an_h3_cell_to_the_next_grid_in_one_edit(watch: Callable[..., Watched], server: str,
+                                                               demo: DemoCounty) -> None:
+    w = watch(1920, 1080, who="planner")
+    draft = open_draft(w)
+    grids = sorted((u for u in demo.units if u.layer == "grid" and u.cells and len(u.cells) > 1), key=lambda u: u.code)
+    unit, sibling = next((g, o) for g in grids for o in grids if o.parent_code == g.parent_code and o.code != g.code)
+    cell = sorted(unit.cells or ())[0]
+    lat, lon = h3.cell_to_latlng(cell)
+    w.js(f"void GG.map.setView([{lat}, {lon}], 16, {{animate: false}})")
+    revision = int(w.js("document.body.dataset.revision"))
+    click_at(w, lon, lat)
+    w.until(f"document.body.dataset.selected === {cell!r}")
+    w.page.select_option("#pl-cell-target", sibling.code)
+    w.page.click("#pl-move-cell")
+    w.until(f"document.querySelector('#gg-status').textContent.includes({sibling.code!r}) "
+            f"&& document.body.dataset.problems !== undefined")
+    assert int(w.js("document.body.dataset.revision")) == revision + 1  # one edit, not a remove and an add
+    with api(server, "planner") as client:
+        cells = {f["id"]: set(f["properties"]["cells"] or ()) for f in client.get(
+            "/units", params={"version": draft, "layer": "grid"}).json()["features"]}
+    assert cells[unit.code] == set(unit.cells or ()) - {cell}
+    assert cells[sibling.code] == set(sibling.cells or ()) | {cell}
+    # The map follows: the hexagon is now drawn in the sibling's colour, under its code.
+    shown = w.js(f"""(() => {{ let got = null; GG.groups.cells.eachLayer(l => {{
+        if (l.getTooltip() && l.getTooltip().getContent().startsWith({cell!r})) got = l.getTooltip().getContent(); }});
+        return got; }})()""")
+    assert shown == f"{cell} · {sibling.code}"
+    w.shot("planner-moved-cell")
+    assert w.errors == []
 
 
 def test_demo_opens_straight_onto_a_populated_wall(browser: Any, tmp_path: Path) -> None:

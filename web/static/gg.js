@@ -53,6 +53,7 @@
     if (!response.ok) {
       const err = new Error(GG.message(data, response.status + " " + response.statusText));
       err.status = response.status;
+      err.where = data && data.where;
       err.data = data;
       throw err;
     }

@@ -81,7 +81,7 @@
     try {
       return await call();
     } catch (e) {
-      if (e.status === 409) {
+      if (e.status === 409 && e.where === "revision") { // stale, not refused for a reason of its own
         await refreshDraft();
         await loadLayers();
         throw new Error("草稿已被他人修改，已重新载入 the draft changed meanwhile and was reloaded: " + e.message);
@@ -94,6 +94,9 @@
 
   async function afterEdit(message) {
     GG.$("#pl-selection").innerHTML = "";
+    // A preview describes one revision of the draft: after an edit it is gone until asked for again.
+    GG.$("#pl-impact-body").innerHTML = "";
+    delete document.body.dataset.impact;
     await loadLayers();
     await checkTopology();
     GG.status(message, "ok");
@@ -174,12 +177,10 @@
     go.id = "pl-move-cell";
     go.textContent = "改划单元 Move cell to";
     go.addEventListener("click", async () => {
-      const from = Object.values(cellIndex).filter((x) => x.unit === c.unit).map((x) => x.h).filter((h) => h !== c.h);
-      const to = Object.values(cellIndex).filter((x) => x.unit === sel.value).map((x) => x.h).concat([c.h]);
-      if (!from.length) { GG.status(c.unit + " 只剩这一格 has no other cell: merge the units instead", "error"); return; }
       try {
-        await putUnit(sel.value, {type: "Feature", geometry: null, properties: {cells: to}});
-        await putUnit(c.unit, {type: "Feature", geometry: null, properties: {cells: from}});
+        // One edit: the cell leaves its unit and joins the other at one revision (never in both, never in neither).
+        await draftCall(() => GG.api("/versions/" + draft.id + "/cells/move?revision=" + draft.revision,
+          {method: "POST", json: {cells: [c.h], to: sel.value}}));
         await afterEdit(c.h + " → " + sel.value);
       } catch (e) { GG.status(e.message, "error"); await loadLayers(); }
     });
@@ -276,11 +277,25 @@
       (teams ? '<table class="gg-table"><thead><tr><th>队伍 Team</th><th>km² +</th><th>km² −</th></tr></thead><tbody>' + teams + "</tbody></table>" : "") +
       "<p>改划单位 units moved: <b>" + r.units_moved.length + "</b> · H3 单元 cells moved: <b>" + r.cells_moved + "</b></p>" +
       '<p>在办案件将换队伍 open cases changing owner: <b id="pl-open-changes">' + r.open_cases_changing_owner.length + "</b>" +
-      (r.open_cases_changing_owner.length ? " (" + r.open_cases_changing_owner.slice(0, 30).map((c) => "#" + c.case + " " + GG.esc(c.team) + "→" + GG.esc(c.would_be)).join(", ") + ")" : "") + "</p>" +
+      (r.open_cases_changing_owner.length ? " (" + r.open_cases_changing_owner.slice(0, 30).map((c) => "#" + c.case + " " + GG.esc(c.team) + "→" + GG.esc(c.would_be) +
+        (c.on_reroute === "keep" ? " · 保留 kept: " + GG.esc(c.kept_because) : "")).join(", ") + ")" : "") + "</p>" +
       "<p>历史案件改归属 historical cases re-attributed: <b>" + GG.esc(typeof r.historical_cases_reattributed === "number" ? r.historical_cases_reattributed : JSON.stringify(r.historical_cases_reattributed)) + "</b></p>" +
       (load ? '<table class="gg-table"><thead><tr><th>工作量 Workload</th><th>now</th><th>after</th></tr></thead><tbody>' + load + "</tbody></table>" : "") +
       '<p class="gg-small">' + GG.esc(r.note) + "</p>";
     document.body.dataset.impact = "1";
+    document.body.dataset.impactRevision = String(draft.revision);
+  }
+
+  /** A date as YYYY-MM-DD in the browser's own time zone (toISOString would give the UTC day). */
+  function isoDay(d) {
+    return d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" + String(d.getDate()).padStart(2, "0");
+  }
+
+  /** Re-routing open cases is for a version taking effect today; the box is off for any other date. */
+  function rerouteAllowed() {
+    const box = GG.$("#pl-reroute");
+    box.disabled = GG.$("#pl-date").value !== isoDay(new Date());
+    if (box.disabled) box.checked = false;
   }
 
   GG.pages.planner = async function (ctx) {
@@ -295,7 +310,9 @@
     await GG.loadReference();
     const vs = await versions();
     const tomorrow = new Date(Date.now() + 86400e3);
-    GG.$("#pl-date").value = tomorrow.toISOString().slice(0, 10);
+    GG.$("#pl-date").value = isoDay(tomorrow);
+    GG.$("#pl-date").addEventListener("input", rerouteAllowed);
+    rerouteAllowed();
     GG.$("#pl-version").addEventListener("change", (ev) => open(ev.target.value).catch((e) => GG.status(e.message, "error")));
     GG.$("#pl-new").addEventListener("click", async () => {
       try {
@@ -319,8 +336,16 @@
     GG.$("#pl-impact").addEventListener("click", () => impact().catch((e) => GG.status(e.message, "error")));
     GG.$("#pl-publish").addEventListener("click", async () => {
       try {
-        const v = await GG.api("/versions/" + draft.id + "/publish", {method: "POST", json: {effective_from: GG.$("#pl-date").value}});
-        GG.status("已发布 published #" + v.id + " from " + v.effective_from, "ok");
+        // The revision the planner has on screen (and previewed): a draft changed since is a 409, not published.
+        const reroute = GG.$("#pl-reroute").checked;
+        const v = await draftCall(() => GG.api("/versions/" + draft.id + "/publish?revision=" + draft.revision, {method: "POST",
+          json: {effective_from: GG.$("#pl-date").value, reroute_open_cases: reroute}}));
+        let moved = "";
+        if (v.reroute) {
+          moved = " · 改派 re-routed " + v.reroute.rerouted.length + " · 保留 kept " + v.reroute.kept.length;
+          document.body.dataset.rerouted = String(v.reroute.rerouted.length);
+        }
+        GG.status("已发布 published #" + v.id + " from " + v.effective_from + moved, "ok");
         await versions();
       } catch (e) { GG.status(e.message, "error"); }
     });
