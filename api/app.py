@@ -143,14 +143,15 @@ def _routes(app: FastAPI) -> None:
         repo: Repo,
         version: int | None = None,
         layer: Annotated[str | None, Query(pattern="^(county|township|village|grid|zone)$")] = None,
+        at: Annotated[date | None, Query(description="the version in force on this date (default: today)")] = None,
     ) -> dict[str, Any]:
-        v = resolve_version(repo, version)
+        v = resolve_version(repo, version, at)
         assert v.id is not None
         return feature_collection([unit_feature(u, v.id) for u in repo.units(v.id, layer)])
 
     @app.get("/units/{code}", dependencies=SIGNED_IN, summary="One unit as a GeoJSON feature")
-    def unit(code: str, repo: Repo, version: int | None = None) -> dict[str, Any]:
-        v = resolve_version(repo, version)
+    def unit(code: str, repo: Repo, version: int | None = None, at: date | None = None) -> dict[str, Any]:
+        v = resolve_version(repo, version, at)
         assert v.id is not None
         return unit_feature(repo.unit(v.id, code), v.id)
 

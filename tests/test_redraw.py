@@ -158,6 +158,15 @@ def test_redraw_preview_publish_and_route_by_date(api: Api) -> None:
         # The explanation names the version in force with its dates as they are now (the old one ends at start).
         assert got["version"]["id"] == (before["version"]["id"] if day < start else draft["id"])
         assert got["version"]["effective_to"] == (str(start) if day < start else None), got["version"]
+    # The map of a date is that date's: units as of the day before and of the day itself.
+    for day, version, t2 in [(start - timedelta(days=1), before["version"]["id"], sc.T2),
+                             (start, draft["id"], shapely.box(115.18, 36.0, 115.4, 36.2))]:
+        fc = client.get("/units", params={"layer": "township", "at": str(day)}, headers=plan).json()
+        shown = {f["id"]: f for f in fc["features"]}
+        assert {f["properties"]["version"] for f in fc["features"]} == {version}
+        assert shapely.geometry.shape(shown["T2"]["geometry"]).symmetric_difference(t2).area < 1e-12, day
+    none = client.get("/units", params={"at": "2000-01-01"}, headers=plan)
+    assert none.status_code == 404 and "no boundary version was in force on 2000-01-01" in none.json()["detail"]
     # Open cases kept their owner: publishing does not re-route them.
     assert client.get(f"/cases/{ids[0]}", headers=h["boss"]).json()["team"] == "TT1"
     # Editing a published version is refused.

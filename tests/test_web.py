@@ -574,11 +574,18 @@ def test_dispute_view_names_every_containing_unit(watch: Callable[..., Watched],
 def test_dispute_view_as_of_a_past_date(watch: Callable[..., Watched]) -> None:
     w = watch(1920, 1080, who="auditor")
     page = w.open("/dispute")
-    page.fill("#dq-date", (date.today() - timedelta(days=3650)).isoformat())  # before any version
+    w.until("document.body.dataset.unitsVersion")  # today's boundaries are drawn
+    day = (date.today() - timedelta(days=3650)).isoformat()  # before any version
+    page.fill("#dq-date", day)
+    w.until(f"document.body.dataset.unitsDay === '{day}'")
+    # No boundaries of another day stay on the map, and the page says why.
+    assert w.js("document.body.dataset.unitsVersion") == ""
+    assert w.js("GG.groups.township.getLayers().length") == 0
+    assert f"no boundary version was in force on {day}" in page.inner_text("#gg-status")
     w.js("void GG.map.fire('click', {latlng: GG.map.getCenter()})")
     w.until("document.querySelector('#dq-result').textContent.length > 5 && "
             "!document.querySelector('#dq-result').textContent.startsWith('…')")
-    assert "version" in page.inner_text("#dq-result").lower()
+    assert f"no boundary version was in force on {day}" in page.inner_text("#dq-result")
 
 
 def test_dispute_view_answers_for_a_drawn_polygon(watch: Callable[..., Watched], server: str,
@@ -704,6 +711,32 @@ def test_planner_publishes_from_today_rerouting_the_previewed_cases_then_with_a_
         for i in listed:
             case = client.get(f"/cases/{i}").json()
             assert case["team"] == (listed[i]["would_be"] if i in moving else listed[i]["team"]), i
+
+    # The dispute view argues each date on that date's map: yesterday the old boundaries, today the new ones.
+    case_id = min(i for i in moving if listed[i]["on_reroute"] == "transfer")
+    yesterday = date.today() - timedelta(days=1)
+    with api(server, "dispatcher") as client:
+        case = client.get(f"/cases/{case_id}").json()
+        teams = {day: client.post("/route", json={"lon": case["lon"], "lat": case["lat"], "matter": case["matter"],
+                                                   "at": str(day)}).json()["decisions"][0]["team"]
+                 for day in (yesterday, date.today())}
+    assert teams[yesterday] != teams[date.today()] == listed[case_id]["would_be"]
+    d = watch(1920, 1080, who="auditor")
+    d.open("/dispute")
+    d.until("document.body.dataset.unitsVersion")
+    d.page.select_option("#dq-matter", case["matter"])
+    d.js(f"void GG.map.setView([{case['lat']}, {case['lon']}], 15, {{animate: false}})")
+    for n, (day, version) in enumerate(((yesterday, in_force["id"]), (date.today(), draft["id"])), start=1):
+        d.page.fill("#dq-date", day.isoformat())
+        d.until(f"document.body.dataset.unitsDay === '{day}'")
+        assert int(d.js("document.body.dataset.unitsVersion")) == version
+        drawn = d.js("GG.groups.township.getLayers()[0].getLayers().map(l => l.feature.properties.version)")
+        assert drawn and set(drawn) == {version}
+        if n == 1:
+            click_at(d, case["lon"], case["lat"])
+        d.until(f"document.body.dataset.answered === '{n}'")  # a new date asks the same question again
+        assert d.js("document.querySelector('#dq-team').dataset.team") == teams[day], day
+    d.shot("dispute-as-of-today-after-redraw")
 
     # Then a draft published from a later date (no re-routing), and a date in the past refused.
     draft = open_draft(w)

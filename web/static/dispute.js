@@ -15,7 +15,38 @@
       (r.legal_basis ? " · " + GG.esc(r.legal_basis) : "") + "</li>").join("") + "</ol>";
   }
 
+  let last = null; // the last question asked, to ask again when the date changes
+  let drawing = 0;
+
+  /** The boundaries in force on the chosen date (a dispute about last year is argued on last year's map). */
+  async function drawUnits() {
+    const ticket = ++drawing;
+    const day = when();
+    let units;
+    try {
+      units = await GG.loadUnits(["county", "township", "village", "grid", "zone"], null, day);
+    } catch (e) {
+      if (ticket === drawing) { // no version in force that day: no map of another day's boundaries either
+        ["township", "village", "grid", "zone"].forEach((g) => groups[g].clearLayers());
+        document.body.dataset.unitsVersion = "";
+        document.body.dataset.unitsDay = day;
+      }
+      throw e;
+    }
+    if (ticket !== drawing) return units; // a later date was picked meanwhile: its answer draws
+    ["township", "village", "grid", "zone"].forEach((g) => groups[g].clearLayers());
+    GG.unitLayer(units.layers.township, units.byCode, {fill: 0.05, weight: 3, label: true}).addTo(groups.township);
+    GG.unitLayer(units.layers.village, units.byCode, {fill: 0.1, weight: 1}).addTo(groups.village);
+    GG.unitLayer(units.layers.grid, units.byCode, {fill: 0.03, weight: 1, dash: "3 3"}).addTo(groups.grid);
+    GG.unitLayer(units.layers.zone, units.byCode, {fill: 0.05, weight: 2, dash: "6 4"}).addTo(groups.zone);
+    const first = units.layers.township.features[0];
+    document.body.dataset.unitsVersion = first ? String(first.properties.version) : "";
+    document.body.dataset.unitsDay = day;
+    return units;
+  }
+
   async function point(latlng) {
+    last = () => point(latlng);
     groups.query.clearLayers();
     L.marker(latlng).addTo(groups.query);
     document.body.dataset.point = latlng.lat.toFixed(7) + "," + latlng.lng.toFixed(7);
@@ -45,6 +76,7 @@
   }
 
   async function area(layer) {
+    last = () => area(layer);
     const box = GG.$("#dq-result");
     box.textContent = "…";
     try {
@@ -67,7 +99,7 @@
     groups = ctx.groups;
     document.body.classList.add("gg-page-dispute");
     map.invalidateSize();
-    GG.$("#dq-date").value = new Date().toISOString().slice(0, 10);
+    GG.$("#dq-date").value = GG.isoDay(new Date());
     await GG.loadReference();
     const select = GG.$("#dq-matter");
     Object.values(GG.ref.matters).forEach((m) => {
@@ -76,14 +108,16 @@
       o.textContent = m.name;
       select.appendChild(o);
     });
-    const units = await GG.loadUnits(["county", "township", "village", "grid", "zone"]);
-    GG.unitLayer(units.layers.township, units.byCode, {fill: 0.05, weight: 3, label: true}).addTo(groups.township);
-    GG.unitLayer(units.layers.village, units.byCode, {fill: 0.1, weight: 1}).addTo(groups.village);
-    GG.unitLayer(units.layers.grid, units.byCode, {fill: 0.03, weight: 1, dash: "3 3"}).addTo(groups.grid);
-    GG.unitLayer(units.layers.zone, units.byCode, {fill: 0.05, weight: 2, dash: "6 4"}).addTo(groups.zone);
+    const units = await drawUnits();
     groups.grid.remove();
     const county = L.geoJSON(units.layers.county);
     if (county.getLayers().length) map.fitBounds(county.getBounds(), {animate: false});
+    GG.$("#dq-date").addEventListener("change", async () => {
+      try {
+        await drawUnits();
+        if (last) await last(); // the same question, asked again for the new date
+      } catch (e) { GG.status(e.message, "error"); }
+    });
     map.pm.addControls({position: "topleft", drawMarker: false, drawCircleMarker: false, drawPolyline: false, drawCircle: false,
       drawText: false, editMode: false, dragMode: false, cutPolygon: false, removalMode: true, rotateMode: false});
     map.on("click", (ev) => { if (!map.pm.globalDrawModeEnabled()) point(ev.latlng); });

@@ -182,8 +182,9 @@
   };
 
   /** Every layer of a version: {byCode, layers: {layer: FeatureCollection}}. */
-  GG.loadUnits = async function (layers, version) {
-    const q = version ? "&version=" + version : "";
+  /** Units of some layers: of a version, or of the one in force on a date `at` (YYYY-MM-DD), or today's. */
+  GG.loadUnits = async function (layers, version, at) {
+    const q = (version ? "&version=" + version : "") + (at ? "&at=" + at : "");
     const fcs = await Promise.all(layers.map((l) => GG.api("/units?layer=" + l + q)));
     const byCode = {};
     const out = {};
@@ -193,6 +194,9 @@
     });
     return {byCode: byCode, layers: out};
   };
+
+  /** A date as YYYY-MM-DD in the browser's own time zone (toISOString would give the UTC day). */
+  GG.isoDay = (d) => d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" + String(d.getDate()).padStart(2, "0");
 
   /** Start the page once folium's script has made the map, its groups and control. */
   GG.start = function (ctx) {

@@ -286,15 +286,10 @@
     document.body.dataset.impactRevision = String(draft.revision);
   }
 
-  /** A date as YYYY-MM-DD in the browser's own time zone (toISOString would give the UTC day). */
-  function isoDay(d) {
-    return d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" + String(d.getDate()).padStart(2, "0");
-  }
-
   /** Re-routing open cases is for a version taking effect today; the box is off for any other date. */
   function rerouteAllowed() {
     const box = GG.$("#pl-reroute");
-    box.disabled = GG.$("#pl-date").value !== isoDay(new Date());
+    box.disabled = GG.$("#pl-date").value !== GG.isoDay(new Date());
     if (box.disabled) box.checked = false;
   }
 
@@ -310,7 +305,7 @@
     await GG.loadReference();
     const vs = await versions();
     const tomorrow = new Date(Date.now() + 86400e3);
-    GG.$("#pl-date").value = isoDay(tomorrow);
+    GG.$("#pl-date").value = GG.isoDay(tomorrow);
     GG.$("#pl-date").addEventListener("input", rerouteAllowed);
     rerouteAllowed();
     GG.$("#pl-version").addEventListener("change", (ev) => open(ev.target.value).catch((e) => GG.status(e.message, "error")));
