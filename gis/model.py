@@ -7,10 +7,12 @@ They know nothing of storage; `store/` maps them to tables.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any, Literal
 
 import h3
+import numpy as np
 import shapely
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from shapely.geometry.base import BaseGeometry
@@ -117,6 +119,17 @@ class Unit(_Model):
         if self.cells is not None:
             return cells_to_geometry(self.cells)
         return None
+
+
+def cells_outside(cells: Iterable[str], outer: BaseGeometry) -> list[str]:
+    """The H3 cells whose centre `outer` does not cover: hexagons cannot follow a polygon edge, so an H3 unit
+    belongs where its cells' centres are."""
+    cells = list(cells)
+    if not cells:
+        return []
+    lat_lon = np.array([h3.cell_to_latlng(c) for c in cells])
+    inside = shapely.covers(outer, shapely.points(lat_lon[:, 1], lat_lon[:, 0]))
+    return [c for c, ok in zip(cells, inside.tolist(), strict=True) if not ok]
 
 
 def cells_to_geometry(cells: list[str]) -> BaseGeometry:

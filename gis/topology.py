@@ -30,7 +30,7 @@ from shapely.geometry.base import BaseGeometry
 
 from gis.crs import metres_per_degree
 from gis.layers import REGISTRY
-from gis.model import Unit, cells_to_geometry
+from gis.model import Unit, cells_outside, cells_to_geometry
 
 Severity = Literal["error", "warning"]
 _REASON_AT = re.compile(r"\[\s*(-?[\d.eE+-]+)\s+(-?[\d.eE+-]+)\s*\]")
@@ -115,6 +115,7 @@ def check_topology(units: list[Unit], options: TopologyOptions | None = None) ->
         for group in groups.values():
             problems += _overlaps(group, valid, plane, opt)
     problems += _outside_parents(units, by_code, valid, plane, opt)
+    problems += _cells_outside_parents(units, by_code, valid)
     problems += _gaps(units, by_code, valid, plane, opt)
     problems += _slivers(units, valid, plane, opt)
     problems += _detached(units, valid, plane, opt)
@@ -163,6 +164,24 @@ def _outside_parents(units: list[Unit], by_code: dict[str, Unit], valid: dict[st
         if area > opt.tolerance_m2:
             message = f"{area:,.1f} m² of {u.code} lie outside its parent {parent.code}"
             out.append(TopologyProblem("outside_parent", "error", (u.code, parent.code), message, beyond, area))
+    return out
+
+
+def _cells_outside_parents(units: list[Unit], by_code: dict[str, Unit],
+                           valid: dict[str, BaseGeometry]) -> list[TopologyProblem]:
+    """H3 units whose cells' centres left their parent (a write checks the unit; this catches a parent redrawn
+    after it), located at those cells."""
+    out = []
+    for u in units:
+        parent = by_code.get(u.parent_code or "")
+        if u.cells is None or parent is None or parent.code not in valid:
+            continue
+        outside = cells_outside(u.cells, valid[parent.code])
+        if outside:
+            message = (f"{len(outside)} of {len(u.cells)} H3 cells of {u.code} have their centre outside its parent "
+                       f"{parent.code} (first: {outside[0]}); move them to a unit of the village that holds them")
+            out.append(TopologyProblem("outside_parent", "error", (u.code, parent.code), message,
+                                       cells_to_geometry(outside), extra={"cells": outside}))
     return out
 
 

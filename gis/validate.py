@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-import h3
 import shapely
 
 from gis.errors import InvalidInput
 from gis.layers import REGISTRY
-from gis.model import Delegation, Rule, Team, Unit
+from gis.model import Delegation, Rule, Team, Unit, cells_outside
 
 # A unit may stick out of its parent by this share of its own area (digitising noise), no more.
 DEFAULT_OUTSIDE_TOLERANCE = 1e-3
@@ -80,10 +79,7 @@ def _parent_problems(where: str, unit: Unit, units: Mapping[str, Unit], toleranc
     if outer is None:
         return []
     if unit.cells is not None:
-        # Hexagons cannot follow a polygon edge: an H3 unit belongs where its cells' centres are.
-        centres = [h3.cell_to_latlng(c) for c in unit.cells]
-        outside_cells = [c for c, (lat, lon) in zip(unit.cells, centres, strict=True)
-                         if not outer.covers(shapely.Point(lon, lat))]
+        outside_cells = cells_outside(unit.cells, outer)
         if outside_cells:
             return [Problem(where, f"{len(outside_cells)} of {len(unit.cells)} H3 cells of {unit.code} have their "
                                    f"centre outside its parent {parent.code} (first: {outside_cells[0]})")]

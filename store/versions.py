@@ -10,7 +10,7 @@ generations pass `backdate=True` explicitly).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
@@ -283,7 +283,9 @@ class Versions:
                 team_area[team] = {"gained_m2": gained, "lost_m2": lost, "area_before_m2": _area(old, k),
                                    "area_after_m2": _area(new, k)}
         moved_units = [c for c in diff["units"]["changed"] if "parent" in c]
-        cells_moved = sum(len(c.get("cells_added", [])) for c in diff["units"]["changed"])
+        # A cell moved when the units holding it differ (a unit added or removed with its cells counts too).
+        held_a, held_b = _cell_holders(units_a.values()), _cell_holders(units_b.values())
+        cells_moved = sum(held_a[c] != held_b[c] for c in set(held_a) & set(held_b))
         open_changes, tally = self._owner_changes(router(current), router(draft), day)
         load_before, load_after = tally["before"], tally["after"]
         teams = sorted(set(load_before) | set(load_after))
@@ -331,6 +333,14 @@ class Versions:
             elif r.status in ("closed", "evaluated") and old.owner(r.lon, r.lat, r.matter_code, day) != new_team:
                 historical += 1
         return changes, {"before": before, "after": after, "historical": historical}
+
+
+def _cell_holders(units: Iterable[Unit]) -> dict[str, frozenset[str]]:
+    holders: defaultdict[str, set[str]] = defaultdict(set)
+    for u in units:
+        for c in u.cells or ():
+            holders[c].add(u.code)
+    return {c: frozenset(codes) for c, codes in holders.items()}
 
 
 def _same_shape(a: Any, b: Any) -> bool:

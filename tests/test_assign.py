@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import geopandas as gpd
 import h3
 import shapely
 from fastapi.testclient import TestClient
@@ -136,6 +137,10 @@ def test_h3_cells_move_between_grids_in_one_edit(api: Api) -> None:
     diff = client.get("/versions/diff", params={"from": base["id"], "to": draft["id"]}, headers=plan).json()
     changed = {c["code"]: c for c in diff["units"]["changed"]}
     assert (changed["G-A"]["cells_removed"], changed["G-B"]["cells_added"]) == ([moving], [moving])
+    impact = client.get(f"/versions/{draft['id']}/impact", params={"against": base["id"]}, headers=plan).json()
+    assert impact["cells_moved"] == 1
+    # Against the version in force, which has no grids at all, no cell moved: they are all new.
+    assert client.get(f"/versions/{draft['id']}/impact", headers=plan).json()["cells_moved"] == 0
     hexagon = shapely.Polygon([(x, y) for y, x in h3.cell_to_boundary(moving)])
     units = {f["id"]: shape(f["geometry"]) for f in client.get(
         "/units", params={"version": draft["id"], "layer": "grid"}, headers=plan).json()["features"]}
@@ -173,3 +178,32 @@ def test_h3_cells_move_between_grids_in_one_edit(api: Api) -> None:
     got = held(client, plan, draft["id"])
     assert [code for code, cells in got.items() if d[0] in cells] == ["G-A"]
     assert client.get(f"/versions/{draft['id']}/topology", headers=plan).json()["errors"] == 0
+    # Cells given to a grid new in the draft count as moved in the impact preview too.
+    v = grid(client, plan, r.json()["version"], "G-NEW", "V2", [h3.latlng_to_cell(36.07, 115.11, 9)])
+    assert move(client, plan, draft["id"], [a[1]], "G-NEW", v["revision"]).status_code == 200
+    impact = client.get(f"/versions/{draft['id']}/impact", params={"against": base["id"]}, headers=plan).json()
+    assert impact["cells_moved"] == 3  # a[0] to G-B, d[0] to G-A, a[1] to G-NEW
+
+
+def test_grid_cells_left_outside_a_redrawn_village_are_located(api: Api) -> None:
+    """Writing a village does not re-check its H3 grids; the topology check does, cell by cell."""
+    client, h, _ = api
+    plan = h["plan"]
+    cells = sorted(h3.grid_disk(h3.latlng_to_cell(36.05, 115.11, 9), 2))
+    v = grid(client, plan, client.post("/versions", json={"name": "村界", "based_on": 2}, headers=plan).json(),
+             "G-A", "V2", cells)
+    smaller = shapely.box(115.11, 36.0, 115.2, 36.1)
+    r = client.put(f"/versions/{v['id']}/units/V2", params={"revision": v["revision"]}, headers=plan,
+                   json={"type": "Feature", "geometry": shapely.geometry.mapping(smaller), "properties": {}})
+    assert r.status_code == 200, r.text
+    problems = client.get(f"/versions/{v['id']}/topology", headers=plan).json()["features"]
+    (found,) = [f for f in problems if f["properties"]["codes"] == ["G-A", "V2"]]
+    # Independently: geopandas on the cells' centres.
+    centres = gpd.GeoSeries(gpd.points_from_xy([h3.cell_to_latlng(c)[1] for c in cells],
+                                               [h3.cell_to_latlng(c)[0] for c in cells]), crs=4326)
+    want = sorted(c for c, inside in zip(cells, centres.within(smaller), strict=True) if not inside)
+    assert 0 < len(want) < len(cells)
+    props = found["properties"]
+    assert (props["check"], props["severity"], sorted(props["cells"])) == ("outside_parent", "error", want)
+    hexagons = shapely.union_all([shapely.Polygon([(x, y) for y, x in h3.cell_to_boundary(c)]) for c in want])
+    assert shape(found["geometry"]).symmetric_difference(hexagons).area < 1e-6 * hexagons.area
