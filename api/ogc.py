@@ -1,9 +1,11 @@
 """OGC API – Features (Part 1: Core, GeoJSON) under /ogc, so GDAL's `OAPIF:` driver and QGIS read GridGov.
 
 Collections: one per layer (county, township, village, grid, zone) of the version in force today (or
-`?version=`), and `cases` (points, scoped to the caller like `GET /cases`). Items take `bbox`
-(intersects), `limit` (default 100, at most 10,000), `offset`, and answer with `numberMatched`,
-`numberReturned` and a `next` link. Grid units defined by H3 cells are served as their cells' polygons.
+`?version=`, or the one in force on `?datetime=` — a date or an instant), and `cases` (points, scoped to
+the caller like `GET /cases`, with `datetime` as an instant or interval on their report time). Items take
+`bbox` (intersects), `datetime`, `limit` (default 100, at most 10,000), `offset`, and answer with
+`numberMatched`, `numberReturned` and a `next` link; cases are counted and paged in SQL. Grid units
+defined by H3 cells are served as their cells' polygons.
 Every request needs a bearer token (GDAL: GDAL_HTTP_HEADERS / GDAL_HTTP_HEADER_FILE). On PostGIS each
 collection links its vector tiles (OGC API – Tiles, `api/tiles.py`).
 """
@@ -11,8 +13,9 @@ collection links its vector tiles (OGC API – Tiles, `api/tiles.py`).
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import shapely
 from fastapi import APIRouter, Depends, Query, Request
@@ -22,7 +25,7 @@ from api.auth import CurrentUser, current_user
 from api.deps import get_repo, resolve_version
 from gis.errors import InvalidInput, NotFound
 from gis.layers import LOAD_ORDER, REGISTRY
-from gis.model import Unit
+from gis.model import Unit, Version
 from store.cases import Cases, case_view
 from store.repo import Repository
 from store.users import User
@@ -46,14 +49,63 @@ def _base(request: Request) -> str:
 
 
 def _version_param(request: Request) -> str:
-    v = request.query_params.get("version")
-    return f"?version={v}" if v else ""
+    """The version choice (`version` or `datetime`) carried into a collection's links."""
+    kept = {k: request.query_params[k] for k in ("version", "datetime") if request.query_params.get(k)}
+    return "?" + urlencode(kept) if kept else ""
 
 
-def _units(repo: Repository, layer: str, version: int | None) -> tuple[int, list[tuple[Unit, Any]]]:
-    v = resolve_version(repo, version)
+_OPEN = ("", "..")
+
+
+def _instant(text: str, end: bool) -> datetime:
+    """One RFC 3339 date-time (to server-local time, the store's convention) or a date (its first or last moment)."""
+    try:
+        if "T" not in text.upper():
+            day = date.fromisoformat(text)
+            return datetime.combine(day, time.max if end else time.min)
+        at = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise InvalidInput(f"datetime {text!r} is not a date (2026-03-01) or an RFC 3339 date-time "
+                           "(2026-03-01T09:30:00Z)", where="datetime") from None
+    return at.astimezone().replace(tzinfo=None) if at.tzinfo is not None else at
+
+
+def parse_datetime(value: str | None) -> tuple[datetime | None, datetime | None, bool]:
+    """OGC API's `datetime`: an instant, or an interval `start/end` with `..` (or nothing) for an open end.
+    Returns (start, end, whether it was an instant); a date-only instant spans its whole day."""
+    if value is None or not value.strip():
+        return None, None, False
+    value = value.strip()
+    if "/" not in value:
+        return _instant(value, False), _instant(value, True), True
+    first, _, last = value.partition("/")
+    if first in _OPEN and last in _OPEN:
+        raise InvalidInput("datetime '../..' bounds nothing; leave one end open at most", where="datetime")
+    start = None if first in _OPEN else _instant(first, False)
+    end = None if last in _OPEN else _instant(last, True)
+    if start is not None and end is not None and start > end:
+        raise InvalidInput(f"datetime interval {value!r} ends before it starts", where="datetime")
+    return start, end, False
+
+
+def _layer_day(version: int | None, value: str | None) -> date | None:
+    """The date whose version a boundary layer shows: `datetime` must then be one instant, not with `version`."""
+    if value is None or not value.strip():
+        return None
+    start, _, instant = parse_datetime(value)
+    if not instant or start is None:
+        raise InvalidInput("a boundary layer is drawn as of one date: give datetime=YYYY-MM-DD, not an interval",
+                           where="datetime")
+    if version is not None:
+        raise InvalidInput("give version or datetime, not both", where="datetime")
+    return start.date()
+
+
+def _units(repo: Repository, layer: str, version: int | None,
+           when: str | None = None) -> tuple[Version, list[tuple[Unit, Any]]]:
+    v = resolve_version(repo, version, _layer_day(version, when))
     assert v.id is not None
-    return v.id, [(u, u.shape()) for u in repo.units(v.id, layer)]
+    return v, [(u, u.shape()) for u in repo.units(v.id, layer)]
 
 
 def _bbox(shapes: list[Any]) -> list[float] | None:
@@ -61,6 +113,32 @@ def _bbox(shapes: list[Any]) -> list[float] | None:
     if not boxes:
         return None
     return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
+
+
+def _temporal(start: Any, end: Any) -> dict[str, Any]:
+    def iso(v: Any) -> str | None:
+        if v is None:
+            return None
+        at = v if isinstance(v, datetime) else datetime.combine(v, time.min)
+        return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return {"interval": [[iso(start), iso(end)]], "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}
+
+
+def _layer_collection(request: Request, cid: str, version: Version, units: list[tuple[Unit, Any]],
+                      tiles: bool) -> dict[str, Any]:
+    """A boundary layer: its extent in space, and in time the dates its version is in force."""
+    out = _collection(request, cid, REGISTRY[cid].title, _bbox([s for _, s in units]), tiles)
+    if version.effective_from is not None:
+        out["extent"]["temporal"] = _temporal(version.effective_from, version.effective_to)
+    return out
+
+
+def _cases_collection(request: Request, repo: Repository, user: User) -> dict[str, Any]:
+    bbox, period = Cases(repo.session).located_extent(user)
+    out = _collection(request, "cases", "案件", bbox, _tiles(repo))
+    if period is not None:
+        out["extent"]["temporal"] = _temporal(*period)
+    return out
 
 
 def _collection(request: Request, cid: str, title: str, bbox: list[float] | None, tiles: bool) -> dict[str, Any]:
@@ -103,33 +181,36 @@ def conformance(repo: Repo) -> dict[str, Any]:
     return {"conformsTo": CONFORMANCE + (TILES_CONFORMANCE if _tiles(repo) else [])}
 
 
-@router.get("/collections", summary="The layers of the version in force, and cases")
-def collections(request: Request, repo: Repo, user: CurrentUser, version: int | None = None) -> dict[str, Any]:
+Datetime = Annotated[str | None, Query(alias="datetime", description=(
+    "layers: the version in force on this date; cases: reported at this instant, on this date, or in the "
+    "interval start/end (.. for an open end)"))]
+
+
+@router.get("/collections", summary="The layers of the version in force (or on `datetime`), and cases")
+def collections(request: Request, repo: Repo, user: CurrentUser, version: int | None = None,
+                when: Datetime = None) -> dict[str, Any]:
     out = []
     for layer in LOAD_ORDER:
-        _, units = _units(repo, layer, version)
-        out.append(_collection(request, layer, REGISTRY[layer].title, _bbox([s for _, s in units]), _tiles(repo)))
+        v, units = _units(repo, layer, version, when)
+        out.append(_layer_collection(request, layer, v, units, _tiles(repo)))
     if _sees_cases(user):
-        rows = Cases(repo.session).in_scope(user, limit=MAX_LIMIT)
-        pts = [shapely.Point(r.lon, r.lat) for r in rows if r.lon is not None]
-        out.append(_collection(request, "cases", "案件", _bbox(pts), _tiles(repo)))
+        out.append(_cases_collection(request, repo, user))
     return {"links": [{"href": f"{_base(request)}/collections", "rel": "self", "type": "application/json"}],
             "collections": out}
 
 
 @router.get("/collections/{cid}", summary="One collection")
-def collection(cid: str, request: Request, repo: Repo, user: CurrentUser, version: int | None = None) -> dict[str, Any]:
+def collection(cid: str, request: Request, repo: Repo, user: CurrentUser, version: int | None = None,
+               when: Datetime = None) -> dict[str, Any]:
     if cid == "cases" and _sees_cases(user):
-        rows = Cases(repo.session).in_scope(user, limit=MAX_LIMIT)
-        return _collection(request, "cases", "案件", _bbox([shapely.Point(r.lon, r.lat) for r in rows
-                                                           if r.lon is not None]), _tiles(repo))
+        return _cases_collection(request, repo, user)
     if cid not in REGISTRY:
         raise NotFound(f"no collection {cid!r}; GET /ogc/collections lists them")
-    _, units = _units(repo, cid, version)
-    return _collection(request, cid, REGISTRY[cid].title, _bbox([s for _, s in units]), _tiles(repo))
+    v, units = _units(repo, cid, version, when)
+    return _layer_collection(request, cid, v, units, _tiles(repo))
 
 
-def _parse_bbox(bbox: str | None) -> Any:
+def _parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
     if not bbox:
         return None
     try:
@@ -138,16 +219,16 @@ def _parse_bbox(bbox: str | None) -> Any:
         raise InvalidInput("bbox must be minx,miny,maxx,maxy in degrees (CRS84)", where="bbox") from None
     if len(values) != 4 or not all(map(math.isfinite, values)) or values[0] > values[2] or values[1] > values[3]:
         raise InvalidInput("bbox must be minx,miny,maxx,maxy with min ≤ max", where="bbox")
-    return shapely.box(*values)
+    return values[0], values[1], values[2], values[3]
 
 
-def _page(request: Request, features: list[dict[str, Any]], limit: int, offset: int) -> JSONResponse:
-    page = features[offset: offset + limit]
+def _page(request: Request, page: list[dict[str, Any]], matched: int, limit: int, offset: int) -> JSONResponse:
+    """One page of features with the counts and the `next` link."""
     links = [{"href": str(request.url), "rel": "self", "type": GEOJSON}]
-    if offset + limit < len(features):
+    if offset + limit < matched:
         nxt = request.url.include_query_params(offset=offset + limit, limit=limit)
         links.append({"href": str(nxt), "rel": "next", "type": GEOJSON})
-    body = {"type": "FeatureCollection", "features": page, "numberMatched": len(features),
+    body = {"type": "FeatureCollection", "features": page, "numberMatched": matched,
             "numberReturned": len(page), "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
             "links": links}
     return JSONResponse(body, media_type=GEOJSON)
@@ -173,34 +254,37 @@ def _case_feature(row: Any) -> dict[str, Any]:
 @router.get("/collections/{cid}/items", summary="Features of a collection (bbox, limit, offset, next links)",
             response_model=None)
 def items(cid: str, request: Request, repo: Repo, user: CurrentUser, version: int | None = None,
-          bbox: str | None = None, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+          bbox: str | None = None, when: Datetime = None, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
           offset: Annotated[int, Query(ge=0)] = 0) -> JSONResponse:
     box = _parse_bbox(bbox)
     if cid == "cases":
         if not _sees_cases(user):
             raise NotFound("no collection 'cases' for a planner")
-        rows = [r for r in reversed(Cases(repo.session).in_scope(user, limit=1_000_000)) if r.lon is not None]
-        if box is not None:
-            rows = [r for r in rows if box.covers(shapely.Point(r.lon, r.lat))]
-        return _page(request, [_case_feature(r) for r in rows], limit, offset)
+        since, until, _ = parse_datetime(when)
+        matched, rows = Cases(repo.session).located_page(user, bbox=box, since=since, until=until, offset=offset,
+                                                        limit=limit)
+        return _page(request, [_case_feature(r) for r in rows], matched, limit, offset)
     if cid not in REGISTRY:
         raise NotFound(f"no collection {cid!r}; GET /ogc/collections lists them")
-    version_id, units = _units(repo, cid, version)
+    v, units = _units(repo, cid, version, when)
+    assert v.id is not None
     if box is not None:
-        units = [(u, s) for u, s in units if s is not None and s.intersects(box)]
-    return _page(request, [_unit_feature(u, s, version_id) for u, s in units], limit, offset)
+        area = shapely.box(*box)
+        units = [(u, s) for u, s in units if s is not None and s.intersects(area)]
+    return _page(request, [_unit_feature(u, s, v.id) for u, s in units[offset: offset + limit]], len(units), limit,
+                 offset)
 
 
 @router.get("/collections/{cid}/items/{fid}", summary="One feature", response_model=None)
 def item(cid: str, fid: str, request: Request, repo: Repo, user: CurrentUser,
-         version: int | None = None) -> JSONResponse:
+         version: int | None = None, when: Datetime = None) -> JSONResponse:
     if cid == "cases":
         if not fid.isdigit() or not _sees_cases(user):
             raise NotFound(f"no case {fid}")
         return JSONResponse(_case_feature(Cases(repo.session).get(user, int(fid))), media_type=GEOJSON)
     if cid not in REGISTRY:
         raise NotFound(f"no collection {cid!r}; GET /ogc/collections lists them")
-    v = resolve_version(repo, version)
+    v = resolve_version(repo, version, _layer_day(version, when))
     assert v.id is not None
     unit = repo.unit(v.id, fid)
     if unit.layer != cid:

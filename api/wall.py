@@ -56,12 +56,7 @@ def wall_cases(user: CurrentUser, repo: Repo, request: Request,
                CaseRow.deadline, CaseRow.escalation_level, CaseRow.triage, CaseRow.township_code,
                CaseRow.linked_to, CaseRow.reported_at, CaseRow.updated_at)
     query = sa.select(*columns).where(cases.scope_filter(user), change).order_by(CaseRow.id).limit(limit + 1)
-    rows: list[Any] = list(repo.session.execute(query))
-    if user.role == "team_member":  # co-owned cases: JSON membership differs per backend, filter here
-        seen = {r[0] for r in rows}
-        others = sa.select(*columns, CaseRow.co_owners).where(CaseRow.team_code != user.team_code, change)
-        rows += [r[:-1] for r in repo.session.execute(others)
-                 if r[0] not in seen and (user.team_code or "") in (r[-1] or [])]
+    rows: list[Any] = list(repo.session.execute(query))  # co-owned cases included (the scope filter has them)
     if len(rows) > limit:
         raise PayloadTooLarge(f"more than {limit} cases changed; poll more often or raise limit", where="limit")
     out = [[r[0], r[1], r[2], r[3], r[4], r[5], _iso(r[6]), r[7], r[8], r[9], r[10], _iso(r[11]), _iso(r[12])]

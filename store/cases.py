@@ -19,6 +19,7 @@ from typing import Any
 
 import shapely
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -157,14 +158,21 @@ class Cases:
         return False
 
     def scope_filter(self, user: User) -> Any:
-        """The SQL condition for cases the user may see (co-owned ones aside: see `in_scope`)."""
+        """The SQL condition for cases the user may see: the same rule as `visible`, co-owned cases included."""
         return self._scope_filter(user)
+
+    def _co_owned(self, team: str) -> Any:
+        """SQL: the case lists `team` among its co-owners (JSONB containment on PostgreSQL, json_each on SQLite)."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            return CaseRow.co_owners.op("@>")(sa.cast(sa.literal(json.dumps([team])), JSONB))
+        each = sa.func.json_each(CaseRow.co_owners).table_valued("value")
+        return sa.exists(sa.select(sa.literal(1)).select_from(each).where(each.c.value == team))
 
     def _scope_filter(self, user: User) -> Any:
         if user.role in ("dispatcher", "auditor"):
             return sa.true()
         if user.role == "team_member":
-            return CaseRow.team_code == user.team_code  # co-owned cases are added by the caller
+            return sa.or_(CaseRow.team_code == user.team_code, self._co_owned(user.team_code or ""))
         if user.role == "grid_worker":
             return CaseRow.reporter == user.username
         raise Forbidden(f"a {user.role} does not see cases; dispatchers, auditors and teams do")
@@ -207,12 +215,35 @@ class Cases:
         if township is not None:
             conds.append(CaseRow.township_code == township)
         q = sa.select(CaseRow).where(self._scope_filter(user), *conds).order_by(CaseRow.id.desc()).limit(limit)
-        rows = list(self.session.scalars(q))
-        if user.role == "team_member":  # JSON membership differs per backend: filter co-owned ones here
-            others = sa.select(CaseRow).where(CaseRow.team_code != user.team_code, *conds)
-            extra = [r for r in self.session.scalars(others) if (user.team_code or "") in (r.co_owners or [])]
-            rows = sorted(rows + extra, key=lambda r: -r.id)[:limit]
-        return rows
+        return list(self.session.scalars(q))
+
+    def located_page(self, user: User, *, bbox: tuple[float, float, float, float] | None = None,
+                     since: datetime | None = None, until: datetime | None = None, offset: int = 0,
+                     limit: int = 100) -> tuple[int, list[CaseRow]]:
+        """Located cases in the user's scope (inside `bbox`, reported in [since, until]), oldest first: how many
+        match, and one page of them — counted and paged in SQL, for clients that walk every page (QGIS, GDAL)."""
+        conds = [self._scope_filter(user), CaseRow.lon.is_not(None)]
+        if bbox is not None:
+            west, south, east, north = bbox
+            conds += [CaseRow.lon.between(west, east), CaseRow.lat.between(south, north)]
+        if since is not None:
+            conds.append(CaseRow.reported_at >= since)
+        if until is not None:
+            conds.append(CaseRow.reported_at <= until)
+        total = int(self.session.scalar(sa.select(sa.func.count()).select_from(CaseRow).where(*conds)) or 0)
+        rows = self.session.scalars(sa.select(CaseRow).where(*conds).order_by(CaseRow.id).offset(offset).limit(limit))
+        return total, list(rows)
+
+    def located_extent(self, user: User) -> tuple[list[float] | None, list[datetime] | None]:
+        """The bounding box and the reporting period of the located cases the user may see."""
+        row = self.session.execute(sa.select(
+            sa.func.min(CaseRow.lon), sa.func.min(CaseRow.lat), sa.func.max(CaseRow.lon), sa.func.max(CaseRow.lat),
+            sa.func.min(CaseRow.reported_at), sa.func.max(CaseRow.reported_at),
+        ).where(self._scope_filter(user), CaseRow.lon.is_not(None))).one()
+        values: list[Any] = list(row)
+        if values[0] is None:
+            return None, None
+        return [float(v) for v in values[:4]], [values[4], values[5]]
 
     def history(self, user: User, case_id: int) -> list[CaseEventRow]:
         """The case's events, oldest first."""

@@ -221,11 +221,19 @@ def test_suspend_resume_extend_and_co_owners(api: Api) -> None:
     assert (market["team"], market["co_owners"]) == ("URBAN", ["MARKET"])
     market_member = add_member(engine, client, "market1", "MARKET")
     assert client.get(f"/cases/{market['id']}", headers=market_member).status_code == 200  # joint enforcement
+    # Lists find co-owned cases in SQL on both backends: the case list, the wall and the OGC collection.
+    assert [c["id"] for c in client.get("/cases", headers=market_member).json()] == [market["id"]]
+    assert [c[0] for c in client.get("/wall/cases", headers=market_member).json()["cases"]] == [market["id"]]
+    ogc = client.get("/ogc/collections/cases/items", headers=market_member).json()
+    assert (ogc["numberMatched"], [f["id"] for f in ogc["features"]]) == (1, [market["id"]])
+    env_member = add_member(engine, client, "env1", "ENV")
+    assert client.get("/cases", headers=env_member).json() == []  # not yet a co-owner
     assert act(client, market_member, market, {"action": "arrive"}).status_code == 403  # the owner reports steps
     env = ok(act(client, h["boss"], market, {"action": "add_co_owner", "team": "ENV"}))
     assert env["co_owners"] == ["MARKET", "ENV"]
     r = act(client, h["boss"], env, {"action": "add_co_owner", "team": "ENV"})
     assert r.status_code == 409 and "already a co-owner" in r.json()["detail"]
+    assert [c["id"] for c in client.get("/cases", headers=env_member).json()] == [market["id"]]
     case = client.post("/reports", json=report(*SEAT, reported_at="2026-11-20T09:00:00"), headers=h["worker1"]).json()
     paused = ok(act(client, h["boss"], case, {"action": "suspend", "reason": "等待产权认定",
                                                "at": "2026-11-20T10:00:00"}))

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import h3
 import httpx
+import numpy as np
 import pyogrio
 import pytest
 import shapely
@@ -28,8 +25,8 @@ from gis.demo import build_demo_county
 from store.db import session_factory, transaction
 from store.repo import Repository
 from store.users import Users
+from tests.live import live_server
 
-ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ("county", "township", "village", "grid", "zone")
 
 
@@ -50,30 +47,10 @@ def served(engine: Engine, database_url: str, tmp_path: Path) -> Iterator[tuple[
         users = Users(session)
         users.add("gis", "correct horse battery", "dispatcher")
         token = users.device_token("gis", "qgis")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "GRIDGOV_DATABASE_URL": database_url, "GRIDGOV_TICK_SECONDS": "0",
-           "GRIDGOV_DATA_DIR": str(tmp_path)}
-    server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.2)
     headers = tmp_path / "headers.txt"
     headers.write_text(f"Authorization: Bearer {token}\n")
-    try:
+    with live_server(database_url, tmp_path) as base:
         yield base, token, headers
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def expected(layer: str) -> tuple[int, tuple[float, float, float, float]]:
@@ -85,11 +62,33 @@ def expected(layer: str) -> tuple[int, tuple[float, float, float, float]]:
     return len(units), shapely.union_all(shapes).bounds
 
 
+def report_cases(base: str, token: str, n: int) -> list[tuple[float, float]]:
+    """n reports at random places in the demo county, a day apart; their points."""
+    county = next(u for u in build_demo_county(seed=7, months=1).units if u.layer == "county").geometry
+    assert county is not None
+    rng = np.random.default_rng(3)
+    points: list[tuple[float, float]] = []
+    w, s, e, n_ = county.bounds
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+        matter = client.get("/matters").json()[0]["code"]
+        while len(points) < n:
+            x, y = round(float(rng.uniform(w, e)), 6), round(float(rng.uniform(s, n_)), 6)
+            if not county.buffer(-0.01).contains(shapely.Point(x, y)):
+                continue
+            r = client.post("/reports", json={"idempotency_key": f"ogc-{len(points):04d}", "matter": matter,
+                                              "lon": x, "lat": y,
+                                              "reported_at": f"2026-03-{len(points) % 28 + 1:02d}T09:00:00"})
+            assert r.status_code == 201, r.text
+            points.append((x, y))
+    return points
+
+
 def test_ogrinfo_and_ogr2ogr_read_every_collection(served: tuple[str, str, Path], tmp_path: Path) -> None:
     base, token, headers = served
+    points = report_cases(base, token, 23)
     config = ["--config", "GDAL_HTTP_HEADER_FILE", str(headers)]
     listing = gdal("ogrinfo", "-ro", *config, f"OAPIF:{base}/ogc")
-    for layer in LAYERS:
+    for layer in (*LAYERS, "cases"):
         assert re.search(rf"^\d+: {layer}\b", listing, re.M), listing
     for layer in LAYERS:
         count, (w, s, e, n) = expected(layer)
@@ -103,6 +102,17 @@ def test_ogrinfo_and_ogr2ogr_read_every_collection(served: tuple[str, str, Path]
         gdal("ogr2ogr", *config, "-f", "GPKG", str(out), f"OAPIF:{base}/ogc", layer)
         frame = pyogrio.read_dataframe(out)
         assert len(frame) == count and tuple(frame.total_bounds) == pytest.approx((w, s, e, n), abs=1e-6)
+    # Cases: counted and bounded like the points reported; ogr2ogr walks the next links 5 at a time.
+    info = gdal("ogrinfo", "-ro", "-so", *config, f"OAPIF:{base}/ogc", "cases")
+    assert int(re.search(r"Feature Count: (\d+)", info).group(1)) == len(points)  # type: ignore[union-attr]
+    ext = [float(v) for v in re.search(r"Extent: \(([-\d.]+), ([-\d.]+)\) - \(([-\d.]+), ([-\d.]+)\)",
+                                       info).groups()]  # type: ignore[union-attr]
+    assert ext == pytest.approx(list(shapely.MultiPoint(points).bounds), abs=1e-6)
+    out = tmp_path / "cases.gpkg"
+    gdal("ogr2ogr", *config, "-oo", "PAGE_SIZE=5", "-f", "GPKG", str(out), f"OAPIF:{base}/ogc", "cases")
+    frame = pyogrio.read_dataframe(out)
+    got = sorted((round(g.x, 6), round(g.y, 6)) for g in frame.geometry)
+    assert got == sorted(points)
     anonymous = subprocess.run(["ogrinfo", "-ro", "-so", f"OAPIF:{base}/ogc", "county"],
                                capture_output=True, text=True, timeout=120)
     assert anonymous.returncode != 0 and "Feature Count" not in anonymous.stdout  # no token, no data
@@ -146,6 +156,46 @@ def test_items_paging_bbox_and_cases(served: tuple[str, str, Path]) -> None:
     assert cases["numberMatched"] == len(client.get("/cases", params={"limit": 10000}).json()) == 1
     (case,) = cases["features"]
     assert case["id"] == r.json()["id"] and case["geometry"]["coordinates"] == pytest.approx([lon, lat])
+
+    # datetime: a boundary layer as of a date (the version then in force), cases by their report time.
+    village = client.get("/ogc/collections/village", params={"datetime": "2020-06-01"}).json()
+    assert village["extent"]["temporal"]["interval"][0][0].startswith("2020-01-01")
+    as_of = client.get("/ogc/collections/village/items", params={"datetime": "2020-06-01", "limit": 1}).json()
+    assert as_of["numberMatched"] == 200 and "datetime=2020-06-01" in next(
+        link["href"] for link in as_of["links"] if link["rel"] == "next")
+    before = client.get("/ogc/collections/village/items", params={"datetime": "2019-12-31"})
+    assert before.status_code == 404 and "no boundary version was in force on 2019-12-31" in before.json()["detail"]
+    for bad, words in [({"datetime": "2020-01-01/2020-02-01"}, "one date"), ({"datetime": "2020-06-01", "version": 1},
+                       "not both"), ({"datetime": "last spring"}, "RFC 3339")]:
+        r = client.get("/ogc/collections/village/items", params=bad)
+        assert r.status_code == 422 and words in r.json()["detail"], (bad, r.text)
+    ids = {}
+    for day, (x, y) in zip(("01", "05", "10"), ((0.01, 0.01), (-0.01, 0.01), (0.01, -0.01)), strict=True):
+        r = client.post("/reports", json={"idempotency_key": f"ogc-when-{day}", "matter": matter, "lon": lon + x,
+                                          "lat": lat + y, "reported_at": f"2026-03-{day}T09:00:00"})
+        ids[day] = r.json()["id"]
+    now_id = case["id"]
+    at = datetime(2026, 3, 5, 9).astimezone(UTC)  # the server's local 09:00 (same machine), in UTC
+
+    def z(t: datetime) -> str:
+        return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    for when, want in [("2026-03-05", [ids["05"]]), ("2026-03-01/2026-03-05", [ids["01"], ids["05"]]),
+                       ("../2026-03-09", [ids["01"], ids["05"]]), ("2026-03-06/..", [now_id, ids["10"]]),
+                       ("2026-03-05T09:00:00/2026-03-05T09:00:00", [ids["05"]]),
+                       (f"{z(at - timedelta(hours=2))}/{z(at - timedelta(seconds=1))}", []),  # UTC, converted
+                       (f"{z(at - timedelta(seconds=1))}/{z(at)}", [ids["05"]])]:
+        got = client.get("/ogc/collections/cases/items", params={"datetime": when}).json()
+        assert (got["numberMatched"], sorted(f["id"] for f in got["features"])) == (len(want), sorted(want)), when
+    assert client.get("/ogc/collections/cases/items", params={"datetime": "2026-03-10/2026-03-01"}).status_code == 422
+    # Paged in SQL: one at a time, in id order, each case once.
+    seen, url = [], "/ogc/collections/cases/items?limit=1"
+    while url:
+        body = client.get(url).json()
+        assert body["numberMatched"] == 4 and body["numberReturned"] == 1
+        seen += [f["id"] for f in body["features"]]
+        url = next((link["href"] for link in body["links"] if link["rel"] == "next"), "")
+    assert seen == sorted(seen) == sorted({now_id, *ids.values()})
 
 
 def test_ogc_app_in_process_lists_the_collections(engine: Engine, database_url: str, tmp_path: Path) -> None:
