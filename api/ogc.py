@@ -48,10 +48,10 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/ogc"
 
 
-def _version_param(request: Request) -> str:
-    """The version choice (`version` or `datetime`) carried into a collection's links."""
-    kept = {k: request.query_params[k] for k in ("version", "datetime") if request.query_params.get(k)}
-    return "?" + urlencode(kept) if kept else ""
+def _version_param(request: Request, version: Version) -> str:
+    """A layer's links name the version the request chose (by `version` or by `datetime`), else none."""
+    chosen = request.query_params.get("version") or request.query_params.get("datetime")
+    return f"?{urlencode({'version': version.id})}" if chosen else ""
 
 
 _OPEN = ("", "..")
@@ -127,7 +127,8 @@ def _temporal(start: Any, end: Any) -> dict[str, Any]:
 def _layer_collection(request: Request, cid: str, version: Version, units: list[tuple[Unit, Any]],
                       tiles: bool) -> dict[str, Any]:
     """A boundary layer: its extent in space, and in time the dates its version is in force."""
-    out = _collection(request, cid, REGISTRY[cid].title, _bbox([s for _, s in units]), tiles)
+    out = _collection(request, cid, REGISTRY[cid].title, _bbox([s for _, s in units]), tiles,
+                      _version_param(request, version))
     if version.effective_from is not None:
         out["extent"]["temporal"] = _temporal(version.effective_from, version.effective_to)
     return out
@@ -141,8 +142,9 @@ def _cases_collection(request: Request, repo: Repository, user: User) -> dict[st
     return out
 
 
-def _collection(request: Request, cid: str, title: str, bbox: list[float] | None, tiles: bool) -> dict[str, Any]:
-    base, q = _base(request), _version_param(request)
+def _collection(request: Request, cid: str, title: str, bbox: list[float] | None, tiles: bool,
+                q: str = "") -> dict[str, Any]:
+    base = _base(request)
     links = [{"href": f"{base}/collections/{cid}{q}", "rel": "self", "type": "application/json"},
              {"href": f"{base}/collections/{cid}/items{q}", "rel": "items", "type": GEOJSON}]
     if tiles:  # vector tiles (api/tiles.py) need PostGIS

@@ -15,12 +15,11 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-import shapely
 from fastapi import APIRouter, Depends, Request, Response
 
 from api.auth import CurrentUser, current_user
 from api.deps import resolve_version
-from api.ogc import Repo, _base, _bbox, _sees_cases, _tiles, _units, _version_param
+from api.ogc import Repo, _base, _bbox, _sees_cases, _tiles, _units
 from cases.workflow import is_overdue
 from gis.errors import NotFound, Unsupported
 from gis.layers import REGISTRY
@@ -62,6 +61,12 @@ def _need_postgis(repo: Repository, cid: str) -> None:
                           "or run GridGov on PostgreSQL+PostGIS", where="database")
 
 
+def _version_query(request: Request) -> str:
+    """Tiles are of one version: `?version=` carried into their links (default: the version in force)."""
+    v = request.query_params.get("version")
+    return f"?version={int(v)}" if v and v.isdigit() else ""
+
+
 def _visible_cases(repo: Repository, user: User, bbox: tuple[float, float, float, float] | None) -> list[Any]:
     rows = Cases(repo.session).in_scope(user, bbox=bbox, limit=10**9)
     return [r for r in rows if r.lon is not None]
@@ -71,7 +76,7 @@ def _visible_cases(repo: Repository, user: User, bbox: tuple[float, float, float
 def tilesets(cid: str, request: Request, repo: Repo, user: CurrentUser) -> dict[str, Any]:
     _collection_id(cid, user)
     _need_postgis(repo, cid)
-    base, q = _base(request), _version_param(request)
+    base, q = _base(request), _version_query(request)
     return {"links": [{"href": f"{base}/collections/{cid}/tiles{q}", "rel": "self", "type": "application/json"}],
             "tilesets": [{"title": f"{cid} ({TILE_MATRIX_SET})", "dataType": "vector", "crs": WEB_MERCATOR,
                           "tileMatrixSetURI": TILE_MATRIX_SET_URI,
@@ -86,9 +91,9 @@ def tileset(cid: str, tms: str, request: Request, repo: Repo, user: CurrentUser,
     _collection_id(cid, user)
     _tms(tms)
     _need_postgis(repo, cid)
-    base, q = _base(request), _version_param(request)
+    base, q = _base(request), _version_query(request)
     if cid == "cases":
-        bounds = _bbox([shapely.Point(r.lon, r.lat) for r in _visible_cases(repo, user, None)])
+        bounds, _ = Cases(repo.session).located_extent(user)
         title, fields = "案件", CASE_FIELDS
     else:
         _, units = _units(repo, cid, version)

@@ -49,6 +49,9 @@ class PublishIn(BaseModel):
     reroute_open_cases: bool = Field(
         False, description="give the open cases the impact preview lists as changing owner to their new team, in "
                            "the same transaction (only for a version that takes effect today)")
+    expected_cases: list[int] | None = Field(
+        None, max_length=1_000_000, description="with reroute_open_cases: the case ids your impact preview listed; "
+                                                "if the list is no longer the same, nothing is published (409)")
 
 
 class UnitFeature(BaseModel):
@@ -97,6 +100,8 @@ def _publish(request: Request, repo: Repository, user: User, body: PublishIn,
         raise InvalidInput(f"open cases are re-routed only by a version that takes effect today ({today}); for "
                            f"{body.effective_from} publish without reroute_open_cases, and transfer the cases the "
                            "impact preview lists once it is in force", where="reroute_open_cases")
+    if body.expected_cases is not None and not body.reroute_open_cases:
+        raise InvalidInput("expected_cases goes with reroute_open_cases", where="expected_cases")
     versions = _versions(request, repo)
     before = versions.in_force(today)
     version = publish(versions, today)
@@ -104,7 +109,7 @@ def _publish(request: Request, repo: Repository, user: User, body: PublishIn,
     if body.reroute_open_cases:
         cache: RouterCache = request.app.state.routers
         out["reroute"] = versions.reroute_open_cases(before, version, lambda v: cache.router(repo, repo.version(v)),
-                                                     user.username, datetime.now())
+                                                     user.username, datetime.now(), body.expected_cases)
     return out
 
 

@@ -183,7 +183,7 @@ def version_publish(
             before = versions.in_force(date.today())
             v = versions.publish(version_id, day, date.today(), backdate=backdate, expected_revision=revision)
             if reroute_open_cases:
-                cache = RouterCache()
+                cache = RouterCache(settings_for(database_url).fallback_team)  # as the server's preview routes
                 moved = versions.reroute_open_cases(before, v, lambda i: cache.router(repo, repo.version(i)),
                                                     "cli", datetime.now())
         if moved is not None:

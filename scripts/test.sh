@@ -9,6 +9,7 @@ ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || need_apt
 command -v ogrinfo >/dev/null 2>&1 || need_apt+=(gdal-bin)  # GDAL's own OAPIF client reads our OGC API
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)  # the pages' tests drive Debian's Chromium
 fc-list 2>/dev/null | grep -qi "wqy\|noto sans cjk" || need_apt+=(fonts-wqy-microhei)  # Chinese in screenshots
+[ -e /usr/share/zoneinfo/Asia/Shanghai ] || need_apt+=(tzdata)  # the OGC tests run a server on China time
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "installing ${need_apt[*]} with apt-get"

@@ -82,8 +82,8 @@ MAX_CELLS_PER_MOVE = 5000
 
 def move_cells(repo: Repository, version_id: int, cells: list[str], to: str,
                expected_revision: int | None = None) -> dict[str, Any]:
-    """Give H3 cells to the cell-based unit `to` in a draft, taking them from whichever units of its layer hold
-    them (a cell two units held — a collision — ends up held once), all in one edit."""
+    """Give H3 cells to the cell-based unit `to` in a draft, taking them from whichever units of its layer (for
+    a zone: of its kind) hold them (a cell two units held — a collision — ends up held once), all in one edit."""
     if not cells:
         raise InvalidInput("name at least one H3 cell to move", where="cells")
     if len(cells) > MAX_CELLS_PER_MOVE:
@@ -91,7 +91,7 @@ def move_cells(repo: Repository, version_id: int, cells: list[str], to: str,
     bad = [c for c in cells if not isinstance(c, str) or not h3.is_valid_cell(c)]
     if bad:
         raise InvalidInput(f"not H3 cells: {', '.join(map(str, bad[:5]))}", where="cells")
-    moving = set(cells)
+    moving = {c.lower() for c in cells}  # H3 indexes are stored in lower case
     units = {u.code: u for u in repo.units(version_id)}
     target = units.get(to)
     if target is None:
@@ -103,8 +103,10 @@ def move_cells(repo: Repository, version_id: int, cells: list[str], to: str,
     if already:
         raise InvalidInput(f"{to} already holds {already[0]}" + (f" and {len(already) - 1} more" if len(already) > 1
                                                                   else ""), where="cells")
+    # Units the target competes with: its layer (zones: its kind — zones of other kinds may overlap it).
     givers = {u.code: u for u in units.values()
-              if u.code != to and u.layer == target.layer and u.cells is not None and moving & set(u.cells)}
+              if u.code != to and u.layer == target.layer and (u.layer != "zone" or u.kind == target.kind)
+              and u.cells is not None and moving & set(u.cells)}
     held = set().union(*(set(u.cells or ()) for u in givers.values())) if givers else set()
     unheld = sorted(moving - held)
     if unheld:

@@ -71,6 +71,9 @@ class Versions:
         version = self.repo.version(version_id)
         if version.status == "published":
             raise Conflict(f"version {version_id} is already published")
+        if expected_revision is not None and expected_revision != version.revision:  # before the costly check
+            raise Conflict(f"version {version_id} changed since revision {expected_revision} (now {version.revision}); "
+                           "reload it, check it again and publish the revision you have seen", where="revision")
         if effective_from < today and not backdate:
             raise Conflict(f"a publish from {effective_from}, before today ({today}), would rewrite which boundaries "
                            "were in force on days already past; publish from today or later", where="effective_from")
@@ -89,42 +92,66 @@ class Versions:
             return None
 
     def reroute_open_cases(self, before: Version | None, published: Version, router: Callable[[int], Router],
-                           actor: str, now: datetime) -> dict[str, Any]:
+                           actor: str, now: datetime, expected: list[int] | None = None) -> dict[str, Any]:
         """After publishing `published` from today in place of `before`: give the open cases the impact
         preview listed as changing owner to their new team, in the caller's (the publish's) transaction.
 
-        The list is the preview's own (`_owner_changes`), so exactly the cases it showed move: with the team,
-        by a transfer carrying the new routing explanation; not yet dispatched, by a new proposed team;
-        fed back, checked or suspended ones stay, each listed with the reason."""
+        The list is the preview's own (`_owner_changes`): with the team, a case moves by a transfer carrying
+        the new routing explanation; not yet dispatched, by a new proposed team; fed back, checked or
+        suspended ones stay, each listed with the reason. `expected` — the case ids the planner's preview
+        listed — makes any difference a 409 (cases reported, moved or finished since). The cases to move
+        are locked, then checked against what the list was computed from: one changed meanwhile is a 409
+        too. Every refusal raises, so the caller's transaction (the publish with it) rolls back whole."""
         day = now.date()
         if published.effective_from != day:
             raise InvalidInput(f"open cases are re-routed only by a version that takes effect today ({day}); "
                                f"version {published.id} starts on {published.effective_from}",
                                where="reroute_open_cases")
         if before is None or before.id == published.id:
-            return {"rerouted": [], "kept": []}
+            if expected:
+                raise Conflict("no version was in force before this one, so no open case changes owner; "
+                               "publish without the preview's case list", where="expected_cases")
+            return {"rerouted": [], "kept": [], "note": "no version was in force today before this one"}
         assert before.id is not None and published.id is not None
         changes, _ = self._owner_changes(router(before.id), router(published.id), day, open_only=True)
+        listed = sorted(c["case"] for c in changes)
+        if expected is not None and sorted(set(expected)) != listed:
+            gone, new = sorted(set(expected) - set(listed)), sorted(set(listed) - set(expected))
+            raise Conflict(f"the open cases changing owner are no longer those of your preview (now also "
+                           f"{new or 'none'}, no longer {gone or 'none'}); preview again and publish",
+                           where="expected_cases")
         new_router = router(published.id)
-        cases = Cases(self.repo.session)
+        session = self.repo.session
+        cases = Cases(session)
         reason = f"re-routed by publishing boundary version {published.id} ({published.name}) from {day}"
-        rerouted, kept = [], []
-        for change in changes:
-            if change["on_reroute"] == "keep":
-                kept.append(change)
-                continue
-            row = self.repo.session.get(CaseRow, change["case"])
-            assert row is not None and row.lon is not None and row.lat is not None
-            decision = new_router.explain(row.lon, row.lat, row.matter_code, day, row.accuracy_m)
-            how = cases.reroute(row, decision, actor, now, reason)
-            rerouted.append({"case": row.id, "from": change["team"], "to": row.team_code, "how": how,
-                             "status": row.status, "revision": row.revision})
+        moving = [c for c in changes if c["on_reroute"] != "keep"]
+        rerouted: list[dict[str, Any]] = []
+        kept = [c for c in changes if c["on_reroute"] == "keep"]
         try:
-            self.repo.session.flush()
+            with session.no_autoflush:
+                locked = {r.id: r for r in session.scalars(
+                    sa.select(CaseRow).where(CaseRow.id.in_([c["case"] for c in moving]))
+                    .with_for_update().execution_options(populate_existing=True))}
+                for change in moving:
+                    row = locked[change["case"]]
+                    if (row.status, row.team_code) != (change["status"], change["team"]):
+                        raise Conflict(f"case {row.id} changed while publishing (now {row.status} with "
+                                       f"{row.team_code}); nothing was published — preview again and publish",
+                                       where="reroute_open_cases")
+                    assert row.lon is not None and row.lat is not None
+                    decision = new_router.explain(row.lon, row.lat, row.matter_code, day, row.accuracy_m)
+                    if decision.team == row.team_code:  # the full explanation settles on its present team
+                        kept.append({**change, "on_reroute": "keep",
+                                     "kept_because": f"its routing names {row.team_code}, which holds it"})
+                        continue
+                    how = cases.reroute(row, decision, actor, now, reason)
+                    rerouted.append({"case": row.id, "from": change["team"], "to": row.team_code, "how": how,
+                                     "status": row.status, "revision": row.revision})
+            session.flush()
         except StaleDataError:
-            raise Conflict("a case changed while publishing; nothing was published — publish again",
+            raise Conflict("a case changed while publishing; nothing was published — preview again and publish",
                            where="reroute_open_cases") from None
-        return {"rerouted": rerouted, "kept": kept}
+        return {"rerouted": rerouted, "kept": sorted(kept, key=lambda c: c["case"])}
 
     def rollback(self, to_version: int, effective_from: date, today: date) -> Version:
         """Publish an earlier version's content again, as a new version from `effective_from`."""
@@ -323,10 +350,10 @@ class Versions:
             new_team = new.owner(r.lon, r.lat, r.matter_code, day)
             if r.status in OPEN_STATES:
                 moves = new_team != r.team_code and new_team != old.owner(r.lon, r.lat, r.matter_code, day)
+                how, why = on_reroute(r.status)
                 before[r.team_code] += 1
-                after[new_team if moves else r.team_code] += 1
+                after[new_team if moves and how != "keep" else r.team_code] += 1  # as a re-route would leave it
                 if moves:
-                    how, why = on_reroute(r.status)
                     changes.append({"case": r.id, "team": r.team_code, "would_be": new_team,
                                     "township": r.township_code, "status": r.status, "on_reroute": how,
                                     **({"kept_because": why} if why else {})})

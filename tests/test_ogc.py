@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import h3
 import httpx
@@ -28,6 +29,7 @@ from store.users import Users
 from tests.live import live_server
 
 LAYERS = ("county", "township", "village", "grid", "zone")
+SERVER_TZ = "Asia/Shanghai"
 
 
 def gdal(*args: str) -> str:
@@ -49,7 +51,8 @@ def served(engine: Engine, database_url: str, tmp_path: Path) -> Iterator[tuple[
         token = users.device_token("gis", "qgis")
     headers = tmp_path / "headers.txt"
     headers.write_text(f"Authorization: Bearer {token}\n")
-    with live_server(database_url, tmp_path) as base:
+    # On China time, as deployed: naive times are the server's local time, instants are converted to it.
+    with live_server(database_url, tmp_path, TZ=SERVER_TZ) as base:
         yield base, token, headers
 
 
@@ -159,10 +162,13 @@ def test_items_paging_bbox_and_cases(served: tuple[str, str, Path]) -> None:
 
     # datetime: a boundary layer as of a date (the version then in force), cases by their report time.
     village = client.get("/ogc/collections/village", params={"datetime": "2020-06-01"}).json()
-    assert village["extent"]["temporal"]["interval"][0][0].startswith("2020-01-01")
+    # In force from 2020-01-01 at midnight, China time: 16:00 the day before in UTC.
+    assert village["extent"]["temporal"]["interval"][0] == ["2019-12-31T16:00:00Z", None]
     as_of = client.get("/ogc/collections/village/items", params={"datetime": "2020-06-01", "limit": 1}).json()
     assert as_of["numberMatched"] == 200 and "datetime=2020-06-01" in next(
         link["href"] for link in as_of["links"] if link["rel"] == "next")
+    vid = as_of["features"][0]["properties"]["version"]  # the collection's links (tiles too) name that version
+    assert village["links"] and all(link["href"].endswith(f"?version={vid}") for link in village["links"])
     before = client.get("/ogc/collections/village/items", params={"datetime": "2019-12-31"})
     assert before.status_code == 404 and "no boundary version was in force on 2019-12-31" in before.json()["detail"]
     for bad, words in [({"datetime": "2020-01-01/2020-02-01"}, "one date"), ({"datetime": "2020-06-01", "version": 1},
@@ -175,7 +181,7 @@ def test_items_paging_bbox_and_cases(served: tuple[str, str, Path]) -> None:
                                           "lat": lat + y, "reported_at": f"2026-03-{day}T09:00:00"})
         ids[day] = r.json()["id"]
     now_id = case["id"]
-    at = datetime(2026, 3, 5, 9).astimezone(UTC)  # the server's local 09:00 (same machine), in UTC
+    at = datetime(2026, 3, 5, 9, tzinfo=ZoneInfo(SERVER_TZ)).astimezone(UTC)  # the server's 09:00 is 01:00Z
 
     def z(t: datetime) -> str:
         return t.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -238,7 +238,9 @@ def test_publish_from_today_reroutes_exactly_the_previewed_open_cases(api: Api) 
     assert {k: (listed[ids[k]]["on_reroute"], listed[ids[k]]["would_be"]) for k in plan_for} == plan_for
     assert set(listed) == {ids[k] for k in plan_for}
     assert all("kept_because" in listed[ids[k]] for k in ("fed_back", "suspended"))
-    assert preview["workload"]["TT1"]["open_now"] - preview["workload"]["TT1"]["open_after"] == len(plan_for)
+    # Workload after a re-route: the four that move leave 城关镇's team; the fed-back and suspended ones stay.
+    assert preview["workload"]["TT1"]["open_now"] - preview["workload"]["TT1"]["open_after"] == 4
+    assert preview["workload"]["BUREAU"]["open_after"] - preview["workload"]["BUREAU"]["open_now"] == 1
 
     # Refused, each with nothing changed: re-routing for a future date, a stale revision, no revision.
     before, cases_before = table_counts(engine), case_rows(engine)
@@ -251,11 +253,17 @@ def test_publish_from_today_reroutes_exactly_the_previewed_open_cases(api: Api) 
                     json={"effective_from": today, "reroute_open_cases": True})
     assert r.status_code == 409 and r.json()["where"] == "revision" and "publish the revision" in r.json()["detail"]
     assert client.post(url, headers=plan, json={"effective_from": today}).status_code == 422
+    r = client.post(url, params={"revision": version["revision"]}, headers=plan,  # not the preview's list
+                    json={"effective_from": today, "reroute_open_cases": True, "expected_cases": sorted(listed)[1:]})
+    assert r.status_code == 409 and r.json()["where"] == "expected_cases" and "preview again" in r.json()["detail"]
+    r = client.post(url, params={"revision": version["revision"]}, headers=plan,
+                    json={"effective_from": today, "expected_cases": sorted(listed)})
+    assert r.status_code == 422 and "goes with reroute_open_cases" in r.json()["detail"]
     assert table_counts(engine) == before and case_rows(engine) == cases_before
     assert client.get(f"/versions/{draft['id']}", headers=plan).json()["status"] == "draft"
 
     r = client.post(url, params={"revision": version["revision"]}, headers=plan,
-                    json={"effective_from": today, "reroute_open_cases": True})
+                    json={"effective_from": today, "reroute_open_cases": True, "expected_cases": sorted(listed)})
     assert r.status_code == 200, r.text
     out = r.json()
     assert (out["status"], out["effective_from"]) == ("published", today)
@@ -284,6 +292,42 @@ def test_publish_from_today_reroutes_exactly_the_previewed_open_cases(api: Api) 
     assert {ids["dispatched"], ids["arrived"], ids["triage"]} <= mine
     got = client.post("/route", json={"lon": 115.19, "lat": 36.09, "matter": "M-STREET"}, headers=plan).json()
     assert (got["decisions"][0]["team"], got["version"]["id"]) == ("TT2", draft["id"])
+
+
+def test_a_case_changed_while_publishing_stops_the_whole_publish(api: Api) -> None:
+    """A dispatcher's change to a listed case, written while the publish runs: the publish (and every other
+    case it would have moved) is refused as a whole, and the dispatcher's change stands."""
+    import threading
+    import time
+
+    client, h, engine = api
+    plan = h["plan"]
+    ids = []
+    for i, (x, y) in enumerate(((115.19, 36.09), (115.185, 36.015), (115.195, 36.01))):
+        r = client.post("/reports", headers=h["worker1"], json={
+            "idempotency_key": f"race-case-{i}", "matter": "M-STREET", "lon": x, "lat": y,
+            "reported_at": "2026-03-02T09:30:00"})
+        assert r.status_code == 201 and r.json()["team"] == "TT1", r.text
+        ids.append(r.json()["id"])
+    draft = client.post("/versions", json={"name": "东乡西扩", "based_on": 2}, headers=plan).json()
+    version = move_strip(client, plan, draft)
+    listed = [c["case"] for c in client.get(f"/versions/{draft['id']}/impact", headers=plan).json()[
+        "open_cases_changing_owner"]]
+    assert sorted(listed) == sorted(ids)
+    before = case_rows(engine)
+    # The dispatcher's write: holds the case's row (PostgreSQL) or the write lock (SQLite) for half a second.
+    dispatcher = engine.connect()
+    tx = dispatcher.begin()
+    dispatcher.execute(sa.text("UPDATE case_record SET team_code = 'TT2', revision = revision + 1 WHERE id = :id"),
+                       {"id": ids[-1]})
+    threading.Thread(target=lambda: (time.sleep(0.5), tx.commit(), dispatcher.close())).start()
+    r = client.post(f"/versions/{draft['id']}/publish", params={"revision": version["revision"]}, headers=plan,
+                    json={"effective_from": str(date.today()), "reroute_open_cases": True, "expected_cases": listed})
+    assert r.status_code == 409 and "preview again" in r.json()["detail"], r.text
+    assert client.get(f"/versions/{draft['id']}", headers=plan).json()["status"] == "draft"
+    after = case_rows(engine)
+    assert after[ids[-1]][:3] == ("TT2", before[ids[-1]][1], before[ids[-1]][2] + 1)  # the dispatcher's change
+    assert {i: after[i] for i in ids[:-1]} == {i: before[i] for i in ids[:-1]}  # nothing moved by the publish
 
 
 def test_bad_unit_edits_are_clear_4xx_and_change_nothing(api: Api) -> None:

@@ -702,6 +702,22 @@ def test_planner_publishes_from_today_rerouting_the_previewed_cases_then_with_a_
     w.page.fill("#pl-date", date.today().isoformat())
     assert w.js("GG.$('#pl-reroute').disabled") is False
     w.page.check("#pl-reroute")
+    # Another planner edits the draft after this preview (an allowed gap: the cases stay the same): the publish
+    # is refused, the draft reloads and the preview goes, so nothing is re-routed from a preview of other content.
+    lake = shapely.box(*village.geometry.centroid.buffer(0.001).bounds)  # type: ignore[union-attr]
+    with api(server, "planner") as client:
+        assert client.put(f"/versions/{draft['id']}/allowed-gaps/POND", params={"revision": draft["revision"] + 1},
+                          json={"type": "Feature", "geometry": shapely.geometry.mapping(lake),
+                                "properties": {"name": "塘"}}).status_code == 201
+    w.page.click("#pl-publish")
+    w.until("document.querySelector('#gg-status').dataset.kind === 'error' && !document.body.dataset.impact")
+    assert "reloaded" in w.js("document.querySelector('#gg-status').textContent")
+    w.page.click("#pl-publish")  # no preview of this revision: re-routing is not sent at all
+    w.until("document.querySelector('#gg-status').textContent.includes('preview the impact first')")
+    with api(server, "planner") as client:
+        assert client.get(f"/versions/{draft['id']}").json()["status"] == "draft"
+    w.page.click("#pl-impact")
+    w.until("document.body.dataset.impact === '1'")
     w.page.click("#pl-publish")
     w.until("document.querySelector('#gg-status').dataset.kind === 'ok' && "
             "document.querySelector('#gg-status').textContent.includes('re-routed')")

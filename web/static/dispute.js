@@ -45,8 +45,11 @@
     return units;
   }
 
+  let asked = 0; // each question's ticket: only the newest one's answer is shown
+
   async function point(latlng) {
     last = () => point(latlng);
+    const ticket = ++asked;
     groups.query.clearLayers();
     L.marker(latlng).addTo(groups.query);
     document.body.dataset.point = latlng.lat.toFixed(7) + "," + latlng.lng.toFixed(7);
@@ -58,6 +61,7 @@
         GG.api("/jurisdictions/at?" + q),
         GG.api("/route", {method: "POST", json: {matter: matter(), lat: latlng.lat, lon: latlng.lng, at: when()}}),
       ]);
+      if (ticket !== asked) return; // a newer question (another date or place) answers instead
       const d = route.decisions[0];
       box.innerHTML = '<dl class="gg-kv">' +
         "<dt>位置 point</dt><dd>" + latlng.lat.toFixed(6) + ", " + latlng.lng.toFixed(6) + "</dd>" +
@@ -71,16 +75,18 @@
         "<h3>匹配规则 Matching rules</h3>" + rulesList(d.matched_rules, d.winning_rule);
       document.body.dataset.answered = String(Number(document.body.dataset.answered || 0) + 1);
     } catch (e) {
-      box.textContent = e.message;
+      if (ticket === asked) box.textContent = e.message;
     }
   }
 
   async function area(layer) {
     last = () => area(layer);
+    const ticket = ++asked;
     const box = GG.$("#dq-result");
     box.textContent = "…";
     try {
       const r = await GG.api("/disputes/area", {method: "POST", json: {geometry: layer.toGeoJSON(false).geometry, matter: matter(), at: when()}});
+      if (ticket !== asked) return;
       const pct = (s) => (100 * s).toFixed(2) + "%";
       box.innerHTML = "<p>面积 area " + (r.area_m2 != null ? Number(r.area_m2).toFixed(1) + " m²" : "") + " · " + GG.esc(r.day || when()) + "</p>" +
         '<table class="gg-table" id="dq-team-shares"><thead><tr><th>队伍 Team</th><th>m²</th><th>share</th></tr></thead><tbody>' +
@@ -90,7 +96,7 @@
         "<p>" + Object.entries(r.status || {}).map(([s, v]) => GG.esc(s) + " " + pct(v)).join(" · ") + "</p>";
       document.body.dataset.answered = String(Number(document.body.dataset.answered || 0) + 1);
     } catch (e) {
-      box.textContent = e.message;
+      if (ticket === asked) box.textContent = e.message;
     }
   }
 
@@ -108,19 +114,22 @@
       o.textContent = m.name;
       select.appendChild(o);
     });
-    const units = await drawUnits();
     groups.grid.remove();
-    const county = L.geoJSON(units.layers.county);
-    if (county.getLayers().length) map.fitBounds(county.getBounds(), {animate: false});
+    // Listeners first: a day with no version in force still leaves the page usable (pick another date).
     GG.$("#dq-date").addEventListener("change", async () => {
       try {
         await drawUnits();
-        if (last) await last(); // the same question, asked again for the new date
       } catch (e) { GG.status(e.message, "error"); }
+      if (last) await last(); // the same question, asked again for the new date (its answer may be "none")
     });
+    map.on("click", (ev) => { if (!map.pm.globalDrawModeEnabled()) point(ev.latlng); });
+    try {
+      const units = await drawUnits();
+      const county = L.geoJSON(units.layers.county);
+      if (county.getLayers().length) map.fitBounds(county.getBounds(), {animate: false});
+    } catch (e) { GG.status(e.message, "error"); }
     map.pm.addControls({position: "topleft", drawMarker: false, drawCircleMarker: false, drawPolyline: false, drawCircle: false,
       drawText: false, editMode: false, dragMode: false, cutPolygon: false, removalMode: true, rotateMode: false});
-    map.on("click", (ev) => { if (!map.pm.globalDrawModeEnabled()) point(ev.latlng); });
     map.on("pm:create", (ev) => {
       groups.query.clearLayers();
       ev.layer.addTo(groups.query);

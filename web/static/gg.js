@@ -181,8 +181,8 @@
     });
   };
 
-  /** Every layer of a version: {byCode, layers: {layer: FeatureCollection}}. */
-  /** Units of some layers: of a version, or of the one in force on a date `at` (YYYY-MM-DD), or today's. */
+  /** Units of some layers — of a version, or of the one in force on a date `at` (YYYY-MM-DD), or today's:
+      {byCode, layers: {layer: FeatureCollection}}. */
   GG.loadUnits = async function (layers, version, at) {
     const q = (version ? "&version=" + version : "") + (at ? "&at=" + at : "");
     const fcs = await Promise.all(layers.map((l) => GG.api("/units?layer=" + l + q)));

@@ -20,8 +20,19 @@
     return {all: all, drafts: drafts};
   }
 
+  let preview = null; // the last impact preview, for the revision in body.dataset.impactRevision
+
+  /** A preview describes one revision of the draft: once the draft moves on, it is gone until asked again. */
+  function clearPreview() {
+    preview = null;
+    GG.$("#pl-impact-body").innerHTML = "";
+    delete document.body.dataset.impact;
+    delete document.body.dataset.impactRevision;
+  }
+
   async function refreshDraft() {
     draft = await GG.api("/versions/" + draft.id);
+    if (document.body.dataset.impactRevision && document.body.dataset.impactRevision !== String(draft.revision)) clearPreview();
     GG.$("#pl-version-info").textContent = "版本 version #" + draft.id + " · " + draft.status + " · revision " + draft.revision +
       (draft.based_on ? " · 基于 based on #" + draft.based_on : "");
     document.body.dataset.version = String(draft.id);
@@ -30,6 +41,7 @@
 
   async function open(id) {
     delete document.body.dataset.problems; // set again once this draft's layers and checks are in
+    clearPreview(); // another draft's preview says nothing of this one
     draft = {id: Number(id)};
     await refreshDraft();
     await loadLayers();
@@ -94,9 +106,7 @@
 
   async function afterEdit(message) {
     GG.$("#pl-selection").innerHTML = "";
-    // A preview describes one revision of the draft: after an edit it is gone until asked for again.
-    GG.$("#pl-impact-body").innerHTML = "";
-    delete document.body.dataset.impact;
+    clearPreview();
     await loadLayers();
     await checkTopology();
     GG.status(message, "ok");
@@ -282,6 +292,7 @@
       "<p>历史案件改归属 historical cases re-attributed: <b>" + GG.esc(typeof r.historical_cases_reattributed === "number" ? r.historical_cases_reattributed : JSON.stringify(r.historical_cases_reattributed)) + "</b></p>" +
       (load ? '<table class="gg-table"><thead><tr><th>工作量 Workload</th><th>now</th><th>after</th></tr></thead><tbody>' + load + "</tbody></table>" : "") +
       '<p class="gg-small">' + GG.esc(r.note) + "</p>";
+    preview = r;
     document.body.dataset.impact = "1";
     document.body.dataset.impactRevision = String(draft.revision);
   }
@@ -322,7 +333,10 @@
     GG.$("#pl-check").addEventListener("click", () => checkTopology().catch((e) => GG.status(e.message, "error")));
     GG.$("#pl-validate").addEventListener("click", async () => {
       try {
+        const previewed = document.body.dataset.impactRevision === String(draft.revision);
         const r = await GG.api("/versions/" + draft.id + "/validate?revision=" + draft.revision, {method: "POST"});
+        // Validating changes the status, not the content: a preview of the revision it checked still holds.
+        if (previewed) document.body.dataset.impactRevision = String(r.version.revision);
         await refreshDraft();
         await checkTopology();
         GG.status(r.valid ? "已验证 validated" : r.errors + " 个错误 errors remain", r.valid ? "ok" : "error");
@@ -333,8 +347,17 @@
       try {
         // The revision the planner has on screen (and previewed): a draft changed since is a 409, not published.
         const reroute = GG.$("#pl-reroute").checked;
+        const body = {effective_from: GG.$("#pl-date").value, reroute_open_cases: reroute};
+        if (reroute) {
+          // Re-routing moves the cases a preview listed: that preview, of this very revision, and no other list.
+          if (!preview || document.body.dataset.impactRevision !== String(draft.revision)) {
+            GG.status("先预览影响 preview the impact first: re-routing moves exactly the cases it lists", "error");
+            return;
+          }
+          body.expected_cases = preview.open_cases_changing_owner.map((c) => c.case);
+        }
         const v = await draftCall(() => GG.api("/versions/" + draft.id + "/publish?revision=" + draft.revision, {method: "POST",
-          json: {effective_from: GG.$("#pl-date").value, reroute_open_cases: reroute}}));
+          json: body}));
         let moved = "";
         if (v.reroute) {
           moved = " · 改派 re-routed " + v.reroute.rerouted.length + " · 保留 kept " + v.reroute.kept.length;
