@@ -28,6 +28,9 @@ def _now() -> datetime:
     return datetime.now().replace(microsecond=0)
 
 
+PUBLISH_LOCK = 0x67726964  # the advisory lock key that serialises publishes on PostgreSQL ("grid")
+
+
 class Repository:
     """Read and write GridGov's data through one injected session."""
 
@@ -132,6 +135,8 @@ class Repository:
         saw (`expected_revision`, else the one read here), and the version in force ends only if nobody ended
         it meanwhile — so an edit slipped in after the planner's last look, or two publishes at once, are a
         409 and never two versions in force."""
+        if self.session.get_bind().dialect.name == "postgresql":  # one publish at a time (SQLite: one writer)
+            self.session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": PUBLISH_LOCK})
         row = self._version_row(version_id)
         if row.status == "published":
             raise Conflict(f"version {version_id} is already published")
@@ -169,6 +174,10 @@ class Repository:
                 raise Conflict(f"version {version_id} was published meanwhile")
             raise Conflict(f"version {version_id} changed while publishing (now revision {row.revision}); "
                            "reload it, check it again and publish the revision you have seen", where="revision")
+        open_ended = self.session.scalar(sa.select(sa.func.count()).select_from(VersionRow).where(
+            VersionRow.status == "published", VersionRow.effective_to.is_(None)))
+        if open_ended != 1:  # e.g. two first-ever publishes at once: neither saw a version to end
+            raise Conflict("another version was published meanwhile; reload the versions and publish again")
         return _version(row)
 
     # -- units ------------------------------------------------------------------------------------
