@@ -137,12 +137,33 @@ def diff(repo: Repo, request: Request, a: Annotated[int, Query(alias="from")],
 @router.get("/versions/{version_id}/impact", summary="What publishing this draft would change, before publishing")
 def impact(version_id: int, repo: Repo, request: Request, user: ImpactReader, against: int | None = None,
            day: date | None = None) -> JSONResponse:
+    """Against `against`, by default the version in force on `day` — or, for a published version, the one it
+    succeeded (what `POST /versions/{id}/reroute` compares)."""
     cache: RouterCache = request.app.state.routers
     when = day or date.today()
-    current = against if against is not None else repo.version_at(when).id
+    versions = _versions(request, repo)
+    version = repo.version(version_id)
+    previous = versions.predecessor(version) if version.status == "published" else None
+    current = against if against is not None else previous.id if previous else repo.version_at(when).id
     assert current is not None
-    result = _versions(request, repo).impact(version_id, current, lambda v: cache.router(repo, repo.version(v)), when)
+    result = versions.impact(version_id, current, lambda v: cache.router(repo, repo.version(v)), when)
     return JSONResponse(result)
+
+
+class RerouteIn(BaseModel):
+    expected_cases: list[int] | None = Field(
+        None, max_length=1_000_000, description="the case ids your impact preview listed; if the list is no longer "
+                                                "the same, nothing moves (409)")
+
+
+@router.post("/versions/{version_id}/reroute",
+             summary="Re-route open cases to the version in force today (one published for a later day, on its day)")
+def reroute(version_id: int, body: RerouteIn, repo: Repo, request: Request, user: Planner) -> dict[str, Any]:
+    """The open cases `GET /versions/{id}/impact` lists (against the version this one succeeded) move to their
+    new team, exactly as `reroute_open_cases` does on a publish from today."""
+    cache: RouterCache = request.app.state.routers
+    return _versions(request, repo).reroute_in_force(
+        version_id, lambda v: cache.router(repo, repo.version(v)), user.username, datetime.now(), body.expected_cases)
 
 
 @router.put("/versions/{version_id}/units/{code}", summary="Create or replace a unit of a draft (GeoJSON Feature)")

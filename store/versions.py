@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import shapely
@@ -107,6 +107,31 @@ class Versions:
             raise InvalidInput(f"open cases are re-routed only by a version that takes effect today ({day}); "
                                f"version {published.id} starts on {published.effective_from}",
                                where="reroute_open_cases")
+        return self._reroute(before, published, router, actor, now, expected)
+
+    def predecessor(self, version: Version) -> Version | None:
+        """The published version in force the day before `version` took effect."""
+        if version.effective_from is None:
+            return None
+        return self.in_force(version.effective_from - timedelta(days=1))
+
+    def reroute_in_force(self, version_id: int, router: Callable[[int], Router], actor: str, now: datetime,
+                         expected: list[int] | None = None) -> dict[str, Any]:
+        """Re-route open cases to the version in force today, against the one it succeeded: for a version
+        published for a later day, on (or after) that day. Same list, same rules as on publish."""
+        version = self.repo.version(version_id)
+        current = self.in_force(now.date())
+        if current is None or current.id != version_id:
+            when = (f"it takes effect on {version.effective_from}" if version.status == "published"
+                    and version.effective_from and version.effective_from > now.date() else
+                    f"it is {version.status}" if version.status != "published" else "it is no longer in force")
+            raise Conflict(f"version {version_id} is not the version in force today ({now.date()}): {when}; "
+                           "open cases are re-routed to the version in force", where="version")
+        return self._reroute(self.predecessor(version), version, router, actor, now, expected)
+
+    def _reroute(self, before: Version | None, published: Version, router: Callable[[int], Router], actor: str,
+                 now: datetime, expected: list[int] | None) -> dict[str, Any]:
+        day = now.date()
         if before is None or before.id == published.id:
             if expected:
                 raise Conflict("no version was in force before this one, so no open case changes owner; "

@@ -330,6 +330,52 @@ def test_a_case_changed_while_publishing_stops_the_whole_publish(api: Api) -> No
     assert {i: after[i] for i in ids[:-1]} == {i: before[i] for i in ids[:-1]}  # nothing moved by the publish
 
 
+def test_a_version_in_force_reroutes_the_cases_its_preview_lists(api: Api) -> None:
+    """A version published without re-routing (as one published for a later day is, until its day comes): once in
+    force, POST /versions/{id}/reroute moves the cases the impact against its predecessor lists, once."""
+    client, h, engine = api
+    plan = h["plan"]
+    ids = []
+    for i, (x, y) in enumerate(((115.19, 36.09), (115.185, 36.015), (115.3, 36.05))):
+        r = client.post("/reports", headers=h["worker1"], json={
+            "idempotency_key": f"later-case-{i}", "matter": "M-STREET", "lon": x, "lat": y,
+            "reported_at": "2026-03-02T09:30:00"})
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    draft = client.post("/versions", json={"name": "东乡西扩", "based_on": 2}, headers=plan).json()
+    version = move_strip(client, plan, draft)
+    r = client.post(f"/versions/{draft['id']}/publish", params={"revision": version["revision"]}, headers=plan,
+                    json={"effective_from": str(date.today())})
+    assert r.status_code == 200 and "reroute" not in r.json()
+    later = client.post("/versions", json={"name": "下周", "based_on": draft["id"]}, headers=plan).json()
+    r = client.post(f"/versions/{later['id']}/publish", params={"revision": later["revision"]}, headers=plan,
+                    json={"effective_from": str(date.today() + timedelta(days=5))})
+    assert r.status_code == 200, r.text
+    # The preview of a published version compares it with the version it succeeded (2): the two strip cases.
+    preview = client.get(f"/versions/{draft['id']}/impact", headers=plan).json()
+    listed = sorted(c["case"] for c in preview["open_cases_changing_owner"])
+    assert preview["current"] == 2 and listed == ids[:2]
+    before = case_rows(engine)
+    url = f"/versions/{draft['id']}/reroute"
+    refused = [
+        (client.post(f"/versions/{later['id']}/reroute", json={}, headers=plan), 409, "takes effect on"),
+        (client.post("/versions/2/reroute", json={}, headers=plan), 409, "no longer in force"),
+        (client.post(url, json={"expected_cases": ids}, headers=plan), 409, "preview again"),
+        (client.post(url, json={"expected_cases": listed}, headers=h["boss"]), 403, "planner"),
+    ]
+    for resp, status, words in refused:
+        assert (resp.status_code, words in resp.text) == (status, True), resp.text
+    assert case_rows(engine) == before
+    r = client.post(url, json={"expected_cases": listed}, headers=plan)
+    assert r.status_code == 200, r.text
+    assert sorted(x["case"] for x in r.json()["rerouted"]) == listed and r.json()["kept"] == []
+    after = case_rows(engine)
+    assert [after[i][0] for i in ids] == ["TT2", "TT2", "TT2"] and after[ids[2]] == before[ids[2]]
+    # Done once: the preview lists nothing more, and asking again moves nothing.
+    assert client.get(f"/versions/{draft['id']}/impact", headers=plan).json()["open_cases_changing_owner"] == []
+    assert client.post(url, json={"expected_cases": []}, headers=plan).json()["rerouted"] == []
+
+
 def test_bad_unit_edits_are_clear_4xx_and_change_nothing(api: Api) -> None:
     client, h, engine = api
     plan = h["plan"]
