@@ -186,6 +186,19 @@ def move_strip(client: TestClient, plan: dict[str, str], draft: dict[str, Any]) 
     return version
 
 
+def street_cases(client: TestClient, h: dict[str, dict[str, str]], key: str,
+                 points: list[tuple[float, float]]) -> list[int]:
+    """Street-vending reports by worker1 at these points (routed and dispatched); their case ids."""
+    ids = []
+    for i, (x, y) in enumerate(points):
+        r = client.post("/reports", headers=h["worker1"], json={
+            "idempotency_key": f"{key}-{i}", "matter": "M-STREET", "lon": x, "lat": y,
+            "reported_at": "2026-03-02T09:30:00"})
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    return ids
+
+
 def case_rows(engine: Engine) -> dict[int, tuple[Any, ...]]:
     with engine.connect() as conn:
         return {r[0]: tuple(r[1:]) for r in conn.execute(sa.text(
@@ -302,13 +315,8 @@ def test_a_case_changed_while_publishing_stops_the_whole_publish(api: Api) -> No
 
     client, h, engine = api
     plan = h["plan"]
-    ids = []
-    for i, (x, y) in enumerate(((115.19, 36.09), (115.185, 36.015), (115.195, 36.01))):
-        r = client.post("/reports", headers=h["worker1"], json={
-            "idempotency_key": f"race-case-{i}", "matter": "M-STREET", "lon": x, "lat": y,
-            "reported_at": "2026-03-02T09:30:00"})
-        assert r.status_code == 201 and r.json()["team"] == "TT1", r.text
-        ids.append(r.json()["id"])
+    ids = street_cases(client, h, "race-case", [(115.19, 36.09), (115.185, 36.015), (115.195, 36.01)])
+    assert {client.get(f"/cases/{i}", headers=h["boss"]).json()["team"] for i in ids} == {"TT1"}
     draft = client.post("/versions", json={"name": "东乡西扩", "based_on": 2}, headers=plan).json()
     version = move_strip(client, plan, draft)
     listed = [c["case"] for c in client.get(f"/versions/{draft['id']}/impact", headers=plan).json()[
@@ -335,13 +343,7 @@ def test_a_version_in_force_reroutes_the_cases_its_preview_lists(api: Api) -> No
     force, POST /versions/{id}/reroute moves the cases the impact against its predecessor lists, once."""
     client, h, engine = api
     plan = h["plan"]
-    ids = []
-    for i, (x, y) in enumerate(((115.19, 36.09), (115.185, 36.015), (115.3, 36.05))):
-        r = client.post("/reports", headers=h["worker1"], json={
-            "idempotency_key": f"later-case-{i}", "matter": "M-STREET", "lon": x, "lat": y,
-            "reported_at": "2026-03-02T09:30:00"})
-        assert r.status_code == 201, r.text
-        ids.append(r.json()["id"])
+    ids = street_cases(client, h, "later-case", [(115.19, 36.09), (115.185, 36.015), (115.3, 36.05)])
     draft = client.post("/versions", json={"name": "东乡西扩", "based_on": 2}, headers=plan).json()
     version = move_strip(client, plan, draft)
     r = client.post(f"/versions/{draft['id']}/publish", params={"revision": version["revision"]}, headers=plan,
