@@ -27,7 +27,7 @@ from store.assign import MAX_CELLS_PER_MOVE, move_cells, reassign
 from store.repo import Repository
 from store.routers import RouterCache
 from store.users import User
-from store.versions import Versions, summary
+from store.versions import Versions, require_reroute_day, summary
 
 router = APIRouter(tags=["versions"], dependencies=[Depends(current_user)])
 Repo = Annotated[Repository, Depends(get_repo, scope="function")]
@@ -44,14 +44,18 @@ def _versions(request: Request, repo: Repository) -> Versions:
     return Versions(repo, TopologyOptions(tolerance_m2=s.topology_tolerance_m2))
 
 
-class PublishIn(BaseModel):
+class RerouteIn(BaseModel):
+    expected_cases: list[int] | None = Field(
+        None, max_length=1_000_000, description="the case ids your impact preview listed; if the list is no longer "
+                                                "the same, nothing changes (409)")
+
+
+class PublishIn(RerouteIn):
     effective_from: date = Field(description="today or later; the version in force before it ends that day")
     reroute_open_cases: bool = Field(
         False, description="give the open cases the impact preview lists as changing owner to their new team, in "
-                           "the same transaction (only for a version that takes effect today)")
-    expected_cases: list[int] | None = Field(
-        None, max_length=1_000_000, description="with reroute_open_cases: the case ids your impact preview listed; "
-                                                "if the list is no longer the same, nothing is published (409)")
+                           "the same transaction (only for a version that takes effect today; expected_cases "
+                           "goes with it)")
 
 
 class UnitFeature(BaseModel):
@@ -96,14 +100,12 @@ def _publish(request: Request, repo: Repository, user: User, body: PublishIn,
              publish: Callable[[Versions, date], Version]) -> dict[str, Any]:
     """Publish (or roll back), then re-route open cases if asked — all in the request's one transaction."""
     today = date.today()
-    if body.reroute_open_cases and body.effective_from != today:
-        raise InvalidInput(f"open cases are re-routed only by a version that takes effect today ({today}); for "
-                           f"{body.effective_from} publish without reroute_open_cases, and transfer the cases the "
-                           "impact preview lists once it is in force", where="reroute_open_cases")
-    if body.expected_cases is not None and not body.reroute_open_cases:
+    if body.reroute_open_cases:
+        require_reroute_day(body.effective_from, today)  # before the publish's topology check
+    elif body.expected_cases is not None:
         raise InvalidInput("expected_cases goes with reroute_open_cases", where="expected_cases")
     versions = _versions(request, repo)
-    before = versions.in_force(today)
+    before = versions.in_force(today) if body.reroute_open_cases else None
     version = publish(versions, today)
     out = version.model_dump(mode="json")
     if body.reroute_open_cases:
@@ -148,12 +150,6 @@ def impact(version_id: int, repo: Repo, request: Request, user: ImpactReader, ag
     assert current is not None
     result = versions.impact(version_id, current, lambda v: cache.router(repo, repo.version(v)), when)
     return JSONResponse(result)
-
-
-class RerouteIn(BaseModel):
-    expected_cases: list[int] | None = Field(
-        None, max_length=1_000_000, description="the case ids your impact preview listed; if the list is no longer "
-                                                "the same, nothing moves (409)")
 
 
 @router.post("/versions/{version_id}/reroute",

@@ -20,13 +20,13 @@ from etl.export import export_units
 from etl.importer import import_file
 from etl.vector import VectorOptions
 from gis.crs import metres_per_degree
-from gis.errors import GridGovError, InvalidInput
+from gis.errors import GridGovError
 from gis.topology import TopologyOptions
 from gis.validate import DEFAULT_OUTSIDE_TOLERANCE
 from store.cases import escalate_overdue
 from store.db import make_engine, schema_revision, session_factory, upgrade
 from store.routers import RouterCache
-from store.versions import Versions, summary
+from store.versions import Versions, require_reroute_day, summary
 
 app = typer.Typer(help="GridGov: which team is responsible for every incident point, and why.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -174,9 +174,8 @@ def version_publish(
 
     def body() -> None:
         day = _day(effective_from)
-        if reroute_open_cases and day != date.today():
-            raise InvalidInput(f"--reroute-open-cases needs a version that takes effect today ({date.today()})",
-                               where="effective_from")
+        if reroute_open_cases:
+            require_reroute_day(day, date.today())
         moved = None
         with repository(database_url) as repo:
             versions = Versions(repo, _topology(database_url))

@@ -29,6 +29,13 @@ def _now() -> datetime:
 
 
 PUBLISH_LOCK = 0x67726964  # the advisory lock key that serialises publishes on PostgreSQL ("grid")
+REPUBLISH = "reload it, check it again and publish the revision you have seen"
+
+
+def stale_revision(version_id: int, expected: int, now: int, then: str = "reload it and apply the edit again"
+                   ) -> Conflict:
+    """The 409 for a write based on a revision the version has moved past."""
+    return Conflict(f"version {version_id} changed since revision {expected} (now {now}); {then}", where="revision")
 
 
 class Repository:
@@ -108,13 +115,8 @@ class Repository:
             raise Conflict(f"version {version_id} ({row.name}) is published and cannot change; "
                            "create a draft based on it")
         expected = row.revision if expected_revision is None else expected_revision
-
-        def stale(now: int) -> Conflict:
-            return Conflict(f"version {version_id} changed since revision {expected} (now {now}); "
-                            "reload it and apply the edit again", where="revision")
-
         if expected != row.revision:
-            raise stale(row.revision)
+            raise stale_revision(version_id, expected, row.revision)
         bumped = self.session.execute(
             sa.update(VersionRow)
             .where(VersionRow.id == version_id, VersionRow.revision == expected, VersionRow.status != "published")
@@ -125,7 +127,7 @@ class Repository:
         if bumped.rowcount != 1:  # type: ignore[attr-defined]
             if row.status == "published":
                 raise Conflict(f"version {version_id} ({row.name}) was published meanwhile and cannot change")
-            raise stale(row.revision)
+            raise stale_revision(version_id, expected, row.revision)
         return row
 
     def publish(self, version_id: int, effective_from: date, expected_revision: int | None = None) -> Version:
@@ -142,8 +144,7 @@ class Repository:
             raise Conflict(f"version {version_id} is already published")
         expected = row.revision if expected_revision is None else expected_revision
         if expected != row.revision:
-            raise Conflict(f"version {version_id} changed since revision {expected} (now {row.revision}); "
-                           "reload it, check it again and publish the revision you have seen", where="revision")
+            raise stale_revision(version_id, expected, row.revision, REPUBLISH)
         later = self.session.scalars(
             sa.select(VersionRow).where(VersionRow.status == "published", VersionRow.effective_from >= effective_from)
         ).first()
@@ -173,7 +174,7 @@ class Repository:
             if row.status == "published":
                 raise Conflict(f"version {version_id} was published meanwhile")
             raise Conflict(f"version {version_id} changed while publishing (now revision {row.revision}); "
-                           "reload it, check it again and publish the revision you have seen", where="revision")
+                           f"{REPUBLISH}", where="revision")
         open_ended = self.session.scalar(sa.select(sa.func.count()).select_from(VersionRow).where(
             VersionRow.status == "published", VersionRow.effective_to.is_(None)))
         if open_ended != 1:  # e.g. two first-ever publishes at once: neither saw a version to end

@@ -27,13 +27,22 @@ from gis.routing import Router
 from gis.territory import team_territories
 from gis.topology import TopologyOptions, TopologyProblem, check_topology, m2_per_deg2
 from store.cases import OPEN_STATES, Cases, on_reroute  # duplicates and cancelled reports are nobody's workload
-from store.repo import Repository
+from store.repo import REPUBLISH, Repository, stale_revision
 from store.schema import CaseRow, UnitRow
 
 TEAM_AREA_MEANS = ("a team's area is where it holds the highest-priority rule scoped to a unit or to H3 cells in "
                    "force on `day`, whatever the rule's matters (a township team: its township minus the zones "
                    "a squadron's higher rule takes); a tie between teams counts for both; county-wide rules "
                    "draw no area")
+
+
+def require_reroute_day(effective_from: date, today: date) -> None:
+    """Open cases move with a publish only when the version takes effect today (a later one: on its day,
+    with `Versions.reroute_in_force`)."""
+    if effective_from != today:
+        raise InvalidInput(f"open cases are re-routed only by a version that takes effect today ({today}); for "
+                           f"{effective_from} publish without re-routing, and re-route the cases the impact preview "
+                           "lists once it is in force (POST /versions/{id}/reroute)", where="reroute_open_cases")
 
 
 def summary(problems: list[TopologyProblem]) -> dict[str, Any]:
@@ -72,8 +81,7 @@ class Versions:
         if version.status == "published":
             raise Conflict(f"version {version_id} is already published")
         if expected_revision is not None and expected_revision != version.revision:  # before the costly check
-            raise Conflict(f"version {version_id} changed since revision {expected_revision} (now {version.revision}); "
-                           "reload it, check it again and publish the revision you have seen", where="revision")
+            raise stale_revision(version_id, expected_revision, version.revision, REPUBLISH)
         if effective_from < today and not backdate:
             raise Conflict(f"a publish from {effective_from}, before today ({today}), would rewrite which boundaries "
                            "were in force on days already past; publish from today or later", where="effective_from")
@@ -102,11 +110,8 @@ class Versions:
         listed — makes any difference a 409 (cases reported, moved or finished since). The cases to move
         are locked, then checked against what the list was computed from: one changed meanwhile is a 409
         too. Every refusal raises, so the caller's transaction (the publish with it) rolls back whole."""
-        day = now.date()
-        if published.effective_from != day:
-            raise InvalidInput(f"open cases are re-routed only by a version that takes effect today ({day}); "
-                               f"version {published.id} starts on {published.effective_from}",
-                               where="reroute_open_cases")
+        assert published.effective_from is not None
+        require_reroute_day(published.effective_from, now.date())
         return self._reroute(before, published, router, actor, now, expected)
 
     def predecessor(self, version: Version) -> Version | None:
@@ -138,17 +143,18 @@ class Versions:
                                "publish without the preview's case list", where="expected_cases")
             return {"rerouted": [], "kept": [], "note": "no version was in force today before this one"}
         assert before.id is not None and published.id is not None
-        changes, _ = self._owner_changes(router(before.id), router(published.id), day, open_only=True)
+        new_router = router(published.id)
+        changes, _ = self._owner_changes(router(before.id), new_router, day, open_only=True)
         listed = sorted(c["case"] for c in changes)
         if expected is not None and sorted(set(expected)) != listed:
             gone, new = sorted(set(expected) - set(listed)), sorted(set(listed) - set(expected))
             raise Conflict(f"the open cases changing owner are no longer those of your preview (now also "
-                           f"{new or 'none'}, no longer {gone or 'none'}); preview again and publish",
+                           f"{new or 'none'}, no longer {gone or 'none'}); preview again and publish (or re-route)",
                            where="expected_cases")
-        new_router = router(published.id)
         session = self.repo.session
         cases = Cases(session)
-        reason = f"re-routed by publishing boundary version {published.id} ({published.name}) from {day}"
+        reason = (f"re-routed to boundary version {published.id} ({published.name}), in force from "
+                  f"{published.effective_from}")
         moving = [c for c in changes if c["on_reroute"] != "keep"]
         rerouted: list[dict[str, Any]] = []
         kept = [c for c in changes if c["on_reroute"] == "keep"]
@@ -160,8 +166,8 @@ class Versions:
                 for change in moving:
                     row = locked[change["case"]]
                     if (row.status, row.team_code) != (change["status"], change["team"]):
-                        raise Conflict(f"case {row.id} changed while publishing (now {row.status} with "
-                                       f"{row.team_code}); nothing was published — preview again and publish",
+                        raise Conflict(f"case {row.id} changed meanwhile (now {row.status} with {row.team_code}); "
+                                       "nothing changed — preview again and publish (or re-route)",
                                        where="reroute_open_cases")
                     assert row.lon is not None and row.lat is not None
                     decision = new_router.explain(row.lon, row.lat, row.matter_code, day, row.accuracy_m)
@@ -174,7 +180,7 @@ class Versions:
                                      "status": row.status, "revision": row.revision})
             session.flush()
         except StaleDataError:
-            raise Conflict("a case changed while publishing; nothing was published — preview again and publish",
+            raise Conflict("a case changed meanwhile; nothing changed — preview again and publish (or re-route)",
                            where="reroute_open_cases") from None
         return {"rerouted": rerouted, "kept": sorted(kept, key=lambda c: c["case"])}
 
