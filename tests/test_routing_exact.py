@@ -32,12 +32,11 @@ from gis.demo import DemoCounty, build_demo_county
 from gis.derive import derive_townships, derive_villages
 from gis.model import Delegation, Matter, MatterFilter, Rule, RuleScope, Team, Unit, Version, cells_to_geometry
 from gis.routing import Router, RoutingData
-from tests.conftest import SHARED
+from tests.conftest import QIU
 from tests.independent import CELLS, Places, Reference
 
 Floats = npt.NDArray[np.float64]
 
-QIU = SHARED / "qiu_county"
 DAY = date(2026, 3, 1)  # the demo rules are in force from 2025-01-01
 N_RANDOM = 100_000
 DEMO_MATTERS = (
