@@ -34,7 +34,7 @@ from gis.model import Matter
 from store.cases import OPEN_STATES, Cases, Report
 from store.db import transaction
 from store.repo import Repository
-from store.schema import CaseRow, UnitRow
+from store.schema import CaseRow, ReportKeyRow, UnitRow
 from store.users import User, Users
 
 PREFIX = "/open311/v2"
@@ -398,8 +398,13 @@ def get_token(token: str, fmt: str, request: Request, repo: Repo, api_key: str |
     _json_only(fmt)
     user = _user(request, repo, api_key)
     _jurisdiction(repo, jurisdiction_id)
-    row = repo.session.scalars(sa.select(CaseRow).where(CaseRow.idempotency_key == token)).first()
-    if row is None or not Cases(repo.session).visible(user, row):
+    # Keys are per reporter: your own request under this token first, else one you may see.
+    rows = repo.session.scalars(
+        sa.select(CaseRow).join(ReportKeyRow, ReportKeyRow.case_id == CaseRow.id)
+        .where(ReportKeyRow.idempotency_key == token)
+        .order_by(sa.case((ReportKeyRow.reporter == user.username, 0), else_=1), CaseRow.id)).all()
+    row = next((r for r in rows if Cases(repo.session).visible(user, r)), None)
+    if row is None:
         raise Open311Error(404, f"token {token!r} was not found")
     return [{"service_request_id": row.id, "token": token}]
 

@@ -181,7 +181,7 @@ def main() -> None:
     engine = make_engine(url)
     sent = {str(b["idempotency_key"]) for p in plans for b in p}
     with engine.connect() as conn:
-        rows = conn.execute(sa.text("SELECT idempotency_key, id FROM case_record")).all()
+        rows = conn.execute(sa.text("SELECT idempotency_key, case_id FROM report_key")).all()
     engine.dispose()
     stored_keys = Counter(k for k, _ in rows if k in sent)
     stored = len(stored_keys)

@@ -43,7 +43,7 @@ from gis.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gis.routing import Decision, Router
 from store.db import transaction
 from store.disputes import Disputes
-from store.schema import CaseEventRow, CaseRow, MatterRow, PhotoRow, TeamRow
+from store.schema import CaseEventRow, CaseRow, MatterRow, PhotoRow, ReportKeyRow, TeamRow
 from store.users import User
 
 OPEN_STATES = ("reported", "registered", "dispatched", "arrived", "handled", "fed_back", "checked", "suspended")
@@ -297,7 +297,9 @@ class Cases:
         """Store a report as a case, once: routed and dispatched, linked to an open duplicate, or put in triage."""
         if report.idempotency_key:
             earlier = self.session.scalars(
-                sa.select(CaseRow).where(CaseRow.idempotency_key == report.idempotency_key)).first()
+                sa.select(CaseRow).join(ReportKeyRow, ReportKeyRow.case_id == CaseRow.id)
+                .where(ReportKeyRow.reporter == user.username,
+                       ReportKeyRow.idempotency_key == report.idempotency_key)).first()
             if earlier is not None:
                 if earlier.body_hash != report.body_hash():
                     raise Conflict(f"idempotency key {report.idempotency_key!r} was already used for a different "
@@ -341,7 +343,7 @@ class Cases:
                       else "near_boundary" if found.near_boundary else None)
             summary = {"team": found.team, "routing_status": found.status, "reason": found.reason}
         row = CaseRow(
-            idempotency_key=report.idempotency_key, body_hash=report.body_hash(), external_id=report.external_id,
+            body_hash=report.body_hash(), external_id=report.external_id,
             status="reported", matter_code=matter.code, procedure=matter.procedure, team_code=team,
             co_owners=co_owners, township_code=selected.get("township"), village_code=selected.get("village"),
             lon=lon, lat=lat, geom=None if lon is None else shapely.Point(lon, lat),
@@ -352,6 +354,11 @@ class Cases:
         self._save(row, state)
         self.session.add(row)
         self.session.flush()
+        if report.idempotency_key:
+            # A retry racing this one fails here on the (reporter, key) primary key; the caller reads the winner.
+            self.session.add(ReportKeyRow(reporter=user.username, idempotency_key=report.idempotency_key,
+                                          case_id=row.id))
+            self.session.flush()
         self._log(row, opened, user.username, now, lon=lon, lat=lat, extra={**summary, **report.details})
         original = self._open_duplicate(row, matter.attributes, reported_at)
         if original is not None:

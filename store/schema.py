@@ -203,6 +203,7 @@ class TokenRow(Base):
 class CaseRow(Base):
     __tablename__ = "case_record"
     id: Mapped[int] = mapped_column(primary_key=True)
+    # Before migration 0006 keys were stored here, globally unique; now they live in report_key (per reporter).
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(100), unique=True, nullable=True)
     body_hash: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
     external_id: Mapped[str | None] = mapped_column(sa.String(100), unique=True, nullable=True)
@@ -256,6 +257,15 @@ class CaseEventRow(Base):
     reason: Mapped[str] = mapped_column(sa.Text, default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     recorded_at: Mapped[datetime | None] = mapped_column(sa.DateTime, nullable=True)  # when the server wrote it
+
+
+class ReportKeyRow(Base):
+    """A reporter's idempotency key and the case it made: keys are unique per account, not globally."""
+
+    __tablename__ = "report_key"
+    reporter: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("case_record.id"), unique=True)
 
 
 class PhotoRow(Base):

@@ -52,6 +52,32 @@ def test_retries_never_make_a_second_case(api: tuple) -> None:  # type: ignore[t
     assert len({c.json()["id"] for c in codes}) == 1
 
 
+def test_idempotency_keys_belong_to_their_account(api: tuple) -> None:  # type: ignore[type-arg]
+    """A second worker who happens to send the first worker's key gets a case of their own (issue 15.3)."""
+    client, h, engine = api
+    body = report(115.17, 36.09)
+    first = client.post("/reports", json=body, headers=h["worker1"])
+    other = client.post("/reports", json={**body, "description": "别人的报告"}, headers=h["worker2"])
+    assert (first.status_code, other.status_code) == (201, 201), other.text
+    assert other.json()["id"] != first.json()["id"] and other.json()["reporter"] == "worker2"
+    same = client.post("/reports", json=body, headers=h["worker2"])  # same body as worker1's, worker2's key space
+    assert same.status_code == 409 and f"(case {other.json()['id']})" in same.json()["detail"]
+    assert f"(case {first.json()['id']})" not in same.json()["detail"]  # never names another account's case
+    retry = client.post("/reports", json={**body, "description": "别人的报告"}, headers=h["worker2"])
+    assert (retry.status_code, retry.json()["id"]) == (200, other.json()["id"])
+    with engine.connect() as conn:
+        keys = conn.execute(sa.text("SELECT reporter, case_id FROM report_key WHERE idempotency_key = :k"),
+                            {"k": body["idempotency_key"]}).all()
+    assert sorted(keys) == [("worker1", first.json()["id"]), ("worker2", other.json()["id"])]
+    # Racing retries of one key by two accounts: exactly one case each.
+    racers = report(115.16, 36.08)
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda i: client.post("/reports", json=racers, headers=h[f"worker{1 + i % 2}"]),
+                              range(8)))
+    assert sorted(c.status_code for c in codes) == [200] * 6 + [201] * 2
+    assert len({c.json()["id"] for c in codes}) == 2
+
+
 def test_duplicates_are_linked_not_lost(api: tuple) -> None:  # type: ignore[type-arg]
     client, h, _ = api
     first = client.post("/reports", json=report(115.17, 36.09), headers=h["worker1"]).json()

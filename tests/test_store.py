@@ -37,7 +37,8 @@ def small_county() -> list[Unit]:
 
 
 def test_migrations_go_up_and_down(engine: Engine) -> None:
-    assert schema_revision(engine) == ("0005", "0005")
+    current, head = schema_revision(engine)
+    assert current == head and head is not None
     downgrade(engine, "base")
     assert schema_revision(engine)[0] is None
     with pytest.raises(sa.exc.DatabaseError):
@@ -58,15 +59,19 @@ def test_0003_keeps_cases_stored_by_0002(engine: Engine) -> None:
         conn.execute(sa.insert(sa.table("case_record", *(sa.column(c) for c in (
             "id", "status", "matter_code", "procedure", "team_code", "co_owners", "lon", "lat", "geom", "raw_x",
             "raw_y", "raw_crs", "description", "reporter", "reported_at", "routing", "version_id", "state",
-            "revision", "updated_at")))).values(
+            "revision", "updated_at", "idempotency_key")))).values(
             id=7, status="reported", matter_code="M-X", procedure="simple", team_code="TT1", co_owners="[]",
             lon=115.1, lat=36.1, geom=point, raw_x=115.1, raw_y=36.1, raw_crs="wgs84", description="旧案",
             reporter="w", reported_at=datetime(2026, 3, 2, 9), routing="{}", version_id=1,
             state='{"time_limit": 2, "time_unit": "working_hours", "escalation_level": 0}', revision=0,
-            updated_at=datetime(2026, 3, 2, 9)))
+            updated_at=datetime(2026, 3, 2, 9), idempotency_key="old-key-0001"))
         conn.execute(sa.text("INSERT INTO case_event (case_id, at, actor, action, reason, detail) "
                              "VALUES (7, '2026-03-02 09:00', 'w', 'report', '', '{}')"))
     upgrade(engine)
+    with engine.connect() as conn:  # 0006: the key moved to report_key, scoped to its reporter
+        assert conn.execute(sa.text("SELECT reporter, idempotency_key, case_id FROM report_key")).all() == [
+            ("w", "old-key-0001", 7)]
+        assert conn.execute(sa.text("SELECT idempotency_key FROM case_record WHERE id = 7")).scalar_one() is None
     with engine.connect() as conn:
         state = conn.execute(sa.text("SELECT state FROM case_record WHERE id = 7")).scalar_one()
         state = state if isinstance(state, dict) else json.loads(state)
