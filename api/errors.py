@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gis.errors import GridGovError
+from gis.errors import GridGovError, TooManyRequests
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -20,8 +20,10 @@ def install_error_handlers(app: FastAPI) -> None:
             status = 400 if exc.status == 422 else exc.status  # the spec's catch-all for bad input is 400
             return JSONResponse(status_code=status, content=[{"code": status, "description": f"{exc.message}{where}"}])
         body = {"detail": exc.message, "where": exc.where, "error": type(exc).__name__}
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse(status_code=exc.status, content=body, headers=headers)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        if isinstance(exc, TooManyRequests):
+            headers["Retry-After"] = str(exc.retry_after)
+        return JSONResponse(status_code=exc.status, content=body, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -54,6 +54,16 @@ class Forbidden(GridGovError):
     status = 403
 
 
+class TooManyRequests(GridGovError):
+    """Too many attempts (failed sign-ins from an account or an address): try again after `retry_after` seconds."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int, where: str | None = None) -> None:
+        super().__init__(message, where=where)
+        self.retry_after = max(1, retry_after)
+
+
 class UnsupportedMedia(InvalidInput):
     """A file of a type we do not accept (e.g. a photo that is not JPEG, PNG or WebP)."""
 
