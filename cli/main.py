@@ -12,10 +12,11 @@ from rich.table import Table
 from shapely.geometry.base import BaseGeometry
 
 from cli.common import DbUrl, VersionOpt, console, err, repository, run, serve, settings_for
+from cli.catalogue import catalogue_app
 from cli.demo import demo_cmd
 from cli.route import route_cmd, route_file_cmd
 from cli.users import user_app
-from etl.derive import derive_version
+from etl.derive import derive_version, set_seats
 from etl.export import export_units
 from etl.importer import import_file
 from etl.vector import VectorOptions
@@ -101,23 +102,36 @@ def derive_cmd(
     village_radius: Annotated[float, typer.Option(help="metres around a located village when its township "
                                                        "is only partly located")] = 1000.0,
     show: Annotated[int, typer.Option(help="list this many units left to be drawn")] = 10,
+    seat: Annotated[list[str] | None, typer.Option(
+        help="a seat point CODE=x,y (lon,lat in --crs) for a unit without one; repeatable")] = None,
+    crs: Annotated[str, typer.Option(help="CRS of --seat points: wgs84, cgcs2000, gcj02, bd09 or EPSG:n")] = "wgs84",
     version: VersionOpt = None,
     database_url: DbUrl = None,
 ) -> None:
-    """Derive township polygons from seats and village polygons from located villages (marked derived)."""
+    """Derive township polygons from seats and village polygons from located villages (marked derived).
+
+    Townships without a seat are listed as to be drawn (townships first); their land lies in the seated
+    townships' cells until they are drawn or given a seat, and the output says so."""
 
     def body() -> None:
+        seats = dict(_seat_option(text) for text in seat or [])
         with repository(database_url) as repo:
             vid = version if version is not None else repo.working_draft().id
             assert vid is not None
+            set_seats(repo, vid, seats, crs, where="--seat")
             report = derive_version(repo, vid, village_radius_m=village_radius)
+            names = {u.code: u.name for u in repo.units(vid)}
         for code, reason in report.skipped.items():
             err.print(f"[yellow]skipped {code}:[/] {reason}", highlight=False)
-        if report.to_be_drawn and show:
-            table = Table("code", "name", "parent", title=f"{len(report.to_be_drawn)} unit(s) to be drawn")
-            for u in report.to_be_drawn[:show]:
-                table.add_row(u.code, u.name, u.parent_code or "")
+        towns = [u for u in report.to_be_drawn if u.layer == "township"]
+        if report.to_be_drawn and (show or towns):
+            table = Table("code", "name", "layer", "parent", title=f"{len(report.to_be_drawn)} unit(s) to be drawn")
+            for u in towns + [u for u in report.to_be_drawn if u.layer != "township"][:show]:
+                table.add_row(u.code, u.name, u.layer, u.parent_code or "")
             err.print(table)
+        note = report.seatless_note(names)
+        if note:
+            err.print(f"[yellow]to be drawn:[/] {note}", highlight=False)
         print(report.summary())
 
     run(body)
@@ -257,6 +271,18 @@ def version_rollback(
     run(body)
 
 
+def _seat_option(text: str) -> tuple[str, tuple[float, float]]:
+    """`CODE=x,y` → (code, (x, y)); anything else is refused, quoting it."""
+    code, sep, xy = text.partition("=")
+    parts = xy.split(",")
+    try:
+        if not sep or not code.strip() or len(parts) != 2:
+            raise ValueError
+        return code.strip(), (float(parts[0]), float(parts[1]))
+    except ValueError:
+        raise GridGovError(f"--seat {text!r} is not CODE=x,y (e.g. --seat 130430400000=115.21,36.80)") from None
+
+
 def _day(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -322,6 +348,7 @@ def serve_cmd(
 
 app.command("demo")(demo_cmd)
 app.add_typer(user_app, name="user")
+app.add_typer(catalogue_app, name="catalogue")
 app.command("route")(route_cmd)
 app.command("route-file")(route_file_cmd)
 

@@ -1,14 +1,28 @@
-"""Derive township and village polygons in a draft from seat points (`gridgov derive`)."""
+"""Derive township and village polygons in a draft from seat points (`gridgov derive`).
+
+What can be derived is derived: townships with a seat get the Voronoi partition of the county among the
+seated ones; a township (or a development park entered as one) without a seat is listed "to be drawn",
+and because the partition covers the whole county its land lies for now inside its seated neighbours.
+That is never silent: each such neighbour is marked `provisional_for` (the codes whose land it may hold),
+`derive` says so, and the topology check repeats it as a located warning until the unit is drawn or
+given a seat (`set_seats`, `gridgov derive --seat CODE=lon,lat`).
+"""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from gis.crs import normalize_crs, to_wgs84
 from gis.derive import derive_townships, derive_villages
 from gis.errors import Conflict, InvalidInput
 from gis.model import Unit
 from store.repo import Repository
+
+# Attribute on a derived township whose cell also holds the land of seatless townships (their codes).
+PROVISIONAL_FOR = "provisional_for"
 
 
 @dataclass
@@ -20,12 +34,52 @@ class DeriveReport:
     to_be_drawn: list[Unit] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     methods: Counter[str] = field(default_factory=Counter)
+    # Townships without a seat (to be drawn) → the derived townships whose cells hold their land for now.
+    seatless: dict[str, list[str]] = field(default_factory=dict)
 
     def summary(self) -> str:
-        """One line for scripts: `derived township=7 village=8 to_be_drawn=217 …`."""
+        """One line for scripts: `derived township=6 village=8 to_be_drawn=218 to_be_drawn_township=1 …`
+        (`to_be_drawn` counts every unit left without an area, townships among them)."""
         parts = " ".join(f"{k}={v}" for k, v in sorted(self.derived.items()))
-        return (f"derived {parts or 'nothing'} to_be_drawn={len(self.to_be_drawn)} "
+        towns = sum(u.layer == "township" for u in self.to_be_drawn)
+        return (f"derived {parts or 'nothing'} to_be_drawn={len(self.to_be_drawn)} to_be_drawn_township={towns} "
                 f"skipped={len(self.skipped)} version={self.version_id}")
+
+    def seatless_note(self, names: Mapping[str, str]) -> str | None:
+        """What the partition did with the land of townships without a seat, in words (None: nothing)."""
+        if not self.seatless:
+            return None
+        listed = ", ".join(f"{names.get(c, c)} ({c})" for c in self.seatless)
+        holders = sorted({h for hs in self.seatless.values() for h in hs})
+        return (f"{len(self.seatless)} township(s) have no seat and are to be drawn: {listed}. Until they are "
+                f"drawn or given a seat (--seat CODE=lon,lat), their land lies inside the Voronoi cells of the "
+                f"seated townships ({', '.join(holders)}), so reports there go to those townships' teams; those "
+                f"townships are marked {PROVISIONAL_FOR} and validate warns about them")
+
+
+def set_seats(repo: Repository, version_id: int, seats: Mapping[str, tuple[float, float]],
+              crs: str = "wgs84", *, where: str = "seat") -> list[Unit]:
+    """Give units of a draft a seat point (x, y in `crs`), stored like the code-tree import's: the WGS84
+    `seat` beside the raw `seat_raw` and `seat_crs`. For `gridgov derive --seat` and catalogue imports."""
+    canonical = normalize_crs(crs, where=f"{where} crs")
+    existing = {u.code: u for u in repo.units(version_id)}
+    updated: list[Unit] = []
+    for code, (x, y) in seats.items():
+        unit = existing.get(code)
+        if unit is None:
+            raise InvalidInput(f"no unit {code} in version {version_id} to give a seat", where=f"{where} {code}")
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise InvalidInput(f"seat of {code}: ({x}, {y}) is not a pair of finite numbers", where=f"{where} {code}")
+        lon, lat = to_wgs84(x, y, canonical, where=f"{where} {code}")
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise InvalidInput(f"seat of {code}: ({x}, {y}) in {canonical} is not a place on Earth",
+                               where=f"{where} {code}")
+        attrs = {**unit.attributes, "seat": [round(lon, 9), round(lat, 9)], "seat_raw": [x, y],
+                 "seat_crs": canonical}
+        updated.append(unit.model_copy(update={"attributes": attrs}))
+    if updated:
+        repo.add_units(version_id, updated, replace=True)
+    return updated
 
 
 def _seat(unit: Unit) -> tuple[float, float] | None:
@@ -57,17 +111,38 @@ def derive_version(repo: Repository, version_id: int, *, village_radius_m: float
         if drawn:
             raise Conflict(f"township(s) {', '.join(drawn[:5])} were drawn by a planner; derive would overwrite them",
                            where=drawn[0])
-        missing = [t.code for t in towns if _seat(t) is None]
-        if missing:
-            raise InvalidInput(f"township(s) without a seat point: {', '.join(missing)}", where=missing[0])
-        result = derive_townships(county.geometry, {t.code: _seat(t) for t in towns})  # type: ignore[misc]
+        seats = {t.code: s for t in towns if (s := _seat(t)) is not None}
+        seatless = [t for t in towns if t.code not in seats]
+        if towns and not seats:
+            raise InvalidInput(f"no township of county {county.code} has a seat point; give one with "
+                               "--seat CODE=lon,lat (repeatable)", where=county.code)
+        if not towns:
+            continue
+        result = derive_townships(county.geometry, seats)
+        holders = sorted(seats) if seatless else []
         for t in towns:
-            updated = t.model_copy(update={"geometry": result.polygons[t.code], "derived": True,
-                                           "attributes": {**t.attributes, "derivation": "voronoi_of_seats"}})
+            attrs = {k: v for k, v in t.attributes.items() if k != PROVISIONAL_FOR}
+            if t.code in seats:
+                attrs["derivation"] = "voronoi_of_seats"
+                if holders:
+                    attrs[PROVISIONAL_FOR] = [c.code for c in seatless]
+                updated = t.model_copy(update={"geometry": result.polygons[t.code], "derived": True,
+                                               "attributes": attrs})
+                townships_by_code[t.code] = updated
+            else:  # an area derived before the seat went away is not kept: it would overlap the new cells
+                attrs.pop("derivation", None)
+                updated = t.model_copy(update={"geometry": None, "derived": False, "attributes": attrs})
+                report.to_be_drawn.append(updated)
+                report.seatless[t.code] = holders
             updates.append(updated)
-            townships_by_code[t.code] = updated
-        report.derived["township"] += len(towns)
+        report.derived["township"] += len(seats)
         report.methods[result.method] += 1
+        for t in seatless:  # its villages cannot be placed without the township's area
+            for v in by_parent.get(t.code, []):
+                if v.layer == "village" and (v.geometry is None or v.derived):
+                    if v.geometry is not None:
+                        updates.append(v.model_copy(update={"geometry": None, "derived": False}))
+                    report.to_be_drawn.append(v)
     for town in townships_by_code.values():
         villages = [u for u in by_parent.get(town.code, []) if u.layer == "village"]
         editable = [v for v in villages if v.geometry is None or v.derived]

@@ -5,7 +5,8 @@ What is checked (areas in square metres on the local plane at the units' latitud
 - overlaps within a layer (zones only within one kind), beyond `tolerance_m2`;
 - gaps: where a layer is meant to tile its parent (`LayerSpec.partitions_parent`), the parent's area not
   covered by its children, beyond `tolerance_m2` and outside the allowed-gap areas (water bodies…).
-  While some child still has no geometry ("to be drawn") a gap is a warning, not an error;
+  While some child still has no geometry ("to be drawn") a gap is a warning, not an error; when the drawn
+  children already cover the parent, the undrawn ones' land is inside them: a `to_be_drawn` warning says so;
 - outside the parent: the part of a unit beyond its parent, beyond `tolerance_m2`;
 - slivers: polygon parts thinner than `sliver_ratio` (isoperimetric quotient 4πA/P²) and smaller than
   `sliver_max_m2` — usually digitising leftovers (a warning);
@@ -154,16 +155,25 @@ def _overlaps(group: list[Unit], valid: dict[str, BaseGeometry], plane: _Plane,
 
 def _outside_parents(units: list[Unit], by_code: dict[str, Unit], valid: dict[str, BaseGeometry], plane: _Plane,
                      opt: TopologyOptions) -> list[TopologyProblem]:
+    """Units beyond their parent; a zone without parent_code beyond the county (the union of the counties)."""
+    counties = [c for c in sorted(by_code) if by_code[c].layer == "county" and c in valid]
+    county = shapely.union_all([valid[c] for c in counties]) if counties else None
     out = []
     for u in units:
         parent = by_code.get(u.parent_code or "")
-        if parent is None or u.code not in valid or parent.code not in valid:
+        if u.code not in valid:
             continue
-        beyond = _polygonal(shapely.difference(valid[u.code], valid[parent.code]))
+        if parent is None and u.layer == "zone" and not u.parent_code and county is not None:
+            outer, owners, label = county, tuple(counties), f"the county {', '.join(counties)} (it has no parent_code)"
+        elif parent is not None and parent.code in valid:
+            outer, owners, label = valid[parent.code], (parent.code,), f"its parent {parent.code}"
+        else:
+            continue
+        beyond = _polygonal(shapely.difference(valid[u.code], outer))
         area = plane.m2(beyond)
         if area > opt.tolerance_m2:
-            message = f"{area:,.1f} m² of {u.code} lie outside its parent {parent.code}"
-            out.append(TopologyProblem("outside_parent", "error", (u.code, parent.code), message, beyond, area))
+            message = f"{area:,.1f} m² of {u.code} lie outside {label}"
+            out.append(TopologyProblem("outside_parent", "error", (u.code, *owners), message, beyond, area))
     return out
 
 
@@ -171,12 +181,17 @@ def _cells_outside_parents(units: list[Unit], by_code: dict[str, Unit],
                            valid: dict[str, BaseGeometry]) -> list[TopologyProblem]:
     """H3 units whose cells' centres left their parent (a write checks the unit; this catches a parent redrawn
     after it), located at those cells."""
-    out = []
+    counties = [c for c in sorted(by_code) if by_code[c].layer == "county" and c in valid]
+    out: list[TopologyProblem] = []
     for u in units:
         parent = by_code.get(u.parent_code or "")
-        if u.cells is None or parent is None or parent.code not in valid:
+        if u.cells is not None and parent is None and u.layer == "zone" and not u.parent_code and counties:
+            outer, parent = shapely.union_all([valid[c] for c in counties]), by_code[counties[0]]
+        elif u.cells is None or parent is None or parent.code not in valid:
             continue
-        outside = cells_outside(u.cells, valid[parent.code])
+        else:
+            outer = valid[parent.code]
+        outside = cells_outside(u.cells, outer)
         if outside:
             message = (f"{len(outside)} of {len(u.cells)} H3 cells of {u.code} have their centre outside its parent "
                        f"{parent.code} (first: {outside[0]}); move them to a unit of the village that holds them")
@@ -192,7 +207,7 @@ def _gaps(units: list[Unit], by_code: dict[str, Unit], valid: dict[str, BaseGeom
         if u.parent_code and REGISTRY[u.layer].partitions_parent:
             children[u.parent_code].append(u)
     allowed = shapely.union_all(list(opt.allowed_gaps)) if opt.allowed_gaps else None
-    out = []
+    out: list[TopologyProblem] = []
     for parent_code, kids in sorted(children.items()):
         if parent_code not in valid:
             continue
@@ -201,6 +216,7 @@ def _gaps(units: list[Unit], by_code: dict[str, Unit], valid: dict[str, BaseGeom
         hole = shapely.difference(valid[parent_code], shapely.union_all(drawn)) if drawn else valid[parent_code]
         if allowed is not None:
             hole = shapely.difference(hole, allowed)
+        before = len(out)
         for part in shapely.get_parts(_polygonal(hole)):
             area = plane.m2(part)
             if area <= opt.tolerance_m2:
@@ -215,7 +231,26 @@ def _gaps(units: list[Unit], by_code: dict[str, Unit], valid: dict[str, BaseGeom
                 out.append(TopologyProblem("gap", "error", (parent_code,),
                                            f"{area:,.1f} m² of {parent_code} belong to no {layer} "
                                            f"(tolerance {opt.tolerance_m2:g} m²)", part, area))
+        if undrawn and drawn and len(out) == before:
+            out.append(_held_by_siblings(parent_code, kids, undrawn, valid))
     return out
+
+
+def _held_by_siblings(parent_code: str, kids: list[Unit], undrawn: list[str],
+                      valid: dict[str, BaseGeometry]) -> TopologyProblem:
+    """Children still to be drawn while their drawn siblings already cover the parent (a Voronoi of the seated
+    townships, say): their land is inside those siblings for now, so points there route to the siblings' teams.
+    Located at the siblings marked `provisional_for` them (by `gridgov derive`), else at every drawn sibling."""
+    wanted = set(undrawn)
+    holders = [k.code for k in kids if k.code in valid and wanted & set(k.attributes.get("provisional_for") or ())]
+    holders = holders or [k.code for k in kids if k.code in valid]
+    layer = kids[0].layer
+    return TopologyProblem(
+        "to_be_drawn", "warning", (parent_code, *undrawn[:20]),
+        f"{len(undrawn)} {layer}(s) of {parent_code} are still to be drawn ({', '.join(undrawn[:5])}"
+        f"{', …' if len(undrawn) > 5 else ''}) while the drawn ones cover it: their land lies inside "
+        f"{', '.join(holders[:5])}{', …' if len(holders) > 5 else ''} for now, and reports there go to those teams",
+        shapely.union_all([valid[c] for c in holders]), extra={"to_be_drawn": undrawn[:20], "held_by": holders})
 
 
 def _sliver_ratio(part: BaseGeometry, plane: _Plane, opt: TopologyOptions) -> float | None:
