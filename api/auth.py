@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from api.deps import get_repo
-from gis.errors import Forbidden, Unauthorized
+from gis.errors import Forbidden, TooManyRequests, Unauthorized
 from store.db import transaction
 from store.repo import Repository
-from store.users import User, Users
+from store.signin import SignInGuard, SignInPolicy
+from store.users import User, Users, password_matches
 
 router = APIRouter(tags=["auth"])
 Repo = Annotated[Repository, Depends(get_repo, scope="function")]
@@ -37,14 +38,43 @@ class TokenOut(BaseModel):
     team_code: str | None
 
 
-@router.post("/auth/token", summary="Sign in: a bearer token for the Authorization header")
-def sign_in(body: SignIn, repo: Repo, request: Request) -> TokenOut:
-    ttl = timedelta(hours=request.app.state.settings.token_ttl_hours)
-    users = Users(repo.session)
-    token, expires = users.sign_in(body.username, body.password, ttl)
-    user = users.get(body.username)
-    return TokenOut(access_token=token, expires_at=expires, username=user.username, role=user.role,
-                    team_code=user.team_code)
+def client_address(request: Request) -> str | None:
+    """The caller's address as the server sees it (behind a proxy: what uvicorn's --forwarded-allow-ips admits)."""
+    return request.client.host if request.client is not None else None
+
+
+@router.post("/auth/token", summary="Sign in: a bearer token for the Authorization header",
+             responses={401: {"description": "wrong username or password"},
+                        429: {"description": "too many failed sign-ins for this account (locked) or from this "
+                                             "address; the Retry-After header says how many seconds to wait"}})
+def sign_in(body: SignIn, request: Request) -> TokenOut:
+    """Failed sign-ins are counted per account and per client address across all workers (`store/signin.py`):
+    an account locks for a while after repeated failures (a dispatcher can unlock it), an address waits.
+    An unknown name costs the same password hashing as a known one and is counted the same way."""
+    settings = request.app.state.settings
+    sessions = request.app.state.sessions
+    policy = SignInPolicy.from_settings(settings)
+    client = client_address(request)
+    with transaction(sessions) as session:
+        refusal = SignInGuard(session, policy).reserve(body.username, client, datetime.now())
+        user, stored = (None, None) if refusal else Users(session).password_hash(body.username)
+    if refusal is not None:  # raised after the commit, so the refusal stays in the log
+        raise TooManyRequests(refusal.message, retry_after=refusal.retry_after, where="username")
+    right = password_matches(body.password, stored)  # no connection held during the scrypt
+    with transaction(sessions) as session:
+        guard = SignInGuard(session, policy)
+        if right and user is not None:
+            guard.succeeded(body.username, client, datetime.now())
+            token, expires = Users(session).session_token(user, timedelta(hours=settings.token_ttl_hours))
+            return TokenOut(access_token=token, expires_at=expires, username=user.username, role=user.role,
+                            team_code=user.team_code)
+        locked = guard.failed(body.username, client, datetime.now())
+    with transaction(sessions) as session:
+        SignInGuard(session, policy).prune(datetime.now())
+    if locked is not None:
+        raise Unauthorized(f"wrong username or password; too many failures: the account is locked until "
+                           f"{locked:%H:%M}")
+    raise Unauthorized("wrong username or password")
 
 
 def current_user(request: Request) -> User:
@@ -85,3 +115,25 @@ def require(*roles: str) -> Callable[[User], User]:
         return user
 
     return check
+
+
+Dispatcher = Annotated[User, Depends(require("dispatcher"))]
+Overseer = Annotated[User, Depends(require("dispatcher", "auditor"))]
+
+
+@router.get("/auth/locks", summary="Accounts locked now after failed sign-ins (dispatchers, auditors)")
+def locks(user: Overseer, repo: Repo) -> list[dict[str, Any]]:
+    return SignInGuard(repo.session).locks(datetime.now())
+
+
+@router.delete("/auth/locks/{username}", summary="Unlock an account locked after failed sign-ins (dispatchers)")
+def unlock(username: str, user: Dispatcher, repo: Repo) -> dict[str, Any]:
+    """Clears the account's failed sign-ins too; the unlock is logged with who did it."""
+    was = SignInGuard(repo.session).unlock(username, user.username, datetime.now())
+    return {"username": username, "unlocked": was is not None, "was_locked_until": was.isoformat() if was else None}
+
+
+@router.get("/auth/events", summary="The sign-in log: attempts, refusals, locks and unlocks (dispatchers, auditors)")
+def sign_in_events(user: Overseer, repo: Repo, username: str | None = None,
+                   limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> list[dict[str, Any]]:
+    return SignInGuard(repo.session).events(username, limit)

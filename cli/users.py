@@ -1,12 +1,15 @@
-"""`gridgov user add|token`: accounts and device tokens."""
+"""`gridgov user add|token|unlock`: accounts, device tokens and sign-in locks."""
 
 from __future__ import annotations
 
+import getpass
+from datetime import datetime
 from typing import Annotated
 
 import typer
 
 from cli.common import DbUrl, repository, run
+from store.signin import SignInGuard
 from store.users import ROLES, Users
 
 user_app = typer.Typer(help="User accounts and API tokens.", no_args_is_help=True)
@@ -44,5 +47,21 @@ def user_token(
         with repository(database_url) as repo:
             token = Users(repo.session).device_token(username, name)
         print(token)
+
+    run(body)
+
+
+@user_app.command("unlock")
+def user_unlock(
+    username: Annotated[str, typer.Argument()],
+    database_url: DbUrl = None,
+) -> None:
+    """Lift a lock after failed sign-ins (logged as cli:<login>); prints `unlocked user=<name> was_locked=…`."""
+
+    def body() -> None:
+        with repository(database_url) as repo:
+            was = SignInGuard(repo.session).unlock(username, f"cli:{getpass.getuser()}", datetime.now())
+        print(f"unlocked user={username} was_locked={'true' if was else 'false'}"
+              f"{' until=' + was.isoformat(timespec='seconds') if was else ''}")
 
     run(body)

@@ -23,6 +23,15 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=100_000, description="largest batch accepted by one request")
     max_upload_mib: int = 50
     token_ttl_hours: float = Field(default=12.0, description="how long a sign-in token lasts")
+    signin_window_minutes: float = Field(
+        default=15.0, gt=0, description="failed sign-ins are counted over this window (per account, per address)")
+    signin_account_failures: int = Field(
+        default=5, ge=1, description="failed sign-ins of one account within the window that lock it")
+    signin_lock_minutes: float = Field(
+        default=15.0, gt=0, description="how long a locked account stays locked (a dispatcher can unlock it sooner)")
+    signin_address_failures: int = Field(
+        default=30, ge=1, description="failed sign-ins from one client address within the window before it waits "
+                                      "(accounts that signed in from that address before are exempt)")
     calendar: str = Field(default="cn", description="working calendar: a bundled name (cn) or a JSON file")
     tick_seconds: float = Field(default=60.0, ge=0, description="escalation scheduler period; 0 turns it off")
     topology_tolerance_m2: float = Field(default=1.0, ge=0, description="overlaps and gaps below this are noise")

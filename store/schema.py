@@ -200,6 +200,30 @@ class TokenRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime, nullable=True)
 
 
+class SignInGuardRow(Base):
+    """Failed sign-ins in the current window of one account name or one client address, and a lock."""
+
+    __tablename__ = "sign_in_guard"
+    scope: Mapped[str] = mapped_column(sa.String(8), primary_key=True)  # account | address
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # the name as typed, or the address
+    failures: Mapped[int] = mapped_column(default=0)
+    window_start: Mapped[datetime] = mapped_column(sa.DateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(sa.DateTime, nullable=True)
+
+
+class SignInEventRow(Base):
+    """One sign-in attempt, lock or unlock (append-only: triggers refuse changes)."""
+
+    __tablename__ = "sign_in_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(sa.DateTime)
+    username: Mapped[str] = mapped_column(sa.String(64))
+    client: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    outcome: Mapped[str] = mapped_column(sa.String(16))  # success | failure | refused | locked | unlocked
+    actor: Mapped[str] = mapped_column(sa.String(64))  # who: the person signing in, "system", or who unlocked
+    detail: Mapped[str] = mapped_column(sa.Text, default="")
+
+
 class CaseRow(Base):
     __tablename__ = "case_record"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -40,6 +40,18 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, base64.b64decode(digest))
 
 
+# Unknown and disabled names are checked against this hash (same scrypt cost as a real one; no password
+# matches an all-zero digest), so a wrong name takes as long to refuse as a wrong password.
+DUMMY_HASH = (f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${base64.b64encode(bytes(16)).decode()}"
+              f"${base64.b64encode(bytes(32)).decode()}")
+
+
+def password_matches(password: str, stored: str | None) -> bool:
+    """`verify_password`, running the same scrypt against a dummy hash when there is no account."""
+    matches = verify_password(password, stored if stored is not None else DUMMY_HASH)
+    return matches and stored is not None
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -84,6 +96,13 @@ class Users:
         self.session.flush()
         return _user(row)
 
+    def password_hash(self, username: str) -> tuple[User | None, str | None]:
+        """The active account by this name and its stored hash, or (None, None): for `password_matches`."""
+        row = self.session.scalars(sa.select(UserRow).where(UserRow.username == username)).first()
+        if row is None or not row.active:
+            return None, None
+        return _user(row), row.password_hash
+
     def get(self, username: str) -> User:
         """One account by name."""
         row = self.session.scalars(sa.select(UserRow).where(UserRow.username == username)).first()
@@ -103,9 +122,13 @@ class Users:
     def sign_in(self, username: str, password: str, ttl: timedelta) -> tuple[str, datetime | None]:
         """A session token for a correct password (the same message for unknown users and wrong passwords)."""
         row = self.session.scalars(sa.select(UserRow).where(UserRow.username == username)).first()
-        if row is None or not row.active or not verify_password(password, row.password_hash):
+        if not password_matches(password, row.password_hash if row is not None else None) or not row or not row.active:
             raise Unauthorized("wrong username or password")
         return self._issue(row.id, "session", "sign-in", ttl)
+
+    def session_token(self, user: User, ttl: timedelta) -> tuple[str, datetime | None]:
+        """A sign-in token for an account whose password was checked already."""
+        return self._issue(user.id, "session", "sign-in", ttl)
 
     def device_token(self, username: str, name: str, ttl: timedelta | None = None) -> str:
         """A long-lived API token for a device (a phone, an Open311 client)."""
