@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from gis.errors import InvalidInput
 from gis.layers import REGISTRY
@@ -63,26 +64,43 @@ def check_units(
     return problems
 
 
+def county_outline(units: Iterable[Unit]) -> tuple[BaseGeometry | None, list[str]]:
+    """The union of the counties' areas and their codes: what a zone without a parent must lie in."""
+    counties = [(u.code, g) for u in units if u.layer == "county" and (g := u.shape()) is not None]
+    if not counties:
+        return None, []
+    return shapely.union_all([g for _, g in counties]), [c for c, _ in counties]
+
+
 def _parent_problems(where: str, unit: Unit, units: Mapping[str, Unit], tolerance: float) -> list[Problem]:
     spec = REGISTRY[unit.layer]
     if unit.parent_code is None:
         if spec.parent_layer is not None and unit.layer != "zone":
             return [Problem(where, f"a {unit.layer} needs a parent {spec.parent_layer}")]
-        return []
-    parent = units.get(unit.parent_code)
-    if parent is None:
-        return [Problem(where, f"unknown parent code {unit.parent_code}")]
-    if spec.parent_layer is not None and parent.layer != spec.parent_layer:
-        return [Problem(where, f"parent {parent.code} is a {parent.layer}, a {unit.layer} needs a "
-                               f"{spec.parent_layer}")]
-    outer = parent.shape()
-    if outer is None:
-        return []
+        if unit.layer != "zone":
+            return []
+        # A zone may leave parent_code out, but not the county: a development zone drawn partly beyond it would
+        # take land of a neighbour the platform does not govern. Checked against every county of the version.
+        outer, codes = county_outline(units.values())
+        if outer is None:
+            return []
+        label = f"the county {', '.join(codes)} (a zone without parent_code is checked against the county)"
+    else:
+        parent = units.get(unit.parent_code)
+        if parent is None:
+            return [Problem(where, f"unknown parent code {unit.parent_code}")]
+        if spec.parent_layer is not None and parent.layer != spec.parent_layer:
+            return [Problem(where, f"parent {parent.code} is a {parent.layer}, a {unit.layer} needs a "
+                                   f"{spec.parent_layer}")]
+        outer = parent.shape()
+        if outer is None:
+            return []
+        label = f"its parent {parent.code}"
     if unit.cells is not None:
         outside_cells = cells_outside(unit.cells, outer)
         if outside_cells:
             return [Problem(where, f"{len(outside_cells)} of {len(unit.cells)} H3 cells of {unit.code} have their "
-                                   f"centre outside its parent {parent.code} (first: {outside_cells[0]})")]
+                                   f"centre outside {label} (first: {outside_cells[0]})")]
         return []
     child = unit.shape()
     if child is None:
@@ -90,7 +108,7 @@ def _parent_problems(where: str, unit: Unit, units: Mapping[str, Unit], toleranc
     outside = shapely.difference(child, outer).area
     if outside > tolerance * child.area:
         share = 100 * outside / child.area
-        return [Problem(where, f"{share:.2f}% of {unit.code} lies outside its parent {parent.code} "
+        return [Problem(where, f"{share:.2f}% of {unit.code} lies outside {label} "
                                f"(tolerance {100 * tolerance:g}%)")]
     return []
 

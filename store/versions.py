@@ -22,8 +22,9 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy.orm.exc import StaleDataError
 
 from gis.errors import Conflict, InvalidInput, NotFound
-from gis.model import Unit, Version
+from gis.model import Rule, Unit, Version
 from gis.routing import Router
+from gis.rule_gaps import rule_gaps
 from gis.territory import team_territories
 from gis.topology import TopologyOptions, TopologyProblem, check_topology, m2_per_deg2
 from store.cases import OPEN_STATES, Cases, on_reroute  # duplicates and cancelled reports are nobody's workload
@@ -45,6 +46,18 @@ def require_reroute_day(effective_from: date, today: date) -> None:
                            "lists once it is in force (POST /versions/{id}/reroute)", where="reroute_open_cases")
 
 
+def rule_days(version: Version, rules: list[Rule], today: date) -> list[date]:
+    """The days whose rule sets a check must read: the first day that still matters (today, or the version's
+    first day if later, or its first day if it has already ended) and every later day a rule starts or stops
+    while the version lasts — between them the rules in force do not change."""
+    start = max(today, version.effective_from) if version.effective_from else today
+    end = version.effective_to
+    if end is not None and start >= end:
+        start = version.effective_from or start
+    changes = {d for r in rules for d in (r.effective_from, r.effective_to) if d is not None}
+    return [start, *sorted(d for d in changes if d > start and (end is None or d < end))]
+
+
 def summary(problems: list[TopologyProblem]) -> dict[str, Any]:
     """Counts and the problems as a GeoJSON FeatureCollection."""
     errors = sum(p.severity == "error" for p in problems)
@@ -59,11 +72,18 @@ class Versions:
         self.repo = repo
         self.options = options or TopologyOptions()
 
-    def check(self, version_id: int) -> list[TopologyProblem]:
-        """Topology problems of a version (any status), its stored allowed-gap areas excepted from gaps."""
+    def check(self, version_id: int, today: date | None = None) -> list[TopologyProblem]:
+        """Topology problems of a version (any status) and its rule gaps (`gis/rule_gaps.py`) from today on (or
+        from its first day), its stored allowed-gap areas excepted from both."""
         stored = tuple(g.geometry for g in self.repo.allowed_gaps(version_id))
         options = replace(self.options, allowed_gaps=self.options.allowed_gaps + stored)
-        return check_topology(self.repo.units(version_id), options)
+        units = self.repo.units(version_id)
+        problems = check_topology(units, options)
+        rules = self.repo.rules(version_id)
+        days = rule_days(self.repo.version(version_id), rules, today or date.today())
+        gaps = rule_gaps(units, rules, self.repo.delegations(version_id), self.repo.matters(), days,
+                         tolerance_m2=options.tolerance_m2, allowed_gaps=options.allowed_gaps)
+        return sorted(problems + gaps, key=lambda p: (p.severity != "error", p.check, p.codes))
 
     def validate(self, version_id: int, expected_revision: int | None = None) -> tuple[Version, list[TopologyProblem]]:
         """Check a draft; it becomes `validated` when no error remains (any later edit makes it a draft again)."""

@@ -86,7 +86,8 @@ def test_0003_keeps_cases_stored_by_0002(engine: Engine) -> None:
 def test_units_round_trip_exactly(repo: Repository) -> None:
     v = repo.create_version("v1")
     assert v.id is not None and v.status == "draft"
-    wiggly = shapely.Polygon([(115.0 + 0.1 * np.cos(t) / 3, 36.8 + 0.1 * np.sin(t) / 3)
+    # Inside the county: a zone without parent_code is checked against it.
+    wiggly = shapely.Polygon([(115.1 + 0.1 * np.cos(t) / 3, 36.8 + 0.1 * np.sin(t) / 3)
                               for t in np.linspace(0, 2 * np.pi, 997)[:-1]])
     units = small_county()
     units[0] = units[0].model_copy(update={"raw_geometry": shapely.box(1, 2, 3, 4), "raw_crs": "EPSG:32650"})
