@@ -11,8 +11,8 @@ import typer
 from rich.table import Table
 from shapely.geometry.base import BaseGeometry
 
-from cli.common import DbUrl, VersionOpt, console, err, repository, run, serve, settings_for
 from cli.catalogue import catalogue_app
+from cli.common import DbUrl, VersionOpt, console, err, repository, run, serve, settings_for
 from cli.demo import demo_cmd
 from cli.route import route_cmd, route_file_cmd
 from cli.users import user_app

@@ -179,11 +179,21 @@ class Matter(_Model):
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
+DELEGATION_SITUATIONS = ("priority", "assessed", "deferred", "by_law", "wholesale")  # 优先 评估 暂缓 依法 整体下放
+
+
 class Delegation(_Model):
-    """A township holds a matter (赋权)."""
+    """A township holds a matter (赋权), with the delegation list's record of it: batch, date, situation, note.
+
+    Routing reads every delegation of a version as held for the whole version; the date and batch say when and
+    how the county delegated it (a later batch belongs in a version published from its date)."""
 
     township_code: str = Field(pattern=CODE_PATTERN)
     matter_code: str = Field(pattern=CODE_PATTERN)
+    batch: str = Field(default="", max_length=100)
+    effective_from: date | None = None
+    situation: Literal["priority", "assessed", "deferred", "by_law", "wholesale"] | None = None
+    note: str = Field(default="", max_length=2000)
 
 
 class RuleScope(_Model):

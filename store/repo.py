@@ -425,7 +425,9 @@ class Repository:
         """Delegations of a version."""
         rows = self.session.scalars(sa.select(DelegationRow).where(DelegationRow.version_id == version_id)
                                     .order_by(DelegationRow.township_code, DelegationRow.matter_code))
-        return [Delegation(township_code=r.township_code, matter_code=r.matter_code) for r in rows]
+        return [Delegation(township_code=r.township_code, matter_code=r.matter_code, batch=r.batch or "",
+                           effective_from=r.effective_from, situation=r.situation, note=r.note or "")  # type: ignore[arg-type]
+                for r in rows]
 
     # -- incidents --------------------------------------------------------------------------------
     def add_incidents(self, incidents: list[Incident]) -> int:

@@ -138,6 +138,11 @@ class DelegationRow(Base):
     version_id: Mapped[int] = mapped_column(sa.ForeignKey("boundary_version.id", ondelete="CASCADE"))
     township_code: Mapped[str] = mapped_column(sa.String(64))
     matter_code: Mapped[str] = mapped_column(sa.String(64))
+    # The delegation list's record (migration 0008): batch (批次), date, situation (赋权情形), note.
+    batch: Mapped[str] = mapped_column(sa.String(100), default="")
+    effective_from: Mapped[date | None] = mapped_column(sa.Date, nullable=True)
+    situation: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
+    note: Mapped[str] = mapped_column(sa.Text, default="")
 
 
 class RuleRow(Base):
@@ -290,6 +295,18 @@ class ReportKeyRow(Base):
     reporter: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
     case_id: Mapped[int] = mapped_column(sa.ForeignKey("case_record.id"), unique=True)
+
+
+class AuditRow(Base):
+    """Who changed the catalogue, when, and what (migration 0008): workbook imports, team edits and deletions."""
+
+    __tablename__ = "audit_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(sa.DateTime)
+    actor: Mapped[str] = mapped_column(sa.String(64))
+    action: Mapped[str] = mapped_column(sa.String(32))
+    target: Mapped[str] = mapped_column(sa.String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
 
 class PhotoRow(Base):
