@@ -20,11 +20,13 @@ from api import auth, cases, catalogue, disputes, ogc, open311, routing, tiles, 
 from api.deps import get_repo, resolve_version
 from api.errors import install_body_limit, install_error_handlers
 from api.geojson import feature_collection, unit_feature
+from api.topology_cache import TopologyCache
 from config import Settings, get_settings
 from gis.errors import InvalidInput
 from gis.model import Delegation, Matter, Rule, Team, Version
 from store.cases import escalate_overdue
 from store.db import make_engine, session_factory, transaction, upgrade
+from store.incidents import incidents_in_scope
 from store.photos import PhotoStore
 from store.repo import Repository
 from store.routers import RouterCache
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.routers = RouterCache(settings.fallback_team)
     app.state.calendar = settings.work_calendar()
     app.state.photos = PhotoStore(settings.resolved_media_dir(), int(settings.max_photo_mib * 2**20))
+    app.state.topology = TopologyCache()  # topology answers per (version, revision)
     install_error_handlers(app)
     install_body_limit(app, settings.max_upload_mib * 2**20)
     # Layers and feeds are megabytes of JSON that gzip to a fifth; level 5 costs a few ms per MiB (photos
@@ -197,9 +200,13 @@ def _routes(app: FastAPI) -> None:
         assert v.id is not None
         return repo.delegations(v.id)
 
-    @app.get("/incidents", dependencies=SIGNED_IN, summary="Reported incidents as GeoJSON points")
-    def incidents(repo: Repo, limit: Annotated[int, Query(ge=1, le=100_000)] = 1000) -> dict[str, Any]:
-        rows = repo.incidents()[-limit:]
+    @app.get("/incidents", summary="Reported incidents in your scope as GeoJSON points, newest `limit`")
+    def incidents(repo: Repo, user: auth.CurrentUser,
+                  limit: Annotated[int, Query(ge=1, le=100_000)] = 1000) -> dict[str, Any]:
+        """Scoped like cases (`store/incidents.py`): dispatchers and auditors all, a team member what the routing
+        gives their team, a grid worker their own reports; planners none (403)."""
+        cache: RouterCache = app.state.routers
+        rows = incidents_in_scope(repo, user, lambda v: cache.router(repo, v), limit)
         return feature_collection([
             {"type": "Feature", "geometry": {"type": "Point", "coordinates": [i.lon, i.lat]},
              "properties": i.model_dump(mode="json", exclude={"lon", "lat"})} for i in rows])

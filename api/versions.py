@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 from api.auth import current_user, require
 from api.deps import get_repo
 from api.geojson import geometry_from_geojson, unit_feature
+from api.topology_cache import TopologyCache
 from gis.crs import geometry_to_wgs84
 from gis.errors import InvalidInput, NotFound
 from gis.model import CODE_PATTERN, AllowedGap, Delegation, Rule, Unit, Version
@@ -85,9 +86,16 @@ def unit_from_feature(code: str, body: UnitFeature, crs: str, old: Unit | None) 
         raise InvalidInput(str(err["msg"]).removeprefix("Value error, "), where=where) from None
 
 
-@router.get("/versions/{version_id}/topology", summary="Topology problems of a version, each a located GeoJSON feature")
-def topology(version_id: int, repo: Repo, request: Request) -> JSONResponse:
-    return JSONResponse(summary(_versions(request, repo).check(version_id)))
+@router.get("/versions/{version_id}/topology", summary="Topology problems of a version, each a located GeoJSON "
+            "feature (planners and auditors; cached per revision)", response_model=None)
+def topology(version_id: int, repo: Repo, request: Request, user: GapReader) -> Response:
+    """The check takes about a second on a county, so its answer is kept per (version, revision): a published
+    version never changes and every edit of a draft bumps its revision (`api/topology_cache.py`)."""
+    version = repo.version(version_id)  # 404 names a missing one
+    cache: TopologyCache = request.app.state.topology
+    key = (version_id, version.revision, request.app.state.settings.topology_tolerance_m2)
+    body = cache.answer(key, lambda: bytes(JSONResponse(summary(_versions(request, repo).check(version_id))).body))
+    return Response(body, media_type="application/json")
 
 
 @router.post("/versions/{version_id}/validate", summary="Check a draft; with no error left it becomes validated")

@@ -185,8 +185,9 @@ DELEGATION_SITUATIONS = ("priority", "assessed", "deferred", "by_law", "wholesal
 class Delegation(_Model):
     """A township holds a matter (赋权), with the delegation list's record of it: batch, date, situation, note.
 
-    Routing reads every delegation of a version as held for the whole version; the date and batch say when and
-    how the county delegated it (a later batch belongs in a version published from its date)."""
+    Routing reads every delegation of a version as held for the whole version, except a deferred one (暂缓: listed,
+    not yet handed over); the date and batch say when and how the county delegated it (a later batch belongs in a
+    version published from its date)."""
 
     township_code: str = Field(pattern=CODE_PATTERN)
     matter_code: str = Field(pattern=CODE_PATTERN)
@@ -194,6 +195,11 @@ class Delegation(_Model):
     effective_from: date | None = None
     situation: Literal["priority", "assessed", "deferred", "by_law", "wholesale"] | None = None
     note: str = Field(default="", max_length=2000)
+
+    @property
+    def held(self) -> bool:
+        """Whether the township holds the matter now: every situation but deferred (暂缓)."""
+        return self.situation != "deferred"
 
 
 class RuleScope(_Model):

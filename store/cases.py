@@ -178,13 +178,12 @@ class Cases:
         raise Forbidden(f"a {user.role} does not see cases; dispatchers, auditors and teams do")
 
     def get(self, user: User, case_id: int) -> CaseRow:
-        """One case the user may see (404 when missing, 403 outside the user's scope)."""
+        """One case the user may see. A missing case and one outside the user's scope are the same 404 (the
+        same words), so case ids cannot be probed; a role that sees no cases at all is a 403 whatever the id."""
+        self._scope_filter(user)  # the role check: planners see no cases
         row = self.session.get(CaseRow, case_id)
-        if row is None:
-            raise NotFound(f"no case {case_id}")
-        if not self.visible(user, row):
-            raise Forbidden(f"case {case_id} is outside your scope ({user.role}"
-                            f"{' of ' + user.team_code if user.team_code else ''})")
+        if row is None or not self.visible(user, row):
+            raise NotFound(f"no case {case_id} in your scope")
         return row
 
     def in_scope(self, user: User, *, status: str | list[str] | None = None, triage: bool | None = None,

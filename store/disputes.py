@@ -82,11 +82,13 @@ class Disputes:
         return row
 
     def get(self, user: User, dispute_id: int) -> DisputeRow:
+        """One dispute the user may see: a missing one and one between other teams are the same 404, so ids
+        cannot be probed (like cases); a role that sees no disputes is a 403 whatever the id."""
+        if user.role == "grid_worker":
+            raise Forbidden("grid workers do not see disputes; teams, dispatchers, planners and auditors do")
         row = self.session.get(DisputeRow, dispute_id)
-        if row is None:
-            raise NotFound(f"no dispute {dispute_id}")
-        if not self.visible(user, row):
-            raise Forbidden(f"dispute {dispute_id} is not between your team and another")
+        if row is None or not self.visible(user, row):
+            raise NotFound(f"no dispute {dispute_id} in your scope")
         return row
 
     def visible(self, user: User, row: DisputeRow) -> bool:

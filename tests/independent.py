@@ -53,7 +53,7 @@ class Reference:
         self.units = {u.code: u for u in units}
         self.rules = list(rules)
         self.matters = {m.code: m for m in matters}
-        self.delegated = {(d.township_code, d.matter_code) for d in delegations}
+        self.delegated = {(d.township_code, d.matter_code) for d in delegations if d.situation != "deferred"}
         # The documented default fallback: the (first, by code) county bureau.
         self.fallback = fallback_team or sorted(t.code for t in teams if t.kind == "county_bureau")[0]
         polygons = [u for u in units if u.geometry is not None]

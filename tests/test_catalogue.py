@@ -28,6 +28,7 @@ from store.repo import Repository
 from store.routers import load_routing_data
 from tests import routing_scenario as sc
 from tests.conftest import _reset_postgres, table_counts
+from tests.independent import Reference
 
 runner = CliRunner()
 BASIS = "《乡镇综合行政执法事项目录》"
@@ -224,6 +225,29 @@ def test_import_a_filled_workbook_routes_like_the_scenario(engine: Engine, datab
         for m in ("M-STREET", "M-LAND", "M-POLL", "M-NOISE"):
             assert ours.route_many(lon, lat, m, day) == theirs.route_many(lon, lat, m, day), (m, day)
     assert audit_count(engine) == 1
+
+
+def test_a_deferred_delegation_is_listed_but_not_held(engine: Engine, database_url: str, tmp_path: Path) -> None:
+    """暂缓 (deferred): the township keeps the row in its list, but the matter is not handed over yet."""
+    vid = with_units(engine)
+    path = filled_workbook(tmp_path / "目录.xlsx")
+    wb = load_workbook(path)
+    wb["赋权清单"]["E3"] = "暂缓"  # T2 / M-STREET
+    wb.save(path)
+    gridgov(database_url, "catalogue", "import", path, "--version", vid)
+    with transaction(session_factory(engine)) as session:
+        repo = Repository(session)
+        data = load_routing_data(repo, repo.version(vid))
+    assert [d.situation for d in data.delegations if d.township_code == "T2"] == ["deferred"]
+    router, day = Router(data), date(2026, 3, 1)
+    assert router.owner(115.3, 36.15, "M-STREET", day) == "BUREAU"  # T2: not delegated yet → the bureau's rule
+    assert router.owner(115.12, 36.09, "M-STREET", day) == "TT1"  # T1 holds it (优先)
+    reference = Reference(data.units, data.rules, data.delegations, data.matters, data.teams)
+    rng = np.random.default_rng(7)
+    lon, lat = rng.uniform(114.95, 115.45, 5000), rng.uniform(35.95, 36.25, 5000)
+    teams, statuses = reference.route(reference.places(lon, lat), "M-STREET", day)
+    assert router.route_many(lon, lat, "M-STREET", day) == (teams.tolist(), statuses.tolist())
+    assert "BUREAU" in teams.tolist() and "TT2" not in teams.tolist()
 
 
 # -- bad input --------------------------------------------------------------------------------------

@@ -138,8 +138,8 @@ def test_roles_and_jurisdiction_scope(api: tuple) -> None:  # type: ignore[type-
     theirs = client.post("/reports", json=report(115.30, 36.15), headers=h["worker2"]).json()
     assert (mine["team"], theirs["team"]) == ("TT1", "TT2")
     denied = client.get(f"/cases/{mine['id']}", headers=h["tt2"])
-    assert denied.status_code == 403 and "outside your scope (team_member of TT2)" in denied.json()["detail"]
-    assert client.get(f"/cases/{mine['id']}/history", headers=h["tt2"]).status_code == 403
+    assert denied.status_code == 404 and denied.json()["detail"] == f"no case {mine['id']} in your scope"
+    assert client.get(f"/cases/{mine['id']}/history", headers=h["tt2"]).status_code == 404  # ids cannot be probed
     assert [c["id"] for c in client.get("/cases", headers=h["tt1"]).json()] == [mine["id"]]
     assert [c["id"] for c in client.get("/cases", headers=h["tt2"]).json()] == [theirs["id"]]
     assert [c["id"] for c in client.get("/cases", headers=h["worker2"]).json()] == [theirs["id"]]

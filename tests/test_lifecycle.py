@@ -57,7 +57,7 @@ def test_full_lifecycle_each_role_plays_its_part(api: Api) -> None:
     case = ok(act(client, h["boss"], case, {"action": "check", "passed": True}, {"action": "close"}))
     assert case["status"] == "closed" and case["on_time"] is False  # reported in March, closed in November
     r = act(client, h["worker2"], case, {"action": "evaluate", "score": 5})
-    assert r.status_code == 403  # not worker2's report (and not even visible)
+    assert r.status_code == 404  # not worker2's report, not even visible: like a missing case
     case = ok(act(client, h["worker1"], case, {"action": "evaluate", "score": 4}))
     assert case["status"] == "evaluated" and case["allowed_actions"] == []
     history = client.get(f"/cases/{case['id']}/history", headers=h["audit"]).json()
@@ -82,12 +82,12 @@ def test_scope_a_township_team_cannot_read_or_change_another_townships_case(api:
     mine = client.post("/reports", json=report(*SEAT), headers=h["worker1"]).json()
     theirs = client.post("/reports", json=report(*EAST), headers=h["worker2"]).json()
     assert (mine["team"], theirs["team"]) == ("TT1", "TT2")
-    assert client.get(f"/cases/{theirs['id']}", headers=h["tt1"]).status_code == 403
-    assert client.get(f"/cases/{theirs['id']}/history", headers=h["tt1"]).status_code == 403
+    assert client.get(f"/cases/{theirs['id']}", headers=h["tt1"]).status_code == 404  # as if missing
+    assert client.get(f"/cases/{theirs['id']}/history", headers=h["tt1"]).status_code == 404
     assert [c["id"] for c in client.get("/cases", headers=h["tt1"]).json()] == [mine["id"]]
     before = table_counts(engine)
     r = act(client, h["tt1"], theirs, {"action": "arrive"})
-    assert r.status_code == 403 and "outside your scope" in r.json()["detail"]
+    assert r.status_code == 404 and "in your scope" in r.json()["detail"]
     assert table_counts(engine) == before
     # Grid workers see only their own reports; the auditor sees all but changes nothing; planners see no cases.
     assert [c["id"] for c in client.get("/cases", headers=h["worker2"]).json()] == [theirs["id"]]
@@ -187,7 +187,7 @@ def test_transfer_reroutes_with_a_reason_and_the_new_explanation(api: Api) -> No
     assert event["detail"]["override"] is False and "R-BUREAU" == event["detail"]["routing"]["rule"]
     assert moved["routing"]["winning_rule"]["code"] == "R-BUREAU" and moved["deadline"] == case["deadline"]
     # TT1 no longer sees it; an explicit team against the routing is recorded as an override.
-    assert client.get(f"/cases/{case['id']}", headers=h["tt1"]).status_code == 403
+    assert client.get(f"/cases/{case['id']}", headers=h["tt1"]).status_code == 404
     back = ok(act(client, h["boss"], moved, {"action": "transfer", "team": "TT1", "reason": "乡镇先行处置"}))
     assert back["team"] == "TT1" and back["events"][0]["detail"]["override"] is True
     r = act(client, h["boss"], back, {"action": "transfer", "team": "NOPE", "reason": "x"})
@@ -200,7 +200,7 @@ def test_triage_waits_for_the_dispatcher_and_duplicates_need_one_to_become_cases
                            headers=h["worker1"]).json()
     assert (disputed["status"], disputed["triage"], disputed["allowed_actions"]) == (
         "reported", "dispute", ["register", "cancel"])
-    assert act(client, h["tt2"], disputed, {"action": "arrive"}).status_code == 403  # not dispatched to anyone
+    assert act(client, h["tt2"], disputed, {"action": "arrive"}).status_code == 404  # with the platform: not theirs
     done = ok(act(client, h["boss"], disputed, {"action": "register"},
                   {"action": "dispatch", "team": "TT2", "note": "按2026年协议归东乡"}))
     assert (done["status"], done["team"]) == ("dispatched", "TT2")

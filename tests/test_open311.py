@@ -183,5 +183,5 @@ def test_get_requests_filters_bbox_and_scope(api: Api) -> None:
     seen = client.get(f"{V2}/requests.json", params={"api_key": tt2, **window}).json()
     assert [x["service_request_id"] for x in seen] == [made["east"]]  # a township team sees its own
     r = client.get(f"{V2}/requests/{made['seat']}.json", params={"api_key": tt2})
-    assert r.status_code == 403 and r.json()[0]["code"] == 403
+    assert r.status_code == 404 and r.json()[0]["code"] == 404  # outside its scope: as if missing
     assert client.get(f"{V2}/requests/999999.json", params={"api_key": key}).status_code == 404

@@ -5,7 +5,8 @@ The reading is deliberately plain (and mirrored, independently, by the tests):
 - scope: `unit` — that unit is among the place's selected units; `layer` — some unit of that layer is;
   `cells` — the point's H3 cell is in the set; `everywhere` — anywhere inside a county of the version;
 - matters: `all`; `domain` — the matter's domain; `delegated` / `not_delegated` — whether the place's
-  township holds the matter (no township: not delegated); `codes` — an explicit list;
+  township holds the matter (no township: not delegated; a deferred (暂缓) delegation is not held yet);
+  `codes` — an explicit list;
 - the highest priority wins; two or more teams at that priority is a dispute; nothing is a gap.
   Disputes and gaps go to the fallback team and say so.
 """
@@ -55,7 +56,7 @@ class RuleBook:
     def __init__(self, rules: list[Rule], delegations: list[Delegation], matters: list[Matter],
                  fallback_team: str) -> None:
         self.rules = sorted(rules, key=lambda r: (-r.priority, r.code))
-        self.delegated = {(d.township_code, d.matter_code) for d in delegations}
+        self.delegated = {(d.township_code, d.matter_code) for d in delegations if d.held}  # 暂缓: not yet
         self.matters = {m.code: m for m in matters}
         self.fallback_team = fallback_team
 

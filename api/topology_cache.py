@@ -1,0 +1,42 @@
+"""Topology answers cached per (version, revision): the check takes about a second on a county.
+
+A published version never changes and every edit of a draft bumps its revision (`Repository.editable`), so
+an answer stays right for as long as its key does. Concurrent first requests for one key wait for a single
+computation instead of each running it; the newest `size` answers are kept, per worker.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+
+
+class TopologyCache:
+    """Rendered answers by key, computed once per key (least recently used dropped beyond `size`)."""
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._answers: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._locks: dict[Hashable, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def answer(self, key: Hashable, compute: Callable[[], bytes]) -> bytes:
+        """The cached answer for `key`, computing it now if missing."""
+        with self._guard:
+            if key in self._answers:
+                self._answers.move_to_end(key)
+                return self._answers[key]
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._guard:
+                if key in self._answers:
+                    return self._answers[key]
+            body = compute()
+            with self._guard:
+                self._answers[key] = body
+                while len(self._answers) > self.size:
+                    old, _ = self._answers.popitem(last=False)
+                    self._locks.pop(old, None)
+                self._locks.pop(key, None)
+            return body
