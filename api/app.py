@@ -17,9 +17,12 @@ from pydantic import BaseModel, Field
 from starlette.middleware.gzip import GZipMiddleware
 
 from api import auth, cases, catalogue, disputes, ogc, open311, routing, tiles, versions, wall
-from api.deps import get_repo, resolve_version
+from api.deps import GridGovRoute, get_repo, resolve_version
 from api.errors import install_body_limit, install_error_handlers
 from api.geojson import feature_collection, unit_feature
+from api.headers import install_nosniff
+from api.inputs import Day, Id, refuse_control_characters
+from api.openapi import install_openapi
 from api.topology_cache import TopologyCache
 from config import Settings, get_settings
 from gis.errors import InvalidInput
@@ -44,13 +47,14 @@ class DraftIn(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     note: str = Field(default="", max_length=2000)
-    based_on: int | None = Field(default=None, description="copy units, rules and delegations of this version")
+    based_on: Id | None = Field(default=None, description="copy units, rules and delegations of this version")
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
     """Build the app over the configured database (migrating it first unless told not to)."""
     settings = settings or get_settings()
-    engine = make_engine(settings.resolved_database_url())
+    engine = make_engine(settings.resolved_database_url(), pool_size=settings.db_pool_size,
+                         max_overflow=settings.db_max_overflow, pool_timeout=settings.db_pool_timeout)
     if migrate:
         upgrade(engine)
     app = FastAPI(
@@ -58,7 +62,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         title="GridGov",
         version="0.1.0",
         description="County grid governance: which team is responsible for every incident point, and why.",
+        dependencies=[Depends(refuse_control_characters)],
     )
+    app.router.route_class = GridGovRoute  # the app's own routes release their connection like the routers'
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
@@ -67,7 +73,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.photos = PhotoStore(settings.resolved_media_dir(), int(settings.max_photo_mib * 2**20))
     app.state.topology = TopologyCache()  # topology answers per (version, revision)
     install_error_handlers(app)
+    install_openapi(app)
     install_body_limit(app, settings.max_upload_mib * 2**20)
+    install_nosniff(app)
     # Layers and feeds are megabytes of JSON that gzip to a fifth; level 5 costs a few ms per MiB (photos
     # and other compressed types pass through as they are).
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
@@ -126,8 +134,12 @@ def _routes(app: FastAPI) -> None:
                           "/open311/v2/discovery.json", "/ogc", "/wall/cases", "/hotspots"],
                 "pages": ["/wall", "/phone", "/planner", "/dispute"]}
 
-    @app.get("/health", summary="Liveness and schema state")
-    def health(repo: Repo) -> dict[str, Any]:
+    @app.get("/health", summary="Liveness: the process answers (no database, no thread: never waits on a pool)")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready", summary="Readiness: the database answers; rows per table")
+    def ready(repo: Repo) -> dict[str, Any]:
         return {"status": "ok", "counts": repo.counts()}
 
     @app.get("/favicon.ico", include_in_schema=False)
@@ -139,22 +151,22 @@ def _routes(app: FastAPI) -> None:
         return repo.versions()
 
     @app.get("/versions/{version_id}", dependencies=SIGNED_IN, summary="One boundary version")
-    def version(version_id: int, repo: Repo) -> Version:
+    def version(version_id: Id, repo: Repo) -> Version:
         return repo.version(version_id)
 
     @app.get("/units", dependencies=SIGNED_IN, summary="Units of a version as GeoJSON (RFC 7946)")
     def units(
         repo: Repo,
-        version: int | None = None,
+        version: Id | None = None,
         layer: Annotated[str | None, Query(pattern="^(county|township|village|grid|zone)$")] = None,
-        at: Annotated[date | None, Query(description="the version in force on this date (default: today)")] = None,
+        at: Annotated[Day | None, Query(description="the version in force on this date (default: today)")] = None,
     ) -> dict[str, Any]:
         v = resolve_version(repo, version, at)
         assert v.id is not None
         return feature_collection([unit_feature(u, v.id) for u in repo.units(v.id, layer)])
 
     @app.get("/units/{code}", dependencies=SIGNED_IN, summary="One unit as a GeoJSON feature")
-    def unit(code: str, repo: Repo, version: int | None = None, at: date | None = None) -> dict[str, Any]:
+    def unit(code: str, repo: Repo, version: Id | None = None, at: Day | None = None) -> dict[str, Any]:
         v = resolve_version(repo, version, at)
         assert v.id is not None
         return unit_feature(repo.unit(v.id, code), v.id)
@@ -189,13 +201,13 @@ def _routes(app: FastAPI) -> None:
         return repo.matters()
 
     @app.get("/rules", dependencies=SIGNED_IN, summary="Routing rules of a version, highest priority first")
-    def rules(repo: Repo, version: int | None = None) -> list[Rule]:
+    def rules(repo: Repo, version: Id | None = None) -> list[Rule]:
         v = resolve_version(repo, version)
         assert v.id is not None
         return repo.rules(v.id)
 
     @app.get("/delegations", dependencies=SIGNED_IN, summary="Which township holds which matter")
-    def delegations(repo: Repo, version: int | None = None) -> list[Delegation]:
+    def delegations(repo: Repo, version: Id | None = None) -> list[Delegation]:
         v = resolve_version(repo, version)
         assert v.id is not None
         return repo.delegations(v.id)

@@ -9,14 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from api.deps import get_repo
+from api.deps import GridGovRoute, current_user, get_repo  # current_user is re-exported: api.auth.current_user
 from gis.errors import Forbidden, TooManyRequests, Unauthorized
 from store.db import transaction
 from store.repo import Repository
 from store.signin import SignInGuard, SignInPolicy
 from store.users import User, Users, password_matches
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(route_class=GridGovRoute, tags=["auth"])
 Repo = Annotated[Repository, Depends(get_repo, scope="function")]
 
 
@@ -75,20 +75,6 @@ def sign_in(body: SignIn, request: Request) -> TokenOut:
         raise Unauthorized(f"wrong username or password; too many failures: the account is locked until "
                            f"{locked:%H:%M}")
     raise Unauthorized("wrong username or password")
-
-
-def current_user(request: Request) -> User:
-    """The user behind `Authorization: Bearer <token>` (401 when missing, unknown, revoked or expired).
-
-    It reads the token in a short transaction of its own and releases the connection before the endpoint
-    runs: an endpoint that opens its own transaction must never wait for a second connection while
-    holding one (under load that starves the pool and every request stalls)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("sign in first: send Authorization: Bearer <token> (POST /auth/token gives one)")
-    with transaction(request.app.state.sessions) as session:
-        return Users(session).authenticate(token.strip())
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

@@ -13,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import CurrentUser, require
-from api.deps import get_repo
+from api.deps import GridGovRoute, get_repo
+from api.inputs import MAX_INT, Id, Instant
 from gis.errors import Forbidden, NotFound, PayloadTooLarge
 from store.cases import Cases, Intake, Report, case_view, event_view
 from store.db import transaction
@@ -24,7 +25,7 @@ from store.schema import CaseRow
 from store.stats import statistics
 from store.users import User
 
-router = APIRouter(tags=["cases"])
+router = APIRouter(route_class=GridGovRoute, tags=["cases"])
 Repo = Annotated[Repository, Depends(get_repo, scope="function")]
 Reporter = Annotated[User, Depends(require("grid_worker", "team_member", "dispatcher"))]
 SHA256 = r"^[0-9a-f]{64}$"
@@ -40,7 +41,7 @@ class ReportIn(BaseModel):
     crs: Literal["wgs84", "cgcs2000", "gcj02", "bd09"] = "wgs84"
     accuracy_m: float | None = Field(default=None, ge=0, le=100_000, allow_inf_nan=False)
     description: str = Field(default="", max_length=4000)
-    reported_at: datetime | None = Field(default=None, description="when the worker saw it (default: now)")
+    reported_at: Instant | None = Field(default=None, description="when the worker saw it (default: now)")
     photos: list[Annotated[str, Field(pattern=SHA256)]] = Field(
         default_factory=list, max_length=9, description="SHA-256 of photos uploaded first with POST /photos")
 
@@ -84,7 +85,7 @@ def post_report(body: ReportIn, user: Reporter, request: Request) -> JSONRespons
 class ActionsIn(BaseModel):
     """Steps on a case read at `revision`; applied all together or not at all."""
 
-    revision: int = Field(ge=0, description="the case's revision you read (409 if it changed since)")
+    revision: int = Field(ge=0, le=MAX_INT, description="the case's revision you read (409 if it changed since)")
     actions: list[dict[str, Any]] = Field(
         min_length=1, max_length=20,
         description='e.g. [{"action": "arrive", "lon": 115.1, "lat": 36.1, "crs": "gcj02"}]; each may carry '
@@ -102,7 +103,7 @@ class ActionsIn(BaseModel):
 
 @router.post("/cases/{case_id}/actions", summary="Move a case through its lifecycle (dispatch, arrive, …)",
              response_model=None)
-def case_actions(case_id: int, body: ActionsIn, user: CurrentUser, request: Request) -> JSONResponse:
+def case_actions(case_id: Id, body: ActionsIn, user: CurrentUser, request: Request) -> JSONResponse:
     """Role and scope are checked per step; an illegal transition is a 409 naming the allowed actions."""
     cache: RouterCache = request.app.state.routers
     with transaction(request.app.state.sessions) as session:
@@ -119,7 +120,7 @@ def case_actions(case_id: int, body: ActionsIn, user: CurrentUser, request: Requ
             response_model=None)
 def list_cases(user: CurrentUser, repo: Repo, request: Request, status: str | None = None,
                triage: bool | None = None, team: str | None = None, township: str | None = None,
-               since: datetime | None = None, until: datetime | None = None,
+               since: Instant | None = None, until: Instant | None = None,
                limit: Annotated[int, Query(ge=1, le=10_000)] = 500) -> JSONResponse:
     now = datetime.now()
     rows = Cases(repo.session).in_scope(user, status=status.split(",") if status else None, triage=triage,
@@ -129,14 +130,14 @@ def list_cases(user: CurrentUser, repo: Repo, request: Request, status: str | No
 
 
 @router.get("/cases/{case_id}", summary="One case with its routing explanation", response_model=None)
-def get_case(case_id: int, user: CurrentUser, repo: Repo) -> JSONResponse:
+def get_case(case_id: Id, user: CurrentUser, repo: Repo) -> JSONResponse:
     row = Cases(repo.session).get(user, case_id)
     return JSONResponse({**case_view(row), "routing": row.routing})
 
 
 @router.get("/cases/{case_id}/history", summary="The case's append-only event log: who, when, where, what, why",
             response_model=None)
-def case_history(case_id: int, user: CurrentUser, repo: Repo) -> JSONResponse:
+def case_history(case_id: Id, user: CurrentUser, repo: Repo) -> JSONResponse:
     return JSONResponse([event_view(e) for e in Cases(repo.session).history(user, case_id)])
 
 
@@ -184,8 +185,8 @@ def get_photo(sha256: Annotated[str, Field(pattern=SHA256)], user: CurrentUser, 
 
 @router.get("/stats", summary="Operational statistics for a period, per team and township")
 def stats(user: CurrentUser, repo: Repo,
-          since: Annotated[datetime | None, Query(alias="from", description="start (default: 30 days ago)")] = None,
-          until: Annotated[datetime | None, Query(alias="to", description="end, exclusive (default: now)")] = None,
+          since: Annotated[Instant | None, Query(alias="from", description="start (default: 30 days ago)")] = None,
+          until: Annotated[Instant | None, Query(alias="to", description="end, exclusive (default: now)")] = None,
           ) -> dict[str, Any]:
     """Cases reported in [from, to): by state, on-time closure rate, mean hours to close, procedures,
     escalations. A team member sees their own team's figures."""

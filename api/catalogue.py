@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import current_user, require
-from api.deps import get_repo
+from api.deps import GridGovRoute, get_repo
 from etl.catalogue import SHEETS, notes
 from etl.workbook import WorkbookProblems, write_xlsx
 from gis.errors import InvalidInput, UnsupportedMedia
@@ -25,7 +25,7 @@ from store.db import transaction
 from store.repo import Repository
 from store.users import User
 
-router = APIRouter(tags=["catalogue"], dependencies=[Depends(current_user)])
+router = APIRouter(route_class=GridGovRoute, tags=["catalogue"], dependencies=[Depends(current_user)])
 Repo = Annotated[Repository, Depends(get_repo, scope="function")]
 Planner = Annotated[User, Depends(require("planner"))]
 AuditReader = Annotated[User, Depends(require("planner", "auditor"))]

@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.auth import CurrentUser, current_user
-from api.deps import get_repo
+from api.deps import GridGovRoute, get_repo
 from api.geojson import geometry_from_geojson
+from api.inputs import MAX_INT, Day, Id
 from gis.errors import InvalidInput
 from gis.model import check_lonlat_bounds
 from gis.routing.area import area_shares
@@ -19,7 +20,7 @@ from store.disputes import Disputes, dispute_view
 from store.repo import Repository
 from store.routers import RouterCache
 
-router = APIRouter(tags=["disputes"], dependencies=[Depends(current_user)])
+router = APIRouter(route_class=GridGovRoute, tags=["disputes"], dependencies=[Depends(current_user)])
 Repo = Annotated[Repository, Depends(get_repo, scope="function")]
 
 
@@ -29,7 +30,7 @@ class AreaQuery(BaseModel):
     geometry: dict[str, Any]
     crs: str = "wgs84"
     matter: str = Field(min_length=1, max_length=64)
-    at: date | None = Field(default=None, description="as of this date (default today)")
+    at: Day | None = Field(default=None, description="as of this date (default today)")
 
 
 def _geometry(geometry: dict[str, Any], crs: str) -> Any:
@@ -56,20 +57,20 @@ class DisputeIn(AreaQuery):
 
 
 class EvidenceIn(BaseModel):
-    revision: int = Field(ge=0)
+    revision: int = Field(ge=0, le=MAX_INT)
     text: str = Field(min_length=1, max_length=4000)
     photos: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(default_factory=list, max_length=9)
 
 
 class DismissIn(BaseModel):
-    revision: int = Field(ge=0)
+    revision: int = Field(ge=0, le=MAX_INT)
     reason: str = Field(min_length=1, max_length=4000)
 
 
 class RulingIn(BaseModel):
     """The arbiter's decision; with `as_rule` it becomes an override rule in a draft version."""
 
-    revision: int = Field(ge=0)
+    revision: int = Field(ge=0, le=MAX_INT)
     team: str = Field(min_length=1, max_length=64)
     reason: str = Field(min_length=1, max_length=4000)
     legal_basis: str = Field(min_length=1, max_length=1000)
@@ -77,9 +78,9 @@ class RulingIn(BaseModel):
     unit: str | None = Field(default=None, description="the rule's scope: this unit (else the disputed place)")
     all_matters: bool = False
     priority: int | None = Field(default=None, ge=0, le=10_000)
-    effective_from: date | None = None
-    effective_to: date | None = None
-    draft_version: int | None = Field(default=None, description="add the rule to this draft (default: a new one)")
+    effective_from: Day | None = None
+    effective_to: Day | None = None
+    draft_version: Id | None = Field(default=None, description="add the rule to this draft (default: a new one)")
 
 
 @router.get("/disputes", summary="Dispute records you may see (a team: those it is party to)")
@@ -100,20 +101,21 @@ def file_dispute(body: DisputeIn, user: CurrentUser, repo: Repo, request: Reques
     return JSONResponse(dispute_view(row), status_code=201)
 
 
-@router.get("/disputes/{dispute_id}", summary="One dispute record")
-def get_dispute(dispute_id: int, user: CurrentUser, repo: Repo) -> JSONResponse:
+# `:int` in the paths: /disputes/area (POST only) must not be read as a dispute id, so GET on it is a 405.
+@router.get("/disputes/{dispute_id:int}", summary="One dispute record")
+def get_dispute(dispute_id: Id, user: CurrentUser, repo: Repo) -> JSONResponse:
     return JSONResponse(dispute_view(Disputes(repo.session).get(user, dispute_id)))
 
 
-@router.post("/disputes/{dispute_id}/evidence", summary="Add evidence (a party's team or the command centre)")
-def add_evidence(dispute_id: int, body: EvidenceIn, user: CurrentUser, repo: Repo) -> JSONResponse:
+@router.post("/disputes/{dispute_id:int}/evidence", summary="Add evidence (a party's team or the command centre)")
+def add_evidence(dispute_id: Id, body: EvidenceIn, user: CurrentUser, repo: Repo) -> JSONResponse:
     row = Disputes(repo.session).add_evidence(user, dispute_id, body.revision, body.text, body.photos,
                                               datetime.now())
     return JSONResponse(dispute_view(row))
 
 
-@router.post("/disputes/{dispute_id}/ruling", summary="Rule on a dispute; optionally as an override rule in a draft")
-def rule_dispute(dispute_id: int, body: RulingIn, user: CurrentUser, repo: Repo, request: Request) -> JSONResponse:
+@router.post("/disputes/{dispute_id:int}/ruling", summary="Rule on a dispute; optionally as an override rule in a draft")
+def rule_dispute(dispute_id: Id, body: RulingIn, user: CurrentUser, repo: Repo, request: Request) -> JSONResponse:
     cache: RouterCache = request.app.state.routers
     row = Disputes(repo.session).get(user, dispute_id)
     router_now = cache.router(repo, repo.version(row.version_id))
@@ -122,7 +124,7 @@ def rule_dispute(dispute_id: int, body: RulingIn, user: CurrentUser, repo: Repo,
     return JSONResponse(dispute_view(done))
 
 
-@router.post("/disputes/{dispute_id}/dismiss", summary="Dismiss a dispute with a reason")
-def dismiss_dispute(dispute_id: int, body: DismissIn, user: CurrentUser, repo: Repo) -> JSONResponse:
+@router.post("/disputes/{dispute_id:int}/dismiss", summary="Dismiss a dispute with a reason")
+def dismiss_dispute(dispute_id: Id, body: DismissIn, user: CurrentUser, repo: Repo) -> JSONResponse:
     return JSONResponse(dispute_view(Disputes(repo.session).dismiss(user, dispute_id, body.revision, body.reason,
                                                                     datetime.now())))

@@ -22,7 +22,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.auth import CurrentUser, current_user
-from api.deps import get_repo, resolve_version
+from api.deps import GridGovRoute, get_repo, resolve_version
+from api.inputs import MAX_INT, Id
 from gis.errors import InvalidInput, NotFound
 from gis.layers import LOAD_ORDER, REGISTRY
 from gis.model import Unit, Version
@@ -30,7 +31,8 @@ from store.cases import Cases, case_view
 from store.repo import Repository
 from store.users import User
 
-router = APIRouter(prefix="/ogc", tags=["ogc-api-features"], dependencies=[Depends(current_user)])
+router = APIRouter(
+    route_class=GridGovRoute, prefix="/ogc", tags=["ogc-api-features"], dependencies=[Depends(current_user)])
 Repo = Annotated[Repository, Depends(get_repo, scope="function")]
 GEOJSON = "application/geo+json"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -189,7 +191,7 @@ Datetime = Annotated[str | None, Query(alias="datetime", description=(
 
 
 @router.get("/collections", summary="The layers of the version in force (or on `datetime`), and cases")
-def collections(request: Request, repo: Repo, user: CurrentUser, version: int | None = None,
+def collections(request: Request, repo: Repo, user: CurrentUser, version: Id | None = None,
                 when: Datetime = None) -> dict[str, Any]:
     out = []
     for layer in LOAD_ORDER:
@@ -202,7 +204,7 @@ def collections(request: Request, repo: Repo, user: CurrentUser, version: int | 
 
 
 @router.get("/collections/{cid}", summary="One collection")
-def collection(cid: str, request: Request, repo: Repo, user: CurrentUser, version: int | None = None,
+def collection(cid: str, request: Request, repo: Repo, user: CurrentUser, version: Id | None = None,
                when: Datetime = None) -> dict[str, Any]:
     if cid == "cases" and _sees_cases(user):
         return _cases_collection(request, repo, user)
@@ -255,9 +257,9 @@ def _case_feature(row: Any) -> dict[str, Any]:
 
 @router.get("/collections/{cid}/items", summary="Features of a collection (bbox, limit, offset, next links)",
             response_model=None)
-def items(cid: str, request: Request, repo: Repo, user: CurrentUser, version: int | None = None,
+def items(cid: str, request: Request, repo: Repo, user: CurrentUser, version: Id | None = None,
           bbox: str | None = None, when: Datetime = None, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
-          offset: Annotated[int, Query(ge=0)] = 0) -> JSONResponse:
+          offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0) -> JSONResponse:
     box = _parse_bbox(bbox)
     if cid == "cases":
         if not _sees_cases(user):
@@ -279,9 +281,9 @@ def items(cid: str, request: Request, repo: Repo, user: CurrentUser, version: in
 
 @router.get("/collections/{cid}/items/{fid}", summary="One feature", response_model=None)
 def item(cid: str, fid: str, request: Request, repo: Repo, user: CurrentUser,
-         version: int | None = None, when: Datetime = None) -> JSONResponse:
+         version: Id | None = None, when: Datetime = None) -> JSONResponse:
     if cid == "cases":
-        if not fid.isdigit() or not _sees_cases(user):
+        if not (fid.isascii() and fid.isdigit() and 0 < int(fid) <= MAX_INT) or not _sees_cases(user):
             raise NotFound(f"no case {fid}")
         return JSONResponse(_case_feature(Cases(repo.session).get(user, int(fid))), media_type=GEOJSON)
     if cid not in REGISTRY:

@@ -9,7 +9,9 @@
   (at most 90 days; default the last 90), status; extensions: bbox=w,s,e,n, page and page_size (≤ 1000).
 - Extensions on POST: idempotency_key (retries make no second request; it is also the request's token),
   requested_datetime (when it was seen), external_id, crs (wgs84/cgcs2000/gcj02/bd09), accuracy_m.
-- Errors are `[{"code": <http status>, "description": "…"}]`; a missing or bad api_key is 403, per the spec.
+- Errors are `[{"code": <http status>, "description": "…"}]`. A missing or unknown api_key is 401 (as for every
+  other endpoint here: the spec names 403 for both, but a client must tell "sign in" from "not allowed"); 403
+  is a known key whose account may not do this.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.cases import store_report
-from api.deps import get_repo
+from api.deps import GridGovRoute, get_repo
+from api.inputs import MAX_INT, check_text
 from cases.workflow import FINISHED
 from gis.errors import Forbidden, GridGovError, NotFound, Unauthorized
 from gis.model import Matter
@@ -41,7 +44,7 @@ PREFIX = "/open311/v2"
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 MAX_DAYS = 90
 MAX_PAGE = 1000
-router = APIRouter(prefix=PREFIX, tags=["open311"])
+router = APIRouter(route_class=GridGovRoute, prefix=PREFIX, tags=["open311"])
 Repo = Annotated[Repository, Depends(get_repo, scope="function")]
 
 
@@ -110,17 +113,17 @@ def _service(m: Matter) -> dict[str, Any]:
 
 
 def _user(request: Request, repo: Repository, api_key: str | None) -> User:
-    """The account behind api_key (or a bearer token); the spec answers a missing or bad key with 403."""
+    """The account behind api_key (or a bearer token): 401 when missing or unknown, like every endpoint here."""
     token = api_key
     if not token:
         scheme, _, value = request.headers.get("authorization", "").partition(" ")
         token = value.strip() if scheme.lower() == "bearer" else None
     if not token:
-        raise Open311Error(403, "api_key is required: a device token (gridgov user token) or a sign-in token")
+        raise Open311Error(401, "api_key is required: a device token (gridgov user token) or a sign-in token")
     try:
         return Users(repo.session).authenticate(token)
     except Unauthorized as exc:
-        raise Open311Error(403, f"invalid api_key: {exc.message}") from None
+        raise Open311Error(401, f"invalid api_key: {exc.message}") from None
 
 
 def _w3(dt: datetime | None) -> str | None:
@@ -184,7 +187,16 @@ def service_definition(service_code: str, fmt: str, repo: Repo, jurisdiction_id:
 
 
 async def _form(request: Request) -> dict[str, list[str]]:
-    """The POST body as lists of values: form-encoded (the spec) or a JSON object."""
+    """The POST body as lists of values: form-encoded (the spec) or a JSON object; no control characters."""
+    form = await _parse_form(request)
+    for key, values in form.items():
+        check_text(key, key, multiline=False)
+        for value in values:
+            check_text(value, key)
+    return form
+
+
+async def _parse_form(request: Request) -> dict[str, list[str]]:
     raw = await request.body()
     ctype = request.headers.get("content-type", "")
     if "json" in ctype:
@@ -332,13 +344,15 @@ def get_requests(fmt: str, request: Request, repo: Repo, api_key: str | None = N
     _jurisdiction(repo, jurisdiction_id)
     cases = Cases(repo.session)
     teams, matters = _names(repo)
-    if not 1 <= page_size <= MAX_PAGE or page < 1:
-        raise Open311Error(400, f"page must be ≥ 1 and page_size 1..{MAX_PAGE}")
+    if not 1 <= page_size <= MAX_PAGE or not 1 <= page <= MAX_INT // MAX_PAGE:
+        raise Open311Error(400, f"page must be 1..{MAX_INT // MAX_PAGE} and page_size 1..{MAX_PAGE}")
     if user.role == "planner":
         raise Open311Error(403, "a planner does not see service requests")
     if service_request_id:  # overrides every other argument, per the spec
         try:
             ids = [int(v) for v in _split(service_request_id)]
+            if not all(0 < i <= MAX_INT for i in ids):
+                raise ValueError("out of range")
         except ValueError:
             raise Open311Error(400, "service_request_id must be comma-separated numbers") from None
         rows = cases.in_scope(user, ids=ids, limit=len(ids) or 1)
@@ -380,7 +394,7 @@ def get_request(service_request_id: str, fmt: str, request: Request, repo: Repo,
     _json_only(fmt)
     user = _user(request, repo, api_key)
     _jurisdiction(repo, jurisdiction_id)
-    if not service_request_id.isdigit():
+    if not (service_request_id.isascii() and service_request_id.isdigit() and 0 < int(service_request_id) <= MAX_INT):
         raise Open311Error(404, f"service_request_id {service_request_id!r} was not found")
     try:
         row = Cases(repo.session).get(user, int(service_request_id))

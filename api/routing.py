@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from api.auth import current_user
-from api.deps import get_repo
+from api.deps import GridGovRoute, get_repo
 from gis.crs import to_wgs84
 from gis.errors import InvalidInput, PayloadTooLarge
 from gis.routing import Router
@@ -19,7 +21,8 @@ from gis.routing.decision import VersionRef
 from store.repo import Repository
 from store.routers import RouterCache
 
-router = APIRouter(tags=["routing"], dependencies=[Depends(current_user)])  # any signed-in user
+router = APIRouter(
+    route_class=GridGovRoute, tags=["routing"], dependencies=[Depends(current_user)])  # any signed-in user
 Repo = Annotated[Repository, Depends(get_repo, scope="function")]
 CRSName = Literal["wgs84", "cgcs2000", "gcj02", "bd09"]
 Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, description="latitude in the request's crs")]
@@ -83,23 +86,92 @@ class RouteRequest(BaseModel):
         return self.at.date() if isinstance(self.at, datetime) else self.at
 
 
-def _geojson_points(doc: dict[str, Any]) -> list[tuple[float, float, str | None]]:
+def _geojson_points(doc: Any, where: str = "geojson") -> list[tuple[Any, Any, str | None]]:
+    """The points of a GeoJSON Point, MultiPoint, Feature or FeatureCollection, checking its shape on the way
+    (a malformed document is a 422 naming the member, never a 500)."""
+    if not isinstance(doc, dict):
+        raise InvalidInput(f"must be a GeoJSON object, got {type(doc).__name__}", where=where)
     kind = doc.get("type")
     if kind == "FeatureCollection":
-        return [p for f in doc.get("features") or [] for p in _geojson_points(f)]
+        features = doc.get("features")
+        if not isinstance(features, list):
+            raise InvalidInput("a FeatureCollection needs a list of features", where=f"{where}.features")
+        return [p for n, f in enumerate(features) for p in _geojson_points(f, f"{where}.features[{n}]")]
     if kind == "Feature":
         fid = doc.get("id")
-        return [(x, y, str(fid) if fid is not None else None) for x, y, _ in _geojson_points(doc.get("geometry") or {})]
+        geometry = doc.get("geometry")
+        if geometry is None:
+            raise InvalidInput("a Feature needs a geometry", where=f"{where}.geometry")
+        return [(x, y, str(fid) if fid is not None else None)
+                for x, y, _ in _geojson_points(geometry, f"{where}.geometry")]
     coords = doc.get("coordinates")
-    try:
-        if kind == "Point":
-            return [(float(coords[0]), float(coords[1]), None)]  # type: ignore[index]
-        if kind == "MultiPoint":
-            return [(float(c[0]), float(c[1]), None) for c in coords]  # type: ignore[union-attr]
-    except (TypeError, IndexError, ValueError) as exc:
-        raise InvalidInput(f"malformed GeoJSON {kind} coordinates", where="geojson") from exc
+    if kind == "Point":
+        return [_position(coords, f"{where}.coordinates")]
+    if kind == "MultiPoint":
+        if not isinstance(coords, list):
+            raise InvalidInput("a MultiPoint needs a list of positions", where=f"{where}.coordinates")
+        return [_position(c, f"{where}.coordinates[{n}]") for n, c in enumerate(coords)]
     raise InvalidInput(f"GeoJSON type {kind!r} is not a point; send Point, MultiPoint, Feature or FeatureCollection",
-                       where="geojson")
+                       where=where)
+
+
+def _position(c: Any, where: str) -> tuple[Any, Any, None]:
+    if not isinstance(c, list) or len(c) < 2:
+        raise InvalidInput("a position is a list [lon, lat]", where=where)
+    return c[0], c[1], None
+
+
+def _count(doc: dict[str, Any]) -> int:
+    """How many points a request body holds, counted on the parsed JSON before any per-point validation."""
+    points = doc.get("points")
+    if points is not None:
+        if not isinstance(points, list):
+            raise InvalidInput("points must be a list of {lat, lon}", where="points")
+        return len(points)
+    geojson = doc.get("geojson")
+    if geojson is not None:
+        return _geojson_count(geojson)
+    return 1
+
+
+def _geojson_count(doc: Any) -> int:
+    """Points in a GeoJSON document without building them (shape errors surface in `_geojson_points`)."""
+    if not isinstance(doc, dict):
+        return 1
+    if doc.get("type") == "FeatureCollection" and isinstance(doc.get("features"), list):
+        return sum(_geojson_count(f) for f in doc["features"])
+    if doc.get("type") == "Feature":
+        return _geojson_count(doc.get("geometry"))
+    if doc.get("type") == "MultiPoint" and isinstance(doc.get("coordinates"), list):
+        return len(doc["coordinates"])
+    return 1
+
+
+async def _raw_body(request: Request) -> bytes:
+    """The request body as bytes (parsed on the endpoint's thread, so the event loop never parses megabytes)."""
+    return await request.body()
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON schema with its `$defs` inlined, to stand alone in the OpenAPI document."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(defs[ref.rsplit("/", 1)[1]])
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    inlined: dict[str, Any] = walk(schema)
+    return inlined
+
+
+ROUTE_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": _inline_refs(RouteRequest.model_json_schema())}}}}
 
 
 def routers(request: Request) -> RouterCache:
@@ -108,16 +180,31 @@ def routers(request: Request) -> RouterCache:
 
 
 @router.post("/route", summary="Who is responsible for these points and this matter, and why",
-             response_model=None, responses={200: {"description": "decisions (Decision schema) or summary rows"}})
-def route(body: RouteRequest, repo: Repo, request: Request) -> JSONResponse:
-    """Route one point or a batch; every decision carries its explanation (or summary columns)."""
-    points = body.point_list()
+             response_model=None, openapi_extra=ROUTE_BODY,
+             responses={200: {"description": "decisions (Decision schema) or summary rows"}})
+def route(repo: Repo, request: Request, raw: Annotated[bytes, Depends(_raw_body)]) -> JSONResponse:
+    """Route one point or a batch; every decision carries its explanation (or summary columns).
+
+    The body is parsed once and its points counted before any of them is validated, so an oversized batch
+    is refused in the time it takes to parse it (the bytes themselves are capped by GRIDGOV_MAX_UPLOAD_MIB)."""
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"the body is not valid JSON: {exc}", where="body") from None
+    if not isinstance(doc, dict):
+        raise InvalidInput(f"the body must be a JSON object, got {type(doc).__name__}", where="body")
     limit = request.app.state.settings.max_batch
+    count = _count(doc)
+    if count > limit:
+        raise PayloadTooLarge(f"{count} points is over the limit of {limit} per request; split the batch",
+                              where="points")
+    try:
+        body = RouteRequest.model_validate(doc)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+    points = body.point_list()
     if not points:
         raise InvalidInput("the batch is empty; send at least one point", where="points")
-    if len(points) > limit:
-        raise PayloadTooLarge(f"{len(points)} points is over the limit of {limit} per request; split the batch",
-                              where="points")
     if body.detail == "full" and len(points) > FULL_DETAIL_LIMIT:
         raise PayloadTooLarge(f"full explanations are limited to {FULL_DETAIL_LIMIT} points; "
                               "send detail='summary' for larger batches", where="detail")

@@ -5,8 +5,9 @@ it, as OGC tileset metadata and as TileJSON 3.0 in one document (URL template, z
 layer's fields); `…/tiles/WebMercatorQuad/{z}/{x}/{y}` is the tile (`application/vnd.mapbox-vector-tile`,
 an ETag, 304 on `If-None-Match`, 204 where the tile holds nothing). Unit layers take `?version=` (default:
 the version in force today); `cases` are scoped to the caller exactly like `/ogc/collections/cases/items`.
-On SQLite tiles are a 501 pointing at `/items`: building them there would mean a second MVT encoder in
-Python, and the embedded deployment's layers are small enough for GeoJSON.
+On SQLite the tile resources do not exist (404, pointing at `/items`; the collections link no tiles there):
+building them would mean a second MVT encoder in Python, and the embedded deployment's layers are small
+enough for GeoJSON. (They were a 501 once: a 5xx reads as a broken server to clients and monitors alike.)
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from api.auth import CurrentUser, current_user
-from api.deps import resolve_version
+from api.deps import GridGovRoute, resolve_version
+from api.inputs import Id
 from api.ogc import Repo, _base, _bbox, _sees_cases, _tiles, _units
 from cases.workflow import is_overdue
-from gis.errors import NotFound, Unsupported
+from gis.errors import NotFound
 from gis.layers import REGISTRY
 from gis.tiles import MAX_ZOOM, MIN_ZOOM, TILE_MATRIX_SET, TILE_MATRIX_SET_URI, check_tile, tile_to_lonlat_bounds
 from store.cases import Cases, case_state
@@ -29,7 +31,8 @@ from store.repo import Repository
 from store.tiles import case_tile, unit_tile
 from store.users import User
 
-router = APIRouter(prefix="/ogc", tags=["ogc-api-tiles"], dependencies=[Depends(current_user)])
+router = APIRouter(
+    route_class=GridGovRoute, prefix="/ogc", tags=["ogc-api-tiles"], dependencies=[Depends(current_user)])
 MVT = "application/vnd.mapbox-vector-tile"
 WEB_MERCATOR = "http://www.opengis.net/def/crs/EPSG/0/3857"
 TILESETS_REL = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
@@ -56,7 +59,7 @@ def _tms(tms: str) -> None:
 
 def _need_postgis(repo: Repository, cid: str) -> None:
     if not _tiles(repo):
-        raise Unsupported(f"vector tiles are built by PostGIS (ST_AsMVT) and this server runs on SQLite; read the "
+        raise NotFound(f"vector tiles are built by PostGIS (ST_AsMVT) and this server runs on SQLite; read the "
                           f"same features as GeoJSON from /ogc/collections/{cid}/items?bbox=west,south,east,north "
                           "or run GridGov on PostgreSQL+PostGIS", where="database")
 
@@ -87,7 +90,7 @@ def tilesets(cid: str, request: Request, repo: Repo, user: CurrentUser) -> dict[
 @router.get("/collections/{cid}/tiles/{tms}", summary="Tileset metadata, also TileJSON 3.0 (URL template, zooms, "
             "bounds, fields)")
 def tileset(cid: str, tms: str, request: Request, repo: Repo, user: CurrentUser,
-            version: int | None = None) -> dict[str, Any]:
+            version: Id | None = None) -> dict[str, Any]:
     _collection_id(cid, user)
     _tms(tms)
     _need_postgis(repo, cid)
@@ -116,7 +119,7 @@ def tileset(cid: str, tms: str, request: Request, repo: Repo, user: CurrentUser,
 @router.get("/collections/{cid}/tiles/{tms}/{z}/{x}/{y}", summary="One Mapbox Vector Tile",
             response_class=Response, responses={200: {"content": {MVT: {}}}, 204: {"description": "nothing here"}})
 def tile(cid: str, tms: str, z: int, x: int, y: int, request: Request, repo: Repo, user: CurrentUser,
-         version: int | None = None) -> Response:
+         version: Id | None = None) -> Response:
     _collection_id(cid, user)
     _tms(tms)
     check_tile(z, x, y)

@@ -17,8 +17,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from api.auth import current_user, require
-from api.deps import get_repo
+from api.deps import GridGovRoute, get_repo
 from api.geojson import geometry_from_geojson, unit_feature
+from api.inputs import MAX_INT, Day, Id
 from api.topology_cache import TopologyCache
 from gis.crs import geometry_to_wgs84
 from gis.errors import InvalidInput, NotFound
@@ -30,14 +31,29 @@ from store.routers import RouterCache
 from store.users import User
 from store.versions import Versions, require_reroute_day, summary
 
-router = APIRouter(tags=["versions"], dependencies=[Depends(current_user)])
+router = APIRouter(route_class=GridGovRoute, tags=["versions"], dependencies=[Depends(current_user)])
 Repo = Annotated[Repository, Depends(get_repo, scope="function")]
 Planner = Annotated[User, Depends(require("planner"))]
 GapReader = Annotated[User, Depends(require("planner", "auditor"))]  # auditors read everything, change nothing
 # The impact preview lists open cases of every team: those who see all cases, and planners who redraw.
 ImpactReader = Annotated[User, Depends(require("planner", "dispatcher", "auditor"))]
 CODE = re.compile(CODE_PATTERN)
-Revision = Annotated[int, Query(ge=0, description="the draft's revision your edit is based on")]
+REVISION_HELP = ("the draft's revision your edit is based on (required: `revision` in GET /versions/{id}; every "
+                 "edit answers with the new one)")
+
+
+def _revision(request: Request,
+              revision: Annotated[int | None, Query(ge=0, le=MAX_INT, description=REVISION_HELP)] = None) -> int:
+    """`?revision=`, or a 422 saying where to read it (a bare "field required" left new users guessing)."""
+    if revision is None:
+        vid = request.path_params.get("version_id", "{id}")
+        raise InvalidInput(f"?revision= is required: the draft revision you checked, i.e. `revision` in GET "
+                           f"/versions/{vid} (every edit's answer carries the new one), e.g. ?revision=3",
+                           where="revision")
+    return revision
+
+
+Revision = Annotated[int, Depends(_revision)]
 
 
 def _versions(request: Request, repo: Repository) -> Versions:
@@ -46,13 +62,13 @@ def _versions(request: Request, repo: Repository) -> Versions:
 
 
 class RerouteIn(BaseModel):
-    expected_cases: list[int] | None = Field(
+    expected_cases: list[Id] | None = Field(
         None, max_length=1_000_000, description="the case ids your impact preview listed; if the list is no longer "
                                                 "the same, nothing changes (409)")
 
 
 class PublishIn(RerouteIn):
-    effective_from: date = Field(description="today or later; the version in force before it ends that day")
+    effective_from: Day = Field(description="today or later; the version in force before it ends that day")
     reroute_open_cases: bool = Field(
         False, description="give the open cases the impact preview lists as changing owner to their new team, in "
                            "the same transaction (only for a version that takes effect today; expected_cases "
@@ -88,7 +104,7 @@ def unit_from_feature(code: str, body: UnitFeature, crs: str, old: Unit | None) 
 
 @router.get("/versions/{version_id}/topology", summary="Topology problems of a version, each a located GeoJSON "
             "feature (planners and auditors; cached per revision)", response_model=None)
-def topology(version_id: int, repo: Repo, request: Request, user: GapReader) -> Response:
+def topology(version_id: Id, repo: Repo, request: Request, user: GapReader) -> Response:
     """The check takes about a second on a county, so its answer is kept per (version, revision): a published
     version never changes and every edit of a draft bumps its revision (`api/topology_cache.py`)."""
     version = repo.version(version_id)  # 404 names a missing one
@@ -99,7 +115,7 @@ def topology(version_id: int, repo: Repo, request: Request, user: GapReader) -> 
 
 
 @router.post("/versions/{version_id}/validate", summary="Check a draft; with no error left it becomes validated")
-def validate(version_id: int, revision: Revision, repo: Repo, request: Request, user: Planner) -> JSONResponse:
+def validate(version_id: Id, revision: Revision, repo: Repo, request: Request, user: Planner) -> JSONResponse:
     version, problems = _versions(request, repo).validate(version_id, revision)
     return JSONResponse({**summary(problems), "version": version.model_dump(mode="json")})
 
@@ -125,7 +141,7 @@ def _publish(request: Request, repo: Repository, user: User, body: PublishIn,
 
 @router.post("/versions/{version_id}/publish",
              summary="Publish a checked draft from a date (today or later), at the revision you checked")
-def publish(version_id: int, body: PublishIn, revision: Revision, repo: Repo, request: Request,
+def publish(version_id: Id, body: PublishIn, revision: Revision, repo: Repo, request: Request,
             user: Planner) -> dict[str, Any]:
     """Publishing re-checks topology and refuses a draft changed since `revision` (the one you validated and
     previewed). With `reroute_open_cases` (from today only) the open cases the preview lists move too."""
@@ -134,19 +150,19 @@ def publish(version_id: int, body: PublishIn, revision: Revision, repo: Repo, re
 
 
 @router.post("/versions/{version_id}/rollback", summary="Publish a published version's content again from a date")
-def rollback(version_id: int, body: PublishIn, repo: Repo, request: Request, user: Planner) -> dict[str, Any]:
+def rollback(version_id: Id, body: PublishIn, repo: Repo, request: Request, user: Planner) -> dict[str, Any]:
     return _publish(request, repo, user, body, lambda v, today: v.rollback(version_id, body.effective_from, today))
 
 
 @router.get("/versions/diff", summary="What changed between two versions (units, areas, parents, teams, rules)")
-def diff(repo: Repo, request: Request, a: Annotated[int, Query(alias="from")],
-         b: Annotated[int, Query(alias="to")]) -> dict[str, Any]:
+def diff(repo: Repo, request: Request, a: Annotated[Id, Query(alias="from")],
+         b: Annotated[Id, Query(alias="to")]) -> dict[str, Any]:
     return _versions(request, repo).diff(a, b)
 
 
 @router.get("/versions/{version_id}/impact", summary="What publishing this draft would change, before publishing")
-def impact(version_id: int, repo: Repo, request: Request, user: ImpactReader, against: int | None = None,
-           day: date | None = None) -> JSONResponse:
+def impact(version_id: Id, repo: Repo, request: Request, user: ImpactReader, against: Id | None = None,
+           day: Day | None = None) -> JSONResponse:
     """Against `against`, by default the version in force on `day` — or, for a published version, the one it
     succeeded (what `POST /versions/{id}/reroute` compares)."""
     cache: RouterCache = request.app.state.routers
@@ -162,7 +178,7 @@ def impact(version_id: int, repo: Repo, request: Request, user: ImpactReader, ag
 
 @router.post("/versions/{version_id}/reroute",
              summary="Re-route open cases to the version in force today (one published for a later day, on its day)")
-def reroute(version_id: int, body: RerouteIn, repo: Repo, request: Request, user: Planner) -> dict[str, Any]:
+def reroute(version_id: Id, body: RerouteIn, repo: Repo, request: Request, user: Planner) -> dict[str, Any]:
     """The open cases `GET /versions/{id}/impact` lists (against the version this one succeeded) move to their
     new team, exactly as `reroute_open_cases` does on a publish from today."""
     cache: RouterCache = request.app.state.routers
@@ -171,7 +187,7 @@ def reroute(version_id: int, body: RerouteIn, repo: Repo, request: Request, user
 
 
 @router.put("/versions/{version_id}/units/{code}", summary="Create or replace a unit of a draft (GeoJSON Feature)")
-def put_unit(version_id: int, code: str, body: UnitFeature, revision: Revision, repo: Repo, user: Planner,
+def put_unit(version_id: Id, code: str, body: UnitFeature, revision: Revision, repo: Repo, user: Planner,
              crs: str = "wgs84") -> JSONResponse:
     try:
         old: Unit | None = repo.unit(version_id, code)
@@ -185,7 +201,7 @@ def put_unit(version_id: int, code: str, body: UnitFeature, revision: Revision, 
 
 
 @router.delete("/versions/{version_id}/units/{code}", summary="Remove a unit from a draft")
-def delete_unit(version_id: int, code: str, revision: Revision, repo: Repo, user: Planner) -> dict[str, Any]:
+def delete_unit(version_id: Id, code: str, revision: Revision, repo: Repo, user: Planner) -> dict[str, Any]:
     repo.remove_unit(version_id, code, expected_revision=revision)
     return repo.version(version_id).model_dump(mode="json")
 
@@ -206,7 +222,7 @@ class MergeIn(BaseModel):
 
 
 @router.post("/versions/{version_id}/units/{code}/split", summary="Split a unit of a draft along a line")
-def split_unit(version_id: int, code: str, body: SplitIn, revision: Revision, repo: Repo, request: Request,
+def split_unit(version_id: Id, code: str, body: SplitIn, revision: Revision, repo: Repo, request: Request,
                user: Planner) -> dict[str, Any]:
     line = geometry_from_geojson(body.line, body.crs, where="line")
     point = shapely.Point(*body.at)
@@ -221,7 +237,7 @@ class AssignIn(BaseModel):
 
 @router.post("/versions/{version_id}/units/{code}/assign",
              summary="Move a unit to another parent in a draft; parents made of their children follow")
-def assign_unit(version_id: int, code: str, body: AssignIn, revision: Revision, repo: Repo,
+def assign_unit(version_id: Id, code: str, body: AssignIn, revision: Revision, repo: Repo,
                 user: Planner) -> dict[str, Any]:
     """The redistricting move: a village to another township, whose outlines are redrawn as the union of
     their villages (refused, with what to do, when a parent is not made of its children)."""
@@ -235,7 +251,7 @@ class MoveCellsIn(BaseModel):
 
 @router.post("/versions/{version_id}/cells/move",
              summary="Move H3 cells to another H3 unit of a draft, in one edit")
-def move_cells_to(version_id: int, body: MoveCellsIn, revision: Revision, repo: Repo,
+def move_cells_to(version_id: Id, body: MoveCellsIn, revision: Revision, repo: Repo,
                   user: Planner) -> dict[str, Any]:
     """The redistricting move for H3 units: the cells leave every unit of the target's layer that held them
     and join `to`, at one revision (the target's parent must hold their centres; a giver keeps one cell)."""
@@ -243,13 +259,13 @@ def move_cells_to(version_id: int, body: MoveCellsIn, revision: Revision, repo: 
 
 
 @router.post("/versions/{version_id}/merge", summary="Merge units of a draft into one of them")
-def merge_units(version_id: int, body: MergeIn, revision: Revision, repo: Repo, request: Request,
+def merge_units(version_id: Id, body: MergeIn, revision: Revision, repo: Repo, request: Request,
                 user: Planner) -> dict[str, Any]:
     return _versions(request, repo).merge(version_id, body.codes, body.into, revision)
 
 
 @router.put("/versions/{version_id}/rules/{code}", summary="Create or replace a rule of a draft")
-def put_rule(version_id: int, code: str, body: Rule, revision: Revision, repo: Repo, user: Planner,
+def put_rule(version_id: Id, code: str, body: Rule, revision: Revision, repo: Repo, user: Planner,
              response: Response) -> Rule:
     if body.code != code:
         raise InvalidInput(f"the body's code {body.code} differs from the path's {code}", where="code")
@@ -258,13 +274,13 @@ def put_rule(version_id: int, code: str, body: Rule, revision: Revision, repo: R
 
 
 @router.delete("/versions/{version_id}/rules/{code}", summary="Remove a rule from a draft")
-def delete_rule(version_id: int, code: str, revision: Revision, repo: Repo, user: Planner) -> dict[str, Any]:
+def delete_rule(version_id: Id, code: str, revision: Revision, repo: Repo, user: Planner) -> dict[str, Any]:
     repo.remove_rule(version_id, code, expected_revision=revision)
     return repo.version(version_id).model_dump(mode="json")
 
 
 @router.put("/versions/{version_id}/delegations", summary="Replace a draft's delegation list")
-def put_delegations(version_id: int, body: list[Delegation], revision: Revision, repo: Repo,
+def put_delegations(version_id: Id, body: list[Delegation], revision: Revision, repo: Repo,
                     user: Planner) -> dict[str, Any]:
     count = repo.set_delegations(version_id, body, expected_revision=revision)
     return {"delegations": count, "version": repo.version(version_id).model_dump(mode="json")}
@@ -303,14 +319,16 @@ def gap_from_feature(code: str, body: GapFeature, crs: str) -> AllowedGap:
         raise InvalidInput(str(err["msg"]).removeprefix("Value error, "), where=where) from None
 
 
-@router.get("/versions/{version_id}/allowed-gaps", summary="Allowed-gap areas of a version (lakes, rivers…)")
-def allowed_gaps(version_id: int, repo: Repo, user: GapReader) -> JSONResponse:
+@router.get("/versions/{version_id}/allowed-gaps", summary="Allowed-gap areas of a version (lakes, rivers…)",
+            response_class=JSONResponse, responses={200: {"content": {"application/geo+json": {}}}})
+def allowed_gaps(version_id: Id, repo: Repo, user: GapReader) -> JSONResponse:
     features = [gap_feature(g, version_id) for g in repo.allowed_gaps(version_id)]
     return JSONResponse({"type": "FeatureCollection", "features": features}, media_type="application/geo+json")
 
 
-@router.get("/versions/{version_id}/allowed-gaps/{code}", summary="One allowed-gap area")
-def allowed_gap(version_id: int, code: str, repo: Repo, user: GapReader) -> JSONResponse:
+@router.get("/versions/{version_id}/allowed-gaps/{code}", summary="One allowed-gap area",
+            response_class=JSONResponse, responses={200: {"content": {"application/geo+json": {}}}})
+def allowed_gap(version_id: Id, code: str, repo: Repo, user: GapReader) -> JSONResponse:
     gap = next((g for g in repo.allowed_gaps(version_id) if g.code == code), None)
     if gap is None:
         raise NotFound(f"no allowed gap {code} in version {version_id}")
@@ -318,8 +336,9 @@ def allowed_gap(version_id: int, code: str, repo: Repo, user: GapReader) -> JSON
 
 
 @router.put("/versions/{version_id}/allowed-gaps/{code}",
-            summary="Create or replace an allowed-gap area of a draft (GeoJSON Feature; not a topology gap)")
-def put_allowed_gap(version_id: int, code: str, body: GapFeature, revision: Revision, repo: Repo, user: Planner,
+            summary="Create or replace an allowed-gap area of a draft (GeoJSON Feature; not a topology gap)",
+            responses={201: {"description": "created (200: replaced)"}})
+def put_allowed_gap(version_id: Id, code: str, body: GapFeature, revision: Revision, repo: Repo, user: Planner,
                     crs: str = "wgs84") -> JSONResponse:
     if not CODE.match(code):
         raise InvalidInput("a code is 1–64 letters, digits or _ . : -", where="code")
@@ -330,6 +349,6 @@ def put_allowed_gap(version_id: int, code: str, body: GapFeature, revision: Revi
 
 
 @router.delete("/versions/{version_id}/allowed-gaps/{code}", summary="Remove an allowed-gap area from a draft")
-def delete_allowed_gap(version_id: int, code: str, revision: Revision, repo: Repo, user: Planner) -> dict[str, Any]:
+def delete_allowed_gap(version_id: Id, code: str, revision: Revision, repo: Repo, user: Planner) -> dict[str, Any]:
     repo.remove_allowed_gap(version_id, code, expected_revision=revision)
     return repo.version(version_id).model_dump(mode="json")

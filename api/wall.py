@@ -13,13 +13,14 @@ from fastapi.responses import JSONResponse
 
 from api.auth import CurrentUser
 from api.cases import local
-from api.deps import get_repo, resolve_version
+from api.deps import GridGovRoute, get_repo, resolve_version
+from api.inputs import MAX_INT, Id, Instant
 from gis.errors import InvalidInput, PayloadTooLarge
 from store.cases import OPEN_STATES, Cases
 from store.repo import Repository
 from store.schema import CaseRow, IncidentRow
 
-router = APIRouter(tags=["map pages"])
+router = APIRouter(route_class=GridGovRoute, tags=["map pages"])
 Repo = Annotated[Repository, Depends(get_repo, scope="function")]
 
 # The order of a feed row's columns; the pages read rows by these names (GET /wall/cases gives them too).
@@ -36,7 +37,7 @@ def _iso(value: datetime | None) -> str | None:
 @router.get("/wall/cases", summary="A compact feed of cases for the map wall: open ones and recent changes",
             response_model=None)
 def wall_cases(user: CurrentUser, repo: Repo, request: Request,
-               since: Annotated[datetime | None, Query(description="cursor from the previous answer")] = None,
+               since: Annotated[Instant | None, Query(description="cursor from the previous answer")] = None,
                recent_hours: Annotated[float, Query(gt=0, le=24 * 31)] = 24.0,
                limit: Annotated[int, Query(ge=1, le=200_000)] = 100_000) -> JSONResponse:
     """Without `since`: every open case in your scope plus those finished in the last `recent_hours`.
@@ -74,14 +75,14 @@ def hotspots(
     repo: Repo,
     res: Annotated[int, Query(ge=4, le=11, description="H3 resolution (pages follow the zoom)")] = 7,
     matter: Annotated[str | None, Query(description="matter codes, comma-separated (default all)")] = None,
-    since: Annotated[datetime | None, Query(alias="from", description="start of the window (default 30 days ago)")]
+    since: Annotated[Instant | None, Query(alias="from", description="start of the window (default 30 days ago)")]
     = None,
-    until: Annotated[datetime | None, Query(alias="to", description="end of the window, exclusive (default now)")]
+    until: Annotated[Instant | None, Query(alias="to", description="end of the window, exclusive (default now)")]
     = None,
     days: Annotated[int | None, Query(ge=1, le=3650, description="the window as this many days up to now, by the "
                                       "server's clock (instead of `from`)")] = None,
     bbox: Annotated[str | None, Query(description="west,south,east,north in WGS84")] = None,
-    min_count: Annotated[int, Query(ge=1)] = 1,
+    min_count: Annotated[int, Query(ge=1, le=MAX_INT)] = 1,
 ) -> JSONResponse:
     """Historical incidents plus the cases in your scope, counted per cell of resolution `res`. Each cell
     comes with its outline (a flat lon,lat list) so a page draws it without an H3 library."""
@@ -138,7 +139,7 @@ def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
 
 @router.get("/cells", summary="The H3 cells of a version's cell-based units, each with its outline and unit",
             response_model=None)
-def cells(user: CurrentUser, repo: Repo, version: int | None = None) -> JSONResponse:
+def cells(user: CurrentUser, repo: Repo, version: Id | None = None) -> JSONResponse:
     """For pages that let a planner click a cell and move it to another unit: outlines as flat lon,lat lists."""
     v = resolve_version(repo, version)
     assert v.id is not None

@@ -54,19 +54,23 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
 
     Workers are stateless (each compiles its own routers), so `workers` > 1 scales across cores.
     """
-    import uvicorn
-
     from api.app import create_app
+    from cli.serving import bind, bound_port, run_uvicorn
 
-    # Built (and the database migrated) before anything is announced: a bad setting, such as a missing
-    # basemap file, is a message and exit status 2, not a traceback from inside uvicorn.
+    # The port is bound and the app built (the database migrated) before anything is announced: a port in use
+    # or a bad setting, such as a missing basemap file, is a message and exit status 2, not a traceback from
+    # inside uvicorn after "serving on" (cli/serving.py).
+    sock = run(lambda: bind(host, port))
     app = run(lambda: create_app(settings))
-    console.print(f"GridGov is serving on [bold]http://{host}:{port}/[/] (API docs at /docs); Ctrl+C stops it")
+    console.print(f"GridGov is serving on [bold]http://{host}:{bound_port(sock)}/[/] (API docs at /docs); "
+                  "Ctrl+C stops it")
     sys.stdout.flush()
     if workers > 1:
         # Worker processes build the app themselves from the environment: hand them the database.
         os.environ["GRIDGOV_DATABASE_URL"] = settings.resolved_database_url()
         app.state.engine.dispose()
-        uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning")
+        started = run_uvicorn("api.app:create_app", sock, factory=True, workers=workers, log_level="warning")
     else:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        started = run_uvicorn(app, sock, log_level="warning")
+    if not started:
+        raise typer.Exit(2)

@@ -21,11 +21,13 @@ from etl.export import export_units
 from etl.importer import import_file
 from etl.vector import VectorOptions
 from gis.crs import metres_per_degree
-from gis.errors import GridGovError
+from gis.errors import GridGovError, NotFound
+from gis.model import Version
 from gis.topology import TopologyOptions
 from gis.validate import DEFAULT_OUTSIDE_TOLERANCE
 from store.cases import escalate_overdue
 from store.db import make_engine, schema_revision, session_factory, upgrade
+from store.repo import Repository
 from store.routers import RouterCache
 from store.versions import Versions, require_reroute_day, summary
 
@@ -79,20 +81,22 @@ def export_cmd(
     path: Annotated[Path, typer.Argument(help=".geojson or .gpkg (one table per layer)")],
     layer: Annotated[list[str] | None, typer.Option(help="only these layers (repeatable)")] = None,
     crs: Annotated[str, typer.Option(help="output CRS (.gpkg may use gcj02, bd09, EPSG:n)")] = "wgs84",
-    version: VersionOpt = None,
+    version: Annotated[int | None, typer.Option("--version", "-v", help=(
+        "version id (default: the newest draft; with no draft, the version in force today)"))] = None,
     database_url: DbUrl = None,
 ) -> None:
-    """Export a version's units; prints `exported <layer>=<n> …`."""
+    """Export a version's units; prints `exported <layer>=<n> … version=<id> status=<status>`."""
 
     def body() -> None:
         with repository(database_url) as repo:
-            vid = version if version is not None else repo.versions()[-1].id if repo.versions() else None
-            if vid is None:
-                raise GridGovError("nothing to export: there is no version yet")
-            units = [u for u in repo.units(vid) if not layer or u.layer in layer]
+            chosen, note = _version_to_export(repo, version)
+            assert chosen.id is not None
+            units = [u for u in repo.units(chosen.id) if not layer or u.layer in layer]
             counts = export_units(units, path, crs)
+        if note:
+            err.print(f"[yellow]note:[/] {note}", highlight=False)
         parts = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
-        print(f"exported {parts or 'nothing'} version={vid} path={path}")
+        print(f"exported {parts or 'nothing'} version={chosen.id} status={chosen.status} path={path}")
 
     run(body)
 
@@ -281,6 +285,27 @@ def _seat_option(text: str) -> tuple[str, tuple[float, float]]:
         return code.strip(), (float(parts[0]), float(parts[1]))
     except ValueError:
         raise GridGovError(f"--seat {text!r} is not CODE=x,y (e.g. --seat 130430400000=115.21,36.80)") from None
+
+
+def _version_to_export(repo: Repository, version: int | None) -> tuple[Version, str | None]:
+    """The version asked for; else the newest draft (validated or not); else the one in force today, else the
+    newest — with a note saying so when it is not a draft, so the message and what is written agree."""
+    if version is not None:
+        return repo.version(version), None
+    versions = repo.versions()
+    if not versions:
+        raise GridGovError("nothing to export: there is no version yet")
+    drafts = [v for v in versions if v.status != "published"]
+    if drafts:
+        return drafts[-1], None
+    try:
+        current = repo.version_at(date.today())
+        return current, (f"no draft: exporting version {current.id} ({current.name}), published and in force "
+                         f"since {current.effective_from}")
+    except NotFound:
+        newest = versions[-1]
+        return newest, (f"no draft and no version in force today: exporting the newest, version {newest.id} "
+                        f"({newest.name}, published from {newest.effective_from})")
 
 
 def _day(text: str) -> date:

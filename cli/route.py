@@ -16,6 +16,7 @@ from rich.table import Table
 from cli.common import DbUrl, console, err, repository, run
 from gis.crs import to_wgs84
 from gis.errors import InvalidInput
+from gis.routing.regions import Regions, build_regions
 from store.routers import RouterCache
 
 CHUNK = 50_000
@@ -43,18 +44,22 @@ def _check_point(lon: float, lat: float, where: str) -> None:
 def route_cmd(
     lat: Annotated[float, typer.Option(help="latitude")],
     lon: Annotated[float, typer.Option(help="longitude")],
-    matter: Annotated[str, typer.Option(help="matter code (gridgov info lists counts; GET /matters the codes)")],
+    matter: Annotated[str | None, typer.Option(
+        help="matter code (GET /matters lists them); without it, only the units at the point")] = None,
     crs: Crs = "wgs84",
     at: At = None,
     accuracy: Annotated[float | None, typer.Option(help="GPS accuracy in metres")] = None,
     database_url: DbUrl = None,
 ) -> None:
-    """Who is responsible for this point and matter, and why."""
+    """Who is responsible for this point and matter, and why (without --matter: which units hold the point)."""
 
     def body() -> None:
         _check_point(lon, lat, "--lon/--lat")
         day = _day(at)
         x, y = to_wgs84(lon, lat, crs, where="--crs")
+        if matter is None:
+            _where(x, y, day, database_url)
+            return
         with repository(database_url) as repo:
             d = RouterCache().router_at(repo, day).explain(x, y, matter, day, accuracy)
         colour = {"ok": "green", "dispute": "yellow", "gap": "red"}[d.status]
@@ -81,6 +86,30 @@ def route_cmd(
         console.print("; ".join(flags), highlight=False)
 
     run(body)
+
+
+def _where(lon: float, lat: float, day: date, database_url: str | None) -> None:
+    """The units holding a point in the version in force on `day`, picked by routing's tie-break: the answer
+    before any team, matter or rule exists (a county just imported and derived)."""
+    with repository(database_url) as repo:
+        version = repo.version_at(day)
+        assert version.id is not None
+        units_of = repo.units(version.id)
+        regions = Regions(build_regions(units_of, []))
+    names = {u.code: u.name for u in units_of}
+    covering = regions.covering_one(lon, lat)
+    picked = set(regions.select(covering))
+    units = Table("layer", "code", "name", "selected", title=f"units at {lon:.6f}, {lat:.6f} (WGS84)")
+    for i in covering:
+        r = regions.regions[i]
+        units.add_row(r.layer if r.layer != "zone" else f"zone/{r.kind}", r.code, names[r.code],
+                      "✓" if i in picked else "")
+    console.print(units)
+    chosen = [regions.regions[i] for i in sorted(picked)]
+    place = " › ".join(f"{r.layer} {names[r.code]} ({r.code})" for r in chosen) or "outside every unit"
+    console.print(f"{place}; version {version.id} ({version.name}, from {version.effective_from}). "
+                  "Give --matter CODE for the responsible team (teams, matters and rules come from the catalogue).",
+                  highlight=False)
 
 
 def route_file_cmd(
@@ -122,7 +151,7 @@ def route_file_cmd(
             _check_point(lon[i], lat[i], where)
         matters = [matter or row[matter_col] for row in rows]
         x, y = to_wgs84(lon, lat, crs, where=source.name) if rows else (lon, lat)
-        out_cols = ["team", "status", "rule", "distance_m", "near_boundary"]
+        out_cols = ["team", "status", "rule", "distance_m", "near_boundary", "version"]
         results: dict[str, list[object]] = {c: [None] * len(rows) for c in out_cols}
         with repository(database_url) as repo:
             router = RouterCache().router_at(repo, day)
@@ -139,6 +168,7 @@ def route_file_cmd(
                     for start in range(0, len(idx), CHUNK):
                         part = idx[start:start + CHUNK]
                         cols = router.route_table(x[part], y[part], m, day, acc[part])
+                        cols["version"] = [router.version.id] * len(part)  # the boundary version that answered
                         for c in out_cols:
                             for k, i in enumerate(part.tolist()):
                                 results[c][i] = cols[c][k]

@@ -21,7 +21,15 @@ class Settings(BaseSettings):
     port: int = 8000
     fallback_team: str | None = Field(default=None, description="team for gaps and disputes; default county bureau")
     max_batch: int = Field(default=100_000, description="largest batch accepted by one request")
+    db_pool_size: int = Field(default=10, ge=1, le=1000, description="database connections kept open per worker")
+    db_max_overflow: int = Field(default=30, ge=0, le=1000, description="extra connections a burst may open")
+    db_pool_timeout: float = Field(default=30.0, gt=0, description="seconds a request waits for a connection")
     max_upload_mib: int = 50
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=3600, description="a client must send a request's headers within this (slowloris)")
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="longest silence while a client sends a request body")
+    keep_alive_seconds: int = Field(default=5, ge=1, le=3600, description="an idle kept-alive connection closes")
     token_ttl_hours: float = Field(default=12.0, description="how long a sign-in token lasts")
     signin_window_minutes: float = Field(
         default=15.0, gt=0, description="failed sign-ins are counted over this window (per account, per address)")

@@ -120,7 +120,10 @@ def case_view(row: CaseRow, now: datetime | None = None) -> dict[str, Any]:
         "id": row.id, "status": row.status, "matter": row.matter_code, "procedure": row.procedure,
         "team": row.team_code, "co_owners": row.co_owners, "township": row.township_code,
         "village": row.village_code, "lon": row.lon, "lat": row.lat, "address": row.address,
-        "input": {"x": row.raw_x, "y": row.raw_y, "crs": row.raw_crs}, "accuracy_m": row.accuracy_m,
+        # The point as reported, in its crs: lon/lat like a decision's (reports take geographic CRSs only); x/y
+        # are the same two numbers, kept for the clients that read them.
+        "input": {"lon": row.raw_x, "lat": row.raw_y, "crs": row.raw_crs, "x": row.raw_x, "y": row.raw_y},
+        "accuracy_m": row.accuracy_m,
         "description": row.description, "reporter": row.reporter, "reported_at": row.reported_at.isoformat(),
         "triage": row.triage, "linked_to": row.linked_to, "version": row.version_id, "revision": row.revision,
         "external_id": row.external_id, "photos": row.photos or [],

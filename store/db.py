@@ -18,10 +18,12 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 30, pool_timeout: float = 30.0) -> Engine:
     """An engine for a SQLite file or PostgreSQL+PostGIS, with SQLite set up for safe concurrent use."""
-    # As many connections as the server's thread pool has threads (40), so requests queue in the pool rarely.
-    kwargs: dict[str, Any] = {"future": True, "pool_size": 10, "max_overflow": 30}
+    # As many connections as the server's thread pool has threads (40), so requests queue in the pool rarely;
+    # a request holds one only while its endpoint runs (api/deps.py), so a smaller pool queues, never stalls.
+    kwargs: dict[str, Any] = {"future": True, "pool_size": pool_size, "max_overflow": max_overflow,
+                              "pool_timeout": pool_timeout}
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

@@ -33,7 +33,7 @@ def test_versions_health_and_openapi(client: TestClient, database_url: str) -> N
     assert [v["status"] for v in client.get("/versions").json()] == ["draft"]
     gridgov(database_url, "version", "publish", "1", "--effective-from", "2026-01-01", "--backdate")
     assert client.get("/versions/1").json()["effective_from"] == "2026-01-01"
-    assert client.get("/health").json()["counts"]["matter"] == 0
+    assert client.get("/ready").json()["counts"]["matter"] == 0
     assert "/units/{code}" in client.get("/openapi.json").json()["paths"]
 
 

@@ -25,7 +25,7 @@ def test_report_is_routed_on_arrival_and_kept_raw(api: tuple) -> None:  # type: 
     case = r.json()
     assert (case["team"], case["status"], case["triage"], case["township"], case["village"]) == (
         "TT1", "dispatched", None, "T1", "V2")  # clearly routed: registered and dispatched by the platform
-    assert case["input"] == {"x": gx, "y": gy, "crs": "gcj02"}
+    assert case["input"] == {"lon": gx, "lat": gy, "crs": "gcj02", "x": gx, "y": gy}
     assert abs(case["lon"] - 115.17) < 1e-9 and case["routing"]["winning_rule"]["code"] == "R-T1"
     history = client.get(f"/cases/{case['id']}/history", headers=h["worker1"]).json()
     assert [(e["action"], e["actor"]) for e in history] == [

@@ -95,6 +95,26 @@ def test_jurisdictions_at_lists_every_level_with_version(client: TestClient) -> 
           "at": "2026-03-01"}, 422, "GeoJSON type 'LineString' is not a point"),
         ({"geojson": {"type": "Point", "coordinates": [500000, 4000000]}, "matter": "M-STREET", "at": "2026-03-01"},
          422, "point 0: lat: Input should be less than or equal to 90; lon: Input should be less than or equal to 180"),
+        # An oversized batch is refused on its count, before any point is validated (issue 15.4): point 3 is junk.
+        ({"points": [{"lat": 36.1, "lon": 115.1}] * 3 + ["junk"] + [{"lat": 36.1, "lon": 115.1}] * 497,
+          "matter": "M-STREET", "detail": "summary"}, 413, "501 points is over the limit of 500"),
+        ({"geojson": {"type": "MultiPoint", "coordinates": [[115.1, 36.1]] * 501}, "matter": "M-STREET",
+          "detail": "summary"}, 413, "501 points is over the limit of 500"),
+        ({"geojson": {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": {"type": "MultiPoint", "coordinates": [[115.1, 36.1]] * 300}}] * 2},
+          "matter": "M-STREET", "detail": "summary"}, 413, "600 points is over the limit of 500"),
+        # Malformed GeoJSON is a 422 naming the member, never a 500 (issue 15.5).
+        ({"geojson": {"type": "FeatureCollection", "features": 5}, "matter": "M-STREET"}, 422,
+         "a FeatureCollection needs a list of features"),
+        ({"geojson": {"type": "FeatureCollection", "features": [5]}, "matter": "M-STREET"}, 422,
+         "must be a GeoJSON object, got int"),
+        ({"geojson": {"type": "Feature", "geometry": [115.1, 36.1]}, "matter": "M-STREET"}, 422,
+         "must be a GeoJSON object, got list"),
+        ({"geojson": {"type": "Feature", "geometry": "POINT (115.1 36.1)"}, "matter": "M-STREET"}, 422,
+         "must be a GeoJSON object, got str"),
+        ({"geojson": {"type": "MultiPoint", "coordinates": [115.1, 36.1]}, "matter": "M-STREET"}, 422,
+         "a position is a list [lon, lat]"),
+        ({"points": {"lat": 36.1}, "matter": "M-STREET"}, 422, "points must be a list"),
     ],
 )
 def test_bad_requests_get_actionable_4xx(client: TestClient, body: dict, status: int, message: str) -> None:  # type: ignore[type-arg]
@@ -107,6 +127,9 @@ def test_nan_and_oversized_bodies(client: TestClient, database_url: str) -> None
     r = client.post("/route", content=b'{"lat": NaN, "lon": 115.1, "matter": "M-STREET"}',
                     headers={"content-type": "application/json"})
     assert r.status_code == 422 and "lat: Input should be a finite number" in r.json()["detail"]
+    for junk, message in ((b'{"lat": 36.1,', "the body is not valid JSON"), (b"[1, 2]", "must be a JSON object")):
+        r = client.post("/route", content=junk, headers={"content-type": "application/json"})
+        assert r.status_code == 422 and message in r.json()["detail"] and r.json()["where"] == "body"
     small = TestClient(create_app(get_settings(database_url=database_url, max_upload_mib=0)),
                        headers={"Authorization": client.headers["Authorization"]})
     r = small.post("/route", json={"lat": 36.1, "lon": 115.1, "matter": "M-STREET"})
