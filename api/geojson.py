@@ -34,6 +34,7 @@ def feature_collection(features: list[dict[str, Any]]) -> dict[str, Any]:
 
 def geometry_from_geojson(data: dict[str, Any], crs: str = "wgs84", where: str = "geometry") -> BaseGeometry:
     """A valid, non-empty shapely geometry in WGS84 from a GeoJSON geometry in `crs` (422 saying what is wrong)."""
+    _refuse_open_rings(data, where)
     try:
         raw = shapely.geometry.shape(data)
     except (AttributeError, KeyError, TypeError, ValueError, IndexError, shapely.errors.ShapelyError) as exc:
@@ -44,3 +45,28 @@ def geometry_from_geojson(data: dict[str, Any], crs: str = "wgs84", where: str =
         raise InvalidInput(f"the geometry is invalid: {shapely.is_valid_reason(raw)}; fix it and send it again",
                            where=where)
     return raw if crs.lower() in ("wgs84", "epsg:4326") else geometry_to_wgs84(raw, crs, where=where)
+
+
+def _refuse_open_rings(data: Any, where: str) -> None:
+    """RFC 7946: a ring's first and last positions are the same. shapely would close an open ring silently, and a
+    ring the sender meant differently (a lost last vertex, a cut-off list) would be stored as if drawn: refuse it,
+    naming the ring, so the sender fixes it."""
+    if not isinstance(data, dict):
+        return
+    kind, coords = data.get("type"), data.get("coordinates")
+    if kind == "GeometryCollection" and isinstance(data.get("geometries"), list):
+        for n, part in enumerate(data["geometries"]):
+            _refuse_open_rings(part, f"{where}.geometries.{n}")
+        return
+    polygons = [coords] if kind == "Polygon" else coords if kind == "MultiPolygon" else None
+    if not isinstance(polygons, list):
+        return
+    for p, rings in enumerate(polygons):
+        for r, ring in enumerate(rings if isinstance(rings, list) else []):
+            if not (isinstance(ring, list) and len(ring) >= 2 and isinstance(ring[0], list)
+                    and isinstance(ring[-1], list)):
+                continue  # malformed: shapely's own message says so
+            if ring[0][:2] != ring[-1][:2]:
+                at = f"{where}.coordinates.{p}.{r}" if kind == "MultiPolygon" else f"{where}.coordinates.{r}"
+                raise InvalidInput(f"ring {r} is not closed: it starts at {ring[0][:2]} and ends at {ring[-1][:2]}; "
+                                   "repeat the first position at the end (RFC 7946 3.1.6)", where=at)

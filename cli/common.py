@@ -55,6 +55,7 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     Workers are stateless (each compiles its own routers), so `workers` > 1 scales across cores.
     """
     from api.app import create_app
+    from cli.http_protocol import GuardedHttpToolsProtocol
     from cli.serving import bind, bound_port, run_uvicorn
 
     # The port is bound and the app built (the database migrated) before anything is announced: a port in use
@@ -65,12 +66,18 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     console.print(f"GridGov is serving on [bold]http://{host}:{bound_port(sock)}/[/] (API docs at /docs); "
                   "Ctrl+C stops it")
     sys.stdout.flush()
+    # Idle and slow clients are cut off (cli/http_protocol.py): headers, body silences, idle keep-alive.
+    GuardedHttpToolsProtocol.configure(settings.header_timeout_seconds, settings.body_timeout_seconds)
+    limits: dict[str, Any] = {"http": GuardedHttpToolsProtocol, "timeout_keep_alive": settings.keep_alive_seconds,
+                              "log_level": "warning"}
     if workers > 1:
-        # Worker processes build the app themselves from the environment: hand them the database.
+        # Worker processes build the app themselves from the environment: hand them the database and deadlines.
         os.environ["GRIDGOV_DATABASE_URL"] = settings.resolved_database_url()
+        os.environ["GRIDGOV_HEADER_TIMEOUT_SECONDS"] = str(settings.header_timeout_seconds)
+        os.environ["GRIDGOV_BODY_TIMEOUT_SECONDS"] = str(settings.body_timeout_seconds)
         app.state.engine.dispose()
-        started = run_uvicorn("api.app:create_app", sock, factory=True, workers=workers, log_level="warning")
+        started = run_uvicorn("api.app:create_app", sock, factory=True, workers=workers, **limits)
     else:
-        started = run_uvicorn(app, sock, log_level="warning")
+        started = run_uvicorn(app, sock, **limits)
     if not started:
         raise typer.Exit(2)

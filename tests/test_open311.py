@@ -99,8 +99,8 @@ def test_post_errors_follow_the_spec(api: Api) -> None:
     base = f"api_key={key}&service_code=M-STREET&lat=36.09&long=115.17"
     before = table_counts(engine)
     for body, code, text in [
-        ("service_code=M-STREET&lat=36.09&long=115.17", 403, "api_key is required"),
-        ("api_key=forged-key-forged-key&service_code=M-STREET&lat=36.09&long=115.17", 403, "invalid api_key"),
+        ("service_code=M-STREET&lat=36.09&long=115.17", 401, "api_key is required"),
+        ("api_key=forged-key-forged-key&service_code=M-STREET&lat=36.09&long=115.17", 401, "invalid api_key"),
         (f"api_key={auditor}&service_code=M-STREET&lat=36.09&long=115.17", 403, "auditor may not submit"),
         (f"api_key={key}&lat=36.09&long=115.17", 400, "service_code was not provided"),
         (f"api_key={key}&service_code=M-NOPE&lat=36.09&long=115.17", 404, "service_code 'M-NOPE' was not found"),
@@ -178,7 +178,7 @@ def test_get_requests_filters_bbox_and_scope(api: Api) -> None:
                          ({"start_date": "last week"}, "start_date must be a w3 date-time")]:
         r = client.get(f"{V2}/requests.json", params={"api_key": key, **params})
         assert r.status_code == 400 and text in r.json()[0]["description"], r.text
-    assert client.get(f"{V2}/requests.json").status_code == 403  # no key: the spec's 403
+    assert client.get(f"{V2}/requests.json").status_code == 401  # no key: 401, as the README says
     tt2 = device_key(engine, "tt2")
     seen = client.get(f"{V2}/requests.json", params={"api_key": tt2, **window}).json()
     assert [x["service_request_id"] for x in seen] == [made["east"]]  # a township team sees its own

@@ -266,7 +266,7 @@ def test_tiles_on_sqlite_say_they_need_postgis_and_on_postgis_follow_the_version
                      "/ogc/collections/cases/tiles/WebMercatorQuad",
                      "/ogc/collections/cases/tiles/WebMercatorQuad/8/0/0"):
             r = client.get(path, headers=h["boss"])
-            assert r.status_code == 501, path
+            assert r.status_code == 404, path  # no tiles here (a 501 read as a broken server)
             assert "PostGIS" in r.json()["detail"] and "/items?bbox=" in r.json()["detail"]
         assert not any(link["rel"].endswith("tilesets-vector") for link in links)
         assert not any("ogcapi-tiles" in c for c in conformance)
