@@ -114,7 +114,8 @@ def add_evidence(dispute_id: Id, body: EvidenceIn, user: CurrentUser, repo: Repo
     return JSONResponse(dispute_view(row))
 
 
-@router.post("/disputes/{dispute_id:int}/ruling", summary="Rule on a dispute; optionally as an override rule in a draft")
+@router.post("/disputes/{dispute_id:int}/ruling",
+             summary="Rule on a dispute; optionally as an override rule in a draft")
 def rule_dispute(dispute_id: Id, body: RulingIn, user: CurrentUser, repo: Repo, request: Request) -> JSONResponse:
     cache: RouterCache = request.app.state.routers
     row = Disputes(repo.session).get(user, dispute_id)

@@ -66,7 +66,8 @@ def test_control_characters_are_refused_naming_the_field(api: Api) -> None:
     refused(client.get("/units/V1%00", headers=boss), 422, "code")
     r = client.get("/open311/v2/services.json", params={"jurisdiction_id": "C\u0000"})
     assert r.status_code == 400 and "jurisdiction_id" in r.json()[0]["description"], r.text
-    r = client.post("/open311/v2/requests.json", headers={**worker, "content-type": "application/x-www-form-urlencoded"},
+    form = {**worker, "content-type": "application/x-www-form-urlencoded"}
+    r = client.post("/open311/v2/requests.json", headers=form,
                     content="service_code=M-STREET&lat=36.05&long=115.05&description=a%00b")
     assert r.status_code == 400 and "description" in r.json()[0]["description"], r.text
     assert table_counts(engine) == before
@@ -127,8 +128,8 @@ def test_an_unclosed_ring_is_refused_naming_the_ring(api: Api) -> None:
 def test_dates_are_iso_text_never_a_number_read_as_unix_time(api: Api) -> None:
     client, h, _ = api
     boss = h["boss"]
-    for path, name, where in [("/cases", "since", "since"), ("/stats", "from", "from"), ("/wall/cases", "since", "since"),
-                              ("/units", "at", "at")]:
+    for path, name, where in [("/cases", "since", "since"), ("/stats", "from", "from"),
+                              ("/wall/cases", "since", "since"), ("/units", "at", "at")]:
         refused(client.get(path, params={name: "0"}, headers=boss), 422, where)
     assert client.get("/cases", params={"since": "2026-01-01T00:00:00+08:00"}, headers=boss).status_code == 200
 
