@@ -106,10 +106,14 @@ def unit_from_feature(code: str, body: UnitFeature, crs: str, old: Unit | None) 
             "feature (planners and auditors; cached per revision)", response_model=None)
 def topology(version_id: Id, repo: Repo, request: Request, user: GapReader) -> Response:
     """The check takes about a second on a county, so its answer is kept per (version, revision): a published
-    version never changes and every edit of a draft bumps its revision (`api/topology_cache.py`)."""
+    version never changes and every edit of a draft bumps its revision (`api/topology_cache.py`); with the day and
+    the matters, which the rule gaps read."""
     version = repo.version(version_id)  # 404 names a missing one
     cache: TopologyCache = request.app.state.topology
-    key = (version_id, version.revision, request.app.state.settings.topology_tolerance_m2)
+    # The rule-gap part also reads the day (gaps are checked from today on) and the matter catalogue, which is
+    # not part of a version (a catalogue import adds matters without a draft edit): both are in the key.
+    matters = hash(tuple((m.code, m.domain) for m in repo.matters()))
+    key = (version_id, version.revision, request.app.state.settings.topology_tolerance_m2, date.today(), matters)
     body = cache.answer(key, lambda: bytes(JSONResponse(summary(_versions(request, repo).check(version_id))).body))
     return Response(body, media_type="application/json")
 
