@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import statistics
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -17,11 +21,12 @@ from typer.testing import CliRunner
 from api.app import create_app
 from cli.main import app as cli
 from config import get_settings
-from store.db import session_factory, transaction
+from store.db import downgrade, schema_revision, session_factory, transaction, upgrade
 from store.repo import Repository
 from store.schema import SignInGuardRow, UserRow
 from store.users import Users
 from tests import routing_scenario as sc
+from tests.live import free_port, running
 
 PASSWORD = "correct horse battery"
 WRONG = "wrong password"
@@ -166,3 +171,34 @@ def test_unknown_names_run_the_same_password_hashing(people: Engine, monkeypatch
             spent.append(time.perf_counter() - start)
     known, unknown = (statistics.median(timings[n]) for n in ("zhao", "nobody-here"))
     assert 0.5 < unknown / known < 2.0, (known, unknown)
+
+
+def test_the_lock_holds_across_server_workers(people: Engine, database_url: str, tmp_path: Path) -> None:
+    """`gridgov serve --workers 2`: each attempt on a new connection, whichever worker takes it, counts once."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "GRIDGOV_DATABASE_URL": database_url, "GRIDGOV_TICK_SECONDS": "0",
+           "GRIDGOV_DATA_DIR": str(tmp_path), "GRIDGOV_SIGNIN_ACCOUNT_FAILURES": "3"}
+    argv = [sys.executable, "-m", "cli.main", "serve", "--workers", "2", "--port", str(port)]
+    with running(argv, f"{base}/health", tmp_path / "server.log", env):
+        codes = [httpx.post(f"{base}/auth/token", json={"username": "zhao", "password": WRONG}, timeout=30)
+                 .status_code for _ in range(10)]
+        right = httpx.post(f"{base}/auth/token", json={"username": "zhao", "password": PASSWORD}, timeout=30)
+    assert codes == [401] * 3 + [429] * 7
+    assert right.status_code == 429 and int(right.headers["retry-after"]) > 0
+
+
+def test_migration_0007_goes_down_and_up(people: Engine) -> None:
+    client = app_client(people)
+    assert sign_in(client, "zhao", WRONG).status_code == 401
+    downgrade(people, "0006")
+    for table in ("sign_in_guard", "sign_in_event"):
+        with pytest.raises(sa.exc.DatabaseError), people.connect() as conn:
+            conn.execute(sa.text(f"SELECT count(*) FROM {table}"))
+    upgrade(people)
+    assert schema_revision(people)[0] == schema_revision(people)[1]
+    with people.begin() as conn:
+        conn.execute(sa.text("INSERT INTO sign_in_event (at, username, outcome, actor, detail) "
+                             "VALUES (CURRENT_TIMESTAMP, 'x', 'failure', 'x', '')"))
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), people.begin() as conn:
+        conn.execute(sa.text("DELETE FROM sign_in_event"))
