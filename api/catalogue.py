@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import current_user, require
 from api.deps import GridGovRoute, get_repo
+from api.inputs import MAX_INT, Id
 from etl.catalogue import SHEETS, notes
 from etl.workbook import WorkbookProblems, write_xlsx
 from gis.errors import InvalidInput, UnsupportedMedia
@@ -35,8 +36,9 @@ ACCEPTED = (XLSX, "application/octet-stream", "")
 
 @router.post("/catalogue", summary="Import a catalogue workbook (.xlsx as the request body) into a draft")
 async def upload(request: Request, user: Planner,
-                 version: Annotated[int, Query(description="the draft that takes the delegations and rules")],
-                 revision: Annotated[int, Query(ge=0, description="the draft's revision your upload is based on")],
+                 version: Annotated[Id, Query(description="the draft that takes the delegations and rules")],
+                 revision: Annotated[int, Query(ge=0, le=MAX_INT, description="the draft's revision your upload is "
+                                                "based on (`revision` in GET /versions/{id})")],
                  ) -> JSONResponse:
     """All or nothing: teams and matters are added or updated, the draft's delegation list and rules replaced
     by the workbook's. A 422 lists every problem as {sheet, row, column, header, message}."""
@@ -64,7 +66,7 @@ async def upload(request: Request, user: Planner,
 
 @router.get("/catalogue.xlsx", summary="The catalogue workbook: every team and matter, a version's delegations and "
             "rules", response_class=Response, responses={200: {"content": {XLSX: {}}}})
-def download(repo: Repo, version: int | None = None) -> Response:
+def download(repo: Repo, version: Id | None = None) -> Response:
     """Of `version`, else the version in force today, else the newest. It imports back exactly as it is."""
     v = catalogue_version(repo, version)
     assert v.id is not None
@@ -76,7 +78,7 @@ def download(repo: Repo, version: int | None = None) -> Response:
 
 @router.put("/teams/{code}", summary="Create or replace a team (planners)")
 def put(code: str, body: Team, repo: Repo, user: Planner, response: Response,
-        version: Annotated[int | None, Query(description="the version whose units unit_code must name "
+        version: Annotated[Id | None, Query(description="the version whose units unit_code must name "
                                                          "(default: in force today, else the newest)")] = None
         ) -> Team:
     if body.code != code:

@@ -113,6 +113,7 @@ del C
 SHEETS = (TEAMS, MATTERS, DELEGATIONS, RULES)
 
 CODE_RE = re.compile(CODE_PATTERN)
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # PostgreSQL refuses NUL; none belongs in a catalogue
 SEPARATORS = re.compile(r"[;；,，、\s]+")
 DATE_FORMS = [re.compile(p) for p in (
     r"^(\d{4})-(\d{1,2})-(\d{1,2})$", r"^(\d{4})/(\d{1,2})/(\d{1,2})$", r"^(\d{4})\.(\d{1,2})\.(\d{1,2})$",
@@ -141,7 +142,9 @@ class Known:
     """What the database already holds that the workbook may name."""
 
     unit_layers: dict[str, str] = field(default_factory=dict)  # units of the target version
+    unit_parents: dict[str, str | None] = field(default_factory=dict)
     team_parents: dict[str, str | None] = field(default_factory=dict)  # stored teams
+    team_units: dict[str, str | None] = field(default_factory=dict)
     matter_domains: dict[str, str] = field(default_factory=dict)  # stored matters
 
 
@@ -181,6 +184,10 @@ class _Row:
             self.ok = False
             return None
         value = self.row.values.get(key)
+        if isinstance(value, str) and (bad := CONTROL.search(value)):
+            self.problem(key, f"control character U+{ord(bad.group()):04X} at position {bad.start()}; type plain text")
+            self.row.refused.add(key)  # reported once, whichever reads it next
+            return None
         if value is None and self.sheet.spec.column(key).required:
             self.problem(key, "must be filled in")
         return value
@@ -308,6 +315,9 @@ class _Row:
         except json.JSONDecodeError as exc:
             self.problem(key, f"not JSON ({exc.msg} at character {exc.pos})")
             return {}
+        if _has_control(parsed):
+            self.problem(key, "a control character (\\u0000 …) in the JSON; type plain text")
+            return {}
         if not isinstance(parsed, dict):
             self.problem(key, "must be a JSON object like {\"key\": \"value\"}")
             return {}
@@ -329,6 +339,16 @@ class _Row:
                 key = next((fields[p] for p in loc if p in fields), next(iter(fields.values())))
                 self.problem(key, str(err["msg"]).removeprefix("Value error, "))
             return None
+
+
+def _has_control(value: Any) -> bool:
+    if isinstance(value, str):
+        return CONTROL.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_control(k) or _has_control(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_control(v) for v in value)
+    return False
 
 
 def _code_text(value: Any) -> str:
@@ -480,6 +500,15 @@ def check(cat: Catalogue, known: Known) -> list[SheetProblem]:
             add(DELEGATIONS, n, "matter", f"unknown matter {d.matter_code}", D)
     rules: dict[str, int] = {}
     domains = set(matter_domains.values())
+    team_units = dict(known.team_units) | {t.code: t.unit_code for _, t in cat.teams}
+
+    def county(unit: str | None) -> str | None:
+        seen: set[str] = set()
+        while unit is not None and unit not in seen and known.unit_layers.get(unit) != "county":
+            seen.add(unit)
+            unit = known.unit_parents.get(unit)
+        return unit if unit is not None and known.unit_layers.get(unit) == "county" else None
+
     for n, rule in cat.rules:
         if rule.code in rules:
             add(RULES, n, "code", f"duplicate rule code {rule.code} (first at row {rules[rule.code]})", R)
@@ -491,6 +520,12 @@ def check(cat: Catalogue, known: Known) -> list[SheetProblem]:
                 add(RULES, n, "co_owners", f"unknown team {co}", R)
         if rule.scope.type == "unit" and rule.scope.unit_code not in known.unit_layers:
             add(RULES, n, "scope", f"unknown unit {rule.scope.unit_code} (not in this version)", R)
+        elif rule.scope.type == "unit":
+            # Several counties in one version: a county's team does not take another county's unit.
+            home, there = county(team_units.get(rule.team_code)), county(rule.scope.unit_code)
+            if home is not None and there is not None and home != there:
+                add(RULES, n, "scope", f"{rule.scope.unit_code} lies in county {there}, but team {rule.team_code} "
+                                       f"is based in county {home}", R)
         for code in rule.matters.codes or []:
             if code not in matter_domains:
                 add(RULES, n, "matters", f"unknown matter {code}", R)

@@ -14,6 +14,11 @@ check reads the rule table the way the router does, over areas instead of points
   that matter. Matters with the same domain, the same explicit-code rules and the same delegation in a
   township are read once, so a catalogue of 1,241 matters costs a few dozen overlays, not 1,241.
 
+Why overlays and not the compiled router (`gis/routing`): its lookup grid answers points, and a gap must be
+located as an area a planner can see; sampling points would miss a gap thinner than the sample spacing.
+The overlays are few (see above) and exact: on the demo county (7 townships, 200 villages, 74 matters,
+15 rules) the check takes 0.13 s beside the topology check's 0.7 s.
+
 Exact up to measure zero: routing's tie-break (which unit a point on a shared edge belongs to) only
 decides points on edges, which have no area; overlapping units of one layer are reported as overlaps.
 Parts smaller than the topology tolerance are digitising noise and left out, as for layer gaps.

@@ -55,8 +55,9 @@ class CatalogueImport:
 def known(repo: Repository, version_id: int) -> Known:
     """What the workbook may name without listing it: the version's units, the stored teams and matters."""
     repo.version(version_id)  # 404 for a missing one
-    return Known(unit_layers={u.code: u.layer for u in repo.units(version_id)},
-                 team_parents={t.code: t.parent_code for t in repo.teams()},
+    units, teams = repo.units(version_id), repo.teams()
+    return Known(unit_layers={u.code: u.layer for u in units}, unit_parents={u.code: u.parent_code for u in units},
+                 team_parents={t.code: t.parent_code for t in teams}, team_units={t.code: t.unit_code for t in teams},
                  matter_domains={m.code: m.domain for m in repo.matters()})
 
 

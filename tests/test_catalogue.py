@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import shapely
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from openpyxl import Workbook, load_workbook
@@ -106,13 +107,17 @@ def summary(output: str, verb: str) -> dict[str, str]:
     return dict(re.findall(r"(\w+)=(\S+)", line))
 
 
-def with_units(engine: Engine, units: list[Any] | None = None) -> int:
-    """A draft holding the scenario's units (and a neighbour county's draft after it); the first's id."""
+def with_units(engine: Engine, *, neighbour: bool = False) -> int:
+    """A draft holding the scenario's units (with `neighbour`, a second county C9 beside it, township T9), and
+    another draft after it holding a county C2; the first's id."""
     with transaction(session_factory(engine)) as session:
         repo = Repository(session)
         v = repo.create_version("catalogue")
         assert v.id is not None
-        repo.add_units(v.id, units if units is not None else sc.units())
+        c9 = shapely.box(115.4, 36.0, 115.6, 36.2)
+        repo.add_units(v.id, sc.units() + ([Unit(code="C9", name="邻县", layer="county", geometry=c9),
+                                            Unit(code="T9", name="邻镇", layer="township", parent_code="C9",
+                                                 geometry=c9)] if neighbour else []))
         other = repo.create_version("邻县")
         assert other.id is not None
         repo.add_units(other.id, [Unit(code="C2", name="邻县", layer="county", geometry=sc.T2)])
@@ -288,9 +293,14 @@ BAD: dict[str, tuple[Edit, list[str]]] = {
     "unknown team": (_set("规则", "G3", "NOPE"), ["sheet 规则, row 3, column G (负责队伍): unknown team NOPE"]),
     "unknown co-owner": (_set("规则", "H7", "MARKET;NOBODY"),
                          ["sheet 规则, row 7, column H (协办队伍): unknown team NOBODY"]),
-    "unknown unit": (_set("队伍", "E5", "T9"), ["sheet 队伍, row 5, column E (服务单位): unknown unit T9"]),
-    "another county's unit": (_set("规则", "D3", "C2"),
-                              ["sheet 规则, row 3, column D (范围): unknown unit C2 (not in this version)"]),
+    "unknown unit": (_set("队伍", "E5", "T8"), ["sheet 队伍, row 5, column E (服务单位): unknown unit T8"]),
+    "another county's unit": (_set("规则", "D3", "T9"),
+                              ["sheet 规则, row 3, column D (范围): T9 lies in county C9, but team TT1 is based in "
+                               "county C"]),
+    "another version's unit": (_set("规则", "D3", "C2"),
+                               ["sheet 规则, row 3, column D (范围): unknown unit C2 (not in this version)"]),
+    "control character": (_all(_set("队伍", "H1", "其他属性"), _set("队伍", "H2", '{"note": "a\\u0000b"}')),
+                          ["sheet 队伍, row 2, column H (其他属性): a control character"]),
     "delegation to a village": (_set("赋权清单", "A2", "V1"),
                                 ["sheet 赋权清单, row 2, column A (乡镇编码): V1 is a village, not a township"]),
     "duplicate code": (_append("执法事项", ["M-LAND", "非法占地", "自然资源", None, "普通", 5, "工作日"]),
@@ -344,7 +354,7 @@ BAD: dict[str, tuple[Edit, list[str]]] = {
 @pytest.mark.parametrize("case", list(BAD))
 def test_bad_input_is_named_by_sheet_row_and_column_and_nothing_is_written(
         case: str, engine: Engine, database_url: str, tmp_path: Path) -> None:
-    vid = with_units(engine)
+    vid = with_units(engine, neighbour=True)
     edit, expected = BAD[case]
     path = filled_workbook(tmp_path / "目录.xlsx")
     wb = load_workbook(path)
@@ -363,6 +373,19 @@ def test_bad_input_is_named_by_sheet_row_and_column_and_nothing_is_written(
     assert table_counts(engine) == before and audit_count(engine) == 0
     with engine.connect() as conn:
         assert conn.execute(sa.text(f"SELECT revision FROM boundary_version WHERE id = {vid}")).scalar_one() == revision
+
+
+def test_a_csv_folder_with_a_nul_is_refused(engine: Engine, database_url: str, tmp_path: Path) -> None:
+    vid = with_units(engine)
+    gridgov(database_url, "catalogue", "import", filled_workbook(tmp_path / "目录.xlsx"), "--version", vid)
+    gridgov(database_url, "catalogue", "export", tmp_path / "csv", "--version", vid)
+    teams = tmp_path / "csv" / "队伍.csv"
+    teams.write_text(teams.read_text(encoding="utf-8-sig").replace("城区中队", "城区\x00中队"), encoding="utf-8")
+    before = table_counts(engine)
+    stderr = gridgov_fails(database_url, "catalogue", "import", tmp_path / "csv", "--version", vid)
+    # exported by code: URBAN is the last team, row 8
+    assert "sheet 队伍, row 8, column B (队伍名称): control character U+0000 at position 2" in stderr
+    assert table_counts(engine) == before and audit_count(engine) == 1
 
 
 def test_a_published_version_or_a_stale_revision_is_refused(engine: Engine, database_url: str,
