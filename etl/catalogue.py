@@ -1,98 +1,628 @@
-"""The catalogue for planners: upload and download the workbook, create, change and delete teams; the audit log.
+"""The catalogue workbook a county office keeps: teams (队伍), matters (执法事项), delegations (赋权清单) and
+rules (规则), Chinese headers first, English aliases accepted.
 
-Uploads replace a draft's delegation list and rules, so they name the draft revision like every draft edit
-(`?revision=`, 409 when stale). Every write is recorded in the audit log with the signed-in user.
+Reading is all or nothing: every cell is checked (codes, numbers, dates, closed lists, JSON), then every
+reference across sheets and against the database (`Known`), and every problem is reported with its sheet,
+row and column. Writing gives the rows back so that export → import → export is the same workbook:
+each stored field has exactly one cell, and attributes no column holds travel as JSON in 其他属性.
 """
 
 from __future__ import annotations
 
-import io
-from typing import Annotated, Any
+import json
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
+import h3
+from pydantic import BaseModel, ValidationError
 
-from api.auth import current_user, require
-from api.deps import GridGovRoute, get_repo
-from api.inputs import MAX_INT, Id
-from etl.catalogue import SHEETS, notes
-from etl.workbook import WorkbookProblems, write_xlsx
-from gis.errors import InvalidInput, UnsupportedMedia
-from gis.model import Team
-from store import audit
-from store.catalogue import catalogue_version, delete_team, export_rows, import_catalogue, put_team
-from store.db import transaction
-from store.repo import Repository
-from store.users import User
+from etl.workbook import Column, RawRow, RawSheet, Sheet, SheetProblem
+from gis.model import CODE_PATTERN, LAYERS, Delegation, Matter, Rule, Team
 
-router = APIRouter(route_class=GridGovRoute, tags=["catalogue"], dependencies=[Depends(current_user)])
-Repo = Annotated[Repository, Depends(get_repo, scope="function")]
-Planner = Annotated[User, Depends(require("planner"))]
-AuditReader = Annotated[User, Depends(require("planner", "auditor"))]
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-ACCEPTED = (XLSX, "application/octet-stream", "")
+TEAM_KINDS = (("县综合行政执法局", "county_bureau"), ("中队", "squadron"), ("乡镇综合执法队", "township_team"),
+              ("县直部门", "department"), ("网格员", "grid_worker"))
+PROCEDURES = (("简易", "simple"), ("普通", "ordinary"))
+TIME_UNITS = (("工作日", "working_days"), ("工作小时", "working_hours"))
+FIRST_VIOLATION = (("无", "none"), ("不予处罚", "no_penalty"), ("责令改正前置", "correction_first"),
+                   ("可单独警告", "warning_only"))
+SITUATIONS = (("优先", "priority"), ("评估", "assessed"), ("暂缓", "deferred"), ("依法", "by_law"),
+              ("整体下放", "wholesale"))
+SCOPE_TYPES = (("单元", "unit"), ("图层", "layer"), ("H3单元格", "cells"), ("全域", "everywhere"))
+MATTER_FILTERS = (("全部", "all"), ("领域", "domain"), ("已赋权", "delegated"), ("未赋权", "not_delegated"),
+                  ("指定事项", "codes"))
+LAYER_NAMES = {"county": "县", "township": "乡镇", "village": "村", "grid": "网格", "zone": "专区"}
+# Accepted besides the labels above (the machine value is always accepted too).
+SYNONYMS = {"简易程序": "simple", "普通程序": "ordinary", "优先赋权": "priority", "评估后赋权": "assessed",
+            "暂缓赋权": "deferred", "依法赋权": "by_law"}
+
+# Attribute keys a column holds; anything else in `attributes` goes to 其他属性 as JSON.
+TEAM_KEYS = ("contact", "certified_officers", "also_serves")
+MATTER_KEYS = ("legal_basis", "duplicate_m", "duplicate_h", "first_violation")
+
+C = Column
+TEAMS = Sheet("teams", "队伍", "teams", (
+    C("code", "队伍编码", "code", "unique code: letters, digits, _ . : -", "code", required=True, width=22),
+    C("name", "队伍名称", "name", "full name, e.g. 马头镇综合行政执法队", required=True, width=30),
+    C("kind", "类型", "kind", "closed list", "choice", TEAM_KINDS, required=True, width=16),
+    C("parent", "上级队伍", "parent", "code of the team above it (blank for the county bureau)", "code", width=22),
+    C("units", "服务单位", "units", "unit code(s) it serves, separated by ; — the first is where it is based",
+      "codes", width=26),
+    C("contact", "联系方式", "contact", "telephone or other contact", width=18),
+    C("officers", "持证人数", "certified officers", "number of officers holding an enforcement certificate",
+      "int", width=10),
+    C("attributes", "其他属性", "attributes", "other attributes as a JSON object (optional)", "json",
+      optional_header=True, width=24),
+), example={"code": "T-TWP-139900104000", "name": "马头镇综合行政执法队", "kind": "township_team",
+            "parent": "T-BUREAU", "units": "139900104000", "contact": "0310-1234567", "officers": 12})
+MATTERS = Sheet("matters", "执法事项", "matters", (
+    C("code", "事项编码", "code", "unique code", "code", required=True, width=16),
+    C("name", "事项名称", "name", "what the matter is", required=True, width=36),
+    C("domain", "领域", "domain", "e.g. 市场监管, 自然资源", required=True, width=14),
+    C("legal_basis", "法律依据", "legal basis", "laws and articles", width=40),
+    C("procedure", "默认程序", "procedure", "简易 (simple) or 普通 (ordinary)", "choice", PROCEDURES, required=True,
+      width=10),
+    C("time_limit", "办理时限", "time limit", "a whole number > 0", "int", required=True, width=10),
+    C("time_unit", "时限单位", "time unit", "工作日 or 工作小时", "choice", TIME_UNITS, required=True, width=10),
+    C("duplicate_m", "查重半径(米)", "duplicate radius m", "reports this close are linked as duplicates (0: never; "
+      "blank: the default)", "number", width=12),
+    C("duplicate_h", "查重时窗(小时)", "duplicate window h", "…within this many hours (0: never; blank: the default)",
+      "number", width=12),
+    C("first_violation", "首违类别", "first violation", "无 / 不予处罚 / 责令改正前置 / 可单独警告 (blank: not "
+      "classified)", "choice", FIRST_VIOLATION, width=14),
+    C("attributes", "其他属性", "attributes", "other attributes as a JSON object (optional)", "json",
+      optional_header=True, width=24),
+), example={"code": "M-ENV-COAL", "name": "露天晾晒煤泥污染环境", "domain": "生态环境",
+            "legal_basis": "《中华人民共和国大气污染防治法》第一百一十七条", "procedure": "ordinary",
+            "time_limit": 5, "time_unit": "working_days", "duplicate_m": 100, "duplicate_h": 72,
+            "first_violation": "correction_first"})
+DELEGATIONS = Sheet("delegations", "赋权清单", "delegations", (
+    C("township", "乡镇编码", "township", "code of the township (a unit of the version)", "code", required=True,
+      width=18),
+    C("matter", "事项编码", "matter", "code of the matter it holds", "code", required=True, width=16),
+    C("batch", "批次", "batch", "e.g. 第一批", width=12),
+    C("effective_from", "生效日期", "effective from", "date of the delegation, e.g. 2026-01-01", "date", width=12),
+    C("situation", "赋权情形", "situation", "优先 / 评估 / 暂缓 / 依法 / 整体下放", "choice", SITUATIONS, width=12),
+    C("note", "备注", "note", "free text", width=30),
+), example={"township": "139900104000", "matter": "M-ENV-COAL", "batch": "第一批",
+            "effective_from": date(2026, 1, 1), "situation": "priority", "note": "成熟一批、赋予一批"})
+RULES = Sheet("rules", "规则", "rules", (
+    C("code", "规则编码", "code", "unique code within the version", "code", required=True, width=22),
+    C("priority", "优先级", "priority", "0–10000; the highest matching rule wins", "int", required=True, width=8),
+    C("scope_type", "范围类型", "scope type", "单元 (one unit) / 图层 (a whole layer) / H3单元格 / 全域 (everywhere)",
+      "choice", SCOPE_TYPES, required=True, width=10),
+    C("scope", "范围", "scope", "the unit code, the layer (县/乡镇/村/网格/专区), or H3 cells separated by ;",
+      width=22),
+    C("matter_filter", "事项范围", "matter filter", "全部 / 领域 / 已赋权 / 未赋权 / 指定事项", "choice",
+      MATTER_FILTERS, required=True, width=10),
+    C("matters", "事项", "matters", "the domain, or matter codes separated by ;", width=22),
+    C("team", "负责队伍", "team", "code of the team that takes the case", "code", required=True, width=22),
+    C("co_owners", "协办队伍", "co-owners", "team codes separated by ;", "codes", width=18),
+    C("effective_from", "生效日期", "effective from", "first day (blank: always)", "date", width=12),
+    C("effective_to", "失效日期", "effective to", "first day it no longer applies (blank: open)", "date", width=12),
+    C("legal_basis", "法律依据", "legal basis", "laws, decisions, announcements", width=40),
+    C("description", "说明", "description", "what the rule means, in words", width=40),
+), example={"code": "R-TWP-139900104000", "priority": 20, "scope_type": "unit", "scope": "139900104000",
+            "matter_filter": "delegated", "team": "T-TWP-139900104000", "effective_from": date(2026, 1, 1),
+            "legal_basis": "《中华人民共和国行政处罚法》第二十四条",
+            "description": "镇内已赋权事项由镇综合行政执法队管辖"})
+del C
+SHEETS = (TEAMS, MATTERS, DELEGATIONS, RULES)
+
+CODE_RE = re.compile(CODE_PATTERN)
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # PostgreSQL refuses NUL; none belongs in a catalogue
+SEPARATORS = re.compile(r"[;；,，、\s]+")
+DATE_FORMS = [re.compile(p) for p in (
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})$", r"^(\d{4})/(\d{1,2})/(\d{1,2})$", r"^(\d{4})\.(\d{1,2})\.(\d{1,2})$",
+    r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日$")]
 
 
-@router.post("/catalogue", summary="Import a catalogue workbook (.xlsx as the request body) into a draft")
-async def upload(request: Request, user: Planner,
-                 version: Annotated[Id, Query(description="the draft that takes the delegations and rules")],
-                 revision: Annotated[int, Query(ge=0, le=MAX_INT, description="the draft's revision your upload is "
-                                                "based on (`revision` in GET /versions/{id})")],
-                 ) -> JSONResponse:
-    """All or nothing: teams and matters are added or updated, the draft's delegation list and rules replaced
-    by the workbook's. A 422 lists every problem as {sheet, row, column, header, message}."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind not in ACCEPTED:
-        raise UnsupportedMedia(f"send the .xlsx file itself as the body (content-type {XLSX}), e.g. "
-                               "curl --data-binary @catalogue.xlsx; got " + kind, where="content-type")
-    data = await request.body()
-    if not data:
-        raise InvalidInput("the request body is empty; send the .xlsx file", where="body")
-
-    def work() -> dict[str, Any]:
-        with transaction(request.app.state.sessions) as session:
-            result = import_catalogue(Repository(session), io.BytesIO(data), version_id=version,
-                                      expected_revision=revision, actor=user.username, name="upload.xlsx")
-        return result.as_dict()
-
-    try:
-        return JSONResponse(await run_in_threadpool(work))
-    except WorkbookProblems as exc:
-        return JSONResponse(status_code=422, content={
-            "detail": exc.message, "where": exc.where, "error": "InvalidInput",
-            "problems": [p.as_dict() for p in exc.problems]})
+def notes() -> list[list[str]]:
+    """The 说明 sheet: what each sheet and closed list means."""
+    lines = [["GridGov 目录工作簿", "队伍、执法事项、赋权清单、规则。第一行为表头（中文，亦可用英文名）；黄色列必填。"
+              "导入时全部检查，任何问题按工作表、行、列列出，一处有误则全部不写入。"],
+             ["日期", "可写 2026-01-01、2026/1/1、2026.1.1、2026年1月1日，或 Excel 日期。"],
+             ["多个编码", "用 ; 分隔（服务单位、协办队伍、事项、H3单元格）。"],
+             ["编码", "只用半角字母、数字和 _ . : -（全角字符会被拒绝）。"]]
+    for spec in SHEETS:
+        for c in spec.columns:
+            if c.choices:
+                lines.append([f"{spec.zh}·{c.zh}", "、".join(f"{lab}（{v}）" for lab, v in c.choices)])
+    return lines
 
 
-@router.get("/catalogue.xlsx", summary="The catalogue workbook: every team and matter, a version's delegations and "
-            "rules", response_class=Response, responses={200: {"content": {XLSX: {}}}})
-def download(repo: Repo, version: Id | None = None) -> Response:
-    """Of `version`, else the version in force today, else the newest. It imports back exactly as it is."""
-    v = catalogue_version(repo, version)
-    assert v.id is not None
-    buffer = io.BytesIO()
-    write_xlsx(buffer, SHEETS, export_rows(repo, v.id), notes())
-    return Response(buffer.getvalue(), media_type=XLSX, headers={
-        "Content-Disposition": f'attachment; filename="catalogue-v{v.id}.xlsx"'})
+# -- reading ----------------------------------------------------------------------------------------
 
 
-@router.put("/teams/{code}", summary="Create or replace a team (planners)")
-def put(code: str, body: Team, repo: Repo, user: Planner, response: Response,
-        version: Annotated[Id | None, Query(description="the version whose units unit_code must name "
-                                                         "(default: in force today, else the newest)")] = None
-        ) -> Team:
-    if body.code != code:
-        raise InvalidInput(f"the body's code {body.code} differs from the path's {code}", where="code")
-    response.status_code = 201 if put_team(repo, body, version, user.username) else 200
-    return body
+@dataclass
+class Known:
+    """What the database already holds that the workbook may name."""
+
+    unit_layers: dict[str, str] = field(default_factory=dict)  # units of the target version
+    unit_parents: dict[str, str | None] = field(default_factory=dict)
+    team_parents: dict[str, str | None] = field(default_factory=dict)  # stored teams
+    team_units: dict[str, str | None] = field(default_factory=dict)
+    matter_domains: dict[str, str] = field(default_factory=dict)  # stored matters
 
 
-@router.delete("/teams/{code}", summary="Delete a team nothing names any more (planners; 409 lists what does)")
-def delete(code: str, repo: Repo, user: Planner) -> Team:
-    return delete_team(repo, code, user.username)
+@dataclass
+class Catalogue:
+    """The four sheets as domain objects, each with the row it came from."""
+
+    teams: list[tuple[int, Team]] = field(default_factory=list)
+    matters: list[tuple[int, Matter]] = field(default_factory=list)
+    delegations: list[tuple[int, Delegation]] = field(default_factory=list)
+    rules: list[tuple[int, Rule]] = field(default_factory=list)
+    # Codes (and domains) of team and matter rows refused for another problem: still "known" when other rows
+    # name them, so one mistake is reported once and not again at every reference.
+    refused_teams: set[str] = field(default_factory=set)
+    refused_matters: dict[str, str] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        return {"team": len(self.teams), "matter": len(self.matters), "delegation": len(self.delegations),
+                "rule": len(self.rules)}
 
 
-@router.get("/audit", summary="Who changed the catalogue, when and what (planners, auditors), newest first")
-def audit_log(repo: Repo, user: AuditReader, action: str | None = None, target: str | None = None,
-              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
-    return audit.events(repo.session, action=action, target=target, limit=limit)
+class _Row:
+    """Typed reads of one raw row; each failure is a problem at its cell, and `ok` turns false."""
+
+    def __init__(self, sheet: RawSheet, row: RawRow, problems: list[SheetProblem]) -> None:
+        self.sheet, self.row, self.problems = sheet, row, problems
+        self.ok = True
+
+    def problem(self, key: str, message: str) -> None:
+        self.ok = False
+        column = self.sheet.spec.column(key)
+        self.problems.append(SheetProblem(self.sheet.spec.zh, self.row.number, self.sheet.letters.get(key),
+                                          column.zh, message))
+
+    def raw(self, key: str) -> Any:
+        if key in self.row.refused:
+            self.ok = False
+            return None
+        value = self.row.values.get(key)
+        if isinstance(value, str) and (bad := CONTROL.search(value)):
+            self.problem(key, f"control character U+{ord(bad.group()):04X} at position {bad.start()}; type plain text")
+            self.row.refused.add(key)  # reported once, whichever reads it next
+            return None
+        if value is None and self.sheet.spec.column(key).required:
+            self.problem(key, "must be filled in")
+        return value
+
+    def text(self, key: str) -> str:
+        value = self.raw(key)
+        if value is None:
+            return ""
+        if isinstance(value, datetime | date):
+            return value.isoformat()[:10]
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+
+    def code(self, key: str) -> str | None:
+        value = self.raw(key)
+        if value is None:
+            return None
+        return self._one_code(key, _code_text(value))
+
+    def _one_code(self, key: str, text: str) -> str | None:
+        wide = [ch for ch in text if "\uff01" <= ch <= "\uff5e" or ch == "\u3000"]
+        if wide:
+            ch = wide[0]
+            half = " " if ch == "\u3000" else chr(ord(ch) - 0xFEE0)
+            self.problem(key, f"full-width character {ch!r} in code {text!r}; type the half-width {half!r}")
+            return None
+        if not CODE_RE.match(text):
+            self.problem(key, f"{text!r} is not a code: 1–64 letters, digits or _ . : -")
+            return None
+        return text
+
+    def codes(self, key: str) -> list[str]:
+        value = self.raw(key)
+        if value is None:
+            return []
+        parts = [p for p in SEPARATORS.split(_code_text(value)) if p]
+        out = [self._one_code(key, p) for p in parts]
+        good = [c for c in out if c is not None]
+        dupes = sorted({c for c in good if good.count(c) > 1})
+        if dupes:
+            self.problem(key, f"lists {', '.join(dupes)} twice")
+        return good
+
+    def integer(self, key: str, low: int, high: int | None = None) -> int | None:
+        value = self.raw(key)
+        if value is None:
+            return None
+        number: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        elif isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value):
+            number = int(value)
+        if number is None:
+            self.problem(key, f"{value!r} is not a whole number")
+        elif number < low or (high is not None and number > high):
+            self.problem(key, f"{number} is out of range ({low}–{high if high is not None else '…'})")
+            number = None
+        return number
+
+    def number(self, key: str) -> int | float | None:
+        value = self.raw(key)
+        if value is None:
+            return None
+        number: int | float | None = None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str):
+            try:
+                number = int(value) if re.fullmatch(r"[+-]?\d+", value) else float(value)
+            except ValueError:
+                number = None
+        if number is None or not math.isfinite(number) or number < 0:
+            self.problem(key, f"{value!r} is not a number ≥ 0")
+            return None
+        return number
+
+    def day(self, key: str) -> date | None:
+        value = self.raw(key)
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            if value.time() != datetime.min.time():
+                self.problem(key, f"{value} has a time of day; a date is wanted")
+                return None
+            return value.date()
+        if isinstance(value, date):
+            return value
+        if isinstance(value, str):
+            for form in DATE_FORMS:
+                m = form.match(value)
+                if m:
+                    try:
+                        return date(int(m[1]), int(m[2]), int(m[3]))
+                    except ValueError:
+                        self.problem(key, f"{value!r}: no such day")
+                        return None
+        self.problem(key, f"{value!r} is not a date; type 2026-01-01, 2026/1/1, 2026.1.1 or 2026年1月1日, "
+                          "or format the cell as a date")
+        return None
+
+    def choice(self, key: str) -> str | None:
+        value = self.raw(key)
+        if value is None:
+            return None
+        column = self.sheet.spec.column(key)
+        text = str(value)
+        allowed = {lab: v for lab, v in column.choices} | {v: v for _, v in column.choices}
+        folded = {k.casefold(): v for k, v in allowed.items()}
+        chosen = allowed.get(text) or folded.get(text.casefold())
+        if chosen is None and text in SYNONYMS and SYNONYMS[text] in allowed.values():
+            chosen = SYNONYMS[text]
+        if chosen is None:
+            self.problem(key, f"{text!r} is not one of {'、'.join(lab for lab, _ in column.choices)}")
+        return chosen
+
+    def json_object(self, key: str, reserved: tuple[str, ...]) -> dict[str, Any]:
+        value = self.raw(key)
+        if value is None:
+            return {}
+        try:
+            parsed = json.loads(str(value))
+        except json.JSONDecodeError as exc:
+            self.problem(key, f"not JSON ({exc.msg} at character {exc.pos})")
+            return {}
+        if _has_control(parsed):
+            self.problem(key, "a control character (\\u0000 …) in the JSON; type plain text")
+            return {}
+        if not isinstance(parsed, dict):
+            self.problem(key, "must be a JSON object like {\"key\": \"value\"}")
+            return {}
+        clash = sorted(set(parsed) & set(reserved))
+        if clash:
+            self.problem(key, f"{', '.join(clash)} belong(s) in their own column")
+            return {}
+        return parsed
+
+    def build(self, model: type[BaseModel], data: dict[str, Any], fields: dict[str, str]) -> Any:
+        """The model, or None with its validation errors placed on the columns they concern."""
+        if not self.ok:
+            return None
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = [str(p) for p in err["loc"]]
+                key = next((fields[p] for p in loc if p in fields), next(iter(fields.values())))
+                self.problem(key, str(err["msg"]).removeprefix("Value error, "))
+            return None
+
+
+def _has_control(value: Any) -> bool:
+    if isinstance(value, str):
+        return CONTROL.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_control(k) or _has_control(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_control(v) for v in value)
+    return False
+
+
+def _code_text(value: Any) -> str:
+    """A code cell as text: Excel users type numeric codes (139900104000) as numbers."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _rows(sheets: dict[str, RawSheet], key: str, problems: list[SheetProblem]) -> Iterable[_Row]:
+    sheet = sheets.get(key)
+    if sheet is not None:
+        for row in sheet.rows:
+            yield _Row(sheet, row, problems)
+
+
+def parse(sheets: dict[str, RawSheet], problems: list[SheetProblem]) -> Catalogue:
+    """Every row as a domain object (rows with a problem are left out and the problem recorded)."""
+    cat = Catalogue()
+    for r in _rows(sheets, "teams", problems):
+        units = r.codes("units")
+        attributes = r.json_object("attributes", TEAM_KEYS)
+        contact, officers = r.text("contact"), r.integer("officers", 0, 100_000)
+        attributes |= {k: v for k, v in (("contact", contact), ("certified_officers", officers),
+                                         ("also_serves", units[1:])) if v not in (None, "", [])}
+        code = r.code("code")
+        team = r.build(Team, {"code": code, "name": r.text("name"), "kind": r.choice("kind"),
+                              "parent_code": r.code("parent"), "unit_code": units[0] if units else None,
+                              "attributes": attributes},
+                       {"code": "code", "name": "name", "kind": "kind", "parent_code": "parent"})
+        if team is not None:
+            cat.teams.append((r.row.number, team))
+        elif code is not None:
+            cat.refused_teams.add(code)
+    for r in _rows(sheets, "matters", problems):
+        attributes = r.json_object("attributes", MATTER_KEYS)
+        extra = {"legal_basis": r.text("legal_basis"), "duplicate_m": r.number("duplicate_m"),
+                 "duplicate_h": r.number("duplicate_h"), "first_violation": r.choice("first_violation")}
+        attributes |= {k: v for k, v in extra.items() if v not in (None, "")}
+        code, domain = r.code("code"), r.text("domain")
+        matter = r.build(Matter, {"code": code, "name": r.text("name"), "domain": domain,
+                                  "procedure": r.choice("procedure"), "time_limit": r.integer("time_limit", 1),
+                                  "time_unit": r.choice("time_unit"), "attributes": attributes},
+                         {"code": "code", "name": "name", "domain": "domain", "time_limit": "time_limit"})
+        if matter is not None:
+            cat.matters.append((r.row.number, matter))
+        elif code is not None:
+            cat.refused_matters[code] = domain
+    for r in _rows(sheets, "delegations", problems):
+        d = r.build(Delegation, {"township_code": r.code("township"), "matter_code": r.code("matter"),
+                                 "batch": r.text("batch"), "effective_from": r.day("effective_from"),
+                                 "situation": r.choice("situation"), "note": r.text("note")},
+                    {"township_code": "township", "matter_code": "matter", "batch": "batch", "note": "note"})
+        if d is not None:
+            cat.delegations.append((r.row.number, d))
+    for r in _rows(sheets, "rules", problems):
+        rule = _parse_rule(r)
+        if rule is not None:
+            cat.rules.append((r.row.number, rule))
+    return cat
+
+
+def _parse_rule(r: _Row) -> Rule | None:
+    scope_type, filter_type = r.choice("scope_type"), r.choice("matter_filter")
+    scope_text, matters_text = r.text("scope"), r.text("matters")
+    scope: dict[str, Any] = {"type": scope_type}
+    if scope_type == "unit":
+        scope["unit_code"] = r._one_code("scope", _code_text(scope_text)) if scope_text else None
+    elif scope_type == "layer":
+        layer = {v: k for k, v in LAYER_NAMES.items()}.get(scope_text, scope_text.lower())
+        if layer not in LAYERS:
+            r.problem("scope", f"{scope_text!r} is not a layer: {'、'.join(LAYER_NAMES.values())}")
+        scope["layer"] = layer
+    elif scope_type == "cells":
+        cells = [c.lower() for c in SEPARATORS.split(scope_text) if c]
+        bad = [c for c in cells if not h3.is_valid_cell(c)]
+        if bad:
+            r.problem("scope", f"not H3 cells: {', '.join(bad[:5])}")
+        scope["cells"] = sorted(set(cells))
+    elif scope_type == "everywhere" and scope_text:
+        r.problem("scope", "a rule for everywhere (全域) names no scope; leave it blank")
+    if scope_type in ("unit", "layer", "cells") and not scope_text:
+        r.problem("scope", f"scope type {r.sheet.spec.column('scope_type').label(scope_type)} needs the "
+                           "unit, layer or cells here")
+    matters: dict[str, Any] = {"type": filter_type}
+    if filter_type == "domain":
+        matters["domain"] = matters_text
+    elif filter_type == "codes":
+        matters["codes"] = r.codes("matters")
+    elif matters_text and filter_type is not None:
+        r.problem("matters", f"matter filter {r.sheet.spec.column('matter_filter').label(filter_type)} names no "
+                             "matters; leave it blank")
+    if filter_type in ("domain", "codes") and not matters_text:
+        r.problem("matters", "name the domain or the matter codes here")
+    data = {"code": r.code("code"), "priority": r.integer("priority", 0, 10_000), "scope": scope,
+            "matters": matters, "team_code": r.code("team"), "co_owner_codes": r.codes("co_owners"),
+            "effective_from": r.day("effective_from"), "effective_to": r.day("effective_to"),
+            "legal_basis": r.text("legal_basis"), "description": r.text("description")}
+    fields = {"code": "code", "priority": "priority", "scope": "scope", "matters": "matters",
+              "team_code": "team", "co_owner_codes": "co_owners", "effective_to": "effective_to",
+              "effective_from": "effective_from"}
+    rule: Rule | None = r.build(Rule, data, fields)
+    return rule
+
+
+def check(cat: Catalogue, known: Known) -> list[SheetProblem]:
+    """Every reference across the sheets and to what is stored: duplicates, unknown codes, parent cycles."""
+    problems: list[SheetProblem] = []
+
+    def add(sheet: Sheet, row: int, key: str, message: str, letters: dict[str, str]) -> None:
+        problems.append(SheetProblem(sheet.zh, row, letters.get(key), sheet.column(key).zh, message))
+
+    letters = {s.key: {c.key: _letter(s, c.key) for c in s.columns} for s in SHEETS}
+    teams = {t.code: (n, t) for n, t in reversed(cat.teams)}  # first row wins
+    matters = {m.code: (n, m) for n, m in reversed(cat.matters)}
+    team_parents = (dict(known.team_parents) | {c: None for c in cat.refused_teams}
+                    | {t.code: t.parent_code for _, t in cat.teams})
+    matter_domains = dict(known.matter_domains) | cat.refused_matters | {m.code: m.domain for _, m in cat.matters}
+    T, M, D, R = (letters[k] for k in ("teams", "matters", "delegations", "rules"))
+    for n, t in cat.teams:
+        if teams[t.code][0] != n:
+            add(TEAMS, n, "code", f"duplicate team code {t.code} (first at row {teams[t.code][0]})", T)
+        if t.parent_code and t.parent_code not in team_parents:
+            add(TEAMS, n, "parent", f"unknown team {t.parent_code}", T)
+        for unit in [t.unit_code, *t.attributes.get("also_serves", [])]:
+            if unit and unit not in known.unit_layers:
+                add(TEAMS, n, "units", f"unknown unit {unit} (not in this version)", T)
+    for n, t in cat.teams:
+        cycle = _cycle(t.code, team_parents)
+        if cycle and teams[t.code][0] == n:
+            text = "itself" if len(cycle) == 1 else " → ".join([*cycle, cycle[0]])
+            add(TEAMS, n, "parent", f"team {t.code} is its own parent" if len(cycle) == 1
+                else f"parent cycle {text}", T)
+    for n, m in cat.matters:
+        if matters[m.code][0] != n:
+            add(MATTERS, n, "code", f"duplicate matter code {m.code} (first at row {matters[m.code][0]})", M)
+    seen: dict[tuple[str, str], int] = {}
+    for n, d in cat.delegations:
+        pair = (d.township_code, d.matter_code)
+        if pair in seen:
+            add(DELEGATIONS, n, "matter", f"duplicate row: {d.township_code} already holds {d.matter_code} "
+                                          f"(row {seen[pair]})", D)
+        seen.setdefault(pair, n)
+        layer = known.unit_layers.get(d.township_code)
+        if layer != "township":
+            add(DELEGATIONS, n, "township", f"unknown unit {d.township_code}" if layer is None else
+                f"{d.township_code} is a {layer}, not a township", D)
+        if d.matter_code not in matter_domains:
+            add(DELEGATIONS, n, "matter", f"unknown matter {d.matter_code}", D)
+    rules: dict[str, int] = {}
+    domains = set(matter_domains.values())
+    team_units = dict(known.team_units) | {t.code: t.unit_code for _, t in cat.teams}
+
+    def county(unit: str | None) -> str | None:
+        seen: set[str] = set()
+        while unit is not None and unit not in seen and known.unit_layers.get(unit) != "county":
+            seen.add(unit)
+            unit = known.unit_parents.get(unit)
+        return unit if unit is not None and known.unit_layers.get(unit) == "county" else None
+
+    for n, rule in cat.rules:
+        if rule.code in rules:
+            add(RULES, n, "code", f"duplicate rule code {rule.code} (first at row {rules[rule.code]})", R)
+        rules.setdefault(rule.code, n)
+        if rule.team_code not in team_parents:
+            add(RULES, n, "team", f"unknown team {rule.team_code}", R)
+        for co in rule.co_owner_codes:
+            if co not in team_parents:
+                add(RULES, n, "co_owners", f"unknown team {co}", R)
+        if rule.scope.type == "unit" and rule.scope.unit_code not in known.unit_layers:
+            add(RULES, n, "scope", f"unknown unit {rule.scope.unit_code} (not in this version)", R)
+        elif rule.scope.type == "unit":
+            # Several counties in one version: a county's team does not take another county's unit.
+            home, there = county(team_units.get(rule.team_code)), county(rule.scope.unit_code)
+            if home is not None and there is not None and home != there:
+                add(RULES, n, "scope", f"{rule.scope.unit_code} lies in county {there}, but team {rule.team_code} "
+                                       f"is based in county {home}", R)
+        for code in rule.matters.codes or []:
+            if code not in matter_domains:
+                add(RULES, n, "matters", f"unknown matter {code}", R)
+        if rule.matters.type == "domain" and rule.matters.domain not in domains:
+            add(RULES, n, "matters", f"no matter is in the domain {rule.matters.domain!r}", R)
+    return problems
+
+
+def _letter(sheet: Sheet, key: str) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(next(i for i, c in enumerate(sheet.columns, start=1) if c.key == key))
+
+
+def _cycle(start: str, parents: dict[str, str | None]) -> list[str]:
+    """The cycle `start` sits on when following parents, or []."""
+    path: list[str] = []
+    code: str | None = start
+    while code is not None and code not in path:
+        path.append(code)
+        code = parents.get(code)
+    return path[path.index(code):] if code is not None and code == start else []
+
+
+def placed(problems: list[SheetProblem], sheets: dict[str, RawSheet]) -> list[SheetProblem]:
+    """Problems with the column letters of the file as read (the workbook's columns may be in any order)."""
+    by_zh = {s.spec.zh: s for s in sheets.values()}
+    out = []
+    for p in problems:
+        sheet = by_zh.get(p.sheet)
+        key = next((c.key for c in sheet.spec.columns if c.zh == p.header), None) if sheet else None
+        letter = sheet.letters.get(key) if sheet and key else p.column
+        out.append(SheetProblem(p.sheet, p.row, letter, p.header, p.message))
+    return sorted(out, key=lambda p: ([s.zh for s in SHEETS].index(p.sheet) if p.sheet in
+                                      [s.zh for s in SHEETS] else 9, p.row or 0, p.column or ""))
+
+
+# -- writing ----------------------------------------------------------------------------------------
+
+
+def _codes(values: Iterable[str]) -> str:
+    return ";".join(values)
+
+
+def team_row(t: Team) -> dict[str, Any]:
+    a = dict(t.attributes)
+    units = [t.unit_code] if t.unit_code else []
+    units += list(a.pop("also_serves", []))
+    contact, officers = a.pop("contact", None), a.pop("certified_officers", None)
+    return {"code": t.code, "name": t.name, "kind": TEAMS.column("kind").label(t.kind), "parent": t.parent_code,
+            "units": _codes(units), "contact": contact, "officers": officers, "attributes": _json(a)}
+
+
+def matter_row(m: Matter) -> dict[str, Any]:
+    a = dict(m.attributes)
+    fv = a.pop("first_violation", None)
+    return {"code": m.code, "name": m.name, "domain": m.domain, "legal_basis": a.pop("legal_basis", None),
+            "procedure": MATTERS.column("procedure").label(m.procedure), "time_limit": m.time_limit,
+            "time_unit": MATTERS.column("time_unit").label(m.time_unit), "duplicate_m": a.pop("duplicate_m", None),
+            "duplicate_h": a.pop("duplicate_h", None),
+            "first_violation": MATTERS.column("first_violation").label(fv) if fv else None, "attributes": _json(a)}
+
+
+def delegation_row(d: Delegation) -> dict[str, Any]:
+    return {"township": d.township_code, "matter": d.matter_code, "batch": d.batch,
+            "effective_from": d.effective_from, "note": d.note,
+            "situation": DELEGATIONS.column("situation").label(d.situation) if d.situation else None}
+
+
+def rule_row(r: Rule) -> dict[str, Any]:
+    scope = {"unit": r.scope.unit_code, "layer": LAYER_NAMES.get(r.scope.layer or "", r.scope.layer),
+             "cells": _codes(r.scope.cells or []), "everywhere": None}[r.scope.type]
+    matters = {"domain": r.matters.domain, "codes": _codes(r.matters.codes or [])}.get(r.matters.type)
+    return {"code": r.code, "priority": r.priority, "scope_type": RULES.column("scope_type").label(r.scope.type),
+            "scope": scope, "matter_filter": RULES.column("matter_filter").label(r.matters.type), "matters": matters,
+            "team": r.team_code, "co_owners": _codes(r.co_owner_codes), "effective_from": r.effective_from,
+            "effective_to": r.effective_to, "legal_basis": r.legal_basis, "description": r.description}
+
+
+def _json(a: dict[str, Any]) -> str | None:
+    return json.dumps(a, ensure_ascii=False, sort_keys=True) if a else None
+
+
+def catalogue_rows(teams: list[Team], matters: list[Matter], delegations: list[Delegation],
+                   rules: list[Rule]) -> dict[str, list[dict[str, Any]]]:
+    """The rows of each sheet, in a stable order (by code; rules highest priority first)."""
+    return {"teams": [team_row(t) for t in sorted(teams, key=lambda t: t.code)],
+            "matters": [matter_row(m) for m in sorted(matters, key=lambda m: m.code)],
+            "delegations": [delegation_row(d) for d in sorted(delegations, key=lambda d: (d.township_code,
+                                                                                         d.matter_code))],
+            "rules": [rule_row(r) for r in sorted(rules, key=lambda r: (-r.priority, r.code))]}
+
+
+def template_rows() -> dict[str, list[dict[str, Any]]]:
+    """One example row per sheet, closed lists shown by their labels."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for spec in SHEETS:
+        row = {k: spec.column(k).label(v) if spec.column(k).choices else v for k, v in spec.example.items()}
+        out[spec.key] = [row]
+    return out

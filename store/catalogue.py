@@ -1,98 +1,237 @@
-"""The catalogue for planners: upload and download the workbook, create, change and delete teams; the audit log.
+"""The catalogue workbook against the store: import (all or nothing), export, and team edits — audited.
 
-Uploads replace a draft's delegation list and rules, so they name the draft revision like every draft edit
-(`?revision=`, 409 when stale). Every write is recorded in the audit log with the signed-in user.
+An import upserts teams and matters (the catalogue is shared by every version; teams or matters the workbook
+leaves out stay) and replaces the draft's whole delegation list and rule table with the workbook's (those
+sheets are the version's lists). A changed team or matter is written as a new row, so cached routers, keyed
+on the catalogue's row count and newest id, are rebuilt. Helpers never commit: the command or request does.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
-from typing import Annotated, Any
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import IO, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
+import sqlalchemy as sa
 
-from api.auth import current_user, require
-from api.deps import GridGovRoute, get_repo
-from api.inputs import MAX_INT, Id
-from etl.catalogue import SHEETS, notes
-from etl.workbook import WorkbookProblems, write_xlsx
-from gis.errors import InvalidInput, UnsupportedMedia
-from gis.model import Team
+from etl.catalogue import SHEETS, Catalogue, Known, catalogue_rows, check, parse, placed
+from etl.workbook import SheetProblem, WorkbookProblems, read_sheets, read_xlsx
+from gis.errors import Conflict, InvalidInput, NotFound
+from gis.model import Matter, Team, Version
 from store import audit
-from store.catalogue import catalogue_version, delete_team, export_rows, import_catalogue, put_team
-from store.db import transaction
 from store.repo import Repository
-from store.users import User
-
-router = APIRouter(route_class=GridGovRoute, tags=["catalogue"], dependencies=[Depends(current_user)])
-Repo = Annotated[Repository, Depends(get_repo, scope="function")]
-Planner = Annotated[User, Depends(require("planner"))]
-AuditReader = Annotated[User, Depends(require("planner", "auditor"))]
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-ACCEPTED = (XLSX, "application/octet-stream", "")
+from store.schema import CaseRow, DelegationRow, MatterRow, RuleRow, TeamRow, UserRow
 
 
-@router.post("/catalogue", summary="Import a catalogue workbook (.xlsx as the request body) into a draft")
-async def upload(request: Request, user: Planner,
-                 version: Annotated[Id, Query(description="the draft that takes the delegations and rules")],
-                 revision: Annotated[int, Query(ge=0, le=MAX_INT, description="the draft's revision your upload is "
-                                                "based on (`revision` in GET /versions/{id})")],
-                 ) -> JSONResponse:
-    """All or nothing: teams and matters are added or updated, the draft's delegation list and rules replaced
-    by the workbook's. A 422 lists every problem as {sheet, row, column, header, message}."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind not in ACCEPTED:
-        raise UnsupportedMedia(f"send the .xlsx file itself as the body (content-type {XLSX}), e.g. "
-                               "curl --data-binary @catalogue.xlsx; got " + kind, where="content-type")
-    data = await request.body()
-    if not data:
-        raise InvalidInput("the request body is empty; send the .xlsx file", where="body")
+@dataclass
+class CatalogueImport:
+    """What an import wrote."""
 
-    def work() -> dict[str, Any]:
-        with transaction(request.app.state.sessions) as session:
-            result = import_catalogue(Repository(session), io.BytesIO(data), version_id=version,
-                                      expected_revision=revision, actor=user.username, name="upload.xlsx")
-        return result.as_dict()
+    version_id: int
+    revision: int
+    counts: dict[str, int]
+    teams_new: list[str] = field(default_factory=list)
+    teams_changed: list[str] = field(default_factory=list)
+    matters_new: list[str] = field(default_factory=list)
+    matters_changed: list[str] = field(default_factory=list)
 
+    def summary(self) -> str:
+        """The one line scripts parse."""
+        c = self.counts
+        return (f"imported team={c['team']} matter={c['matter']} delegation={c['delegation']} rule={c['rule']} "
+                f"teams_new={len(self.teams_new)} teams_changed={len(self.teams_changed)} "
+                f"matters_new={len(self.matters_new)} matters_changed={len(self.matters_changed)} "
+                f"version={self.version_id} revision={self.revision}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"version": self.version_id, "revision": self.revision, "counts": self.counts,
+                "teams_new": self.teams_new, "teams_changed": self.teams_changed,
+                "matters_new": self.matters_new, "matters_changed": self.matters_changed}
+
+
+def known(repo: Repository, version_id: int) -> Known:
+    """What the workbook may name without listing it: the version's units, the stored teams and matters."""
+    repo.version(version_id)  # 404 for a missing one
+    units, teams = repo.units(version_id), repo.teams()
+    return Known(unit_layers={u.code: u.layer for u in units}, unit_parents={u.code: u.parent_code for u in units},
+                 team_parents={t.code: t.parent_code for t in teams}, team_units={t.code: t.unit_code for t in teams},
+                 matter_domains={m.code: m.domain for m in repo.matters()})
+
+
+def read_catalogue(source: Path | IO[bytes], known_codes: Known, name: str = "workbook") -> Catalogue:
+    """Parse and check a workbook (a path to an .xlsx file or a CSV folder, or .xlsx bytes); every problem
+    raises together, by sheet, row and column."""
+    if isinstance(source, Path):
+        sheets, problems = read_sheets(source, SHEETS)
+    else:
+        sheets, problems = read_xlsx(source, SHEETS, name=name)
+    # A missing sheet or column would make every reference to it look unknown: then the cells are checked, not
+    # the references. Merged cells and formulas are cell problems; references are still checked around them.
+    structural = any(p.row is None or p.row == 1 for p in problems)
+    cat = parse(sheets, problems)
+    if not structural:
+        problems += check(cat, known_codes)
+    if problems:
+        raise WorkbookProblems(placed(problems, sheets), f"the catalogue {name}")
+    return cat
+
+
+def import_catalogue(repo: Repository, source: Path | IO[bytes], *, version_id: int | None = None,
+                     expected_revision: int | None = None, actor: str, name: str | None = None) -> CatalogueImport:
+    """Import a workbook into a draft (the newest by default): teams and matters upserted, the draft's
+    delegations and rules replaced; all or nothing; audited."""
+    vid = version_id if version_id is not None else repo.working_draft().id
+    assert vid is not None
+    label = name or (source.name if isinstance(source, Path) else "workbook")
+    repo.editable(vid, expected_revision)  # a published version or a stale revision: 409 before any reading
+    if isinstance(source, Path):
+        data = source.read_bytes() if source.is_file() else None
+    else:
+        data = source.read()
+        source = io.BytesIO(data)
+    cat = read_catalogue(source, known(repo, vid), label)
+    result = CatalogueImport(vid, 0, cat.counts())
+    result.teams_new, result.teams_changed = _upsert(repo, TeamRow, [t for _, t in cat.teams], Team)
+    result.matters_new, result.matters_changed = _upsert(repo, MatterRow, [m for _, m in cat.matters], Matter)
+    repo.session.execute(sa.delete(RuleRow).where(RuleRow.version_id == vid))
+    repo.session.execute(sa.delete(DelegationRow).where(DelegationRow.version_id == vid))
+    for _, r in cat.rules:
+        repo.session.add(RuleRow(version_id=vid, **{
+            **r.model_dump(exclude={"scope", "matters"}),
+            "scope": r.scope.model_dump(exclude_none=True), "matters": r.matters.model_dump(exclude_none=True)}))
+    repo.session.add_all(DelegationRow(version_id=vid, **d.model_dump()) for _, d in cat.delegations)
+    repo.session.flush()
+    result.revision = repo.version(vid).revision
+    detail = result.as_dict()
+    detail["file"] = label
+    if data is not None:
+        detail["sha256"] = hashlib.sha256(data).hexdigest()
+    audit.record(repo.session, actor, "catalogue.import", f"version {vid}", detail)
+    return result
+
+
+def _upsert(repo: Repository, table: type[Any], items: list[Any], model: type[Any]) -> tuple[list[str], list[str]]:
+    """Insert new codes; replace changed ones by a new row (a new id, so routers rebuild). (new, changed)."""
+    stored = {r.code: r for r in repo.session.scalars(sa.select(table).where(table.code.in_([i.code for i in items])))}
+    new, changed = [], []
+    for item in items:
+        row = stored.get(item.code)
+        if row is not None:
+            if model.model_validate({k: getattr(row, k) for k in model.model_fields}) == item:
+                continue
+            repo.session.delete(row)
+            repo.session.flush()
+            changed.append(item.code)
+        else:
+            new.append(item.code)
+        repo.session.add(table(**item.model_dump()))
+    repo.session.flush()
+    return new, changed
+
+
+def catalogue_version(repo: Repository, version_id: int | None) -> Version:
+    """The version to export: the given one, else the one in force today, else the newest."""
+    if version_id is not None:
+        return repo.version(version_id)
     try:
-        return JSONResponse(await run_in_threadpool(work))
-    except WorkbookProblems as exc:
-        return JSONResponse(status_code=422, content={
-            "detail": exc.message, "where": exc.where, "error": "InvalidInput",
-            "problems": [p.as_dict() for p in exc.problems]})
+        return repo.version_at(date.today())
+    except NotFound:
+        versions = repo.versions()
+        if not versions:
+            raise NotFound("no boundary version yet: import units first (`gridgov import`)") from None
+        return versions[-1]
 
 
-@router.get("/catalogue.xlsx", summary="The catalogue workbook: every team and matter, a version's delegations and "
-            "rules", response_class=Response, responses={200: {"content": {XLSX: {}}}})
-def download(repo: Repo, version: Id | None = None) -> Response:
-    """Of `version`, else the version in force today, else the newest. It imports back exactly as it is."""
-    v = catalogue_version(repo, version)
-    assert v.id is not None
-    buffer = io.BytesIO()
-    write_xlsx(buffer, SHEETS, export_rows(repo, v.id), notes())
-    return Response(buffer.getvalue(), media_type=XLSX, headers={
-        "Content-Disposition": f'attachment; filename="catalogue-v{v.id}.xlsx"'})
+def export_rows(repo: Repository, version_id: int) -> dict[str, list[dict[str, Any]]]:
+    """The workbook's rows for a version: every team and matter, its delegations and rules."""
+    return catalogue_rows(repo.teams(), repo.matters(), repo.delegations(version_id), repo.rules(version_id))
 
 
-@router.put("/teams/{code}", summary="Create or replace a team (planners)")
-def put(code: str, body: Team, repo: Repo, user: Planner, response: Response,
-        version: Annotated[Id | None, Query(description="the version whose units unit_code must name "
-                                                         "(default: in force today, else the newest)")] = None
-        ) -> Team:
-    if body.code != code:
-        raise InvalidInput(f"the body's code {body.code} differs from the path's {code}", where="code")
-    response.status_code = 201 if put_team(repo, body, version, user.username) else 200
-    return body
+# -- teams ------------------------------------------------------------------------------------------
 
 
-@router.delete("/teams/{code}", summary="Delete a team nothing names any more (planners; 409 lists what does)")
-def delete(code: str, repo: Repo, user: Planner) -> Team:
-    return delete_team(repo, code, user.username)
+def put_team(repo: Repository, team: Team, version_id: int | None, actor: str) -> bool:
+    """Create or replace a team (parent and unit checked, no parent cycle); audited. Returns whether it was new."""
+    teams = {t.code: t for t in repo.teams()}
+    old = teams.get(team.code)
+    problems = []
+    if team.parent_code is not None:
+        parents = {c: t.parent_code for c, t in teams.items()} | {team.code: team.parent_code}
+        seen = [team.code]
+        code: str | None = team.parent_code
+        while code is not None and code not in seen:
+            if code not in parents:
+                problems.append(f"unknown parent team {code}")
+                break
+            seen.append(code)
+            code = parents[code]
+        if code is not None and code in seen:
+            problems.append("a team cannot be its own parent" if team.parent_code == team.code
+                            else f"parent cycle {' → '.join([*seen, code])}")
+    if problems:
+        raise InvalidInput("; ".join(problems), where="parent_code")
+    units = [u for u in [team.unit_code, *team.attributes.get("also_serves", [])] if u]
+    if units:
+        version = catalogue_version(repo, version_id)
+        assert version.id is not None
+        codes = {u.code for u in repo.units(version.id)}
+        missing = [u for u in units if u not in codes]
+        if missing:
+            raise InvalidInput(f"unknown unit {', '.join(missing)} in version {version.id}", where="unit_code")
+    if old == team:
+        return False
+    if old is not None:
+        repo.session.execute(sa.delete(TeamRow).where(TeamRow.code == team.code))
+    repo.session.add(TeamRow(**team.model_dump()))
+    repo.session.flush()
+    audit.record(repo.session, actor, "team.put", team.code, {
+        "before": old.model_dump(mode="json") if old else None, "after": team.model_dump(mode="json")})
+    return old is None
 
 
-@router.get("/audit", summary="Who changed the catalogue, when and what (planners, auditors), newest first")
-def audit_log(repo: Repo, user: AuditReader, action: str | None = None, target: str | None = None,
-              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
-    return audit.events(repo.session, action=action, target=target, limit=limit)
+def team_references(repo: Repository, code: str) -> dict[str, list[str]]:
+    """What still names a team: rules (any version), cases, users, child teams."""
+    s = repo.session
+    rules = [f"{r.code} (version {r.version_id})" for r in s.scalars(sa.select(RuleRow).order_by(RuleRow.version_id,
+                                                                                                 RuleRow.code))
+             if r.team_code == code or code in (r.co_owner_codes or [])]
+    if s.get_bind().dialect.name == "postgresql":
+        co_owned = sa.text("case_record.co_owners @> CAST(:codes AS jsonb)").bindparams(codes=f'["{code}"]')
+    else:
+        co_owned = sa.text("EXISTS (SELECT 1 FROM json_each(case_record.co_owners) WHERE json_each.value = :code)"
+                           ).bindparams(code=code)
+    cases = [f"#{i}" for i in s.scalars(sa.select(CaseRow.id).where(sa.or_(CaseRow.team_code == code, co_owned))
+                                         .order_by(CaseRow.id))]
+    users = list(s.scalars(sa.select(UserRow.username).where(UserRow.team_code == code).order_by(UserRow.username)))
+    children = list(s.scalars(sa.select(TeamRow.code).where(TeamRow.parent_code == code).order_by(TeamRow.code)))
+    return {k: v for k, v in (("rules", rules), ("cases", cases), ("users", users), ("teams", children)) if v}
+
+
+def delete_team(repo: Repository, code: str, actor: str) -> Team:
+    """Delete a team nothing names any more (409 listing what still does); audited."""
+    row = repo.session.scalars(sa.select(TeamRow).where(TeamRow.code == code)).first()
+    if row is None:
+        raise NotFound(f"no team {code}; GET /teams lists them")
+    refs = team_references(repo, code)
+    if refs:
+        words = {"rules": "rule(s)", "cases": "case(s)", "users": "user(s)", "teams": "child team(s)"}
+        parts = [f"{len(v)} {words[k]}: {', '.join(v[:10])}{' …' if len(v) > 10 else ''}" for k, v in refs.items()]
+        raise Conflict(f"team {code} is still named by {'; '.join(parts)}; change or remove them first",
+                       where="code")
+    team = Team.model_validate({k: getattr(row, k) for k in Team.model_fields})
+    repo.session.delete(row)
+    repo.session.flush()
+    audit.record(repo.session, actor, "team.delete", code, {"before": team.model_dump(mode="json")})
+    return team
+
+
+def problems_json(exc: WorkbookProblems) -> list[dict[str, Any]]:
+    """Each problem as {sheet, row, column, header, message}."""
+    return [p.as_dict() for p in exc.problems]
+
+
+__all__ = ["CatalogueImport", "SheetProblem", "catalogue_version", "delete_team", "export_rows", "import_catalogue",
+           "known", "put_team", "read_catalogue", "team_references"]
