@@ -8,6 +8,7 @@ import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from config import get_settings
 from store.db import downgrade, schema_revision, session_factory, transaction, upgrade
 from store.repo import Repository
 from store.schema import SignInGuardRow, UserRow
+from store.signin import SignInGuard, SignInPolicy
 from store.users import Users
 from tests import routing_scenario as sc
 from tests.live import free_port, running
@@ -202,3 +204,22 @@ def test_migration_0007_goes_down_and_up(people: Engine) -> None:
                              "VALUES (CURRENT_TIMESTAMP, 'x', 'failure', 'x', '')"))
     with pytest.raises(sa.exc.DBAPIError, match="append-only"), people.begin() as conn:
         conn.execute(sa.text("DELETE FROM sign_in_event"))
+
+
+def test_stale_counters_are_pruned_and_locks_kept(people: Engine) -> None:
+    policy = SignInPolicy(window=timedelta(minutes=15), account_failures=2, lock=timedelta(hours=2))
+    now = datetime.now()
+    long_ago = now - timedelta(hours=1)
+    with transaction(session_factory(people)) as session:
+        guard = SignInGuard(session, policy)
+        assert guard.reserve("stale", "10.1.1.1", long_ago) is None
+        assert guard.failed("stale", "10.1.1.1", long_ago) is None
+        for _ in range(2):
+            assert guard.reserve("locked", "10.1.1.2", long_ago) is None
+        assert guard.failed("locked", "10.1.1.2", long_ago) == long_ago + policy.lock
+        assert guard.reserve("fresh", "10.1.1.3", now) is None
+    with transaction(session_factory(people)) as session:
+        assert SignInGuard(session, policy).prune(now) == 3  # stale's two rows and locked's address row
+    with people.connect() as conn:
+        left = set(conn.execute(sa.select(SignInGuardRow.scope, SignInGuardRow.key)).all())
+    assert left == {("account", "locked"), ("account", "fresh"), ("address", "10.1.1.3")}
