@@ -570,6 +570,20 @@ def _codes(values: Iterable[str]) -> str:
     return ";".join(values)
 
 
+def team_attribute_problems(attributes: dict[str, Any]) -> list[str]:
+    """What is wrong with the attributes the 队伍 sheet's columns hold (PUT /teams checks them as import does)."""
+    out = []
+    contact, officers, serves = (attributes.get(k) for k in TEAM_KEYS)
+    if contact is not None and not isinstance(contact, str):
+        out.append("attributes.contact must be text")
+    if officers is not None and (isinstance(officers, bool) or not isinstance(officers, int) or officers < 0):
+        out.append("attributes.certified_officers must be a whole number ≥ 0")
+    if serves is not None and not (isinstance(serves, list) and serves
+                                   and all(isinstance(c, str) and CODE_RE.match(c) for c in serves)):
+        out.append("attributes.also_serves must be a list of unit codes")
+    return out
+
+
 def team_row(t: Team) -> dict[str, Any]:
     a = dict(t.attributes)
     units = [t.unit_code] if t.unit_code else []

@@ -320,6 +320,8 @@ def _write_sheet(ws: Worksheet, spec: Sheet, rows: list[dict[str, Any]]) -> None
             value = row.get(c.key)
             if value is None or value == "":
                 continue
+            if isinstance(value, dict | list):  # an attribute of an unexpected shape: shown, never a crash
+                value = json.dumps(value, ensure_ascii=False, sort_keys=True)
             if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
                 raise InvalidInput(f"{c.zh} of row {n} is {len(value)} characters, over Excel's {MAX_CELL_CHARS}",
                                    where=f"{spec.zh}!{get_column_letter(i)}{n}")

@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import sqlalchemy as sa
 
-from etl.catalogue import SHEETS, Catalogue, Known, catalogue_rows, check, parse, placed
+from etl.catalogue import SHEETS, Catalogue, Known, catalogue_rows, check, parse, placed, team_attribute_problems
 from etl.workbook import SheetProblem, WorkbookProblems, read_sheets, read_xlsx
 from gis.errors import Conflict, InvalidInput, NotFound
 from gis.model import Matter, Team, Version
@@ -157,6 +157,9 @@ def put_team(repo: Repository, team: Team, version_id: int | None, actor: str) -
     """Create or replace a team (parent and unit checked, no parent cycle); audited. Returns whether it was new."""
     teams = {t.code: t for t in repo.teams()}
     old = teams.get(team.code)
+    wrong = team_attribute_problems(team.attributes)
+    if wrong:
+        raise InvalidInput("; ".join(wrong), where="attributes")
     problems = []
     if team.parent_code is not None:
         parents = {c: t.parent_code for c, t in teams.items()} | {team.code: team.parent_code}

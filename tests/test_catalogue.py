@@ -539,7 +539,9 @@ def test_api_put_and_delete_teams(api: Api) -> None:
     renamed = {**team, "name": "新中队"}
     assert client.put("/teams/T-NEW", json=renamed, headers=plan).status_code == 200
     for body, where in (({**team, "parent_code": "T-NEW"}, "own parent"), ({**team, "parent_code": "NONE"}, "NONE"),
-                        ({**team, "unit_code": "V9"}, "V9"), ({**team, "code": "OTHER"}, "differs")):
+                        ({**team, "unit_code": "V9"}, "V9"), ({**team, "code": "OTHER"}, "differs"),
+                        ({**team, "attributes": {"certified_officers": -1}}, "certified_officers"),
+                        ({**team, "attributes": {"also_serves": "V1"}}, "also_serves")):
         r = client.put("/teams/T-NEW", json=body, headers=plan)
         assert r.status_code == 422 and where in r.json()["detail"], r.text
     r = client.put("/teams/BUREAU", json={"code": "BUREAU", "name": "县局", "kind": "county_bureau",
