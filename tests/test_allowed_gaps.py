@@ -192,7 +192,8 @@ def test_the_cli_lists_allowed_gaps_and_refuses_the_rest(api: Api) -> None:
 
 
 def test_migration_0005_goes_down_and_up(engine: Engine) -> None:
-    assert schema_revision(engine) == ("0005", "0005")
+    current, head = schema_revision(engine)
+    assert current == head and head is not None and head >= "0005"  # later migrations follow 0005
     downgrade(engine, "0004")
     with pytest.raises(sa.exc.DatabaseError), engine.connect() as conn:
         conn.execute(sa.text("SELECT count(*) FROM allowed_gap"))
