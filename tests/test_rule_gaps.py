@@ -19,12 +19,13 @@ from shapely.geometry.base import BaseGeometry
 
 from gis.crs import to_wgs84
 from gis.derive import derive_townships
-from gis.model import Delegation, Matter, MatterFilter, Rule, RuleScope, Team, Unit, Version
+from gis.model import Delegation, Matter, MatterFilter, Rule, RuleScope, Team, Unit, Version, cells_to_geometry
 from gis.routing import Router, RoutingData
 from gis.rule_gaps import rule_gaps
 from gis.topology import TopologyProblem, check_topology
 from gis.validate import check_units
 from tests import routing_scenario as sc
+from tests.independent import Reference
 from tests.test_import import CODES, COUNTY_CGCS
 from tests.test_redraw import Api, feature
 
@@ -49,6 +50,13 @@ def geodesic_m2(g: BaseGeometry) -> float:
     return abs(GEOD.geometry_area_perimeter(g)[0])
 
 
+def m2_per_deg2_at(lat: float) -> float:
+    """Square metres in a square degree at this latitude, from pyproj's geodesic lengths of 0.001°."""
+    dx = GEOD.inv(0.0, lat, 0.001, lat)[2]
+    dy = GEOD.inv(0.0, lat - 0.0005, 0.0, lat + 0.0005)[2]
+    return float(dx * dy) * 1e6
+
+
 def gaps_by_matter(problems: list[TopologyProblem], day: date) -> dict[str, BaseGeometry]:
     """The reported gap area of each matter on `day`."""
     parts: dict[str, list[BaseGeometry]] = {}
@@ -59,12 +67,15 @@ def gaps_by_matter(problems: list[TopologyProblem], day: date) -> dict[str, Base
     return {m: shapely.union_all(g) for m, g in parts.items()}
 
 
-def assert_router_agrees(units: list[Unit], rules: list[Rule], delegations: list[Delegation],
-                         matters: list[Matter], teams: list[Team], problems: list[TopologyProblem], day: date,
-                         county: BaseGeometry, n: int = 20_000) -> int:
-    """Routing every matter at random points inside the county: `gap` exactly inside the reported gaps of that
-    matter (points within 1 cm of any edge left out: which side they fall on is the tie-break's business)."""
+def assert_routing_agrees(units: list[Unit], rules: list[Rule], delegations: list[Delegation],
+                          matters: list[Matter], teams: list[Team], problems: list[TopologyProblem], day: date,
+                          county: BaseGeometry, n: int = 20_000) -> int:
+    """Routing every matter at random points inside the county — by the compiled router and by the independent
+    reading of the rules (tests/independent.py: geopandas, its own rule reader) — gives `gap` exactly inside the
+    reported gaps of that matter (points within 1 cm of an edge left out: which side they fall on is the
+    tie-break's business)."""
     router = Router(RoutingData(Version(id=9, name="t", status="draft"), units, rules, delegations, matters, teams))
+    reference = Reference(units, rules, delegations, matters, teams)
     rng = np.random.default_rng(3)
     minx, miny, maxx, maxy = county.bounds
     x, y = rng.uniform(minx, maxx, n), rng.uniform(miny, maxy, n)
@@ -74,16 +85,56 @@ def assert_router_agrees(units: list[Unit], rules: list[Rule], delegations: list
                               + [shapely.boundary(p.geometry) for p in problems])
     far = shapely.distance(edges, shapely.points(x, y)) > 1e-7
     x, y = x[far], y[far]
+    places = reference.places(x, y)
     reported = gaps_by_matter(problems, day)
     seen = 0
     for m in matters:
         _, status = router.route_many(x, y, m.code, day)
         routed_gap = np.array(status) == "gap"
+        _, ref_status = reference.route(places, m.code, day)
+        assert (routed_gap == (ref_status == "gap")).all(), m.code
         area = reported.get(m.code)
         in_reported = shapely.contains_xy(area, x, y) if area is not None else np.zeros(len(x), dtype=bool)
         assert (routed_gap == in_reported).all(), (m.code, int((routed_gap != in_reported).sum()))
         seen += int(routed_gap.sum())
     return seen
+
+
+def brute_force_gaps(units: list[Unit], rules: list[Rule], delegations: list[Delegation], matters: list[Matter],
+                     teams: list[Team], day: date) -> dict[str, BaseGeometry]:
+    """Each matter's gap area by plain shapely overlays, one matter and one township at a time, with the
+    independent reference's reading of dates and matter filters: the township's area less every matching rule's
+    scope area."""
+    ref = Reference(units, rules, delegations, matters, teams)
+    shapes = {u.code: u.shape() for u in units if u.shape() is not None}
+    county = shapely.union_all([shapes[u.code] for u in units if u.layer == "county"])
+    towns = [u.code for u in units if u.layer == "township" and u.code in shapes]
+    places = [(t, shapes[t].intersection(county)) for t in towns]
+    places.append((None, county.difference(shapely.union_all([shapes[t] for t in towns]))))
+
+    def scope(rule: Rule) -> BaseGeometry:
+        s = rule.scope
+        if s.type == "everywhere":
+            return county
+        if s.type == "unit":
+            return shapes.get(s.unit_code or "", shapely.Polygon())
+        if s.type == "layer":
+            return shapely.union_all([shapes[u.code] for u in units if u.layer == s.layer and u.code in shapes])
+        return cells_to_geometry(s.cells or [])
+
+    out: dict[str, BaseGeometry] = {}
+    for m in matters:
+        holes = []
+        for town, area in places:
+            covered = [scope(r) for r in rules if ref.in_force(r, day) and ref.matter_covers(r, m, town)]
+            holes.append(area.difference(shapely.union_all(covered)) if covered else area)
+        # Parts of 1 m² or less are overlay dust, as the check's tolerance says (planar area, scaled by pyproj's
+        # lengths of a degree here: a zero-area sliver along a lon/lat line has a geodesic area, not a planar one).
+        parts = [p for p in shapely.get_parts(shapely.union_all(holes))
+                 if p.geom_type == "Polygon" and p.area * m2_per_deg2_at(p.centroid.y) > 1.0]
+        if parts:
+            out[m.code] = shapely.union_all(parts)
+    return out
 
 
 def test_a_split_leaving_its_new_part_without_a_team_is_a_located_error() -> None:
@@ -97,7 +148,7 @@ def test_a_split_leaving_its_new_part_without_a_team_is_a_located_error() -> Non
     assert gap.area_m2 == pytest.approx(geodesic_m2(T5), rel=2e-3)  # local plane vs the ellipsoid
     assert "东乡新区" in gap.message and "fallback team" in gap.message
     assert gap.feature()["properties"]["n_matters"] == 1
-    assert assert_router_agrees(units, sc.rules(), delegations, sc.MATTERS, sc.TEAMS, problems, TODAY, sc.C) > 0
+    assert assert_routing_agrees(units, sc.rules(), delegations, sc.MATTERS, sc.TEAMS, problems, TODAY, sc.C) > 0
     # The rule for the new township closes it; an allowed gap (a lake) is left out.
     r5 = Rule(code="R-T5", priority=20, scope=RuleScope(type="unit", unit_code="T5"),
               matters=MatterFilter(type="delegated"), team_code="TT2")
@@ -164,8 +215,13 @@ def test_rule_gaps_on_the_real_county_agree_with_routing(qiu: dict[str, Any]) ->
     problems = rule_gaps(*args, qiu["days"])
     assert problems and all(p.severity == "error" for p in problems)
     for day in qiu["days"]:
-        gaps = assert_router_agrees(*args, qiu["teams"], problems, day, qiu["county"])
+        gaps = assert_routing_agrees(*args, qiu["teams"], problems, day, qiu["county"])
         assert gaps > 0, day
+        expected = brute_force_gaps(*args, qiu["teams"], day)
+        got = gaps_by_matter(problems, day)
+        assert set(got) == set(expected), day
+        for m, area in expected.items():
+            assert got[m].symmetric_difference(area).area < 1e-9 * qiu["county"].area, (m, day)
     now, later = (gaps_by_matter(problems, d) for d in qiu["days"])
     # By hand: before the bureau's rule starts, M-B (domain D1, delegated nowhere) has a rule only in the park;
     # after it, the bureau takes it everywhere. M-D has the department's county-wide rule on both days.
