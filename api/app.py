@@ -21,8 +21,8 @@ from api.deps import GridGovRoute, get_repo, resolve_version
 from api.errors import install_body_limit, install_error_handlers
 from api.geojson import feature_collection, unit_feature
 from api.headers import install_nosniff
-from api.inputs import Day, Id, refuse_control_characters
-from api.openapi import install_openapi
+from api.inputs import Day, Id, JsonId, refuse_control_characters
+from api.openapi import CREATED, install_openapi
 from api.topology_cache import TopologyCache
 from config import Settings, get_settings
 from gis.errors import InvalidInput
@@ -47,7 +47,7 @@ class DraftIn(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     note: str = Field(default="", max_length=2000)
-    based_on: Id | None = Field(default=None, description="copy units, rules and delegations of this version")
+    based_on: JsonId | None = Field(default=None, description="copy units, rules and delegations of this version")
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
@@ -180,7 +180,7 @@ def _routes(app: FastAPI) -> None:
                                    based_on=body.based_on)
 
     @app.put("/matters/{code}", summary="Create or change a matter (planners): procedure, time limit, duplicate "
-             "window (attributes.duplicate_m / duplicate_h; 0 turns linking off)")
+             "window (attributes.duplicate_m / duplicate_h; 0 turns linking off)", responses=CREATED)
     def put_matter(code: str, body: Matter, repo: Repo, user: Planner, response: Response) -> Matter:
         if body.code != code:
             raise InvalidInput(f"the body's code {body.code} differs from the path's {code}", where="code")

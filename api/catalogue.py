@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import current_user, require
 from api.deps import GridGovRoute, get_repo
 from api.inputs import MAX_INT, Id
+from api.openapi import CREATED
 from etl.catalogue import SHEETS, notes
 from etl.workbook import WorkbookProblems, write_xlsx
 from gis.errors import InvalidInput, UnsupportedMedia
@@ -76,7 +77,7 @@ def download(repo: Repo, version: Id | None = None) -> Response:
         "Content-Disposition": f'attachment; filename="catalogue-v{v.id}.xlsx"'})
 
 
-@router.put("/teams/{code}", summary="Create or replace a team (planners)")
+@router.put("/teams/{code}", summary="Create or replace a team (planners)", responses=CREATED)
 def put(code: str, body: Team, repo: Repo, user: Planner, response: Response,
         version: Annotated[Id | None, Query(description="the version whose units unit_code must name "
                                                          "(default: in force today, else the newest)")] = None

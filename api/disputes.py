@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from api.auth import CurrentUser, current_user
 from api.deps import GridGovRoute, get_repo
 from api.geojson import geometry_from_geojson
-from api.inputs import MAX_INT, Day, Id
+from api.inputs import Day, Id, JsonCount, JsonId
 from gis.errors import InvalidInput
 from gis.model import check_lonlat_bounds
 from gis.routing.area import area_shares
@@ -57,20 +57,20 @@ class DisputeIn(AreaQuery):
 
 
 class EvidenceIn(BaseModel):
-    revision: int = Field(ge=0, le=MAX_INT)
+    revision: JsonCount
     text: str = Field(min_length=1, max_length=4000)
     photos: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(default_factory=list, max_length=9)
 
 
 class DismissIn(BaseModel):
-    revision: int = Field(ge=0, le=MAX_INT)
+    revision: JsonCount
     reason: str = Field(min_length=1, max_length=4000)
 
 
 class RulingIn(BaseModel):
     """The arbiter's decision; with `as_rule` it becomes an override rule in a draft version."""
 
-    revision: int = Field(ge=0, le=MAX_INT)
+    revision: JsonCount
     team: str = Field(min_length=1, max_length=64)
     reason: str = Field(min_length=1, max_length=4000)
     legal_basis: str = Field(min_length=1, max_length=1000)
@@ -80,7 +80,7 @@ class RulingIn(BaseModel):
     priority: int | None = Field(default=None, ge=0, le=10_000)
     effective_from: Day | None = None
     effective_to: Day | None = None
-    draft_version: Id | None = Field(default=None, description="add the rule to this draft (default: a new one)")
+    draft_version: JsonId | None = Field(default=None, description="add the rule to this draft (default: a new one)")
 
 
 @router.get("/disputes", summary="Dispute records you may see (a team: those it is party to)")

@@ -22,13 +22,17 @@ from typing import Annotated, Any
 
 import annotated_types
 from fastapi import Request
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, Strict
 
 from gis.errors import InvalidInput
 
 MAX_INT = 2**31 - 1  # PostgreSQL's integer; SQLite's int64 holds it too
 Id = Annotated[int, annotated_types.Interval(ge=1, le=MAX_INT)]
 Count = Annotated[int, annotated_types.Interval(ge=0, le=MAX_INT)]
+# In JSON bodies an integer is a JSON integer: pydantic's lax mode would take "3", 3.0 and true as 3 (a client
+# mixing up fields goes unnoticed); parameters stay lax, their values arrive as text.
+JsonId = Annotated[int, Strict(), annotated_types.Interval(ge=1, le=MAX_INT)]
+JsonCount = Annotated[int, Strict(), annotated_types.Interval(ge=0, le=MAX_INT)]
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 

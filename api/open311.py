@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from api.cases import store_report
 from api.deps import GridGovRoute, get_repo
 from api.inputs import MAX_INT, check_text
+from api.openapi import REPLAYED
 from cases.workflow import FINISHED
 from gis.errors import Forbidden, GridGovError, NotFound, Unauthorized
 from gis.model import Matter
@@ -270,7 +271,7 @@ def _answers(form: dict[str, list[str]], attrs: list[Attribute]) -> dict[str, An
 
 
 @router.post("/requests.{fmt}", summary="GeoReport v2: create a service request (form-encoded, with api_key)",
-             status_code=201, response_model=None)
+             status_code=201, response_model=None, responses=REPLAYED)
 async def post_request(fmt: str, request: Request) -> JSONResponse:
     _json_only(fmt)
     form = await _form(request)

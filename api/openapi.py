@@ -39,6 +39,10 @@ class Open311Error(BaseModel):
     description: str
 
 
+# Second success answers a route states with `responses=` (FastAPI documents only its `status_code`).
+CREATED: dict[int | str, dict[str, Any]] = {201: {"description": "created (200: an existing one replaced)"}}
+REPLAYED: dict[int | str, dict[str, Any]] = {200: {"description": "a retry (the same key or content): what the "
+                                                                    "first request made, unchanged"}}
 ERRORS: dict[int, str] = {
     400: "the body could not be read (not JSON, not UTF-8)",
     401: "no valid token: missing, unknown, revoked or expired (or a wrong password at sign-in)",

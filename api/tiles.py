@@ -117,7 +117,8 @@ def tileset(cid: str, tms: str, request: Request, repo: Repo, user: CurrentUser,
 
 
 @router.get("/collections/{cid}/tiles/{tms}/{z}/{x}/{y}", summary="One Mapbox Vector Tile",
-            response_class=Response, responses={200: {"content": {MVT: {}}}, 204: {"description": "nothing here"}})
+            response_class=Response, responses={200: {"content": {MVT: {}}}, 204: {"description": "nothing here"},
+                                                304: {"description": "not modified (If-None-Match)"}})
 def tile(cid: str, tms: str, z: int, x: int, y: int, request: Request, repo: Repo, user: CurrentUser,
          version: Id | None = None) -> Response:
     _collection_id(cid, user)

@@ -19,7 +19,8 @@ from pydantic import BaseModel, Field, ValidationError
 from api.auth import current_user, require
 from api.deps import GridGovRoute, get_repo
 from api.geojson import geometry_from_geojson, unit_feature
-from api.inputs import MAX_INT, Day, Id
+from api.inputs import MAX_INT, Day, Id, JsonId
+from api.openapi import CREATED
 from api.topology_cache import TopologyCache
 from gis.crs import geometry_to_wgs84
 from gis.errors import InvalidInput, NotFound
@@ -62,7 +63,7 @@ def _versions(request: Request, repo: Repository) -> Versions:
 
 
 class RerouteIn(BaseModel):
-    expected_cases: list[Id] | None = Field(
+    expected_cases: list[JsonId] | None = Field(
         None, max_length=1_000_000, description="the case ids your impact preview listed; if the list is no longer "
                                                 "the same, nothing changes (409)")
 
@@ -190,7 +191,8 @@ def reroute(version_id: Id, body: RerouteIn, repo: Repo, request: Request, user:
         version_id, lambda v: cache.router(repo, repo.version(v)), user.username, datetime.now(), body.expected_cases)
 
 
-@router.put("/versions/{version_id}/units/{code}", summary="Create or replace a unit of a draft (GeoJSON Feature)")
+@router.put("/versions/{version_id}/units/{code}", summary="Create or replace a unit of a draft (GeoJSON Feature)",
+            responses=CREATED)
 def put_unit(version_id: Id, code: str, body: UnitFeature, revision: Revision, repo: Repo, user: Planner,
              crs: str = "wgs84") -> JSONResponse:
     try:
@@ -268,7 +270,7 @@ def merge_units(version_id: Id, body: MergeIn, revision: Revision, repo: Repo, r
     return _versions(request, repo).merge(version_id, body.codes, body.into, revision)
 
 
-@router.put("/versions/{version_id}/rules/{code}", summary="Create or replace a rule of a draft")
+@router.put("/versions/{version_id}/rules/{code}", summary="Create or replace a rule of a draft", responses=CREATED)
 def put_rule(version_id: Id, code: str, body: Rule, revision: Revision, repo: Repo, user: Planner,
              response: Response) -> Rule:
     if body.code != code:
@@ -341,7 +343,7 @@ def allowed_gap(version_id: Id, code: str, repo: Repo, user: GapReader) -> JSONR
 
 @router.put("/versions/{version_id}/allowed-gaps/{code}",
             summary="Create or replace an allowed-gap area of a draft (GeoJSON Feature; not a topology gap)",
-            responses={201: {"description": "created (200: replaced)"}})
+            responses=CREATED)
 def put_allowed_gap(version_id: Id, code: str, body: GapFeature, revision: Revision, repo: Repo, user: Planner,
                     crs: str = "wgs84") -> JSONResponse:
     if not CODE.match(code):
