@@ -16,6 +16,7 @@ from api.auth import CurrentUser, require
 from api.deps import GridGovRoute, get_repo
 from api.inputs import Id, Instant, JsonCount
 from api.openapi import REPLAYED
+from cases import clock
 from gis.errors import Forbidden, NotFound, PayloadTooLarge
 from store.cases import Cases, Intake, Report, case_view, event_view
 from store.db import transaction
@@ -48,8 +49,16 @@ class ReportIn(BaseModel):
 
 
 def local(dt: datetime | None) -> datetime | None:
-    """Server-local naive time (the store's convention) from what a client sent."""
-    return dt.astimezone().replace(tzinfo=None) if dt is not None and dt.tzinfo is not None else dt
+    """The instant a client sent, in the county's zone; without an offset it is the county's wall-clock time."""
+    return clock.to_local(dt) if dt is not None else None
+
+
+def zone_assumed(fields: list[str]) -> dict[str, Any]:
+    """What an answer says when times came without a UTC offset: which, and the zone they were read in."""
+    if not fields:
+        return {}
+    return {"time_zone_assumed": {"fields": fields, "time_zone": clock.zone_name(),
+                                  "message": "; ".join(clock.assumed_note(f) for f in fields)}}
 
 
 def store_report(request: Request, user: User, report: Report) -> Intake:
@@ -59,8 +68,8 @@ def store_report(request: Request, user: User, report: Report) -> Intake:
         try:
             with transaction(request.app.state.sessions) as session:
                 repo = Repository(session)
-                now = datetime.now()
-                day = (report.reported_at or now).date()
+                now = clock.now()
+                day = clock.to_local(report.reported_at or now).date()
                 return Cases(session, request.app.state.calendar).intake(user, report, cache.router_at(repo, day),
                                                                          now)
         except IntegrityError:
@@ -79,7 +88,9 @@ def post_report(body: ReportIn, user: Reporter, request: Request) -> JSONRespons
                     description=body.description, idempotency_key=body.idempotency_key,
                     reported_at=local(body.reported_at), photos=tuple(body.photos))
     result = store_report(request, user, report)
-    view = {**case_view(result.case), "replayed": result.replayed, "routing": result.case.routing}
+    view = {**case_view(result.case), "replayed": result.replayed, "routing": result.case.routing,
+            **zone_assumed(["reported_at"] if body.reported_at is not None and body.reported_at.tzinfo is None
+                           else [])}
     return JSONResponse(view, status_code=200 if result.replayed else 201)
 
 
@@ -109,10 +120,10 @@ def case_actions(case_id: Id, body: ActionsIn, user: CurrentUser, request: Reque
     cache: RouterCache = request.app.state.routers
     with transaction(request.app.state.sessions) as session:
         repo = Repository(session)
-        now = datetime.now()
-        row, count = Cases(session, request.app.state.calendar).act(
-            user, case_id, body.revision, body.actions, now, lambda day: cache.router_at(repo, day))
-        view = {**case_view(row, now), "routing": row.routing}
+        now = clock.now()
+        cases = Cases(session, request.app.state.calendar)
+        row, count = cases.act(user, case_id, body.revision, body.actions, now, lambda day: cache.router_at(repo, day))
+        view = {**case_view(row, now), "routing": row.routing, **zone_assumed(cases.assumed_zone)}
         events = Cases(session).latest_events(case_id, count)
     return JSONResponse({**view, "events": [event_view(e) for e in events]})
 
@@ -121,11 +132,13 @@ def case_actions(case_id: Id, body: ActionsIn, user: CurrentUser, request: Reque
             response_model=None)
 def list_cases(user: CurrentUser, repo: Repo, request: Request, status: str | None = None,
                triage: bool | None = None, team: str | None = None, township: str | None = None,
+               county: Annotated[str | None, Query(description="only this county's cases")] = None,
                since: Instant | None = None, until: Instant | None = None,
                limit: Annotated[int, Query(ge=1, le=10_000)] = 500) -> JSONResponse:
-    now = datetime.now()
+    now = clock.now()
     rows = Cases(repo.session).in_scope(user, status=status.split(",") if status else None, triage=triage,
-                                        team=team, township=township, since=local(since), until=local(until),
+                                        team=team, township=township, county=county, since=local(since),
+                                        until=local(until),
                                         limit=limit)
     return JSONResponse([case_view(r, now) for r in rows])
 
@@ -158,7 +171,7 @@ async def upload_photo(request: Request, user: Reporter) -> JSONResponse:
     def save() -> tuple[dict[str, Any], bool]:
         with transaction(request.app.state.sessions) as session:
             row, created = store.save(session, data, request.headers.get("content-type"), user.username,
-                                      datetime.now())
+                                      clock.now())
             return {"sha256": row.sha256, "content_type": row.content_type, "size": row.size,
                     "url": f"/photos/{row.sha256}"}, not created
 
@@ -188,9 +201,10 @@ def get_photo(sha256: Annotated[str, Field(pattern=SHA256)], user: CurrentUser, 
 def stats(user: CurrentUser, repo: Repo,
           since: Annotated[Instant | None, Query(alias="from", description="start (default: 30 days ago)")] = None,
           until: Annotated[Instant | None, Query(alias="to", description="end, exclusive (default: now)")] = None,
+          county: Annotated[str | None, Query(description="only this county's cases")] = None,
           ) -> dict[str, Any]:
     """Cases reported in [from, to): by state, on-time closure rate, mean hours to close, procedures,
     escalations. A team member sees their own team's figures."""
-    end = local(until) or datetime.now()
+    end = local(until) or clock.now()
     start = local(since) or end - timedelta(days=30)
-    return statistics(repo.session, user, start, end)
+    return statistics(repo.session, user, start, end, county)

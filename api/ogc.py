@@ -24,9 +24,10 @@ from fastapi.responses import JSONResponse
 from api.auth import CurrentUser, current_user
 from api.deps import GridGovRoute, get_repo, resolve_version
 from api.inputs import MAX_INT, Id
+from cases import clock
 from gis.errors import InvalidInput, NotFound
 from gis.layers import LOAD_ORDER, REGISTRY
-from gis.model import Unit, Version
+from gis.model import Unit, Version, in_county
 from store.cases import Cases, case_view
 from store.repo import Repository
 from store.users import User
@@ -60,16 +61,16 @@ _OPEN = ("", "..")
 
 
 def _instant(text: str, end: bool) -> datetime:
-    """One RFC 3339 date-time (to server-local time, the store's convention) or a date (its first or last moment)."""
+    """One RFC 3339 date-time (an instant; without an offset, the county's wall-clock time) or a date (its first or
+    last moment in the county's zone)."""
     try:
         if "T" not in text.upper():
             day = date.fromisoformat(text)
-            return datetime.combine(day, time.max if end else time.min)
-        at = datetime.fromisoformat(text.replace("z", "Z"))
+            return clock.from_wall(datetime.combine(day, time.max if end else time.min))
+        return clock.parse(text, "datetime")[0]
     except ValueError:
         raise InvalidInput(f"datetime {text!r} is not a date (2026-03-01) or an RFC 3339 date-time "
                            "(2026-03-01T09:30:00Z)", where="datetime") from None
-    return at.astimezone().replace(tzinfo=None) if at.tzinfo is not None else at
 
 
 def parse_datetime(value: str | None) -> tuple[datetime | None, datetime | None, bool]:
@@ -121,7 +122,7 @@ def _temporal(start: Any, end: Any) -> dict[str, Any]:
     def iso(v: Any) -> str | None:
         if v is None:
             return None
-        at = v if isinstance(v, datetime) else datetime.combine(v, time.min)
+        at = clock.to_local(v) if isinstance(v, datetime) else clock.from_wall(datetime.combine(v, time.min))
         return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
     return {"interval": [[iso(start), iso(end)]], "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}
 
@@ -259,19 +260,24 @@ def _case_feature(row: Any) -> dict[str, Any]:
             response_model=None)
 def items(cid: str, request: Request, repo: Repo, user: CurrentUser, version: Id | None = None,
           bbox: str | None = None, when: Datetime = None, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
-          offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0) -> JSONResponse:
+          offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+          county: Annotated[str | None, Query(description="only this county's units or cases", max_length=64)] = None,
+          ) -> JSONResponse:
     box = _parse_bbox(bbox)
     if cid == "cases":
         if not _sees_cases(user):
             raise NotFound("no collection 'cases' for a planner")
         since, until, _ = parse_datetime(when)
         matched, rows = Cases(repo.session).located_page(user, bbox=box, since=since, until=until, offset=offset,
-                                                        limit=limit)
+                                                        limit=limit, county=county)
         return _page(request, [_case_feature(r) for r in rows], matched, limit, offset)
     if cid not in REGISTRY:
         raise NotFound(f"no collection {cid!r}; GET /ogc/collections lists them")
     v, units = _units(repo, cid, version, when)
     assert v.id is not None
+    if county is not None:
+        inside = in_county(repo.units(v.id), county)
+        units = [(u, s) for u, s in units if u.code in inside]
     if box is not None:
         area = shapely.box(*box)
         units = [(u, s) for u, s in units if s is not None and s.intersects(area)]

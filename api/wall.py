@@ -15,6 +15,7 @@ from api.auth import CurrentUser
 from api.cases import local
 from api.deps import GridGovRoute, get_repo, resolve_version
 from api.inputs import MAX_INT, Id, Instant
+from cases import clock
 from gis.errors import InvalidInput, PayloadTooLarge
 from store.cases import OPEN_STATES, Cases
 from store.repo import Repository
@@ -31,7 +32,8 @@ MAX_HEXES = 50_000
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat(timespec="seconds") if value is not None else None
+    """ISO 8601 with the county's offset, to the second."""
+    return clock.to_local(value).isoformat(timespec="seconds") if value is not None else None
 
 
 @router.get("/wall/cases", summary="A compact feed of cases for the map wall: open ones and recent changes",
@@ -39,12 +41,14 @@ def _iso(value: datetime | None) -> str | None:
 def wall_cases(user: CurrentUser, repo: Repo, request: Request,
                since: Annotated[Instant | None, Query(description="cursor from the previous answer")] = None,
                recent_hours: Annotated[float, Query(gt=0, le=24 * 31)] = 24.0,
-               limit: Annotated[int, Query(ge=1, le=200_000)] = 100_000) -> JSONResponse:
+               limit: Annotated[int, Query(ge=1, le=200_000)] = 100_000,
+               county: Annotated[str | None, Query(description="only this county's cases", max_length=64)] = None,
+               ) -> JSONResponse:
     """Without `since`: every open case in your scope plus those finished in the last `recent_hours`.
     With `since` (the `cursor` of the previous answer): every case changed since then, finished ones
     included, so the page can update or drop them. Rows are arrays in the order of `columns`; a row may
     come twice across polls (the cursor overlaps on purpose), so pages upsert by id."""
-    now = datetime.now()
+    now = clock.now()
     cursor = local(since)
     if cursor is not None and cursor > now + timedelta(minutes=10):
         raise InvalidInput("since lies in the future; pass the cursor of the previous answer", where="since")
@@ -56,7 +60,8 @@ def wall_cases(user: CurrentUser, repo: Repo, request: Request,
     columns = (CaseRow.id, CaseRow.lon, CaseRow.lat, CaseRow.status, CaseRow.matter_code, CaseRow.team_code,
                CaseRow.deadline, CaseRow.escalation_level, CaseRow.triage, CaseRow.township_code,
                CaseRow.linked_to, CaseRow.reported_at, CaseRow.updated_at)
-    query = sa.select(*columns).where(cases.scope_filter(user), change).order_by(CaseRow.id).limit(limit + 1)
+    where = [cases.scope_filter(user), change] + ([CaseRow.county_code == county] if county is not None else [])
+    query = sa.select(*columns).where(*where).order_by(CaseRow.id).limit(limit + 1)
     rows: list[Any] = list(repo.session.execute(query))  # co-owned cases included (the scope filter has them)
     if len(rows) > limit:
         raise PayloadTooLarge(f"more than {limit} cases changed; poll more often or raise limit", where="limit")
@@ -88,7 +93,7 @@ def hotspots(
     comes with its outline (a flat lon,lat list) so a page draws it without an H3 library."""
     if days is not None and since is not None:
         raise InvalidInput("give the window as `from` (and `to`) or as `days`, not both", where="days")
-    end = local(until) or datetime.now()
+    end = local(until) or clock.now()
     start = local(since) or end - timedelta(days=days or 30)
     if start >= end:
         raise InvalidInput("the window is empty: `from` must be before `to`", where="from")

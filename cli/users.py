@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import getpass
-from datetime import datetime
 from typing import Annotated
 
 import typer
 
+from cases import clock
 from cli.common import DbUrl, repository, run
 from store.signin import SignInGuard
 from store.users import ROLES, Users
@@ -21,6 +21,7 @@ def user_add(
     role: Annotated[str, typer.Option(help=", ".join(ROLES))],
     team: Annotated[str | None, typer.Option(help="team code (grid workers and team members)")] = None,
     name: Annotated[str | None, typer.Option(help="display name")] = None,
+    county: Annotated[str | None, typer.Option(help="limit the account to this county's cases (a county code)")] = None,
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
                                           envvar="GRIDGOV_NEW_PASSWORD")] = "",
     database_url: DbUrl = None,
@@ -29,8 +30,10 @@ def user_add(
 
     def body() -> None:
         with repository(database_url) as repo:
-            user = Users(repo.session).add(username, password, role, team_code=team, display_name=name)
-        print(f"created user={user.username} role={user.role} team={user.team_code or ''}")
+            user = Users(repo.session).add(username, password, role, team_code=team, display_name=name,
+                                           county_code=county)
+        print(f"created user={user.username} role={user.role} team={user.team_code or ''} "
+              f"county={user.county_code or ''}")
 
     run(body)
 
@@ -60,7 +63,7 @@ def user_unlock(
 
     def body() -> None:
         with repository(database_url) as repo:
-            was = SignInGuard(repo.session).unlock(username, f"cli:{getpass.getuser()}", datetime.now())
+            was = SignInGuard(repo.session).unlock(username, f"cli:{getpass.getuser()}", clock.now())
         print(f"unlocked user={username} was_locked={'true' if was else 'false'}"
               f"{' until=' + was.isoformat(timespec='seconds') if was else ''}")
 

@@ -290,3 +290,28 @@ class Incident(_Model):
     raw_crs: str = "wgs84"
     external_id: str | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+def in_county(units: list[Unit], county: str) -> set[str]:
+    """Codes of the units of one county: the county, every unit whose parent chain reaches it, and zones without
+    a parent whose area's representative point the county covers (several counties in one deployment)."""
+    by_code = {u.code: u for u in units}
+    root = by_code.get(county)
+    if root is None or root.layer != "county":
+        return set()
+    outline = root.shape()
+    out: set[str] = set()
+    for u in units:
+        seen: set[str] = set()
+        code: str | None = u.code
+        while code is not None and code not in seen and code != county:
+            seen.add(code)
+            parent = by_code.get(code)
+            code = parent.parent_code if parent is not None else None
+        if code == county:
+            out.add(u.code)
+        elif u.parent_code is None and u.layer == "zone" and outline is not None:
+            shape = u.shape()
+            if shape is not None and outline.covers(shape.representative_point()):
+                out.add(u.code)
+    return out

@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+from cases import clock
 from cases.calendar import WorkCalendar, bundled_calendar
 from cases.workflow import (
     WITH_TEAM,
@@ -94,7 +95,7 @@ class Report:
         """Fingerprint of the report's content, to tell a retry from a different report under one key."""
         content = {"matter": self.matter, "x": self.x, "y": self.y, "crs": self.crs, "accuracy_m": self.accuracy_m,
                    "description": self.description,
-                   "reported_at": self.reported_at.isoformat() if self.reported_at else None,
+                   "reported_at": clock.iso(self.reported_at),
                    "external_id": self.external_id, "address": self.address, "photos": list(self.photos),
                    "details": self.details}
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
@@ -118,26 +119,26 @@ def case_view(row: CaseRow, now: datetime | None = None) -> dict[str, Any]:
     state = case_state(row)
     return {
         "id": row.id, "status": row.status, "matter": row.matter_code, "procedure": row.procedure,
-        "team": row.team_code, "co_owners": row.co_owners, "township": row.township_code,
+        "team": row.team_code, "co_owners": row.co_owners, "county": row.county_code, "township": row.township_code,
         "village": row.village_code, "lon": row.lon, "lat": row.lat, "address": row.address,
         # The point as reported, in its crs: lon/lat like a decision's (reports take geographic CRSs only); x/y
         # are the same two numbers, kept for the clients that read them.
         "input": {"lon": row.raw_x, "lat": row.raw_y, "crs": row.raw_crs, "x": row.raw_x, "y": row.raw_y},
         "accuracy_m": row.accuracy_m,
-        "description": row.description, "reporter": row.reporter, "reported_at": row.reported_at.isoformat(),
+        "description": row.description, "reporter": row.reporter, "reported_at": clock.iso(row.reported_at),
         "triage": row.triage, "linked_to": row.linked_to, "version": row.version_id, "revision": row.revision,
         "external_id": row.external_id, "photos": row.photos or [],
-        "deadline": row.deadline.isoformat() if row.deadline else None,
-        "escalation_level": row.escalation_level, "overdue": is_overdue(state, now or datetime.now()),
-        "closed_at": row.closed_at.isoformat() if row.closed_at else None, "on_time": row.on_time,
+        "deadline": clock.iso(row.deadline),
+        "escalation_level": row.escalation_level, "overdue": is_overdue(state, now or clock.now()),
+        "closed_at": clock.iso(row.closed_at), "on_time": row.on_time,
         "allowed_actions": list(allowed_actions(state)),
-        "updated_at": row.updated_at.isoformat(),
+        "updated_at": clock.iso(row.updated_at),
     }
 
 
 def event_view(e: CaseEventRow) -> dict[str, Any]:
     """An event as JSON-ready data."""
-    return {"id": e.id, "at": e.at.isoformat(), "recorded_at": e.recorded_at.isoformat() if e.recorded_at else None,
+    return {"id": e.id, "at": clock.iso(e.at), "recorded_at": clock.iso(e.recorded_at),
             "actor": e.actor, "action": e.action, "from": e.from_status, "to": e.to_status, "lon": e.lon,
             "lat": e.lat, "reason": e.reason, "detail": e.detail}
 
@@ -148,10 +149,14 @@ class Cases:
     def __init__(self, session: Session, calendar: WorkCalendar | None = None) -> None:
         self.session = session
         self.calendar = calendar or bundled_calendar("cn")
+        self.assumed_zone: list[str] = []  # step times given without an offset (read in the county's zone)
 
     # -- scope ------------------------------------------------------------------------------------
     def visible(self, user: User, row: CaseRow) -> bool:
-        """Whether the user may read this case (role and jurisdiction scope)."""
+        """Whether the user may read this case (role and jurisdiction scope; an account limited to one county
+        sees that county's cases only)."""
+        if user.county_code is not None and row.county_code != user.county_code:
+            return False
         if user.role in ("dispatcher", "auditor"):
             return True
         if user.role == "team_member":
@@ -172,6 +177,11 @@ class Cases:
         return sa.exists(sa.select(sa.literal(1)).select_from(each).where(each.c.value == team))
 
     def _scope_filter(self, user: User) -> Any:
+        if user.county_code is not None:
+            return sa.and_(CaseRow.county_code == user.county_code, self._role_filter(user))
+        return self._role_filter(user)
+
+    def _role_filter(self, user: User) -> Any:
         if user.role in ("dispatcher", "auditor"):
             return sa.true()
         if user.role == "team_member":
@@ -192,7 +202,8 @@ class Cases:
     def in_scope(self, user: User, *, status: str | list[str] | None = None, triage: bool | None = None,
                  matters: list[str] | None = None, ids: list[int] | None = None, since: datetime | None = None,
                  until: datetime | None = None, bbox: tuple[float, float, float, float] | None = None,
-                 team: str | None = None, township: str | None = None, limit: int = 500) -> list[CaseRow]:
+                 team: str | None = None, township: str | None = None, county: str | None = None,
+                 limit: int = 500) -> list[CaseRow]:
         """Cases in the user's scope matching the filters, newest first. The triage queue is the
         not-yet-registered cases the platform flagged (dispute, gap, near boundary, unlocated)."""
         conds: list[Any] = []
@@ -216,15 +227,19 @@ class Cases:
             conds.append(CaseRow.team_code == team)
         if township is not None:
             conds.append(CaseRow.township_code == township)
+        if county is not None:
+            conds.append(CaseRow.county_code == county)
         q = sa.select(CaseRow).where(self._scope_filter(user), *conds).order_by(CaseRow.id.desc()).limit(limit)
         return list(self.session.scalars(q))
 
     def located_page(self, user: User, *, bbox: tuple[float, float, float, float] | None = None,
                      since: datetime | None = None, until: datetime | None = None, offset: int = 0,
-                     limit: int = 100) -> tuple[int, list[CaseRow]]:
+                     limit: int = 100, county: str | None = None) -> tuple[int, list[CaseRow]]:
         """Located cases in the user's scope (inside `bbox`, reported in [since, until]), oldest first: how many
         match, and one page of them — counted and paged in SQL, for clients that walk every page (QGIS, GDAL)."""
         conds = [self._scope_filter(user), CaseRow.lon.is_not(None)]
+        if county is not None:
+            conds.append(CaseRow.county_code == county)
         if bbox is not None:
             west, south, east, north = bbox
             conds += [CaseRow.lon.between(west, east), CaseRow.lat.between(south, north)]
@@ -297,6 +312,7 @@ class Cases:
     # -- intake -----------------------------------------------------------------------------------
     def intake(self, user: User, report: Report, router: Router, now: datetime) -> Intake:
         """Store a report as a case, once: routed and dispatched, linked to an open duplicate, or put in triage."""
+        now = clock.to_local(now)
         if report.idempotency_key:
             earlier = self.session.scalars(
                 sa.select(CaseRow).join(ReportKeyRow, ReportKeyRow.case_id == CaseRow.id)
@@ -315,7 +331,7 @@ class Cases:
         if matter is None:
             raise InvalidInput(f"unknown category {report.matter!r}; GET /matters lists the matter codes",
                                where="matter")
-        reported_at = report.reported_at or now
+        reported_at = clock.to_local(report.reported_at or now)  # naive: the county's wall-clock time
         if reported_at > now + CLOCK_SKEW:
             raise InvalidInput(f"reported_at {reported_at.isoformat()} is in the future (server time "
                                f"{now.isoformat(timespec='seconds')}); check the phone's clock", where="reported_at")
@@ -347,7 +363,8 @@ class Cases:
         row = CaseRow(
             body_hash=report.body_hash(), external_id=report.external_id,
             status="reported", matter_code=matter.code, procedure=matter.procedure, team_code=team,
-            co_owners=co_owners, township_code=selected.get("township"), village_code=selected.get("village"),
+            co_owners=co_owners, county_code=selected.get("county", user.county_code),
+            township_code=selected.get("township"), village_code=selected.get("village"),
             lon=lon, lat=lat, geom=None if lon is None else shapely.Point(lon, lat),
             raw_x=report.x, raw_y=report.y, raw_crs=report.crs, accuracy_m=report.accuracy_m,
             address=report.address, photos=list(report.photos), description=report.description,
@@ -419,6 +436,7 @@ class Cases:
     def act(self, user: User, case_id: int, revision: int, steps: Sequence[Mapping[str, Any]], now: datetime,
             router_at: Callable[[date], Router]) -> tuple[CaseRow, int]:
         """Apply steps to a case read at `revision`, all or nothing; returns the case and the number of events."""
+        now = clock.to_local(now)
         row = self.get(user, case_id)
         if row.revision != revision:
             raise Conflict(f"case {case_id} changed since you read it: it is at revision {row.revision}, you sent "
@@ -428,6 +446,8 @@ class Cases:
         for i, step in enumerate(steps):
             where = f"actions[{i}]." if len(steps) > 1 else ""
             try:
+                if _without_offset(step.get("at")):
+                    self.assumed_zone.append(f"{where}at")
                 self._step(user, row, dict(step), now, router_at)
             except (InvalidInput, Conflict, Forbidden) as exc:
                 exc.where = f"{where}{exc.where}" if exc.where and where else exc.where or where.rstrip(".") or None
@@ -457,11 +477,10 @@ class Cases:
         if value is None:
             return now
         try:
-            at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+            # Without an offset: the county's wall-clock time (the answer says so: `time_zone_assumed`).
+            at = clock.to_local(value) if isinstance(value, datetime) else clock.parse(str(value), "'at'")[0]
         except ValueError:
             raise InvalidInput(f"'at' must be an ISO 8601 date-time, got {value!r}", where="at") from None
-        if at.tzinfo is not None:
-            at = at.astimezone().replace(tzinfo=None)  # the server keeps local time
         if at > now + CLOCK_SKEW:
             raise InvalidInput(f"'at' {at.isoformat()} is in the future (server time "
                                f"{now.isoformat(timespec='seconds')})", where="at")
@@ -587,18 +606,27 @@ class Cases:
             return None
         who = "township supervision (乡镇督办)" if level == 1 else "county platform supervision (县级平台督办)"
         assert state.deadline is not None
-        reason = f"overdue since {state.deadline.isoformat(timespec='minutes')}: {who}"
+        reason = f"overdue since {clock.to_local(state.deadline).isoformat(timespec='minutes')}: {who}"
         new, ev = apply(state, Escalate(level=level, reason=reason), now, self.calendar)
         self._save(row, new)
-        self._log(row, ev, PLATFORM, now, extra={"team": row.team_code, "deadline": state.deadline.isoformat()})
+        self._log(row, ev, PLATFORM, now, extra={"team": row.team_code, "deadline": clock.iso(state.deadline)})
         self.session.flush()
         return {"case": row.id, "level": level, "team": row.team_code}
+
+
+def _without_offset(value: Any) -> bool:
+    """An ISO date-time text without a UTC offset (read in the county's zone; a bad text is the step's error)."""
+    try:
+        return isinstance(value, str) and clock.parse(value)[1]
+    except ValueError:
+        return False
 
 
 def _place(row: CaseRow, decision: Decision) -> None:
     """Keep a routing decision on the case: the explanation, its version, and the township and village it chose."""
     selected = {u.layer: u.code for u in decision.units if u.selected}
     row.township_code, row.village_code = selected.get("township"), selected.get("village")
+    row.county_code = selected.get("county", row.county_code)
     row.routing, row.version_id = decision.model_dump(mode="json"), decision.version.id
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
 import sqlalchemy as sa
 
-from etl.catalogue import SHEETS, Catalogue, Known, catalogue_rows, check, parse, placed, team_attribute_problems
+from cases import clock
+from etl.catalogue import SHEETS, catalogue_rows, team_attribute_problems
+from etl.catalogue_check import Catalogue, Known, check, parse, placed
 from etl.workbook import SheetProblem, WorkbookProblems, read_sheets, read_xlsx
 from gis.errors import Conflict, InvalidInput, NotFound
 from gis.model import Matter, Team, Version
@@ -137,7 +138,7 @@ def catalogue_version(repo: Repository, version_id: int | None) -> Version:
     if version_id is not None:
         return repo.version(version_id)
     try:
-        return repo.version_at(date.today())
+        return repo.version_at(clock.today())
     except NotFound:
         versions = repo.versions()
         if not versions:

@@ -5,7 +5,7 @@ The schema itself is created by the migrations in `store/migrations`; these clas
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import shapely
@@ -16,6 +16,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from cases import clock
 
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 
@@ -49,6 +51,30 @@ class Geom(TypeDecorator[BaseGeometry]):
         return shapely.from_wkb(bytes(data))
 
 
+class Instant(TypeDecorator[datetime]):
+    """An absolute instant: `timestamptz` on PostgreSQL, UTC without an offset on SQLite (migration 0010).
+
+    Read back in the county's zone (`cases.clock`), so `.date()` and `.isoformat()` are the county's; a naive
+    value written is read as the county's wall-clock time. Every timestamp column uses this type."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        return dialect.type_descriptor(sa.DateTime(timezone=dialect.name == "postgresql"))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        utc = clock.to_utc(value)
+        return utc if dialect.name == "postgresql" else utc.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return clock.to_local(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
+
+
 def geometry_column_type(dialect_name: str, geometry_type: str, srid: int = 4326) -> TypeEngine[Any]:
     """The DDL type migrations use for a geometry column on this dialect."""
     if dialect_name == "postgresql":
@@ -70,8 +96,8 @@ class VersionRow(Base):
     based_on_id: Mapped[int | None] = mapped_column(sa.ForeignKey("boundary_version.id"), nullable=True)
     revision: Mapped[int] = mapped_column(default=0)  # bumped on every edit: optimistic concurrency
     note: Mapped[str] = mapped_column(sa.Text, default="")
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime)
-    published_at: Mapped[datetime | None] = mapped_column(sa.DateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(Instant())
+    published_at: Mapped[datetime | None] = mapped_column(Instant(), nullable=True)
 
 
 class UnitRow(Base):
@@ -167,7 +193,7 @@ class IncidentRow(Base):
     __table_args__ = (sa.Index("ix_incident_reported_at", "reported_at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     external_id: Mapped[str | None] = mapped_column(sa.String(100), unique=True, nullable=True)
-    reported_at: Mapped[datetime] = mapped_column(sa.DateTime)
+    reported_at: Mapped[datetime] = mapped_column(Instant())
     matter_code: Mapped[str] = mapped_column(sa.String(64))
     lon: Mapped[float] = mapped_column(sa.Float)
     lat: Mapped[float] = mapped_column(sa.Float)
@@ -188,9 +214,10 @@ class UserRow(Base):
     display_name: Mapped[str] = mapped_column(sa.String(200))
     role: Mapped[str] = mapped_column(sa.String(16))
     team_code: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    county_code: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)  # limited to one county
     password_hash: Mapped[str] = mapped_column(sa.String(300))
     active: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime)
+    created_at: Mapped[datetime] = mapped_column(Instant())
 
 
 class TokenRow(Base):
@@ -200,9 +227,9 @@ class TokenRow(Base):
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     kind: Mapped[str] = mapped_column(sa.String(16))
     name: Mapped[str] = mapped_column(sa.String(200))
-    created_at: Mapped[datetime] = mapped_column(sa.DateTime)
-    expires_at: Mapped[datetime | None] = mapped_column(sa.DateTime, nullable=True)
-    revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(Instant())
+    expires_at: Mapped[datetime | None] = mapped_column(Instant(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(Instant(), nullable=True)
 
 
 class SignInGuardRow(Base):
@@ -212,8 +239,8 @@ class SignInGuardRow(Base):
     scope: Mapped[str] = mapped_column(sa.String(8), primary_key=True)  # account | address
     key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # the name as typed, or the address
     failures: Mapped[int] = mapped_column(default=0)
-    window_start: Mapped[datetime] = mapped_column(sa.DateTime)
-    locked_until: Mapped[datetime | None] = mapped_column(sa.DateTime, nullable=True)
+    window_start: Mapped[datetime] = mapped_column(Instant())
+    locked_until: Mapped[datetime | None] = mapped_column(Instant(), nullable=True)
 
 
 class SignInEventRow(Base):
@@ -221,7 +248,7 @@ class SignInEventRow(Base):
 
     __tablename__ = "sign_in_event"
     id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(sa.DateTime)
+    at: Mapped[datetime] = mapped_column(Instant())
     username: Mapped[str] = mapped_column(sa.String(64))
     client: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
     outcome: Mapped[str] = mapped_column(sa.String(16))  # success | failure | refused | locked | unlocked
@@ -241,6 +268,7 @@ class CaseRow(Base):
     procedure: Mapped[str] = mapped_column(sa.String(16))
     team_code: Mapped[str] = mapped_column(sa.String(64))
     co_owners: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    county_code: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)  # several counties: 0009
     township_code: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
     village_code: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
     lon: Mapped[float | None] = mapped_column(sa.Float, nullable=True)  # None: only an address was given
@@ -252,18 +280,18 @@ class CaseRow(Base):
     accuracy_m: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
     description: Mapped[str] = mapped_column(sa.Text, default="")
     reporter: Mapped[str] = mapped_column(sa.String(64))
-    reported_at: Mapped[datetime] = mapped_column(sa.DateTime)
+    reported_at: Mapped[datetime] = mapped_column(Instant())
     triage: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
     routing: Mapped[dict[str, Any]] = mapped_column(JSONType)
     version_id: Mapped[int] = mapped_column(sa.ForeignKey("boundary_version.id"))
     linked_to: Mapped[int | None] = mapped_column(sa.ForeignKey("case_record.id"), nullable=True)
     state: Mapped[dict[str, Any]] = mapped_column(JSONType)  # cases.workflow.CaseState as JSON
     revision: Mapped[int] = mapped_column(default=0)
-    updated_at: Mapped[datetime] = mapped_column(sa.DateTime)
+    updated_at: Mapped[datetime] = mapped_column(Instant())
     # Mirrors of the workflow state, as columns for the scheduler and the statistics.
-    deadline: Mapped[datetime | None] = mapped_column(sa.DateTime, nullable=True)
+    deadline: Mapped[datetime | None] = mapped_column(Instant(), nullable=True)
     escalation_level: Mapped[int] = mapped_column(default=0)
-    closed_at: Mapped[datetime | None] = mapped_column(sa.DateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(Instant(), nullable=True)
     on_time: Mapped[bool | None] = mapped_column(nullable=True)
     address: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
     photos: Mapped[list[str]] = mapped_column(JSONType, default=list)  # SHA-256 checksums of PhotoRow
@@ -276,7 +304,7 @@ class CaseEventRow(Base):
     __tablename__ = "case_event"
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(sa.ForeignKey("case_record.id"))
-    at: Mapped[datetime] = mapped_column(sa.DateTime)
+    at: Mapped[datetime] = mapped_column(Instant())
     actor: Mapped[str] = mapped_column(sa.String(64))
     action: Mapped[str] = mapped_column(sa.String(32))
     from_status: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
@@ -285,7 +313,7 @@ class CaseEventRow(Base):
     lat: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
     reason: Mapped[str] = mapped_column(sa.Text, default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    recorded_at: Mapped[datetime | None] = mapped_column(sa.DateTime, nullable=True)  # when the server wrote it
+    recorded_at: Mapped[datetime | None] = mapped_column(Instant(), nullable=True)  # when the server wrote it
 
 
 class ReportKeyRow(Base):
@@ -302,7 +330,7 @@ class AuditRow(Base):
 
     __tablename__ = "audit_event"
     id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(sa.DateTime)
+    at: Mapped[datetime] = mapped_column(Instant())
     actor: Mapped[str] = mapped_column(sa.String(64))
     action: Mapped[str] = mapped_column(sa.String(32))
     target: Mapped[str] = mapped_column(sa.String(200))
@@ -315,7 +343,7 @@ class PhotoRow(Base):
     content_type: Mapped[str] = mapped_column(sa.String(32))
     size: Mapped[int] = mapped_column()
     uploaded_by: Mapped[str] = mapped_column(sa.String(64))
-    uploaded_at: Mapped[datetime] = mapped_column(sa.DateTime)
+    uploaded_at: Mapped[datetime] = mapped_column(Instant())
 
 
 class DisputeRow(Base):
@@ -332,7 +360,7 @@ class DisputeRow(Base):
     candidates: Mapped[list[str]] = mapped_column(JSONType)
     case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("case_record.id"), unique=True, nullable=True)
     raised_by: Mapped[str] = mapped_column(sa.String(64))
-    raised_at: Mapped[datetime] = mapped_column(sa.DateTime)
+    raised_at: Mapped[datetime] = mapped_column(Instant())
     reason: Mapped[str] = mapped_column(sa.Text)
     evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
     ruling: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)

@@ -52,14 +52,18 @@ class _Block:
         }
 
 
-def statistics(session: Session, user: User, since: datetime, until: datetime) -> dict[str, Any]:
-    """The statistics of cases reported in [since, until) that the user may see in aggregate."""
+def statistics(session: Session, user: User, since: datetime, until: datetime,
+               county: str | None = None) -> dict[str, Any]:
+    """The statistics of cases reported in [since, until) that the user may see in aggregate (of one county
+    when asked, and always of the user's own county when the account is limited to one)."""
     if until <= since:
         raise InvalidInput(f"the period is empty: 'from' {since.isoformat()} is not before 'to' {until.isoformat()}",
                            where="to")
     q = sa.select(CaseRow.team_code, CaseRow.township_code, CaseRow.status, CaseRow.procedure, CaseRow.reported_at,
                   CaseRow.closed_at, CaseRow.on_time, CaseRow.escalation_level).where(
         CaseRow.reported_at >= since, CaseRow.reported_at < until)
+    for code in {county, user.county_code} - {None}:
+        q = q.where(CaseRow.county_code == code)
     if user.role == "team_member":
         q = q.where(CaseRow.team_code == user.team_code)
     elif user.role not in ("dispatcher", "auditor", "planner"):
@@ -70,6 +74,7 @@ def statistics(session: Session, user: User, since: datetime, until: datetime) -
     for team, township, status, procedure, reported, closed, on_time, level in session.execute(q):
         for block in (total, teams[team], townships[township or NONE]):
             block.add(status, procedure, reported, closed, on_time, level)
-    return {"period": {"from": since.isoformat(), "to": until.isoformat()}, "total": total.view(),
+    return {"period": {"from": since.isoformat(), "to": until.isoformat()}, "county": county or user.county_code,
+            "total": total.view(),
             "by_team": {k: v.view() for k, v in sorted(teams.items())},
             "by_township": {k: v.view() for k, v in sorted(townships.items())}}

@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from cases import clock
 from gis.errors import Conflict, InvalidInput, NotFound, Unauthorized
-from store.schema import TeamRow, TokenRow, UserRow
+from store.schema import TeamRow, TokenRow, UnitRow, UserRow
 
 ROLES = ("grid_worker", "team_member", "dispatcher", "planner", "auditor")
 TEAM_ROLES = ("grid_worker", "team_member")  # roles whose scope is one team
@@ -65,10 +66,11 @@ class User:
     display_name: str
     role: str
     team_code: str | None
+    county_code: str | None = None  # limited to one county's cases (several counties in one deployment)
 
 
 def _user(row: UserRow) -> User:
-    return User(row.id, row.username, row.display_name, row.role, row.team_code)
+    return User(row.id, row.username, row.display_name, row.role, row.team_code, row.county_code)
 
 
 class Users:
@@ -78,8 +80,8 @@ class Users:
         self.session = session
 
     def add(self, username: str, password: str, role: str, *, team_code: str | None = None,
-            display_name: str | None = None) -> User:
-        """Create an account; team roles need a known team."""
+            display_name: str | None = None, county_code: str | None = None) -> User:
+        """Create an account; team roles need a known team; `county_code` limits it to one county's cases."""
         if role not in ROLES:
             raise InvalidInput(f"unknown role {role!r}; roles: {', '.join(ROLES)}", where="role")
         if len(password) < MIN_PASSWORD:
@@ -88,10 +90,15 @@ class Users:
             raise InvalidInput(f"a {role} belongs to a team: give team_code", where="team_code")
         if team_code and self.session.scalar(sa.select(TeamRow.id).where(TeamRow.code == team_code)) is None:
             raise InvalidInput(f"unknown team code {team_code}", where="team_code")
+        if county_code is not None and self.session.scalar(sa.select(UnitRow.id).where(
+                UnitRow.code == county_code, UnitRow.layer == "county").limit(1)) is None:
+            raise InvalidInput(f"unknown county code {county_code}; `gridgov version list` and GET /units?layer=county "
+                               "show the counties", where="county_code")
         if self.session.scalar(sa.select(UserRow.id).where(UserRow.username == username)) is not None:
             raise Conflict(f"user {username} already exists", where="username")
         row = UserRow(username=username, display_name=display_name or username, role=role, team_code=team_code,
-                      password_hash=hash_password(password), active=True, created_at=datetime.now())
+                      county_code=county_code,
+                      password_hash=hash_password(password), active=True, created_at=clock.now())
         self.session.add(row)
         self.session.flush()
         return _user(row)
@@ -112,7 +119,7 @@ class Users:
 
     def _issue(self, user_id: int, kind: str, name: str, ttl: timedelta | None) -> tuple[str, datetime | None]:
         token = secrets.token_urlsafe(32)
-        now = datetime.now()
+        now = clock.now()
         expires = now + ttl if ttl is not None else None
         self.session.add(TokenRow(user_id=user_id, token_hash=_token_hash(token), kind=kind, name=name,
                                   created_at=now, expires_at=expires))
@@ -139,7 +146,7 @@ class Users:
         """Revoke a token (sign out)."""
         row = self.session.scalars(sa.select(TokenRow).where(TokenRow.token_hash == _token_hash(token))).first()
         if row is not None:
-            row.revoked_at = datetime.now()
+            row.revoked_at = clock.now()
 
     def authenticate(self, token: str) -> User:
         """The user behind a bearer token, or Unauthorized saying why."""
@@ -151,7 +158,7 @@ class Users:
         tok, user = row
         if tok.revoked_at is not None:
             raise Unauthorized("this token was revoked: sign in again")
-        if tok.expires_at is not None and tok.expires_at <= datetime.now():
+        if tok.expires_at is not None and tok.expires_at <= clock.now():
             raise Unauthorized("this token expired: sign in again (POST /auth/token)")
         if not user.active:
             raise Unauthorized("this account is disabled")

@@ -54,8 +54,14 @@ class Reference:
         self.rules = list(rules)
         self.matters = {m.code: m for m in matters}
         self.delegated = {(d.township_code, d.matter_code) for d in delegations if d.situation != "deferred"}
-        # The documented default fallback: the (first, by code) county bureau.
+        # The documented fallback: the county's own bureau (a county_bureau based in it), else the configured
+        # team, else the first county bureau by code.
         self.fallback = fallback_team or sorted(t.code for t in teams if t.kind == "county_bureau")[0]
+        self.county_bureau = {}
+        for t in sorted(teams, key=lambda t: t.code, reverse=True):
+            if t.kind == "county_bureau" and t.unit_code and self.units.get(t.unit_code) is not None \
+                    and self.units[t.unit_code].layer == "county":
+                self.county_bureau[t.unit_code] = t.code
         polygons = [u for u in units if u.geometry is not None]
         self.frame = gpd.GeoDataFrame({"token": [u.code for u in polygons]},
                                       geometry=[u.geometry for u in polygons], crs="EPSG:4326")
@@ -164,12 +170,15 @@ class Reference:
         key = (covering, matter_code, day)
         if key not in self._decisions:
             matched = self.matching(covering, matter_code, day)
+            county = next((c for c in self.select(covering) if c in self.units and self.units[c].layer == "county"),
+                          None)
+            fallback = self.county_bureau.get(county, self.fallback) if county else self.fallback
             if not matched:
-                self._decisions[key] = (self.fallback, "gap")
+                self._decisions[key] = (fallback, "gap")
             else:
                 top = max(r.priority for r in matched)
                 teams = {r.team_code for r in matched if r.priority == top}
-                self._decisions[key] = (teams.pop(), "ok") if len(teams) == 1 else (self.fallback, "dispute")
+                self._decisions[key] = (teams.pop(), "ok") if len(teams) == 1 else (fallback, "dispute")
         return self._decisions[key]
 
     def route(self, places: Places, matter_code: str, day: date) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.str_]]:

@@ -29,6 +29,7 @@ from gis.routing.regions import Region, Regions, build_regions
 from gis.routing.rules import GAP, OK, STATUS_NAMES, Outcome, RuleBook, rule_in_force
 
 Floats = npt.NDArray[np.float64]
+Place = tuple[str | None, str | None, tuple[str, ...]]  # county, township, in-scope rule codes
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,16 @@ class RoutingData:
     matters: list[Matter]
     teams: list[Team]
     fallback_team: str | None = None  # default: the county bureau
+
+
+def county_fallbacks(teams: list[Team], units: list[Unit]) -> dict[str, str]:
+    """County code → its bureau (the first, by code, `county_bureau` team based in that county)."""
+    counties = {u.code for u in units if u.layer == "county"}
+    out: dict[str, str] = {}
+    for t in sorted(teams, key=lambda t: t.code):
+        if t.kind == "county_bureau" and t.unit_code in counties:
+            out.setdefault(t.unit_code, t.code)
+    return out
 
 
 def default_fallback(teams: list[Team], configured: str | None) -> str:
@@ -68,7 +79,8 @@ class Router:
         self._team_index = {c: i for i, c in enumerate(self.team_codes)}
         self.matter_codes = sorted(m.code for m in data.matters)
         self._matter_index = {c: i for i, c in enumerate(self.matter_codes)}
-        self.book = RuleBook(data.rules, data.delegations, data.matters, self.fallback_team)
+        self.book = RuleBook(data.rules, data.delegations, data.matters, self.fallback_team,
+                             county_fallbacks(data.teams, data.units))
         self.unit_names = {u.code: u.name for u in data.units}
         self.regions = Regions(build_regions(data.units, data.rules))
         self._lock = threading.Lock()
@@ -76,8 +88,8 @@ class Router:
         self._sig_ids: dict[tuple[int, ...], int] = {(): 0}
         self._periods = self.book.change_days()
         self._columns: dict[tuple[int, int], npt.NDArray[np.int32]] = {}
-        self._memo: dict[tuple[int, int], dict[tuple[str | None, tuple[str, ...]], int]] = {}
-        self._place_keys: dict[int, list[tuple[str | None, tuple[str, ...]]]] = {}
+        self._memo: dict[tuple[int, int], dict[Place, int]] = {}
+        self._place_keys: dict[int, list[Place]] = {}
         self._outcomes: list[Outcome] = []
         self._outcome_ids: dict[tuple[str, int, tuple[str, ...]], int] = {}
         self._outcome_team = np.zeros(0, dtype=np.int32)
@@ -199,14 +211,16 @@ class Router:
             self._columns[key] = column
             return column
 
-    def _places(self, period: int, day: date, sigs: list[tuple[int, ...]]) -> list[tuple[str | None, tuple[str, ...]]]:
-        """(township, rules whose scope covers it) per signature: all the rule table needs of a place."""
+    def _places(self, period: int, day: date, sigs: list[tuple[int, ...]]) -> list[Place]:
+        """(county, township, rules whose scope covers it) per signature: all the rule table needs of a place
+        (the county picks the fallback team)."""
         places = self._place_keys.setdefault(period, [])
         in_force = [r for r in self.book.rules if rule_in_force(r, day)]
         for sig in sigs[len(places):]:
             selected = [self.regions.regions[i] for i in sig]
             scoped = tuple(r.code for r in in_force if self.book.scope_matches(r, selected))
-            places.append((next((r.code for r in selected if r.layer == "township"), None), scoped))
+            places.append((next((r.code for r in selected if r.layer == "county"), None),
+                           next((r.code for r in selected if r.layer == "township"), None), scoped))
         return places
 
     def matter_index(self, matter: str) -> int:

@@ -8,7 +8,9 @@ The reading is deliberately plain (and mirrored, independently, by the tests):
   township holds the matter (no township: not delegated; a deferred (暂缓) delegation is not held yet);
   `codes` — an explicit list;
 - the highest priority wins; two or more teams at that priority is a dispute; nothing is a gap.
-  Disputes and gaps go to the fallback team and say so.
+  Disputes and gaps go to the fallback team and say so: the bureau of the county holding the place (a
+  `county_bureau` team whose `unit_code` is that county), else the deployment's fallback team (the
+  configured city-level team, or the first county bureau) — also for points outside every county.
 """
 
 from __future__ import annotations
@@ -54,11 +56,17 @@ class RuleBook:
     """The rules, delegations and matters of one version, ready to be read for places."""
 
     def __init__(self, rules: list[Rule], delegations: list[Delegation], matters: list[Matter],
-                 fallback_team: str) -> None:
+                 fallback_team: str, county_fallbacks: dict[str, str] | None = None) -> None:
         self.rules = sorted(rules, key=lambda r: (-r.priority, r.code))
         self.delegated = {(d.township_code, d.matter_code) for d in delegations if d.held}  # 暂缓: not yet
         self.matters = {m.code: m for m in matters}
         self.fallback_team = fallback_team
+        self.county_fallbacks = county_fallbacks or {}
+
+    def fallback_for(self, selected: list[Region]) -> str:
+        """Who takes a gap or dispute here: the bureau of the county holding the place, else the default."""
+        county = next((r.code for r in selected if r.layer == "county"), None)
+        return self.county_fallbacks.get(county or "", self.fallback_team)
 
     def scope_matches(self, rule: Rule, selected: list[Region]) -> bool:
         """Whether the rule's scope covers a place with these selected regions."""
@@ -90,11 +98,11 @@ class RuleBook:
         matched = tuple(r for r in self.rules if rule_in_force(r, day)
                         and self.scope_matches(r, selected) and self.matter_matches(r, matter, township))
         if not matched:
-            return Outcome(self.fallback_team, GAP, (), ())
+            return Outcome(self.fallback_for(selected), GAP, (), ())
         top = tuple(r for r in matched if r.priority == matched[0].priority)
         teams = {r.team_code for r in top}
         if len(teams) > 1:
-            return Outcome(self.fallback_team, DISPUTE, top, matched)
+            return Outcome(self.fallback_for(selected), DISPUTE, top, matched)
         return Outcome(top[0].team_code, OK, top, matched)
 
     def change_days(self) -> list[date]:
