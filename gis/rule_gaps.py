@@ -119,16 +119,19 @@ def _shape(u: Unit) -> BaseGeometry | None:
 
 def _places(units: list[Unit], shapes: dict[str, BaseGeometry], county: BaseGeometry,
             counties: list[str]) -> list[tuple[str, str | None, BaseGeometry]]:
-    """(code, township or None, area): each township inside the county, and the county no township covers."""
+    """(code, township or None, area): each township inside the county, and each county's land no township covers
+    (several counties may share a deployment)."""
     towns = [u.code for u in units if u.layer == "township" and u.code in shapes]
     out: list[tuple[str, str | None, BaseGeometry]] = []
     for t in towns:
         inside = _polygonal(shapely.intersection(shapes[t], county))
         if not inside.is_empty:
             out.append((t, t, inside))
-    rest = _polygonal(shapely.difference(county, shapely.union_all([shapes[t] for t in towns]))) if towns else county
-    if not rest.is_empty:
-        out.append((counties[0], None, rest))
+    held = shapely.union_all([shapes[t] for t in towns]) if towns else None
+    for c in counties:
+        rest = _polygonal(shapely.difference(shapes[c], held)) if held is not None else shapes[c]
+        if not rest.is_empty:
+            out.append((c, None, rest))
     return out
 
 

@@ -291,3 +291,14 @@ def test_put_validate_and_publish_refuse_what_they_passed(api: Api) -> None:
     r = client.post(f"/versions/{v['id']}/publish", params={"revision": r["version"]["revision"]},
                     json={"effective_from": (date.today() + timedelta(days=1)).isoformat()}, headers=plan)
     assert r.status_code == 409 and "rule in force" in r.json()["detail"]
+
+
+def test_each_county_of_a_shared_deployment_is_checked_on_its_own() -> None:
+    c2 = shapely.box(115.4, 36.0, 115.6, 36.2)  # a neighbour sharing the east edge, no townships drawn yet
+    units = [*sc.units(), Unit(code="C2", name="邻县", layer="county", geometry=c2)]
+    assert rule_gaps(units, sc.rules(), sc.DELEGATIONS, sc.MATTERS, [TODAY]) == []  # `everywhere`: both counties
+    own = [r.model_copy(update={"scope": RuleScope(type="unit", unit_code="C")}) if r.code == "R-BUREAU" else r
+           for r in sc.rules()]
+    problems = rule_gaps(units, own, sc.DELEGATIONS, sc.MATTERS, [TODAY])
+    assert [(p.codes, p.extra["n_matters"]) for p in problems] == [(("C2",), 4)]
+    assert problems[0].geometry.symmetric_difference(c2).area < 1e-12 and "邻县" in problems[0].message
