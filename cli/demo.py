@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +9,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cases import clock
 from cli.common import console, run, serve, settings_for
 from gis.demo import DemoCounty, build_demo_county
 from gis.errors import Conflict
@@ -36,6 +36,9 @@ def demo_cmd(
     seed: Annotated[int, typer.Option(help="same seed, same county")] = 7,
     months: Annotated[int, typer.Option(help="months of simulated incidents")] = 4,
     serve_it: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the API afterwards")] = True,
+    second_county: Annotated[bool, typer.Option(
+        "--second-county", help="add a neighbouring county (邻县) sharing the demo county's border exactly, "
+                                "with its own bureau, township teams and a county-limited dispatcher")] = False,
     host: Annotated[str | None, typer.Option(help="default GRIDGOV_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="default GRIDGOV_PORT")] = None,
     database_url: Annotated[str | None, typer.Option(help="default: <data_dir>/demo.sqlite, rebuilt")] = None,
@@ -65,14 +68,20 @@ def demo_cmd(
                 if repo.versions():
                     raise Conflict("the database already holds data; the demo needs an empty one "
                                    "(leave out --database-url to use the demo's own file)")
-                first = min(i.reported_at for i in demo.incidents).date() if demo.incidents else date.today()
-                counts = load_demo(repo, demo, effective_from=first.replace(day=1))
+                first = min(i.reported_at for i in demo.incidents).date() if demo.incidents else clock.today()
+                counts = load_demo(repo, demo, effective_from=first.replace(day=1), second_county=second_county)
                 progress.update(step, description="creating the demo accounts")
                 accounts = demo_accounts(Users(session), demo)
+                if second_county:
+                    from gis.demo_neighbour import NEIGHBOUR_CODE
+
+                    Users(session).add("dispatcher2", DEMO_PASSWORD, "dispatcher", county_code=NEIGHBOUR_CODE,
+                                       display_name="demo dispatcher of 邻县")
+                    accounts.append(("dispatcher2", "dispatcher", f"(county {NEIGHBOUR_CODE})"))
             progress.update(step, description="replaying the last fortnight as live cases")
             from etl.demo_cases import simulate_cases
 
-            states = simulate_cases(session_factory(engine), demo, settings.work_calendar(), datetime.now(),
+            states = simulate_cases(session_factory(engine), demo, settings.work_calendar(), clock.now(),
                                     seed=seed)
         counts["live_case"] = sum(states.values())
         engine.dispose()

@@ -193,3 +193,51 @@ def test_migration_gives_existing_cases_their_county(two_counties: Engine, datab
     with two_counties.connect() as conn:
         county = conn.execute(sa.text("SELECT county_code FROM case_record WHERE id = :i"), {"i": case["id"]})
         assert county.scalar_one() == "CB"
+
+
+def test_the_demo_builds_a_neighbouring_county_sharing_its_border_exactly() -> None:
+    from gis.demo import build_demo_county
+    from gis.demo_catalogue import COUNTY_CODE
+    from gis.demo_neighbour import NEIGHBOUR_BUREAU, NEIGHBOUR_CODE, build_neighbour, scope_to_county
+    from gis.topology import check_topology
+
+    demo = build_demo_county(seed=7, months=1)
+    nb = build_neighbour(demo.units)
+    first = next(u.geometry for u in demo.units if u.code == COUNTY_CODE)
+    second = next(u.geometry for u in nb.units if u.code == NEIGHBOUR_CODE)
+    assert first is not None and second is not None
+    m2 = 111_000.0 ** 2 * np.cos(np.radians(first.centroid.y))  # square degrees to m², roughly, at this latitude
+    assert first.intersection(second).area * m2 < 1.0  # no overlap
+    border = first.boundary.intersection(second.boundary)
+    assert border.length * 111_000 > 20_000  # tens of kilometres of shared border, vertex for vertex
+    townships = [u for u in nb.units if u.layer == "township"]
+    assert len(townships) == 3 and abs(shapely.union_all([t.geometry for t in townships]).area - second.area) * m2 < 1
+    units = demo.units + nb.units
+    problems = [p for p in check_topology(units) if p.severity == "error"]
+    assert problems == [], [p.message for p in problems]
+    rules = scope_to_county(demo.rules, COUNTY_CODE) + nb.rules
+    both = Router(RoutingData(version=Version(id=1, name="两县"), units=units, rules=rules,
+                              delegations=demo.delegations + nb.delegations, matters=demo.matters,
+                              teams=demo.teams + nb.teams))
+    alone = Router(RoutingData(version=Version(id=1, name="演示县"), units=demo.units, rules=demo.rules,
+                               delegations=demo.delegations, matters=demo.matters, teams=demo.teams))
+    rng = np.random.default_rng(4)
+    x0, y0, x1, y1 = second.union(first).bounds
+    lon, lat = rng.uniform(x0, x1, 6000), rng.uniform(y0, y1, 6000)
+    in_first = shapely.covers(first, shapely.points(lon, lat))
+    in_second = shapely.covers(second, shapely.points(lon, lat)) & ~in_first
+    reference = Reference(units, rules, demo.delegations + nb.delegations, demo.matters, demo.teams + nb.teams)
+    places = reference.places(lon, lat)
+    neighbour_teams = {t.code for t in nb.teams}
+    for matter in [m.code for m in demo.matters][::9]:
+        teams, statuses = both.route_many(lon, lat, matter, DAY)
+        teams, statuses = np.array(teams), np.array(statuses)
+        want = reference.route(places, matter, DAY)
+        assert list(teams) == list(want[0]) and list(statuses) == list(want[1])
+        # The first county routes as it did alone (its county-wide rules now name its unit: the same places) ...
+        assert list(teams[in_first]) == list(np.array(alone.route_many(lon, lat, matter, DAY)[0])[in_first])
+        # ... and the neighbour's points go to the neighbour's own teams, none of the first county's.
+        assert in_second.sum() > 500 and set(teams[in_second]) <= neighbour_teams
+        assert not set(teams[in_first]) & neighbour_teams
+    owners = {t for m in demo.matters for t in np.array(both.route_many(lon, lat, m.code, DAY)[0])[in_second]}
+    assert NEIGHBOUR_BUREAU in owners and len(owners) == 4  # the bureau and the three township teams
