@@ -11,7 +11,7 @@ import json
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -458,6 +458,6 @@ def placed(problems: list[SheetProblem], sheets: dict[str, RawSheet]) -> list[Sh
         sheet = by_zh.get(p.sheet)
         key = next((c.key for c in sheet.spec.columns if c.zh == p.header), None) if sheet else None
         letter = sheet.letters.get(key) if sheet and key else p.column
-        out.append(SheetProblem(p.sheet, p.row, letter, p.header, p.message))
+        out.append(replace(p, column=letter))
     return sorted(out, key=lambda p: ([s.zh for s in SHEETS].index(p.sheet) if p.sheet in
                                       [s.zh for s in SHEETS] else 9, p.row or 0, p.column or ""))

@@ -71,6 +71,7 @@ class SheetProblem:
     column: str | None  # the column letter
     header: str | None
     message: str
+    structural: bool = False  # a missing sheet or column: references to it cannot be checked
 
     def __str__(self) -> str:
         where = [f"sheet {self.sheet}"]
@@ -133,29 +134,48 @@ def _find_sheet(names: list[str], spec: Sheet) -> str | None:
     return next((n for n in names if _norm(n) in wanted), None)
 
 
-def _headers(spec: Sheet, header: list[Any], problems: list[SheetProblem]) -> dict[str, int]:
-    """Column index of each key from the header row; unknown, repeated and missing headers are problems."""
-    aliases = {_norm(a): c for c in spec.columns for a in (c.zh, c.en, c.key)}
+IGNORED_HEADERS = {"序号", "no.", "#"}  # the running number offices put first: not data
+TITLE_ROWS = 5  # a title (e.g. "某县综合行政执法事项目录", often merged across) may sit above the header row
+
+
+def _aliases(spec: Sheet) -> dict[str, Column]:
+    return {_norm(a): c for c in spec.columns for a in (c.zh, c.en, c.key)}
+
+
+def _header_row(spec: Sheet, rows: list[list[Any]]) -> int:
+    """Index of the header row: the first of the top rows naming at least two of the sheet's columns, else 0."""
+    aliases = _aliases(spec)
+    for i, row in enumerate(rows[:TITLE_ROWS]):
+        if sum(not _blank(v) and _norm(str(v)) in aliases for v in row) >= 2:
+            return i
+    return 0
+
+
+def _headers(spec: Sheet, header: list[Any], problems: list[SheetProblem], number: int = 1) -> dict[str, int]:
+    """Column index of each key from the header row (row `number`); unknown, repeated and missing headers are
+    problems."""
+    aliases = _aliases(spec)
     found: dict[str, int] = {}
     for i, value in enumerate(header):
-        if _blank(value):
+        if _blank(value) or _norm(str(value)) in IGNORED_HEADERS:
             continue
         letter = get_column_letter(i + 1)
         column = aliases.get(_norm(str(value)))
         if column is None:
             names = "、".join(c.zh for c in spec.columns)
-            problems.append(SheetProblem(spec.zh, 1, letter, str(value).strip(),
+            problems.append(SheetProblem(spec.zh, number, letter, str(value).strip(),
                                          f"unknown column header {str(value).strip()!r}; the {spec.zh} sheet's "
-                                         f"columns are {names} (or their English names)"))
+                                         f"columns are {names} (or their English names)", structural=True))
         elif column.key in found:
-            problems.append(SheetProblem(spec.zh, 1, letter, column.zh, f"column {column.zh} appears twice "
-                                         f"(first in column {get_column_letter(found[column.key] + 1)})"))
+            problems.append(SheetProblem(spec.zh, number, letter, column.zh, f"column {column.zh} appears twice "
+                                         f"(first in column {get_column_letter(found[column.key] + 1)})",
+                                         structural=True))
         else:
             found[column.key] = i
     for c in spec.columns:
         if c.key not in found and not c.optional_header:
-            problems.append(SheetProblem(spec.zh, 1, None, c.zh, f"missing column {c.zh} ({c.en}); "
-                                         "was its header renamed?"))
+            problems.append(SheetProblem(spec.zh, number, None, c.zh, f"missing column {c.zh} ({c.en}); "
+                                         "was its header renamed?", structural=True))
     return found
 
 
@@ -174,7 +194,7 @@ def read_xlsx(source: Path | IO[bytes], specs: tuple[Sheet, ...], name: str | No
         name = _find_sheet(wb.sheetnames, spec)
         if name is None:
             problems.append(SheetProblem(spec.zh, None, None, None, f"missing sheet {spec.zh} ({spec.en}); "
-                                         f"the workbook has {', '.join(wb.sheetnames)}"))
+                                         f"the workbook has {', '.join(wb.sheetnames)}", structural=True))
             continue
         ws = wb[name]
         out[spec.key] = _read_worksheet(ws, spec, problems)
@@ -182,17 +202,21 @@ def read_xlsx(source: Path | IO[bytes], specs: tuple[Sheet, ...], name: str | No
 
 
 def _read_worksheet(ws: Worksheet, spec: Sheet, problems: list[SheetProblem]) -> RawSheet:
+    grid = list(ws.iter_rows())
+    top = _header_row(spec, [[c.value for c in row] for row in grid])
+    header_number = grid[top][0].row if grid else 1
     covered: set[tuple[int, int]] = set()  # cells a merge hides: reported with the merge, not again as blank
     for merged in ws.merged_cells.ranges:
+        if merged.max_row < header_number:
+            continue  # a title above the header row
         problems.append(SheetProblem(spec.zh, merged.min_row, get_column_letter(merged.min_col), None,
                                      f"merged cells {merged.coord}; unmerge them and fill every cell"))
         covered.update(cell for cell in merged.cells if cell != (merged.min_row, merged.min_col))
-    grid = list(ws.iter_rows())
-    header = [c.value for c in grid[0]] if grid else []
-    index = _headers(spec, header, problems)
+    header = [c.value for c in grid[top]] if grid else []
+    index = _headers(spec, header, problems, header_number)
     letters = {k: get_column_letter(i + 1) for k, i in index.items()}
     rows: list[RawRow] = []
-    for cells in grid[1:]:
+    for cells in grid[top + 1:]:
         values: dict[str, Any] = {}
         refused: set[str] = set()
         for key, i in index.items():
@@ -237,14 +261,15 @@ def read_csv_dir(path: Path, specs: tuple[Sheet, ...]) -> tuple[dict[str, RawShe
         name = _find_sheet([p.stem for p in files], spec)
         if name is None:
             problems.append(SheetProblem(spec.zh, None, None, None, f"missing file {csv_name(spec)} (or "
-                                         f"{spec.en}.csv) in {path.name}"))
+                                         f"{spec.en}.csv) in {path.name}", structural=True))
             continue
         file = next(p for p in files if p.stem == name)
         grid = _csv_rows(file)
-        index = _headers(spec, grid[0] if grid else [], problems)
+        top = _header_row(spec, list(grid))
+        index = _headers(spec, grid[top] if grid else [], problems, top + 1)
         letters = {k: get_column_letter(i + 1) for k, i in index.items()}
         rows = []
-        for number, line in enumerate(grid[1:], start=2):
+        for number, line in enumerate(grid[top + 1:], start=top + 2):
             values = {k: _clean(line[i]) for k, i in index.items() if i < len(line) and not _blank(line[i])}
             if values:
                 rows.append(RawRow(number, values))

@@ -71,7 +71,7 @@ def read_catalogue(source: Path | IO[bytes], known_codes: Known, name: str = "wo
         sheets, problems = read_xlsx(source, SHEETS, name=name)
     # A missing sheet or column would make every reference to it look unknown: then the cells are checked, not
     # the references. Merged cells and formulas are cell problems; references are still checked around them.
-    structural = any(p.row is None or p.row == 1 for p in problems)
+    structural = any(p.structural for p in problems)
     cat = parse(sheets, problems)
     if not structural:
         problems += check(cat, known_codes)

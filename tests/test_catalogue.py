@@ -232,6 +232,31 @@ def test_import_a_filled_workbook_routes_like_the_scenario(engine: Engine, datab
     assert audit_count(engine) == 1
 
 
+def test_a_title_row_and_a_serial_number_column_as_offices_keep_them(engine: Engine, database_url: str,
+                                                                     tmp_path: Path) -> None:
+    """某县…目录 merged across the top and 序号 first: read as they are; rows and columns named as in the file."""
+    vid = with_units(engine)
+    path = filled_workbook(tmp_path / "目录.xlsx")
+    wb = load_workbook(path)
+    for ws in wb.worksheets:
+        ws.insert_cols(1)
+        ws.insert_rows(1)
+        ws["A1"] = f"演示县{ws.title}（2026年版）"
+        ws.merge_cells(f"A1:{ws.cell(row=1, column=ws.max_column).column_letter}1")
+        ws["A2"] = "序号"
+        for n in range(3, ws.max_row):
+            ws.cell(row=n, column=1, value=n - 2)
+    wb["规则"]["H4"] = "NOPE"  # R-T1's team: row 3 column G before the title row and the 序号 column
+    wb.save(path)
+    stderr = gridgov_fails(database_url, "catalogue", "import", path, "--version", vid)
+    assert [line for line in stderr.splitlines() if line.startswith("problem ")] == [
+        "problem sheet 规则, row 4, column H (负责队伍): unknown team NOPE"]
+    wb["规则"]["H4"] = "TT1"
+    wb.save(path)
+    s = summary(gridgov(database_url, "catalogue", "import", path, "--version", vid), "imported")
+    assert (s["team"], s["matter"], s["delegation"], s["rule"]) == ("7", "4", "3", "8")
+
+
 def test_a_deferred_delegation_is_listed_but_not_held(engine: Engine, database_url: str, tmp_path: Path) -> None:
     """暂缓 (deferred): the township keeps the row in its list, but the matter is not handed over yet."""
     vid = with_units(engine)
