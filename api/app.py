@@ -9,7 +9,6 @@ import math
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Response
@@ -18,12 +17,13 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from api import auth, cases, catalogue, disputes, ogc, open311, routing, tiles, versions, wall
 from api.deps import GridGovRoute, get_repo, resolve_version
-from api.errors import install_body_limit, install_error_handlers
+from api.errors import install_body_limit, install_error_handlers, install_language
 from api.geojson import feature_collection, unit_feature
 from api.headers import install_nosniff
 from api.inputs import Day, Id, JsonId, refuse_control_characters
 from api.openapi import CREATED, install_openapi
 from api.topology_cache import TopologyCache
+from cases import clock
 from config import Settings, get_settings
 from gis.errors import InvalidInput
 from gis.model import Delegation, Matter, Rule, Team, Version
@@ -53,6 +53,7 @@ class DraftIn(BaseModel):
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
     """Build the app over the configured database (migrating it first unless told not to)."""
     settings = settings or get_settings()
+    clock.configure(settings.timezone)  # one clock: the county's zone for days, deadlines and "today"
     engine = make_engine(settings.resolved_database_url(), pool_size=settings.db_pool_size,
                          max_overflow=settings.db_max_overflow, pool_timeout=settings.db_pool_timeout)
     if migrate:
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     # Layers and feeds are megabytes of JSON that gzip to a fifth; level 5 costs a few ms per MiB (photos
     # and other compressed types pass through as they are).
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
+    install_language(app, settings.language)  # outermost: every answer, refusals included, in one language
     app.include_router(versions.router)  # before `/versions/{id}`, so `/versions/diff` is not read as an id
     _routes(app)
     app.include_router(routing.router)
@@ -101,7 +103,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     def warm() -> None:
         with transaction(app.state.sessions) as session:
-            app.state.routers.warm(Repository(session), date.today())
+            app.state.routers.warm(Repository(session), clock.today())
 
     threading.Thread(target=warm, name="warm-routers", daemon=True).start()
     period = app.state.settings.tick_seconds
@@ -118,7 +120,7 @@ async def _scheduler(app: FastAPI, period: float) -> None:
     while True:
         await asyncio.sleep(period)
         try:
-            done = await asyncio.to_thread(escalate_overdue, app.state.sessions, app.state.calendar, datetime.now())
+            done = await asyncio.to_thread(escalate_overdue, app.state.sessions, app.state.calendar, clock.now())
             if done:
                 log.info("escalated %d overdue case(s)", len(done))
         except Exception:  # a failed tick must not stop the next one

@@ -10,7 +10,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from api.deps import GridGovRoute, current_user, get_repo  # current_user is re-exported: api.auth.current_user
+from cases import clock
 from gis.errors import Forbidden, TooManyRequests, Unauthorized
+from i18n import T
 from store.db import transaction
 from store.repo import Repository
 from store.signin import SignInGuard, SignInPolicy
@@ -56,25 +58,27 @@ def sign_in(body: SignIn, request: Request) -> TokenOut:
     policy = SignInPolicy.from_settings(settings)
     client = client_address(request)
     with transaction(sessions) as session:
-        refusal = SignInGuard(session, policy).reserve(body.username, client, datetime.now())
+        refusal = SignInGuard(session, policy).reserve(body.username, client, clock.now())
         user, stored = (None, None) if refusal else Users(session).password_hash(body.username)
     if refusal is not None:  # raised after the commit, so the refusal stays in the log
-        raise TooManyRequests(refusal.message, retry_after=refusal.retry_after, where="username")
+        raise TooManyRequests(refusal.message, retry_after=refusal.retry_after, where="username",
+                              code="sign_in_throttled")
     right = password_matches(body.password, stored)  # no connection held during the scrypt
     with transaction(sessions) as session:
         guard = SignInGuard(session, policy)
         if right and user is not None:
-            guard.succeeded(body.username, client, datetime.now())
+            guard.succeeded(body.username, client, clock.now())
             token, expires = Users(session).session_token(user, timedelta(hours=settings.token_ttl_hours))
             return TokenOut(access_token=token, expires_at=expires, username=user.username, role=user.role,
                             team_code=user.team_code)
-        locked = guard.failed(body.username, client, datetime.now())
+        locked = guard.failed(body.username, client, clock.now())
     with transaction(sessions) as session:
-        SignInGuard(session, policy).prune(datetime.now())
+        SignInGuard(session, policy).prune(clock.now())
     if locked is not None:
-        raise Unauthorized(f"wrong username or password; too many failures: the account is locked until "
-                           f"{locked:%H:%M}")
-    raise Unauthorized("wrong username or password")
+        until = locked.strftime("%H:%M")
+        raise Unauthorized(T("wrong username or password; too many failures: the account is locked until {until}",
+                             until=until), code="account_locked")
+    raise Unauthorized(T("wrong username or password"), code="wrong_credentials")
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
@@ -109,13 +113,13 @@ Overseer = Annotated[User, Depends(require("dispatcher", "auditor"))]
 
 @router.get("/auth/locks", summary="Accounts locked now after failed sign-ins (dispatchers, auditors)")
 def locks(user: Overseer, repo: Repo) -> list[dict[str, Any]]:
-    return SignInGuard(repo.session).locks(datetime.now())
+    return SignInGuard(repo.session).locks(clock.now())
 
 
 @router.delete("/auth/locks/{username}", summary="Unlock an account locked after failed sign-ins (dispatchers)")
 def unlock(username: str, user: Dispatcher, repo: Repo) -> dict[str, Any]:
     """Clears the account's failed sign-ins too; the unlock is logged with who did it."""
-    was = SignInGuard(repo.session).unlock(username, user.username, datetime.now())
+    was = SignInGuard(repo.session).unlock(username, user.username, clock.now())
     return {"username": username, "unlocked": was is not None, "was_locked_until": was.isoformat() if was else None}
 
 

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import current_user, require
 from api.deps import GridGovRoute, get_repo
+from api.errors import error_body
 from api.inputs import MAX_INT, Id
 from api.openapi import CREATED
 from etl.catalogue import SHEETS, notes
@@ -60,9 +61,9 @@ async def upload(request: Request, user: Planner,
     try:
         return JSONResponse(await run_in_threadpool(work))
     except WorkbookProblems as exc:
-        return JSONResponse(status_code=422, content={
-            "detail": exc.message, "where": exc.where, "error": "InvalidInput",
-            "problems": [p.as_dict() for p in exc.problems]})
+        return JSONResponse(status_code=422, content=error_body(
+            exc.message, exc.where, "InvalidInput", exc.code, exc.localized(),
+            problems=[p.as_dict() for p in exc.problems]))
 
 
 @router.get("/catalogue.xlsx", summary="The catalogue workbook: every team and matter, a version's delegations and "

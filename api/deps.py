@@ -22,8 +22,10 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
+from cases import clock
 from gis.errors import NotFound, Unauthorized
 from gis.model import Version
+from i18n import T
 from store.db import transaction
 from store.repo import Repository
 from store.users import User, Users
@@ -47,7 +49,8 @@ def authenticate_request(request: Request) -> User:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("sign in first: send Authorization: Bearer <token> (POST /auth/token gives one)")
+        raise Unauthorized(T("sign in first: send Authorization: Bearer <token> (POST /auth/token gives one)"),
+                           code="not_signed_in")
     with transaction(request.app.state.sessions) as session:
         return Users(session).authenticate(token.strip())
 
@@ -107,7 +110,7 @@ def resolve_version(repo: Repository, version: int | None, at: date | None = Non
     if version is not None:
         return repo.version(version)
     try:
-        return repo.version_at(at or date.today())
+        return repo.version_at(at or clock.today())
     except NotFound:
         if at is not None:
             raise

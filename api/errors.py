@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from http import HTTPStatus
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,6 +14,39 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gis.errors import GridGovError, TooManyRequests
+from i18n import N_, T, Text, negotiate, render, set_language
+
+
+def error_body(detail: str, where: str | None, error: str, code: str, message: str | Text | None = None,
+               **extra: object) -> dict[str, object]:
+    """An error as JSON: `detail` in English (stable for scripts and logs), `message` in the reader's language,
+    a stable machine `code`, the kind and where to look."""
+    return {"detail": detail, "message": render(message if message is not None else detail), "code": code,
+            "where": where, "error": error, **extra}
+
+
+def install_language(app: FastAPI, default: str) -> None:
+    """Answer every request in its language: `?lang=`, then `Accept-Language`, then the setting (the signed-in
+    user's preference is applied when the token is read, api/deps.py)."""
+    app.add_middleware(_Language, default=default)
+
+
+class _Language:
+    def __init__(self, app: ASGIApp, default: str) -> None:
+        self.app = app
+        self.default = default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            from urllib.parse import parse_qs
+
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("lang", [None])[0]
+            accept = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"accept-language"), None)
+            lang = negotiate(query=query, accept=accept, default=self.default)
+            set_language(lang)
+            scope.setdefault("state", {})["language"] = lang
+            scope["state"]["language_asked"] = query is not None
+        await self.app(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -24,7 +59,7 @@ def install_error_handlers(app: FastAPI) -> None:
             status = 400 if exc.status == 422 else exc.status  # the spec's catch-all for bad input is 400
             return JSONResponse(status_code=status, content=[{"code": status, "description": f"{exc.message}{where}"}],
                                 headers={"WWW-Authenticate": "Bearer"} if status == 401 else None)
-        body = {"detail": exc.message, "where": exc.where, "error": type(exc).__name__}
+        body = error_body(exc.message, exc.where, type(exc).__name__, exc.code, exc.localized())
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
         if isinstance(exc, TooManyRequests):
             headers["Retry-After"] = str(exc.retry_after)
@@ -43,8 +78,9 @@ def install_error_handlers(app: FastAPI) -> None:
             kind = HTTPStatus(exc.status_code).phrase.replace(" ", "").replace("-", "")  # NotFound, MethodNotAllowed
         except ValueError:
             kind = "HTTPError"
-        return JSONResponse(status_code=exc.status_code, headers=exc.headers,
-                            content={"detail": str(exc.detail), "where": request.url.path, "error": kind})
+        message = T("no such page or endpoint: {path}", path=request.url.path) if exc.status_code == 404 else None
+        return JSONResponse(status_code=exc.status_code, headers=exc.headers, content=error_body(
+            str(exc.detail), request.url.path, kind, re.sub(r"(?<!^)(?=[A-Z])", "_", kind).lower(), message))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -54,9 +90,43 @@ def install_error_handlers(app: FastAPI) -> None:
         if _open311(request):
             return JSONResponse(status_code=400, content=[{"code": 400, "description": p} for p in problems])
         first = [str(p) for p in exc.errors()[0]["loc"] if p not in ("body", "path", "query")] if exc.errors() else []
-        return JSONResponse(status_code=422, content={
-            "detail": "; ".join(problems), "where": ".".join(first) or None, "error": "InvalidInput",
-            "problems": problems})
+        return JSONResponse(status_code=422, content=error_body(
+            "; ".join(problems), ".".join(first) or None, "InvalidInput", "invalid_input",
+            validation_message(exc.errors()[:20]), problems=problems))
+
+
+# Pydantic's error types in words a person reads (the English stays in `detail` and `problems`).
+_VALIDATION = {
+    "missing": N_("{field}: required"),
+    "less_than_equal": N_("{field}: must be at most {le}"),
+    "greater_than_equal": N_("{field}: must be at least {ge}"),
+    "less_than": N_("{field}: must be less than {lt}"),
+    "greater_than": N_("{field}: must be greater than {gt}"),
+    "string_too_long": N_("{field}: at most {max_length} characters"),
+    "string_too_short": N_("{field}: at least {min_length} characters"),
+    "too_long": N_("{field}: at most {max_length} items"),
+    "too_short": N_("{field}: at least {min_length} items"),
+    "finite_number": N_("{field}: must be a finite number"),
+    "literal_error": N_("{field}: must be one of {expected}"),
+    "enum": N_("{field}: must be one of {expected}"),
+    "string_pattern_mismatch": N_("{field}: not in the expected form"),
+    "json_invalid": N_("the body is not valid JSON"),
+    "extra_forbidden": N_("{field}: not a known field"),
+}
+
+
+def validation_message(errors: Sequence[Any]) -> Text | str:
+    """The first validation problem in the reader's language (all of them stay in `problems`, in English)."""
+    if not errors:
+        return T("the request is not valid")
+    err = errors[0]
+    field = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "path", "query"))
+    template = _VALIDATION.get(str(err.get("type")))
+    if template is None:
+        return T("{field}: not valid ({problem})", field=field, problem=err.get("msg", ""))
+    ctx = {k: f"{v:g}" if isinstance(v, float) else str(v) for k, v in dict(err.get("ctx") or {}).items()}
+    problem = T(template, field=field, **ctx)
+    return T("{problem} (and {n} more problems)", problem=problem, n=len(errors) - 1) if len(errors) > 1 else problem
 
 
 def allowed_methods(request: Request) -> str:
@@ -90,9 +160,10 @@ class _BodyLimit:
 
     def _too_large(self, size: int | None) -> JSONResponse:
         said = f"request body of {size} bytes" if size is not None else "request body"
-        return JSONResponse(status_code=413, headers={"Connection": "close"}, content={
-            "detail": f"{said} is over the limit of {self.max_bytes} bytes; send smaller batches",
-            "where": "body", "error": "PayloadTooLarge"})
+        message = T("the request is over the limit of {limit} bytes; send smaller batches", limit=self.max_bytes)
+        return JSONResponse(status_code=413, headers={"Connection": "close"}, content=error_body(
+            f"{said} is over the limit of {self.max_bytes} bytes; send smaller batches", "body",
+            "PayloadTooLarge", "payload_too_large", message))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

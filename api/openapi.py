@@ -25,7 +25,10 @@ from pydantic import BaseModel, Field
 class Error(BaseModel):
     """An error: what is wrong in words a person can act on, where to look, and its kind."""
 
-    detail: str = Field(description="what is wrong and what to do")
+    detail: str = Field(description="what is wrong and what to do, in English (stable for scripts and logs)")
+    message: str = Field(description="the same for the person reading it, in the request's language "
+                                     "(?lang=, the user's preference, Accept-Language, GRIDGOV_LANGUAGE; zh-CN first)")
+    code: str = Field(description="stable machine code of the error, the same in every language")
     where: str | None = Field(default=None, description="the field, parameter, file:line or feature to look at")
     error: str = Field(description="the kind, stable across languages: InvalidInput, NotFound, Conflict, "
                                    "Unauthorized, Forbidden, PayloadTooLarge, TooManyRequests, …")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cases import clock
 from cases.calendar import WorkCalendar, bundled_calendar, load_calendar
 
 
@@ -20,6 +21,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     fallback_team: str | None = Field(default=None, description="team for gaps and disputes; default county bureau")
+    language: str = Field(default="zh-CN", description="language of pages, answers and messages: zh-CN or en "
+                                                       "(a request's ?lang= or Accept-Language wins)")
     max_batch: int = Field(default=100_000, description="largest batch accepted by one request")
     db_pool_size: int = Field(default=10, ge=1, le=1000, description="database connections kept open per worker")
     db_max_overflow: int = Field(default=30, ge=0, le=1000, description="extra connections a burst may open")
@@ -40,6 +43,9 @@ class Settings(BaseSettings):
     signin_address_failures: int = Field(
         default=30, ge=1, description="failed sign-ins from one client address within the window before it waits "
                                       "(accounts that signed in from that address before are exempt)")
+    timezone: str = Field(
+        default=clock.DEFAULT_ZONE, description="the county's time zone (IANA name): days, deadlines, working hours "
+                                                "and \"today\" are counted in it, and pages and answers show it")
     calendar: str = Field(default="cn", description="working calendar: a bundled name (cn) or a JSON file")
     tick_seconds: float = Field(default=60.0, ge=0, description="escalation scheduler period; 0 turns it off")
     topology_tolerance_m2: float = Field(default=1.0, ge=0, description="overlaps and gaps below this are noise")
@@ -54,6 +60,12 @@ class Settings(BaseSettings):
     basemap_attribution: str = Field(default="", max_length=300, description="text shown for the basemap")
     demo_sign_in: bool = Field(
         default=False, description="pages sign in with the demo accounts by themselves (set by `gridgov demo` only)")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        clock.load_zone(value)  # an unknown zone stops start-up with a message naming it
+        return value
 
     def resolved_media_dir(self) -> Path:
         """Where uploaded photos live (outside the database, named by their SHA-256)."""
@@ -73,5 +85,7 @@ class Settings(BaseSettings):
 
 
 def get_settings(**overrides: object) -> Settings:
-    """Build the settings now (never at import time), with explicit overrides winning."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    """Build the settings now (never at import time), with explicit overrides winning; sets the one clock's zone."""
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    clock.configure(settings.timezone)
+    return settings

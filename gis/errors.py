@@ -1,6 +1,14 @@
-"""The one error hierarchy of GridGov; `api/` maps it to HTTP statuses, `cli/` to exit codes."""
+"""The one error hierarchy of GridGov; `api/` maps it to HTTP statuses, `cli/` to exit codes.
+
+Every error has a stable machine `code` (the class's, or a more precise one given where it is raised) and a
+message: marked for translation (`i18n.T`) it is shown in the reader's language, `message` keeps the English.
+"""
 
 from __future__ import annotations
+
+import re
+
+from i18n import Text, render
 
 
 class GridGovError(Exception):
@@ -8,10 +16,16 @@ class GridGovError(Exception):
 
     status = 400
 
-    def __init__(self, message: str, *, where: str | None = None) -> None:
-        self.message = message
+    def __init__(self, message: str | Text, *, where: str | None = None, code: str | None = None) -> None:
+        self.text = message
+        self.message = str(message)  # English: logs, tests, the `detail` field
         self.where = where  # file:line, feature id, field name: where the person should look
-        super().__init__(f"{where}: {message}" if where else message)
+        self.code = code or re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
+        super().__init__(f"{where}: {self.message}" if where else self.message)
+
+    def localized(self, lang: str | None = None) -> str:
+        """The message in `lang` (default: the current language)."""
+        return render(self.text, lang)
 
 
 class InvalidInput(GridGovError):
@@ -59,8 +73,9 @@ class TooManyRequests(GridGovError):
 
     status = 429
 
-    def __init__(self, message: str, *, retry_after: int, where: str | None = None) -> None:
-        super().__init__(message, where=where)
+    def __init__(self, message: str | Text, *, retry_after: int, where: str | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message, where=where, code=code)
         self.retry_after = max(1, retry_after)
 
 

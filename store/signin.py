@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from i18n import T, Text
 from store.schema import SignInEventRow, SignInGuardRow, UserRow
 
 KNOWN_DAYS = 30  # a name that signed in from an address this recently is exempt from that address's limit
@@ -59,7 +60,7 @@ class SignInPolicy:
 class Refusal:
     """Why an attempt was not even checked, and how many seconds to wait."""
 
-    message: str
+    message: Text
     retry_after: int
 
 
@@ -123,22 +124,24 @@ class SignInGuard:
         refusal = None
         if account.locked_until is not None:
             wait = _seconds(account.locked_until - now)
-            refusal = Refusal(f"too many failed sign-ins for {username!r}: the account is locked until "
-                              f"{account.locked_until:%H:%M} (try again in {_minutes(wait)}), or ask a dispatcher "
-                              "to unlock it", wait)
+            until = account.locked_until.strftime("%H:%M")
+            refusal = Refusal(T("too many failed sign-ins for {username}: the account is locked until {until} (try "
+                                "again in {minutes} min), or ask a dispatcher to unlock it", username=username,
+                                until=until, minutes=(wait + 59) // 60), wait)
         elif account.failures >= self.policy.account_failures:  # the last allowed attempts are still running
-            refusal = Refusal(f"too many failed sign-ins for {username!r}: try again in "
-                              f"{_minutes(_seconds(self.policy.lock))}", _seconds(self.policy.lock))
+            refusal = Refusal(T("too many failed sign-ins for {username}: try again in {minutes} min",
+                                username=username, minutes=(_seconds(self.policy.lock) + 59) // 60),
+                              _seconds(self.policy.lock))
         if address is not None:
             self._fresh(address, now)
             if (refusal is None and address.failures >= self.policy.address_failures
                     and not self._known(username, address.key, now)):
                 wait = _seconds(address.window_start + self.policy.window - now)
-                refusal = Refusal(f"too many failed sign-ins from this address ({address.key}): try again in "
-                                  f"{_minutes(wait)} (accounts that signed in from here before are not held back)",
-                                  wait)
+                refusal = Refusal(T("too many failed sign-ins from this address ({address}): try again in {minutes} "
+                                    "min (accounts that signed in from here before are not held back)",
+                                    address=address.key, minutes=(wait + 59) // 60), wait)
         if refusal is not None:
-            self._log(username, client, "refused", username, now, refusal.message)
+            self._log(username, client, "refused", username, now, str(refusal.message))
             return refusal
         account.failures += 1
         if address is not None:

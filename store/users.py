@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from cases import clock
 from gis.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from i18n import T
 from store.schema import TeamRow, TokenRow, UnitRow, UserRow
 
 ROLES = ("grid_worker", "team_member", "dispatcher", "planner", "auditor")
@@ -130,7 +131,7 @@ class Users:
         """A session token for a correct password (the same message for unknown users and wrong passwords)."""
         row = self.session.scalars(sa.select(UserRow).where(UserRow.username == username)).first()
         if not password_matches(password, row.password_hash if row is not None else None) or not row or not row.active:
-            raise Unauthorized("wrong username or password")
+            raise Unauthorized(T("wrong username or password"), code="wrong_credentials")
         return self._issue(row.id, "session", "sign-in", ttl)
 
     def session_token(self, user: User, ttl: timedelta) -> tuple[str, datetime | None]:
@@ -154,12 +155,12 @@ class Users:
             sa.select(TokenRow, UserRow).join(UserRow, UserRow.id == TokenRow.user_id)
             .where(TokenRow.token_hash == _token_hash(token))).first()
         if row is None:
-            raise Unauthorized("unknown token: sign in again (POST /auth/token)")
+            raise Unauthorized(T("unknown token: sign in again (POST /auth/token)"), code="unknown_token")
         tok, user = row
         if tok.revoked_at is not None:
-            raise Unauthorized("this token was revoked: sign in again")
+            raise Unauthorized(T("this token was revoked: sign in again"), code="token_revoked")
         if tok.expires_at is not None and tok.expires_at <= clock.now():
-            raise Unauthorized("this token expired: sign in again (POST /auth/token)")
+            raise Unauthorized(T("this token expired: sign in again (POST /auth/token)"), code="token_expired")
         if not user.active:
-            raise Unauthorized("this account is disabled")
+            raise Unauthorized(T("this account is disabled"), code="account_disabled")
         return _user(user)
