@@ -24,11 +24,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(argv: list[str], probe: str, log_path: Path, env: dict[str, str]) -> Iterator[None]:
-    """Run a server process until the block ends, once `probe` answers 200 (its output goes to `log_path`)."""
+def running(argv: list[str], probe: str, log_path: Path, env: dict[str, str],
+            startup_s: float = 60) -> Iterator[None]:
+    """Run a server process until the block ends, once `probe` answers 200 (its output goes to `log_path`).
+
+    `startup_s` bounds the wait: several workers each import and build the app, which on a busy machine can
+    take minutes."""
     log = log_path.open("wb")
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + startup_s
     try:
         while True:
             try:

@@ -46,7 +46,7 @@ def people(engine: Engine) -> Engine:
     return engine
 
 
-def app_client(engine: Engine, address: str = "10.0.0.1", **settings: Any) -> TestClient:
+def app_client(engine: Engine, address: str = "10.0.0.1", /, **settings: Any) -> TestClient:
     """A client of a fresh app (a separate worker, as far as state goes) from one address."""
     url = engine.url.render_as_string(hide_password=False)
     return TestClient(create_app(get_settings(database_url=url, **settings)), client=(address, 40000))
@@ -182,7 +182,7 @@ def test_the_lock_holds_across_server_workers(people: Engine, database_url: str,
     env = {**os.environ, "GRIDGOV_DATABASE_URL": database_url, "GRIDGOV_TICK_SECONDS": "0",
            "GRIDGOV_DATA_DIR": str(tmp_path), "GRIDGOV_SIGNIN_ACCOUNT_FAILURES": "3"}
     argv = [sys.executable, "-m", "cli.main", "serve", "--workers", "2", "--port", str(port)]
-    with running(argv, f"{base}/health", tmp_path / "server.log", env):
+    with running(argv, f"{base}/health", tmp_path / "server.log", env, startup_s=300):
         codes = [httpx.post(f"{base}/auth/token", json={"username": "zhao", "password": WRONG}, timeout=30)
                  .status_code for _ in range(10)]
         right = httpx.post(f"{base}/auth/token", json={"username": "zhao", "password": PASSWORD}, timeout=30)
