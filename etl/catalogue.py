@@ -77,12 +77,17 @@ MATTERS = Sheet("matters", "执法事项", "matters", (
 DELEGATIONS = Sheet("delegations", "赋权清单", "delegations", (
     C("township", "乡镇编码", "township", "code of the township (a unit of the version)", "code", required=True,
       width=18),
+    C("township_name", "乡镇名称", "township name", "for reading; when filled it must be the township's name",
+      optional_header=True, width=14),
     C("matter", "事项编码", "matter", "code of the matter it holds", "code", required=True, width=16),
+    C("matter_name", "事项名称", "matter name", "for reading; when filled it must be the matter's name",
+      optional_header=True, width=30),
     C("batch", "批次", "batch", "e.g. 第一批", width=12),
     C("effective_from", "生效日期", "effective from", "date of the delegation, e.g. 2026-01-01", "date", width=12),
     C("situation", "赋权情形", "situation", "优先 / 评估 / 暂缓 / 依法 / 整体下放", "choice", SITUATIONS, width=12),
     C("note", "备注", "note", "free text", width=30),
-), example={"township": "139900104000", "matter": "M-ENV-COAL", "batch": "第一批",
+), example={"township": "139900104000", "township_name": "马头镇", "matter": "M-ENV-COAL",
+            "matter_name": "露天晾晒煤泥污染环境", "batch": "第一批",
             "effective_from": date(2026, 1, 1), "situation": "priority", "note": "成熟一批、赋予一批"})
 RULES = Sheet("rules", "规则", "rules", (
     C("code", "规则编码", "code", "unique code within the version", "code", required=True, width=22),
@@ -169,8 +174,10 @@ def matter_row(m: Matter) -> dict[str, Any]:
             "first_violation": MATTERS.column("first_violation").label(fv) if fv else None, "attributes": _json(a)}
 
 
-def delegation_row(d: Delegation) -> dict[str, Any]:
-    return {"township": d.township_code, "matter": d.matter_code, "batch": d.batch,
+def delegation_row(d: Delegation, names: dict[str, str] | None = None) -> dict[str, Any]:
+    names = names or {}
+    return {"township": d.township_code, "township_name": names.get(d.township_code), "matter": d.matter_code,
+            "matter_name": names.get(d.matter_code), "batch": d.batch,
             "effective_from": d.effective_from, "note": d.note,
             "situation": DELEGATIONS.column("situation").label(d.situation) if d.situation else None}
 
@@ -190,12 +197,14 @@ def _json(a: dict[str, Any]) -> str | None:
 
 
 def catalogue_rows(teams: list[Team], matters: list[Matter], delegations: list[Delegation],
-                   rules: list[Rule]) -> dict[str, list[dict[str, Any]]]:
-    """The rows of each sheet, in a stable order (by code; rules highest priority first)."""
+                   rules: list[Rule], unit_names: dict[str, str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The rows of each sheet, in a stable order (by code; rules highest priority first); the delegation list
+    names each township (from `unit_names`) and matter beside its code, for the people reading it."""
+    names = (unit_names or {}) | {m.code: m.name for m in matters}
     return {"teams": [team_row(t) for t in sorted(teams, key=lambda t: t.code)],
             "matters": [matter_row(m) for m in sorted(matters, key=lambda m: m.code)],
-            "delegations": [delegation_row(d) for d in sorted(delegations, key=lambda d: (d.township_code,
-                                                                                         d.matter_code))],
+            "delegations": [delegation_row(d, names) for d in sorted(delegations, key=lambda d: (d.township_code,
+                                                                                                d.matter_code))],
             "rules": [rule_row(r) for r in sorted(rules, key=lambda r: (-r.priority, r.code))]}
 
 

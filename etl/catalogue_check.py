@@ -42,10 +42,12 @@ class Known:
     """What the database already holds that the workbook may name."""
 
     unit_layers: dict[str, str] = field(default_factory=dict)  # units of the target version
+    unit_names: dict[str, str] = field(default_factory=dict)
     unit_parents: dict[str, str | None] = field(default_factory=dict)
     team_parents: dict[str, str | None] = field(default_factory=dict)  # stored teams
     team_units: dict[str, str | None] = field(default_factory=dict)
     matter_domains: dict[str, str] = field(default_factory=dict)  # stored matters
+    matter_names: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -60,6 +62,8 @@ class Catalogue:
     # name them, so one mistake is reported once and not again at every reference.
     refused_teams: set[str] = field(default_factory=set)
     refused_matters: dict[str, str] = field(default_factory=dict)
+    # The names a delegation row gives beside its codes (for reading), by row: checked against the codes.
+    delegation_names: dict[int, tuple[str, str]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         return {"team": len(self.teams), "matter": len(self.matters), "delegation": len(self.delegations),
@@ -304,6 +308,7 @@ def parse(sheets: dict[str, RawSheet], problems: list[SheetProblem]) -> Catalogu
                     {"township_code": "township", "matter_code": "matter", "batch": "batch", "note": "note"})
         if d is not None:
             cat.delegations.append((r.row.number, d))
+            cat.delegation_names[r.row.number] = (r.text("township_name"), r.text("matter_name"))
     for r in _rows(sheets, "rules", problems):
         rule = _parse_rule(r)
         if rule is not None:
@@ -367,6 +372,7 @@ def check(cat: Catalogue, known: Known) -> list[SheetProblem]:
     team_parents = (dict(known.team_parents) | {c: None for c in cat.refused_teams}
                     | {t.code: t.parent_code for _, t in cat.teams})
     matter_domains = dict(known.matter_domains) | cat.refused_matters | {m.code: m.domain for _, m in cat.matters}
+    matter_names = dict(known.matter_names) | {m.code: m.name for _, m in cat.matters}
     T, M, D, R = (letters[k] for k in ("teams", "matters", "delegations", "rules"))
     for n, t in cat.teams:
         if teams[t.code][0] != n:
@@ -398,6 +404,15 @@ def check(cat: Catalogue, known: Known) -> list[SheetProblem]:
                 f"{d.township_code} is a {layer}, not a township", D)
         if d.matter_code not in matter_domains:
             add(DELEGATIONS, n, "matter", f"unknown matter {d.matter_code}", D)
+        township_name, matter_name = cat.delegation_names.get(n, ("", ""))
+        named = known.unit_names.get(d.township_code)
+        if township_name and layer == "township" and named is not None and township_name != named:
+            add(DELEGATIONS, n, "township_name", f"{township_name} is not the name of {d.township_code} ({named}); "
+                                                 "is the row shifted?", D)
+        named = matter_names.get(d.matter_code)
+        if matter_name and named is not None and matter_name != named:
+            add(DELEGATIONS, n, "matter_name", f"{matter_name} is not the name of {d.matter_code} ({named}); "
+                                               "is the row shifted?", D)
     rules: dict[str, int] = {}
     domains = set(matter_domains.values())
     team_units = dict(known.team_units) | {t.code: t.unit_code for _, t in cat.teams}

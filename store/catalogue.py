@@ -57,9 +57,11 @@ def known(repo: Repository, version_id: int) -> Known:
     """What the workbook may name without listing it: the version's units, the stored teams and matters."""
     repo.version(version_id)  # 404 for a missing one
     units, teams = repo.units(version_id), repo.teams()
+    matters = repo.matters()
     return Known(unit_layers={u.code: u.layer for u in units}, unit_parents={u.code: u.parent_code for u in units},
-                 team_parents={t.code: t.parent_code for t in teams}, team_units={t.code: t.unit_code for t in teams},
-                 matter_domains={m.code: m.domain for m in repo.matters()})
+                 unit_names={u.code: u.name for u in units}, team_parents={t.code: t.parent_code for t in teams},
+                 team_units={t.code: t.unit_code for t in teams}, matter_domains={m.code: m.domain for m in matters},
+                 matter_names={m.code: m.name for m in matters})
 
 
 def read_catalogue(source: Path | IO[bytes], known_codes: Known, name: str = "workbook") -> Catalogue:
@@ -148,7 +150,8 @@ def catalogue_version(repo: Repository, version_id: int | None) -> Version:
 
 def export_rows(repo: Repository, version_id: int) -> dict[str, list[dict[str, Any]]]:
     """The workbook's rows for a version: every team and matter, its delegations and rules."""
-    return catalogue_rows(repo.teams(), repo.matters(), repo.delegations(version_id), repo.rules(version_id))
+    names = {u.code: u.name for u in repo.units(version_id, "township")}
+    return catalogue_rows(repo.teams(), repo.matters(), repo.delegations(version_id), repo.rules(version_id), names)
 
 
 # -- teams ------------------------------------------------------------------------------------------

@@ -163,19 +163,23 @@ def test_template_has_headers_drop_downs_and_one_example_per_sheet(tmp_path: Pat
     for name, (headers, _) in SHEET_DATA.items():
         ws = wb[name]
         row1 = [c.value for c in ws[1]]
+        if name == "赋权清单":
+            row1 = [h for h in row1 if h not in ("乡镇名称", "事项名称")]  # names for reading, optional: below
         assert row1[:len(headers)] == headers, name
         assert ws.max_row == 2 and any(c.value not in (None, "") for c in ws[2]), f"{name}: one example row"
+    assert [c.value for c in wb["赋权清单"][1]] == ["乡镇编码", "乡镇名称", "事项编码", "事项名称", "批次", "生效日期",
+                                                "赋权情形", "备注"]
     lists = {name: {str(dv.sqref).split(":")[0]: dv.formula1 for dv in wb[name].data_validations.dataValidation
                     if dv.type == "list"} for name in SHEET_DATA}
     assert lists["队伍"]["C2"] == '"县综合行政执法局,中队,乡镇综合执法队,县直部门,网格员"'
     assert lists["执法事项"]["E2"] == '"简易,普通"'
     assert lists["执法事项"]["J2"] == '"无,不予处罚,责令改正前置,可单独警告"'
-    assert lists["赋权清单"]["E2"] == '"优先,评估,暂缓,依法,整体下放"'
+    assert lists["赋权清单"]["G2"] == '"优先,评估,暂缓,依法,整体下放"'
     assert lists["规则"]["C2"] == '"单元,图层,H3单元格,全域"'
     assert lists["规则"]["E2"] == '"全部,领域,已赋权,未赋权,指定事项"'
     dates = [dv for dv in wb["赋权清单"].data_validations.dataValidation if dv.type == "date"]
-    assert [str(d.sqref) for d in dates] == ["D2:D1048576"]
-    assert isinstance(wb["赋权清单"]["D2"].value, datetime)  # the example date is a real Excel date
+    assert [str(d.sqref) for d in dates] == ["F2:F1048576"]
+    assert isinstance(wb["赋权清单"]["F2"].value, datetime)  # the example date is a real Excel date
     # the example rows are read back without a structural problem: only their codes are unknown here
     bad = runner.invoke(app, ["catalogue", "import", str(path), "--database-url",
                               f"sqlite:///{tmp_path / 'x.sqlite'}"])
@@ -340,6 +344,11 @@ BAD: dict[str, tuple[Edit, list[str]]] = {
                    "sheet 规则, row 9, column J (失效日期): '2026年13月1日': no such day"]),
     "date with a time": (_set("赋权清单", "D2", datetime(2026, 1, 1, 9, 30)),
                          ["sheet 赋权清单, row 2, column D (生效日期): 2026-01-01 09:30:00 has a time of day"]),
+    "names beside codes that do not match": (
+        _all(_set("赋权清单", "G1", "乡镇名称"), _set("赋权清单", "H1", "事项名称"), _set("赋权清单", "G2", "东乡"),
+             _set("赋权清单", "H3", "非法占地"), _set("赋权清单", "G4", "城关镇"), _set("赋权清单", "H4", "噪声扰民")),
+        ["sheet 赋权清单, row 2, column G (乡镇名称): 东乡 is not the name of T1 (城关镇); is the row shifted?",
+         "sheet 赋权清单, row 3, column H (事项名称): 非法占地 is not the name of M-STREET (占道经营)"]),
     "rule names a missing matter": (_set("规则", "F9", "M-POLL;M-NONE"),
                                     ["sheet 规则, row 9, column F (事项): unknown matter M-NONE"]),
     "missing domain": (_set("规则", "F7", "城市管理局"),
@@ -452,7 +461,9 @@ def test_export_import_export_is_exact_as_xlsx_and_csv(engine: Engine, database_
     values = sheet_values(first)
     extra = next(r for r in values["执法事项"] if r[0] == "M-EXTRA")
     assert extra[-1] == '{"tags": [1, "二"], "title": "对其他的行政处罚"}'
-    assert next(r for r in values["赋权清单"] if r[:2] == ("T1", "M-NOISE"))[3] == datetime(2026, 3, 1)
+    # names beside the codes for the people reading the list (checked when imported back), a real Excel date
+    assert next(r for r in values["赋权清单"] if r[0] == "T1" and r[2] == "M-NOISE")[:6] == (
+        "T1", "城关镇", "M-NOISE", "噪声扰民", "第二批", datetime(2026, 3, 1))
 
 
 def test_the_demo_catalogue_round_trips_and_routes_10_5_points_like_the_demo(
