@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -13,6 +12,7 @@ from api.auth import CurrentUser, current_user
 from api.deps import GridGovRoute, get_repo
 from api.geojson import geometry_from_geojson
 from api.inputs import Day, Id, JsonCount, JsonId
+from cases import clock
 from gis.errors import InvalidInput
 from gis.model import check_lonlat_bounds
 from gis.routing.area import area_shares
@@ -45,7 +45,7 @@ def area_owner(body: AreaQuery, repo: Repo, request: Request) -> JSONResponse:
     area = _geometry(body.geometry, body.crs)
     if area.geom_type not in ("Polygon", "MultiPolygon"):
         raise InvalidInput("the area must be a Polygon or MultiPolygon", where="geometry")
-    day = body.at or date.today()
+    day = body.at or clock.today()
     cache: RouterCache = request.app.state.routers
     return JSONResponse(area_shares(cache.router_at(repo, day), area, body.matter, day))
 
@@ -93,11 +93,11 @@ def file_dispute(body: DisputeIn, user: CurrentUser, repo: Repo, request: Reques
     where = _geometry(body.geometry, body.crs)
     if where.geom_type not in ("Point", "Polygon", "MultiPolygon"):
         raise InvalidInput("a dispute is about a Point or a (Multi)Polygon", where="geometry")
-    day = body.at or date.today()
+    day = body.at or clock.today()
     repo.matter(body.matter)
     cache: RouterCache = request.app.state.routers
     row = Disputes(repo.session).file(user, where, body.matter, day, body.reason, cache.router_at(repo, day),
-                                      datetime.now())
+                                      clock.now())
     return JSONResponse(dispute_view(row), status_code=201)
 
 
@@ -110,7 +110,7 @@ def get_dispute(dispute_id: Id, user: CurrentUser, repo: Repo) -> JSONResponse:
 @router.post("/disputes/{dispute_id:int}/evidence", summary="Add evidence (a party's team or the command centre)")
 def add_evidence(dispute_id: Id, body: EvidenceIn, user: CurrentUser, repo: Repo) -> JSONResponse:
     row = Disputes(repo.session).add_evidence(user, dispute_id, body.revision, body.text, body.photos,
-                                              datetime.now())
+                                              clock.now())
     return JSONResponse(dispute_view(row))
 
 
@@ -121,11 +121,11 @@ def rule_dispute(dispute_id: Id, body: RulingIn, user: CurrentUser, repo: Repo, 
     row = Disputes(repo.session).get(user, dispute_id)
     router_now = cache.router(repo, repo.version(row.version_id))
     done = Disputes(repo.session).rule(user, dispute_id, body.revision, body.model_dump(), repo, router_now,
-                                       datetime.now())
+                                       clock.now())
     return JSONResponse(dispute_view(done))
 
 
 @router.post("/disputes/{dispute_id:int}/dismiss", summary="Dismiss a dispute with a reason")
 def dismiss_dispute(dispute_id: Id, body: DismissIn, user: CurrentUser, repo: Repo) -> JSONResponse:
     return JSONResponse(dispute_view(Disputes(repo.session).dismiss(user, dispute_id, body.revision, body.reason,
-                                                                    datetime.now())))
+                                                                    clock.now())))

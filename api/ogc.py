@@ -250,7 +250,8 @@ def _unit_feature(u: Unit, shape: Any, version_id: int) -> dict[str, Any]:
 def _case_feature(row: Any) -> dict[str, Any]:
     view = case_view(row)
     props = {k: v for k, v in view.items() if k not in ("lon", "lat", "input", "co_owners", "photos",
-                                                         "allowed_actions")}
+                                                         "allowed_actions", "labels")}
+    props["status_label"] = view["labels"]["status"]  # flat, for GIS clients that read plain attributes
     props["co_owners"] = ",".join(view["co_owners"] or [])
     return {"type": "Feature", "id": row.id, "geometry": {"type": "Point", "coordinates": [row.lon, row.lat]},
             "properties": props}

@@ -32,6 +32,7 @@ from api.cases import store_report
 from api.deps import GridGovRoute, get_repo
 from api.inputs import MAX_INT, check_text
 from api.openapi import REPLAYED
+from cases import clock
 from cases.workflow import FINISHED
 from gis.errors import Forbidden, GridGovError, NotFound, Unauthorized
 from gis.model import Matter
@@ -128,17 +129,18 @@ def _user(request: Request, repo: Repository, api_key: str | None) -> User:
 
 
 def _w3(dt: datetime | None) -> str | None:
-    return dt.astimezone().isoformat(timespec="seconds") if dt is not None else None
+    """A w3 date-time with the county's offset (2026-11-29T15:19:00+08:00)."""
+    return clock.to_local(dt).isoformat(timespec="seconds") if dt is not None else None
 
 
 def _when(value: str | None, name: str) -> datetime | None:
+    """A w3 date-time as an instant; without an offset it is the county's wall-clock time."""
     if not value:
         return None
     try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return clock.parse(value, name)[0]
     except ValueError:
         raise Open311Error(400, f"{name} must be a w3 date-time such as 2010-01-01T00:00:00Z, got {value!r}") from None
-    return dt.astimezone().replace(tzinfo=None) if dt.tzinfo is not None else dt
 
 
 def _request_view(row: CaseRow, team_names: dict[str, str], matter_names: dict[str, str]) -> dict[str, Any]:
@@ -270,26 +272,8 @@ def _answers(form: dict[str, list[str]], attrs: list[Attribute]) -> dict[str, An
     return answers
 
 
-_TEXT = {"type": "string"}
-_REQUEST_FIELDS = {  # the body `_form` reads (the endpoint parses it itself), for the OpenAPI document
-    "type": "object", "required": ["service_code"],
-    "properties": {
-        "api_key": _TEXT, "jurisdiction_id": _TEXT, "service_code": _TEXT,
-        "lat": {"type": "number", "minimum": -90, "maximum": 90},
-        "long": {"type": "number", "minimum": -180, "maximum": 180},
-        "address_string": _TEXT, "address_id": _TEXT, "description": {"type": "string", "maxLength": 4000},
-        "media_url": _TEXT, "requested_datetime": {"type": "string", "format": "date-time"},
-        "idempotency_key": {"type": "string", "minLength": 8, "maxLength": 100}, "external_id": _TEXT,
-        "crs": {"type": "string", "enum": ["wgs84", "cgcs2000", "gcj02", "bd09"]},
-        "accuracy_m": {"type": "number", "minimum": 0, "maximum": 100_000},
-    },
-}
-REQUEST_BODY = {"requestBody": {"required": True, "content": {
-    "application/x-www-form-urlencoded": {"schema": _REQUEST_FIELDS}, "application/json": {"schema": _REQUEST_FIELDS}}}}
-
-
 @router.post("/requests.{fmt}", summary="GeoReport v2: create a service request (form-encoded, with api_key)",
-             status_code=201, response_model=None, responses=REPLAYED, openapi_extra=REQUEST_BODY)
+             status_code=201, response_model=None, responses=REPLAYED)
 async def post_request(fmt: str, request: Request) -> JSONResponse:
     _json_only(fmt)
     form = await _form(request)
@@ -344,6 +328,9 @@ async def post_request(fmt: str, request: Request) -> JSONResponse:
         notice = f"linked to open request {row.linked_to}, which reports the same"
     else:
         notice = f"dispatched to {row.team_code}; expected by {_w3(row.deadline)}"
+    given = one.get("requested_datetime")
+    if given and clock.parse(given)[1]:
+        notice += f"; {clock.assumed_note('requested_datetime')}"
     body = [{"service_request_id": row.id, "service_notice": notice, "account_id": None}]
     return JSONResponse(body, status_code=200 if result.replayed else 201)
 
@@ -378,7 +365,7 @@ def get_requests(fmt: str, request: Request, repo: Repo, api_key: str | None = N
         return [_request_view(r, teams, matters) for r in sorted(rows, key=lambda r: r.id)]
     given_start, given_end = _when(start_date, "start_date"), _when(end_date, "end_date")
     if given_start is None:
-        end = given_end or datetime.now()
+        end = given_end or clock.now()
         start = end - timedelta(days=MAX_DAYS)
     else:
         start, end = given_start, given_end or given_start + timedelta(days=MAX_DAYS)

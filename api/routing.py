@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from api.auth import current_user
 from api.deps import GridGovRoute, get_repo
+from cases import clock
 from gis.crs import to_wgs84
 from gis.errors import InvalidInput, PayloadTooLarge
 from gis.routing import Router
@@ -82,8 +83,8 @@ class RouteRequest(BaseModel):
 
     def day(self) -> date:
         if self.at is None:
-            return date.today()
-        return self.at.date() if isinstance(self.at, datetime) else self.at
+            return clock.today()
+        return clock.to_local(self.at).date() if isinstance(self.at, datetime) else self.at  # the county's date
 
 
 def _geojson_points(doc: Any, where: str = "geojson") -> list[tuple[Any, Any, str | None]]:
@@ -243,7 +244,7 @@ def jurisdictions_at(
 ) -> dict[str, Any]:
     """All covering units at every level (county, township, village, grid, zones); on shared edges all of them,
     with `selected` marking the tie-break's choice."""
-    day = at or date.today()
+    day = at or clock.today()
     r = routers(request).router_at(repo, day)
     x, y = to_wgs84(lon, lat, crs, where="coordinates")
     covering = r.regions.covering_lists(np.array([x]), np.array([y]))[0]

@@ -13,7 +13,6 @@ enough for GeoJSON. (They were a 501 once: a 5xx reads as a broken server to cli
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -22,6 +21,7 @@ from api.auth import CurrentUser, current_user
 from api.deps import GridGovRoute, resolve_version
 from api.inputs import Id
 from api.ogc import Repo, _base, _bbox, _sees_cases, _tiles, _units
+from cases import clock
 from cases.workflow import is_overdue
 from gis.errors import NotFound
 from gis.layers import REGISTRY
@@ -126,7 +126,7 @@ def tile(cid: str, tms: str, z: int, x: int, y: int, request: Request, repo: Rep
     check_tile(z, x, y)
     _need_postgis(repo, cid)
     if cid == "cases":
-        now = datetime.now()
+        now = clock.now()
         rows = _visible_cases(repo, user, tile_to_lonlat_bounds(z, x, y))
         data = case_tile(repo.session, [(r.id, is_overdue(case_state(r), now)) for r in rows], z, x, y)
     else:

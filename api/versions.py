@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 import shapely
@@ -22,6 +22,7 @@ from api.geojson import geometry_from_geojson, unit_feature
 from api.inputs import MAX_INT, Day, Id, JsonId
 from api.openapi import CREATED
 from api.topology_cache import TopologyCache
+from cases import clock
 from gis.crs import geometry_to_wgs84
 from gis.errors import InvalidInput, NotFound
 from gis.model import CODE_PATTERN, AllowedGap, Delegation, Rule, Unit, Version
@@ -114,7 +115,7 @@ def topology(version_id: Id, repo: Repo, request: Request, user: GapReader) -> R
     # The rule-gap part also reads the day (gaps are checked from today on) and the matter catalogue, which is
     # not part of a version (a catalogue import adds matters without a draft edit): both are in the key.
     matters = hash(tuple((m.code, m.domain) for m in repo.matters()))
-    key = (version_id, version.revision, request.app.state.settings.topology_tolerance_m2, date.today(), matters)
+    key = (version_id, version.revision, request.app.state.settings.topology_tolerance_m2, clock.today(), matters)
     body = cache.answer(key, lambda: bytes(JSONResponse(summary(_versions(request, repo).check(version_id))).body))
     return Response(body, media_type="application/json")
 
@@ -128,7 +129,7 @@ def validate(version_id: Id, revision: Revision, repo: Repo, request: Request, u
 def _publish(request: Request, repo: Repository, user: User, body: PublishIn,
              publish: Callable[[Versions, date], Version]) -> dict[str, Any]:
     """Publish (or roll back), then re-route open cases if asked — all in the request's one transaction."""
-    today = date.today()
+    today = clock.today()
     if body.reroute_open_cases:
         require_reroute_day(body.effective_from, today)  # before the publish's topology check
     elif body.expected_cases is not None:
@@ -140,7 +141,7 @@ def _publish(request: Request, repo: Repository, user: User, body: PublishIn,
     if body.reroute_open_cases:
         cache: RouterCache = request.app.state.routers
         out["reroute"] = versions.reroute_open_cases(before, version, lambda v: cache.router(repo, repo.version(v)),
-                                                     user.username, datetime.now(), body.expected_cases)
+                                                     user.username, clock.now(), body.expected_cases)
     return out
 
 
@@ -171,7 +172,7 @@ def impact(version_id: Id, repo: Repo, request: Request, user: ImpactReader, aga
     """Against `against`, by default the version in force on `day` — or, for a published version, the one it
     succeeded (what `POST /versions/{id}/reroute` compares)."""
     cache: RouterCache = request.app.state.routers
-    when = day or date.today()
+    when = day or clock.today()
     versions = _versions(request, repo)
     version = repo.version(version_id)
     previous = versions.predecessor(version) if version.status == "published" else None
@@ -188,7 +189,7 @@ def reroute(version_id: Id, body: RerouteIn, repo: Repo, request: Request, user:
     new team, exactly as `reroute_open_cases` does on a publish from today."""
     cache: RouterCache = request.app.state.routers
     return _versions(request, repo).reroute_in_force(
-        version_id, lambda v: cache.router(repo, repo.version(v)), user.username, datetime.now(), body.expected_cases)
+        version_id, lambda v: cache.router(repo, repo.version(v)), user.username, clock.now(), body.expected_cases)
 
 
 @router.put("/versions/{version_id}/units/{code}", summary="Create or replace a unit of a draft (GeoJSON Feature)",

@@ -14,7 +14,9 @@ Conventions (explicit because deadlines are legal facts):
 - `working_time_between(a, b, unit)` is signed (negative when b < a). In hours it is the exact inverse
   of `add_working_time`; in days it is working hours / hours per day (a fraction, not rounded).
 
-All datetimes are tz-naive local (county) time.
+Times are counted on the county's wall clock (`cases.clock`): an aware datetime is first seen in the
+county's zone (whatever the server's TZ) and the result is given back aware, in that zone; a naive one is
+taken as the county's wall-clock time and the result is naive too.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from cases import clock
 from gis.errors import InvalidInput, NotFound
 
 TimeUnit = Literal["working_hours", "working_days"]
@@ -47,11 +50,10 @@ def check_unit(unit: str) -> TimeUnit:
 
 
 def _naive(dt: datetime, where: str) -> datetime:
+    """The county's wall-clock time of `dt` (naive), on which working time is counted."""
     if not isinstance(dt, datetime):
         raise InvalidInput(f"expected a datetime, got {type(dt).__name__}", where=where)
-    if dt.tzinfo is not None:
-        raise InvalidInput("datetimes must be tz-naive local time", where=where)
-    return dt
+    return clock.wall(dt) if dt.tzinfo is not None else dt
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,10 @@ class WorkCalendar:
 
     def add_working_time(self, start: datetime, amount: float, unit: str) -> datetime:
         """The deadline `amount` working hours/days after `start` (see the module conventions)."""
-        _naive(start, "start")
+        end = self._add_working_time(_naive(start, "start"), amount, unit)
+        return clock.from_wall(end) if start.tzinfo is not None else end
+
+    def _add_working_time(self, start: datetime, amount: float, unit: str) -> datetime:
         unit = check_unit(unit)
         if not isinstance(amount, int | float) or not math.isfinite(amount):
             raise InvalidInput(f"amount must be a finite number, got {amount!r}", where="amount")
@@ -160,8 +165,7 @@ class WorkCalendar:
 
     def working_time_between(self, a: datetime, b: datetime, unit: str) -> float:
         """Working hours (or days = hours / hours_per_day) from a to b; negative when b is before a."""
-        _naive(a, "a")
-        _naive(b, "b")
+        a, b = _naive(a, "a"), _naive(b, "b")
         unit = check_unit(unit)
         if b < a:
             return -self.working_time_between(b, a, unit)

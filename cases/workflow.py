@@ -16,6 +16,8 @@ Choices worth knowing:
   `needs_escalation` asks for level 1 when a township team's case is overdue, and level 2 when any
   case is overdue by more than its full time limit again — or as soon as it is overdue when the owner
   is a county-level team, which has no township level above it.
+- Times are instants (timezone-aware) held in the county's zone (`cases.clock`): a naive time given to
+  `open_case`/`apply` or found in stored JSON is read as the county's wall-clock time.
 - Closing records `on_time` (closed by the deadline: 按期结案) and `handled_on_time` (the accepted
   feedback was by the deadline: 按期处置 — the team's own measure, untouched by the check's delay).
 """
@@ -26,8 +28,9 @@ import math
 from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from cases import clock
 from cases.calendar import TimeUnit, WorkCalendar, check_unit
 from gis.errors import Conflict, InvalidInput
 
@@ -208,6 +211,13 @@ class CaseState(_Frozen):
     updated_at: datetime
     revision: int = 0  # +1 per applied action: the store's optimistic-concurrency check
 
+    @field_validator("reported_at", "registered_at", "deadline", "level2_at", "suspended_at", "fed_back_at",
+                     "closed_at", "updated_at")
+    @classmethod
+    def _instant(cls, value: datetime | None) -> datetime | None:
+        """In the county's zone; a naive time (JSON written before migration 0010) is the county's wall clock."""
+        return clock.to_local(value) if value is not None else None
+
 
 class Event(_Frozen):
     """What one action did, for the case's audit log."""
@@ -219,6 +229,11 @@ class Event(_Frozen):
     detail: dict[str, Any] = Field(default_factory=dict)
     reason: str | None = None
     revision: int
+
+    @field_validator("at")
+    @classmethod
+    def _instant(cls, value: datetime) -> datetime:
+        return clock.to_local(value)
 
 
 class MatterTerms(Protocol):
@@ -246,7 +261,7 @@ def parse_action(data: Any) -> Action:
 
 def open_case(matter: MatterTerms, at: datetime) -> tuple[CaseState, Event]:
     """A new case in `reported`, with the matter's procedure and time limit."""
-    _check_at(at)
+    at = _check_at(at)
     if matter.procedure not in get_args(Procedure):
         raise InvalidInput(f"procedure must be simple or ordinary, got {matter.procedure!r}", where="procedure")
     if not (isinstance(matter.time_limit, int | float) and math.isfinite(matter.time_limit) and matter.time_limit > 0):
@@ -275,11 +290,12 @@ def is_overdue(case: CaseState, now: datetime) -> bool:
     """An open case past its deadline; a suspended one only if it was already overdue when suspended."""
     if case.status == "suspended":
         return (case.remaining_hours or 0.0) < 0
-    return is_open(case) and case.deadline is not None and now > case.deadline
+    return is_open(case) and case.deadline is not None and clock.to_local(now) > case.deadline
 
 
 def needs_escalation(case: CaseState, now: datetime) -> int | None:
     """The supervision level a scheduler should raise the case to now, or None (see module notes)."""
+    now = clock.to_local(now)
     if case.status not in WITH_TEAM or case.deadline is None or not now > case.deadline:
         return None
     if case.level2_at is not None and now > case.level2_at:
@@ -291,7 +307,7 @@ def needs_escalation(case: CaseState, now: datetime) -> int | None:
 
 def apply(case: CaseState, action: Action, at: datetime, calendar: WorkCalendar) -> tuple[CaseState, Event]:
     """Apply one action at `at`: the next state and its event, or Conflict / InvalidInput."""
-    _check_at(at)
+    at = _check_at(at)
     if at < case.updated_at:
         raise InvalidInput(f"{at.isoformat()} is before the case's last change at {case.updated_at.isoformat()}",
                            where="at")
@@ -319,16 +335,18 @@ def apply(case: CaseState, action: Action, at: datetime, calendar: WorkCalendar)
     return new, event
 
 
-def _check_at(at: datetime) -> None:
-    if not isinstance(at, datetime) or at.tzinfo is not None:
-        raise InvalidInput("the action time must be a tz-naive local datetime", where="at")
+def _check_at(at: datetime) -> datetime:
+    """The action's instant in the county's zone (a naive time is the county's wall-clock time)."""
+    if not isinstance(at, datetime):
+        raise InvalidInput("the action time must be a datetime", where="at")
+    return clock.to_local(at)
 
 
 _Result = tuple[dict[str, Any], dict[str, Any], str]
 
 
 def _iso(dt: datetime | None) -> str | None:
-    return dt.isoformat() if dt is not None else None
+    return clock.iso(dt)
 
 
 def _register(case: CaseState, a: Any, at: datetime, cal: WorkCalendar) -> _Result:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 from shapely.geometry.base import BaseGeometry
 
+from cases import clock
 from cli.catalogue import catalogue_app
 from cli.common import DbUrl, VersionOpt, console, err, repository, run, serve, settings_for
 from cli.demo import demo_cmd
@@ -21,7 +22,7 @@ from etl.export import export_units
 from etl.importer import import_file
 from etl.vector import VectorOptions
 from gis.crs import metres_per_degree
-from gis.errors import GridGovError, NotFound
+from gis.errors import GridGovError, InvalidInput, NotFound
 from gis.model import Version
 from gis.topology import TopologyOptions
 from gis.validate import DEFAULT_OUTSIDE_TOLERANCE
@@ -196,16 +197,16 @@ def version_publish(
     def body() -> None:
         day = _day(effective_from)
         if reroute_open_cases:
-            require_reroute_day(day, date.today())
+            require_reroute_day(day, clock.today())
         moved = None
         with repository(database_url) as repo:
             versions = Versions(repo, _topology(database_url))
-            before = versions.in_force(date.today())
-            v = versions.publish(version_id, day, date.today(), backdate=backdate, expected_revision=revision)
+            before = versions.in_force(clock.today())
+            v = versions.publish(version_id, day, clock.today(), backdate=backdate, expected_revision=revision)
             if reroute_open_cases:
                 cache = RouterCache(settings_for(database_url).fallback_team)  # as the server's preview routes
                 moved = versions.reroute_open_cases(before, v, lambda i: cache.router(repo, repo.version(i)),
-                                                    "cli", datetime.now())
+                                                    "cli", clock.now())
         if moved is not None:
             for c in moved["rerouted"]:
                 console.print(f"case {c['case']}: {c['from']} → {c['to']} ({c['how']})", highlight=False)
@@ -272,7 +273,7 @@ def version_rollback(
 
     def body() -> None:
         with repository(database_url) as repo:
-            v = Versions(repo, _topology(database_url)).rollback(to_version, _day(effective_from), date.today())
+            v = Versions(repo, _topology(database_url)).rollback(to_version, _day(effective_from), clock.today())
         print(f"published version={v.id} effective_from={v.effective_from} rollback_of={to_version}")
 
     run(body)
@@ -302,7 +303,7 @@ def _version_to_export(repo: Repository, version: int | None) -> tuple[Version, 
     if drafts:
         return drafts[-1], None
     try:
-        current = repo.version_at(date.today())
+        current = repo.version_at(clock.today())
         return current, (f"no draft: exporting version {current.id} ({current.name}), published and in force "
                          f"since {current.effective_from}")
     except NotFound:
@@ -342,17 +343,27 @@ def info_cmd(database_url: DbUrl = None) -> None:
 
 @app.command("tick")
 def tick_cmd(
-    at: Annotated[datetime | None, typer.Option(help="the moment to judge deadlines at (default: now)")] = None,
+    at: Annotated[str | None, typer.Option(
+        help="the moment to judge deadlines at (default: now); ISO 8601, without an offset in GRIDGOV_TIMEZONE")]
+    = None,
     database_url: DbUrl = None,
 ) -> None:
     """Escalate overdue cases once (the server does this every GRIDGOV_TICK_SECONDS; cron can call this)."""
 
     def body() -> None:
         settings = settings_for(database_url)
+        when = clock.now()
+        if at is not None:
+            try:
+                when, assumed = clock.parse(at, "--at")
+            except ValueError as exc:
+                raise InvalidInput(str(exc), where="--at") from None
+            if assumed:
+                err.print(clock.assumed_note("--at"))
         engine = make_engine(settings.resolved_database_url())
         try:
             upgrade(engine)
-            done = escalate_overdue(session_factory(engine), settings.work_calendar(), at or datetime.now())
+            done = escalate_overdue(session_factory(engine), settings.work_calendar(), when)
         finally:
             engine.dispose()
         for item in done:

@@ -13,6 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cases import clock
 from cli.common import DbUrl, console, err, repository, run
 from gis.crs import to_wgs84
 from gis.errors import InvalidInput
@@ -27,7 +28,7 @@ At = Annotated[str | None, typer.Option(help="route as of this date, YYYY-MM-DD 
 
 def _day(at: str | None) -> date:
     if at is None:
-        return date.today()
+        return clock.today()
     try:
         return date.fromisoformat(at)
     except ValueError:

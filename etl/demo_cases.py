@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
+from cases import clock
 from cases.calendar import WorkCalendar
 from gis.demo import DemoCounty
 from gis.errors import GridGovError
@@ -29,6 +30,7 @@ def simulate_cases(sessions: sessionmaker[Session], demo: DemoCounty, calendar: 
     """Intake the demo's last `days` of reports (shifted so the newest is an hour old) and advance them;
     returns how many cases end in each state."""
     rng = np.random.default_rng(seed)
+    now = clock.wall(now)  # the demo's incidents are the county's wall-clock times (naive); the store reads them so
     newest = max(i.reported_at for i in demo.incidents)
     shift = now - timedelta(hours=1) - newest
     recent = sorted((i for i in demo.incidents if i.reported_at + shift >= now - timedelta(days=days)),

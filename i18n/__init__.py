@@ -150,6 +150,11 @@ def N_(msgid: str) -> str:  # noqa: N802
     return msgid
 
 
+def join(items: list[str], lang: str | None = None) -> str:
+    """A list as the language writes it: 甲、乙、丙 or A, B, C."""
+    return ("、" if (lang or current_language()) == "zh-CN" else ", ").join(items)
+
+
 def render(value: str | Text, lang: str | None = None) -> str:
     """A message in `lang` whether it was marked for translation or not."""
     return value.render(lang) if isinstance(value, Text) else value

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from cases import clock
 from store.schema import AuditRow
 
 
 def record(session: Session, actor: str, action: str, target: str, detail: dict[str, Any]) -> None:
     """Append one event in the caller's transaction (so it is written exactly when the change is)."""
-    session.add(AuditRow(at=datetime.now().replace(microsecond=0), actor=actor, action=action, target=target,
+    session.add(AuditRow(at=clock.now().replace(microsecond=0), actor=actor, action=action, target=target,
                          detail=detail))
     session.flush()
 

@@ -42,6 +42,7 @@ from cases.workflow import (
 from gis.crs import metres_per_degree, to_wgs84
 from gis.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gis.routing import Decision, Router
+from i18n.terms import label
 from store.db import transaction
 from store.disputes import Disputes
 from store.schema import CaseEventRow, CaseRow, MatterRow, PhotoRow, ReportKeyRow, TeamRow
@@ -133,6 +134,10 @@ def case_view(row: CaseRow, now: datetime | None = None) -> dict[str, Any]:
         "closed_at": clock.iso(row.closed_at), "on_time": row.on_time,
         "allowed_actions": list(allowed_actions(state)),
         "updated_at": clock.iso(row.updated_at),
+        # The words a person reads for the codes above, in the request's language (the codes never change).
+        "labels": {"status": label("status", row.status), "triage": label("triage", row.triage),
+                   "procedure": label("procedure", row.procedure),
+                   "allowed_actions": [label("action", a) for a in allowed_actions(state)]},
     }
 
 
@@ -140,7 +145,9 @@ def event_view(e: CaseEventRow) -> dict[str, Any]:
     """An event as JSON-ready data."""
     return {"id": e.id, "at": clock.iso(e.at), "recorded_at": clock.iso(e.recorded_at),
             "actor": e.actor, "action": e.action, "from": e.from_status, "to": e.to_status, "lon": e.lon,
-            "lat": e.lat, "reason": e.reason, "detail": e.detail}
+            "lat": e.lat, "reason": e.reason, "detail": e.detail,
+            "labels": {"action": label("action", e.action), "from": label("status", e.from_status),
+                       "to": label("status", e.to_status)}}
 
 
 class Cases:
@@ -575,6 +582,7 @@ class Cases:
     # -- re-routing after a new boundary version --------------------------------------------------------
     def reroute(self, row: CaseRow, decision: Decision, actor: str, now: datetime, reason: str) -> str:
         """Give an open case to the team `decision` names (see `on_reroute`); returns how it was done."""
+        now = clock.to_local(now)
         how, kept = on_reroute(row.status)
         if kept is not None:
             raise Conflict(f"case {row.id} is {kept}", where="case")
@@ -597,6 +605,7 @@ class Cases:
     # -- escalation -------------------------------------------------------------------------------
     def escalate_if_due(self, case_id: int, now: datetime) -> dict[str, Any] | None:
         """Raise one overdue case's supervision level if it is due (the scheduler's step)."""
+        now = clock.to_local(now)
         row = self.session.get(CaseRow, case_id)
         if row is None:
             return None

@@ -18,6 +18,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from cases import clock
 from gis.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gis.model import MatterFilter, Rule, RuleScope
 from gis.routing import Router
@@ -34,7 +35,7 @@ def dispute_view(row: DisputeRow) -> dict[str, Any]:
             "day": row.day.isoformat(), "lon": row.lon, "lat": row.lat,
             "geometry": shapely.geometry.mapping(row.geom), "version": row.version_id,
             "candidates": row.candidates, "case": row.case_id, "raised_by": row.raised_by,
-            "raised_at": row.raised_at.isoformat(), "reason": row.reason, "evidence": row.evidence,
+            "raised_at": clock.iso(row.raised_at), "reason": row.reason, "evidence": row.evidence,
             "ruling": row.ruling, "revision": row.revision}
 
 
@@ -120,7 +121,7 @@ class Disputes:
         if not text.strip():
             raise InvalidInput("evidence needs a text", where="text")
         self._editable(row, revision)
-        row.evidence = [*row.evidence, {"by": user.username, "team": user.team_code, "at": now.isoformat(),
+        row.evidence = [*row.evidence, {"by": user.username, "team": user.team_code, "at": clock.iso(now),
                                         "text": text.strip(), "photos": photos}]
         self._flush(row)
         return row
@@ -133,7 +134,7 @@ class Disputes:
             raise InvalidInput("a dismissal needs a reason", where="reason")
         self._editable(row, revision)
         row.status = "dismissed"
-        row.ruling = {"dismissed": True, "reason": reason.strip(), "by": user.username, "at": now.isoformat()}
+        row.ruling = {"dismissed": True, "reason": reason.strip(), "by": user.username, "at": clock.iso(now)}
         self._flush(row)
         return row
 
@@ -148,7 +149,7 @@ class Disputes:
             raise InvalidInput(f"unknown team {team!r}; GET /teams lists them", where="team")
         self._editable(row, revision)
         record: dict[str, Any] = {"team": team, "reason": ruling["reason"], "legal_basis": ruling["legal_basis"],
-                                  "by": user.username, "at": now.isoformat()}
+                                  "by": user.username, "at": clock.iso(now)}
         if ruling.get("as_rule"):
             record |= self._override_rule(row, ruling, repo, router)
         row.status, row.ruling = "ruled", record

@@ -11,6 +11,7 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from cases import clock
 from gis.errors import Conflict, InvalidInput, NotFound
 from gis.model import AllowedGap, Delegation, Incident, Matter, MatterFilter, Rule, RuleScope, Team, Unit, Version
 from gis.validate import (
@@ -25,7 +26,7 @@ from store.schema import AllowedGapRow, DelegationRow, IncidentRow, MatterRow, R
 
 
 def _now() -> datetime:
-    return datetime.now().replace(microsecond=0)
+    return clock.now().replace(microsecond=0)
 
 
 PUBLISH_LOCK = 0x67726964  # the advisory lock key that serialises publishes on PostgreSQL ("grid")

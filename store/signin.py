@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from cases import clock
 from i18n import T, Text
 from store.schema import SignInEventRow, SignInGuardRow, UserRow
 
@@ -119,6 +120,7 @@ class SignInGuard:
     # -- one sign-in ------------------------------------------------------------------------------
     def reserve(self, username: str, client: str | None, now: datetime) -> Refusal | None:
         """Count this attempt before its password is checked, or refuse it (logged) and say how long to wait."""
+        now = clock.to_local(now)  # a naive time is the county's wall clock
         account, address = self._locked_rows(username, client, now)
         self._fresh(account, now)
         refusal = None
@@ -150,6 +152,7 @@ class SignInGuard:
 
     def succeeded(self, username: str, client: str | None, now: datetime) -> None:
         """A right password: the account's count starts again and the address gets its reservation back."""
+        now = clock.to_local(now)  # a naive time is the county's wall clock
         account, address = self._locked_rows(username, client, now)
         account.failures, account.window_start, account.locked_until = 0, now, None
         if address is not None:
@@ -159,6 +162,7 @@ class SignInGuard:
     def failed(self, username: str, client: str | None, now: datetime) -> datetime | None:
         """A wrong name or password (already counted by `reserve`); locks the account at the threshold and
         returns until when."""
+        now = clock.to_local(now)  # a naive time is the county's wall clock
         account, _ = self._locked_rows(username, client, now)
         self._log(username, client, "failure", username, now)
         if account.locked_until is None and account.failures >= self.policy.account_failures:
@@ -173,6 +177,7 @@ class SignInGuard:
         """Drop counter rows whose window is over and that hold no lock (they would start afresh anyway).
 
         Rows another transaction holds are skipped, never waited for (SKIP LOCKED on PostgreSQL)."""
+        now = clock.to_local(now)  # a naive time is the county's wall clock
         stale = (sa.select(SignInGuardRow.scope, SignInGuardRow.key)
                  .where(SignInGuardRow.window_start < now - self.policy.window,
                         sa.or_(SignInGuardRow.locked_until.is_(None), SignInGuardRow.locked_until <= now))
@@ -184,6 +189,7 @@ class SignInGuard:
     # -- the command centre -----------------------------------------------------------------------
     def unlock(self, username: str, actor: str, now: datetime) -> datetime | None:
         """Lift an account's lock and clear its failures; returns until when it was locked (None: it was not)."""
+        now = clock.to_local(now)  # a naive time is the county's wall clock
         row = self.session.scalars(sa.select(SignInGuardRow).where(
             SignInGuardRow.scope == "account", SignInGuardRow.key == username[:64]).with_for_update()).first()
         if row is None:
@@ -198,6 +204,7 @@ class SignInGuard:
 
     def locks(self, now: datetime) -> list[dict[str, Any]]:
         """Accounts locked now, soonest to open first, with whether the name is a real account."""
+        now = clock.to_local(now)  # a naive time is the county's wall clock
         rows = self.session.execute(
             sa.select(SignInGuardRow, UserRow.id).outerjoin(UserRow, UserRow.username == SignInGuardRow.key)
             .where(SignInGuardRow.scope == "account", SignInGuardRow.locked_until > now)

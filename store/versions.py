@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.orm.exc import StaleDataError
 
+from cases import clock
 from gis.errors import Conflict, InvalidInput, NotFound
 from gis.model import Rule, Unit, Version
 from gis.routing import Router
@@ -80,7 +81,7 @@ class Versions:
         units = self.repo.units(version_id)
         problems = check_topology(units, options)
         rules = self.repo.rules(version_id)
-        days = rule_days(self.repo.version(version_id), rules, today or date.today())
+        days = rule_days(self.repo.version(version_id), rules, today or clock.today())
         gaps = rule_gaps(units, rules, self.repo.delegations(version_id), self.repo.matters(), days,
                          tolerance_m2=options.tolerance_m2, allowed_gaps=options.allowed_gaps)
         return sorted(problems + gaps, key=lambda p: (p.severity != "error", p.check, p.codes))

@@ -6,6 +6,7 @@ import json
 import random
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -105,9 +106,26 @@ def test_no_lunch_means_one_window() -> None:
     assert cal.add_working_time(datetime(2026, 3, 2, 11), 2, H) == datetime(2026, 3, 2, 13)
 
 
+def test_aware_times_count_on_the_county_clock(plain: WorkCalendar) -> None:
+    """An instant is counted on the county's wall clock (Asia/Shanghai by default), whatever zone it is given in,
+    and the deadline comes back as an instant in the county's zone."""
+    shanghai = ZoneInfo("Asia/Shanghai")
+    start = datetime(2026, 3, 2, 2, tzinfo=UTC)  # Monday 10:00 in the county
+    due = plain.add_working_time(start, 1, H)
+    assert due == datetime(2026, 3, 2, 11, tzinfo=shanghai) and due.utcoffset() == timedelta(hours=8)
+    # Sunday 20:00 UTC is Monday 04:00 in the county: counting starts at Monday 09:00 there, not on Sunday's clock.
+    assert plain.add_working_time(datetime(2026, 3, 1, 20, tzinfo=UTC), 2, H) == datetime(2026, 3, 2, 11,
+                                                                                            tzinfo=shanghai)
+    # 1 working day: the start day is the county's Monday (Sunday in UTC), so it is due Tuesday 17:00.
+    assert plain.add_working_time(datetime(2026, 3, 1, 20, tzinfo=UTC), 1, D) == datetime(2026, 3, 3, 17,
+                                                                                           tzinfo=shanghai)
+    new_york = datetime(2026, 3, 1, 21, tzinfo=ZoneInfo("America/New_York"))  # Monday 10:00 in the county
+    assert plain.working_time_between(new_york, datetime(2026, 3, 2, 12, tzinfo=shanghai), H) == 2
+
+
 def test_bad_arguments(plain: WorkCalendar) -> None:
-    with pytest.raises(InvalidInput, match="tz-naive"):
-        plain.add_working_time(datetime(2026, 3, 2, 10, tzinfo=UTC), 1, H)
+    with pytest.raises(InvalidInput, match="expected a datetime"):
+        plain.add_working_time(date(2026, 3, 2), 1, H)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="time unit"):
         plain.add_working_time(datetime(2026, 3, 2, 10), 1, "hours")
     with pytest.raises(InvalidInput, match="finite"):

@@ -68,3 +68,30 @@ def test_errors_speak_the_request_language_with_a_stable_code(engine: Engine, da
     r = client.post("/route", json={"lat": 91, "lon": 115.1, "matter": "M-X"})
     assert r.status_code == 422 and r.json()["message"] == "lat：不能大于 90" and r.json()["code"] == "invalid_input"
     assert client.get("/no/such/thing").json()["message"] == "没有这个页面或接口：/no/such/thing"
+
+
+def test_no_message_is_translated_two_ways() -> None:
+    """The .po files of one language are one catalog: an id in two files must read the same in both."""
+    from babel.messages.pofile import read_po
+
+    from i18n import LOCALES
+
+    seen: dict[str, tuple[str, str]] = {}
+    for path in sorted((LOCALES / "zh_CN").glob("*.po")):
+        with path.open("rb") as f:
+            for m in read_po(f):
+                if m.id and m.string:
+                    first = seen.setdefault(str(m.id), (str(m.string), path.name))
+                    assert first[0] == m.string, f"{m.id!r}: {first[1]} says {first[0]!r}, {path.name} {m.string!r}"
+
+
+def test_case_words_come_in_the_request_language(engine: Engine, database_url: str) -> None:
+    from i18n.terms import TERMS, label
+
+    assert [label("status", s) for s in ("reported", "registered", "dispatched", "arrived", "handled", "fed_back",
+                                         "checked", "closed", "evaluated", "suspended", "cancelled")] == list(
+        "上报 立案 派遣 到场 处置 反馈 核查 结案 评价 挂起 撤销".split())
+    assert label("status", "fed_back", "en") == "fed back" and label("status", "no-such") == "no-such"
+    with language("en"):
+        assert label("triage", "near_boundary") == "near a boundary"
+    assert all(catalog("zh-CN").get(english) for kind in TERMS.values() for english in kind.values())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -257,7 +257,7 @@ def test_escalation_on_a_holiday_calendar_deadline(api: Api, database_url: str) 
     # day later is Thursday 8 Oct, 17:00; the level-2 line is one more working day: Friday 9 Oct, 17:00.
     case = client.post("/reports", json=report(*SEAT, matter="M-NOISE", reported_at="2026-09-30T10:00:00"),
                        headers=h["worker1"]).json()
-    assert (case["team"], case["deadline"]) == ("TT1", "2026-10-08T17:00:00")
+    assert (case["team"], case["deadline"]) == ("TT1", "2026-10-08T17:00:00+08:00")
     for at, expected in [("2026-10-05T12:00:00", "escalated=0"), ("2026-10-08T16:59:00", "escalated=0"),
                          ("2026-10-08T17:01:00", "escalated=1"), ("2026-10-09T16:00:00", "escalated=0"),
                          ("2026-10-09T17:30:00", "escalated=1"), ("2026-10-20T09:00:00", "escalated=0")]:
@@ -268,18 +268,18 @@ def test_escalation_on_a_holiday_calendar_deadline(api: Api, database_url: str) 
     events = [e for e in client.get(f"/cases/{case['id']}/history", headers=h["tt1"]).json()
               if e["action"] == "escalate"]
     assert [(e["actor"], e["detail"]["level"], e["at"]) for e in events] == [
-        ("platform", 1, "2026-10-08T17:01:00"), ("platform", 2, "2026-10-09T17:30:00")]
+        ("platform", 1, "2026-10-08T17:01:00+08:00"), ("platform", 2, "2026-10-09T17:30:00+08:00")]
     assert "乡镇督办" in events[0]["reason"] and "县级平台督办" in events[1]["reason"]
     # A make-up working day counts: 5 working days after Friday 9 Oct are Sat 10 (调休上班), Mon 12 … Thu 15.
     later = client.post("/reports", json=report(*EAST, matter="M-STREET", reported_at="2026-10-09T10:00:00"),
                         headers=h["worker2"]).json()
-    assert (later["team"], later["deadline"]) == ("TT2", "2026-10-15T17:00:00")
+    assert (later["team"], later["deadline"]) == ("TT2", "2026-10-15T17:00:00+08:00")
 
 
 def test_the_server_escalates_on_its_own(api: Api, database_url: str) -> None:
     client, h, _ = api
     case = client.post("/reports", json=report(*SEAT, reported_at="2026-03-02T09:30:00"), headers=h["worker1"]).json()
-    assert case["escalation_level"] == 0 and datetime.fromisoformat(case["deadline"]) < datetime.now()
+    assert case["escalation_level"] == 0 and datetime.fromisoformat(case["deadline"]) < datetime.now(UTC)
     app = create_app(get_settings(database_url=database_url, tick_seconds=0.2))
     with TestClient(app) as live:  # the context runs the lifespan, and with it the scheduler
         deadline = time.monotonic() + 20

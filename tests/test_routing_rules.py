@@ -10,6 +10,7 @@ import pytest
 
 from gis.errors import InvalidInput
 from gis.routing import Router
+from i18n import language
 from tests import routing_scenario as sc
 
 DAY = date(2026, 3, 1)
@@ -60,7 +61,32 @@ def test_dispute_names_both_teams_and_the_fallback(router: Router) -> None:
     d = router.explain(115.10, 36.15, "M-STREET", DAY)
     assert d.candidates == ["TT1", "TT2"]
     assert {r.code for r in d.matched_rules} == {"R-T1", "R-V3-CLAIM"}
-    assert "dispute" in d.reason and "BUREAU" in d.reason
+    # In words officials read: names first, codes second, Chinese unless English is asked for.
+    assert d.reason.startswith("由兜底队伍县综合行政执法局（BUREAU）负责") and "存在管辖争议" in d.reason
+    assert "城关镇综合执法队（TT1）" in d.reason and "东乡综合执法队（TT2）" in d.reason and "城关镇北河村" in d.reason
+    with language("en"):
+        english = router.explain(115.10, 36.15, "M-STREET", DAY).reason
+    assert english.startswith("县综合行政执法局 (BUREAU) takes it as the fallback team") and "a dispute" in english
+
+
+def test_a_clear_decision_reads_as_a_sentence_with_names() -> None:
+    from gis.demo import build_demo_county
+    from gis.model import Version
+    from gis.routing import Router as DemoRouter
+    from gis.routing import RoutingData
+
+    demo = build_demo_county(seed=7, months=1)
+    r = DemoRouter(RoutingData(version=Version(id=1, name="演示"), units=demo.units, rules=demo.rules,
+                               delegations=demo.delegations, matters=demo.matters, teams=demo.teams))
+    township = next(u for u in demo.units if u.layer == "township" and u.name != "城关镇")
+    village = next(u for u in demo.units if u.layer == "village" and u.parent_code == township.code)
+    assert village.geometry is not None
+    p = village.geometry.representative_point()
+    d = r.explain(p.x, p.y, "M-ENV-COAL", DAY)
+    team = next(t for t in demo.teams if t.code == d.team)
+    assert d.reason.startswith(
+        f"{team.name}（{team.code}）负责：该点位于{township.name}{village.name}，露天晾晒煤泥属已赋权乡镇的事项")
+    assert f"依据规则 {d.winning_rule.code}（适用于{township.name}，优先级 20）" in d.reason  # type: ignore[union-attr]
 
 
 def test_co_owners_come_from_the_winning_rule(router: Router) -> None:

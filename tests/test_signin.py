@@ -8,7 +8,7 @@ import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
 from api.app import create_app
+from cases import clock
 from cli.main import app as cli
 from config import get_settings
 from store.db import downgrade, schema_revision, session_factory, transaction, upgrade
@@ -208,7 +209,7 @@ def test_migration_0007_goes_down_and_up(people: Engine) -> None:
 
 def test_stale_counters_are_pruned_and_locks_kept(people: Engine) -> None:
     policy = SignInPolicy(window=timedelta(minutes=15), account_failures=2, lock=timedelta(hours=2))
-    now = datetime.now()
+    now = clock.now()
     long_ago = now - timedelta(hours=1)
     with transaction(session_factory(people)) as session:
         guard = SignInGuard(session, policy)

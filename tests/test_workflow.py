@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
+from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import ValidationError
@@ -41,11 +42,19 @@ from cases.workflow import (
 from gis.errors import Conflict, InvalidInput
 from gis.model import TEAM_KINDS, Matter
 
+CN = ZoneInfo("Asia/Shanghai")  # the county's zone (cases.clock's default)
+
+
+def local(*parts: int) -> datetime:
+    """A wall-clock time in the county."""
+    return datetime(*parts, tzinfo=CN)
+
+
 PLAIN = WorkCalendar(set(), set())
 TOWN = TeamRef(code="T-TOWN1", kind="township_team")
 TOWN2 = TeamRef(code="T-TOWN2", kind="township_team")
 SQUAD = TeamRef(code="SQ-URBAN", kind="squadron")
-MON = datetime(2026, 3, 2, 10)  # a Monday with no holiday nearby
+MON = local(2026, 3, 2, 10)  # a Monday with no holiday nearby
 
 
 def matter(procedure: Procedure = "ordinary", limit: int = 5, unit: TimeUnit = "working_days") -> Matter:
@@ -79,7 +88,7 @@ def test_ordinary_happy_path() -> None:
     assert [e.from_status for e in events[1:]] == [e.to_status for e in events[:-1]]
     assert [e.revision for e in events] == list(range(1, 9)) and case.revision == 8
     # Registered Monday 10:00 with 5 working days: due the following Monday 17:00 (start day not counted).
-    assert case.registered_at == MON and case.deadline == datetime(2026, 3, 9, 17)
+    assert case.registered_at == MON and case.deadline == local(2026, 3, 9, 17)
     assert case.team == TOWN and case.score == 5
     assert case.closed_at == hours(6) and case.on_time is True and case.handled_on_time is True
     assert events[6].detail["checked"] is True
@@ -91,7 +100,7 @@ def test_simple_procedure_may_skip_the_check() -> None:
                        (Handle(), hours(0.3)), (Feedback(), hours(0.4)), (Close(), hours(0.5)),
                        (Evaluate(score=3), hours(0.6)))
     assert case.status == "evaluated" and events[5].from_status == "fed_back" and events[5].detail["checked"] is False
-    assert case.deadline == datetime(2026, 3, 2, 14)  # 10:00 + 3 working hours, across lunch
+    assert case.deadline == local(2026, 3, 2, 14)  # 10:00 + 3 working hours, across lunch
 
 
 def test_ordinary_procedure_must_be_checked() -> None:
@@ -105,9 +114,9 @@ def test_ordinary_procedure_must_be_checked() -> None:
 def test_closing_late_but_fed_back_on_time() -> None:
     case, _ = open_case(matter("ordinary", 1), MON)
     case, _ = run(case, (Register(), MON), (Dispatch(team=TOWN), MON), (Arrive(), MON), (Handle(), MON),
-                  (Feedback(), datetime(2026, 3, 3, 16)), (Check(passed=True), datetime(2026, 3, 4, 9)),
-                  (Close(), datetime(2026, 3, 4, 9, 30)))
-    assert case.deadline == datetime(2026, 3, 3, 17)
+                  (Feedback(), local(2026, 3, 3, 16)), (Check(passed=True), local(2026, 3, 4, 9)),
+                  (Close(), local(2026, 3, 4, 9, 30)))
+    assert case.deadline == local(2026, 3, 3, 17)
     assert case.on_time is False and case.handled_on_time is True
 
 
@@ -266,40 +275,40 @@ def test_co_owners_for_joint_enforcement() -> None:
 
 def test_suspension_stops_the_clock() -> None:
     case = reach("dispatched")  # registered Monday 2026-03-02 10:00, due Monday 03-09 17:00
-    wed = datetime(2026, 3, 4, 10)
+    wed = local(2026, 3, 4, 10)
     suspended, event = apply(case, Suspend(reason="court ruling pending"), wed, PLAIN)
     # Wed 10–17 (6 h) + Thu 7 + Fri 7 + Mon 7 = 27 working hours left.
     assert suspended.remaining_hours == 27 and event.detail["remaining_hours"] == 27
     assert suspended.deadline is None and suspended.previous_status == "dispatched"
-    far = datetime(2026, 6, 1, 12)
+    far = local(2026, 6, 1, 12)
     assert not is_overdue(suspended, far) and needs_escalation(suspended, far) is None
-    resume_at = datetime(2026, 3, 16, 14)
+    resume_at = local(2026, 3, 16, 14)
     resumed, event = apply(suspended, Resume(), resume_at, PLAIN)
     assert resumed.status == "dispatched" and resumed.remaining_hours is None and resumed.suspended_at is None
     # Mon 14–17 (3) + Tue..Thu (21) + Fri 9–12 (3) = 27.
-    assert resumed.deadline == datetime(2026, 3, 20, 12) == PLAIN.add_working_time(resume_at, 27, "working_hours")
+    assert resumed.deadline == local(2026, 3, 20, 12) == PLAIN.add_working_time(resume_at, 27, "working_hours")
     assert event.detail["suspended_hours"] == PLAIN.working_time_between(wed, resume_at, "working_hours")
 
 
 def test_suspending_an_overdue_case_keeps_it_overdue() -> None:
     case = reach("dispatched")
-    late = datetime(2026, 3, 10, 11)  # two working hours past Monday 17:00
+    late = local(2026, 3, 10, 11)  # two working hours past Monday 17:00
     suspended, _ = apply(case, Suspend(reason="awaiting survey"), late, PLAIN)
     assert suspended.remaining_hours == -2 and is_overdue(suspended, late)
-    resumed, _ = apply(suspended, Resume(), datetime(2026, 3, 12, 9), PLAIN)
-    assert resumed.deadline == datetime(2026, 3, 11, 15)  # still two working hours behind (Wed 15–17)
-    assert is_overdue(resumed, datetime(2026, 3, 12, 9))
+    resumed, _ = apply(suspended, Resume(), local(2026, 3, 12, 9), PLAIN)
+    assert resumed.deadline == local(2026, 3, 11, 15)  # still two working hours behind (Wed 15–17)
+    assert is_overdue(resumed, local(2026, 3, 12, 9))
 
 
 def test_extension_moves_the_deadline() -> None:
     case = reach("arrived")
-    assert case.deadline == datetime(2026, 3, 9, 17)
+    assert case.deadline == local(2026, 3, 9, 17)
     ext, event = apply(case, Extend(amount=2, unit="working_days", reason="expert appraisal"), MON, PLAIN)
-    assert ext.deadline == datetime(2026, 3, 11, 17) and ext.status == "arrived"
-    assert event.detail["deadline_was"] == "2026-03-09T17:00:00"
+    assert ext.deadline == local(2026, 3, 11, 17) and ext.status == "arrived"
+    assert event.detail["deadline_was"] == "2026-03-09T17:00:00+08:00"
     ext, _ = apply(ext, Extend(amount=3, unit="working_hours", reason="rain"), MON, PLAIN)
-    assert ext.deadline == datetime(2026, 3, 12, 12)
-    assert not is_overdue(ext, datetime(2026, 3, 12, 11)) and is_overdue(ext, datetime(2026, 3, 12, 12, 1))
+    assert ext.deadline == local(2026, 3, 12, 12)
+    assert not is_overdue(ext, local(2026, 3, 12, 11)) and is_overdue(ext, local(2026, 3, 12, 12, 1))
     for bad in (Extend(amount=0, unit="working_days", reason="x"), Extend(amount=-3, unit="working_hours", reason="x"),
                 Extend(amount=1.5, unit="working_days", reason="x")):
         with pytest.raises(InvalidInput):
@@ -318,44 +327,44 @@ def cn() -> WorkCalendar:
 
 def test_not_overdue_during_a_holiday(cn: WorkCalendar) -> None:
     # Registered Tuesday 2025-09-30, the day before the Oct 1–8 holiday, with 1 working day.
-    case, _ = open_case(matter("ordinary", 1), datetime(2025, 9, 30, 10))
-    case, _ = run(case, (Register(), datetime(2025, 9, 30, 10)), (Dispatch(team=TOWN), datetime(2025, 9, 30, 11)),
+    case, _ = open_case(matter("ordinary", 1), local(2025, 9, 30, 10))
+    case, _ = run(case, (Register(), local(2025, 9, 30, 10)), (Dispatch(team=TOWN), local(2025, 9, 30, 11)),
                   cal=cn)
-    assert case.deadline == datetime(2025, 10, 9, 17)
-    for now in (datetime(2025, 10, 1, 9), datetime(2025, 10, 5, 12), datetime(2025, 10, 9, 16, 59)):
+    assert case.deadline == local(2025, 10, 9, 17)
+    for now in (local(2025, 10, 1, 9), local(2025, 10, 5, 12), local(2025, 10, 9, 16, 59)):
         assert not is_overdue(case, now) and needs_escalation(case, now) is None
-    assert needs_escalation(case, datetime(2025, 10, 9, 17, 1)) == 1
-    case, _ = apply(case, Escalate(level=1, reason="overdue, township supervision"), datetime(2025, 10, 9, 17, 1), cn)
-    assert case.escalation_level == 1 and needs_escalation(case, datetime(2025, 10, 10, 16)) is None
+    assert needs_escalation(case, local(2025, 10, 9, 17, 1)) == 1
+    case, _ = apply(case, Escalate(level=1, reason="overdue, township supervision"), local(2025, 10, 9, 17, 1), cn)
+    assert case.escalation_level == 1 and needs_escalation(case, local(2025, 10, 10, 16)) is None
     # Overdue by more than the full time limit (1 working day) again: after Friday Oct 10 17:00.
-    assert case.level2_at == datetime(2025, 10, 10, 17)
-    assert needs_escalation(case, datetime(2025, 10, 10, 17, 1)) == 2
-    case, _ = apply(case, Escalate(level=2, reason="county platform"), datetime(2025, 10, 10, 17, 1), cn)
-    assert needs_escalation(case, datetime(2025, 12, 1)) is None
+    assert case.level2_at == local(2025, 10, 10, 17)
+    assert needs_escalation(case, local(2025, 10, 10, 17, 1)) == 2
+    case, _ = apply(case, Escalate(level=2, reason="county platform"), local(2025, 10, 10, 17, 1), cn)
+    assert needs_escalation(case, local(2025, 12, 1)) is None
 
 
 def test_escalation_in_working_hours_across_the_holiday(cn: WorkCalendar) -> None:
-    case, _ = open_case(matter("simple", 4, "working_hours"), datetime(2025, 9, 30, 15))
-    case, _ = run(case, (Register(), datetime(2025, 9, 30, 15)), (Dispatch(team=TOWN), datetime(2025, 9, 30, 15)),
+    case, _ = open_case(matter("simple", 4, "working_hours"), local(2025, 9, 30, 15))
+    case, _ = run(case, (Register(), local(2025, 9, 30, 15)), (Dispatch(team=TOWN), local(2025, 9, 30, 15)),
                   cal=cn)
-    assert case.deadline == datetime(2025, 10, 9, 11)  # 15–17 on Sep 30, then 9–11 after the holiday
-    assert needs_escalation(case, datetime(2025, 10, 8, 23)) is None
-    assert needs_escalation(case, datetime(2025, 10, 9, 15, 59)) == 1
-    assert needs_escalation(case, datetime(2025, 10, 9, 16, 1)) == 2  # 11–12 + 13–16 = 4 more working hours
+    assert case.deadline == local(2025, 10, 9, 11)  # 15–17 on Sep 30, then 9–11 after the holiday
+    assert needs_escalation(case, local(2025, 10, 8, 23)) is None
+    assert needs_escalation(case, local(2025, 10, 9, 15, 59)) == 1
+    assert needs_escalation(case, local(2025, 10, 9, 16, 1)) == 2  # 11–12 + 13–16 = 4 more working hours
 
 
 def test_a_county_team_goes_straight_to_the_county_platform() -> None:
     case = reach("dispatched")
     case, _ = apply(case, Transfer(team=SQUAD, reason="urban core"), MON, PLAIN)
-    assert needs_escalation(case, datetime(2026, 3, 9, 16)) is None
-    assert needs_escalation(case, datetime(2026, 3, 9, 18)) == 2
+    assert needs_escalation(case, local(2026, 3, 9, 16)) is None
+    assert needs_escalation(case, local(2026, 3, 9, 18)) == 2
 
 
 def test_no_escalation_once_the_team_has_fed_back() -> None:
     case = reach("fed_back")
-    assert is_overdue(case, datetime(2026, 4, 1)) and needs_escalation(case, datetime(2026, 4, 1)) is None
+    assert is_overdue(case, local(2026, 4, 1)) and needs_escalation(case, local(2026, 4, 1)) is None
     closed = reach("closed")
-    assert not is_overdue(closed, datetime(2026, 4, 1))
+    assert not is_overdue(closed, local(2026, 4, 1))
 
 
 def test_manual_escalation_rules() -> None:
@@ -378,8 +387,8 @@ def test_other_invalid_inputs() -> None:
         apply(reach("closed"), Evaluate(score=6), hours(1), PLAIN)
     with pytest.raises(InvalidInput, match="before the case's last change"):
         apply(reach("registered"), Dispatch(team=TOWN), MON - timedelta(minutes=1), PLAIN)
-    with pytest.raises(InvalidInput, match="tz-naive"):
-        apply(reach("registered"), Dispatch(team=TOWN), MON.replace(tzinfo=UTC), PLAIN)
+    with pytest.raises(InvalidInput, match="must be a datetime"):
+        apply(reach("registered"), Dispatch(team=TOWN), "2026-03-02T10:00", PLAIN)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="suspend needs a reason"):
         apply(reach("registered"), Suspend(reason=""), MON, PLAIN)
 
@@ -405,3 +414,19 @@ def test_parse_action() -> None:
 
 def test_team_kinds_mirror_the_model() -> None:
     assert get_args(TeamKind) == TEAM_KINDS
+
+
+def test_times_are_instants_in_the_county_zone() -> None:
+    """The same instant given in UTC, in New York or as the county's naive wall-clock time is one moment: the
+    state keeps it in the county's zone and the deadline is counted on the county's calendar."""
+    in_utc = MON.astimezone(UTC)
+    for start in (MON, in_utc, MON.astimezone(ZoneInfo("America/New_York")), MON.replace(tzinfo=None)):
+        case, _ = open_case(matter("ordinary"), start)
+        case, _ = apply(case, Register(), start, PLAIN)
+        assert case.registered_at == MON and case.registered_at.utcoffset() == timedelta(hours=8)
+        assert case.deadline == local(2026, 3, 9, 17)
+    # Sunday 20:00 UTC is already Monday 04:00 in the county: the start day not counted is Monday, not Sunday.
+    case, _ = open_case(matter("ordinary"), datetime(2026, 3, 1, 20, tzinfo=UTC))
+    case, _ = apply(case, Register(), datetime(2026, 3, 1, 20, tzinfo=UTC), PLAIN)
+    assert case.deadline == local(2026, 3, 9, 17)
+    assert is_overdue(apply(case, Dispatch(team=TOWN), MON, PLAIN)[0], datetime(2026, 3, 9, 9, 1, tzinfo=UTC))

@@ -83,6 +83,7 @@ def render_page(page: Page, settings: Settings) -> str:
     for line in scripts:
         root.html.add_child(folium.Element(line))
     config = {"page": page.name, "refresh_seconds": settings.wall_refresh_seconds, "max_zoom": MAX_ZOOM,
+              "time_zone": settings.timezone,  # pages show times on the county's clock (GG.fmtTime)
               "demo_user": page.demo_user if settings.demo_sign_in else None}
     groups_js = ", ".join(f"{json.dumps(k)}: {g.get_name()}" for k, g in groups.items())
     # folium's own script defines the map, groups and control (some after this line): start once it has run.

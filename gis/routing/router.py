@@ -24,9 +24,10 @@ from gis.crs import metres_per_degree
 from gis.errors import InvalidInput
 from gis.model import Delegation, Matter, Rule, Team, Unit, Version
 from gis.routing.decision import Decision, RuleRef, UnitRef, VersionRef
+from gis.routing.explain import reason as explain_reason
 from gis.routing.grid import BOUNDARY, EPS, H3_PAD_SHARE, LookupGrid, build_grid
 from gis.routing.regions import Region, Regions, build_regions
-from gis.routing.rules import GAP, OK, STATUS_NAMES, Outcome, RuleBook, rule_in_force
+from gis.routing.rules import OK, STATUS_NAMES, Outcome, RuleBook, rule_in_force
 
 Floats = npt.NDArray[np.float64]
 Place = tuple[str | None, str | None, tuple[str, ...]]  # county, township, in-scope rule codes
@@ -346,22 +347,9 @@ class Router:
         return UnitRef(code=region.code, name=name, layer=region.layer, kind=region.kind, selected=selected)
 
     def _reason(self, outcome: Outcome, selected: list[Region], matter: str) -> str:
-        fallback = f"routed to the fallback team {outcome.team} ({self.team_names.get(outcome.team, '')})"
-        if outcome.status == GAP:
-            where = "outside every unit of the version" if not selected else "no rule covers this place and matter"
-            return f"gap: {where}; {fallback}"
-        top = outcome.winners
-        if outcome.status != OK:
-            teams = ", ".join(sorted({r.team_code for r in top}))
-            return (f"dispute: rules {', '.join(r.code for r in top)} at priority {top[0].priority} name "
-                    f"different teams ({teams}); {fallback}")
-        rule = top[0]
-        beaten = [r for r in outcome.matched if r.priority < rule.priority]
-        why = f"rule {rule.code} (priority {rule.priority}, scope {_scope_text(rule)}, matters " \
-              f"{_matters_text(rule)}) gives matter {matter} here to {rule.team_code}"
-        if beaten:
-            why += f"; it outranks {', '.join(f'{r.code} ({r.priority})' for r in beaten)}"
-        return why + (f"; basis: {rule.legal_basis}" if rule.legal_basis else "")
+        """The decision as a sentence with names, in the current language (gis/routing/explain.py)."""
+        return explain_reason(outcome, selected, self.book.matters[matter], self.team_names,
+                              self.unit_names).render()
 
 
 def _edge_deg(res: int) -> float:

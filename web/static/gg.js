@@ -195,8 +195,35 @@
     return {byCode: byCode, layers: out};
   };
 
-  /** A date as YYYY-MM-DD in the browser's own time zone (toISOString would give the UTC day). */
-  GG.isoDay = (d) => d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" + String(d.getDate()).padStart(2, "0");
+  /** The county's time zone (GRIDGOV_TIMEZONE, given by the server in the page's config): every time a page shows
+      is on the county's clock, not the browser's zone and not the server's. */
+  GG.zone = () => (GG.config && GG.config.time_zone) || "Asia/Shanghai";
+  const wallFormats = {};
+  /** An instant (ISO text with its offset, a Date or milliseconds) as {year, month, day, hour, minute, second} on
+      the county's wall clock; null when it is not a time. */
+  GG.wallParts = function (value) {
+    const d = value instanceof Date ? value : new Date(value);
+    if (isNaN(d.getTime())) return null;
+    const zone = GG.zone();
+    const fmt = wallFormats[zone] = wallFormats[zone] || new Intl.DateTimeFormat("en-CA", {timeZone: zone,
+      year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23"});
+    const p = {};
+    fmt.formatToParts(d).forEach((x) => { p[x.type] = x.value; });
+    return p;
+  };
+  /** An instant as the county reads it: "2026-11-29 15:19" ({seconds: true}: "…15:19:05"; {time: true}: "15:19";
+      {short: true}: "11-29 15:19"); "—" for none. */
+  GG.fmtTime = function (value, opts) {
+    if (value === null || value === undefined || value === "") return "—";
+    const p = GG.wallParts(value);
+    if (!p) return String(value);
+    const o = opts || {};
+    const t = p.hour + ":" + p.minute + (o.seconds ? ":" + p.second : "");
+    if (o.time) return t;
+    return (o.short ? "" : p.year + "-") + p.month + "-" + p.day + " " + t;
+  };
+  /** A date as YYYY-MM-DD on the county's calendar (the server's "today" for versions; not the browser's day). */
+  GG.isoDay = (d) => { const p = GG.wallParts(d); return p.year + "-" + p.month + "-" + p.day; };
 
   /** Start the page once folium's script has made the map, its groups and control. */
   GG.start = function (ctx) {

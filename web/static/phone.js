@@ -99,7 +99,7 @@
       const li = document.createElement("li");
       li.dataset.state = it.state;
       li.dataset.key = it.key;
-      const what = GG.esc(GG.matterName(it.report.matter)) + " · " + it.created.slice(11, 16);
+      const what = GG.esc(GG.matterName(it.report.matter)) + " · " + GG.esc(GG.fmtTime(it.created, {time: true}));
       if (it.state === "sent") li.innerHTML = "✓ 已送达 sent · #" + it.case_id + " → " + GG.esc(GG.teamName(it.team)) + " · " + what + (it.triage ? " · 待分拨 triage: " + GG.esc(it.triage) : "");
       else if (it.state === "failed") li.innerHTML = "✗ 未受理 refused · " + what + " · " + GG.esc(it.error);
       else if (!mine(it)) li.innerHTML = "⏳ 待 " + GG.esc(it.by) + " 登录后发送 waits for " + GG.esc(it.by) + " to sign in · " + what;

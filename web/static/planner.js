@@ -323,7 +323,7 @@
     GG.$("#pl-new").addEventListener("click", async () => {
       try {
         const inForce = vs.all.filter((v) => v.status === "published").sort((a, b) => String(b.effective_from).localeCompare(String(a.effective_from)))[0];
-        const v = await GG.api("/versions", {method: "POST", json: {name: "草稿 draft " + new Date().toISOString().slice(0, 16), based_on: inForce ? inForce.id : null}});
+        const v = await GG.api("/versions", {method: "POST", json: {name: "草稿 draft " + GG.fmtTime(new Date()), based_on: inForce ? inForce.id : null}});
         await versions();
         GG.$("#pl-version").value = v.id;
         await open(v.id);

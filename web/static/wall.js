@@ -88,7 +88,7 @@
     li.innerHTML = '<span class="gg-dot" style="background:' + GG.stateColour(get(row, "status")) + '"></span>#' + id + " " +
       GG.esc(GG.matterName(get(row, "matter"))) + " · " + GG.esc(GG.teamName(get(row, "team"))) +
       (get(row, "escalation_level") ? ' · <b class="gg-bad">督办 L' + get(row, "escalation_level") + "</b>" : "") +
-      (overdue(row) && dl ? ' · <span class="gg-bad">超期 overdue ' + GG.esc(dl.slice(5, 16).replace("T", " ")) + "</span>" : "") +
+      (overdue(row) && dl ? ' · <span class="gg-bad">超期 overdue ' + GG.esc(GG.fmtTime(dl, {short: true})) + "</span>" : "") +
       (triage(row) ? ' · <span class="gg-bad">' + GG.esc(triage(row)) + "</span>" : "");
     li.addEventListener("click", () => showCase(id, true));
     return li;
@@ -151,12 +151,12 @@
         "<dt>状态 state</dt><dd>" + GG.esc(c.status) + (c.overdue ? ' <b class="gg-bad">超期 overdue</b>' : "") + "</dd>" +
         "<dt>事项 matter</dt><dd>" + GG.esc(GG.matterName(c.matter)) + "</dd>" +
         "<dt>队伍 team</dt><dd>" + GG.esc(GG.teamName(c.team)) + (c.co_owners.length ? " + " + GG.esc(c.co_owners.join(", ")) : "") + "</dd>" +
-        "<dt>期限 deadline</dt><dd>" + GG.esc(c.deadline || "—") + "</dd>" +
+        "<dt>期限 deadline</dt><dd>" + GG.esc(GG.fmtTime(c.deadline)) + "</dd>" +
         "<dt>督办 escalation</dt><dd>" + GG.esc(c.escalation_level) + "</dd>" +
         "<dt>分拨 triage</dt><dd>" + GG.esc(c.triage || "—") + "</dd>" +
         "<dt>理由 why</dt><dd>" + GG.esc(routing.reason || "") + "</dd>" +
         "<dt>说明 note</dt><dd>" + GG.esc(c.description || "") + "</dd></dl>" +
-        '<ol class="gg-events">' + history.map((e) => "<li>" + GG.esc(e.at.slice(0, 16).replace("T", " ")) + " · " +
+        '<ol class="gg-events">' + history.map((e) => "<li>" + GG.esc(GG.fmtTime(e.at)) + " · " +
           GG.esc(e.action) + " · " + GG.esc(e.actor) + (e.to ? " → " + GG.esc(e.to) : "") + (e.reason ? " · " + GG.esc(e.reason) : "") + "</li>").join("") + "</ol>";
       body.dataset.caseId = String(id);
     } catch (e) {
@@ -234,7 +234,7 @@
       if (document.fullscreenElement) document.exitFullscreen(); else document.documentElement.requestFullscreen();
     });
     GG.$("#gg-case-close").addEventListener("click", () => { GG.$("#gg-case").hidden = true; });
-    setInterval(() => { GG.$("#gg-clock").textContent = new Date(serverNow()).toLocaleString("zh-CN", {hour12: false}); }, 1000);
+    setInterval(() => { GG.$("#gg-clock").textContent = GG.fmtTime(serverNow(), {seconds: true}); }, 1000);
     GG.status("加载中 loading…");
     // Everything that does not depend on something else is asked for at once; villages (the largest
     // layer, hidden by default so the wall stays readable) only when someone switches them on.
@@ -280,7 +280,7 @@
       loadHotspots().catch((e) => GG.status(e.message, "error"));
     });
     const every = 1000 * (ctx.config.refresh_seconds || 5);
-    setInterval(() => poll().then(() => GG.status("更新于 updated " + new Date().toLocaleTimeString("zh-CN", {hour12: false}), "ok"))
+    setInterval(() => poll().then(() => GG.status("更新于 updated " + GG.fmtTime(serverNow(), {time: true, seconds: true}), "ok"))
       .catch((e) => GG.status("更新失败 update failed: " + e.message, "error")), every);
     GG.status(cases.size + " 件 cases", "ok");
     performance.mark("gg-interactive");

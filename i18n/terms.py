@@ -1,0 +1,54 @@
+"""The words of the practice for the codes GridGov keeps as data: case states, actions, triage kinds, roles, layers.
+
+The codes (JSON enum values) never change; `label(kind, code)` gives the word a person reads, in the current
+language (Chinese as the practice says it: 上报 立案 派遣 到场 处置 反馈 核查 结案 评价 挂起 撤销, GB/T 30428).
+"""
+
+from __future__ import annotations
+
+from i18n import N_, gettext
+
+TERMS: dict[str, dict[str, str]] = {
+    "status": {
+        "reported": N_("reported"), "registered": N_("registered"), "dispatched": N_("dispatched"),
+        "arrived": N_("arrived on site"), "handled": N_("handled"), "fed_back": N_("fed back"),
+        "checked": N_("checked"), "closed": N_("closed"), "evaluated": N_("evaluated"),
+        "suspended": N_("suspended"), "cancelled": N_("cancelled"), "duplicate": N_("duplicate report"),
+    },
+    "action": {
+        "report": N_("report"), "register": N_("register"), "dispatch": N_("dispatch"), "arrive": N_("arrive"),
+        "handle": N_("handle"), "feedback": N_("feed back"), "check": N_("check"), "close": N_("close"),
+        "evaluate": N_("evaluate"), "transfer": N_("transfer"), "suspend": N_("suspend"), "resume": N_("resume"),
+        "extend": N_("extend the deadline"), "add_co_owner": N_("add a co-owner (joint enforcement)"),
+        "cancel": N_("cancel"), "escalate": N_("escalate"), "locate": N_("locate on the map"),
+        "triage": N_("held for the command centre"), "link_duplicate": N_("linked as a duplicate"),
+        "dispute_raised": N_("dispute raised"), "reroute": N_("re-routed after a redraw"),
+    },
+    "triage": {
+        "near_boundary": N_("near a boundary"), "dispute": N_("dispute"), "gap": N_("no rule (gap)"),
+        "unlocated": N_("no location"), "duplicate": N_("duplicate"),
+    },
+    "routing_status": {"ok": N_("clear"), "dispute": N_("dispute"), "gap": N_("gap")},
+    "role": {
+        "grid_worker": N_("grid worker"), "team_member": N_("enforcement officer"), "dispatcher": N_("dispatcher"),
+        "planner": N_("planner"), "auditor": N_("auditor"),
+    },
+    "layer": {"county": N_("county"), "township": N_("township"), "village": N_("village"), "grid": N_("grid"),
+              "zone": N_("special zone")},
+    "zone": {"urban_core": N_("urban core"), "dev_zone": N_("development zone"), "scenic_area": N_("scenic area"),
+             "relocated_village": N_("relocated village")},
+    "team_kind": {
+        "county_bureau": N_("county enforcement bureau"), "squadron": N_("squadron"),
+        "township_team": N_("township enforcement team"), "department": N_("county department"),
+        "grid_worker": N_("grid worker"),
+    },
+    "procedure": {"simple": N_("simple procedure"), "ordinary": N_("ordinary procedure")},
+}
+
+
+def label(kind: str, code: str | None, lang: str | None = None) -> str | None:
+    """The word for a code in the current language (the code itself when it has none)."""
+    if code is None:
+        return None
+    english = TERMS.get(kind, {}).get(code)
+    return gettext(english, lang) if english is not None else code
