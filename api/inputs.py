@@ -10,7 +10,9 @@ an app-wide dependency, refuses before any endpoint runs, naming the field:
 - path and query parameters holding any control character (C0 or DEL): they are codes, dates and numbers;
 - JSON strings holding a C0 character other than tab, line feed and carriage return, or DEL (notes and
   descriptions may be multi-line; nothing else makes sense in text), and object keys holding any.
-Bodies an endpoint reads itself (Open311's form, photos, streamed batches) call `check_text` on their strings.
+A body an endpoint reads itself is not seen here: Open311's form calls `check_text` on every field; photos and
+workbooks are bytes checked by type; `POST /route` batches reach no database (matters are looked up in the
+compiled router, point ids are only echoed), and may call `check_json` on their document.
 """
 
 from __future__ import annotations
