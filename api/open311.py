@@ -272,8 +272,26 @@ def _answers(form: dict[str, list[str]], attrs: list[Attribute]) -> dict[str, An
     return answers
 
 
+_TEXT = {"type": "string"}
+_REQUEST_FIELDS = {  # the body `_form` reads (the endpoint parses it itself), for the OpenAPI document
+    "type": "object", "required": ["service_code"],
+    "properties": {
+        "api_key": _TEXT, "jurisdiction_id": _TEXT, "service_code": _TEXT,
+        "lat": {"type": "number", "minimum": -90, "maximum": 90},
+        "long": {"type": "number", "minimum": -180, "maximum": 180},
+        "address_string": _TEXT, "address_id": _TEXT, "description": {"type": "string", "maxLength": 4000},
+        "media_url": _TEXT, "requested_datetime": {"type": "string", "format": "date-time"},
+        "idempotency_key": {"type": "string", "minLength": 8, "maxLength": 100}, "external_id": _TEXT,
+        "crs": {"type": "string", "enum": ["wgs84", "cgcs2000", "gcj02", "bd09"]},
+        "accuracy_m": {"type": "number", "minimum": 0, "maximum": 100_000},
+    },
+}
+REQUEST_BODY = {"requestBody": {"required": True, "content": {
+    "application/x-www-form-urlencoded": {"schema": _REQUEST_FIELDS}, "application/json": {"schema": _REQUEST_FIELDS}}}}
+
+
 @router.post("/requests.{fmt}", summary="GeoReport v2: create a service request (form-encoded, with api_key)",
-             status_code=201, response_model=None, responses=REPLAYED)
+             status_code=201, response_model=None, responses=REPLAYED, openapi_extra=REQUEST_BODY)
 async def post_request(fmt: str, request: Request) -> JSONResponse:
     _json_only(fmt)
     form = await _form(request)
