@@ -84,10 +84,22 @@ def sign_in(body: SignIn, request: Request) -> TokenOut:
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-@router.get("/auth/me", summary="Who the token belongs to")
+@router.get("/auth/me", summary="Who the token belongs to, and their preferred language")
 def me(user: CurrentUser) -> dict[str, str | None]:
     return {"username": user.username, "display_name": user.display_name, "role": user.role,
-            "team_code": user.team_code}
+            "team_code": user.team_code, "county_code": user.county_code, "language": user.language}
+
+
+class LanguageIn(BaseModel):
+    """A preferred language: zh-CN or en; null to follow the browser and the server's setting."""
+
+    language: str | None = Field(default=None, max_length=16)
+
+
+@router.put("/auth/me/language", summary="Keep your preferred language for pages and answers")
+def put_language(body: LanguageIn, user: CurrentUser, repo: Repo) -> dict[str, str | None]:
+    updated = Users(repo.session).set_language(user.username, body.language)
+    return {"username": updated.username, "language": updated.language}
 
 
 @router.post("/auth/logout", summary="Revoke the token used for this call")

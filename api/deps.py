@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from cases import clock
 from gis.errors import NotFound, Unauthorized
 from gis.model import Version
-from i18n import T
+from i18n import T, set_language
 from store.db import transaction
 from store.repo import Repository
 from store.users import User, Users
@@ -55,10 +55,17 @@ def authenticate_request(request: Request) -> User:
         return Users(session).authenticate(token.strip())
 
 
-def current_user(request: Request) -> User:
-    """The signed-in user: checked before the body was read (`api.deps.GridGovRoute`), or now."""
-    user = getattr(request.state, "user", None)
-    return user if isinstance(user, User) else authenticate_request(request)
+async def current_user(request: Request) -> User:
+    """The signed-in user: checked before the body was read (`api.deps.GridGovRoute`), or now. Async on
+    purpose: the user's preferred language is set in the request's own context, so the endpoint, its
+    errors and everything it renders speak it (unless the request asked with ?lang=)."""
+    found = getattr(request.state, "user", None)
+    user: User = found if isinstance(found, User) else await run_in_threadpool(authenticate_request, request)
+    request.state.user = user
+    if user.language and not getattr(request.state, "language_asked", False):
+        set_language(user.language)
+        request.state.language = user.language
+    return user
 
 
 def _finishing(endpoint: Callable[..., Any]) -> Callable[..., Any]:

@@ -42,6 +42,7 @@ from cases.workflow import (
 from gis.crs import metres_per_degree, to_wgs84
 from gis.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gis.routing import Decision, Router
+from i18n import T
 from i18n.terms import label
 from store.db import transaction
 from store.disputes import Disputes
@@ -203,7 +204,7 @@ class Cases:
         self._scope_filter(user)  # the role check: planners see no cases
         row = self.session.get(CaseRow, case_id)
         if row is None or not self.visible(user, row):
-            raise NotFound(f"no case {case_id} in your scope")
+            raise NotFound(T("no case {id} in your scope", id=case_id), code="case_not_found")
         return row
 
     def in_scope(self, user: User, *, status: str | list[str] | None = None, triage: bool | None = None,

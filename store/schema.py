@@ -215,6 +215,7 @@ class UserRow(Base):
     role: Mapped[str] = mapped_column(sa.String(16))
     team_code: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
     county_code: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)  # limited to one county
+    language: Mapped[str | None] = mapped_column(sa.String(8), nullable=True)  # zh-CN | en; None: as asked
     password_hash: Mapped[str] = mapped_column(sa.String(300))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(Instant())

@@ -68,10 +68,11 @@ class User:
     role: str
     team_code: str | None
     county_code: str | None = None  # limited to one county's cases (several counties in one deployment)
+    language: str | None = None  # preferred language of pages and answers (None: the browser's, the setting)
 
 
 def _user(row: UserRow) -> User:
-    return User(row.id, row.username, row.display_name, row.role, row.team_code, row.county_code)
+    return User(row.id, row.username, row.display_name, row.role, row.team_code, row.county_code, row.language)
 
 
 class Users:
@@ -110,6 +111,20 @@ class Users:
         if row is None or not row.active:
             return None, None
         return _user(row), row.password_hash
+
+    def set_language(self, username: str, language: str | None) -> User:
+        """Keep a user's preferred language (zh-CN or en; None: follow the browser and the setting)."""
+        from i18n import LANGUAGES, normalize
+
+        if language is not None and normalize(language) not in LANGUAGES:
+            raise InvalidInput(T("unknown language {language}; choose zh-CN or en", language=language),
+                               where="language", code="unknown_language")
+        row = self.session.scalars(sa.select(UserRow).where(UserRow.username == username)).first()
+        if row is None:
+            raise NotFound(f"no user {username}")
+        row.language = normalize(language)
+        self.session.flush()
+        return _user(row)
 
     def get(self, username: str) -> User:
         """One account by name."""

@@ -95,3 +95,19 @@ def test_case_words_come_in_the_request_language(engine: Engine, database_url: s
     with language("en"):
         assert label("triage", "near_boundary") == "near a boundary"
     assert all(catalog("zh-CN").get(english) for kind in TERMS.values() for english in kind.values())
+
+
+def test_a_users_preferred_language_wins_over_the_browser(engine: Engine, database_url: str) -> None:
+    client = signed_in(TestClient(create_app(get_settings(database_url=database_url))), engine, "dispatcher")
+    assert client.get("/cases/999999").json()["message"].startswith("no case") is False  # zh-CN by default
+    r = client.put("/auth/me/language", json={"language": "en"})
+    assert r.status_code == 200 and r.json()["language"] == "en"
+    assert client.get("/auth/me").json()["language"] == "en"
+    zh_browser = {"Accept-Language": "zh-CN,zh;q=0.9"}
+    assert client.get("/cases/999999", headers=zh_browser).json()["message"] == \
+        client.get("/cases/999999", headers=zh_browser).json()["detail"]  # English, as the user prefers
+    assert client.get("/cases/999999?lang=zh-CN").json()["message"] != client.get("/cases/999999").json()["message"]
+    bad = client.put("/auth/me/language", json={"language": "fr"})
+    assert bad.status_code == 422 and bad.json()["code"] == "unknown_language"
+    assert client.get("/auth/me").json()["language"] == "en"  # the refusal changed nothing
+    assert client.put("/auth/me/language", json={"language": None}).json()["language"] is None
