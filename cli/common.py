@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from config import Settings, get_settings
@@ -23,8 +24,16 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def settings_for(database_url: str | None) -> Settings:
-    """Settings with an optional database URL override."""
-    return get_settings(database_url=database_url) if database_url else get_settings()
+    """Settings with an optional database URL override; a bad setting (an unknown GRIDGOV_TIMEZONE …) is a
+    message naming the variable and exit status 2, not a traceback."""
+    try:
+        return get_settings(database_url=database_url) if database_url else get_settings()
+    except ValidationError as exc:
+        for e in exc.errors():
+            name = "GRIDGOV_" + "_".join(str(p) for p in e["loc"]).upper()
+            err.print(f"[bold red]error:[/] {name}: {e['msg'].removeprefix('Value error, ')}", highlight=False,
+                      soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 @contextmanager
