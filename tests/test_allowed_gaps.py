@@ -3,7 +3,7 @@ the located gaps are checked against an independent geopandas overlay."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import geopandas as gpd
@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from cases import clock
 from gis.crs import metres_per_degree
 from store.db import downgrade, schema_revision, upgrade
 from tests import routing_scenario as sc
@@ -76,7 +77,7 @@ def test_a_lake_is_a_gap_until_an_allowed_gap_covers_it(api: Api) -> None:
     expected = gaps_by_geopandas(client, plan, draft["id"], [half])
     assert shapely.geometry.shape(rest["geometry"]).symmetric_difference(expected).area < 1e-12
     assert expected.symmetric_difference(shapely.box(115.13, 36.03, 115.14, 36.05)).area < 1e-12
-    r = client.post(f"/versions/{draft['id']}/publish", json={"effective_from": str(date.today() + timedelta(5))},
+    r = client.post(f"/versions/{draft['id']}/publish", json={"effective_from": str(clock.today() + timedelta(5))},
                     params={"revision": revision}, headers=plan)
     assert r.status_code == 409 and "topology error" in r.json()["detail"]
 
@@ -108,7 +109,7 @@ def test_a_lake_is_a_gap_until_an_allowed_gap_covers_it(api: Api) -> None:
     assert len(client.get(f"/versions/{draft['id']}/allowed-gaps", headers=plan).json()["features"]) == 1
 
     # Publish, then roll back to it later: the rollback version carries the allowed gap too.
-    start = date.today() + timedelta(days=5)
+    start = clock.today() + timedelta(days=5)
     r = client.post(f"/versions/{draft['id']}/publish", json={"effective_from": str(start)},
                     params={"revision": revision}, headers=plan)
     assert r.status_code == 200, r.text

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import shapely
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from cases import clock
 from tests.conftest import table_counts
 from tests.test_intake import report
 
@@ -50,7 +51,7 @@ def test_a_disputed_report_raises_a_record_that_a_ruling_settles_through_a_draft
     r = client.post(f"{url}/evidence", json={"revision": ruled["revision"], "text": "再议"}, headers=h["tt1"])
     assert r.status_code == 409 and "ruled" in r.json()["detail"]
     # The planner publishes the draft like any redraw; from then on routing names 东乡 without a dispute.
-    start = date.today() + timedelta(days=7)
+    start = clock.today() + timedelta(days=7)
     revision = client.get(f"/versions/{draft}", headers=h["plan"]).json()["revision"]
     assert client.post(f"/versions/{draft}/publish", json={"effective_from": str(start)},
                        params={"revision": revision}, headers=h["plan"]).status_code == 200

@@ -26,6 +26,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
+from cases import clock
 from config import get_settings
 from gis.model import Matter, MatterFilter, Rule, RuleScope, Team, Unit
 from store.cases import escalate_overdue
@@ -199,8 +200,9 @@ def replay(client: TestClient, stream: pd.DataFrame, towns: dict[str, shapely.Po
     assert set(by_external) == set(stream["Unique Key"])
     for rec in stream.itertuples(index=False):
         c = by_external[rec[0]]
-        assert c["reported_at"] == rec.created.isoformat()
-        assert c["closed_at"] == (None if pd.isna(rec.closed) else rec.closed.isoformat())
+        # Sent without an offset: the county's wall clock, written back with its offset.
+        assert c["reported_at"] == clock.iso(rec.created.to_pydatetime())
+        assert c["closed_at"] == (None if pd.isna(rec.closed) else clock.iso(rec.closed.to_pydatetime()))
     # Open311 readers page through the same records.
     seen = []
     for page in range(1, 6):

@@ -9,13 +9,13 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
+from cases import clock
 from tests.live import ROOT, free_port
 from tests.test_import import gridgov, load_qiu, summary
 from tests.test_redraw import Api
@@ -64,7 +64,7 @@ def test_serve_announces_only_a_bound_port(tmp_path: Path) -> None:
 
 def _validate_and_publish(database_url: str, version: str = "1") -> None:
     gridgov(database_url, "version", "validate", version)
-    gridgov(database_url, "version", "publish", version, "--effective-from", date.today().isoformat())
+    gridgov(database_url, "version", "publish", version, "--effective-from", clock.today().isoformat())
 
 
 def test_export_says_which_version_it_exports(engine: Engine, database_url: str, tmp_path: Path) -> None:
@@ -96,7 +96,7 @@ def test_readme_quick_start_reaches_a_routed_point(engine: Engine, database_url:
     """The commands of the README's "real county" section, in order (their Qiu County paths, this database)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("### The real county", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
-    today = date.today().isoformat()
+    today = clock.today().isoformat()
     commands = [ln.split("#")[0].replace("$(date +%F)", today).split() for ln in section.strip().splitlines()
                 if ln.strip()]
     assert [c[:2] for c in commands][-3:] == [["gridgov", "version"], ["gridgov", "version"], ["gridgov", "route"]]

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from cases import clock
 from gis.crs import metres_per_degree
 from gis.routing import Router
 from store.db import session_factory, transaction
@@ -82,7 +83,7 @@ def test_redraw_preview_publish_and_route_by_date(api: Api) -> None:
     overlaps = [f for f in report["features"] if f["properties"]["check"] == "overlap"]
     assert [f["properties"]["codes"] for f in overlaps] == [["T1", "T2"]]
     assert shapely.geometry.shape(overlaps[0]["geometry"]).symmetric_difference(STRIP).area < 1e-12
-    r = client.post(f"/versions/{draft['id']}/publish", json={"effective_from": str(date.today() + timedelta(10))},
+    r = client.post(f"/versions/{draft['id']}/publish", json={"effective_from": str(clock.today() + timedelta(10))},
                     params={"revision": version["revision"]}, headers=plan)
     assert r.status_code == 409 and "topology error" in r.json()["detail"]
     # A stale edit is refused and changes nothing.
@@ -144,7 +145,7 @@ def test_redraw_preview_publish_and_route_by_date(api: Api) -> None:
     r = client.post(f"/versions/{draft['id']}/publish", json={"effective_from": "2020-01-01"}, params=at,
                     headers=plan)
     assert r.status_code == 409 and "rewrite" in r.json()["detail"]
-    start = date.today() + timedelta(days=10)
+    start = clock.today() + timedelta(days=10)
     before = client.post("/route", json={"lon": 115.19, "lat": 36.09, "matter": "M-STREET"}, headers=plan).json()
     assert before["version"]["effective_to"] is None  # the version in force, its router now built and cached
     assert client.post(f"/versions/{draft['id']}/publish", json={"effective_from": str(start)}, params=at,
@@ -258,9 +259,9 @@ def test_publish_from_today_reroutes_exactly_the_previewed_open_cases(api: Api) 
     # Refused, each with nothing changed: re-routing for a future date, a stale revision, no revision.
     before, cases_before = table_counts(engine), case_rows(engine)
     url = f"/versions/{draft['id']}/publish"
-    today = str(date.today())
+    today = str(clock.today())
     r = client.post(url, params={"revision": version["revision"]}, headers=plan,
-                    json={"effective_from": str(date.today() + timedelta(days=1)), "reroute_open_cases": True})
+                    json={"effective_from": str(clock.today() + timedelta(days=1)), "reroute_open_cases": True})
     assert r.status_code == 422 and "today" in r.json()["detail"] and r.json()["where"] == "reroute_open_cases"
     r = client.post(url, params={"revision": version["revision"] - 1}, headers=plan,
                     json={"effective_from": today, "reroute_open_cases": True})
@@ -330,7 +331,7 @@ def test_a_case_changed_while_publishing_stops_the_whole_publish(api: Api) -> No
                        {"id": ids[-1]})
     threading.Thread(target=lambda: (time.sleep(0.5), tx.commit(), dispatcher.close())).start()
     r = client.post(f"/versions/{draft['id']}/publish", params={"revision": version["revision"]}, headers=plan,
-                    json={"effective_from": str(date.today()), "reroute_open_cases": True, "expected_cases": listed})
+                    json={"effective_from": str(clock.today()), "reroute_open_cases": True, "expected_cases": listed})
     assert r.status_code == 409 and "preview again" in r.json()["detail"], r.text
     assert client.get(f"/versions/{draft['id']}", headers=plan).json()["status"] == "draft"
     after = case_rows(engine)
@@ -347,11 +348,11 @@ def test_a_version_in_force_reroutes_the_cases_its_preview_lists(api: Api) -> No
     draft = client.post("/versions", json={"name": "东乡西扩", "based_on": 2}, headers=plan).json()
     version = move_strip(client, plan, draft)
     r = client.post(f"/versions/{draft['id']}/publish", params={"revision": version["revision"]}, headers=plan,
-                    json={"effective_from": str(date.today())})
+                    json={"effective_from": str(clock.today())})
     assert r.status_code == 200 and "reroute" not in r.json()
     later = client.post("/versions", json={"name": "下周", "based_on": draft["id"]}, headers=plan).json()
     r = client.post(f"/versions/{later['id']}/publish", params={"revision": later["revision"]}, headers=plan,
-                    json={"effective_from": str(date.today() + timedelta(days=5))})
+                    json={"effective_from": str(clock.today() + timedelta(days=5))})
     assert r.status_code == 200, r.text
     # The preview of a published version compares it with the version it succeeded (2): the two strip cases.
     preview = client.get(f"/versions/{draft['id']}/impact", headers=plan).json()
@@ -425,7 +426,7 @@ def test_diff_and_rollback_round_trip(api: Api) -> None:
     draft = client.post("/versions", json={"name": "改", "based_on": 2}, headers=plan).json()
     version = put(client, plan, draft, "V2", shapely.box(115.12, 36.0, 115.2, 36.1))
     version = put(client, plan, version, "V1", shapely.box(115.0, 36.0, 115.12, 36.1))
-    start = date.today() + timedelta(days=3)
+    start = clock.today() + timedelta(days=3)
     assert client.post(f"/versions/{draft['id']}/publish", json={"effective_from": str(start)},
                        params={"revision": version["revision"]}, headers=plan).status_code == 200
     diff = client.get("/versions/diff", params={"from": 2, "to": draft["id"]}, headers=plan).json()
@@ -498,7 +499,7 @@ def test_planner_cli_validate_publish_diff_rollback(loaded: Engine, database_url
     out = json.loads(problems.read_text(encoding="utf-8"))
     found = {(f["properties"]["check"], tuple(f["properties"]["codes"])) for f in out["features"]}
     assert ("overlap", ("T1", "T2")) in found and ("gap", ("T2",)) in found and out["valid"] is False
-    future = date.today() + timedelta(days=30)
+    future = clock.today() + timedelta(days=30)
     assert "topology error" in gridgov_fails(database_url, "version", "publish", "3", "--effective-from", str(future))
     with transaction(session_factory(loaded)) as session:  # undo it
         Repository(session).add_units(3, [sc.units()[2]], replace=True)
@@ -508,7 +509,7 @@ def test_planner_cli_validate_publish_diff_rollback(loaded: Engine, database_url
                                                        str(future), "--revision", "1")
     assert "takes effect today" in gridgov_fails(database_url, "version", "publish", "3", "--effective-from",
                                                  str(future), "--reroute-open-cases")
-    today = date.today()
+    today = clock.today()
     out_line = gridgov(database_url, "version", "publish", "3", "--effective-from", str(today), "--reroute-open-cases")
     assert f"published version=3 effective_from={today} rerouted=0 kept=0" in out_line  # the scenario has no cases
     diff = json.loads(gridgov(database_url, "version", "diff", "2", "3"))

@@ -12,6 +12,7 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from cases import clock
 from gis.errors import Conflict, InvalidInput, NotFound
 from gis.model import Delegation, Matter, MatterFilter, Rule, RuleScope, Team, Unit
 from store.db import downgrade, schema_revision, session_factory, transaction, upgrade
@@ -288,7 +289,7 @@ def published_base_and_drafts(engine: Engine, n: int) -> tuple[int, list[int]]:
 
 def test_two_publishes_at_once_leave_one_version_in_force(engine: Engine) -> None:
     base, (a, b) = published_base_and_drafts(engine, 2)
-    day = date.today() + timedelta(days=3)
+    day = clock.today() + timedelta(days=3)
     outcome = race(engine, lambda repo: repo.publish(a, day), lambda repo: repo.publish(b, day))
     # PostgreSQL: the second waits for the publish lock, then sees the first in force; SQLite: its conditional
     # UPDATE of the version in force finds it ended already.
@@ -306,7 +307,7 @@ def test_two_first_publishes_at_once_leave_one_version_in_force(engine: Engine) 
         repo = Repository(session)
         a, b = (repo.create_version(name).id for name in ("a", "b"))
     assert a is not None and b is not None
-    day = date.today() + timedelta(days=3)
+    day = clock.today() + timedelta(days=3)
     outcome = race(engine, lambda repo: repo.publish(a, day), lambda repo: repo.publish(b, day))
     assert isinstance(outcome, Conflict), outcome
     with transaction(session_factory(engine)) as session:
@@ -317,7 +318,7 @@ def test_an_edit_during_publish_is_not_published_unseen(engine: Engine) -> None:
     """The planner publishes revision 0 while another edit (revision 0 → 1) is being written: one of them
     loses with a 409, never a publish of content the planner did not see."""
     base, (draft,) = published_base_and_drafts(engine, 1)
-    day = date.today() + timedelta(days=3)
+    day = clock.today() + timedelta(days=3)
     outcome = race(engine, lambda repo: repo.editable(draft, 0), lambda repo: repo.publish(draft, day, 0))
     assert isinstance(outcome, Conflict) and "changed while publishing" in str(outcome), outcome
     with transaction(session_factory(engine)) as session:
