@@ -117,6 +117,17 @@ class SignInGuard:
             SignInEventRow.outcome == "success", SignInEventRow.at >= now - timedelta(days=KNOWN_DAYS)).limit(1)) \
             is not None
 
+    def _refused_lately(self, username: str | None, client: str | None, now: datetime) -> bool:
+        """Whether this name (None: any name) was refused to this client in the last minute. The log keeps one
+        refusal a minute per locked name and address, and one per throttled address, so a client hammering a
+        lock cannot grow the append-only log without bound."""
+        q = sa.select(SignInEventRow.id).where(
+            SignInEventRow.outcome == "refused", SignInEventRow.at >= now - timedelta(minutes=1),
+            SignInEventRow.client.is_(None) if client is None else SignInEventRow.client == client[:64])
+        if username is not None:
+            q = q.where(SignInEventRow.username == username[:64])
+        return self.session.scalar(q.limit(1)) is not None
+
     # -- one sign-in ------------------------------------------------------------------------------
     def reserve(self, username: str, client: str | None, now: datetime) -> Refusal | None:
         """Count this attempt before its password is checked, or refuse it (logged) and say how long to wait."""
@@ -124,6 +135,7 @@ class SignInGuard:
         account, address = self._locked_rows(username, client, now)
         self._fresh(account, now)
         refusal = None
+        by_account = True
         if account.locked_until is not None:
             wait = _seconds(account.locked_until - now)
             until = account.locked_until.strftime("%H:%M")
@@ -139,11 +151,13 @@ class SignInGuard:
             if (refusal is None and address.failures >= self.policy.address_failures
                     and not self._known(username, address.key, now)):
                 wait = _seconds(address.window_start + self.policy.window - now)
+                by_account = False
                 refusal = Refusal(T("too many failed sign-ins from this address ({address}): try again in {minutes} "
                                     "min (accounts that signed in from here before are not held back)",
                                     address=address.key, minutes=(wait + 59) // 60), wait)
         if refusal is not None:
-            self._log(username, client, "refused", username, now, str(refusal.message))
+            if not self._refused_lately(username if by_account else None, client, now):
+                self._log(username, client, "refused", username, now, str(refusal.message))
             return refusal
         account.failures += 1
         if address is not None:

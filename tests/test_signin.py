@@ -224,3 +224,13 @@ def test_stale_counters_are_pruned_and_locks_kept(people: Engine) -> None:
     with people.connect() as conn:
         left = set(conn.execute(sa.select(SignInGuardRow.scope, SignInGuardRow.key)).all())
     assert left == {("account", "locked"), ("account", "fresh"), ("address", "10.1.1.3")}
+
+
+def test_hammering_a_lock_adds_one_refusal_a_minute_to_the_log(people: Engine) -> None:
+    limits = {"signin_account_failures": 2, "signin_address_failures": 3}
+    client, other = app_client(people, "10.9.9.9", **limits), app_client(people, "10.9.9.8", **limits)
+    assert [sign_in(client, "zhao", WRONG).status_code for _ in range(40)] == [401] * 2 + [429] * 38
+    assert [sign_in(other, f"n{i}", WRONG).status_code for i in range(30)] == [401] * 3 + [429] * 27
+    log = client.get("/auth/events", params={"limit": 1000}, headers=bearer(client, "boss")).json()
+    refused = [(e["username"], e["client"]) for e in log if e["outcome"] == "refused"]
+    assert sorted(refused) == [("n3", "10.9.9.8"), ("zhao", "10.9.9.9")]
