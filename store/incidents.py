@@ -12,9 +12,11 @@ They carry notes, reporter ids and exact places, so (like cases, `store/cases.py
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 
 import sqlalchemy as sa
 
+from cases import clock
 from gis.errors import Forbidden, InvalidInput
 from gis.model import Incident, Version
 from gis.routing import Router
@@ -50,14 +52,17 @@ def _routed_to(repo: Repository, team: str, router_for: Callable[[Version], Rout
     """Ids (oldest first) of the incidents whose place and matter route to `team` on their day."""
     published = [v for v in repo.versions() if v.status == "published" and v.effective_from is not None]
     routers: dict[int, Router] = {}
+    in_force: dict[date, Version | None] = {}
     out = []
     for iid, lon, lat, matter, at in repo.session.execute(
             sa.select(IncidentRow.id, IncidentRow.lon, IncidentRow.lat, IncidentRow.matter_code,
                       IncidentRow.reported_at).order_by(IncidentRow.reported_at, IncidentRow.id)):
-        day = at.date()
-        version = max((v for v in published if v.effective_from is not None and v.effective_from <= day
-                        and (v.effective_to is None or day < v.effective_to)),
-                      key=lambda v: v.effective_from or day, default=None)
+        day = clock.wall(at).date()  # the county's day, whatever zone the driver hands back
+        if day not in in_force:
+            in_force[day] = max((v for v in published if v.effective_from is not None and v.effective_from <= day
+                                 and (v.effective_to is None or day < v.effective_to)),
+                                key=lambda v: v.effective_from or day, default=None)
+        version = in_force[day]
         if version is None or version.id is None:
             continue
         router = routers.get(version.id)

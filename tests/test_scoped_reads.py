@@ -43,7 +43,8 @@ def test_incidents_are_scoped_like_cases(api: Api) -> None:
                incident(3, NORTH, "2025-06-01T09:00", "worker2"),  # v1: 北河村 is 城关镇's → TT1
                incident(4, NORTH, "2026-06-01T09:00", "worker1"),  # v2: disputed → the fallback, not TT1
                incident(5, SEAT, "2026-04-01T09:00", "someone", "M-LAND"),  # not delegated → BUREAU
-               incident(6, SEAT, "2024-01-01T09:00", "worker1")]  # before any version: nobody's team
+               incident(6, SEAT, "2024-01-01T09:00", "worker1"),  # before any version: nobody's team
+               incident(7, NORTH, "2026-01-01T07:00", "someone")]  # v2's first morning (the day before in UTC)
     with transaction(session_factory(engine)) as session:
         Repository(session).add_incidents(history)
 
@@ -52,7 +53,7 @@ def test_incidents_are_scoped_like_cases(api: Api) -> None:
         assert r.status_code == 200, r.text
         return [f["properties"]["external_id"] for f in r.json()["features"]]
 
-    everything = ["H-6", "H-3", "H-1", "H-2", "H-5", "H-4"]  # oldest first
+    everything = ["H-6", "H-3", "H-7", "H-1", "H-2", "H-5", "H-4"]  # oldest first
     assert ids("boss") == ids("audit") == everything
     assert ids("boss", limit=2) == ["H-5", "H-4"]  # the newest two
     assert ids("worker1") == ["H-6", "H-1", "H-4"] and ids("worker2") == ["H-3", "H-2"]
@@ -60,7 +61,7 @@ def test_incidents_are_scoped_like_cases(api: Api) -> None:
     assert ids("tt1", limit=1) == ["H-1"]
     bureau = token(engine, "bureau1", "team_member", "BUREAU")
     got = client.get("/incidents", headers=bureau).json()["features"]
-    assert [f["properties"]["external_id"] for f in got] == ["H-5", "H-4"]
+    assert [f["properties"]["external_id"] for f in got] == ["H-7", "H-5", "H-4"]
     denied = client.get("/incidents", headers=h["plan"])
     assert denied.status_code == 403 and "planner does not see incident reports" in denied.json()["detail"]
 
