@@ -13,7 +13,8 @@ Policy (settings `GRIDGOV_SIGNIN_*`):
   `KNOWN_DAYS`. That is the trade-off for an office behind one NAT address: an attacker there cannot keep
   the office's regular users out (their names are exempt from the address limit); they can still lock the
   accounts whose names they know, as anyone anywhere can, for `lock` minutes at a time; only names new to
-  the address wait.
+  the address wait. The cost accepted: once the address's limit is used up, someone on it can tell which names
+  signed in from it lately (their attempts are still checked, new names are refused).
 - Attempts are reserved before the password is checked (the counters go up first, in a short transaction
   that locks the two counter rows), so a burst of parallel guesses cannot all pass the check before any is
   counted; a success gives its reservation back. The caller checks the password between the transactions,
