@@ -148,7 +148,7 @@ def test_acknowledged_reports_survive_sigkill_exactly_once(loaded: Engine, datab
     def reporter(name: str) -> None:
         headers = {"Authorization": f"Bearer {tokens[name]}"}
         n = 0
-        while not stop.is_set() and n < 12:
+        while not stop.is_set() and n < 8:
             key = f"{name}-{uuid.uuid4()}"
             body = {"idempotency_key": key, "matter": "M-STREET", "lon": 115.17 + n * 1e-4, "lat": 36.09,
                     "reported_at": "2026-03-02T09:30:00", "description": f"{name} #{n}"}
@@ -180,7 +180,7 @@ def test_acknowledged_reports_survive_sigkill_exactly_once(loaded: Engine, datab
         stop.set()
         server.terminate()
         server.wait(timeout=30)
-    assert len(acknowledged) >= 24, "too few reports got through to prove anything"
+    assert len(acknowledged) >= 16, "too few reports got through to prove anything"
     with loaded.connect() as conn:
         keys = conn.execute(sa.text("SELECT reporter, idempotency_key, case_id FROM report_key")).all()
         cases = Counter(conn.execute(sa.text("SELECT reporter FROM case_record")).scalars())
