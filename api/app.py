@@ -120,7 +120,8 @@ async def _scheduler(app: FastAPI, period: float) -> None:
     while True:
         await asyncio.sleep(period)
         try:
-            done = await asyncio.to_thread(escalate_overdue, app.state.sessions, app.state.calendar, clock.now())
+            done = await asyncio.to_thread(escalate_overdue, app.state.sessions, app.state.calendar, clock.now(),
+                                           app.state.settings.language)  # the log's notes in the county's language
             if done:
                 log.info("escalated %d overdue case(s)", len(done))
         except Exception:  # a failed tick must not stop the next one

@@ -2,7 +2,8 @@
 
 A published version never changes and every edit of a draft bumps its revision (`Repository.editable`), so
 an answer stays right for as long as its key does. Concurrent first requests for one key wait for a single
-computation instead of each running it; the newest `size` answers are kept, per worker.
+computation instead of each running it; the newest `size` answers are kept, per worker. An answer may be the
+problems themselves (their messages kept as `Text`) as well as a rendering of them in one language.
 """
 
 from __future__ import annotations
@@ -10,18 +11,19 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from typing import Any
 
 
 class TopologyCache:
-    """Rendered answers by key, computed once per key (least recently used dropped beyond `size`)."""
+    """Answers by key, computed once per key (least recently used dropped beyond `size`)."""
 
     def __init__(self, size: int = 32) -> None:
         self.size = size
-        self._answers: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._answers: OrderedDict[Hashable, Any] = OrderedDict()
         self._locks: dict[Hashable, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def answer(self, key: Hashable, compute: Callable[[], bytes]) -> bytes:
+    def answer(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """The cached answer for `key`, computing it now if missing."""
         with self._guard:
             if key in self._answers:

@@ -26,7 +26,8 @@ from cases import clock
 from gis.crs import geometry_to_wgs84
 from gis.errors import InvalidInput, NotFound
 from gis.model import CODE_PATTERN, AllowedGap, Delegation, Rule, Unit, Version
-from gis.topology import TopologyOptions
+from gis.topology import TopologyOptions, TopologyProblem
+from i18n import current_language
 from store.assign import MAX_CELLS_PER_MOVE, move_cells, reassign
 from store.repo import Repository
 from store.routers import RouterCache
@@ -60,7 +61,7 @@ Revision = Annotated[int, Depends(_revision)]
 
 def _versions(request: Request, repo: Repository) -> Versions:
     s = request.app.state.settings
-    return Versions(repo, TopologyOptions(tolerance_m2=s.topology_tolerance_m2))
+    return Versions(repo, TopologyOptions(tolerance_m2=s.topology_tolerance_m2), language=s.language)
 
 
 class RerouteIn(BaseModel):
@@ -116,7 +117,10 @@ def topology(version_id: Id, repo: Repo, request: Request, user: GapReader) -> R
     # not part of a version (a catalogue import adds matters without a draft edit): both are in the key.
     matters = hash(tuple((m.code, m.domain) for m in repo.matters()))
     key = (version_id, version.revision, request.app.state.settings.topology_tolerance_m2, clock.today(), matters)
-    body = cache.answer(key, lambda: bytes(JSONResponse(summary(_versions(request, repo).check(version_id))).body))
+    # The problems are kept with their messages as `Text` and rendered per language, so a cached answer is never
+    # in another reader's language: the check runs once per key, its rendering once per key and language.
+    problems: list[TopologyProblem] = cache.answer(key, lambda: _versions(request, repo).check(version_id))
+    body: bytes = cache.answer((*key, current_language()), lambda: bytes(JSONResponse(summary(problems)).body))
     return Response(body, media_type="application/json")
 
 

@@ -20,6 +20,8 @@ Choices worth knowing:
   `open_case`/`apply` or found in stored JSON is read as the county's wall-clock time.
 - Closing records `on_time` (closed by the deadline: 按期结案) and `handled_on_time` (the accepted
   feedback was by the deadline: 按期处置 — the team's own measure, untouched by the check's delay).
+- Refusals are marked for translation (`i18n.T`) and read in the reader's language; states and actions in them
+  are the practice's words in Chinese (上报 立案 派遣 …, `i18n.units.term`) and the stable codes in English.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from cases import clock
 from cases.calendar import TimeUnit, WorkCalendar, check_unit
 from gis.errors import Conflict, InvalidInput
+from i18n import T, Text
+from i18n.units import listing, term
 
 Status = Literal["reported", "registered", "dispatched", "arrived", "handled", "fed_back", "checked",
                  "closed", "evaluated", "suspended", "cancelled"]
@@ -263,9 +267,11 @@ def open_case(matter: MatterTerms, at: datetime) -> tuple[CaseState, Event]:
     """A new case in `reported`, with the matter's procedure and time limit."""
     at = _check_at(at)
     if matter.procedure not in get_args(Procedure):
-        raise InvalidInput(f"procedure must be simple or ordinary, got {matter.procedure!r}", where="procedure")
+        raise InvalidInput(T("procedure must be simple or ordinary, got {value}", value=repr(matter.procedure)),
+                           where="procedure")
     if not (isinstance(matter.time_limit, int | float) and math.isfinite(matter.time_limit) and matter.time_limit > 0):
-        raise InvalidInput(f"time limit must be a positive number, got {matter.time_limit!r}", where="time_limit")
+        raise InvalidInput(T("time limit must be a positive number, got {value}", value=repr(matter.time_limit)),
+                           where="time_limit")
     case = CaseState(status="reported", matter_code=matter.code, procedure=matter.procedure,  # type: ignore[arg-type]
                      time_limit=matter.time_limit, time_unit=check_unit(matter.time_unit), reported_at=at,
                      updated_at=at)
@@ -309,25 +315,28 @@ def apply(case: CaseState, action: Action, at: datetime, calendar: WorkCalendar)
     """Apply one action at `at`: the next state and its event, or Conflict / InvalidInput."""
     at = _check_at(at)
     if at < case.updated_at:
-        raise InvalidInput(f"{at.isoformat()} is before the case's last change at {case.updated_at.isoformat()}",
-                           where="at")
+        raise InvalidInput(T("{at} is before the case's last change at {last}", at=at.isoformat(),
+                             last=case.updated_at.isoformat()), where="at")
     name = action.action
     allowed = allowed_actions(case)
     if name not in allowed:
-        hint = ""
+        hint: str | Text = ""
         if name == "close" and case.status == "fed_back":
-            hint = " (ordinary procedure must be checked before closing)"
+            hint = T(" (ordinary procedure must be checked before closing)")
         elif case.status == "suspended":
-            hint = " (resume it first)"
-        raise Conflict(f"cannot {name}: case is {case.status}; allowed: {', '.join(allowed) or 'none'}{hint}",
-                       where="action")
+            hint = T(" (resume it first)")
+        # The allowed actions named in the reader's words (立案、撤销 / register, cancel).
+        raise Conflict(T("cannot {action}: case is {status}; allowed: {allowed}{hint}", action=term("action", name),
+                         status=term("status", case.status),
+                         allowed=listing([term("action", a) for a in allowed]) if allowed else T("none"),
+                         hint=hint), where="action")
     reason = getattr(action, "reason", None)
     reason = reason.strip() if isinstance(reason, str) else None
     failed_check = isinstance(action, Check) and not action.passed
     if name in {"transfer", "suspend", "extend", "cancel", "escalate"} or failed_check:
         if not reason:
-            what = "a failed check" if failed_check else name
-            raise InvalidInput(f"{what} needs a reason", where="reason")
+            raise InvalidInput(T("a failed check needs a reason") if failed_check else
+                               T("{action} needs a reason", action=term("action", name)), where="reason")
     changes, detail, to = _HANDLERS[name](case, action, at, calendar)
     new = case.model_copy(update={**changes, "status": to, "updated_at": at, "revision": case.revision + 1})
     event = Event(action=name, from_status=case.status, to_status=to, at=at, detail=detail, reason=reason or None,
@@ -338,7 +347,7 @@ def apply(case: CaseState, action: Action, at: datetime, calendar: WorkCalendar)
 def _check_at(at: datetime) -> datetime:
     """The action's instant in the county's zone (a naive time is the county's wall-clock time)."""
     if not isinstance(at, datetime):
-        raise InvalidInput("the action time must be a datetime", where="at")
+        raise InvalidInput(T("the action time must be a datetime"), where="at")
     return clock.to_local(at)
 
 
@@ -386,14 +395,14 @@ def _close(case: CaseState, a: Any, at: datetime, cal: WorkCalendar) -> _Result:
 
 def _evaluate(case: CaseState, a: Evaluate, at: datetime, cal: WorkCalendar) -> _Result:
     if isinstance(a.score, bool) or not 1 <= a.score <= 5:
-        raise InvalidInput(f"score must be 1..5, got {a.score}", where="score")
+        raise InvalidInput(T("score must be 1..5, got {score}", score=a.score), where="score")
     return {"score": a.score}, {"score": a.score}, "evaluated"
 
 
 def _transfer(case: CaseState, a: Transfer, at: datetime, cal: WorkCalendar) -> _Result:
     old = case.team.code if case.team else None
     if a.team.code == old:
-        raise InvalidInput(f"team {old} already owns the case", where="team")
+        raise InvalidInput(T("team {team} already owns the case", team=old), where="team")
     co = tuple(t for t in case.co_owners if t.code != a.team.code)  # a co-owner taking over is no longer "co"
     return {"team": a.team, "co_owners": co}, {"from_team": old, "to_team": a.team.code}, "dispatched"
 
@@ -417,7 +426,7 @@ def _resume(case: CaseState, a: Resume, at: datetime, cal: WorkCalendar) -> _Res
 def _extend(case: CaseState, a: Extend, at: datetime, cal: WorkCalendar) -> _Result:
     assert case.deadline is not None
     if not (math.isfinite(a.amount) and a.amount > 0):
-        raise InvalidInput(f"an extension must be positive, got {a.amount}", where="amount")
+        raise InvalidInput(T("an extension must be positive, got {amount}", amount=a.amount), where="amount")
     deadline = cal.add_working_time(case.deadline, a.amount, a.unit)
     level2 = cal.add_working_time(deadline, case.time_limit, case.time_unit)
     return ({"deadline": deadline, "level2_at": level2},
@@ -427,9 +436,9 @@ def _extend(case: CaseState, a: Extend, at: datetime, cal: WorkCalendar) -> _Res
 
 def _add_co_owner(case: CaseState, a: AddCoOwner, at: datetime, cal: WorkCalendar) -> _Result:
     if case.team is not None and a.team.code == case.team.code:
-        raise Conflict(f"team {a.team.code} already owns the case", where="team")
+        raise Conflict(T("team {team} already owns the case", team=a.team.code), where="team")
     if any(t.code == a.team.code for t in case.co_owners):
-        raise Conflict(f"team {a.team.code} is already a co-owner", where="team")
+        raise Conflict(T("team {team} is already a co-owner", team=a.team.code), where="team")
     return {"co_owners": (*case.co_owners, a.team)}, {"team": a.team.code}, case.status
 
 
@@ -439,10 +448,10 @@ def _cancel(case: CaseState, a: Cancel, at: datetime, cal: WorkCalendar) -> _Res
 
 def _escalate(case: CaseState, a: Escalate, at: datetime, cal: WorkCalendar) -> _Result:
     if isinstance(a.level, bool) or a.level not in (1, 2):
-        raise InvalidInput(f"escalation level must be 1 (township) or 2 (county platform), got {a.level}",
-                           where="level")
+        raise InvalidInput(T("escalation level must be 1 (township) or 2 (county platform), got {level}",
+                             level=a.level), where="level")
     if a.level <= case.escalation_level:
-        raise Conflict(f"case is already escalated to level {case.escalation_level}", where="level")
+        raise Conflict(T("case is already escalated to level {level}", level=case.escalation_level), where="level")
     return {"escalation_level": a.level}, {"level": a.level, "level_was": case.escalation_level}, case.status
 
 

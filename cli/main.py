@@ -363,7 +363,7 @@ def tick_cmd(
         engine = make_engine(settings.resolved_database_url())
         try:
             upgrade(engine)
-            done = escalate_overdue(session_factory(engine), settings.work_calendar(), when)
+            done = escalate_overdue(session_factory(engine), settings.work_calendar(), when, settings.language)
         finally:
             engine.dispose()
         for item in done:

@@ -41,7 +41,11 @@ from shapely.geometry.base import BaseGeometry
 
 from gis.model import Delegation, Matter, Rule, Unit, cells_to_geometry
 from gis.routing.rules import RuleBook, rule_in_force
-from gis.topology import TopologyProblem, m2_per_deg2
+from gis.topology import TopologyProblem, m2_per_deg2, named
+from i18n import T
+from i18n.units import area as area_text
+from i18n.units import day as day_text
+from i18n.units import listing
 
 _SHOWN_MATTERS = 50  # matters listed in one problem's properties (all are counted)
 
@@ -57,12 +61,14 @@ def rule_gaps(units: list[Unit], rules: list[Rule], delegations: list[Delegation
     county = shapely.union_all([shapes[c] for c in counties])
     if not rules:
         return [TopologyProblem("rule_gap", "warning", tuple(counties),
-                                f"version has no rules yet: every one of the {len(matters)} matters routes to the "
-                                "fallback team everywhere in the county", county, m2_per_deg2(units) * county.area,
+                                T("version has no rules yet: every one of the {n} matters routes to the fallback "
+                                  "team everywhere in the county", n=len(matters)), county,
+                                m2_per_deg2(units) * county.area,
                                 {"matters": [m.code for m in matters[:_SHOWN_MATTERS]], "n_matters": len(matters)})]
     k = m2_per_deg2(units)
     allowed = shapely.union_all(list(allowed_gaps)) if allowed_gaps else None
-    names = {u.code: u.name for u in units}
+    by_code = {u.code: u for u in units}
+    matter_names = {m.code: m.name for m in matters}
     places = _places(units, shapes, county, counties)
     area_of = _ScopeAreas(units, shapes, county)
     book = RuleBook(rules, delegations, matters, fallback_team="")
@@ -99,13 +105,16 @@ def rule_gaps(units: list[Unit], rules: list[Rule], delegations: list[Delegation
     out = []
     for (place_code, _, listed), (part, when) in found.items():
         area = part.area * k
-        shown = ", ".join(listed[:5]) + (", …" if len(listed) > 5 else "")
-        on = f"on {when[0]}" if len(when) == 1 else f"from {when[0]} ({len(when)} rule periods)"
+        shown = listing([T("{name} ({code})", name=matter_names[c], code=c) if matter_names.get(c) else c
+                         for c in listed], limit=5)
+        on = (T("on {day}", day=day_text(when[0])) if len(when) == 1 else
+              T("from {day} ({n} rule periods)", day=day_text(when[0]), n=len(when)))
         out.append(TopologyProblem(
             "rule_gap", "error", (place_code,),
-            f"{area / 1e6:,.3f} km² of {names.get(place_code, place_code)} ({place_code}) have no rule in force {on} "
-            f"for {len(listed)} matter(s) ({shown}): every report there is a gap and goes to the fallback team; "
-            "add or extend a rule, or store the place as an allowed gap", part, area,
+            T("{area} of {place} have no rule in force {on} for {n} matter(s) ({matters}): every report there is a "
+              "gap and goes to the fallback team; add or extend a rule, or store the place as an allowed gap",
+              area=area_text(area), place=named(by_code.get(place_code), place_code), on=on, n=len(listed),
+              matters=shown), part, area,
             {"matters": list(listed[:_SHOWN_MATTERS]), "n_matters": len(listed),
              "days": [d.isoformat() for d in when]}))
     return sorted(out, key=lambda p: (p.codes, -(p.area_m2 or 0)))

@@ -13,6 +13,10 @@ What is checked (areas in square metres on the local plane at the units' latitud
 - H3 collisions: a cell claimed by two grid units, directly or through a parent/child cell;
 - detached parts: a county, township or village in more than one piece (slivers aside) — an exclave, or
   a village moved to a township it does not touch (a warning, located at the smaller pieces).
+
+Messages are marked for translation (`i18n.T`) and kept as `Text` (`TopologyProblem.text`): a problem cached
+with a version's answer is rendered in each reader's language when the answer is written (`feature()`); names
+come before codes, areas in m²/km² with 亩, distances in m/km (`i18n.units`). `message` is the English.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ from shapely.geometry.base import BaseGeometry
 from gis.crs import metres_per_degree
 from gis.layers import REGISTRY
 from gis.model import Unit, cells_outside, cells_to_geometry
+from i18n import T, Text, render
+from i18n.units import area as area_text
+from i18n.units import distance, listing, term
 
 Severity = Literal["error", "warning"]
 _REASON_AT = re.compile(r"\[\s*(-?[\d.eE+-]+)\s+(-?[\d.eE+-]+)\s*\]")
@@ -47,22 +54,34 @@ class TopologyOptions:
 
 @dataclass(frozen=True)
 class TopologyProblem:
-    """One problem: what, how bad, which units, and where (a geometry in WGS84)."""
+    """One problem: what, how bad, which units, and where (a geometry in WGS84). `text` is the message for a
+    person (rendered in the reader's language when read), `message` its English."""
 
     check: str
     severity: Severity
     codes: tuple[str, ...]
-    message: str
+    text: str | Text
     geometry: BaseGeometry
     area_m2: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def message(self) -> str:
+        """The message in English (logs, tests)."""
+        return str(self.text)
+
     def feature(self) -> dict[str, Any]:
-        """The problem as a GeoJSON feature."""
+        """The problem as a GeoJSON feature, its message in the current language."""
         return {"type": "Feature", "geometry": shapely.geometry.mapping(self.geometry),
                 "properties": {"check": self.check, "severity": self.severity, "codes": list(self.codes),
-                               "message": self.message,
+                               "message": render(self.text),
                                "area_m2": None if self.area_m2 is None else round(self.area_m2, 3), **self.extra}}
+
+
+def named(unit: Unit | None, code: str) -> Text:
+    """A unit's name with its code second: 马头镇（139900104000）; the code alone when it has no name."""
+    name = unit.name if unit is not None else None
+    return T("{name} ({code})", name=name, code=code) if name and name != code else T("{code}", code=code)
 
 
 def m2_per_deg2(units: Iterable[Unit]) -> float:
@@ -95,14 +114,17 @@ def check_topology(units: list[Unit], options: TopologyOptions | None = None) ->
         if g is None:
             continue
         if g.is_empty:
-            problems.append(TopologyProblem("validity", "error", (u.code,), f"{u.code} has an empty geometry",
+            problems.append(TopologyProblem("validity", "error", (u.code,),
+                                            T("{unit} has an empty geometry", unit=named(u, u.code)),
                                             shapely.Point()))
             continue
         reason = shapely.is_valid_reason(g)
         if reason != "Valid Geometry":
             m = _REASON_AT.search(reason)
             where = shapely.Point(float(m.group(1)), float(m.group(2))) if m else g.representative_point()
-            problems.append(TopologyProblem("validity", "error", (u.code,), f"{u.code} is invalid: {reason}", where))
+            problems.append(TopologyProblem("validity", "error", (u.code,),
+                                            T("{unit} is invalid: {reason}", unit=named(u, u.code), reason=reason),
+                                            where))
             continue
         valid[u.code] = g
     by_code = {u.code: u for u in units}
@@ -114,7 +136,7 @@ def check_topology(units: list[Unit], options: TopologyOptions | None = None) ->
         for u in members:
             groups[u.kind if name == "zone" else name].append(u)
         for group in groups.values():
-            problems += _overlaps(group, valid, plane, opt)
+            problems += _overlaps(group, valid, plane, opt, by_code)
     problems += _outside_parents(units, by_code, valid, plane, opt)
     problems += _cells_outside_parents(units, by_code, valid)
     problems += _gaps(units, by_code, valid, plane, opt)
@@ -133,7 +155,7 @@ def _polygonal(g: BaseGeometry) -> BaseGeometry:
 
 
 def _overlaps(group: list[Unit], valid: dict[str, BaseGeometry], plane: _Plane,
-              opt: TopologyOptions) -> list[TopologyProblem]:
+              opt: TopologyOptions, by_code: dict[str, Unit]) -> list[TopologyProblem]:
     polys = [(u.code, valid[u.code]) for u in group if u.code in valid]
     if len(polys) < 2:
         return []
@@ -147,9 +169,9 @@ def _overlaps(group: list[Unit], valid: dict[str, BaseGeometry], plane: _Plane,
         shared = _polygonal(shapely.intersection(ga, gb))
         area = plane.m2(shared)
         if area > opt.tolerance_m2:
-            out.append(TopologyProblem("overlap", "error", (a, b),
-                                       f"{a} and {b} overlap by {area:,.1f} m² (tolerance {opt.tolerance_m2:g} m²)",
-                                       shared, area))
+            message = T("{a} and {b} overlap by {area} (tolerance {tolerance} m²)", a=named(by_code.get(a), a),
+                        b=named(by_code.get(b), b), area=area_text(area), tolerance=format(opt.tolerance_m2, "g"))
+            out.append(TopologyProblem("overlap", "error", (a, b), message, shared, area))
     return out
 
 
@@ -164,15 +186,19 @@ def _outside_parents(units: list[Unit], by_code: dict[str, Unit], valid: dict[st
         if u.code not in valid:
             continue
         if parent is None and u.layer == "zone" and not u.parent_code and county is not None:
-            outer, owners, label = county, tuple(counties), f"the county {', '.join(counties)} (it has no parent_code)"
+            outer, owners = county, tuple(counties)
+            label = T("the county {county} (it has no parent_code)",
+                      county=listing([named(by_code.get(c), c) for c in counties]))
         elif parent is not None and parent.code in valid:
-            outer, owners, label = valid[parent.code], (parent.code,), f"its parent {parent.code}"
+            outer, owners = valid[parent.code], (parent.code,)
+            label = T("its parent {parent}", parent=named(parent, parent.code))
         else:
             continue
         beyond = _polygonal(shapely.difference(valid[u.code], outer))
         area = plane.m2(beyond)
         if area > opt.tolerance_m2:
-            message = f"{area:,.1f} m² of {u.code} lie outside {label}"
+            message = T("{area} of {unit} lie outside {outer}", area=area_text(area), unit=named(u, u.code),
+                        outer=label)
             out.append(TopologyProblem("outside_parent", "error", (u.code, *owners), message, beyond, area))
     return out
 
@@ -193,8 +219,9 @@ def _cells_outside_parents(units: list[Unit], by_code: dict[str, Unit],
             outer = valid[parent.code]
         outside = cells_outside(u.cells, outer)
         if outside:
-            message = (f"{len(outside)} of {len(u.cells)} H3 cells of {u.code} have their centre outside its parent "
-                       f"{parent.code} (first: {outside[0]}); move them to a unit of the village that holds them")
+            message = T("{n} of {total} H3 cells of {unit} have their centre outside its parent {parent} (first: "
+                        "{cell}); move them to a unit of the village that holds them", n=len(outside),
+                        total=len(u.cells), unit=named(u, u.code), parent=named(parent, parent.code), cell=outside[0])
             out.append(TopologyProblem("outside_parent", "error", (u.code, parent.code), message,
                                        cells_to_geometry(outside), extra={"cells": outside}))
     return out
@@ -221,35 +248,38 @@ def _gaps(units: list[Unit], by_code: dict[str, Unit], valid: dict[str, BaseGeom
             area = plane.m2(part)
             if area <= opt.tolerance_m2:
                 continue
-            layer = kids[0].layer
+            layer = term("layer", kids[0].layer)
+            parent = named(by_code.get(parent_code), parent_code)
             if undrawn:
                 out.append(TopologyProblem("gap", "warning", (parent_code,),
-                                           f"{area:,.1f} m² of {parent_code} belong to no {layer} yet; "
-                                           f"{len(undrawn)} {layer}(s) are still to be drawn", part, area,
-                                           {"to_be_drawn": undrawn[:20]}))
+                                           T("{area} of {parent} belong to no {layer} yet; {n} {layer}(s) are still "
+                                             "to be drawn", area=area_text(area), parent=parent, layer=layer,
+                                             n=len(undrawn)), part, area, {"to_be_drawn": undrawn[:20]}))
             else:
                 out.append(TopologyProblem("gap", "error", (parent_code,),
-                                           f"{area:,.1f} m² of {parent_code} belong to no {layer} "
-                                           f"(tolerance {opt.tolerance_m2:g} m²)", part, area))
+                                           T("{area} of {parent} belong to no {layer} (tolerance {tolerance} m²)",
+                                             area=area_text(area), parent=parent, layer=layer,
+                                             tolerance=format(opt.tolerance_m2, "g")), part, area))
         if undrawn and drawn and len(out) == before:
-            out.append(_held_by_siblings(parent_code, kids, undrawn, valid))
+            out.append(_held_by_siblings(parent_code, kids, undrawn, valid, by_code))
     return out
 
 
 def _held_by_siblings(parent_code: str, kids: list[Unit], undrawn: list[str],
-                      valid: dict[str, BaseGeometry]) -> TopologyProblem:
+                      valid: dict[str, BaseGeometry], by_code: dict[str, Unit]) -> TopologyProblem:
     """Children still to be drawn while their drawn siblings already cover the parent (a Voronoi of the seated
     townships, say): their land is inside those siblings for now, so points there route to the siblings' teams.
     Located at the siblings marked `provisional_for` them (by `gridgov derive`), else at every drawn sibling."""
     wanted = set(undrawn)
     holders = [k.code for k in kids if k.code in valid and wanted & set(k.attributes.get("provisional_for") or ())]
     holders = holders or [k.code for k in kids if k.code in valid]
-    layer = kids[0].layer
+    message = T("{n} {layer}(s) of {parent} are still to be drawn ({undrawn}) while the drawn ones cover it: their "
+                "land lies inside {holders} for now, and reports there go to those teams", n=len(undrawn),
+                layer=term("layer", kids[0].layer), parent=named(by_code.get(parent_code), parent_code),
+                undrawn=listing([named(by_code.get(c), c) for c in undrawn], limit=5),
+                holders=listing([named(by_code.get(c), c) for c in holders], limit=5))
     return TopologyProblem(
-        "to_be_drawn", "warning", (parent_code, *undrawn[:20]),
-        f"{len(undrawn)} {layer}(s) of {parent_code} are still to be drawn ({', '.join(undrawn[:5])}"
-        f"{', …' if len(undrawn) > 5 else ''}) while the drawn ones cover it: their land lies inside "
-        f"{', '.join(holders[:5])}{', …' if len(holders) > 5 else ''} for now, and reports there go to those teams",
+        "to_be_drawn", "warning", (parent_code, *undrawn[:20]), message,
         shapely.union_all([valid[c] for c in holders]), extra={"to_be_drawn": undrawn[:20], "held_by": holders})
 
 
@@ -275,8 +305,9 @@ def _slivers(units: list[Unit], valid: dict[str, BaseGeometry], plane: _Plane,
             if ratio is not None:
                 area = plane.m2(part)
                 out.append(TopologyProblem("sliver", "warning", (u.code,),
-                                           f"{u.code} has a sliver of {area:,.1f} m² (shape ratio {ratio:.4f})", part,
-                                           area))
+                                           T("{unit} has a sliver of {area} (shape ratio {ratio})",
+                                             unit=named(u, u.code), area=area_text(area), ratio=format(ratio, ".4f")),
+                                           part, area))
     return out
 
 
@@ -299,13 +330,15 @@ def _detached(units: list[Unit], valid: dict[str, BaseGeometry], plane: _Plane,
         area = plane.m2(rest)
         out.append(TopologyProblem(
             "detached", "warning", (u.code,),
-            f"{u.code} is in {len(parts)} separate parts: {area:,.0f} m² apart from its main part, up to {far:,.0f} m "
-            "away (an exclave, or a unit moved to a parent it does not touch?)", rest, area,
+            T("{unit} is in {n} separate parts: {area} apart from its main part, up to {distance} away (an exclave, "
+              "or a unit moved to a parent it does not touch?)", unit=named(u, u.code), n=len(parts),
+              area=area_text(area), distance=distance(far)), rest, area,
             extra={"parts": len(parts), "distance_m": round(far, 1)}))
     return out
 
 
 def _cell_collisions(grids: list[Unit]) -> list[TopologyProblem]:
+    by_code = {u.code: u for u in grids}
     owners: dict[str, list[str]] = defaultdict(list)
     for u in grids:
         for c in u.cells or ():
@@ -323,6 +356,7 @@ def _cell_collisions(grids: list[Unit]) -> list[TopologyProblem]:
             if key not in seen:
                 seen.add(key)
                 out.append(TopologyProblem("cell_collision", "error", tuple(pair),
-                                           f"H3 cell {cell} is claimed by {', '.join(pair)}",
+                                           T("H3 cell {cell} is claimed by {units}", cell=cell,
+                                             units=listing([named(by_code.get(c), c) for c in pair])),
                                            cells_to_geometry([cell]), extra={"cell": cell}))
     return out

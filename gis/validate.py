@@ -1,4 +1,8 @@
-"""Checks on a set of units and rules before anything is stored: codes, parents, containment, references."""
+"""Checks on a set of units and rules before anything is stored: codes, parents, containment, references.
+
+Each problem's message is marked for translation (`i18n.T`) and rendered in the reader's language when the
+refusal is written; names come before codes where the unit is at hand.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,9 @@ from shapely.geometry.base import BaseGeometry
 from gis.errors import InvalidInput
 from gis.layers import REGISTRY
 from gis.model import Delegation, Rule, Team, Unit, cells_outside
+from gis.topology import named
+from i18n import T, Text
+from i18n.units import listing, term
 
 # A unit may stick out of its parent by this share of its own area (digitising noise), no more.
 DEFAULT_OUTSIDE_TOLERANCE = 1e-3
@@ -18,23 +25,32 @@ DEFAULT_OUTSIDE_TOLERANCE = 1e-3
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong, and where: a file line, a feature or a code."""
+    """One thing wrong, and where: a file line, a feature or a code. `text` is for a person (in the reader's
+    language when read), `message` its English."""
 
     where: str
-    message: str
+    text: str | Text
+
+    @property
+    def message(self) -> str:
+        return str(self.text)
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
 
+    def line(self) -> Text:
+        """The problem as one line of a listing, in the reader's language."""
+        return T("  - {where}: {problem}", where=self.where, problem=self.text)
 
-def raise_problems(problems: list[Problem], what: str) -> None:
+
+def raise_problems(problems: list[Problem], what: str | Text) -> None:
     """Raise one InvalidInput listing every problem (the first 20 in full)."""
     if not problems:
         return
-    shown = "\n".join(f"  - {p}" for p in problems[:20])
-    more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
-    raise InvalidInput(f"{len(problems)} problem(s) in {what}; nothing was written:\n{shown}{more}",
-                       where=problems[0].where)
+    shown = listing([p.line() for p in problems[:20]], sep="\n")
+    more = T("\n  … and {n} more", n=len(problems) - 20) if len(problems) > 20 else ""
+    raise InvalidInput(T("{n} problem(s) in {what}; nothing was written:\n{problems}{more}", n=len(problems),
+                         what=what, problems=shown, more=more), where=problems[0].where)
 
 
 def check_units(
@@ -52,9 +68,11 @@ def check_units(
     seen: dict[str, str] = {}
     for where, unit in new:
         if unit.code in seen:
-            problems.append(Problem(where, f"duplicate code {unit.code} (first at {seen[unit.code]})"))
+            problems.append(Problem(where, T("duplicate code {code} (first at {first})", code=unit.code,
+                                             first=seen[unit.code])))
         elif unit.code in existing and not replace:
-            problems.append(Problem(where, f"code {unit.code} already exists in this version"))
+            problems.append(Problem(where, T("code {code} already exists in this version",
+                                             code=named(existing[unit.code], unit.code))))
         seen.setdefault(unit.code, where)
         problems += [Problem(where, m) for m in REGISTRY[unit.layer].check(unit)]
     merged: dict[str, Unit] = dict(existing)
@@ -76,7 +94,8 @@ def _parent_problems(where: str, unit: Unit, units: Mapping[str, Unit], toleranc
     spec = REGISTRY[unit.layer]
     if unit.parent_code is None:
         if spec.parent_layer is not None and unit.layer != "zone":
-            return [Problem(where, f"a {unit.layer} needs a parent {spec.parent_layer}")]
+            return [Problem(where, T("a {layer} needs a parent {parent_layer}", layer=term("layer", unit.layer),
+                                     parent_layer=term("layer", spec.parent_layer)))]
         if unit.layer != "zone":
             return []
         # A zone may leave parent_code out, but not the county: a development zone drawn partly beyond it would
@@ -84,23 +103,26 @@ def _parent_problems(where: str, unit: Unit, units: Mapping[str, Unit], toleranc
         outer, codes = county_outline(units.values())
         if outer is None:
             return []
-        label = f"the county {', '.join(codes)} (a zone without parent_code is checked against the county)"
+        label: Text = T("the county {county} (a zone without parent_code is checked against the county)",
+                        county=listing([named(units.get(c), c) for c in codes]))
     else:
         parent = units.get(unit.parent_code)
         if parent is None:
-            return [Problem(where, f"unknown parent code {unit.parent_code}")]
+            return [Problem(where, T("unknown parent code {code}", code=unit.parent_code))]
         if spec.parent_layer is not None and parent.layer != spec.parent_layer:
-            return [Problem(where, f"parent {parent.code} is a {parent.layer}, a {unit.layer} needs a "
-                                   f"{spec.parent_layer}")]
+            return [Problem(where, T("parent {parent} is a {parent_layer}, a {layer} needs a {needed}",
+                                     parent=named(parent, parent.code), parent_layer=term("layer", parent.layer),
+                                     layer=term("layer", unit.layer), needed=term("layer", spec.parent_layer)))]
         outer = parent.shape()
         if outer is None:
             return []
-        label = f"its parent {parent.code}"
+        label = T("its parent {parent}", parent=named(parent, parent.code))
     if unit.cells is not None:
         outside_cells = cells_outside(unit.cells, outer)
         if outside_cells:
-            return [Problem(where, f"{len(outside_cells)} of {len(unit.cells)} H3 cells of {unit.code} have their "
-                                   f"centre outside {label} (first: {outside_cells[0]})")]
+            return [Problem(where, T("{n} of {total} H3 cells of {unit} have their centre outside {outer} (first: "
+                                     "{cell})", n=len(outside_cells), total=len(unit.cells),
+                                     unit=named(unit, unit.code), outer=label, cell=outside_cells[0]))]
         return []
     child = unit.shape()
     if child is None:
@@ -108,8 +130,9 @@ def _parent_problems(where: str, unit: Unit, units: Mapping[str, Unit], toleranc
     outside = shapely.difference(child, outer).area
     if outside > tolerance * child.area:
         share = 100 * outside / child.area
-        return [Problem(where, f"{share:.2f}% of {unit.code} lies outside {label} "
-                               f"(tolerance {100 * tolerance:g}%)")]
+        return [Problem(where, T("{share}% of {unit} lies outside {outer} (tolerance {tolerance}%)",
+                                 share=format(share, ".2f"), unit=named(unit, unit.code), outer=label,
+                                 tolerance=format(100 * tolerance, "g")))]
     return []
 
 
@@ -128,20 +151,20 @@ def check_references(
         where = f"rule {rule.code}"
         for team in [rule.team_code, *rule.co_owner_codes]:
             if team not in team_codes:
-                problems.append(Problem(where, f"unknown team code {team}"))
+                problems.append(Problem(where, T("unknown team code {code}", code=team)))
         if rule.scope.type == "unit" and rule.scope.unit_code not in unit_layers:
-            problems.append(Problem(where, f"unknown unit code {rule.scope.unit_code}"))
+            problems.append(Problem(where, T("unknown unit code {code}", code=rule.scope.unit_code)))
         for code in rule.matters.codes or []:
             if code not in matter_codes:
-                problems.append(Problem(where, f"unknown matter code {code}"))
+                problems.append(Problem(where, T("unknown matter code {code}", code=code)))
         if rule.matters.type == "domain" and rule.matters.domain not in domains:
-            problems.append(Problem(where, f"unknown matter domain {rule.matters.domain}"))
+            problems.append(Problem(where, T("unknown matter domain {domain}", domain=rule.matters.domain)))
     for d in delegations:
         where = f"delegation {d.township_code}/{d.matter_code}"
         if unit_layers.get(d.township_code) != "township":
-            problems.append(Problem(where, f"{d.township_code} is not a township of this version"))
+            problems.append(Problem(where, T("{code} is not a township of this version", code=d.township_code)))
         if d.matter_code not in matter_codes:
-            problems.append(Problem(where, f"unknown matter code {d.matter_code}"))
+            problems.append(Problem(where, T("unknown matter code {code}", code=d.matter_code)))
     return problems
 
 
@@ -152,12 +175,12 @@ def check_teams(teams: list[Team], existing_codes: set[str], unit_codes: set[str
     seen: set[str] = set()
     for team in teams:
         if team.code in seen or team.code in existing_codes:
-            problems.append(Problem(f"team {team.code}", "duplicate team code"))
+            problems.append(Problem(f"team {team.code}", T("duplicate team code")))
         seen.add(team.code)
     codes |= seen
     for team in teams:
         if team.parent_code and team.parent_code not in codes:
-            problems.append(Problem(f"team {team.code}", f"unknown parent team {team.parent_code}"))
+            problems.append(Problem(f"team {team.code}", T("unknown parent team {code}", code=team.parent_code)))
         if unit_codes is not None and team.unit_code and team.unit_code not in unit_codes:
-            problems.append(Problem(f"team {team.code}", f"unknown unit code {team.unit_code}"))
+            problems.append(Problem(f"team {team.code}", T("unknown unit code {code}", code=team.unit_code)))
     return problems

@@ -42,8 +42,9 @@ from cases.workflow import (
 from gis.crs import metres_per_degree, to_wgs84
 from gis.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gis.routing import Decision, Router
-from i18n import T
+from i18n import T, Text
 from i18n.terms import label
+from i18n.units import moment, term
 from store.db import transaction
 from store.disputes import Disputes
 from store.schema import CaseEventRow, CaseRow, MatterRow, PhotoRow, ReportKeyRow, TeamRow
@@ -61,7 +62,7 @@ TEAM_ACTIONS = frozenset({"arrive", "handle", "feedback"})
 STORE_ACTIONS = frozenset({"locate"})  # steps that change the case's place, not its workflow state
 
 
-def on_reroute(status: str) -> tuple[str, str | None]:
+def on_reroute(status: str) -> tuple[str, Text | None]:
     """What re-routing open cases on publish does to a case in `status`: how, and why it is kept if it is.
 
     With the team (dispatched, arrived, handled): a transfer (移送) to the new team, back to dispatched,
@@ -72,8 +73,9 @@ def on_reroute(status: str) -> tuple[str, str | None]:
     if status in ("reported", "registered"):
         return "reassign", None
     if status == "suspended":
-        return "keep", "suspended (挂账): resume it, then a dispatcher transfers it"
-    return "keep", f"{status}: the team's work is done and awaits the check; the case closes with that team"
+        return "keep", T("suspended (挂账): resume it, then a dispatcher transfers it")
+    return "keep", T("{status}: the team's work is done and awaits the check; the case closes with that team",
+                     status=term("status", status))
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,8 @@ class Cases:
             return sa.or_(CaseRow.team_code == user.team_code, self._co_owned(user.team_code or ""))
         if user.role == "grid_worker":
             return CaseRow.reporter == user.username
-        raise Forbidden(f"a {user.role} does not see cases; dispatchers, auditors and teams do")
+        raise Forbidden(T("a {role} does not see cases; dispatchers, auditors and teams do",
+                          role=term("role", user.role)))
 
     def get(self, user: User, case_id: int) -> CaseRow:
         """One case the user may see. A missing case and one outside the user's scope are the same 404 (the
@@ -447,10 +450,11 @@ class Cases:
         now = clock.to_local(now)
         row = self.get(user, case_id)
         if row.revision != revision:
-            raise Conflict(f"case {case_id} changed since you read it: it is at revision {row.revision}, you sent "
-                           f"{revision}; reload the case and decide again", where="revision")
+            raise Conflict(T("case {id} changed since you read it: it is at revision {revision}, you sent {sent}; "
+                             "reload the case and decide again", id=case_id, revision=row.revision, sent=revision),
+                           where="revision")
         if not steps:
-            raise InvalidInput("no action given", where="actions")
+            raise InvalidInput(T("no action given"), where="actions")
         for i, step in enumerate(steps):
             where = f"actions[{i}]." if len(steps) > 1 else ""
             try:
@@ -463,23 +467,27 @@ class Cases:
         try:
             self.session.flush()
         except StaleDataError:
-            raise Conflict(f"case {case_id} was changed by someone else at the same moment; reload and decide again",
-                           where="revision") from None
+            raise Conflict(T("case {id} was changed by someone else at the same moment; reload and decide again",
+                             id=case_id), where="revision") from None
         return row, len(steps)
 
     def _authorise(self, user: User, row: CaseRow, name: str) -> None:
         known = DISPATCHER_ACTIONS | TEAM_ACTIONS | {"evaluate"}
         if name not in known:
-            raise InvalidInput(f"unknown action {name!r}; one of {', '.join(sorted(known))}", where="action")
+            raise InvalidInput(T("unknown action {action}; one of {known}", action=repr(name),
+                                 known=", ".join(sorted(known))), where="action")
         if name in TEAM_ACTIONS:
             if user.role != "team_member" or user.team_code != row.team_code:
-                raise Forbidden(f"only members of the owning team {row.team_code} report '{name}'; you are a "
-                                f"{user.role}{' of ' + user.team_code if user.team_code else ''}")
+                you = (T("a {role} of {team}", role=term("role", user.role), team=user.team_code) if user.team_code
+                       else T("a {role}", role=term("role", user.role)))
+                raise Forbidden(T("only members of the owning team {team} report '{action}'; you are {you}",
+                                  team=row.team_code, action=term("action", name), you=you))
         elif name == "evaluate":
             if not (user.role == "dispatcher" or (user.role == "grid_worker" and user.username == row.reporter)):
-                raise Forbidden("the reporter or a dispatcher evaluates a case")
+                raise Forbidden(T("the reporter or a dispatcher evaluates a case"))
         elif user.role != "dispatcher":
-            raise Forbidden(f"only a dispatcher may {name} a case; you are a {user.role}")
+            raise Forbidden(T("only a dispatcher may {action} a case; you are a {role}", action=term("action", name),
+                              role=term("role", user.role)))
 
     def _when(self, value: Any, now: datetime) -> datetime:
         if value is None:
@@ -488,10 +496,11 @@ class Cases:
             # Without an offset: the county's wall-clock time (the answer says so: `time_zone_assumed`).
             at = clock.to_local(value) if isinstance(value, datetime) else clock.parse(str(value), "'at'")[0]
         except ValueError:
-            raise InvalidInput(f"'at' must be an ISO 8601 date-time, got {value!r}", where="at") from None
+            raise InvalidInput(T("'at' must be an ISO 8601 date-time, got {value}", value=repr(value)),
+                               where="at") from None
         if at > now + CLOCK_SKEW:
-            raise InvalidInput(f"'at' {at.isoformat()} is in the future (server time "
-                               f"{now.isoformat(timespec='seconds')})", where="at")
+            raise InvalidInput(T("'at' {at} is in the future (server time {now})", at=at.isoformat(),
+                                 now=now.isoformat(timespec="seconds")), where="at")
         return at
 
     def _where(self, step: dict[str, Any]) -> tuple[float | None, float | None]:
@@ -499,22 +508,22 @@ class Cases:
         if lon is None and lat is None:
             return None, None
         if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in (lon, lat)):
-            raise InvalidInput("lon and lat must both be finite numbers", where="location")
+            raise InvalidInput(T("lon and lat must both be finite numbers"), where="location")
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-            raise InvalidInput(f"lon {lon}, lat {lat} is outside the world", where="location")
+            raise InvalidInput(T("lon {lon}, lat {lat} is outside the world", lon=lon, lat=lat), where="location")
         return to_wgs84(float(lon), float(lat), str(crs), where="location")
 
     def _step(self, user: User, row: CaseRow, step: dict[str, Any], now: datetime,
               router_at: Callable[[date], Router]) -> None:
         name = step.get("action")
         if not isinstance(name, str):
-            raise InvalidInput("each step needs an action name", where="action")
+            raise InvalidInput(T("each step needs an action name"), where="action")
         self._authorise(user, row, name)
         at = self._when(step.pop("at", None), now)
         lon, lat = self._where(step)
         note = step.pop("note", None)
         if note is not None and (not isinstance(note, str) or len(note) > 4000):
-            raise InvalidInput("note must be text of at most 4000 characters", where="note")
+            raise InvalidInput(T("note must be text of at most 4000 characters"), where="note")
         state = case_state(row)
         if name == "locate":
             return self._locate(user, row, state, step, lon, lat, at, now, router_at, note)
@@ -525,7 +534,7 @@ class Cases:
         if name in ("dispatch", "transfer", "add_co_owner"):
             code = step.get("team") or (row.team_code if name == "dispatch" else None)
             if not isinstance(code, str):
-                raise InvalidInput(f"{name} needs a team code", where="team")
+                raise InvalidInput(T("{action} needs a team code", action=term("action", name)), where="team")
             step["team"] = self._team_ref(code).model_dump()
         if name == "register" and row.linked_to is not None and row.status == "duplicate":
             extra["registered_despite_link"] = row.linked_to
@@ -541,14 +550,14 @@ class Cases:
         if matter_code is not None:
             matter = self.session.scalars(sa.select(MatterRow).where(MatterRow.code == matter_code)).first()
             if matter is None:
-                raise InvalidInput(f"unknown category {matter_code!r}; GET /matters lists the matter codes",
-                                   where="matter")
+                raise InvalidInput(T("unknown category {matter}; GET /matters lists the matter codes",
+                                     matter=repr(matter_code)), where="matter")
             state = case_state(row).model_copy(update={"matter_code": matter.code, "procedure": matter.procedure})
             row.state = state.model_dump(mode="json")
             row.matter_code, row.procedure = matter.code, matter.procedure
         if row.lon is None or row.lat is None:
             if not step.get("team"):
-                raise InvalidInput("the case has no location to route; name the team or locate it first",
+                raise InvalidInput(T("the case has no location to route; name the team or locate it first"),
                                    where="team")
             return {"matter": matter_code, "routing": None}
         decision = router_at(at.date()).explain(row.lon, row.lat, row.matter_code, at.date(), row.accuracy_m)
@@ -562,12 +571,13 @@ class Cases:
                 note: str | None) -> None:
         """A dispatcher places a case (an address-only report, or a pin in the wrong place) and it is re-routed."""
         if set(step) - {"action"}:
-            raise InvalidInput(f"locate takes lon, lat, crs, at and note; not {sorted(set(step) - {'action'})[0]}",
-                               where="action")
+            raise InvalidInput(T("locate takes lon, lat, crs, at and note; not {field}",
+                                 field=sorted(set(step) - {"action"})[0]), where="action")
         if lon is None or lat is None:
-            raise InvalidInput("locate needs lon and lat", where="location")
+            raise InvalidInput(T("locate needs lon and lat"), where="location")
         if state.status not in OPEN_STATES:
-            raise Conflict(f"cannot locate: case is {state.status}", where="action")
+            raise Conflict(T("cannot {action}: case is {status}", action=term("action", "locate"),
+                             status=term("status", state.status)), where="action")
         decision = router_at(row.reported_at.date()).explain(lon, lat, row.matter_code, row.reported_at.date())
         was = {"lon": row.lon, "lat": row.lat, "team": row.team_code}
         row.lon, row.lat, row.geom = lon, lat, shapely.Point(lon, lat)
@@ -586,7 +596,7 @@ class Cases:
         now = clock.to_local(now)
         how, kept = on_reroute(row.status)
         if kept is not None:
-            raise Conflict(f"case {row.id} is {kept}", where="case")
+            raise Conflict(T("case {id} is {why}", id=row.id, why=kept), where="case")
         state = case_state(row)
         at = max(now, state.updated_at)
         old = row.team_code
@@ -604,8 +614,9 @@ class Cases:
         return how
 
     # -- escalation -------------------------------------------------------------------------------
-    def escalate_if_due(self, case_id: int, now: datetime) -> dict[str, Any] | None:
-        """Raise one overdue case's supervision level if it is due (the scheduler's step)."""
+    def escalate_if_due(self, case_id: int, now: datetime, language: str | None = None) -> dict[str, Any] | None:
+        """Raise one overdue case's supervision level if it is due (the scheduler's step). The note is written in
+        `language` (the deployment's default, `settings.language`; None: the current language)."""
         now = clock.to_local(now)
         row = self.session.get(CaseRow, case_id)
         if row is None:
@@ -614,9 +625,12 @@ class Cases:
         level = needs_escalation(state, now)
         if level is None:
             return None
-        who = "township supervision (乡镇督办)" if level == 1 else "county platform supervision (县级平台督办)"
+        who = T("township supervision (乡镇督办)") if level == 1 else T("county platform supervision (县级平台督办)")
         assert state.deadline is not None
-        reason = f"overdue since {clock.to_local(state.deadline).isoformat(timespec='minutes')}: {who}"
+        # The note is stored as text in the event log, read later by anyone in any language: it is written once,
+        # in the deployment's configured language (`settings.language`, passed by the scheduler and the CLI).
+        reason = T("overdue since {since}: {who}", since=moment(clock.to_local(state.deadline)),
+                   who=who).render(language)
         new, ev = apply(state, Escalate(level=level, reason=reason), now, self.calendar)
         self._save(row, new)
         self._log(row, ev, PLATFORM, now, extra={"team": row.team_code, "deadline": clock.iso(state.deadline)})
@@ -651,15 +665,17 @@ def overdue_candidates(session: Session, now: datetime) -> list[int]:
         CaseRow.status.in_(WITH_TEAM), CaseRow.deadline < now, CaseRow.escalation_level < 2).order_by(CaseRow.id)))
 
 
-def escalate_overdue(sessions: sessionmaker[Session], calendar: WorkCalendar, now: datetime) -> list[dict[str, Any]]:
-    """One scheduler tick: escalate every due case, each in its own transaction (a concurrent change skips it)."""
+def escalate_overdue(sessions: sessionmaker[Session], calendar: WorkCalendar, now: datetime,
+                     language: str | None = None) -> list[dict[str, Any]]:
+    """One scheduler tick: escalate every due case, each in its own transaction (a concurrent change skips it).
+    Notes go to the log in `language` (the deployment's `settings.language`; None: the current language)."""
     with transaction(sessions) as session:
         ids = overdue_candidates(session, now)
     done = []
     for case_id in ids:
         try:
             with transaction(sessions) as session:
-                result = Cases(session, calendar).escalate_if_due(case_id, now)
+                result = Cases(session, calendar).escalate_if_due(case_id, now, language)
         except (StaleDataError, Conflict):
             continue  # another worker escalated it first
         if result is not None:

@@ -22,6 +22,7 @@ from gis.validate import (
     check_units,
     raise_problems,
 )
+from i18n import T
 from store.schema import AllowedGapRow, DelegationRow, IncidentRow, MatterRow, RuleRow, TeamRow, UnitRow, VersionRow
 
 
@@ -197,7 +198,7 @@ class Repository:
         self.editable(version_id, expected_revision)
         existing = {u.code: u for u in self.units(version_id)}
         raise_problems(check_units(pairs, existing, outside_tolerance=outside_tolerance, replace=replace),
-                       "the units")
+                       T("the units"))
         rows = {r.code: r for r in self.session.scalars(
             sa.select(UnitRow).where(UnitRow.version_id == version_id,
                                      UnitRow.code.in_([u.code for _, u in pairs])))}
@@ -286,7 +287,7 @@ class Repository:
         """Validate and store new teams."""
         existing = set(self.session.scalars(sa.select(TeamRow.code)))
         unit_codes = {u.code for u in self.units(version_id)} if version_id is not None else None
-        raise_problems(check_teams(teams, existing, unit_codes), "the teams")
+        raise_problems(check_teams(teams, existing, unit_codes), T("the teams"))
         self.session.add_all(TeamRow(**t.model_dump()) for t in teams)
         self.session.flush()
         return len(teams)
@@ -305,7 +306,7 @@ class Repository:
             if m.code in existing or m.code in seen:
                 problems.append(Problem(f"matter {m.code}", "duplicate matter code"))
             seen.add(m.code)
-        raise_problems(problems, "the matters")
+        raise_problems(problems, T("the matters"))
         self.session.add_all(MatterRow(**m.model_dump()) for m in matters)
         self.session.flush()
         return len(matters)
@@ -358,7 +359,7 @@ class Repository:
             seen.add(r.code)
         pairs = Counter((d.township_code, d.matter_code) for d in delegations)
         problems += [Problem(f"delegation {t}/{m}", "listed twice") for (t, m), n in pairs.items() if n > 1]
-        raise_problems(problems, "the rules and delegations")
+        raise_problems(problems, T("the rules and delegations"))
         for r in rules:
             self.session.add(RuleRow(version_id=version_id, **{
                 **r.model_dump(exclude={"scope", "matters"}),
@@ -444,7 +445,7 @@ class Repository:
                     for n, i in enumerate(incidents) if i.matter_code not in known]
         problems += [Problem(f"incident {x}", "external id already stored") for x in sorted(taken)]
         problems += [Problem(f"incident {x}", "external id listed twice") for x, n in Counter(ids).items() if n > 1]
-        raise_problems(problems, "the incidents")
+        raise_problems(problems, T("the incidents"))
         self.session.add_all(
             IncidentRow(geom=shapely.Point(i.lon, i.lat), **i.model_dump()) for i in incidents)
         self.session.flush()

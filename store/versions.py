@@ -5,6 +5,11 @@ and the impact of a draft against the version in force (areas per township and p
 Publishing refuses topology errors and back-dated effective dates (a date before today would change
 which boundaries were in force for days already past, i.e. rewrite closed history; imports of old
 generations pass `backdate=True` explicitly).
+
+Refusals and notes are marked for translation (`i18n.T`): a refusal is rendered in the reader's language when
+the error is written (its English stays in `detail`), a note of an answer in the request's language when the
+answer is built; the reason a re-route writes into a case's log is stored in the deployment's default language
+(`Versions.language`, `settings.language`), since every later reader of the log reads the same row.
 """
 
 from __future__ import annotations
@@ -27,24 +32,28 @@ from gis.model import Rule, Unit, Version
 from gis.routing import Router
 from gis.rule_gaps import rule_gaps
 from gis.territory import team_territories
-from gis.topology import TopologyOptions, TopologyProblem, check_topology, m2_per_deg2
+from gis.topology import TopologyOptions, TopologyProblem, check_topology, m2_per_deg2, named
+from i18n import T, render
+from i18n.units import day as day_text
+from i18n.units import listing, term
 from store.cases import OPEN_STATES, Cases, on_reroute  # duplicates and cancelled reports are nobody's workload
 from store.repo import REPUBLISH, Repository, stale_revision
 from store.schema import CaseRow, UnitRow
 
-TEAM_AREA_MEANS = ("a team's area is where it holds the highest-priority rule scoped to a unit or to H3 cells in "
-                   "force on `day`, whatever the rule's matters (a township team: its township minus the zones "
-                   "a squadron's higher rule takes); a tie between teams counts for both; county-wide rules "
-                   "draw no area")
+TEAM_AREA_MEANS = T("a team's area is where it holds the highest-priority rule scoped to a unit or to H3 cells in "
+                    "force on `day`, whatever the rule's matters (a township team: its township minus the zones a "
+                    "squadron's higher rule takes); a tie between teams counts for both; county-wide rules draw no "
+                    "area")
 
 
 def require_reroute_day(effective_from: date, today: date) -> None:
     """Open cases move with a publish only when the version takes effect today (a later one: on its day,
     with `Versions.reroute_in_force`)."""
     if effective_from != today:
-        raise InvalidInput(f"open cases are re-routed only by a version that takes effect today ({today}); for "
-                           f"{effective_from} publish without re-routing, and re-route the cases the impact preview "
-                           "lists once it is in force (POST /versions/{id}/reroute)", where="reroute_open_cases")
+        raise InvalidInput(T("open cases are re-routed only by a version that takes effect today ({today}); for "
+                             "{day} publish without re-routing, and re-route the cases the impact preview lists once "
+                             "it is in force (POST /versions/{{id}}/reroute)", today=day_text(today),
+                             day=day_text(effective_from)), where="reroute_open_cases")
 
 
 def rule_days(version: Version, rules: list[Rule], today: date) -> list[date]:
@@ -69,9 +78,11 @@ def summary(problems: list[TopologyProblem]) -> dict[str, Any]:
 class Versions:
     """Version workflow steps; the caller owns the transaction."""
 
-    def __init__(self, repo: Repository, options: TopologyOptions | None = None) -> None:
+    def __init__(self, repo: Repository, options: TopologyOptions | None = None, *,
+                 language: str | None = None) -> None:
         self.repo = repo
         self.options = options or TopologyOptions()
+        self.language = language  # of texts stored in case logs (the deployment's default); None: the current one
 
     def check(self, version_id: int, today: date | None = None) -> list[TopologyProblem]:
         """Topology problems of a version (any status) and its rule gaps (`gis/rule_gaps.py`) from today on (or
@@ -100,17 +111,19 @@ class Versions:
         (the one the planner checked and previewed) and (unless told) a date before today."""
         version = self.repo.version(version_id)
         if version.status == "published":
-            raise Conflict(f"version {version_id} is already published")
+            raise Conflict(T("version {id} is already published", id=version_id))
         if expected_revision is not None and expected_revision != version.revision:  # before the costly check
             raise stale_revision(version_id, expected_revision, version.revision, REPUBLISH)
         if effective_from < today and not backdate:
-            raise Conflict(f"a publish from {effective_from}, before today ({today}), would rewrite which boundaries "
-                           "were in force on days already past; publish from today or later", where="effective_from")
+            raise Conflict(T("a publish from {day}, before today ({today}), would rewrite which boundaries were in "
+                             "force on days already past; publish from today or later", day=day_text(effective_from),
+                             today=day_text(today)), where="effective_from")
         errors = [p for p in self.check(version_id) if p.severity == "error"]
         if errors:
-            first = "; ".join(p.message for p in errors[:3])
-            raise Conflict(f"publishing is refused while {len(errors)} topology error(s) remain ({first}); "
-                           f"GET /versions/{version_id}/topology locates them", where="topology")
+            first = listing([p.text for p in errors[:3]], clauses=True)
+            raise Conflict(T("publishing is refused while {n} topology error(s) remain ({first}); GET "
+                             "/versions/{id}/topology locates them", n=len(errors), first=first, id=version_id),
+                           where="topology")
         return self.repo.publish(version_id, effective_from, expected_revision)
 
     def in_force(self, day: date) -> Version | None:
@@ -148,11 +161,14 @@ class Versions:
         version = self.repo.version(version_id)
         current = self.in_force(now.date())
         if current is None or current.id != version_id:
-            when = (f"it takes effect on {version.effective_from}" if version.status == "published"
-                    and version.effective_from and version.effective_from > now.date() else
-                    f"it is {version.status}" if version.status != "published" else "it is no longer in force")
-            raise Conflict(f"version {version_id} is not the version in force today ({now.date()}): {when}; "
-                           "open cases are re-routed to the version in force", where="version")
+            when = (T("it takes effect on {day}", day=day_text(version.effective_from))
+                    if version.status == "published" and version.effective_from
+                    and version.effective_from > now.date() else
+                    T("it is {status}", status=version.status) if version.status != "published"
+                    else T("it is no longer in force"))
+            raise Conflict(T("version {id} is not the version in force today ({today}): {when}; open cases are "
+                             "re-routed to the version in force", id=version_id, today=day_text(now.date()),
+                             when=when), where="version")
         return self._reroute(self.predecessor(version), version, router, actor, now, expected)
 
     def _reroute(self, before: Version | None, published: Version, router: Callable[[int], Router], actor: str,
@@ -160,22 +176,25 @@ class Versions:
         day = now.date()
         if before is None or before.id == published.id:
             if expected:
-                raise Conflict("no version was in force before this one, so no open case changes owner; "
-                               "publish without the preview's case list", where="expected_cases")
-            return {"rerouted": [], "kept": [], "note": "no version was in force today before this one"}
+                raise Conflict(T("no version was in force before this one, so no open case changes owner; "
+                                 "publish without the preview's case list"), where="expected_cases")
+            return {"rerouted": [], "kept": [], "note": T("no version was in force today before this one").render()}
         assert before.id is not None and published.id is not None
         new_router = router(published.id)
         changes, _ = self._owner_changes(router(before.id), new_router, day, open_only=True)
         listed = sorted(c["case"] for c in changes)
         if expected is not None and sorted(set(expected)) != listed:
             gone, new = sorted(set(expected) - set(listed)), sorted(set(listed) - set(expected))
-            raise Conflict(f"the open cases changing owner are no longer those of your preview (now also "
-                           f"{new or 'none'}, no longer {gone or 'none'}); preview again and publish (or re-route)",
-                           where="expected_cases")
+            raise Conflict(T("the open cases changing owner are no longer those of your preview (now also {new}, "
+                             "no longer {gone}); preview again and publish (or re-route)",
+                             new=listing([str(i) for i in new]) if new else T("none"),
+                             gone=listing([str(i) for i in gone]) if gone else T("none")), where="expected_cases")
         session = self.repo.session
         cases = Cases(session)
-        reason = (f"re-routed to boundary version {published.id} ({published.name}), in force from "
-                  f"{published.effective_from}")
+        assert published.effective_from is not None
+        # Stored in the case log: in the deployment's default language (every later reader reads this row).
+        reason = T("re-routed to boundary version {id} ({name}), in force from {day}", id=published.id,
+                   name=published.name, day=day_text(published.effective_from)).render(self.language)
         moving = [c for c in changes if c["on_reroute"] != "keep"]
         rerouted: list[dict[str, Any]] = []
         kept = [c for c in changes if c["on_reroute"] == "keep"]
@@ -187,21 +206,23 @@ class Versions:
                 for change in moving:
                     row = locked[change["case"]]
                     if (row.status, row.team_code) != (change["status"], change["team"]):
-                        raise Conflict(f"case {row.id} changed meanwhile (now {row.status} with {row.team_code}); "
-                                       "nothing changed — preview again and publish (or re-route)",
+                        raise Conflict(T("case {id} changed meanwhile (now {status} with {team}); nothing changed "
+                                         "— preview again and publish (or re-route)", id=row.id,
+                                         status=term("status", row.status), team=row.team_code),
                                        where="reroute_open_cases")
                     assert row.lon is not None and row.lat is not None
                     decision = new_router.explain(row.lon, row.lat, row.matter_code, day, row.accuracy_m)
                     if decision.team == row.team_code:  # the full explanation settles on its present team
                         kept.append({**change, "on_reroute": "keep",
-                                     "kept_because": f"its routing names {row.team_code}, which holds it"})
+                                     "kept_because": T("its routing names {team}, which holds it",
+                                                       team=row.team_code).render()})
                         continue
                     how = cases.reroute(row, decision, actor, now, reason)
                     rerouted.append({"case": row.id, "from": change["team"], "to": row.team_code, "how": how,
                                      "status": row.status, "revision": row.revision})
             session.flush()
         except StaleDataError:
-            raise Conflict("a case changed meanwhile; nothing changed — preview again and publish (or re-route)",
+            raise Conflict(T("a case changed meanwhile; nothing changed — preview again and publish (or re-route)"),
                            where="reroute_open_cases") from None
         return {"rerouted": rerouted, "kept": sorted(kept, key=lambda c: c["case"])}
 
@@ -209,7 +230,7 @@ class Versions:
         """Publish an earlier version's content again, as a new version from `effective_from`."""
         old = self.repo.version(to_version)
         if old.status != "published":
-            raise InvalidInput(f"version {to_version} was never published; roll back to a published one",
+            raise InvalidInput(T("version {id} was never published; roll back to a published one", id=to_version),
                                where="version")
         draft = self.repo.create_version(f"rollback to {old.name}", based_on=to_version,
                                          note=f"content of version {to_version} ({old.name}) published again")
@@ -226,21 +247,23 @@ class Versions:
         rules keep naming the old code; a split township's new part gets a copy of its delegation list."""
         unit = self.repo.unit(version_id, code)
         if unit.geometry is None:
-            raise InvalidInput(f"{code} has no polygon to split (H3 units are reassigned cell by cell)", where="code")
+            raise InvalidInput(T("{unit} has no polygon to split (H3 units are reassigned cell by cell)",
+                                 unit=named(unit, code)), where="code")
         if line.geom_type not in ("LineString", "MultiLineString"):
-            raise InvalidInput("the cut must be a LineString", where="line")
+            raise InvalidInput(T("the cut must be a LineString"), where="line")
         pieces = list(shapely.get_parts(shapely.ops.split(unit.geometry, line)))
         if len(pieces) != 2:
-            raise InvalidInput(f"the line cuts {code} into {len(pieces)} part(s); draw it across the unit once, "
-                               "from outside to outside", where="line")
+            raise InvalidInput(T("the line cuts {unit} into {n} part(s); draw it across the unit once, from outside "
+                                 "to outside", unit=named(unit, code), n=len(pieces)), where="line")
         new_parts = [p for p in pieces if p.covers(new_side)]
         if len(new_parts) != 1:
-            raise InvalidInput("the point naming the new part must lie inside one of the two parts", where="at")
+            raise InvalidInput(T("the point naming the new part must lie inside one of the two parts"), where="at")
         new_geom = new_parts[0]
         old_geom = next(p for p in pieces if p is not new_geom)
         existing = {u.code: u for u in self.repo.units(version_id)}
         if new_code in existing:
-            raise Conflict(f"code {new_code} already exists in this version", where="new_code")
+            raise Conflict(T("code {code} already exists in this version", code=named(existing[new_code], new_code)),
+                           where="new_code")
         shrunk = unit.model_copy(update={"geometry": shapely.MultiPolygon([old_geom]), "raw_geometry": None,
                                          "raw_crs": None, "derived": False})
         born = unit.model_copy(update={"code": new_code, "name": new_name, "geometry": shapely.MultiPolygon([new_geom]),
@@ -259,14 +282,14 @@ class Versions:
               expected_revision: int | None = None) -> dict[str, Any]:
         """Merge units of one layer into one of them: union of areas (or cells), children, rules, delegations."""
         if into not in codes or len(set(codes)) < 2:
-            raise InvalidInput("name two or more units and which of them the others merge into", where="codes")
+            raise InvalidInput(T("name two or more units and which of them the others merge into"), where="codes")
         units = [self.repo.unit(version_id, c) for c in codes]
         target = next(u for u in units if u.code == into)
         others = [u for u in units if u.code != into]
         if any(u.layer != target.layer or (u.layer == "zone" and u.kind != target.kind) for u in others):
-            raise InvalidInput("only units of one layer (and one zone kind) merge", where="codes")
+            raise InvalidInput(T("only units of one layer (and one zone kind) merge"), where="codes")
         if any((u.cells is None) != (target.cells is None) for u in others):
-            raise InvalidInput("polygon units and H3 units do not merge; convert one first", where="codes")
+            raise InvalidInput(T("polygon units and H3 units do not merge; convert one first"), where="codes")
         if target.cells is not None:
             merged = target.model_copy(update={"cells": sorted({c for u in units for c in u.cells or ()})})
         else:
@@ -372,14 +395,14 @@ class Versions:
             "draft": draft, "current": current, "day": day.isoformat(), "diff": diff,
             "townships": {c: a for c, a in sorted(area.items()) if a["gained_m2"] or a["lost_m2"]},
             "teams": team_area,
-            "team_area_means": TEAM_AREA_MEANS,
+            "team_area_means": TEAM_AREA_MEANS.render(),
             "units_moved": moved_units, "cells_moved": cells_moved,
             "open_cases_changing_owner": open_changes,
             "historical_cases_reattributed": tally["historical"],
             "workload": {t: {"open_now": load_before.get(t, 0), "open_after": load_after.get(t, 0)} for t in teams},
-            "note": "open cases keep their owner on publish unless the planner publishes from today with "
-                    "reroute_open_cases (each case's on_reroute says what that would do) or a dispatcher "
-                    "transfers them",
+            "note": T("open cases keep their owner on publish unless the planner publishes from today with "
+                      "reroute_open_cases (each case's on_reroute says what that would do) or a dispatcher transfers "
+                      "them").render(),
         }
 
     def _owner_changes(self, old: Router, new: Router, day: date, *, open_only: bool = False
@@ -408,7 +431,7 @@ class Versions:
                 if moves:
                     changes.append({"case": r.id, "team": r.team_code, "would_be": new_team,
                                     "township": r.township_code, "status": r.status, "on_reroute": how,
-                                    **({"kept_because": why} if why else {})})
+                                    **({"kept_because": render(why)} if why else {})})
             elif r.status in ("closed", "evaluated") and old.owner(r.lon, r.lat, r.matter_code, day) != new_team:
                 historical += 1
         return changes, {"before": before, "after": after, "historical": historical}

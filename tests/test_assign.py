@@ -157,7 +157,7 @@ def test_h3_cells_move_between_grids_in_one_edit(api: Api) -> None:
         (move(client, plan, draft["id"], [b[0]], "G-B", revision), 422, "already holds"),
         (move(client, plan, draft["id"], [h3.latlng_to_cell(36.09, 115.19, 9)], "G-B", revision), 422, "held by no"),
         (move(client, plan, draft["id"], sorted(got["G-D"]), "G-B", revision), 409, "merge G-D"),
-        (move(client, plan, draft["id"], [a[1]], "G-FAR", revision), 422, "outside its parent V4"),
+        (move(client, plan, draft["id"], [a[1]], "G-FAR", revision), 422, "outside its parent 东村 (V4)"),
         (move(client, plan, draft["id"], [], "G-B", revision), 422, "cells"),
         (move(client, h["boss"], draft["id"], [a[1]], "G-B", revision), 403, "planner"),
     ]

@@ -292,7 +292,7 @@ def test_same_answers_with_server_tz_utc_and_new_york(tmp_path: Path) -> None:
     assert utc["arrived"][2]["fields"] == ["at"]
     assert utc["ticks"] == [("escalated=0", True), ("escalated=2", True)]  # both cases are due 03-09 17:00
     assert [e[:2] for e in utc["escalations"]] == [("escalate", "2026-03-09T17:01:00+08:00")]
-    assert "2026-03-09T17:00+08:00" in utc["escalations"][0][2]
+    assert "2026年3月9日 17:00" in utc["escalations"][0][2]  # the note: the county's wall clock, in its language
     assert utc["escalations"][0][3] == "2026-03-09T17:00:00+08:00"
     assert utc["case"] == (1, False, "2026-03-09T17:00:00+08:00")  # not overdue yet by the servers' clock
     assert utc["feed_now"] == "2026-03-02T01:3"

@@ -138,7 +138,7 @@ def test_redraw_preview_publish_and_route_by_date(api: Api) -> None:
     south = shapely.box(115.18, 36.0, 115.2, 36.1).difference(sc.DEV)
     assert got_teams["TT1"] == pytest.approx((0.0, STRIP.difference(sc.DEV).area * kx * ky), rel=5e-3)
     assert got_teams["TT2"] == pytest.approx((south.area * kx * ky, 0.0), rel=5e-3)
-    assert "highest-priority rule" in impact["team_area_means"]
+    assert "最高优先级" in impact["team_area_means"]  # a note for a person: in the reader's language (zh-CN)
 
     # 4. Publish from a future date: the same point routes to the old team before it, the new one after.
     at = {"revision": checked["version"]["revision"]}  # the revision validated and previewed
@@ -298,7 +298,7 @@ def test_publish_from_today_reroutes_exactly_the_previewed_open_cases(api: Api) 
     last = client.get(f"/cases/{ids['arrived']}/history", headers=boss).json()[-1]
     assert (last["action"], last["actor"], last["from"], last["to"]) == ("transfer", "plan", "arrived", "dispatched")
     assert last["detail"]["to_team"] == "TT2" and last["detail"]["routing"]["version"] == draft["id"]
-    assert f"version {draft['id']}" in last["reason"]
+    assert f"区划版本 {draft['id']}" in last["reason"]  # stored in the deployment's language (zh-CN by default)
     last = client.get(f"/cases/{ids['triage']}/history", headers=boss).json()[-1]
     assert (last["action"], last["detail"]["from_team"], last["detail"]["to_team"]) == ("reroute", "TT1", "TT2")
     # 东乡's team now holds them; the router agrees for today.
@@ -565,7 +565,7 @@ def test_split_merge_and_rule_edits_in_a_draft(api: Api) -> None:
 
     before = table_counts(engine)
     r = split("T2", "T5", v["revision"])  # the village V4 straddles the line: refused, naming it
-    assert r.status_code == 422 and "50.00% of V4 lies outside its parent T5" in r.json()["detail"]
+    assert r.status_code == 422 and "50.00% of 东村 (V4) lies outside its parent T5" in r.json()["detail"]
     assert table_counts(engine) == before
     # From the children up: split the village, then the township.
     first = split("V4", "V5", v["revision"]).json()
@@ -615,4 +615,4 @@ def test_split_merge_and_rule_edits_in_a_draft(api: Api) -> None:
     bad_cut = shapely.geometry.mapping(shapely.LineString([(115.25, 36.05), (115.26, 36.06)]))
     r = client.post(f"/versions/{v['id']}/units/T1/split", params={"revision": merged["version"]["revision"]},
                     json={"line": bad_cut, "at": [115.1, 36.1], "new_code": "T9", "new_name": "x"}, headers=plan)
-    assert r.status_code == 422 and "cuts T1 into 1 part" in r.json()["detail"]
+    assert r.status_code == 422 and "cuts 城关镇 (T1) into 1 part" in r.json()["detail"]

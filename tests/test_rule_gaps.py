@@ -252,13 +252,14 @@ def test_a_zone_without_parent_is_checked_against_the_county() -> None:
     assert outside == pytest.approx(0.26, abs=0.01)
     park = Unit(code="Z-PARK", name="园区", layer="zone", kind="dev_zone", geometry=zone)
     problems = check_units([("unit Z-PARK", park)], {u.code: u for u in units})
-    assert len(problems) == 1 and "lies outside the county C" in problems[0].message
+    assert len(problems) == 1 and "lies outside the county 演示县 (C)" in problems[0].message  # names, codes second
     found = [p for p in check_topology([*units, park]) if p.check == "outside_parent"]
     assert [(p.severity, p.codes) for p in found] == [("error", ("Z-PARK", "C"))]
     assert found[0].geometry.symmetric_difference(zone.difference(county)).area < 1e-12
     cells = sorted(h3.grid_disk(h3.latlng_to_cell(36.1, 115.41, 8), 1))  # H3 cells beyond the east edge
     hexes = Unit(code="Z-HEX", name="园区", layer="zone", kind="dev_zone", cells=cells)
-    assert "outside the county C" in check_units([("unit Z-HEX", hexes)], {u.code: u for u in units})[0].message
+    found_hex = check_units([("unit Z-HEX", hexes)], {u.code: u for u in units})
+    assert "outside the county 演示县 (C)" in found_hex[0].message
     assert [p.codes for p in check_topology([*units, hexes]) if p.check == "outside_parent"] == [("Z-HEX", "C")]
     inside = park.model_copy(update={"geometry": shapely.MultiPolygon([shapely.box(115.3, 36.1, 115.35, 36.15)])})
     assert check_units([("unit Z-PARK", inside)], {u.code: u for u in units}) == []
@@ -271,7 +272,7 @@ def test_put_validate_and_publish_refuse_what_they_passed(api: Api) -> None:
     zone = shapely.box(115.3, 36.1, 115.435, 36.15)  # 26 % beyond the county's east edge
     body = {**feature(zone), "properties": {"name": "园区", "layer": "zone", "kind": "dev_zone"}}
     r = client.put(f"/versions/{v['id']}/units/Z-PARK", params={"revision": v["revision"]}, json=body, headers=plan)
-    assert r.status_code == 422 and "outside the county C" in r.json()["detail"], r.text
+    assert r.status_code == 422 and "outside the county 演示县 (C)" in r.json()["detail"], r.text
     # The split that left its new part without a team: validate now reports the rule gap, located.
     cut = shapely.geometry.mapping(shapely.LineString([(115.3, 35.9), (115.3, 36.3)]))
 

@@ -116,7 +116,7 @@ def test_duplicate_unknown_parent_and_outside_parent_are_refused(repo: Repositor
                               Unit(code="V9", name="b", layer="village", parent_code="T1", geometry=WEST)])
     with pytest.raises(InvalidInput, match="unknown parent code T9"):
         repo.add_units(v.id, [Unit(code="V3", name="c", layer="village", parent_code="T9")])
-    with pytest.raises(InvalidInput, match="outside its parent T1"):
+    with pytest.raises(InvalidInput, match=r"outside its parent 西镇 \(T1\)"):
         repo.add_units(v.id, [Unit(code="V4", name="d", layer="village", parent_code="T1", geometry=EAST)])
     with pytest.raises(InvalidInput, match="needs a township"):
         repo.add_units(v.id, [Unit(code="V5", name="e", layer="village", parent_code="C")])

@@ -12,6 +12,7 @@ from gis.crs import metres_per_degree
 from gis.demo import build_demo_county
 from gis.model import Unit
 from gis.topology import TopologyOptions, check_topology
+from i18n import language
 
 LAT = 36.1
 KX, KY = metres_per_degree(LAT)
@@ -59,8 +60,11 @@ def test_an_overlap_is_located_and_measured_like_geopandas_finds_it() -> None:
     expected = pairs[pairs.geometry.area > 0]
     assert len(expected) == 1 and overlap.geometry.symmetric_difference(expected.geometry.iloc[0]).area < 1e-12
     assert overlap.area_m2 == pytest.approx(m2(expected.geometry.iloc[0].area), rel=2e-3)
-    feature = overlap.feature()
-    assert feature["geometry"]["type"] == "Polygon" and "overlap by" in feature["properties"]["message"]
+    feature = overlap.feature()  # its message in the current language: Chinese by default, names first
+    assert feature["geometry"]["type"] == "Polygon"
+    assert "村00（V00）与村01（V01）重叠" in feature["properties"]["message"]
+    with language("en"):
+        assert "overlap by" in overlap.feature()["properties"]["message"] and "overlap by" in overlap.message
 
 
 def test_gaps_and_parts_outside_the_parent_match_geopandas() -> None:
