@@ -1,7 +1,8 @@
 """Which message ids the code marks for translation, and which have no Chinese: the catalog completeness check.
 
 Extraction is Babel's own (`babel.messages.extract`): Python calls of `T(...)` and `N_(...)`, and `t(...)` in the
-pages' JavaScript. `python -m i18n.check` lists what is missing; tests/test_i18n.py fails on any.
+pages' JavaScript and templates (web/templates, Jinja2). `python -m i18n.check` lists what is missing;
+tests/test_i18n.py fails on any.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from i18n import catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("api", "cases", "cli", "config", "etl", "gis", "i18n", "store", "web")
-PASSES = [([("**.py", "python")], {"T": None, "N_": None}), ([("**/static/*.js", "javascript")], {"t": None})]
+PASSES = [([("**.py", "python")], {"T": None, "N_": None}), ([("**/static/*.js", "javascript")], {"t": None}),
+          ([("**/templates/*.html", "jinja2.ext:babel_extract")], {"t": None})]  # the pages' {{ t("...") }}
 
 
 def extracted() -> dict[str, list[str]]:

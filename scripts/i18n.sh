@@ -9,6 +9,7 @@ py=.venv/bin/python; [ -x "$py" ] || py=python3
 cat > /tmp/gridgov-babel.cfg <<'CFG'
 [python: **.py]
 [javascript: **/static/*.js]
+[jinja2: **/templates/*.html]
 CFG
 "$py" -m babel.messages.frontend extract -F /tmp/gridgov-babel.cfg -k T -k N_ -k t --no-location --sort-output \
   -o i18n/gridgov.pot api cases cli config etl gis i18n store web >/dev/null

@@ -10,17 +10,22 @@ refuse anything from another host as well (a configured intranet basemap host as
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import folium
+import jinja2
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from markupsafe import escape
 
 from config import Settings
 from gis.errors import InvalidInput, NotFound
+from i18n import DEFAULT_LANGUAGE, N_, gettext, negotiate, normalize
+from i18n.terms import TERMS
 from web.basemap import open_basemap
 
 STATIC = Path(__file__).with_name("static")
@@ -41,48 +46,95 @@ class Page:
         self.geoman, self.zoom_control = geoman, zoom_control
 
 
+# Titles and layer names are message ids (English), shown in the page's language.
 PAGES = {
-    "wall": Page("wall", "GridGov 指挥中心 command centre", "dispatcher", {
-        "county": "县 County", "township": "乡镇 Townships", "village": "村 Villages", "zone": "特殊区域 Zones",
-        "hotspots": "热点 Hotspots (H3)", "cases": "案件 Cases"}),
-    "phone": Page("phone", "GridGov 网格员上报 report", "worker", {
-        "township": "乡镇 Townships", "village": "村 Villages", "pin": "位置 Pin"}, zoom_control=False),
-    "planner": Page("planner", "GridGov 区划编辑 planner", "planner", {
-        "township": "乡镇 Townships", "village": "村 Villages", "grid": "网格 Grids", "zone": "特殊区域 Zones",
-        "cells": "H3 单元 Cells", "problems": "拓扑问题 Topology problems"}, geoman=True),
-    "dispute": Page("dispute", "GridGov 权属查询 disputes", "auditor", {
-        "township": "乡镇 Townships", "village": "村 Villages", "grid": "网格 Grids", "zone": "特殊区域 Zones",
-        "query": "查询 Query"}, geoman=True),
+    "wall": Page("wall", N_("Command centre"), "dispatcher", {
+        "county": N_("County"), "township": N_("Townships"), "village": N_("Villages"), "zone": N_("Special zones"),
+        "hotspots": N_("Hotspots (H3)"), "cases": N_("Cases")}),
+    "phone": Page("phone", N_("Grid worker's report"), "worker", {
+        "township": N_("Townships"), "village": N_("Villages"), "pin": N_("Pin")}, zoom_control=False),
+    "planner": Page("planner", N_("Boundary planner"), "planner", {
+        "township": N_("Townships"), "village": N_("Villages"), "grid": N_("Grids"), "zone": N_("Special zones"),
+        "cells": N_("H3 cells"), "problems": N_("Topology problems")}, geoman=True),
+    "dispute": Page("dispute", N_("Jurisdiction lookup"), "auditor", {
+        "township": N_("Townships"), "village": N_("Villages"), "grid": N_("Grids"), "zone": N_("Special zones"),
+        "query": N_("Query")}, geoman=True),
 }
+# Babel extraction of what the pages show: their scripts' t("..."), their templates' {{ t("...") }} and this
+# module's N_("...") (titles, layer names). The same passes as i18n/check.py, limited to the web package.
+_PAGE_PASSES = [([("**/static/*.js", "javascript")], {"t": None}),
+                ([("**/templates/*.html", "jinja2.ext:babel_extract")], {"t": None}),
+                ([("pages.py", "python")], {"N_": None})]
 
 
-def render_page(page: Page, settings: Settings) -> str:
-    """The page's HTML: a folium map over vendored Leaflet, its groups and control, the page's panels."""
-    fmap = folium.Map(location=[35.0, 105.0], zoom_start=5, tiles=None, prefer_canvas=True, control_scale=True,
+@cache
+def page_messages() -> tuple[str, ...]:
+    """Every message id a page may show: extracted from the pages' code, plus the words for the codes the API
+    sends (case states, actions, triage kinds, roles, layers …, i18n/terms.py)."""
+    from babel.messages.extract import extract_from_dir
+
+    ids: set[str] = set()
+    for methods, keywords in _PAGE_PASSES:
+        for _file, _line, message, _comments, _context in extract_from_dir(
+                str(Path(__file__).parent), methods, keywords=keywords, comment_tags=(), strip_comment_tags=True):
+            msgid = message[0] if isinstance(message, tuple) else message
+            if msgid:
+                ids.add(msgid)
+    ids.update(english for words in TERMS.values() for english in words.values())
+    return tuple(sorted(ids))
+
+
+def page_catalog(lang: str) -> dict[str, str]:
+    """msgid → text in `lang` for everything a page shows (English: each id is its own text)."""
+    return {m: gettext(m, lang) for m in page_messages()}
+
+
+_TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, auto_reload=False)
+
+
+def _embedded(value: Any) -> str:
+    """JSON safe inside a <script> element."""
+    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace(
+        "&", "\\u0026")
+
+
+def render_page(page: Page, settings: Settings, lang: str | None = None) -> str:
+    """The page's HTML in `lang` (default: the configured language): a folium map over vendored Leaflet, its
+    groups and control, the page's panels, and the page's strings from the gettext catalogs embedded as JSON
+    (so the page, kept by the service worker, needs no other request to speak its language)."""
+    lang = normalize(lang) or normalize(settings.language) or DEFAULT_LANGUAGE
+
+    def t(msgid: str, **params: Any) -> str:
+        return gettext(msgid, lang).format(**params) if params else gettext(msgid, lang)
+
+    # The scale bar is metric only (added by gg.js: L.control.scale({imperial: false})).
+    fmap = folium.Map(location=[35.0, 105.0], zoom_start=5, tiles=None, prefer_canvas=True, control_scale=False,
                       zoom_control=page.zoom_control, maxZoom=MAX_ZOOM, attributionControl=False)
     fmap.default_js = LEAFLET_JS  # instead of folium's CDN links (jsdelivr, code.jquery.com, cdnjs)
     fmap.default_css = LEAFLET_CSS
     tiles = _basemap(settings)
     if tiles is not None:
-        folium.TileLayer(tiles=tiles, attr=settings.basemap_attribution or "basemap", name="底图 Basemap",
+        folium.TileLayer(tiles=tiles, attr=settings.basemap_attribution or "basemap", name=t(N_("Basemap")),
                          max_zoom=MAX_ZOOM, overlay=False, control=True).add_to(fmap)
-    groups = {key: folium.FeatureGroup(name=label).add_to(fmap) for key, label in page.groups.items()}
+    groups = {key: folium.FeatureGroup(name=t(label)).add_to(fmap) for key, label in page.groups.items()}
     control = folium.LayerControl(collapsed=page.name == "phone", position="topleft" if page.name == "wall"
                                   else "topright")
     control.add_to(fmap)
     root: Any = fmap.get_root()  # a branca Figure: header, html and script sections
-    head = [f"<title>{page.title}</title>", '<link rel="icon" href="/favicon.ico"/>',
-            '<link rel="stylesheet" href="/static/gridgov.css"/>']
+    head = [f"<title>{escape(t(page.title))} · GridGov</title>",
+            '<link rel="icon" href="/favicon.ico"/>', '<link rel="stylesheet" href="/static/gridgov.css"/>',
+            '<script type="application/json" id="gg-i18n">' + _embedded({
+                "lang": lang, "messages": page_catalog(lang), "terms": TERMS}) + "</script>"]
     if page.geoman:
         head += [GEOMAN_CSS]
     for line in head:
         root.header.add_child(folium.Element(line))
-    root.html.add_child(folium.Element((TEMPLATES / f"{page.name}.html").read_text(encoding="utf-8")))
+    root.html.add_child(folium.Element(_TEMPLATES.get_template(f"{page.name}.html").render(t=t, lang=lang)))
     scripts = (([GEOMAN_JS] if page.geoman else [])
                + ['<script src="/static/gg.js"></script>', f'<script src="/static/{page.name}.js"></script>'])
     for line in scripts:
         root.html.add_child(folium.Element(line))
-    config = {"page": page.name, "refresh_seconds": settings.wall_refresh_seconds, "max_zoom": MAX_ZOOM,
+    config = {"page": page.name, "lang": lang, "refresh_seconds": settings.wall_refresh_seconds, "max_zoom": MAX_ZOOM,
               "time_zone": settings.timezone,  # pages show times on the county's clock (GG.fmtTime)
               "demo_user": page.demo_user if settings.demo_sign_in else None}
     groups_js = ", ".join(f"{json.dumps(k)}: {g.get_name()}" for k, g in groups.items())
@@ -90,8 +142,19 @@ def render_page(page: Page, settings: Settings) -> str:
     root.script.add_child(folium.Element(
         f";window.addEventListener('DOMContentLoaded', () => GG.start({{map: {fmap.get_name()}, "
         f"control: {control.get_name()}, groups: {{{groups_js}}}, config: {json.dumps(config)}}}));"))
-    html: str = root.render()
+    html: str = root.render().replace("<html>", f'<html lang="{lang}">', 1)
     return html
+
+
+def page_language(request: Request) -> str:
+    """A page's language: `?lang=` on its address, else the browser's Accept-Language, else GRIDGOV_LANGUAGE (the
+    language middleware has usually decided already, the same way)."""
+    decided = getattr(request.state, "language", None)
+    if isinstance(decided, str):
+        return decided
+    settings: Settings = request.app.state.settings
+    return negotiate(query=request.query_params.get("lang"), accept=request.headers.get("accept-language"),
+                     default=settings.language)
 
 
 def _basemap(settings: Settings) -> str | None:
@@ -121,14 +184,21 @@ def install_pages(app: FastAPI) -> None:
     def make(page: Page) -> Any:
         def handler(request: Request) -> HTMLResponse:
             settings: Settings = request.app.state.settings
-            return HTMLResponse(render_page(page, settings), headers={
+            return HTMLResponse(render_page(page, settings, page_language(request)), headers={
                 "Content-Security-Policy": security_policy(settings), "Cache-Control": "no-cache",
-                "X-Content-Type-Options": "nosniff"})
+                "Vary": "Accept-Language", "X-Content-Type-Options": "nosniff"})
         return handler
 
     for page in PAGES.values():
         router.add_api_route(f"/{page.name}", make(page), methods=["GET"], response_class=HTMLResponse,
                              summary=page.title)
+
+    @router.get("/i18n/{lang}.json")
+    def page_strings(lang: str) -> JSONResponse:
+        """The pages' strings in a language, {msgid: text} (the same catalogs as the server's answers); an
+        unknown language gets the default one, never an error."""
+        chosen = normalize(lang) or normalize(app.state.settings.language) or DEFAULT_LANGUAGE
+        return JSONResponse(page_catalog(chosen), headers={"Content-Language": chosen, "Cache-Control": "no-cache"})
 
     @router.get("/sw.js")
     def service_worker() -> Response:

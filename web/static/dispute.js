@@ -3,16 +3,18 @@
 ;(function () {
   "use strict";
   const GG = window.GG;
-  let map, groups;
+  const t = GG.t;
+  let map, groups, byCode = {};
+  const unitName = (code) => (byCode[code] ? byCode[code].name + " (" + code + ")" : code);
 
   const when = () => GG.$("#dq-date").value;
   const matter = () => GG.$("#dq-matter").value;
 
   function rulesList(rules, winner) {
-    if (!rules || !rules.length) return "<p>无匹配规则 no rule matches</p>";
-    return '<ol class="gg-events">' + rules.map((r) => "<li" + (winner && r.code === winner.code ? ' class="gg-ok"' : "") + ">" +
-      GG.esc(r.code) + " · " + GG.esc(r.scope || "") + " · 优先级 priority " + GG.esc(r.priority) + " → " + GG.esc(GG.teamName(r.team)) +
-      (r.legal_basis ? " · " + GG.esc(r.legal_basis) : "") + "</li>").join("") + "</ol>";
+    if (!rules || !rules.length) return "<p>" + GG.esc(t("No rule matches")) + "</p>";
+    return '<ol class="gg-events">' + rules.map((r) => "<li" + (winner && r.code === winner.code ? ' class="gg-ok"' : "") + ' data-rule="' + GG.esc(r.code) + '">' +
+      GG.esc(GG.teamName(r.team)) + " · " + GG.esc(t("priority {n}", {n: r.priority})) +
+      (r.legal_basis ? " · " + GG.esc(r.legal_basis) : "") + " · " + GG.esc(r.code) + "</li>").join("") + "</ol>";
   }
 
   let last = null; // the last question asked, to ask again when the date changes
@@ -34,6 +36,7 @@
       throw e;
     }
     if (ticket !== drawing) return units; // a later date was picked meanwhile: its answer draws
+    byCode = units.byCode;
     ["township", "village", "grid", "zone"].forEach((g) => groups[g].clearLayers());
     GG.unitLayer(units.layers.township, units.byCode, {fill: 0.05, weight: 3, label: true}).addTo(groups.township);
     GG.unitLayer(units.layers.village, units.byCode, {fill: 0.1, weight: 1}).addTo(groups.village);
@@ -64,15 +67,15 @@
       if (ticket !== asked) return; // a newer question (another date or place) answers instead
       const d = route.decisions[0];
       box.innerHTML = '<dl class="gg-kv">' +
-        "<dt>位置 point</dt><dd>" + latlng.lat.toFixed(6) + ", " + latlng.lng.toFixed(6) + "</dd>" +
-        "<dt>日期 as of</dt><dd>" + GG.esc(route.day) + " · 版本 version #" + GG.esc(route.version.id) + " " + GG.esc(route.version.name || "") + "</dd>" +
-        '<dt>负责 responsible</dt><dd id="dq-team" data-team="' + GG.esc(d.team) + '"><b>' + GG.esc(d.team_name) + "</b>" +
-        (d.co_owners && d.co_owners.length ? " + " + GG.esc(d.co_owners.join(", ")) : "") + "</dd>" +
-        '<dt>状态 status</dt><dd class="' + (d.status === "ok" ? "gg-ok" : "gg-bad") + '">' + GG.esc(d.status) + (d.candidates && d.candidates.length ? " · " + GG.esc(d.candidates.join(" / ")) : "") + "</dd>" +
-        "<dt>理由 reason</dt><dd>" + GG.esc(d.reason) + "</dd>" +
-        '<dt>距边界 to boundary</dt><dd id="dq-distance">' + at.distance_to_boundary_m.toFixed(1) + " m" + (at.on_boundary ? " · 在边界上 on the boundary" : "") + "</dd></dl>" +
-        "<h3>所在单位 Containing units</h3><ul class=\"gg-list\" id=\"dq-units\">" + at.units.map((u) => '<li data-code="' + GG.esc(u.code) + '">' + GG.esc(u.layer) + " · " + GG.esc(u.name) + " (" + GG.esc(u.code) + ")" + (u.selected ? "" : " · 未选 not selected") + "</li>").join("") + "</ul>" +
-        "<h3>匹配规则 Matching rules</h3>" + rulesList(d.matched_rules, d.winning_rule);
+        "<dt>" + GG.esc(t("Point")) + "</dt><dd>" + latlng.lat.toFixed(6) + ", " + latlng.lng.toFixed(6) + "</dd>" +
+        "<dt>" + GG.esc(t("As of")) + "</dt><dd>" + GG.esc(route.day) + " · " + GG.esc(t("Version #{id}", {id: route.version.id})) + " " + GG.esc(route.version.name || "") + "</dd>" +
+        '<dt>' + GG.esc(t("Responsible")) + '</dt><dd id="dq-team" data-team="' + GG.esc(d.team) + '"><b>' + GG.esc(d.team_name) + "</b>" +
+        (d.co_owners && d.co_owners.length ? " + " + GG.esc(d.co_owners.map(GG.teamName).join("、")) : "") + "</dd>" +
+        '<dt>' + GG.esc(t("Finding")) + '</dt><dd class="' + (d.status === "ok" ? "gg-ok" : "gg-bad") + '">' + GG.esc(GG.term("routing_status", d.status)) + (d.candidates && d.candidates.length ? " · " + GG.esc(d.candidates.map(GG.teamName).join(" / ")) : "") + "</dd>" +
+        "<dt>" + GG.esc(t("Reason")) + "</dt><dd>" + GG.esc(d.reason) + "</dd>" +
+        '<dt>' + GG.esc(t("To the boundary")) + '</dt><dd id="dq-distance">' + GG.esc(GG.distance(at.distance_to_boundary_m)) + (at.on_boundary ? " · " + GG.esc(t("on the boundary")) : "") + "</dd></dl>" +
+        "<h3>" + GG.esc(t("Containing units")) + "</h3><ul class=\"gg-list\" id=\"dq-units\">" + at.units.map((u) => '<li data-code="' + GG.esc(u.code) + '">' + GG.esc(GG.term("layer", u.layer)) + " · " + GG.esc(u.name) + " (" + GG.esc(u.code) + ")" + (u.selected ? "" : " · " + GG.esc(t("not selected"))) + "</li>").join("") + "</ul>" +
+        "<h3>" + GG.esc(t("Matching rules")) + "</h3>" + rulesList(d.matched_rules, d.winning_rule);
       document.body.dataset.answered = String(Number(document.body.dataset.answered || 0) + 1);
     } catch (e) {
       if (ticket === asked) box.textContent = e.message;
@@ -88,12 +91,12 @@
       const r = await GG.api("/disputes/area", {method: "POST", json: {geometry: layer.toGeoJSON(false).geometry, matter: matter(), at: when()}});
       if (ticket !== asked) return;
       const pct = (s) => (100 * s).toFixed(2) + "%";
-      box.innerHTML = "<p>面积 area " + (r.area_m2 != null ? Number(r.area_m2).toFixed(1) + " m²" : "") + " · " + GG.esc(r.day || when()) + "</p>" +
-        '<table class="gg-table" id="dq-team-shares"><thead><tr><th>队伍 Team</th><th>m²</th><th>share</th></tr></thead><tbody>' +
-        r.teams.map((t) => '<tr data-team="' + GG.esc(t.team) + '"><td>' + GG.esc(t.name) + "</td><td>" + t.area_m2.toFixed(1) + "</td><td>" + pct(t.share) + "</td></tr>").join("") + "</tbody></table>" +
-        '<table class="gg-table"><thead><tr><th>单位 Unit</th><th>m²</th><th>share</th></tr></thead><tbody>' +
-        r.units.map((u) => "<tr><td>" + GG.esc(u.layer + " " + u.code) + "</td><td>" + u.area_m2.toFixed(1) + "</td><td>" + pct(u.share) + "</td></tr>").join("") + "</tbody></table>" +
-        "<p>" + Object.entries(r.status || {}).map(([s, v]) => GG.esc(s) + " " + pct(v)).join(" · ") + "</p>";
+      box.innerHTML = "<p>" + GG.esc(t("Area")) + " " + (r.area_m2 != null ? GG.esc(GG.area(Number(r.area_m2))) : "") + " · " + GG.esc(r.day || when()) + "</p>" +
+        '<table class="gg-table" id="dq-team-shares"><thead><tr><th>' + GG.esc(t("Team")) + "</th><th>" + GG.esc(t("Area")) + "</th><th>" + GG.esc(t("Share")) + "</th></tr></thead><tbody>" +
+        r.teams.map((x) => '<tr data-team="' + GG.esc(x.team) + '" data-m2="' + x.area_m2 + '"><td>' + GG.esc(x.name) + "</td><td>" + GG.esc(GG.area(x.area_m2)) + "</td><td>" + pct(x.share) + "</td></tr>").join("") + "</tbody></table>" +
+        '<table class="gg-table"><thead><tr><th>' + GG.esc(t("Unit")) + "</th><th>" + GG.esc(t("Area")) + "</th><th>" + GG.esc(t("Share")) + "</th></tr></thead><tbody>" +
+        r.units.map((u) => '<tr data-code="' + GG.esc(u.code) + '" data-m2="' + u.area_m2 + '"><td>' + GG.esc(GG.term("layer", u.layer) + " " + unitName(u.code)) + "</td><td>" + GG.esc(GG.area(u.area_m2)) + "</td><td>" + pct(u.share) + "</td></tr>").join("") + "</tbody></table>" +
+        "<p>" + Object.entries(r.status || {}).map(([s, v]) => GG.esc(GG.term("routing_status", s)) + " " + pct(v)).join(" · ") + "</p>";
       document.body.dataset.answered = String(Number(document.body.dataset.answered || 0) + 1);
     } catch (e) {
       if (ticket === asked) box.textContent = e.message;

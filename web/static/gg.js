@@ -9,17 +9,63 @@
     return String(v == null ? "" : v).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
   };
   GG.$ = (sel) => document.querySelector(sel);
+
+  // ---- language ---------------------------------------------------------------------------------
+  // The page's strings come from the server's gettext catalogs (i18n/locales), embedded in the page as JSON for
+  // its language (?lang=, else the browser's Accept-Language, else GRIDGOV_LANGUAGE): msgid (English) -> text.
+  const I18N = (function () {
+    const el = document.getElementById("gg-i18n");
+    try { return el ? JSON.parse(el.textContent) : {}; } catch (e) { return {}; }
+  })();
+  GG.lang = I18N.lang || document.documentElement.lang || "zh-CN";
+  const MESSAGES = I18N.messages || {};
+  const TERMS = I18N.terms || {};
+  /** A page string in the page's language, {named} fields filled in after translation (values as given). */
+  GG.t = function (msgid, params) {
+    const text = Object.prototype.hasOwnProperty.call(MESSAGES, msgid) ? MESSAGES[msgid] : msgid;
+    return params ? text.replace(/\{(\w+)\}/g, (m, k) => (Object.prototype.hasOwnProperty.call(params, k) ? String(params[k]) : m)) : text;
+  };
+  const t = GG.t;
+  /** A translated text as HTML: escaped, then its fields filled with HTML the caller made safe (th(t("…"), {…})). */
+  GG.th = (text, html) => GG.esc(text).replace(/\{(\w+)\}/g, (m, k) => (html && Object.prototype.hasOwnProperty.call(html, k) ? String(html[k]) : m));
+  /** The word for a code the API sends (a case state, action, triage kind, role, layer …: i18n/terms.py). */
+  GG.term = function (kind, code) {
+    if (code === null || code === undefined || code === "") return "—";
+    const english = TERMS[kind] && TERMS[kind][code];
+    return english ? t(english) : String(code);
+  };
+  // Areas and distances as the server writes them (i18n/units.py): metric, areas with their 亩 (1 亩 = 10,000/15 m²).
+  const num = (x, digits) => Number(x).toLocaleString("en-US", {minimumFractionDigits: digits, maximumFractionDigits: digits});
+  /** A distance: "8.5 m", "850 m", "3.2 km". */
+  GG.distance = function (m) {
+    if (m === null || m === undefined || isNaN(m)) return "—";
+    const a = Math.abs(m);
+    if (a >= 100000) return num(m / 1000, 0) + " km";
+    if (a >= 1000) return num(m / 1000, 1) + " km";
+    return a >= 10 ? num(m, 0) + " m" : Number(m).toFixed(1) + " m";
+  };
+  /** An area in m² (km² from 1 km²) with its 亩: "3,605 m²（5.4 亩）", in English "3,605 m² (5.4 mu)". */
+  GG.area = function (m2) {
+    if (m2 === null || m2 === undefined || isNaN(m2)) return "—";
+    const a = Math.abs(m2), mu = m2 / (10000 / 15), amu = Math.abs(mu);
+    const metric = a >= 1e6 ? num(m2 / 1e6, 2) + " km²" : a >= 100 ? num(m2, 0) + " m²" : num(m2, 1) + " m²";
+    const mus = amu >= 100 ? num(mu, 0) : amu >= 1 ? num(mu, 1) : (amu >= 0.01 || mu === 0 ? mu.toFixed(2) : mu.toPrecision(1));
+    return GG.lang === "zh-CN" ? metric + "（" + mus + " 亩）" : metric + " (" + mus + " mu)";
+  };
+
   GG.uuid = function () {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
     const b = crypto.getRandomValues(new Uint8Array(16));
     return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
   };
 
-  /** A message a person can act on, from any error body the API sends. */
+  /** A message a person can act on, from any error body the API sends: its `message`, in the page's language
+      (the API answers in the language the page asks for), else the English `detail`. */
   GG.message = function (data, fallback) {
-    if (!data) return fallback || "request failed";
+    if (!data) return fallback || t("The request failed");
     if (typeof data === "string") return data.slice(0, 300);
     if (Array.isArray(data)) return data.map((d) => d.description || JSON.stringify(d)).join("; ");
+    if (typeof data.message === "string" && data.message) return data.message;
     const where = data.where ? " (" + data.where + ")" : "";
     if (typeof data.detail === "string") return data.detail + where;
     return JSON.stringify(data.detail || data).slice(0, 300);
@@ -28,7 +74,7 @@
   /** fetch with the bearer token; a 401 asks the user to sign in and tries once more. */
   GG.api = async function (path, opts) {
     opts = opts || {};
-    const headers = Object.assign({}, opts.headers || {});
+    const headers = Object.assign({"Accept-Language": GG.lang}, opts.headers || {}); // answers in the page's language
     const token = localStorage.getItem(TOKEN);
     if (token) headers.Authorization = "Bearer " + token;
     let body = opts.body;
@@ -42,7 +88,7 @@
       await GG.signIn();
       const now = (GG.user() || {}).username;
       if (opts.as && now !== opts.as) { // never send one person's report under another's name
-        const err = new Error("已登录为 signed in as " + now + "; this waits for " + opts.as);
+        const err = new Error(t("Signed in as {user}; this waits for {owner}", {user: now, owner: opts.as}));
         err.status = 401;
         throw err;
       }
@@ -67,10 +113,10 @@
     signing = new Promise((resolve) => {
       const demo = GG.config && GG.config.demo_user;
       const submit = async (username, password, box) => {
-        const r = await fetch("/auth/token", {method: "POST", headers: {"Content-Type": "application/json"},
+        const r = await fetch("/auth/token", {method: "POST", headers: {"Content-Type": "application/json", "Accept-Language": GG.lang},
           body: JSON.stringify({username: username, password: password})});
         const data = await r.json().catch(() => null);
-        if (!r.ok) throw new Error(GG.message(data, "sign-in failed"));
+        if (!r.ok) throw new Error(GG.message(data, t("Sign-in failed")));
         localStorage.setItem(TOKEN, data.access_token);
         localStorage.setItem("gg.user", JSON.stringify({username: data.username, role: data.role, team: data.team_code}));
         if (box) box.remove();
@@ -84,10 +130,10 @@
       }
       const box = document.createElement("div");
       box.className = "gg-modal";
-      box.innerHTML = '<form class="gg-signin" autocomplete="on"><h2>登录 Sign in</h2>' +
-        '<label>用户名 Username<input name="username" autocomplete="username" required></label>' +
-        '<label>密码 Password<input name="password" type="password" autocomplete="current-password" required></label>' +
-        '<button type="submit">登录 Sign in</button><p class="gg-error" role="alert"></p></form>';
+      box.innerHTML = '<form class="gg-signin" autocomplete="on"><h2>' + GG.esc(t("Sign in")) + "</h2>" +
+        "<label>" + GG.esc(t("Username")) + '<input name="username" autocomplete="username" required></label>' +
+        "<label>" + GG.esc(t("Password")) + '<input name="password" type="password" autocomplete="current-password" required></label>' +
+        '<button type="submit">' + GG.esc(t("Sign in")) + '</button><p class="gg-error" role="alert"></p></form>';
       document.body.appendChild(box);
       const form = box.querySelector("form");
       form.addEventListener("submit", (ev) => {
@@ -105,7 +151,7 @@
   GG.showUser = function () {
     const el = GG.$("#gg-user");
     const u = GG.user();
-    if (el) el.textContent = u ? u.username + " · " + u.role + (u.team ? " · " + u.team : "") : "";
+    if (el) el.textContent = u ? u.username + " · " + GG.term("role", u.role) + (u.team ? " · " + GG.teamName(u.team) : "") : "";
   };
   GG.signOut = async function () {
     if (GG.beforeSignOut && !GG.beforeSignOut()) return;
@@ -146,6 +192,7 @@
     const [teams, matters] = await Promise.all([GG.api("/teams"), GG.api("/matters")]);
     teams.forEach((t) => { GG.ref.teams[t.code] = t; if (t.unit_code && t.kind !== "grid_worker" && !GG.ref.unitTeam[t.unit_code]) GG.ref.unitTeam[t.unit_code] = t.code; });
     matters.forEach((m) => { GG.ref.matters[m.code] = m; });
+    GG.showUser(); // the team by its name now that the names are in
     return GG.ref;
   };
   GG.teamName = (code) => (GG.ref.teams[code] ? GG.ref.teams[code].name : code || "—");
@@ -225,10 +272,23 @@
   /** A date as YYYY-MM-DD on the county's calendar (the server's "today" for versions; not the browser's day). */
   GG.isoDay = (d) => { const p = GG.wallParts(d); return p.year + "-" + p.month + "-" + p.day; };
 
+  /** Leaflet's and leaflet-geoman's own words (button titles) in the page's language. */
+  function speakLeaflet(map) {
+    if (map.pm && GG.lang === "zh-CN") map.pm.setLang("zh");
+    const titles = {".leaflet-control-zoom-in": t("Zoom in"), ".leaflet-control-zoom-out": t("Zoom out"),
+      ".leaflet-control-layers-toggle": t("Layers")};
+    Object.entries(titles).forEach(([sel, text]) => map.getContainer().querySelectorAll(sel).forEach((el) => {
+      el.title = text;
+      el.setAttribute("aria-label", text);
+    }));
+  }
+
   /** Start the page once folium's script has made the map, its groups and control. */
   GG.start = function (ctx) {
     GG.config = ctx.config;
     GG.map = ctx.map;
+    L.control.scale({imperial: false}).addTo(ctx.map); // metric only
+    speakLeaflet(ctx.map);
     GG.groups = ctx.groups;
     GG.control = ctx.control;
     GG.showUser();

@@ -3,6 +3,7 @@
 ;(function () {
   "use strict";
   const GG = window.GG;
+  const t = GG.t;
   const OUTBOX = "gg.outbox";
   let map, groups, place = null, previewSeq = 0, flushing = false;
 
@@ -12,9 +13,9 @@
   function setPlace(lat, lon, accuracy, how) {
     place = {lat: lat, lon: lon, accuracy_m: accuracy};
     groups.pin.clearLayers();
-    L.marker([lat, lon], {title: "pin"}).addTo(groups.pin);
+    L.marker([lat, lon], {title: t("Pin"), alt: t("Pin")}).addTo(groups.pin);
     if (accuracy) L.circle([lat, lon], {radius: accuracy, weight: 1, fillOpacity: 0.1}).addTo(groups.pin);
-    GG.$("#ph-where").textContent = how + " " + lat.toFixed(6) + ", " + lon.toFixed(6) + (accuracy ? " ±" + Math.round(accuracy) + " m" : "");
+    GG.$("#ph-where").textContent = how + " " + lat.toFixed(6) + ", " + lon.toFixed(6) + (accuracy ? " ±" + GG.distance(accuracy) : "");
     GG.$("#ph-send").disabled = false;
     document.body.dataset.pin = lat.toFixed(7) + "," + lon.toFixed(7);
     preview();
@@ -32,13 +33,14 @@
       const data = await GG.api("/route", {method: "POST", json: body});
       if (seq !== previewSeq) return;
       const d = data.decisions[0];
-      let kind = "ok", text = "将由 goes to <b>" + GG.esc(d.team_name) + "</b>";
+      let kind = "ok", text = GG.th(t("Goes to {team}"), {team: "<b>" + GG.esc(d.team_name) + "</b>"});
       if (d.status !== "ok") {
         kind = "warn";
-        text += "<br>⚠ " + (d.status === "dispute" ? "权属争议 disputed: " : "无责任规则 no rule: ") + GG.esc(d.reason) + " — 指挥中心将分拨 the command centre will assign it";
+        text += "<br>⚠ " + GG.th(d.status === "dispute" ? t("Disputed: {reason}") : t("No rule covers it: {reason}"), {reason: GG.esc(d.reason)}) +
+          " — " + GG.esc(t("the command centre will assign it"));
       } else if (d.near_boundary) {
         kind = "warn";
-        text += "<br>⚠ 靠近边界 near a boundary (" + Math.round(d.distance_to_boundary_m) + " m): 请确认位置 check the place";
+        text += "<br>⚠ " + GG.esc(t("Near a boundary ({distance}): check the place", {distance: GG.distance(d.distance_to_boundary_m)}));
       }
       box.dataset.kind = kind;
       box.dataset.team = d.team;
@@ -72,9 +74,9 @@
 
   async function compose(ev) {
     ev.preventDefault();
-    if (!place) { GG.status("先选位置 choose a place first", "error"); return; }
+    if (!place) { GG.status(t("Choose a place first"), "error"); return; }
     const file = GG.$("#ph-photo").files[0];
-    if (file && file.size > 10 * 2 ** 20) { GG.status("照片太大 the photo is over 10 MiB", "error"); return; }
+    if (file && file.size > 10 * 2 ** 20) { GG.status(t("The photo is over 10 MiB"), "error"); return; }
     const item = {
       key: GG.uuid(), state: "queued", created: new Date().toISOString(), error: null,
       report: {idempotency_key: null, matter: GG.$("#ph-matter").value, lat: place.lat, lon: place.lon,
@@ -86,7 +88,7 @@
     if (place.accuracy_m) item.report.accuracy_m = place.accuracy_m;
     const items = outbox();
     items.unshift(item);
-    try { save(items); } catch (e) { GG.status("手机存储已满 the phone's storage is full: " + e.message, "error"); return; }
+    try { save(items); } catch (e) { GG.status(t("The phone's storage is full: {error}", {error: e.message}), "error"); return; }
     GG.$("#ph-note").value = "";
     GG.$("#ph-photo").value = "";
     render();
@@ -100,10 +102,10 @@
       li.dataset.state = it.state;
       li.dataset.key = it.key;
       const what = GG.esc(GG.matterName(it.report.matter)) + " · " + GG.esc(GG.fmtTime(it.created, {time: true}));
-      if (it.state === "sent") li.innerHTML = "✓ 已送达 sent · #" + it.case_id + " → " + GG.esc(GG.teamName(it.team)) + " · " + what + (it.triage ? " · 待分拨 triage: " + GG.esc(it.triage) : "");
-      else if (it.state === "failed") li.innerHTML = "✗ 未受理 refused · " + what + " · " + GG.esc(it.error);
-      else if (!mine(it)) li.innerHTML = "⏳ 待 " + GG.esc(it.by) + " 登录后发送 waits for " + GG.esc(it.by) + " to sign in · " + what;
-      else li.innerHTML = "⏳ 待发送 queued · " + what + (it.error ? " · " + GG.esc(it.error) : "");
+      if (it.state === "sent") li.innerHTML = "✓ " + GG.esc(t("Sent")) + " · #" + it.case_id + " → " + GG.esc(GG.teamName(it.team)) + " · " + what + (it.triage ? " · " + GG.esc(t("Triage")) + ": " + GG.esc(GG.term("triage", it.triage)) : "");
+      else if (it.state === "failed") li.innerHTML = "✗ " + GG.esc(t("Refused")) + " · " + what + " · " + GG.esc(it.error);
+      else if (!mine(it)) li.innerHTML = "⏳ " + GG.esc(t("Waits for {user} to sign in", {user: it.by})) + " · " + what;
+      else li.innerHTML = "⏳ " + GG.esc(t("Queued")) + " · " + what + (it.error ? " · " + GG.esc(it.error) : "");
       return li;
     }));
     const waiting = outbox().filter((it) => it.state === "queued" && mine(it)).length;
@@ -139,14 +141,14 @@
           const report = Object.assign({}, it.report, {photos: sha ? [sha] : []});
           const c = await GG.api("/reports", {method: "POST", json: report, as: it.by});
           update(it.key, {state: "sent", case_id: c.id, team: c.team, triage: c.triage, error: null, photo: null});
-          GG.status("已送达 sent: #" + c.id + " → " + GG.teamName(c.team), "ok");
+          GG.status(t("Sent") + ": #" + c.id + " → " + GG.teamName(c.team), "ok");
         } catch (e) {
           if (e.status && e.status >= 400 && e.status < 500 && e.status !== 401 && e.status !== 408 && e.status !== 429) {
             update(it.key, {state: "failed", error: e.message});
             GG.status(e.message, "error");
           } else {
-            update(it.key, {error: navigator.onLine ? e.message : "离线 offline"});
-            GG.status("离线，稍后重试 offline: will retry", "info");
+            update(it.key, {error: navigator.onLine ? e.message : t("Offline")});
+            GG.status(t("Offline: will retry"), "info");
             break; // the network is down: keep the order, try again later
           }
         }
@@ -171,24 +173,24 @@
         .then(() => Promise.all(["/auth/me", "/matters", "/teams", "/units?layer=county", "/units?layer=township",
           "/units?layer=village"].map((u) => GG.api(u))))
         .then(() => { document.body.dataset.offlineReady = "1"; })
-        .catch((e) => GG.status("离线功能不可用 offline use unavailable: " + e.message, "info"));
+        .catch((e) => GG.status(t("Offline use unavailable: {error}", {error: e.message}), "info"));
     }
     GG.beforeSignOut = () => {
       const n = outbox().filter((it) => it.state === "queued" && mine(it)).length;
-      return n === 0 || confirm(n + " 条上报尚未送达 report(s) not sent yet. They stay on this phone and go when you sign in again. Sign out?");
+      return n === 0 || confirm(t("{n} report(s) not sent yet. They stay on this phone and go when you sign in again. Sign out?", {n: n}));
     };
     window.addEventListener("online", flush);
     setInterval(flush, 10000);
     GG.$("#ph-form").addEventListener("submit", compose);
     GG.$("#ph-matter").addEventListener("change", preview);
     GG.$("#ph-locate").addEventListener("click", () => {
-      if (!navigator.geolocation) { GG.status("此浏览器不能定位 no geolocation here: tap the map", "error"); return; }
+      if (!navigator.geolocation) { GG.status(t("No geolocation here: tap the map"), "error"); return; }
       navigator.geolocation.getCurrentPosition(
-        (p) => { setPlace(p.coords.latitude, p.coords.longitude, p.coords.accuracy, "定位 located"); map.setView([p.coords.latitude, p.coords.longitude], 16); },
-        (e) => GG.status("定位失败 could not locate (" + e.message + "): tap the map", "error"),
+        (p) => { setPlace(p.coords.latitude, p.coords.longitude, p.coords.accuracy, t("Located")); map.setView([p.coords.latitude, p.coords.longitude], 16); },
+        (e) => GG.status(t("Could not locate ({error}): tap the map", {error: e.message}), "error"),
         {enableHighAccuracy: true, timeout: 15000, maximumAge: 30000});
     });
-    map.on("click", (ev) => setPlace(ev.latlng.lat, ev.latlng.lng, null, "手动 pin"));
+    map.on("click", (ev) => setPlace(ev.latlng.lat, ev.latlng.lng, null, t("Pinned on the map")));
     await GG.loadReference();
     const select = GG.$("#ph-matter");
     Object.values(GG.ref.matters).forEach((m) => {

@@ -3,6 +3,16 @@
 ;(function () {
   "use strict";
   const GG = window.GG;
+  const t = GG.t;
+  // A version's status (the API's code) in the page's language.
+  const VERSION_STATUS = {draft: t("draft"), validated: t("validated"), published: t("published")};
+  const versionStatus = (s) => VERSION_STATUS[s] || s;
+  // The kinds of topology problem the version endpoints report (gis/topology.py), in the page's language.
+  const PROBLEM = {overlap: t("overlap"), gap: t("gap between units"), validity: t("invalid geometry"),
+    outside_parent: t("outside its parent"), sliver: t("sliver"), cell_collision: t("cell in two units"),
+    rule_gap: t("no rule covers it")};
+  const SEVERITY = {error: t("error"), warning: t("warning")};
+  const unitName = (code) => (units && units.byCode[code] ? units.byCode[code].name : code);
   let map, groups, draft = null, units = null, cellIndex = {}, editing = null;
 
   const units_of = (layer) => (units ? units.layers[layer].features : []);
@@ -14,7 +24,7 @@
     select.replaceChildren(...drafts.map((v) => {
       const o = document.createElement("option");
       o.value = v.id;
-      o.textContent = "#" + v.id + " " + v.name + " (" + v.status + ")";
+      o.textContent = "#" + v.id + " " + v.name + " (" + versionStatus(v.status) + ")";
       return o;
     }));
     return {all: all, drafts: drafts};
@@ -33,8 +43,8 @@
   async function refreshDraft() {
     draft = await GG.api("/versions/" + draft.id);
     if (document.body.dataset.impactRevision && document.body.dataset.impactRevision !== String(draft.revision)) clearPreview();
-    GG.$("#pl-version-info").textContent = "版本 version #" + draft.id + " · " + draft.status + " · revision " + draft.revision +
-      (draft.based_on ? " · 基于 based on #" + draft.based_on : "");
+    GG.$("#pl-version-info").textContent = t("Version #{id}", {id: draft.id}) + " · " + versionStatus(draft.status) + " · " +
+      t("revision {n}", {n: draft.revision}) + (draft.based_on ? " · " + t("based on #{id}", {id: draft.based_on}) : "");
     document.body.dataset.version = String(draft.id);
     document.body.dataset.revision = String(draft.revision);
   }
@@ -96,7 +106,7 @@
       if (e.status === 409 && e.where === "revision") { // stale, not refused for a reason of its own
         await refreshDraft();
         await loadLayers();
-        throw new Error("草稿已被他人修改，已重新载入 the draft changed meanwhile and was reloaded: " + e.message);
+        throw new Error(t("The draft changed meanwhile and was reloaded: {error}", {error: e.message}));
       }
       throw e;
     } finally {
@@ -116,8 +126,8 @@
     if (editing || map.pm.globalDrawModeEnabled()) return;
     const p = f.properties;
     const box = GG.$("#pl-selection");
-    box.innerHTML = "<p><b>" + GG.esc(p.name) + "</b> " + GG.esc(p.code) + " · " + GG.esc(p.layer) + " · 上级 parent " + GG.esc(p.parent_code || "—") +
-      " · 队伍 team " + GG.esc(GG.teamName(p.team)) + "</p>";
+    box.innerHTML = "<p><b>" + GG.esc(p.name) + "</b> " + GG.esc(p.code) + " · " + GG.esc(GG.term("layer", p.layer)) + " · " +
+      GG.esc(t("Parent")) + " " + GG.esc(p.parent_code ? unitName(p.parent_code) : "—") + " · " + GG.esc(t("Team")) + " " + GG.esc(GG.teamName(p.team)) + "</p>";
     document.body.dataset.selected = p.code;
     if (p.layer === "village" || p.layer === "grid") {
       const parentLayer = p.layer === "village" ? "township" : "village";
@@ -129,12 +139,12 @@
       const go = document.createElement("button");
       go.type = "button";
       go.id = "pl-move";
-      go.textContent = "改划 Move to";
+      go.textContent = t("Move to");
       go.addEventListener("click", async () => {
         try {
           const r = await draftCall(() => GG.api("/versions/" + draft.id + "/units/" + encodeURIComponent(p.code) + "/assign?revision=" + draft.revision,
             {method: "POST", json: {parent_code: sel.value}}));
-          await afterEdit(p.name + " → " + sel.value + (r.redrawn.length ? " (重绘 redrawn " + r.redrawn.join(", ") + ")" : ""));
+          await afterEdit(p.name + " → " + unitName(sel.value) + (r.redrawn.length ? " (" + t("redrawn: {units}", {units: r.redrawn.map(unitName).join("、")}) + ")" : ""));
         } catch (e) { GG.status(e.message, "error"); }
       });
       row.append(go, sel);
@@ -144,7 +154,7 @@
       const edit = document.createElement("button");
       edit.type = "button";
       edit.id = "pl-edit";
-      edit.textContent = "编辑边界 Edit boundary";
+      edit.textContent = t("Edit boundary");
       edit.addEventListener("click", () => startEdit(f, layer, edit));
       box.appendChild(edit);
     }
@@ -153,11 +163,11 @@
   function startEdit(f, layer, button) {
     editing = layer;
     layer.pm.enable({snappable: true, snapDistance: 20, allowSelfIntersection: false});
-    button.textContent = "保存边界 Save boundary";
+    button.textContent = t("Save boundary");
     button.id = "pl-save";
     const cancel = document.createElement("button");
     cancel.type = "button";
-    cancel.textContent = "取消 Cancel";
+    cancel.textContent = t("Cancel");
     cancel.addEventListener("click", async () => { layer.pm.disable(); editing = null; await loadLayers(); GG.$("#pl-selection").innerHTML = ""; });
     button.after(cancel);
     button.onclick = null;
@@ -168,7 +178,7 @@
       editing = null;
       try {
         await putUnit(f.properties.code, {type: "Feature", geometry: geometry, properties: {}});
-        await afterEdit("已保存 saved " + f.properties.name);
+        await afterEdit(t("Saved {name}", {name: f.properties.name}));
       } catch (e) { GG.status(e.message, "error"); await loadLayers(); }
     });
   }
@@ -176,16 +186,16 @@
   function selectCell(c) {
     if (editing || map.pm.globalDrawModeEnabled()) return;
     const box = GG.$("#pl-selection");
-    box.innerHTML = "<p>H3 <b>" + GG.esc(c.h) + "</b> · " + GG.esc(c.unit) + " (" + GG.esc(c.layer) + ")</p>";
+    box.innerHTML = "<p>H3 <b>" + GG.esc(c.h) + "</b> · " + GG.esc(unitName(c.unit)) + " " + GG.esc(c.unit) + " (" + GG.esc(GG.term("layer", c.layer)) + ")</p>";
     document.body.dataset.selected = c.h;
     const targets = [...new Set(Object.values(cellIndex).filter((x) => x.layer === c.layer && x.unit !== c.unit).map((x) => x.unit))];
     const sel = document.createElement("select");
     sel.id = "pl-cell-target";
-    targets.forEach((t) => sel.appendChild(option(t, t + " · " + ((units.byCode[t] || {}).name || ""))));
+    targets.forEach((x) => sel.appendChild(option(x, unitName(x) + " · " + x)));
     const go = document.createElement("button");
     go.type = "button";
     go.id = "pl-move-cell";
-    go.textContent = "改划单元 Move cell to";
+    go.textContent = t("Move the cell to");
     go.addEventListener("click", async () => {
       try {
         // One edit: the cell leaves its unit and joins the other at one revision (never in both, never in neither).
@@ -207,14 +217,15 @@
       pmIgnore: true,
       style: (f) => ({color: f.properties.severity === "error" ? "#d00" : "#e69500", weight: 3, fillOpacity: 0.5}),
       pointToLayer: (f, ll) => L.circleMarker(ll, {radius: 8, color: "#d00"}),
-      onEachFeature: (f, l) => l.bindPopup(GG.esc(f.properties.check + ": " + f.properties.message)),
+      onEachFeature: (f, l) => l.bindPopup(GG.esc((PROBLEM[f.properties.check] || f.properties.check) + ": " + f.properties.message)),
     }).addTo(groups.problems);
     const list = GG.$("#pl-problems");
     list.replaceChildren(...layer.getLayers().map((l) => {
       const p = l.feature.properties;
       const li = document.createElement("li");
       li.dataset.kind = p.check;
-      li.innerHTML = '<b class="' + (p.severity === "error" ? "gg-bad" : "") + '">' + GG.esc(p.severity) + "</b> " + GG.esc(p.check) + ": " + GG.esc(p.message);
+      li.innerHTML = '<b class="' + (p.severity === "error" ? "gg-bad" : "") + '">' + GG.esc(SEVERITY[p.severity] || p.severity) + "</b> " +
+        GG.esc(PROBLEM[p.check] || p.check) + ": " + GG.esc(p.message);
       li.addEventListener("click", () => { map.fitBounds(l.getBounds ? l.getBounds() : L.latLngBounds([l.getLatLng()]), {maxZoom: 16}); l.openPopup(); });
       return li;
     }));
@@ -232,20 +243,21 @@
   function drawn(layer) {
     groups.problems.addLayer(layer); // shown until saved or dropped
     const box = GG.$("#pl-selection");
-    box.innerHTML = '<form id="pl-new-unit" class="gg-kv"><dt>代码 code</dt><dd><input name="code" required pattern="[A-Za-z0-9_.:\\-]{1,64}"></dd>' +
-      '<dt>名称 name</dt><dd><input name="name" required maxlength="200"></dd>' +
-      '<dt>图层 layer</dt><dd><select name="layer"><option value="zone">zone 特殊区域</option><option value="grid">grid 网格</option></select></dd>' +
-      '<dt>类型 kind</dt><dd><select name="kind"></select></dd><dt>上级 parent</dt><dd><select name="parent"></select></dd>' +
-      '<dt></dt><dd><button type="submit" id="pl-save-new">保存 Save</button> <button type="button" id="pl-drop-new">放弃 Drop</button></dd></form>';
+    box.innerHTML = '<form id="pl-new-unit" class="gg-kv"><dt>' + GG.esc(t("Code")) + '</dt><dd><input name="code" required pattern="[A-Za-z0-9_.:\\-]{1,64}"></dd>' +
+      "<dt>" + GG.esc(t("Name")) + '</dt><dd><input name="name" required maxlength="200"></dd>' +
+      "<dt>" + GG.esc(t("Layer")) + '</dt><dd><select name="layer"><option value="zone">' + GG.esc(GG.term("layer", "zone")) + '</option><option value="grid">' +
+      GG.esc(GG.term("layer", "grid")) + "</option></select></dd>" +
+      "<dt>" + GG.esc(t("Kind")) + '</dt><dd><select name="kind"></select></dd><dt>' + GG.esc(t("Parent")) + '</dt><dd><select name="parent"></select></dd>' +
+      '<dt></dt><dd><button type="submit" id="pl-save-new">' + GG.esc(t("Save")) + '</button> <button type="button" id="pl-drop-new">' + GG.esc(t("Discard")) + "</button></dd></form>";
     const form = GG.$("#pl-new-unit");
     const fill = () => {
       const l = form.layer.value;
-      form.kind.replaceChildren(...NEW_KINDS[l].map((k) => option(k, k)));
+      form.kind.replaceChildren(...NEW_KINDS[l].map((k) => option(k, l === "grid" ? GG.term("layer", k) : GG.term("zone", k))));
       const centre = layer.getBounds().getCenter();
       const parents = units_of(PARENT_LAYER[l]);
       // Preselect the parent holding the polygon's centre.
       const inside = parents.find((f) => L.geoJSON(f).getBounds().contains(centre) && contains(f.geometry, centre));
-      form.parent.replaceChildren(...parents.map((f) => option(f.properties.code, f.properties.name, inside && f === inside)));
+      form.parent.replaceChildren(...parents.map((f) => option(f.properties.code, f.properties.name + " · " + f.properties.code, inside && f === inside)));
     };
     form.layer.addEventListener("change", fill);
     fill();
@@ -256,7 +268,7 @@
         await putUnit(form.code.value, {type: "Feature", geometry: layer.toGeoJSON(false).geometry, properties: {
           name: form.name.value, layer: form.layer.value, kind: form.kind.value, parent_code: form.parent.value}});
         groups.problems.removeLayer(layer);
-        await afterEdit("已新建 created " + form.code.value);
+        await afterEdit(t("Created {name} ({code})", {name: form.name.value, code: form.code.value}));
       } catch (e) { GG.status(e.message, "error"); }
     });
   }
@@ -274,23 +286,24 @@
     }, false));
   }
 
-  function km2(m2) { return (m2 / 1e6).toFixed(3); }
 
   async function impact() {
     const r = await GG.api("/versions/" + draft.id + "/impact");
-    const rows = Object.entries(r.townships).map(([code, a]) => "<tr><td>" + GG.esc((units.byCode[code] || {}).name || code) + "</td><td>+" + km2(a.gained_m2) + "</td><td>−" + km2(a.lost_m2) + "</td></tr>").join("");
-    const teams = r.teams ? Object.entries(r.teams).map(([code, a]) => "<tr><td>" + GG.esc(GG.teamName(code)) + "</td><td>+" + km2(a.gained_m2 || 0) + "</td><td>−" + km2(a.lost_m2 || 0) + "</td></tr>").join("") : "";
+    const gained = (m2) => "+" + GG.esc(GG.area(m2 || 0)), lost = (m2) => "−" + GG.esc(GG.area(m2 || 0));
+    const rows = Object.entries(r.townships).map(([code, a]) => '<tr data-code="' + GG.esc(code) + '"><td>' + GG.esc(unitName(code)) + "</td><td>" + gained(a.gained_m2) + "</td><td>" + lost(a.lost_m2) + "</td></tr>").join("");
+    const teams = r.teams ? Object.entries(r.teams).map(([code, a]) => '<tr data-team="' + GG.esc(code) + '"><td>' + GG.esc(GG.teamName(code)) + "</td><td>" + gained(a.gained_m2) + "</td><td>" + lost(a.lost_m2) + "</td></tr>").join("") : "";
     const load = Object.entries(r.workload).filter(([, w]) => w.open_now !== w.open_after)
-      .map(([t, w]) => "<tr><td>" + GG.esc(GG.teamName(t)) + "</td><td>" + w.open_now + "</td><td>" + w.open_after + "</td></tr>").join("");
+      .map(([team, w]) => "<tr><td>" + GG.esc(GG.teamName(team)) + "</td><td>" + w.open_now + "</td><td>" + w.open_after + "</td></tr>").join("");
+    const head = (...cols) => "<thead><tr>" + cols.map((c) => "<th>" + GG.esc(c) + "</th>").join("") + "</tr></thead>";
     GG.$("#pl-impact-body").innerHTML =
-      '<table class="gg-table"><thead><tr><th>乡镇 Township</th><th>km² +</th><th>km² −</th></tr></thead><tbody>' + (rows || '<tr><td colspan="3">无变化 no change</td></tr>') + "</tbody></table>" +
-      (teams ? '<table class="gg-table"><thead><tr><th>队伍 Team</th><th>km² +</th><th>km² −</th></tr></thead><tbody>' + teams + "</tbody></table>" : "") +
-      "<p>改划单位 units moved: <b>" + r.units_moved.length + "</b> · H3 单元 cells moved: <b>" + r.cells_moved + "</b></p>" +
-      '<p>在办案件将换队伍 open cases changing owner: <b id="pl-open-changes">' + r.open_cases_changing_owner.length + "</b>" +
-      (r.open_cases_changing_owner.length ? " (" + r.open_cases_changing_owner.slice(0, 30).map((c) => "#" + c.case + " " + GG.esc(c.team) + "→" + GG.esc(c.would_be) +
-        (c.on_reroute === "keep" ? " · 保留 kept: " + GG.esc(c.kept_because) : "")).join(", ") + ")" : "") + "</p>" +
-      "<p>历史案件改归属 historical cases re-attributed: <b>" + GG.esc(typeof r.historical_cases_reattributed === "number" ? r.historical_cases_reattributed : JSON.stringify(r.historical_cases_reattributed)) + "</b></p>" +
-      (load ? '<table class="gg-table"><thead><tr><th>工作量 Workload</th><th>now</th><th>after</th></tr></thead><tbody>' + load + "</tbody></table>" : "") +
+      '<table class="gg-table">' + head(t("Township"), t("Gained"), t("Lost")) + "<tbody>" + (rows || '<tr><td colspan="3">' + GG.esc(t("No change")) + "</td></tr>") + "</tbody></table>" +
+      (teams ? '<table class="gg-table">' + head(t("Team"), t("Gained"), t("Lost")) + "<tbody>" + teams + "</tbody></table>" : "") +
+      "<p>" + GG.esc(t("Units moved")) + ": <b>" + r.units_moved.length + "</b> · " + GG.esc(t("H3 cells moved")) + ": <b>" + r.cells_moved + "</b></p>" +
+      "<p>" + GG.esc(t("Open cases changing owner")) + ': <b id="pl-open-changes">' + r.open_cases_changing_owner.length + "</b>" +
+      (r.open_cases_changing_owner.length ? " (" + r.open_cases_changing_owner.slice(0, 30).map((c) => "#" + c.case + " " + GG.esc(GG.teamName(c.team)) + "→" + GG.esc(GG.teamName(c.would_be)) +
+        (c.on_reroute === "keep" ? " · " + GG.esc(t("kept: {reason}", {reason: c.kept_because})) : "")).join("、") + ")" : "") + "</p>" +
+      "<p>" + GG.esc(t("Historical cases re-attributed")) + ": <b>" + GG.esc(typeof r.historical_cases_reattributed === "number" ? r.historical_cases_reattributed : JSON.stringify(r.historical_cases_reattributed)) + "</b></p>" +
+      (load ? '<table class="gg-table">' + head(t("Workload"), t("Now"), t("After")) + "<tbody>" + load + "</tbody></table>" : "") +
       '<p class="gg-small">' + GG.esc(r.note) + "</p>";
     preview = r;
     document.body.dataset.impact = "1";
@@ -323,11 +336,11 @@
     GG.$("#pl-new").addEventListener("click", async () => {
       try {
         const inForce = vs.all.filter((v) => v.status === "published").sort((a, b) => String(b.effective_from).localeCompare(String(a.effective_from)))[0];
-        const v = await GG.api("/versions", {method: "POST", json: {name: "草稿 draft " + GG.fmtTime(new Date()), based_on: inForce ? inForce.id : null}});
+        const v = await GG.api("/versions", {method: "POST", json: {name: t("Draft") + " " + GG.fmtTime(new Date()), based_on: inForce ? inForce.id : null}});
         await versions();
         GG.$("#pl-version").value = v.id;
         await open(v.id);
-        GG.status("新草稿 new draft #" + v.id, "ok");
+        GG.status(t("New draft #{id}", {id: v.id}), "ok");
       } catch (e) { GG.status(e.message, "error"); }
     });
     GG.$("#pl-check").addEventListener("click", () => checkTopology().catch((e) => GG.status(e.message, "error")));
@@ -339,7 +352,7 @@
         if (previewed) document.body.dataset.impactRevision = String(r.version.revision);
         await refreshDraft();
         await checkTopology();
-        GG.status(r.valid ? "已验证 validated" : r.errors + " 个错误 errors remain", r.valid ? "ok" : "error");
+        GG.status(r.valid ? t("The draft is valid") : t("{n} errors remain", {n: r.errors}), r.valid ? "ok" : "error");
       } catch (e) { GG.status(e.message, "error"); }
     });
     GG.$("#pl-impact").addEventListener("click", () => impact().catch((e) => GG.status(e.message, "error")));
@@ -351,7 +364,7 @@
         if (reroute) {
           // Re-routing moves the cases a preview listed: that preview, of this very revision, and no other list.
           if (!preview || document.body.dataset.impactRevision !== String(draft.revision)) {
-            GG.status("先预览影响 preview the impact first: re-routing moves exactly the cases it lists", "error");
+            GG.status(t("Preview the impact first: re-routing moves exactly the cases it lists"), "error");
             return;
           }
           body.expected_cases = preview.open_cases_changing_owner.map((c) => c.case);
@@ -360,15 +373,15 @@
           json: body}));
         let moved = "";
         if (v.reroute) {
-          moved = " · 改派 re-routed " + v.reroute.rerouted.length + " · 保留 kept " + v.reroute.kept.length;
+          moved = " · " + t("re-routed {n}", {n: v.reroute.rerouted.length}) + " · " + t("kept {n}", {n: v.reroute.kept.length});
           document.body.dataset.rerouted = String(v.reroute.rerouted.length);
         }
-        GG.status("已发布 published #" + v.id + " from " + v.effective_from + moved, "ok");
+        GG.status(t("Published #{id}, in force from {day}", {id: v.id, day: v.effective_from}) + moved, "ok");
         await versions();
       } catch (e) { GG.status(e.message, "error"); }
     });
     if (vs.drafts.length) await open(vs.drafts[0].id);
-    else GG.status("没有草稿：新建一个 no draft yet: start one", "info");
+    else GG.status(t("No draft yet: start one"), "info");
     GG.ready = true;
     document.body.dataset.ready = "1";
   };

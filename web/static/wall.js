@@ -2,6 +2,7 @@
 ;(function () {
   "use strict";
   const GG = window.GG;
+  const t = GG.t;
   const cases = new Map(); // id -> {row, marker}
   let columns = null, openStates = new Set(), cursor = null, clockOffset = 0, polls = 0;
   let map, groups, triageKind = "all";
@@ -55,7 +56,7 @@
     marker.on("click", () => showCase(id));
     marker.bindTooltip(() => {
       const r = cases.get(id).row;
-      return "#" + id + " · " + GG.esc(GG.matterName(get(r, "matter"))) + " · " + GG.esc(get(r, "status")) + " · " + GG.esc(GG.teamName(get(r, "team")));
+      return "#" + id + " · " + GG.esc(GG.matterName(get(r, "matter"))) + " · " + GG.esc(GG.term("status", get(r, "status"))) + " · " + GG.esc(GG.teamName(get(r, "team")));
     });
     marker.addTo(groups.cases);
     cases.set(id, {row: row, marker: marker});
@@ -87,9 +88,9 @@
     const dl = get(row, "deadline");
     li.innerHTML = '<span class="gg-dot" style="background:' + GG.stateColour(get(row, "status")) + '"></span>#' + id + " " +
       GG.esc(GG.matterName(get(row, "matter"))) + " · " + GG.esc(GG.teamName(get(row, "team"))) +
-      (get(row, "escalation_level") ? ' · <b class="gg-bad">督办 L' + get(row, "escalation_level") + "</b>" : "") +
-      (overdue(row) && dl ? ' · <span class="gg-bad">超期 overdue ' + GG.esc(GG.fmtTime(dl, {short: true})) + "</span>" : "") +
-      (triage(row) ? ' · <span class="gg-bad">' + GG.esc(triage(row)) + "</span>" : "");
+      (get(row, "escalation_level") ? ' · <b class="gg-bad">' + GG.esc(t("Escalated, level {level}", {level: get(row, "escalation_level")})) + "</b>" : "") +
+      (overdue(row) && dl ? ' · <span class="gg-bad">' + GG.esc(t("Overdue")) + " " + GG.esc(GG.fmtTime(dl, {short: true})) + "</span>" : "") +
+      (triage(row) ? ' · <span class="gg-bad">' + GG.esc(GG.term("triage", triage(row))) + "</span>" : "");
     li.addEventListener("click", () => showCase(id, true));
     return li;
   }
@@ -126,7 +127,8 @@
     tabs.replaceChildren(...["all", ...Object.keys(kinds).sort()].map((k) => {
       const b = document.createElement("button");
       b.type = "button";
-      b.textContent = (k === "all" ? "全部 all" : k) + " " + (k === "all" ? tri.length : kinds[k]);
+      b.textContent = (k === "all" ? t("All") : GG.term("triage", k)) + " " + (k === "all" ? tri.length : kinds[k]);
+      b.dataset.kind = k;
       b.setAttribute("aria-pressed", String(k === triageKind));
       b.addEventListener("click", () => { triageKind = k; renderPanels(); });
       return b;
@@ -148,16 +150,16 @@
       const [c, history] = await Promise.all([GG.api("/cases/" + id), GG.api("/cases/" + id + "/history")]);
       const routing = c.routing || {};
       body.innerHTML = '<dl class="gg-kv">' +
-        "<dt>状态 state</dt><dd>" + GG.esc(c.status) + (c.overdue ? ' <b class="gg-bad">超期 overdue</b>' : "") + "</dd>" +
-        "<dt>事项 matter</dt><dd>" + GG.esc(GG.matterName(c.matter)) + "</dd>" +
-        "<dt>队伍 team</dt><dd>" + GG.esc(GG.teamName(c.team)) + (c.co_owners.length ? " + " + GG.esc(c.co_owners.join(", ")) : "") + "</dd>" +
-        "<dt>期限 deadline</dt><dd>" + GG.esc(GG.fmtTime(c.deadline)) + "</dd>" +
-        "<dt>督办 escalation</dt><dd>" + GG.esc(c.escalation_level) + "</dd>" +
-        "<dt>分拨 triage</dt><dd>" + GG.esc(c.triage || "—") + "</dd>" +
-        "<dt>理由 why</dt><dd>" + GG.esc(routing.reason || "") + "</dd>" +
-        "<dt>说明 note</dt><dd>" + GG.esc(c.description || "") + "</dd></dl>" +
+        "<dt>" + GG.esc(t("State")) + "</dt><dd>" + GG.esc(GG.term("status", c.status)) + (c.overdue ? ' <b class="gg-bad">' + GG.esc(t("Overdue")) + "</b>" : "") + "</dd>" +
+        "<dt>" + GG.esc(t("Matter")) + "</dt><dd>" + GG.esc(GG.matterName(c.matter)) + "</dd>" +
+        "<dt>" + GG.esc(t("Team")) + "</dt><dd>" + GG.esc(GG.teamName(c.team)) + (c.co_owners.length ? " + " + GG.esc(c.co_owners.map(GG.teamName).join("、")) : "") + "</dd>" +
+        "<dt>" + GG.esc(t("Deadline")) + "</dt><dd>" + GG.esc(GG.fmtTime(c.deadline)) + "</dd>" +
+        "<dt>" + GG.esc(t("Escalation level")) + "</dt><dd>" + GG.esc(c.escalation_level) + "</dd>" +
+        "<dt>" + GG.esc(t("Triage")) + "</dt><dd>" + GG.esc(GG.term("triage", c.triage)) + "</dd>" +
+        "<dt>" + GG.esc(t("Why this team")) + "</dt><dd class=\"gg-data\">" + GG.esc(routing.reason || "") + "</dd>" +
+        "<dt>" + GG.esc(t("Note")) + "</dt><dd class=\"gg-data\">" + GG.esc(c.description || "") + "</dd></dl>" +
         '<ol class="gg-events">' + history.map((e) => "<li>" + GG.esc(GG.fmtTime(e.at)) + " · " +
-          GG.esc(e.action) + " · " + GG.esc(e.actor) + (e.to ? " → " + GG.esc(e.to) : "") + (e.reason ? " · " + GG.esc(e.reason) : "") + "</li>").join("") + "</ol>";
+          GG.esc(GG.term("action", e.action)) + " · " + GG.esc(e.actor) + (e.to ? " → " + GG.esc(GG.term("status", e.to)) : "") + (e.reason ? ' · <span class="gg-data">' + GG.esc(e.reason) + "</span>" : "") + "</li>").join("") + "</ol>";
       body.dataset.caseId = String(id);
     } catch (e) {
       body.textContent = e.message;
@@ -187,9 +189,9 @@
       for (let i = 0; i < c.b.length; i += 2) ring.push([c.b[i + 1], c.b[i]]);
       const level = Math.min(HOT_RAMP.length - 1, Math.floor((c.n / max) * (HOT_RAMP.length - 1) + 0.5));
       L.polygon(ring, {stroke: true, color: "#a63603", weight: 0.5, fillColor: HOT_RAMP[level], fillOpacity: 0.55, interactive: true})
-        .bindTooltip(c.n + " 起 reports · " + c.h).addTo(groups.hotspots);
+        .bindTooltip(GG.esc(t("{n} reports", {n: c.n})) + " · " + c.h).addTo(groups.hotspots);
     });
-    GG.$("#hot-info").textContent = "H3 res " + data.res + " · " + data.cells.length + " 格 cells · " + data.total + " 起 reports" +
+    GG.$("#hot-info").textContent = t("H3 resolution {res} · {cells} cells · {n} reports", {res: data.res, cells: data.cells.length, n: data.total}) +
       (matter ? " · " + GG.matterName(matter) : "");
     GG.wallState.hexes = data.cells.map((c) => c.h);
     GG.wallState.hexQuery = q.replace("&days=" + days, "&from=" + data.from + "&to=" + data.to); // the same cells again
@@ -199,11 +201,11 @@
 
   function legend() {
     const el = GG.$("#gg-legend");
-    el.innerHTML = "<b>案件状态 Case state</b><br>" + Object.entries(GG.STATE_COLOURS)
-      .map(([s, c]) => '<span><i class="gg-dot" style="background:' + c + '"></i>' + GG.esc(s) + "</span>").join("") +
-      '<br><span><i class="gg-dot" style="border:2px solid #000"></i>超期 overdue</span>' +
-      '<span><i class="gg-dot" style="border:2px dashed #e31a1c"></i>待分拨 triage</span>' +
-      '<span><i class="gg-dot" style="background:' + HOT_RAMP[3] + '"></i>热点 hotspot</span>';
+    el.innerHTML = "<b>" + GG.esc(t("Case state")) + "</b><br>" + Object.entries(GG.STATE_COLOURS)
+      .map(([s, c]) => '<span data-state="' + GG.esc(s) + '"><i class="gg-dot" style="background:' + c + '"></i>' + GG.esc(GG.term("status", s)) + "</span>").join("") +
+      '<br><span><i class="gg-dot" style="border:2px solid #000"></i>' + GG.esc(t("Overdue")) + "</span>" +
+      '<span><i class="gg-dot" style="border:2px dashed #e31a1c"></i>' + GG.esc(t("Triage")) + "</span>" +
+      '<span><i class="gg-dot" style="background:' + HOT_RAMP[3] + '"></i>' + GG.esc(t("Hotspot")) + "</span>";
   }
 
   const byCode = {}; // unit code -> properties, for colouring a unit by the team of its nearest owner
@@ -235,7 +237,7 @@
     });
     GG.$("#gg-case-close").addEventListener("click", () => { GG.$("#gg-case").hidden = true; });
     setInterval(() => { GG.$("#gg-clock").textContent = GG.fmtTime(serverNow(), {seconds: true}); }, 1000);
-    GG.status("加载中 loading…");
+    GG.status(t("Loading…"));
     // Everything that does not depend on something else is asked for at once; villages (the largest
     // layer, hidden by default so the wall stays readable) only when someone switches them on.
     const refP = GG.loadReference();
@@ -254,7 +256,7 @@
     if (params.get("days")) {
       const o = document.createElement("option");
       o.value = String(Number(params.get("days")) || 30);
-      o.textContent = o.value + " 天 days";
+      o.textContent = t("{n} days", {n: o.value});
       GG.$("#hot-window").appendChild(o);
       GG.$("#hot-window").value = o.value;
     }
@@ -280,9 +282,9 @@
       loadHotspots().catch((e) => GG.status(e.message, "error"));
     });
     const every = 1000 * (ctx.config.refresh_seconds || 5);
-    setInterval(() => poll().then(() => GG.status("更新于 updated " + GG.fmtTime(serverNow(), {time: true, seconds: true}), "ok"))
-      .catch((e) => GG.status("更新失败 update failed: " + e.message, "error")), every);
-    GG.status(cases.size + " 件 cases", "ok");
+    setInterval(() => poll().then(() => GG.status(t("Updated") + " " + GG.fmtTime(serverNow(), {time: true, seconds: true}), "ok"))
+      .catch((e) => GG.status(t("Update failed: {error}", {error: e.message}), "error")), every);
+    GG.status(t("{n} cases", {n: cases.size}), "ok");
     performance.mark("gg-interactive");
     GG.ready = true;
     document.body.dataset.ready = "1";
