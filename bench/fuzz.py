@@ -2,8 +2,9 @@
 real `gridgov serve` over a fresh database (SQLite by default, or a throwaway PostGIS).
 
 The suite runs the same thing bounded (tests/test_fuzz.py, tests/fuzz.py). Here each role gets runs of its
-own, with a new seed each time, until it has sent `--requests-per-role` requests; the server is the same
-throughout, so state built by one run (drafts, cases, disputes) is there for the next.
+own, until it has sent `--requests-per-role` requests: the first with every phase, the next ones (the
+coverage phase being deterministic) fuzzing and stateful only, with a new seed and 8× the examples. The
+server is the same throughout, so state built by one run (drafts, cases, disputes) is there for the next.
 
     python bench/fuzz.py [--requests-per-role 10000] [--examples 12] [--database-url postgresql+psycopg://…]
 
@@ -67,8 +68,12 @@ def main() -> None:
                 sent, runs = 0, 0
                 while sent < args.requests_per_role and runs < args.max_runs:
                     runs += 1
-                    out = run(base, tokens, tmp / f"{role}-{runs}", max_examples=args.examples,
-                              seed=1000 * runs + len(role), roles=[role], timeout=3600)
+                    # The first run takes every phase; the coverage phase is deterministic, so later runs
+                    # fuzz (and chain operations statefully) with new seeds and more examples instead.
+                    first = runs == 1
+                    out = run(base, tokens, tmp / f"{role}-{runs}", seed=1000 * runs + len(role), roles=[role],
+                              max_examples=args.examples * (1 if first else 8), timeout=3600,
+                              phases="examples,coverage,fuzzing,stateful" if first else "fuzzing,stateful")
                     sent += out.requests
                     total.requests += out.requests
                     total.http_5xx += out.http_5xx
