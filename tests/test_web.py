@@ -923,17 +923,23 @@ def data_names(base: str) -> list[str]:
 
 def open_page(w: Watched, name: str, query: str = "", records: bool = True) -> str:
     """A page's visible text once it is ready (with `records=False`, less what records say: a case's note and the
-    reasons stored with it, which are data written when the case was made)."""
+    reasons stored with it, written when the case was made, and the legal basis of a rule, as the county wrote it)."""
     page = w.open(f"/{name}{query}")
     w.until("document.querySelector('.leaflet-control-scale-line')")
     page.wait_for_timeout(300)
     if name == "wall":  # the case panel too: states, actions, triage kinds in the page's language
-        # (a case never escalated: the escalation's reason is still written in English by store/cases.py)
+        # (an escalated one: its history holds the most kinds of event)
         with api(w.base, "dispatcher") as client:
-            calm = {c["id"] for c in client.get("/cases", params={"limit": 10000}).json() if not c["escalation_level"]}
-        case_id = next(i for i in w.js("GG.wallState.caseIds()") if i in calm)
+            late = {c["id"] for c in client.get("/cases", params={"limit": 10000}).json() if c["escalation_level"]}
+        case_id = next(i for i in w.js("GG.wallState.caseIds()") if i in late)
         page.evaluate(f"GG.wallState.showCase({case_id})")
         page.wait_for_selector(f'#gg-case-body[data-case-id="{case_id}"]')
+    if name == "phone":  # a pin: who gets it and why, in the page's language
+        w.js("void GG.map.fire('click', {latlng: GG.map.getCenter()})")
+        page.wait_for_selector("#ph-route[data-team]")
+    if name == "dispute":  # a question: units, rules, the winner and the reason
+        w.js("void GG.map.fire('click', {latlng: GG.map.getCenter()})")
+        w.until("document.body.dataset.answered")
     text = str(w.js(VISIBLE_TEXT))
     for record in ([] if records else w.js("Array.from(document.querySelectorAll('.gg-data')).map(e => e.innerText)")):
         text = text.replace(record, " ") if record else text
@@ -958,6 +964,14 @@ def test_pages_speak_chinese_to_a_chinese_browser(watch: Callable[..., Watched],
         assert len(scale) == 1 and re.fullmatch(r"\d+ k?m", scale[0]), scale  # metric only
         assert w.errors == []
         w.close()
+    # A refusal reads in the page's language too: the page asks the API in it and shows the answer's `message`.
+    w = watch(1920, 1080, who=None, locale="zh-CN")
+    w.page.goto(w.base + "/wall")
+    assert w.page.inner_text(".gg-signin h2") == "登录"
+    w.page.fill("input[name=username]", "nobody")  # no real account's failure count grows
+    w.page.fill("input[name=password]", "wrong password")
+    w.page.click(".gg-signin button")
+    w.page.wait_for_selector(".gg-error:has-text('用户名或密码错误')")
     # The catalog as JSON: the same strings the pages embed.
     zh = httpx.get(f"{server}/i18n/zh-CN.json").json()
     assert zh["Townships"] == "乡镇" and zh["fed back"] == "反馈"
@@ -976,7 +990,8 @@ def test_pages_speak_english_on_request(watch: Callable[..., Watched], server: s
         assert labels[name] in text and "GridGov" in text, name
         for n in names:
             text = text.replace(n, " ")
-        assert not CJK.findall(text.replace("亩", "")), f"/{name}?lang=en shows Chinese: {set(CJK.findall(text))}"
+        where = [line for line in text.replace("亩", "").splitlines() if CJK.search(line)][:5]
+        assert not where, f"/{name}?lang=en shows Chinese: {where}"
         assert w.errors == []
         if name == "dispute":  # an API refusal comes back in the page's language (its `message`)
             day = (date.today() - timedelta(days=3650)).isoformat()

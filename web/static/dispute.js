@@ -14,7 +14,7 @@
     if (!rules || !rules.length) return "<p>" + GG.esc(t("No rule matches")) + "</p>";
     return '<ol class="gg-events">' + rules.map((r) => "<li" + (winner && r.code === winner.code ? ' class="gg-ok"' : "") + ' data-rule="' + GG.esc(r.code) + '">' +
       GG.esc(GG.teamName(r.team)) + " · " + GG.esc(t("priority {n}", {n: r.priority})) +
-      (r.legal_basis ? " · " + GG.esc(r.legal_basis) : "") + " · " + GG.esc(r.code) + "</li>").join("") + "</ol>";
+      (r.legal_basis ? ' · <span class="gg-data">' + GG.esc(r.legal_basis) + "</span>" : "") + " · " + GG.esc(r.code) + "</li>").join("") + "</ol>";
   }
 
   let last = null; // the last question asked, to ask again when the date changes
