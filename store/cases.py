@@ -356,13 +356,15 @@ class Cases:
         selected: dict[str, str]
         if report.x is None or report.y is None:
             if not (report.address or "").strip():
-                raise InvalidInput("a report needs a location (lat and lon) or an address", where="location")
+                raise InvalidInput(T("a report needs a location (lat and lon) or an address"), where="location",
+                                   code="no_location")
             team, co_owners, triage, selected, version_id = router.fallback_team, [], "unlocated", {}, router.version.id
             summary = {"team": team, "routing_status": "unlocated",
-                       "reason": f"no coordinates, only an address; held for the fallback team {team}"}
+                       "reason": T("no coordinates, only an address; held for the fallback team {team}",
+                                   team=team).render()}
         else:
             if not (math.isfinite(report.x) and math.isfinite(report.y)):
-                raise InvalidInput("location must be finite numbers", where="location")
+                raise InvalidInput(T("location must be finite numbers"), where="location")
             lon, lat = to_wgs84(report.x, report.y, report.crs, where="location")
             found = router.explain(lon, lat, matter.code, reported_at.date(), report.accuracy_m)
             decision = found.model_dump(mode="json")
@@ -395,18 +397,19 @@ class Cases:
             row.linked_to = original.id
             self._save(row, state)
             self.event(row, PLATFORM, "link_duplicate", reported_at, now, from_status="reported",
-                       reason=f"same category within the duplicate window of case {original.id}",
+                       reason=T("same category within the duplicate window of case {id}", id=original.id).render(),
                        detail={"case": original.id})
             self.event(original, PLATFORM, "duplicate_reported", reported_at, now, from_status=original.status,
-                       reason=f"case {row.id} reports the same", detail={"case": row.id})
+                       reason=T("case {id} reports the same", id=row.id).render(), detail={"case": row.id})
         elif triage is not None:
             self.event(row, PLATFORM, "triage", reported_at, now, from_status="reported",
-                       reason=f"{triage}: the command centre confirms the owner",
+                       reason=T("{triage}: the command centre confirms the owner",
+                                triage=label("triage", triage) or triage).render(),
                        detail={"candidates": decision.get("candidates", [])})
             if triage in ("dispute", "gap"):
                 record = Disputes(self.session).raise_for_case(row, decision, now)
                 self.event(row, PLATFORM, "dispute_raised", reported_at, now, from_status="reported",
-                           reason=f"dispute record {record.id}", detail={"dispute": record.id})
+                           reason=T("dispute record {id}", id=record.id).render(), detail={"dispute": record.id})
         else:
             self._dispatch_routed(row, team, co_owners, reported_at, now)
         self.session.flush()
