@@ -180,7 +180,7 @@ async def upload_photo(request: Request, user: Reporter) -> JSONResponse:
 
 
 @router.get("/photos/{sha256}", summary="A photo, to its uploader and to whoever may see a case that shows it",
-            response_model=None)
+            response_model=None, responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}}})
 def get_photo(sha256: Annotated[str, Field(pattern=SHA256)], user: CurrentUser, repo: Repo,
               request: Request) -> Response:
     store: PhotoStore = request.app.state.photos

@@ -258,7 +258,7 @@ def _case_feature(row: Any) -> dict[str, Any]:
 
 
 @router.get("/collections/{cid}/items", summary="Features of a collection (bbox, limit, offset, next links)",
-            response_model=None)
+            response_model=None, responses={200: {"content": {GEOJSON: {}}}})
 def items(cid: str, request: Request, repo: Repo, user: CurrentUser, version: Id | None = None,
           bbox: str | None = None, when: Datetime = None, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
           offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
@@ -286,7 +286,8 @@ def items(cid: str, request: Request, repo: Repo, user: CurrentUser, version: Id
                  offset)
 
 
-@router.get("/collections/{cid}/items/{fid}", summary="One feature", response_model=None)
+@router.get("/collections/{cid}/items/{fid}", summary="One feature", response_model=None,
+            responses={200: {"content": {GEOJSON: {}}}})
 def item(cid: str, fid: str, request: Request, repo: Repo, user: CurrentUser,
          version: Id | None = None, when: Datetime = None) -> JSONResponse:
     if cid == "cases":
