@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Response
+from fastapi import Depends, FastAPI, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.middleware.gzip import GZipMiddleware
 
@@ -216,11 +216,11 @@ def _routes(app: FastAPI) -> None:
         return repo.delegations(v.id)
 
     @app.get("/incidents", summary="Reported incidents in your scope as GeoJSON points, newest `limit`")
-    def incidents(repo: Repo, user: auth.CurrentUser,
+    def incidents(repo: Repo, user: auth.CurrentUser, request: Request,
                   limit: Annotated[int, Query(ge=1, le=100_000)] = 1000) -> dict[str, Any]:
         """Scoped like cases (`store/incidents.py`): dispatchers and auditors all, a team member what the routing
         gives their team, a grid worker their own reports; planners none (403)."""
-        cache: RouterCache = app.state.routers
+        cache: RouterCache = request.app.state.routers  # never the closure's `app`: tests/test_burst.py
         rows = incidents_in_scope(repo, user, lambda v: cache.router(repo, v), limit)
         return feature_collection([
             {"type": "Feature", "geometry": {"type": "Point", "coordinates": [i.lon, i.lat]},

@@ -209,3 +209,32 @@ def test_every_route_that_opens_a_session_releases_it_on_its_own_thread(tmp_path
     routes = [r for r in flat(app.routes) if isinstance(r, APIRoute) and uses_repo(r.dependant)]
     assert len(routes) > 40
     assert [r.path for r in routes if not isinstance(r, GridGovRoute)] == []
+
+
+def test_an_app_and_its_connections_are_freed_when_dropped(tmp_path: Path) -> None:
+    """FastAPI caches endpoint functions module-wide: an endpoint that closes over `app` keeps every app built
+    (in tests, one per test) and its pool of open connections alive, until PostgreSQL runs out of slots."""
+    import gc
+    import inspect
+    import weakref
+
+    from fastapi import FastAPI
+    from fastapi.routing import APIRoute
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from config import get_settings
+
+    def flat(routes: list[object]) -> list[object]:
+        return [x for r in routes for x in (flat(r.original_router.routes) if hasattr(r, "original_router") else [r])]
+
+    app = create_app(get_settings(database_url=f"sqlite:///{tmp_path / 'x.sqlite'}"))
+    closing_over_app = [r.path for r in flat(app.routes) if isinstance(r, APIRoute) and any(
+        isinstance(c.cell_contents, FastAPI) for c in inspect.unwrap(r.endpoint).__closure__ or ())]
+    assert closing_over_app == []
+    client = TestClient(app)
+    assert client.get("/i18n/en.json").status_code == 200 and client.get("/ready").status_code == 200
+    engine = weakref.ref(app.state.engine)
+    del client, app
+    gc.collect()
+    assert engine() is None

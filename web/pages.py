@@ -194,10 +194,11 @@ def install_pages(app: FastAPI) -> None:
                              summary=page.title)
 
     @router.get("/i18n/{lang}.json")
-    def page_strings(lang: str) -> JSONResponse:
+    def page_strings(lang: str, request: Request) -> JSONResponse:
         """The pages' strings in a language, {msgid: text} (the same catalogs as the server's answers); an
-        unknown language gets the default one, never an error."""
-        chosen = normalize(lang) or normalize(app.state.settings.language) or DEFAULT_LANGUAGE
+        unknown language gets the default one, never an error. (The app comes from the request: an endpoint
+        closing over `app` would keep every app and its database pool alive in FastAPI's caches.)"""
+        chosen = normalize(lang) or normalize(request.app.state.settings.language) or DEFAULT_LANGUAGE
         return JSONResponse(page_catalog(chosen), headers={"Content-Language": chosen, "Cache-Control": "no-cache"})
 
     @router.get("/sw.js")
