@@ -33,7 +33,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.intake_load import free_port, prepare  # noqa: E402
+from bench.intake_load import free_port, prepare, wait_until_up  # noqa: E402
 from store.db import make_engine, session_factory, transaction  # noqa: E402
 from store.users import Users  # noqa: E402
 
@@ -93,16 +93,7 @@ def main() -> None:
     latencies: list[float] = []
     keys: set[str] = set()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("the server did not start")
-            time.sleep(0.2)
+        wait_until_up(base, server)
         paths = reads((w + e) / 2, (s + n) / 2)
         now = datetime.now().replace(microsecond=0).isoformat()
 

@@ -49,6 +49,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_until_up(base: str, server: subprocess.Popen[bytes]) -> None:
+    """Wait (60 s at most) until the server answers its liveness probe."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise SystemExit("the server did not start")
+        time.sleep(0.2)
+
+
 def prepare(url: str, reporters: int) -> tuple[list[str], list[str], tuple[float, float, float, float]]:
     """Load the demo county and make one grid-worker account (and device token) per reporter."""
     engine = make_engine(url)
@@ -144,16 +158,7 @@ def main() -> None:
                                str(args.workers)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("the server did not start")
-            time.sleep(0.2)
+        wait_until_up(base, server)
         rng = random.Random(args.seed)
         now = datetime.now().replace(microsecond=0)
         plans = [[{"idempotency_key": str(uuid.UUID(int=rng.getrandbits(128))), "matter": rng.choice(matters),

@@ -70,10 +70,6 @@ def _seconds(delta: timedelta) -> int:
     return max(1, int(delta.total_seconds() + 0.999))
 
 
-def _minutes(seconds: int) -> str:
-    return f"{(seconds + 59) // 60} min"
-
-
 class SignInGuard:
     """The counters, locks and log over one injected session (the caller owns the transaction)."""
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -98,20 +97,8 @@ def signed_in(client: TestClient, engine: Engine, role: str = "auditor", *, team
 @pytest.fixture
 def loaded(engine: Engine) -> Engine:
     """v1 from 2025-01-01 without the claim on V3; v2 from 2026-01-01 adds it (a dispute)."""
-    rules = sc.rules()
     with transaction(session_factory(engine)) as session:
-        repo = Repository(session)
-        v1 = repo.create_version("2025")
-        assert v1.id is not None
-        repo.add_units(v1.id, sc.units())
-        repo.add_teams(sc.TEAMS)
-        repo.add_matters(sc.MATTERS)
-        repo.add_rules_and_delegations(v1.id, [r for r in rules if r.code != "R-V3-CLAIM"], sc.DELEGATIONS)
-        repo.publish(v1.id, date(2025, 1, 1))
-        v2 = repo.create_version("2026", based_on=v1.id)
-        assert v2.id is not None
-        repo.add_rules_and_delegations(v2.id, [r for r in rules if r.code == "R-V3-CLAIM"], [])
-        repo.publish(v2.id, date(2026, 1, 1))
+        sc.load(Repository(session))
     return engine
 
 

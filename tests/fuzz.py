@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -34,22 +33,11 @@ PASSWORD = "correct horse battery"
 def seed(engine: Engine) -> dict[str, str]:
     """The routing scenario (two published versions and a draft), one account per role, a few reports;
     the device token of each role."""
-    rules = sc.rules()
     tokens = {}
     with transaction(session_factory(engine)) as session:
         repo = Repository(session)
-        v1 = repo.create_version("2025")
-        assert v1.id is not None
-        repo.add_units(v1.id, sc.units())
-        repo.add_teams(sc.TEAMS)
-        repo.add_matters(sc.MATTERS)
-        repo.add_rules_and_delegations(v1.id, [r for r in rules if r.code != "R-V3-CLAIM"], sc.DELEGATIONS)
-        repo.publish(v1.id, date(2025, 1, 1))
-        v2 = repo.create_version("2026", based_on=v1.id)
-        assert v2.id is not None
-        repo.add_rules_and_delegations(v2.id, [r for r in rules if r.code == "R-V3-CLAIM"], [])
-        repo.publish(v2.id, date(2026, 1, 1))
-        repo.create_version("draft", based_on=v2.id)
+        _, v2 = sc.load(repo)
+        repo.create_version("draft", based_on=v2)
         users = Users(session)
         for role, team in ROLES.items():
             users.add(role, PASSWORD, role, team_code=team)

@@ -19,6 +19,7 @@ import shapely
 
 from gis.model import Delegation, Matter, MatterFilter, Rule, RuleScope, Team, Unit, Version
 from gis.routing import RoutingData
+from store.repo import Repository
 
 C = shapely.box(115.0, 36.0, 115.4, 36.2)
 T1, T2 = shapely.box(115.0, 36.0, 115.2, 36.2), shapely.box(115.2, 36.0, 115.4, 36.2)
@@ -92,3 +93,21 @@ def data() -> RoutingData:
     version = Version(id=1, name="2026", status="published", effective_from=date(2025, 1, 1))
     return RoutingData(version=version, units=units(), rules=rules(), delegations=DELEGATIONS,
                        matters=MATTERS, teams=TEAMS)
+
+
+def load(repo: Repository) -> tuple[int, int]:
+    """Store the scenario: v1 from 2025-01-01 without the claim on V3, v2 from 2026-01-01 adding it (a dispute).
+    Returns the two version ids."""
+    all_rules = rules()
+    v1 = repo.create_version("2025")
+    assert v1.id is not None
+    repo.add_units(v1.id, units())
+    repo.add_teams(TEAMS)
+    repo.add_matters(MATTERS)
+    repo.add_rules_and_delegations(v1.id, [r for r in all_rules if r.code != "R-V3-CLAIM"], DELEGATIONS)
+    repo.publish(v1.id, date(2025, 1, 1))
+    v2 = repo.create_version("2026", based_on=v1.id)
+    assert v2.id is not None
+    repo.add_rules_and_delegations(v2.id, [r for r in all_rules if r.code == "R-V3-CLAIM"], [])
+    repo.publish(v2.id, date(2026, 1, 1))
+    return v1.id, v2.id

@@ -159,25 +159,14 @@ def _prepare(path: Path) -> tuple[int, int]:
         upgrade(engine)
         with transaction(session_factory(engine)) as session:
             repo = Repository(session)
-            rules = sc.rules()
-            v1 = repo.create_version("2025")
-            assert v1.id is not None
-            repo.add_units(v1.id, sc.units())
-            repo.add_teams(sc.TEAMS)
-            repo.add_matters(sc.MATTERS)
-            repo.add_rules_and_delegations(v1.id, [r for r in rules if r.code != "R-V3-CLAIM"], sc.DELEGATIONS)
-            repo.publish(v1.id, date(2025, 1, 1))
-            v2 = repo.create_version("2026", based_on=v1.id)
-            assert v2.id is not None
-            repo.add_rules_and_delegations(v2.id, [r for r in rules if r.code == "R-V3-CLAIM"], [])
-            repo.publish(v2.id, date(2026, 1, 1))
-            v3 = repo.create_version("2026-03", based_on=v2.id)
+            _, v2 = sc.load(repo)
+            v3 = repo.create_version("2026-03", based_on=v2)
             assert v3.id is not None
             repo.publish(v3.id, date(2026, 3, 2))
             users = Users(session)
             for name, role, team in ACCOUNTS:
                 users.add(name, PASSWORD, role, team_code=team)
-        return v2.id, v3.id
+        return v2, v3.id
     finally:
         engine.dispose()
 
