@@ -57,9 +57,9 @@ PLATFORM = "platform"  # the actor of automatic steps
 CLOCK_SKEW = timedelta(minutes=10)  # how far a phone's clock may run ahead of the server's
 # Who may take which step (beyond seeing the case): the platform directs, the owning team works the case.
 DISPATCHER_ACTIONS = frozenset({"register", "dispatch", "check", "close", "transfer", "add_co_owner", "suspend",
-                                "resume", "extend", "escalate", "cancel", "locate"})
+                                "resume", "extend", "escalate", "cancel", "locate", "link_duplicate"})
 TEAM_ACTIONS = frozenset({"arrive", "handle", "feedback"})
-STORE_ACTIONS = frozenset({"locate"})  # steps that change the case's place, not its workflow state
+STORE_ACTIONS = frozenset({"locate", "link_duplicate"})  # steps that change the case's place or link, not its state
 
 
 def on_reroute(status: str) -> tuple[str, Text | None]:
@@ -530,6 +530,8 @@ class Cases:
         state = case_state(row)
         if name == "locate":
             return self._locate(user, row, state, step, lon, lat, at, now, router_at, note)
+        if name == "link_duplicate":
+            return self._link_duplicate(user, row, state, step, at, now, note)
         extra: dict[str, Any] = {"note": note}
         if name == "transfer":
             extra |= self._reroute(row, step, at, router_at)
@@ -592,6 +594,42 @@ class Cases:
         self.event(row, user.username, "locate", at, now, from_status=state.status, reason=note or "",
                    detail={"was": was, "team": decision.team, "routing_status": decision.status,
                            "reason": decision.reason}, lon=lon, lat=lat)
+
+    def _link_duplicate(self, user: User, row: CaseRow, state: CaseState, step: dict[str, Any], at: datetime,
+                        now: datetime, note: str | None) -> None:
+        """A dispatcher marks a report not yet registered as a duplicate of an open case: it leaves the triage
+        queue, both cases show the link, and it becomes a case of its own only if someone registers it."""
+        if set(step) - {"action", "case"}:
+            raise InvalidInput(T("link_duplicate takes case, at and note; not {field}",
+                                 field=sorted(set(step) - {"action", "case"})[0]), where="action")
+        target_id = step.get("case")
+        if not isinstance(target_id, int) or isinstance(target_id, bool) or not 0 < target_id < 2**31:
+            raise InvalidInput(T("link_duplicate needs the number of the open case this report repeats"),
+                               where="case")
+        if state.status != "reported":
+            raise Conflict(T("cannot {action}: case is {status}; only a report not yet registered is linked",
+                             action=term("action", "link_duplicate"), status=term("status", state.status)),
+                           where="action")
+        if target_id == row.id:
+            raise InvalidInput(T("a case cannot be a duplicate of itself"), where="case")
+        target = self.session.get(CaseRow, target_id)
+        if target is None or not self.visible(user, target):
+            raise InvalidInput(T("no case {id} in your scope", id=target_id), where="case")
+        if target.status == "duplicate" and target.linked_to is not None:
+            raise InvalidInput(T("case {id} is itself a duplicate of case {original}; link to case {original}",
+                                 id=target.id, original=target.linked_to), where="case")
+        if target.status not in OPEN_STATES:
+            raise Conflict(T("case {id} is {status}; a report is linked to an open case", id=target.id,
+                             status=term("status", target.status)), where="case")
+        was_status, was_link = row.status, row.linked_to
+        row.linked_to = target.id
+        self._save(row, state.model_copy(update={"revision": state.revision + 1,
+                                                 "updated_at": max(at, state.updated_at)}))
+        self.event(row, user.username, "link_duplicate", at, now, from_status=was_status,
+                   reason=note or T("same as case {id}", id=target.id).render(),
+                   detail={"case": target.id, "was": was_link})
+        self.event(target, user.username, "duplicate_reported", at, now, from_status=target.status,
+                   reason=T("case {id} reports the same", id=row.id).render(), detail={"case": row.id})
 
     # -- re-routing after a new boundary version --------------------------------------------------------
     def reroute(self, row: CaseRow, decision: Decision, actor: str, now: datetime, reason: str) -> str:

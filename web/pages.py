@@ -1,4 +1,4 @@
-"""The map pages (wall, phone, planner, dispute), built with folium and served with every asset by GridGov.
+"""The map pages (wall, phone, planner, dispute, console), built with folium and served with every asset by GridGov.
 
 folium lays out the Leaflet map, its empty layer groups and the layer control; the page's own script
 (`web/static/<page>.js`) fills the groups from the API and keeps them live. Leaflet and its plugins are
@@ -59,6 +59,9 @@ PAGES = {
     "dispute": Page("dispute", N_("Jurisdiction lookup"), "auditor", {
         "township": N_("Townships"), "village": N_("Villages"), "grid": N_("Grids"), "zone": N_("Special zones"),
         "query": N_("Query")}, geoman=True),
+    "console": Page("console", N_("Dispatch console"), "dispatcher", {
+        "county": N_("County"), "township": N_("Townships"), "village": N_("Villages"), "zone": N_("Special zones"),
+        "cases": N_("Cases waiting"), "selected": N_("Selected case")}),
 }
 # Babel extraction of what the pages show: their scripts' t("..."), their templates' {{ t("...") }} and this
 # module's N_("...") (titles, layer names). The same passes as i18n/check.py, limited to the web package.
