@@ -215,15 +215,17 @@
     }));
     renderActions(candidates);
     GG.$("#cc-history").innerHTML = currentHistory.map((e) => "<li>" + esc(GG.fmtTime(e.at)) + " · " + esc(GG.term("action", e.action)) +
-      " · " + esc(e.actor) + (e.to ? " → " + esc(GG.term("status", e.to)) : "") +
+      " · " + esc(actor(e.actor)) + (e.to ? " → " + esc(GG.term("status", e.to)) : "") +
       (e.detail && e.detail.team && typeof e.detail.team === "object" ? " · " + esc(GG.teamName(e.detail.team.code)) : "") +
       (e.reason ? ' · <span class="gg-data">' + esc(e.reason) + "</span>" : "") +
       (e.detail && e.detail.note ? ' · <span class="gg-data">' + esc(e.detail.note) + "</span>" : "") + "</li>").join("");
   }
 
+  /** Who took a step: an account's name, or the platform's automatic steps in the page's words. */
+  const actor = (name) => (name === "platform" ? t("automatic step") : name);
   const field = (label, html) => '<label class="cc-field"><span>' + esc(label) + "</span>" + html + "</label>";
   const button = (id, label, key) => '<button type="button" id="' + id + '"' + (key ? ' aria-keyshortcuts="' + key + '"' : "") + ">" +
-    esc(label) + (key ? ' <kbd>' + esc(key) + "</kbd>" : "") + "</button>";
+    esc(label) + (key ? ' <kbd data-k="' + esc(key) + '"></kbd>' : "") + "</button>";
 
   function renderActions(candidates) {
     const c = current, allowed = c.allowed_actions, el = GG.$("#cc-actions");
@@ -259,7 +261,7 @@
       const next = Math.min(2, c.escalation_level + 1);
       parts.push('<div class="cc-group"><h3>' + esc(GG.term("action", "escalate")) + "</h3><div class=\"gg-row\">" +
         field(t("Level"), '<select id="cc-esc-level">' + [1, 2].filter((l) => l > c.escalation_level).map((l) =>
-          '<option value="' + l + '"' + (l === next ? " selected" : "") + ">" + esc(l === 1 ? t("township supervision") : t("county platform supervision")) + "</option>").join("") + "</select>") +
+          '<option value="' + l + '"' + (l === next ? " selected" : "") + ">" + esc(l === 1 ? t("level 1: township supervision") : t("level 2: county-level supervision")) + "</option>").join("") + "</select>") +
         "</div>" + field(t("Reason"), '<input id="cc-esc-reason">') +
         '<div class="gg-row">' + button("cc-escalate", GG.term("action", "escalate"), "e") + "</div></div>");
     }
@@ -358,7 +360,7 @@
     if (was.lon !== now.lon || was.lat !== now.lat) lines.push(t("the place was moved"));
     const known = new Set(wasHistory.map((e) => e.id));
     const events = nowHistory.filter((e) => !known.has(e.id)).map((e) => t("{time} {actor}: {action}", {
-      time: GG.fmtTime(e.at), actor: e.actor, action: GG.term("action", e.action)}) + (e.reason ? " (" + e.reason + ")" : ""));
+      time: GG.fmtTime(e.at), actor: actor(e.actor), action: GG.term("action", e.action)}) + (e.reason ? " (" + e.reason + ")" : ""));
     return "<b>" + esc(t("Case #{id} was changed by someone else since you read it (revision {was} → {now}).", {id: now.id, was: was.revision, now: now.revision})) +
       "</b><ul>" + lines.concat(events).map((l) => "<li>" + esc(l) + "</li>").join("") + "</ul>" +
       esc(t("The case on screen is the new one; nothing you sent was done. Decide again."));
