@@ -75,3 +75,27 @@ def test_a_dispatcher_links_a_triage_report_as_a_duplicate(api: Api) -> None:
     assert ok(r)["linked_to"] == first["id"]
     zh = act(client, {**h["boss"], "Accept-Language": "zh-CN"}, third, {"action": "link_duplicate", "case": 5})
     assert zh.status_code == 409 and "修订" in zh.json()["message"]  # the reader's language
+
+
+def test_a_dispute_raised_over_a_case_is_recorded_on_the_case(api: Api) -> None:
+    """The console's "raise a dispute" for a case near a boundary: the record names the case, the case's log the
+    record; a case outside the filer's scope is a 404 (the words of a missing one) and nothing is written."""
+    client, h, engine = api
+    near = client.post("/reports", json=report(*SEAT, accuracy_m=100_000), headers=h["worker1"]).json()
+    assert (near["status"], near["triage"]) == ("reported", "near_boundary")
+    body = {"geometry": {"type": "Point", "coordinates": [near["lon"], near["lat"]]}, "matter": near["matter"],
+            "reason": "紧邻乡界，双方均称不属本辖区"}
+    before = table_counts(engine)
+    for who, case_id in (("tt2", near["id"]), ("boss", 999_999)):
+        r = client.post("/disputes", json={**body, "case": case_id}, headers=h[who])
+        assert r.status_code == 404 and f"no case {case_id} in your scope" in r.json()["detail"], r.text
+    assert table_counts(engine) == before
+    r = client.post("/disputes", json={**body, "case": near["id"]}, headers=h["boss"])
+    assert r.status_code == 201, r.text
+    record = r.json()
+    assert (record["case"], record["kind"], record["raised_by"]) == (near["id"], "filed", "boss")
+    last = client.get(f"/cases/{near['id']}/history", headers=h["boss"]).json()[-1]
+    assert (last["action"], last["actor"], last["detail"]["dispute"]) == ("dispute_raised", "boss", record["id"])
+    assert client.get(f"/cases/{near['id']}", headers=h["boss"]).json()["revision"] == near["revision"]
+    plain = client.post("/disputes", json=body, headers=h["tt1"])  # without a case, as before
+    assert plain.status_code == 201 and plain.json()["case"] is None

@@ -394,10 +394,9 @@
     if (!reason) { GG.status(t("Say what is disputed."), "error"); GG.$("#cc-dispute-reason").focus(); return; }
     try {
       const d = await GG.api("/disputes", {method: "POST", json: {geometry: {type: "Point", coordinates: [c.lon, c.lat]},
-        matter: c.matter, at: GG.isoDay(c.reported_at), reason: t("Case #{id}", {id: c.id}) + ": " + reason}});
+        matter: c.matter, at: GG.isoDay(c.reported_at), reason: reason, case: c.id}});
       GG.status(t("Dispute record #{id} raised", {id: d.id}), "ok");
-      currentDispute = Object.assign({}, d, {case: c.id});
-      renderCase();
+      await select(c.id);
     } catch (e) { GG.status(e.message, "error"); }
   }
 
