@@ -18,7 +18,18 @@ import pytest
 from shapely.geometry import shape
 
 from tests import test_web
-from tests.test_web import CJK, VISIBLE_TEXT, Watched, api, data_names, english_words, latin_words
+from tests.live import token
+from tests.test_web import (
+    CJK,
+    PASSWORD,
+    VISIBLE_TEXT,
+    Watched,
+    api,
+    click_at,
+    data_names,
+    english_words,
+    latin_words,
+)
 
 # The other pages' fixtures, shared: one demo server and one browser for this module.
 server, browser, watch = test_web.server, test_web.browser, test_web.watch
@@ -65,6 +76,8 @@ def open_console(w: Watched) -> Any:
 def pick(w: Watched, case_id: int) -> None:
     """Click a case in the queue (after the queue has been read again) and wait for its panel."""
     w.js("GG.consoleState.reload()")
+    if case_id not in w.js("GG.consoleState.shown()"):
+        w.page.click('#cq-tabs button[data-kind="all"]')
     w.page.click(f'#cq-list li[data-case-id="{case_id}"] span')
     w.page.wait_for_selector(f'#cc-case[data-case-id="{case_id}"]')
 
@@ -197,3 +210,66 @@ def test_console_speaks_chinese_to_a_chinese_browser(watch: Callable[..., Watche
     assert w.errors == []
     en = httpx.get(f"{server}/console?lang=en").text
     assert "Dispatch console" in en and re.search(r"<title>Dispatch console", en)
+
+
+def test_console_locates_an_address_only_case_links_a_duplicate_and_extends_a_deadline(
+        watch: Callable[..., Watched], server: str, places: list[tuple[float, float]]) -> None:
+    worker = token(server, "worker", PASSWORD)
+    r = httpx.post(f"{server}/open311/v2/requests.json", data={
+        "api_key": worker, "service_code": "M-ENV-COAL", "address_string": "城关镇南关村东口",
+        "description": "console-address-only"})
+    assert r.status_code == 201, r.text
+    case_id = int(r.json()[0]["service_request_id"])
+    w = watch(*SIZE, locale="zh-CN")
+    page = open_console(w)
+    w.js("GG.consoleState.reload()")
+    page.click('#cq-tabs button[data-kind="unlocated"]')
+    pick(w, case_id)
+    # p puts a pin where the map is clicked; the pin is dragged elsewhere; the preview follows; confirm routes it.
+    page.keyboard.press("p")
+    w.until("document.body.dataset.placing")
+    a, b = places[0], places[6]
+    w.js(f"void GG.map.fitBounds([[{min(a[1], b[1])}, {min(a[0], b[0])}], [{max(a[1], b[1])}, {max(a[0], b[0])}]], "
+         "{animate: false, padding: [40, 40]})")
+    click_at(w, *a)
+    w.until("document.body.dataset.pinned && document.querySelector('#cc-pin-info').textContent.length > 3")
+    icon = w.page.locator(".leaflet-marker-icon").bounding_box()
+    box = w.page.locator(".folium-map").bounding_box()
+    x, y = w.js(f"(() => {{ const p = GG.map.latLngToContainerPoint([{b[1]}, {b[0]}]); return [p.x, p.y]; }})()")
+    # Grab the icon where its tip is (its anchor) and drop it on b.
+    tip = (icon["x"] + icon["width"] / 2, icon["y"] + icon["height"] - 2)
+    w.page.mouse.move(*tip)
+    w.page.mouse.down()
+    w.page.mouse.move(box["x"] + x, box["y"] + y - 2, steps=12)
+    w.page.mouse.up()
+    with api(server, "dispatcher") as client:
+        routed = client.post("/route", json={"lon": b[0], "lat": b[1], "matter": "M-ENV-COAL"}).json()["decisions"][0]
+    w.until(f"document.querySelector('#cc-pin-info').textContent.includes({routed['team_name']!r})")
+    page.click("#cc-pin-ok")
+    w.until("document.body.dataset.revision === '1'")
+    placed, history = stored(server, case_id)
+    assert abs(placed["lon"] - b[0]) < 0.0005 and abs(placed["lat"] - b[1]) < 0.0005, (placed["lon"], placed["lat"])
+    assert placed["team"] == routed["team"] and history[-1]["action"] == "locate"
+    page.keyboard.press("d")  # register and dispatch to the team the place gives
+    w.until("document.body.dataset.revision === '3'")
+    assert (stored(server, case_id)[0]["status"], stored(server, case_id)[0]["team"]) == ("dispatched", routed["team"])
+    # Another report of the same thing is linked to it as a duplicate, from the page.
+    dup = triage_case(server, *places[0], "M-ENV-COAL", "console-dup")
+    pick(w, dup["id"])
+    page.keyboard.press("l")
+    page.keyboard.type(str(case_id))
+    page.click("#cc-link")
+    w.until(f"document.body.dataset.revision === '{dup['revision'] + 1}'")
+    linked, history = stored(server, dup["id"])
+    assert (linked["status"], linked["linked_to"], history[-1]["action"]) == ("duplicate", case_id, "link_duplicate")
+    # The dispatched case's deadline is extended by two working days, with a reason.
+    w.js(f"GG.consoleState.select({case_id})")
+    w.until(f"document.body.dataset.caseId === '{case_id}' && document.querySelector('#cc-extend')")
+    before = stored(server, case_id)[0]
+    page.fill("#cc-ext-amount", "2")
+    page.fill("#cc-ext-reason", "需协调煤场清运")
+    page.click("#cc-extend")
+    w.until(f"document.body.dataset.revision === '{before['revision'] + 1}'")
+    after, history = stored(server, case_id)
+    assert after["deadline"] > before["deadline"] and history[-1]["reason"] == "需协调煤场清运"
+    assert w.errors == []

@@ -433,7 +433,7 @@
   function putPin(latlng) {
     if (!pin) return;
     if (!pin.marker) {
-      pin.marker = L.marker(latlng, {draggable: true, title: t("The case's place")}).addTo(groups.selected);
+      pin.marker = L.marker(latlng, {draggable: true, title: t("The case's place"), alt: t("The case's place")}).addTo(groups.selected);
       pin.marker.on("dragend", () => previewPin(pin.marker.getLatLng()));
     } else pin.marker.setLatLng(latlng);
     pin.placing = false;
