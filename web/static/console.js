@@ -21,17 +21,18 @@
     if (c.status === "duplicate") return "duplicate";
     if (c.status === "reported" && c.triage) return c.triage;
     if (c.status === "registered") return "registered";
-    return "late";
+    return c.overdue || c.escalation_level > 0 ? "late" : null; // null: with its team, on time (no queue of ours)
   }
   function kindLabel(k) {
     if (k === "all") return t("All triage");
     if (k === "registered") return t("Awaiting dispatch");
     if (k === "late") return t("Overdue and escalated");
+    if (!k) return "";
     return GG.term("triage", k);
   }
   const KIND_COLOURS = {near_boundary: "#e6550d", dispute: "#b3261e", gap: "#7b4173", unlocated: "#636363",
     duplicate: "#8c6d31", registered: "#fd8d3c", late: "#000"};
-  const inTriage = (c) => kindOf(c) !== "late";
+  const inTriage = (c) => kindOf(c) !== "late" && kindOf(c) !== null;
   const teamLabel = (code) => (code ? GG.teamName(code) + (GG.ref.teams[code] ? " (" + code + ")" : "") : "—");
 
   // ---- the queue -----------------------------------------------------------------------------------
@@ -192,14 +193,14 @@
     const box = GG.$("#cc-case");
     box.hidden = false;
     box.dataset.caseId = String(c.id);
-    GG.$("#cc-title").textContent = t("Case #{id}", {id: c.id}) + " · " + kindLabel(kindOf(c));
+    GG.$("#cc-title").textContent = t("Case #{id}", {id: c.id}) + " · " + (kindLabel(kindOf(c)) || GG.term("status", c.status));
     const near = routing.distance_to_boundary_m != null ? GG.distance(routing.distance_to_boundary_m) : "—";
     GG.$("#cc-body").innerHTML = '<dl class="gg-kv">' +
       "<dt>" + esc(t("State")) + "</dt><dd>" + esc(GG.term("status", c.status)) + (c.overdue ? ' <b class="gg-bad">' + esc(t("Overdue")) + "</b>" : "") + "</dd>" +
       "<dt>" + esc(t("Matter")) + "</dt><dd>" + esc(GG.matterName(c.matter)) + "</dd>" +
       "<dt>" + esc(t("Place")) + "</dt><dd>" + esc([c.township && unitName(c.township), c.village && unitName(c.village)].filter(Boolean).join(" · ") || "—") +
         (c.address ? ' <span class="gg-data">' + esc(c.address) + "</span>" : "") + "</dd>" +
-      "<dt>" + esc(kindOf(c) === "late" ? t("Team") : t("Proposed team")) + "</dt><dd>" + esc(teamLabel(c.team)) +
+      "<dt>" + esc(c.allowed_actions.includes("dispatch") || c.allowed_actions.includes("register") ? t("Proposed team") : t("Team")) + "</dt><dd>" + esc(teamLabel(c.team)) +
         (c.co_owners.length ? " + " + esc(c.co_owners.map(GG.teamName).join("、")) : "") + "</dd>" +
       (candidates.length ? "<dt>" + esc(t("Teams in dispute")) + "</dt><dd>" + esc(candidates.map(GG.teamName).join("、")) + "</dd>" : "") +
       "<dt>" + esc(t("Distance to the nearest boundary")) + "</dt><dd>" + esc(near) +
@@ -483,13 +484,13 @@
     });
     [c.township, c.village].forEach((code) => light(code, {color: "#111", weight: 3, dashArray: null}));
     if (c.lon != null) {
-      L.circleMarker([c.lat, c.lon], {radius: 9, color: "#111", weight: 3, fillColor: KIND_COLOURS[kindOf(c)], fillOpacity: 1})
+      L.circleMarker([c.lat, c.lon], {radius: 9, color: "#111", weight: 3, fillColor: KIND_COLOURS[kindOf(c)] || GG.stateColour(c.status), fillOpacity: 1})
         .bindTooltip(t("Case #{id}", {id: c.id})).addTo(groups.selected);
       if (c.accuracy_m) L.circle([c.lat, c.lon], {radius: c.accuracy_m, color: "#111", weight: 1, dashArray: "4 3", fill: false, interactive: false}).addTo(groups.selected);
       map.setView([c.lat, c.lon], Math.max(map.getZoom(), 14), {animate: false});
     }
     GG.$("#cc-map-key").innerHTML = teams.map((code) => '<span><i class="gg-dot" style="background:' + GG.teamColour(code) + '"></i>' +
-      esc(code === c.team && kindOf(c) !== "late" ? t("{team}: proposed", {team: GG.teamName(code)}) : GG.teamName(code)) + "</span>").join(" ");
+      esc(code === c.team && ["reported", "duplicate", "registered"].includes(c.status) ? t("{team}: proposed", {team: GG.teamName(code)}) : GG.teamName(code)) + "</span>").join(" ");
   }
 
   // ---- bulk ----------------------------------------------------------------------------------------------------
