@@ -11,7 +11,9 @@
   const checked = new Set(); // ids ticked for a bulk action
   let tab = "all", shown = [], cursorIndex = -1;
   let current = null, currentHistory = [], currentDispute = null; // the case as read, with its history
-  let seen = new Map(), feedCursor = null, reloading = null;
+  const feed = new Map(); // id -> the live feed's row (GET /wall/cases), kept up to date by polling
+  const WITH_TEAM = ["dispatched", "arrived", "handled"];
+  let feedCursor = null, reloading = null, serverOffset = 0;
   let pin = null, pinPreview = null;
   const units = {byCode: {}, layers: {}}; // unit code -> Leaflet layer (township, village, zone)
   let highlighted = [];
@@ -36,14 +38,15 @@
   const teamLabel = (code) => (code ? GG.teamName(code) + (GG.ref.teams[code] ? " (" + code + ")" : "") : "—");
 
   // ---- the queue -----------------------------------------------------------------------------------
+  /** The triage queue, duplicates and registered cases in full (few, and bulk actions need their revisions); the
+      overdue and escalated ones from the live feed's compact rows (there may be thousands of open cases). */
   async function loadQueue() {
-    const [tri, dup, reg, late] = await Promise.all([
+    const [tri, dup, reg] = await Promise.all([
       GG.api("/cases?triage=true&limit=5000"), GG.api("/cases?status=duplicate&limit=5000"),
-      GG.api("/cases?status=registered&limit=5000"),
-      GG.api("/cases?status=dispatched,arrived,handled,suspended&limit=10000")]);
+      GG.api("/cases?status=registered&limit=5000")]);
     queue.clear();
     [...tri, ...dup, ...reg].forEach((c) => queue.set(c.id, c));
-    late.filter((c) => c.overdue || c.escalation_level > 0).forEach((c) => queue.set(c.id, c));
+    lateFromFeed().forEach((c) => queue.set(c.id, c));
     Array.from(checked).forEach((id) => { if (!queue.has(id)) checked.delete(id); });
     renderQueue();
     drawQueueMarkers();
@@ -528,14 +531,28 @@
   }
   async function poll() {
     const data = await GG.api("/wall/cases" + (feedCursor ? "?since=" + encodeURIComponent(feedCursor) : ""));
-    const col = (n) => data.columns.indexOf(n);
+    serverOffset = Date.parse(data.now) - Date.now();
     let changed = false;
     data.cases.forEach((r) => {
-      const id = r[col("id")], at = r[col("updated_at")];
-      if (seen.get(id) !== at) { changed = changed || feedCursor !== null; seen.set(id, at); }
+      const row = {};
+      data.columns.forEach((name, i) => { row[name] = r[i]; });
+      const was = feed.get(row.id);
+      if (!was || was.updated_at !== row.updated_at) changed = changed || feedCursor !== null;
+      feed.set(row.id, row);
     });
     feedCursor = data.cursor;
     if (changed) await reloadQueue();
+  }
+
+  /** Cases with their team that are overdue (on the server's clock) or escalated, from the feed's rows. */
+  function lateFromFeed() {
+    const now = Date.now() + serverOffset, out = [];
+    feed.forEach((row) => {
+      if (!WITH_TEAM.includes(row.status) && !(row.status === "suspended" && row.escalation_level > 0)) return;
+      const overdue = row.status !== "suspended" && !!row.deadline && Date.parse(row.deadline) < now;
+      if (overdue || row.escalation_level > 0) out.push(Object.assign({}, row, {overdue: overdue, co_owners: [], allowed_actions: []}));
+    });
+    return out;
   }
 
   // ---- keyboard ------------------------------------------------------------------------------------------------
@@ -591,7 +608,8 @@
     GG.$("#cq-help-btn").addEventListener("click", () => help(true));
     GG.$("#cq-help-close").addEventListener("click", () => help(false));
     document.addEventListener("keydown", onKey);
-    await Promise.all([loadQueue(), poll()]);
+    await poll();
+    await loadQueue();
     const every = 1000 * (ctx.config.refresh_seconds || 5);
     setInterval(() => poll().catch((e) => GG.status(t("Update failed: {error}", {error: e.message}), "error")), every);
     GG.status(t("{n} cases wait for the command centre", {n: queue.size}), "ok");
