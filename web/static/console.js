@@ -155,11 +155,16 @@
     const idx = shown.findIndex((c) => c.id === id);
     if (idx >= 0) { cursorIndex = idx; markCursor(true); }
     cancelPin();
-    const [c, history] = await Promise.all([GG.api("/cases/" + id), GG.api("/cases/" + id + "/history")]);
-    let dispute = null;
-    if (c.status === "reported" || c.status === "duplicate") {
-      const found = await GG.api("/disputes?status=open");
-      dispute = found.find((d) => d.case === id) || null;
+    let c, history, dispute = null;
+    try {
+      [c, history] = await Promise.all([GG.api("/cases/" + id), GG.api("/cases/" + id + "/history")]);
+      if (c.status === "reported" || c.status === "duplicate") {
+        const found = await GG.api("/disputes?status=open");
+        dispute = found.find((d) => d.case === id) || null;
+      }
+    } catch (e) {
+      if (seq === selectSeq) GG.status(e.message, "error");
+      return;
     }
     if (seq !== selectSeq) return; // a newer selection replaced this one
     current = c;
@@ -292,6 +297,8 @@
     on("cc-register", () => doRegister(false));
     on("cc-dispatch", () => doRegister(true));
     on("cc-link", doLink);
+    const linkInput = GG.$("#cc-link-case");
+    if (linkInput) linkInput.addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); doLink(); } });
     on("cc-pin", startPin);
     on("cc-pin-ok", confirmPin);
     on("cc-rule", doRule);
