@@ -1,4 +1,4 @@
-"""The map pages (wall, phone, planner, dispute, console), built with folium and served with every asset by GridGov.
+"""The map pages (wall, phone, planner, dispute), built with folium and served with every asset by GridGov.
 
 folium lays out the Leaflet map, its empty layer groups and the layer control; the page's own script
 (`web/static/<page>.js`) fills the groups from the API and keeps them live. Leaflet and its plugins are
