@@ -185,6 +185,5 @@ def propose(klass: str, months: int, earlier: tuple[int, ...], procedure: str) -
     return Proposal(outcome, klass, first, months, earlier, basis)
 
 
-_LIST_WORDS = {"no_penalty": T("no-penalty list (不予处罚)"),
-               "correction_first": T("correction-first list (责令改正前置)"),
-               "warning_only": T("warning-only list (可单独警告)")}
+_LIST_WORDS = {"no_penalty": T("no-penalty list"), "correction_first": T("correction-first list"),
+               "warning_only": T("warning-only list")}

@@ -1,4 +1,4 @@
-"""The map pages (wall, phone, planner, dispute), built with folium and served with every asset by GridGov.
+"""The map pages (wall, phone, officer, planner, dispute), built with folium and served with every asset by GridGov.
 
 folium lays out the Leaflet map, its empty layer groups and the layer control; the page's own script
 (`web/static/<page>.js`) fills the groups from the API and keeps them live. Leaflet and its plugins are
@@ -55,6 +55,9 @@ PAGES = {
     "phone": Page("phone", N_("Grid worker's report"), "worker", {
         "township": N_("Townships"), "village": N_("Villages"), "pin": N_("Pin")}, zoom_control=False,
         scripts=("outbox",)),
+    "officer": Page("officer", N_("Enforcement officer"), "team", {
+        "township": N_("Townships"), "village": N_("Villages"), "cases": N_("Cases"), "me": N_("My position")},
+        zoom_control=False, scripts=("outbox",)),
     "planner": Page("planner", N_("Boundary planner"), "planner", {
         "township": N_("Townships"), "village": N_("Villages"), "grid": N_("Grids"), "zone": N_("Special zones"),
         "cells": N_("H3 cells"), "problems": N_("Topology problems")}, geoman=True),
@@ -119,7 +122,7 @@ def render_page(page: Page, settings: Settings, lang: str | None = None) -> str:
         folium.TileLayer(tiles=tiles, attr=settings.basemap_attribution or "basemap", name=t(N_("Basemap")),
                          max_zoom=MAX_ZOOM, overlay=False, control=True).add_to(fmap)
     groups = {key: folium.FeatureGroup(name=t(label)).add_to(fmap) for key, label in page.groups.items()}
-    control = folium.LayerControl(collapsed=page.name == "phone", position="topleft" if page.name == "wall"
+    control = folium.LayerControl(collapsed=page.name in ("phone", "officer"), position="topleft" if page.name == "wall"
                                   else "topright")
     control.add_to(fmap)
     root: Any = fmap.get_root()  # a branca Figure: header, html and script sections
