@@ -446,6 +446,19 @@ def test_officer_arrives_far_handles_a_first_violation_and_feeds_back_offline(
     assert [e for e in w.errors if "ERR_INTERNET_DISCONNECTED" not in e] == []
 
 
+def test_demo_shows_every_first_violation_class_and_outcome(server: str) -> None:
+    """`gridgov demo` marks matters of every list class and replays parties, so first and repeat outcomes show."""
+    with api(server, "dispatcher") as client:
+        classes = {m["attributes"].get("first_violation") for m in client.get("/matters").json()}
+        stats = client.get("/stats", params={"from": (datetime.now() - timedelta(days=40)).isoformat()}).json()
+        handled = [c for c in client.get("/cases", params={"limit": 10000}).json() if c["outcome"]]
+    assert {"none", "no_penalty", "correction_first", "warning_only"} <= classes
+    assert all(n > 0 for n in stats["total"]["outcomes"].values()), stats["total"]["outcomes"]
+    firsts = {c["outcome_detail"]["first"] for c in handled if "first" in c["outcome_detail"]}
+    assert firsts == {True, False}  # first violations and repeats of the same party
+    assert all("*" in c["outcome_detail"]["party"]["masked_id"] for c in handled if "party" in c["outcome_detail"])
+
+
 # ---- the wall ------------------------------------------------------------------------------------------
 def test_wall_shows_a_new_case_within_its_refresh_interval(watch: Callable[..., Watched], server: str,
                                                            demo: DemoCounty) -> None:
