@@ -42,7 +42,9 @@
   }
 
   // ---- cases: loaded when online, kept for offline, moved on by queued steps ---------------------------
-  const keep = () => { try { localStorage.setItem(CASES, JSON.stringify(cases)); } catch (e) { /* full: kept in memory */ } };
+  // Kept per account: a shared phone shows the next officer only their own team's cases.
+  const casesKey = () => CASES + "." + ((GG.user() || {}).username || "");
+  const keep = () => { try { localStorage.setItem(casesKey(), JSON.stringify(cases)); } catch (e) { /* full: kept in memory */ } };
 
   /** Steps still queued move the case on here (status and revision), so the next step can be made offline. */
   function applyPending() {
@@ -382,7 +384,7 @@
     groups = ctx.groups;
     document.body.classList.add("gg-page-phone", "gg-page-officer");
     map.invalidateSize();
-    try { cases = JSON.parse(localStorage.getItem(CASES) || "{}"); } catch (e) { cases = {}; }
+    try { cases = JSON.parse(localStorage.getItem(casesKey()) || "{}"); } catch (e) { cases = {}; }
     renderOutbox();
     if ("serviceWorker" in navigator) {
       navigator.serviceWorker.register("/sw.js", {scope: "/"}).then(() => navigator.serviceWorker.ready)
