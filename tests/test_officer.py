@@ -28,6 +28,7 @@ from store.schema import MatterRow
 from tests.conftest import table_counts
 from tests.test_intake import report
 from tests.test_lifecycle import SEAT, act, ok
+from tests.test_photos import png
 
 Api = tuple[TestClient, dict[str, dict[str, str]], Engine]
 ID_EXAMPLE = "11010519491231002X"  # the worked example of GB 11643-1999
@@ -206,6 +207,15 @@ def test_arrival_far_from_the_case_is_warned_and_a_retried_step_applies_once(api
     assert again["replayed"] is True and again["revision"] == arrived["revision"]
     other = {**body, "actions": [{"action": "handle"}]}
     assert client.post(f"/cases/{case['id']}/actions", json=other, headers=h["tt1"]).status_code == 409
-    near = ok(act(client, h["tt1"], arrived, {"action": "handle"}))
+    shas = [client.post("/photos", content=png(seed=n), headers={**h["tt1"], "content-type": "image/png"}).json()[
+        "sha256"] for n in (1, 2)]
+    r = act(client, h["tt1"], arrived, {"action": "handle", "photos_after": ["0" * 64]})
+    assert r.status_code == 422 and r.json()["where"] == "photos_after"  # not uploaded: refused, nothing written
+    done = ok(act(client, h["tt1"], arrived, {"action": "handle", "procedure": "ordinary",
+                                              "photos_before": shas[:1], "photos_after": shas[1:]}))
     history = client.get(f"/cases/{case['id']}/history", headers=h["audit"]).json()
-    assert [e["action"] for e in history].count("arrive") == 1 and near["status"] == "handled"
+    assert [e["action"] for e in history].count("arrive") == 1 and done["status"] == "handled"
+    handle = history[-1]["detail"]
+    assert (handle["photos_before"], handle["photos_after"], handle["procedure"]) == (shas[:1], shas[1:], "ordinary")
+    assert set(shas) <= set(done["photos"]) and done["procedure"] == "ordinary"  # 普通: checked before closing
+    assert client.get(f"/photos/{shas[1]}", headers=h["boss"]).status_code == 200  # the dispatcher sees them
