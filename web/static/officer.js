@@ -346,8 +346,15 @@
     }
     const steps = it.steps.map((s) => (s.action === "handle"
       ? Object.assign({}, s, {photos_before: shas.before ? [shas.before] : [], photos_after: shas.after ? [shas.after] : []}) : s));
-    const c = await GG.api("/cases/" + it.case_id + "/actions", {method: "POST", as: it.by,
-      json: {revision: it.revision, idempotency_key: it.key, actions: steps}});
+    let c;
+    try {
+      c = await GG.api("/cases/" + it.case_id + "/actions", {method: "POST", as: it.by,
+        json: {revision: it.revision, idempotency_key: it.key, actions: steps}});
+    } catch (e) {
+      // Refused (changed by someone else, or not allowed): show the case as the server has it.
+      if (e.status === 409 || e.status === 422 || e.status === 403) setTimeout(() => refreshCase(it.case_id), 0);
+      throw e;
+    }
     const events = c.events || [];
     delete c.events;
     cases[c.id] = Object.assign(cases[c.id] || {}, c);
@@ -361,6 +368,17 @@
     }
     // Sent: the party's number and the photos leave the phone's storage.
     return {photos: null, steps: [], replayed: !!c.replayed, result: c.status};
+  }
+
+  async function refreshCase(id) {
+    try {
+      const full = await GG.api("/cases/" + id);
+      cases[id] = Object.assign(cases[id] || {}, full);
+      applyPending();
+      keep();
+      renderList();
+      if (current === id) renderCase();
+    } catch (e) { /* offline or gone: the list's next load settles it */ }
   }
 
   function renderOutbox() {
