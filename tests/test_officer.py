@@ -219,3 +219,23 @@ def test_arrival_far_from_the_case_is_warned_and_a_retried_step_applies_once(api
     assert (handle["photos_before"], handle["photos_after"], handle["procedure"]) == (shas[:1], shas[1:], "ordinary")
     assert set(shas) <= set(done["photos"]) and done["procedure"] == "ordinary"  # 普通: checked before closing
     assert client.get(f"/photos/{shas[1]}", headers=h["boss"]).status_code == 200  # the dispatcher sees them
+
+
+def test_handling_again_after_a_failed_check_updates_the_party_record(api: Api) -> None:
+    client, h, engine = api
+    set_list(engine, "M-STREET", "warning_only", 12)
+    party = {"kind": "organisation", "id_number": credit_code(5), "name": "某商店"}
+    case = handled(client, h, "2026-05-06", party, "warning")
+    assert case["outcome_detail"]["proposed"] == "warning"
+    case = ok(act(client, h["tt1"], case, {"action": "feedback", "at": "2026-05-06T11:00:00"}))
+    case = ok(act(client, h["boss"], case, {"action": "check", "passed": False, "reason": "摊位仍在",
+                                            "at": "2026-05-06T12:00:00"}))
+    case = ok(act(client, h["tt1"], case, {"action": "arrive", "at": "2026-05-07T09:00:00"},
+                  {"action": "handle", "party": party, "outcome": "penalty", "at": "2026-05-07T10:00:00"}))
+    # the same case is no earlier case of its own party: still a first violation, the officer chose otherwise
+    detail = case["outcome_detail"]
+    assert (case["outcome"], detail["proposed"], detail["first"], detail["follows_proposal"]) == (
+        "penalty", "warning", True, False)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT outcome, first FROM case_party")).all()
+    assert [(r[0], bool(r[1])) for r in rows] == [("penalty", True)]
