@@ -17,6 +17,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
@@ -60,13 +61,13 @@ def _birth_ok(digits: str) -> bool:
 def normalize_id_card(value: str) -> str:
     """A resident ID as its 18-character form, or InvalidInput saying what is wrong."""
     text = value.strip().upper().replace(" ", "")
-    if len(text) == 15 and text.isdigit():  # first generation: 6-digit area, YYMMDD, 3-digit sequence
+    if re.fullmatch(r"[0-9]{15}", text):  # first generation: 6-digit area, YYMMDD, 3-digit sequence
         if not _birth_ok("19" + text[6:12]):
             raise InvalidInput(T("the ID number's birth date {birth} is not a real date", birth=text[6:12]),
                                where="party.id_number", code="bad_id_number")
         body = text[:6] + "19" + text[6:]
         return body + id_check_char(body)
-    if len(text) != 18 or not text[:17].isdigit() or not (text[17].isdigit() or text[17] == "X"):
+    if not re.fullmatch(r"[0-9]{17}[0-9X]", text):
         raise InvalidInput(T("an ID number has 18 characters: 17 digits and a digit or X"),
                            where="party.id_number", code="bad_id_number")
     if not _birth_ok(text[6:14]):
@@ -127,8 +128,9 @@ def parse_party(data: object) -> Party:
     if not isinstance(number, str) or not number.strip():
         raise InvalidInput(T("the party's ID number or unified social credit code is missing"),
                            where="party.id_number")
-    if not isinstance(name, str) or len(name) > 200:
-        raise InvalidInput(T("the party's name must be text of at most 200 characters"), where="party.name")
+    if not isinstance(name, str) or len(name) > 200 or re.search(r"[\x00-\x1f\x7f]", name):
+        raise InvalidInput(T("the party's name must be text of at most 200 characters, without control characters"),
+                           where="party.name")
     if kind == "person":
         return Party("person", "id_card", normalize_id_card(number), name.strip())
     return Party("organisation", "uscc", normalize_uscc(number), name.strip())

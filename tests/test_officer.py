@@ -239,3 +239,11 @@ def test_handling_again_after_a_failed_check_updates_the_party_record(api: Api) 
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT outcome, first FROM case_party")).all()
     assert [(r[0], bool(r[1])) for r in rows] == [("penalty", True)]
+
+
+def test_party_numbers_in_other_scripts_and_control_characters_are_refused() -> None:
+    with pytest.raises(InvalidInput):
+        normalize_id_card("١١٠١٠٥١٩٤٩١٢٣١٠٠٢X")  # Arabic-Indic digits are digits to str.isdigit, not here
+    with pytest.raises(InvalidInput) as bad:
+        parse_party({"kind": "person", "id_number": ID_EXAMPLE, "name": "张\x00三"})
+    assert bad.value.where == "party.name"
