@@ -44,6 +44,11 @@ TERMS: dict[str, dict[str, str]] = {
         "grid_worker": N_("grid worker"),
     },
     "procedure": {"simple": N_("simple procedure"), "ordinary": N_("ordinary procedure")},
+    # First-violation lists (cases/first_violation.py): a matter's list, and the outcome recorded when handling.
+    "first_violation": {"none": N_("on no first-violation list"), "no_penalty": N_("no penalty for a first violation"),
+                        "correction_first": N_("correction ordered first"), "warning_only": N_("warning alone")},
+    "outcome": {"no_penalty": N_("no penalty"), "correction_order": N_("order to correct"), "warning": N_("warning"),
+                "penalty": N_("penalty")},
 }
 
 

@@ -57,6 +57,9 @@ def test_a_page_speaks_the_language_asked_for(client: TestClient) -> None:
     assert title(client.get("/dispute?lang=xx").text) == "权属查询 · GridGov"  # unknown: the default, never an error
     assert title(client.get("/phone", headers={"Accept-Language": ";;q=garbage"}).text) == "网格员上报 · GridGov"
     assert '"lang": "zh-CN"' in zh.text  # the page's own config says which language it speaks
+    officer = client.get("/officer")  # the enforcement officer's page: Chinese labels, no English left in them
+    assert title(officer.text) == "移动执法 · GridGov" and "报到" in officer.text and "首违清单" in officer.text
+    assert not re.search(r">\s*(Report arrival|Record handling|Send feedback|Outcome)\s*<", officer.text)
 
 
 def test_the_configured_language_is_the_pages_default(tmp_path: Path) -> None:
