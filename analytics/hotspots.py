@@ -27,10 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import h3
 import numpy as np
 import numpy.typing as npt
+import shapely
 from scipy import sparse, stats
 from shapely.geometry.base import BaseGeometry
 
@@ -58,8 +60,14 @@ def area_cells(outlines: Sequence[BaseGeometry], res: int) -> set[str]:
     """Cells of resolution `res` whose centre lies inside any of the (lon/lat) outlines."""
     out: set[str] = set()
     for geom in outlines:
-        out.update(h3.geo_to_cells(geom, res))
+        out.update(_cells_in(shapely.to_wkb(geom), res))
     return out
+
+
+@lru_cache(maxsize=64)
+def _cells_in(wkb: bytes, res: int) -> frozenset[str]:
+    """A detailed county outline takes h3 about a second at resolution 9; pages ask again and again."""
+    return frozenset(h3.geo_to_cells(shapely.from_wkb(wkb), res))
 
 
 def study_area(counts: dict[str, int], outlines: Sequence[BaseGeometry], res: int, k: int) -> list[str]:

@@ -115,6 +115,17 @@ class Site:
     team: str | None = None
     team_name: str | None = None
 
+    def as_json(self) -> dict[str, Any]:
+        """The site as JSON fields (times as given, with their offset)."""
+        return {"id": self.id, "lon": self.lon, "lat": self.lat, "radius_m": self.radius_m, "reports": self.reports,
+                "first_seen": self.first_seen.isoformat(timespec="seconds"),
+                "last_seen": self.last_seen.isoformat(timespec="seconds"), "first_week": self.first_week,
+                "last_week": self.last_week, "active_weeks": self.active_weeks, "weekly": self.weekly,
+                "trend": self.trend, "trend_p": self.trend_p, "slope_per_week": self.slope_per_week,
+                "pattern": self.pattern, "village": self.village, "village_name": self.village_name,
+                "township": self.township, "township_name": self.township_name, "team": self.team,
+                "team_name": self.team_name}
+
 
 def find_sites(lon: Floats, lat: Floats, at: Sequence[datetime], start: date, end: date,
                params: SiteParams) -> list[Site]:

@@ -139,7 +139,8 @@ def emerging_hotspots(
     step_days = 7 if step == "week" else 1
     first, last = window_days(start, end)
     if (last - first).days < step_days:
-        raise InvalidInput(T("the window holds no whole {step}; widen it or use step=day", step=step), where="from")
+        raise InvalidInput(T("the window holds no whole week; widen it or use step=day") if step == "week"
+                           else T("the window holds no whole day; widen it"), where="from")
     if (last - first).days // step_days > MAX_STEPS:
         raise PayloadTooLarge(T("more than {limit} time steps; use step=week or a shorter window", limit=MAX_STEPS),
                               where="step")
@@ -200,14 +201,5 @@ def recurring_sites(
     return JSONResponse({
         "matter": matter, "from": _iso(start), "to": _iso(end), "eps_m": params.eps_m,
         "min_reports": params.min_reports, "min_weeks": params.min_weeks, "res": res,
-        "sites": [site_json(s) for s in found]})
+        "sites": [s.as_json() for s in found]})
 
-
-def site_json(s: Any) -> dict[str, Any]:
-    """One site as JSON (the CLI prints the same)."""
-    return {"id": s.id, "lon": s.lon, "lat": s.lat, "radius_m": s.radius_m, "reports": s.reports,
-            "first_seen": _iso(s.first_seen), "last_seen": _iso(s.last_seen), "first_week": s.first_week,
-            "last_week": s.last_week, "active_weeks": s.active_weeks, "weekly": s.weekly, "trend": s.trend,
-            "trend_p": _finite(s.trend_p, 9), "slope_per_week": _finite(s.slope_per_week, 9), "pattern": s.pattern,
-            "village": s.village, "village_name": s.village_name, "township": s.township,
-            "township_name": s.township_name, "team": s.team, "team_name": s.team_name}

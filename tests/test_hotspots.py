@@ -5,6 +5,7 @@ band between projected cell centres, not H3's grid_disk); the FDR bins equal sci
 from __future__ import annotations
 
 import warnings
+from datetime import UTC, date, datetime, timedelta
 
 import geopandas as gpd
 import h3
@@ -24,6 +25,7 @@ from analytics.hotspots import (
     ring_weights,
     study_area,
 )
+from analytics.sites import SiteParams, find_sites, params_for
 from gis.demo import DemoCounty, build_demo_county
 from tests.conftest import NYC311
 
@@ -112,3 +114,26 @@ def test_degenerate_inputs_give_zero_not_nan() -> None:
     assert np.isfinite(single.z).all() and single.z[ring.index(cell)] == single.z.max() > 0
     with pytest.raises(ValueError, match="k must be"):
         hotspots(ring, np.zeros(len(ring)), k=0)
+
+
+def test_site_parameters_are_data_and_bursts_are_not_sites() -> None:
+    assert params_for({}) == SiteParams()
+    assert params_for({"sites": {"eps_m": 60, "min_reports": 4}}) == SiteParams(eps_m=60, min_reports=4)
+    assert params_for({"sites": {"eps_m": 60}}, eps_m=30, min_reports=None).eps_m == 30  # the request wins
+    with pytest.raises(ValueError, match="eps_m"):
+        params_for({"sites": {"eps_m": 0}})
+    # Ten reports at one yard on one day, ten more 40 m away over five weeks, ten scattered kilometres apart.
+    base = datetime(2026, 9, 1, 8, tzinfo=UTC)
+    lon0, lat0 = 115.2, 36.8
+    dlon = 1 / (111_320 * np.cos(np.radians(lat0)))  # degrees per metre eastwards
+    lon = [lon0] * 10 + [lon0 + 2000 * dlon + 40 * dlon * (i % 2) for i in range(10)] + [
+        lon0 + 5000 * dlon * (i + 1) for i in range(10)]
+    lat = [lat0] * 30
+    at = [base] * 10 + [base + timedelta(days=4 * i) for i in range(10)] + [base] * 10
+    found = find_sites(np.array(lon), np.array(lat), at, date(2026, 9, 1), date(2026, 11, 1), SiteParams())
+    assert len(found) == 1 and found[0].reports == 10 and found[0].members == list(range(10, 20))
+    assert found[0].active_weeks == len({(base + timedelta(days=4 * i)).isocalendar()[:2] for i in range(10)})
+    assert 19 < found[0].radius_m < 21  # half of the 40 m between the two spots
+    one_day = find_sites(np.array(lon), np.array(lat), at, date(2026, 9, 1), date(2026, 11, 1),
+                         SiteParams(min_weeks=1))
+    assert len(one_day) == 2  # the burst is dense enough; only min_weeks keeps it out
