@@ -240,6 +240,45 @@
     document.body.dataset.hexRes = String(data.res);
   }
 
+  // ---- recurring sites (GET /hotspots/sites): listed under the hotspots when one category is chosen ----
+  let siteSeq = 0, siteLayer = null;
+  async function loadSites() {
+    const seq = ++siteSeq, matter = GG.$("#hot-matter").value;
+    let list = GG.$("#hot-sites");
+    if (!list) {
+      list = document.createElement("ol");
+      list.id = "hot-sites";
+      list.className = "gg-list";
+      list.setAttribute("aria-label", t("Recurring sites"));
+      GG.$("#hot-info").after(list);
+    }
+    if (!siteLayer) siteLayer = L.layerGroup().addTo(map);
+    siteLayer.clearLayers();
+    list.replaceChildren();
+    GG.wallState.sites = [];
+    if (!matter) return;
+    // A site recurs over months: look back at least 120 days, whatever window the hexagons show.
+    const data = await GG.api("/hotspots/sites?matter=" + encodeURIComponent(matter) + "&days=" + Math.max(120, Number(GG.$("#hot-window").value)));
+    if (seq !== siteSeq) return;
+    const head = document.createElement("li");
+    head.className = "gg-small";
+    head.textContent = t("{n} recurring sites of {matter}", {n: data.sites.length, matter: GG.matterName(matter)});
+    list.appendChild(head);
+    data.sites.forEach((s) => {
+      const li = document.createElement("li");
+      li.dataset.siteId = String(s.id);
+      li.innerHTML = "<b>" + GG.esc(t("Site {id}", {id: s.id})) + "</b> " + GG.esc(s.village_name || "") + (s.township_name ? " · " + GG.esc(s.township_name) : "") +
+        "<br>" + GG.esc(t("{weeks} weeks active, {n} reports, {first} to {last}", {weeks: s.active_weeks, n: s.reports, first: s.first_week, last: s.last_week})) +
+        " · " + GG.esc(GG.term("hotspot_pattern", s.pattern)) + " · " + GG.esc(t("trend: {trend}", {trend: GG.term("trend", s.trend)})) +
+        (s.team ? '<br><span class="gg-small">' + GG.esc(GG.teamName(s.team)) + "</span>" : "");
+      li.addEventListener("click", () => map.flyTo([s.lat, s.lon], 16, {duration: 0.5}));
+      list.appendChild(li);
+      L.circle([s.lat, s.lon], {radius: Math.max(30, s.radius_m), color: "#000", weight: 2, fill: false, dashArray: "4 3"})
+        .bindTooltip(GG.esc(t("Site {id}", {id: s.id})) + " · " + GG.esc(s.village_name || "")).addTo(siteLayer);
+    });
+    GG.wallState.sites = data.sites;
+  }
+
   function legend() {
     const el = GG.$("#gg-legend");
     const sig = hotMode() === "significance", words = binWords();
@@ -269,7 +308,7 @@
 
   /** What the wall shows, for people checking it (and its browser tests). */
   GG.wallState = {caseIds: () => Array.from(cases.keys()), shown: (id) => !!(cases.get(id) && cases.get(id).marker),
-    hexes: [], hexCounts: {}, hexBins: null, hexQuery: null, showCase: showCase};
+    hexes: [], hexCounts: {}, hexBins: null, hexQuery: null, sites: [], showCase: showCase};
 
   GG.pages.wall = async function (ctx) {
     map = ctx.map;
@@ -317,8 +356,10 @@
     const hotP = loadHotspots(); // its bbox follows the view, so it starts once the county is in view
     applyCases(await casesP);
     await hotP;
+    if (GG.$("#hot-matter").value) loadSites().catch((e) => GG.status(e.message, "error"));
     map.on("zoomend moveend", () => { clearTimeout(GG._hotTimer); GG._hotTimer = setTimeout(() => loadHotspots().catch((e) => GG.status(e.message, "error")), 250); });
     ["#hot-matter", "#hot-window", "#hot-on", "#hot-mode"].forEach((s) => GG.$(s).addEventListener("change", () => loadHotspots().catch((e) => GG.status(e.message, "error"))));
+    ["#hot-matter", "#hot-window"].forEach((s) => GG.$(s).addEventListener("change", () => loadSites().catch((e) => GG.status(e.message, "error"))));
     GG.$("#hot-coal").addEventListener("click", () => {
       const all = Object.values(GG.ref.matters);
       const coal = all.find((m) => /煤泥|slurry/i.test(m.name + " " + JSON.stringify(m.attributes || {}))) ||
@@ -326,6 +367,7 @@
       if (coal) GG.$("#hot-matter").value = coal.code;
       GG.$("#hot-on").checked = true;
       loadHotspots().catch((e) => GG.status(e.message, "error"));
+      loadSites().catch((e) => GG.status(e.message, "error")); // the drying yards themselves, listed
     });
     const every = 1000 * (ctx.config.refresh_seconds || 5);
     setInterval(() => poll().then(() => GG.status(t("Updated") + " " + GG.fmtTime(serverNow(), {time: true, seconds: true}), "ok"))
