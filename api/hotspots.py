@@ -5,7 +5,7 @@ analytics/; this module reads the query, the store and the user's scope, and sha
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import h3
@@ -35,6 +35,8 @@ Repo = Annotated[Repository, Depends(get_repo, scope="function")]
 MAX_STUDY_CELLS = 400_000  # a county at resolution 11 is ~200,000 cells
 MAX_CUBE_BINS = 20_000_000
 MAX_STEPS = 1_000
+MAX_SITE_DAYS = 1830  # five years of weekly series per site
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 Res = Annotated[int, Query(ge=MIN_RES, le=MAX_RES, description="H3 resolution (5–11)")]
 Ring = Annotated[int, Query(ge=1, le=5, description="neighbours: the cells within k grid steps (the cell "
                                                      "itself included)")]
@@ -53,8 +55,13 @@ def _window(since: datetime | None, until: datetime | None, days: int | None, de
         datetime, datetime]:
     if days is not None and since is not None:
         raise InvalidInput(T("give the window as `from` (and `to`) or as `days`, not both"), where="days")
-    end = local(until) or clock.now()
-    start = local(since) or end - timedelta(days=days or default_days)
+    try:
+        end = local(until) or clock.now()
+        start = local(since) or end - timedelta(days=days or default_days)
+    except OverflowError:  # year 1 or 9999 moved to the county's zone, or back by `days`
+        start = end = EARLIEST - timedelta(days=1)
+    if not (EARLIEST <= start and end <= LATEST):
+        raise InvalidInput(T("the window must lie between 1970 and 2200"), where="from")
     if start >= end:
         raise InvalidInput(T("the window is empty: `from` must be before `to`"), where="from")
     return start, end
@@ -188,6 +195,9 @@ def recurring_sites(
     """Sites over the window (default 120 days up to now), oldest first. Each site's pattern is the
     emerging-hot-spot pattern of the cell (at `res`) holding its centre, over weekly steps."""
     start, end = _window(since, until, days, 120)
+    if end - start > timedelta(days=MAX_SITE_DAYS):
+        raise InvalidInput(T("a site search spans at most {days} days; narrow the window", days=MAX_SITE_DAYS),
+                           where="from")
     _matters(repo, matter)
     spec = next(m for m in repo.matters() if m.code == matter)
     try:

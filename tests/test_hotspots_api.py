@@ -185,6 +185,9 @@ def test_empty_answers_and_clear_refusals(served: tuple[TestClient, Engine, str]
         ("/hotspots", {"mode": "nope"}, "mode"),
         ("/hotspots/sites", {}, "matter"), ("/hotspots/sites", {"matter": "M-NOPE"}, "unknown matter"),
         ("/hotspots/sites", {"matter": COAL, "eps_m": 0}, "eps_m"),
+        ("/hotspots/sites", {"matter": COAL, "from": "2020-01-01T00:00:00"}, "at most 1830 days"),
+        ("/hotspots/sites", {"matter": COAL, "to": "0001-01-02T00:00:00+00:00"}, "between 1970 and 2200"),
+        ("/hotspots/emerging", {"from": "9999-12-30T00:00:00", "to": "9999-12-31T23:00:00-05:00"}, "between 1970"),
         ("/hotspots/sites", {"matter": COAL, "from": "2026-05-02T00:00:00", "to": "2026-05-01T00:00:00"},
          "window is empty")]:
         r = client.get(path, params=params, headers={"Accept-Language": "en"})
