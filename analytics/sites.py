@@ -52,11 +52,22 @@ class SiteParams:
 
 
 def params_for(attributes: Mapping[str, Any] | None, **overrides: float | int | None) -> SiteParams:
-    """A matter's parameters: its attributes["sites"] over the defaults, explicit overrides over both."""
-    given = dict((attributes or {}).get("sites") or {})
-    given.update({k: v for k, v in overrides.items() if v is not None})
-    known = {"eps_m", "min_reports", "min_weeks"}
-    return SiteParams(**{k: v for k, v in given.items() if k in known})
+    """A matter's parameters: its attributes["sites"] over the defaults, explicit overrides over both.
+    ValueError (saying which) for anything that is not a number in range: attributes are free-form data."""
+    given = (attributes or {}).get("sites") or {}
+    if not isinstance(given, Mapping):
+        raise ValueError("attributes.sites must be an object such as {\"eps_m\": 100, \"min_reports\": 5}")
+    merged = {**given, **{k: v for k, v in overrides.items() if v is not None}}
+    out: dict[str, Any] = {}
+    for name, kind in (("eps_m", float), ("min_reports", int), ("min_weeks", int)):
+        if name not in merged:
+            continue
+        value = merged[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or (
+                kind is int and value != int(value)):
+            raise ValueError(f"{name} must be {'a whole number' if kind is int else 'a number'}, not {value!r}")
+        out[name] = kind(value)
+    return SiteParams(**out)
 
 
 def project_m(lon: Floats, lat: Floats) -> Floats:

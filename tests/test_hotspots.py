@@ -122,6 +122,9 @@ def test_site_parameters_are_data_and_bursts_are_not_sites() -> None:
     assert params_for({"sites": {"eps_m": 60}}, eps_m=30, min_reports=None).eps_m == 30  # the request wins
     with pytest.raises(ValueError, match="eps_m"):
         params_for({"sites": {"eps_m": 0}})
+    for bad in (5, "x", [1], {"eps_m": "far"}, {"min_reports": 4.5}, {"min_weeks": True}, {"eps_m": float("nan")}):
+        with pytest.raises(ValueError):  # free-form attributes: anything odd is a clear refusal, not a crash
+            params_for({"sites": bad})
     # Ten reports at one yard on one day, ten more 40 m away over five weeks, ten scattered kilometres apart.
     base = datetime(2026, 9, 1, 8, tzinfo=UTC)
     lon0, lat0 = 115.2, 36.8

@@ -24,6 +24,7 @@ from api.app import create_app
 from config import get_settings
 from etl.demo import load_demo
 from gis.demo import DemoCounty, build_demo_county
+from gis.model import Matter
 from store.db import make_engine, session_factory, transaction, upgrade
 from store.repo import Repository
 from store.users import Users
@@ -164,6 +165,9 @@ def test_emerging_patterns_over_the_store(served: tuple[TestClient, Engine, str]
 
 def test_empty_answers_and_clear_refusals(served: tuple[TestClient, Engine, str], demo: DemoCounty) -> None:
     client, engine, _ = served
+    with transaction(session_factory(engine)) as session:  # a matter whose free-form attributes are odd
+        Repository(session).add_matters([Matter(code="M-ODD-SITES", name="odd", domain="test",
+                                                attributes={"sites": {"eps_m": "far"}})])
     before = table_counts(engine)
     future = {"from": "2030-01-01T00:00:00", "to": "2030-03-01T00:00:00"}  # no report, no version in force
     empty = client.get("/hotspots/emerging", params=future).json()
@@ -185,6 +189,7 @@ def test_empty_answers_and_clear_refusals(served: tuple[TestClient, Engine, str]
         ("/hotspots", {"mode": "nope"}, "mode"),
         ("/hotspots/sites", {}, "matter"), ("/hotspots/sites", {"matter": "M-NOPE"}, "unknown matter"),
         ("/hotspots/sites", {"matter": COAL, "eps_m": 0}, "eps_m"),
+        ("/hotspots/sites", {"matter": "M-ODD-SITES"}, "eps_m must be a number"),
         ("/hotspots/sites", {"matter": COAL, "from": "2020-01-01T00:00:00"}, "at most 1830 days"),
         ("/hotspots/sites", {"matter": COAL, "to": "0001-01-02T00:00:00+00:00"}, "between 1970 and 2200"),
         ("/hotspots/emerging", {"from": "9999-12-30T00:00:00", "to": "9999-12-31T23:00:00-05:00"}, "between 1970"),
