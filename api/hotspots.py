@@ -14,7 +14,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from analytics.emerging import PATTERNS, emerging
-from analytics.hotspots import MAX_RES, MIN_RES, count_cells, hotspots, points_to_cells, study_area
+from analytics.hotspots import (
+    MAX_RES,
+    MIN_RES,
+    count_cells,
+    estimated_cells,
+    hotspots,
+    points_to_cells,
+    study_area,
+)
 from analytics.sites import params_for
 from api.auth import CurrentUser
 from api.cases import local
@@ -32,7 +40,7 @@ from store.users import User
 router = APIRouter(route_class=GridGovRoute, tags=["map pages"])
 Repo = Annotated[Repository, Depends(get_repo, scope="function")]
 
-MAX_STUDY_CELLS = 400_000  # a county at resolution 11 is ~200,000 cells
+MAX_STUDY_CELLS = 150_000  # the demo county (~700 km²) holds ~99,000 cells at resolution 10, ~690,000 at 11
 MAX_CUBE_BINS = 20_000_000
 MAX_STEPS = 1_000
 MAX_SITE_DAYS = 1830  # five years of weekly series per site
@@ -88,6 +96,14 @@ def _in_box(cell: str, box: Box | None) -> bool:
     return box[0] <= lon <= box[2] and box[1] <= lat <= box[3]
 
 
+def _guard_area(outlines: list[Any], res: int) -> None:
+    """413 before the expensive part when the county holds too many cells at `res`."""
+    n = estimated_cells(outlines, res)
+    if n > MAX_STUDY_CELLS:
+        raise PayloadTooLarge(T("{n} cells to test is over {limit}; lower res", n=n, limit=MAX_STUDY_CELLS),
+                              where="res")
+
+
 def _finite(x: float, digits: int = 12) -> float:
     return round(float(x), digits) if math.isfinite(x) else 0.0
 
@@ -103,6 +119,7 @@ def significance(repo: Repository, user: User, *, res: int, start: datetime, end
                            case_scope=Cases(repo.session).scope_filter(user))
     counts = count_cells(points_to_cells(points.lon, points.lat, res))
     outlines = county_outlines(repo, window_days(start, end)[1] - timedelta(days=1), user.county_code)
+    _guard_area(outlines, res)
     cells = study_area(counts, outlines, res, k)
     if len(cells) > MAX_STUDY_CELLS:
         raise PayloadTooLarge(T("{n} cells to test is over {limit}; lower res", n=len(cells), limit=MAX_STUDY_CELLS),
@@ -154,6 +171,7 @@ def emerging_hotspots(
     points = report_points(repo.session, start, end, matters=matters,
                            case_scope=Cases(repo.session).scope_filter(user))
     outlines = county_outlines(repo, last - timedelta(days=1), user.county_code)
+    _guard_area(outlines, res)
     cells, counts, first_step, n_steps = cube_of(points, outlines, first, last, step_days, res, k)
     if len(cells) * n_steps > MAX_CUBE_BINS:
         raise PayloadTooLarge(T("{n} cube bins is over {limit}; lower res, use weeks or a shorter window",
@@ -205,6 +223,7 @@ def recurring_sites(
     except ValueError as e:  # the matter's own attributes are out of range
         raise InvalidInput(T("the site parameters of {matter} are out of range: {problem}", matter=matter,
                              problem=str(e)), where="matter") from None
+    _guard_area(county_outlines(repo, window_days(start, end)[1] - timedelta(days=1), user.county_code), res)
     cache: RouterCache = request.app.state.routers
     found = sites_in_store(repo, cache, spec, start, end, params, res=res,
                            case_scope=Cases(repo.session).scope_filter(user), county=user.county_code)

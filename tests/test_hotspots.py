@@ -18,8 +18,10 @@ from scipy import stats
 
 from analytics.hotspots import (
     CONFIDENCE_LEVELS,
+    area_cells,
     bh_reject,
     count_cells,
+    estimated_cells,
     hotspots,
     points_to_cells,
     ring_weights,
@@ -80,6 +82,7 @@ def test_gi_star_equals_esda_on_the_demo_county(demo: DemoCounty) -> None:
         counts = count_cells(points_to_cells(lon, lat, res))
         cells = study_area(counts, county, res, 1)
         assert set(counts) <= set(cells) and len(cells) > 5 * len(counts) // 4  # quiet cells are in, as zeros
+        assert abs(estimated_cells(county, res) - len(area_cells(county, res))) < 0.03 * len(cells)  # the guard
         check_against_esda(cells, np.array([counts.get(c, 0) for c in cells]), "EPSG:32650", res)
 
 
