@@ -30,7 +30,7 @@ from store.repo import Repository
 from store.users import Users
 from tests.conftest import BACKENDS, _require_postgres, _reset_postgres, table_counts
 from tests.independent import Reference
-from tests.test_import import gridgov
+from tests.test_import import gridgov, gridgov_fails
 
 COAL = "M-ENV-COAL"
 UTM = "EPSG:32650"
@@ -219,3 +219,6 @@ def test_cli_lists_the_sites(served: tuple[TestClient, Engine, str], demo: DemoC
     assert table.splitlines()[-1] == f"sites matter=M-ENV-COAL n={sum(s['active_weeks'] >= 15 for s in api)}"
     assert "露天晾晒煤泥" in table  # the table names the matter (its rows wrap at the runner's width)
     assert gridgov(url, "sites", COAL, "--from", "2030-01-01", "--to", "2030-02-01").splitlines()[-1].endswith("n=0")
+    assert "unknown matter code(s) M-NOPE" in gridgov_fails(url, "sites", "M-NOPE")
+    assert "window is empty" in gridgov_fails(url, "sites", COAL, "--from", "2026-05-02", "--to", "2026-05-01")
+    assert "eps_m must lie between" in gridgov_fails(url, "sites", COAL, "--eps-m", "0")
