@@ -1,7 +1,9 @@
-"""Report points for the hotspot analytics: historical incidents plus cases (within a scope), as arrays.
+"""The store side of the hotspot analytics: report points (historical incidents plus the cases within a
+scope) as arrays, the county outlines that make the study area, and recurring sites placed by the router.
 
-Both tables are read because the demo and real deployments keep older reports as incidents and new ones as
-cases; hotspots count every report once wherever it is stored (GET /hotspots did so first).
+Both tables are read, as GET /hotspots always counted them: deployments keep imported history as incidents and
+new reports as cases. (The demo's live cases replay its last fortnight at today's dates, so on the demo those
+reports count once in the past and once now.) The statistics themselves are analytics/ (pure).
 """
 
 from __future__ import annotations
