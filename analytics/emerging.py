@@ -34,9 +34,13 @@ Categories, decided in this order for a cell with n steps, "most" meaning at lea
 - sporadic: hot at the final step, not hot in most steps, never cold, hot steps not one run.
 - historical: not hot at the final step, hot in most steps.
 - The same eight with cold for hot (and decreasing for increasing: an intensifying cold spot grows
-  colder), as new_cold, consecutive_cold, … A cell is tested for the hot patterns first; no cell can match
-  both (the final step is not both hot and cold, nor are most steps).
+  colder), as new_cold, consecutive_cold, …
 - none: no pattern above (including a cell never significant).
+
+The final step decides first: a cell hot (cold) at the final step gets one of the first seven hot (cold)
+patterns, whatever came before — so a cell hot in most steps but cold now is a new (or, cold before too, an
+oscillating) cold spot, not a historical hot spot. Only a cell significant neither way at the final step can
+be historical (hot before cold; a cell cannot be hot and cold in most steps).
 
 Codes: "new_hot", "consecutive_hot", "intensifying_hot", "persistent_hot", "diminishing_hot", "sporadic_hot",
 "oscillating_hot", "historical_hot", the eight "…_cold", and "none".
@@ -125,12 +129,10 @@ def _one_run_to_end(flags: Bools) -> bool:
     return len(idx) > 0 and idx[-1] == len(flags) - 1 and idx[-1] - idx[0] + 1 == len(idx)
 
 
-def _side(this: Bools, other: Bools, z_trend: str, up: str) -> str | None:
-    """The pattern kind of one side (hot: this=H, other=C, up="increasing"), or None."""
-    n = len(this)
-    most = this.sum() >= math.ceil(0.9 * n)
-    if not this[-1]:
-        return "historical" if most else None
+def _final(this: Bools, other: Bools, z_trend: str, up: str) -> str:
+    """The pattern kind of a cell whose final step is significant on this side (hot: this=H, other=C, up=
+    "increasing")."""
+    most = this.sum() >= math.ceil(0.9 * len(this))
     if not this[:-1].any():
         return "new"
     if most:
@@ -148,11 +150,16 @@ def _side(this: Bools, other: Bools, z_trend: str, up: str) -> str | None:
 
 def classify(hot: Bools, cold: Bools, z_trend: str) -> str:
     """The pattern code of one cell from its hot and cold steps and its z-score trend (see the docstring)."""
-    kind = _side(hot, cold, z_trend, "increasing")
-    if kind is not None:
-        return f"{kind}_hot"
-    kind = _side(cold, hot, z_trend, "decreasing")
-    return f"{kind}_cold" if kind is not None else "none"
+    if hot[-1]:
+        return _final(hot, cold, z_trend, "increasing") + "_hot"
+    if cold[-1]:
+        return _final(cold, hot, z_trend, "decreasing") + "_cold"
+    most = math.ceil(0.9 * len(hot))
+    if hot.sum() >= most:
+        return "historical_hot"
+    if cold.sum() >= most:
+        return "historical_cold"
+    return "none"
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,12 @@ def test_classification_rules_at_their_edges() -> None:
     assert classify(np.array([t]), np.array([f]), "no trend") == "new_hot"
     assert classify(np.array([t] * 9 + [f]), never, "increasing") == "historical_hot"
     assert classify(never, never, "increasing") == "none"
+    # The final step decides first: hot in nine steps, cold in the last is a new cold spot (never cold before),
+    # and with a cold step before the hot ones an oscillating one; never a historical hot spot.
+    assert classify(np.array([t] * 9 + [f]), np.array([f] * 9 + [t]), "decreasing") == "new_cold"
+    assert classify(np.array([f] + [t] * 8 + [f]), np.array([t] + [f] * 8 + [t]), "no trend") == "oscillating_cold"
+    assert classify(np.array([t] + [f] * 8 + [t]), np.array([f] + [t] * 8 + [f]), "no trend") == "oscillating_hot"
+    assert classify(never, np.array([t] * 9 + [f]), "no trend") == "historical_cold"
 
 
 def test_whole_steps_count_back_from_the_end() -> None:
