@@ -501,14 +501,17 @@ def test_wall_loads_villages_when_switched_on(watch: Callable[..., Watched], dem
     assert w.js("GG.groups.village.getLayers().length") == 1 and w.errors == []
 
 
-def test_wall_coal_hotspots_one_click_away_match_h3(watch: Callable[..., Watched], server: str) -> None:
+def test_wall_coal_button_shows_significant_hotspots_and_the_recurring_sites(watch: Callable[..., Watched],
+                                                                             server: str) -> None:
     w = watch(1920, 1080, who="dispatcher")
     page = w.open("/wall")
+    assert w.js("document.querySelector('#hot-mode').value") == "significance"  # the default
+    assert w.js("document.querySelectorAll('#gg-legend [data-bin]').length") == 7  # the legend names every bin
     page.click("#hot-coal")
-    w.until("GG.wallState.hexQuery && GG.wallState.hexQuery.includes('M-ENV-COAL')")
+    w.until("GG.wallState.hexQuery && GG.wallState.hexQuery.includes('M-ENV-COAL') && GG.wallState.sites.length")
     page.wait_for_timeout(300)
     query = w.js("GG.wallState.hexQuery")
-    shown = set(w.js("GG.wallState.hexes"))
+    assert "mode=significance" in query
     res = int(re.search(r"res=(\d+)", query).group(1))  # type: ignore[union-attr]
     start = datetime.fromisoformat(re.search(r"from=([^&]+)", query).group(1).replace("Z", "+00:00"))  # type: ignore[union-attr]
     end = datetime.fromisoformat(re.search(r"to=([^&]+)", query).group(1).replace("Z", "+00:00"))  # type: ignore[union-attr]
@@ -520,14 +523,36 @@ def test_wall_coal_hotspots_one_click_away_match_h3(watch: Callable[..., Watched
         cases = client.get("/cases", params={"limit": 10000}).json()
         points += [((c["lon"], c["lat"]), c["reported_at"]) for c in cases
                    if c["matter"] == "M-ENV-COAL" and c["lon"] is not None]
+        path, _, raw = query.partition("?")  # the page's own values, unencoded (the offset's "+" included)
+        answer = client.get(path, params=dict(p.split("=", 1) for p in raw.split("&"))).json()
+        sites = client.get("/hotspots/sites", params={"matter": "M-ENV-COAL", "days": 120}).json()["sites"]
     want = {h3.latlng_to_cell(lat, lon, res) for (lon, lat), at in points
             if start <= datetime.fromisoformat(at).astimezone() < end}  # instants (with their offset) compared
-    assert want and shown == want
-    # Zooming in follows with finer hexagons.
-    w.js("void GG.map.setZoom(14, {animate: false})")
-    w.until(f"GG.wallState.hexQuery && !GG.wallState.hexQuery.includes('res={res}&')")
-    assert int(w.js("document.body.dataset.hexRes")) > res
-    w.shot("wall-coal-hotspots")
+    counts = w.js("GG.wallState.hexCounts")
+    assert want and {h for h, n in counts.items() if n} == want
+    bins = w.js("GG.wallState.hexBins")
+    assert bins == {c["h"]: c["bin"] for c in answer["cells"]} and max(bins.values()) > 0  # drawn as the API says
+    # Raw counts remain an option.
+    page.select_option("#hot-mode", "counts")
+    w.until("GG.wallState.hexQuery && !GG.wallState.hexQuery.includes('mode=significance')")
+    page.wait_for_timeout(300)
+    plain = w.js("GG.wallState.hexQuery")
+    res = int(re.search(r"res=(\d+)", plain).group(1))  # type: ignore[union-attr]
+    start = datetime.fromisoformat(re.search(r"from=([^&]+)", plain).group(1).replace("Z", "+00:00"))  # type: ignore[union-attr]
+    end = datetime.fromisoformat(re.search(r"to=([^&]+)", plain).group(1).replace("Z", "+00:00"))  # type: ignore[union-attr]
+    assert set(w.js("GG.wallState.hexes")) == {h3.latlng_to_cell(lat, lon, res) for (lon, lat), at in points
+                                               if start <= datetime.fromisoformat(at).astimezone() < end}
+    assert w.js("document.querySelectorAll('#gg-legend [data-bin]').length") == 0
+    # The recurring sites are listed; a click flies to one.
+    assert [s["id"] for s in w.js("GG.wallState.sites")] == [s["id"] for s in sites] and len(sites) >= 3
+    items = page.locator("#hot-sites li[data-site-id]")
+    assert items.count() == len(sites)
+    target = sites[-1]
+    items.nth(len(sites) - 1).click()
+    w.until(f"GG.map.getZoom() === 16 && GG.map.distance(GG.map.getCenter(), [{target['lat']}, {target['lon']}]) < 5")
+    w.shot("wall-coal-sites")
+    # Zoomed in on the site, finer hexagons followed.
+    w.until("GG.wallState.hexQuery && GG.wallState.hexQuery.includes('res=10&')")
     assert w.errors == []
 
 
@@ -969,7 +994,8 @@ def test_planner_draws_a_new_zone_into_the_draft(watch: Callable[..., Watched], 
 # ---- language: Chinese by default, English on request (issue 13) -------------------------------------------
 # Latin words a Chinese page may show: units, codes and proper names (GridGov, H3 and the like). Everything else
 # in Latin letters that is one of the pages' English message words is a label someone forgot to translate.
-ALLOWED_LATIN = {"gridgov", "h3", "m", "km", "mib", "geojson", "ogc", "id"}
+ALLOWED_LATIN = {"gridgov", "h3", "m", "km", "mib", "geojson", "ogc", "id",
+                 "getis", "ord", "gi", "fdr"}  # the statistic's proper name, as in Chinese texts
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 VISIBLE_TEXT = """(() => {
     const attrs = Array.from(document.querySelectorAll('[title],[placeholder],[aria-label],[alt]'))

@@ -167,14 +167,43 @@
   }
 
   // ---- hotspots ----------------------------------------------------------------------------
+  // Significance (the default, GET /hotspots?mode=significance): Getis–Ord Gi* bins over the whole county,
+  // hot reds and cold blues at 99/95/90 % confidence after the FDR correction; ?hotmode=counts or the
+  // select switches to raw counts per cell.
+  const BIN_COLOURS = {"3": "#d62f27", "2": "#ed7551", "1": "#fab984", "0": "#d9d9d9", "-1": "#c0ccbe", "-2": "#849eba", "-3": "#4575b5"};
+  function binWords() {
+    return {"3": t("Hot spot, 99 % confidence"), "2": t("Hot spot, 95 % confidence"), "1": t("Hot spot, 90 % confidence"),
+      "0": t("Reports, not significant"), "-1": t("Cold spot, 90 % confidence"), "-2": t("Cold spot, 95 % confidence"),
+      "-3": t("Cold spot, 99 % confidence")};
+  }
+  function hotMode() { return GG.$("#hot-mode") ? GG.$("#hot-mode").value : "significance"; }
+  /** The mode select, made here so the hotspot panel's template stays as it is. */
+  function addModeSelect() {
+    const mode = document.createElement("select");
+    mode.id = "hot-mode";
+    mode.setAttribute("aria-label", t("What the hexagons show"));
+    [["significance", t("Significant hot and cold spots")], ["counts", t("Report counts")]].forEach(([v, label]) => {
+      const o = document.createElement("option");
+      o.value = v;
+      o.textContent = label;
+      mode.appendChild(o);
+    });
+    mode.value = params.get("hotmode") === "counts" ? "counts" : "significance";
+    GG.$("#hot-window").after(mode);
+  }
+
   let hotSeq = 0;
   async function loadHotspots() {
     const seq = ++hotSeq;
     groups.hotspots.clearLayers();
+    legend();
     if (!GG.$("#hot-on").checked) { GG.$("#hot-info").textContent = ""; return; }
-    const z = map.getZoom(), res = fixedRes || resFor(z);
+    const z = map.getZoom(), mode = hotMode();
+    // Significance tests the whole county at once: resolution 5 to 9 (finer cells hold too few reports to mean
+    // anything, and a county holds ~100,000 of them at 10).
+    const res = mode === "significance" ? Math.min(9, Math.max(5, fixedRes || resFor(z))) : fixedRes || resFor(z);
     const days = Number(GG.$("#hot-window").value);
-    let q = "/hotspots?res=" + res + "&days=" + days; // the window ends at the server's now
+    let q = "/hotspots?res=" + res + "&days=" + days + (mode === "significance" ? "&mode=significance" : ""); // the window ends at the server's now
     const matter = GG.$("#hot-matter").value;
     if (matter) q += "&matter=" + encodeURIComponent(matter);
     if (res >= 8) {
@@ -183,29 +212,84 @@
     }
     const data = await GG.api(q);
     if (seq !== hotSeq) return; // a newer request replaced this one
-    const max = Math.max(1, data.max);
+    const max = Math.max(1, data.max), words = binWords();
     data.cells.forEach((c) => {
       const ring = [];
       for (let i = 0; i < c.b.length; i += 2) ring.push([c.b[i + 1], c.b[i]]);
-      const level = Math.min(HOT_RAMP.length - 1, Math.floor((c.n / max) * (HOT_RAMP.length - 1) + 0.5));
-      L.polygon(ring, {stroke: true, color: "#a63603", weight: 0.5, fillColor: HOT_RAMP[level], fillOpacity: 0.55, interactive: true})
-        .bindTooltip(GG.esc(t("{n} reports", {n: c.n})) + " · " + c.h).addTo(groups.hotspots);
+      let style, tip = GG.esc(t("{n} reports", {n: c.n})) + " · " + c.h;
+      if (mode === "significance") {
+        const bin = String(c.bin);
+        style = {stroke: true, color: c.bin ? BIN_COLOURS[bin] : "#999", weight: c.bin ? 0.8 : 0.4,
+          fillColor: BIN_COLOURS[bin], fillOpacity: c.bin ? 0.6 : 0.25};
+        tip += "<br>" + GG.esc(words[bin]) + " · z = " + c.z.toFixed(2) + " · p = " + c.p.toPrecision(2);
+      } else {
+        const level = Math.min(HOT_RAMP.length - 1, Math.floor((c.n / max) * (HOT_RAMP.length - 1) + 0.5));
+        style = {stroke: true, color: "#a63603", weight: 0.5, fillColor: HOT_RAMP[level], fillOpacity: 0.55};
+      }
+      L.polygon(ring, Object.assign(style, {interactive: true})).bindTooltip(tip).addTo(groups.hotspots);
     });
     GG.$("#hot-info").textContent = t("H3 resolution {res} · {cells} cells · {n} reports", {res: data.res, cells: data.cells.length, n: data.total}) +
-      (matter ? " · " + GG.matterName(matter) : "");
+      (matter ? " · " + GG.matterName(matter) : "") +
+      (mode === "significance" ? " · " + t("{hot} hot, {cold} cold (Gi*, FDR)", {
+        hot: data.bins["1"] + data.bins["2"] + data.bins["3"], cold: data.bins["-1"] + data.bins["-2"] + data.bins["-3"]}) : "");
     GG.wallState.hexes = data.cells.map((c) => c.h);
+    GG.wallState.hexCounts = Object.fromEntries(data.cells.map((c) => [c.h, c.n]));
+    GG.wallState.hexBins = mode === "significance" ? Object.fromEntries(data.cells.map((c) => [c.h, c.bin])) : null;
     GG.wallState.hexQuery = q.replace("&days=" + days, "&from=" + data.from + "&to=" + data.to); // the same cells again
     document.body.dataset.hexes = String(data.cells.length);
     document.body.dataset.hexRes = String(data.res);
   }
 
+  // ---- recurring sites (GET /hotspots/sites): listed under the hotspots when one category is chosen ----
+  let siteSeq = 0, siteLayer = null;
+  async function loadSites() {
+    const seq = ++siteSeq, matter = GG.$("#hot-matter").value;
+    let list = GG.$("#hot-sites");
+    if (!list) {
+      list = document.createElement("ol");
+      list.id = "hot-sites";
+      list.className = "gg-list";
+      list.setAttribute("aria-label", t("Recurring sites"));
+      GG.$("#hot-info").after(list);
+    }
+    if (!siteLayer) siteLayer = L.layerGroup().addTo(map);
+    siteLayer.clearLayers();
+    list.replaceChildren();
+    GG.wallState.sites = [];
+    if (!matter) return;
+    // A site recurs over months: look back at least 120 days, whatever window the hexagons show.
+    const data = await GG.api("/hotspots/sites?matter=" + encodeURIComponent(matter) + "&days=" + Math.max(120, Number(GG.$("#hot-window").value)));
+    if (seq !== siteSeq) return;
+    const head = document.createElement("li");
+    head.className = "gg-small";
+    head.textContent = t("{n} recurring sites of {matter}", {n: data.sites.length, matter: GG.matterName(matter)});
+    list.appendChild(head);
+    data.sites.forEach((s) => {
+      const li = document.createElement("li");
+      li.dataset.siteId = String(s.id);
+      li.innerHTML = "<b>" + GG.esc(t("Site {id}", {id: s.id})) + "</b> " + GG.esc(s.village_name || "") + (s.township_name ? " · " + GG.esc(s.township_name) : "") +
+        "<br>" + GG.esc(t("{weeks} weeks active, {n} reports, {first} to {last}", {weeks: s.active_weeks, n: s.reports, first: s.first_week, last: s.last_week})) +
+        " · " + GG.esc(GG.term("hotspot_pattern", s.pattern)) + " · " + GG.esc(t("trend: {trend}", {trend: GG.term("trend", s.trend)})) +
+        (s.team ? '<br><span class="gg-small">' + GG.esc(GG.teamName(s.team)) + "</span>" : "");
+      li.addEventListener("click", () => map.flyTo([s.lat, s.lon], 16, {duration: 0.5}));
+      list.appendChild(li);
+      L.circle([s.lat, s.lon], {radius: Math.max(30, s.radius_m), color: "#000", weight: 2, fill: false, dashArray: "4 3"})
+        .bindTooltip(GG.esc(t("Site {id}", {id: s.id})) + " · " + GG.esc(s.village_name || "")).addTo(siteLayer);
+    });
+    GG.wallState.sites = data.sites;
+  }
+
   function legend() {
     const el = GG.$("#gg-legend");
+    const sig = hotMode() === "significance", words = binWords();
     el.innerHTML = "<b>" + GG.esc(t("Case state")) + "</b><br>" + Object.entries(GG.STATE_COLOURS)
       .map(([s, c]) => '<span data-state="' + GG.esc(s) + '"><i class="gg-dot" style="background:' + c + '"></i>' + GG.esc(GG.term("status", s)) + "</span>").join("") +
       '<br><span><i class="gg-dot" style="border:2px solid #000"></i>' + GG.esc(t("Overdue")) + "</span>" +
       '<span><i class="gg-dot" style="border:2px dashed #e31a1c"></i>' + GG.esc(t("Triage")) + "</span>" +
-      '<span><i class="gg-dot" style="background:' + HOT_RAMP[3] + '"></i>' + GG.esc(t("Hotspot")) + "</span>";
+      (sig ? "<br><b>" + GG.esc(t("Hotspots: Getis–Ord Gi*, false-discovery-rate corrected")) + "</b><br>" +
+        ["3", "2", "1", "0", "-1", "-2", "-3"].map((b) => '<span data-bin="' + b + '"><i class="gg-dot" style="background:' + BIN_COLOURS[b] + '"></i>' + GG.esc(words[b]) + "</span>").join("")
+        : "<br><b>" + GG.esc(t("Hotspots: reports per hexagon")) + "</b><br>" + '<span><i class="gg-dot" style="background:' + HOT_RAMP[1] + '"></i>' + GG.esc(t("few")) + "</span>" +
+        '<span><i class="gg-dot" style="background:' + HOT_RAMP[5] + '"></i>' + GG.esc(t("many")) + "</span>");
   }
 
   const byCode = {}; // unit code -> properties, for colouring a unit by the team of its nearest owner
@@ -224,7 +308,7 @@
 
   /** What the wall shows, for people checking it (and its browser tests). */
   GG.wallState = {caseIds: () => Array.from(cases.keys()), shown: (id) => !!(cases.get(id) && cases.get(id).marker),
-    hexes: [], hexQuery: null, showCase: showCase};
+    hexes: [], hexCounts: {}, hexBins: null, hexQuery: null, sites: [], showCase: showCase};
 
   GG.pages.wall = async function (ctx) {
     map = ctx.map;
@@ -261,6 +345,7 @@
       GG.$("#hot-window").value = o.value;
     }
     if (params.get("matter")) GG.$("#hot-matter").value = params.get("matter");
+    addModeSelect();
     const units = await unitsP;
     Object.assign(byCode, units.byCode);
     GG.unitLayer(units.layers.county, byCode, {fill: 0, weight: 3, line: "#333"}).addTo(groups.county);
@@ -271,8 +356,10 @@
     const hotP = loadHotspots(); // its bbox follows the view, so it starts once the county is in view
     applyCases(await casesP);
     await hotP;
+    if (GG.$("#hot-matter").value) loadSites().catch((e) => GG.status(e.message, "error"));
     map.on("zoomend moveend", () => { clearTimeout(GG._hotTimer); GG._hotTimer = setTimeout(() => loadHotspots().catch((e) => GG.status(e.message, "error")), 250); });
-    ["#hot-matter", "#hot-window", "#hot-on"].forEach((s) => GG.$(s).addEventListener("change", () => loadHotspots().catch((e) => GG.status(e.message, "error"))));
+    ["#hot-matter", "#hot-window", "#hot-on", "#hot-mode"].forEach((s) => GG.$(s).addEventListener("change", () => loadHotspots().catch((e) => GG.status(e.message, "error"))));
+    ["#hot-matter", "#hot-window"].forEach((s) => GG.$(s).addEventListener("change", () => loadSites().catch((e) => GG.status(e.message, "error"))));
     GG.$("#hot-coal").addEventListener("click", () => {
       const all = Object.values(GG.ref.matters);
       const coal = all.find((m) => /煤泥|slurry/i.test(m.name + " " + JSON.stringify(m.attributes || {}))) ||
@@ -280,6 +367,7 @@
       if (coal) GG.$("#hot-matter").value = coal.code;
       GG.$("#hot-on").checked = true;
       loadHotspots().catch((e) => GG.status(e.message, "error"));
+      loadSites().catch((e) => GG.status(e.message, "error")); // the drying yards themselves, listed
     });
     const every = 1000 * (ctx.config.refresh_seconds || 5);
     setInterval(() => poll().then(() => GG.status(t("Updated") + " " + GG.fmtTime(serverNow(), {time: true, seconds: true}), "ok"))
