@@ -695,6 +695,7 @@ def test_planner_publishes_from_today_rerouting_the_previewed_cases_then_with_a_
     moving = {i for i, c in listed.items() if c["on_reroute"] != "keep"}
     assert moving  # the village's open cases go to the other township's team
     w = watch(1920, 1080, who="planner")
+    w.page.on("dialog", lambda d: d.accept())  # "Publish … ?": yes
     w.open("/planner")  # opens the newest draft: this one
     w.until(f"document.body.dataset.version === '{draft['id']}' && document.body.dataset.problems !== undefined")
     assert w.js("GG.$('#pl-reroute').disabled") is True  # tomorrow by default: no re-routing
@@ -880,6 +881,136 @@ def test_planner_draws_a_new_zone_into_the_draft(watch: Callable[..., Watched], 
     assert unit["properties"]["layer"] == "zone" and unit["properties"]["kind"] == "scenic_area"
     assert drawn.contains(centre) and village.geometry.contains(drawn)  # type: ignore[union-attr]
     assert problems["errors"] == 0
+    assert w.errors == []
+
+
+class Dialogs:
+    """Answers the page's confirm() and prompt() in order, remembering what each asked."""
+
+    def __init__(self, page: Any) -> None:
+        self.answers: list[tuple[bool, str | None]] = []
+        self.asked: list[str] = []
+        page.on("dialog", self._answer)
+
+    def next(self, accept: bool, text: str | None = None) -> None:
+        self.answers.append((accept, text))
+
+    def _answer(self, dialog: Any) -> None:
+        self.asked.append(dialog.message)
+        accept, text = self.answers.pop(0) if self.answers else (False, None)
+        if not accept:
+            dialog.dismiss()
+        elif text is not None:
+            dialog.accept(text)
+        else:
+            dialog.accept()
+
+
+def test_planner_chooses_under_a_click_warns_off_neighbours_stays_busy_and_keeps_drafts(
+        watch: Callable[..., Watched], server: str, demo: DemoCounty) -> None:
+    """Issue 18's planner defects: a village under a zone can be chosen; townships it borders come first and a move
+    to another is asked about; one action at a time with a busy state; the preview says what it compares; drafts
+    are renamed and deleted; publishing asks, and has no default date."""
+    w = watch(1920, 1080, who="planner")
+    dialogs = Dialogs(w.page)
+    draft = open_draft(w)
+    # Rename (prompt) — the name reaches the draft, the select shows it.
+    dialogs.next(True, "东扩方案 rename")
+    w.page.click("#pl-rename")
+    w.until("document.querySelector('#gg-status').textContent.includes('东扩方案 rename')")
+    with api(server, "planner") as client:
+        assert client.get(f"/versions/{draft}").json()["name"] == "东扩方案 rename"
+    assert "东扩方案 rename" in w.page.inner_text("#pl-version")
+
+    # A village under a zone: the click lands on the zone (or a cell), the panel offers the village too.
+    zones = [u for u in demo.units if u.layer == "zone" and u.geometry is not None]
+    townships = {u.code: u.geometry for u in demo.units if u.layer == "township" and u.geometry is not None}
+
+    def borders(v: Any) -> set[str]:
+        return {c for c, g in townships.items() if c != v.parent_code and g.distance(v.geometry) < 1e-7}
+
+    village, zone = max(((v, z) for v in demo.units if v.layer == "village" and v.geometry is not None and borders(v)
+                         for z in zones),
+                        key=lambda vz: vz[0].geometry.intersection(vz[1].geometry).area)  # type: ignore[union-attr]
+    spot = village.geometry.intersection(zone.geometry).buffer(-0.0005).point_on_surface()  # type: ignore[union-attr]
+    w.js(f"void GG.map.setView([{spot.y}, {spot.x}], 16, {{animate: false}})")
+    click_at(w, spot.x, spot.y)
+    w.until("document.querySelector('#pl-here')")
+    assert w.js("document.body.dataset.selected") != village.code
+    offered = w.js("Array.from(document.querySelectorAll('#pl-here button')).map(b => b.dataset.code)")
+    assert village.code in offered and village.parent_code in offered
+    w.page.click(f"#pl-here button[data-code='{village.code}']")
+    w.until(f"document.body.dataset.selected === {village.code!r}")
+
+    # Move targets: the townships it borders first (checked with shapely), the others apart and asked about.
+    bordering = borders(village)
+    listed = w.js("""Object.fromEntries(Array.from(document.querySelectorAll('#pl-parent optgroup'))
+        .map(g => [g.dataset.kind, Array.from(g.querySelectorAll('option')).map(o => o.value)]))""")
+    assert bordering and set(listed["touching"]) == bordering
+    assert set(listed.get("apart", [])) == set(townships) - bordering - {village.parent_code}
+    revision = int(w.js("document.body.dataset.revision"))
+    far = listed["apart"][0]
+    w.page.select_option("#pl-parent", far)
+    dialogs.next(False)
+    w.page.click("#pl-move")
+    w.until("document.querySelector('#gg-status').textContent.includes('Not moved')")
+    assert "does not border" in dialogs.asked[-1]
+    assert int(w.js("document.body.dataset.revision")) == revision
+
+    # One action at a time: while the move runs the panel is busy and a second action sends nothing.
+    target = sorted(bordering)[0]
+    w.page.select_option("#pl-parent", target)
+    impacts = len([u for u in w.requests if "/impact" in u])
+    w.page.click("#pl-move")
+    w.until("document.body.dataset.busy")
+    assert "Moving" in w.page.inner_text("#gg-status")
+    assert w.js("GG.$('#pl-impact').disabled && GG.$('#pl-validate').disabled && GG.$('#gg-panel').getAttribute('aria-busy')") == "true"
+    w.js("GG.$('#pl-impact').click(); GG.$('#pl-validate').click()")  # what a double-click or a stray key would do
+    w.until("!document.body.dataset.busy", timeout=60)
+    assert int(w.js("document.body.dataset.revision")) == revision + 1
+    assert "→" in w.page.inner_text("#gg-status") and not w.js("GG.$('#pl-impact').disabled")
+    assert len([u for u in w.requests if "/impact" in u]) == impacts
+    with api(server, "planner") as client:
+        assert client.get("/units/" + village.code, params={"version": draft}).json()["properties"]["parent_code"] == target
+        in_force = client.get("/units", params={"layer": "county"}).json()["features"][0]["properties"]["version"]
+
+    # The preview says what it compares: this draft against the version in force, on which day.
+    w.page.click("#pl-impact")
+    w.until("document.body.dataset.impact === '1' && !document.body.dataset.busy", timeout=60)
+    compare = w.js("(({draft, current, day}) => [draft, current, day])(GG.$('#pl-compare').dataset)")
+    assert compare == [str(draft), str(in_force), date.today().isoformat()]
+    text = w.page.inner_text("#pl-compare")
+    assert f"#{draft}" in text and f"#{in_force}" in text and "in force" in text
+    # Validating keeps its own message: nothing later overwrites it.
+    w.page.click("#pl-validate")
+    w.until("!document.body.dataset.busy && document.querySelector('#gg-status').dataset.kind !== 'busy'", timeout=60)
+    said = w.page.inner_text("#gg-status")
+    w.page.wait_for_timeout(1500)
+    assert w.page.inner_text("#gg-status") == said
+
+    # Publishing: no default date, the note says what each choice means, and it asks before it publishes.
+    assert w.js("GG.$('#pl-date').value") == "" and w.js("GG.$('#pl-date-note').dataset.kind") == "none"
+    w.page.click("#pl-publish")
+    w.until("document.querySelector('#gg-status').textContent.includes('Choose the day')")
+    later = (date.today() + timedelta(days=20)).isoformat()
+    w.page.fill("#pl-date", later)
+    assert w.js("GG.$('#pl-date-note').dataset.kind") == "later" and "keep their team" in w.page.inner_text("#pl-date-note")
+    w.page.click("#pl-today")
+    assert w.js("GG.$('#pl-date-note').dataset.kind") == "today" and not w.js("GG.$('#pl-reroute').disabled")
+    w.page.fill("#pl-date", later)
+    dialogs.next(False)
+    w.page.click("#pl-publish")
+    w.until("document.querySelector('#gg-status').textContent.includes('Not published')")
+    assert later in dialogs.asked[-1] and "keep their team" in dialogs.asked[-1]
+
+    # Delete (confirmed): the draft is gone from the server and the list.
+    dialogs.next(True)
+    w.page.click("#pl-delete")
+    w.until(f"document.querySelector('#gg-status').textContent.includes('Deleted draft #{draft}')")
+    with api(server, "planner") as client:
+        assert client.get(f"/versions/{draft}").status_code == 404
+    assert str(draft) not in w.js("Array.from(GG.$('#pl-version').options).map(o => o.value)")
+    w.shot("planner-busy-choice-drafts")
     assert w.errors == []
 
 
