@@ -158,6 +158,8 @@ def click_at(w: Watched, lon: float, lat: float) -> None:
 
 def drop_pin(w: Watched, lon: float, lat: float) -> None:
     """On the phone page: zoom to the place, tap it, and wait for the team it would go to."""
+    if not w.js("GG.$('#ph-matter').value"):  # no category is chosen for the worker: the coal-slurry one
+        w.page.select_option("#ph-matter", "M-ENV-COAL")
     w.js(f"void GG.map.setView([{lat}, {lon}], 15, {{animate: false}})")
     click_at(w, lon, lat)
     w.page.wait_for_selector("#ph-route[data-team]")
@@ -301,6 +303,7 @@ def test_phone_locates_with_geolocation_and_warns_near_a_boundary(browser: Any, 
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.goto(server + "/phone")
     page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=60_000)
+    page.select_option("#ph-matter", "M-ENV-COAL")
     page.click("#ph-locate")
     page.wait_for_selector("#ph-route[data-team]")
     assert page.evaluate("document.querySelector('#ph-route').dataset.nearBoundary") == "true"
@@ -329,6 +332,127 @@ def test_phone_queues_offline_and_sends_once_when_back(watch: Callable[..., Watc
         page.wait_for_timeout(1500)
         assert len(cases_noted(client, note)) == 1
     assert [e for e in w.errors if "ERR_INTERNET_DISCONNECTED" not in e] == []
+
+
+def contrast(colour: str, background: str, opacity: float = 1.0) -> float:
+    """WCAG contrast ratio of a CSS rgb()/rgba() text colour (at an element opacity) on an opaque background."""
+    fg = [float(v) for v in re.findall(r"[\d.]+", colour)]
+    bg = [float(v) for v in re.findall(r"[\d.]+", background)][:3]
+    alpha = (fg[3] if len(fg) > 3 else 1.0) * opacity
+    mixed = [alpha * f + (1 - alpha) * b for f, b in zip(fg[:3], bg, strict=True)]
+
+    def luminance(rgb: list[float]) -> float:
+        lin = [c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    hi, lo = sorted((luminance(mixed), luminance(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+PHONE_TEXT = """(() => {
+  const out = [];
+  const bgOf = (el) => { for (let e = el; e; e = e.parentElement) { const c = getComputedStyle(e).backgroundColor;
+      if (c && !/rgba\\(0, 0, 0, 0\\)|transparent/.test(c)) return c; } return "rgb(255, 255, 255)"; };
+  const opacity = (el) => { let o = 1;
+      for (let e = el; e; e = e.parentElement) o *= Number(getComputedStyle(e).opacity); return o; };
+  document.querySelectorAll('#gg-phone *').forEach((el) => {
+    if (!el.offsetParent || el.tagName === 'OPTION' || el.tagName === 'OPTGROUP') return;
+    if (Array.from(el.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim()))
+      out.push([el.tagName + '#' + el.id, getComputedStyle(el).color, bgOf(el), opacity(el)]);
+    if (el.placeholder) out.push([el.id + '::placeholder', getComputedStyle(el, '::placeholder').color, bgOf(el), 1]);
+  });
+  return out;
+})()"""
+
+
+def test_phone_names_the_place_remembers_the_category_and_reads_in_sunlight(browser: Any, server: str,
+                                                                          demo: DemoCounty) -> None:
+    """Issue 18's phone defects: the pin's village and township outlined and named (no basemap needed); categories
+    grouped by domain, searchable and remembered; an offline preview says so (with the last answer here); a
+    duplicate says which case it joined; names in the user line; 44 px controls; text contrast ≥ 7:1."""
+    village = sorted((u for u in demo.units if u.layer == "village" and u.geometry is not None),
+                     key=lambda u: u.code)[30]
+    lon, lat = inner_point(demo, "village", 30)
+    township = next(u for u in demo.units if u.layer == "township" and u.geometry is not None
+                    and u.geometry.covers(shapely.Point(lon, lat)))
+    assert village.geometry is not None and village.geometry.covers(shapely.Point(lon, lat))
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, device_scale_factor=1,
+                                  geolocation={"latitude": lat, "longitude": lon, "accuracy": 15},
+                                  permissions=["geolocation"])
+    context.add_init_script(f"localStorage.setItem('gg.token', {token(server, 'worker', PASSWORD)!r});")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(server + "/phone")
+    page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=60_000)
+    js = page.evaluate
+    with api(server, "worker") as client:
+        matters = client.get("/matters").json()
+        me = client.get("/auth/me").json()
+        teams = {t["code"]: t["name"] for t in client.get("/teams").json()}
+    # No category until one is chosen; grouped by domain; the user line names the team, never its code.
+    assert js("GG.$('#ph-matter').value") == ""
+    groups = js("Array.from(document.querySelectorAll('#ph-matter optgroup')).map(g => [g.label, g.children.length])")
+    assert {g for g, _ in groups} == {m["domain"] for m in matters} and sum(n for _, n in groups) == len(matters)
+    user = page.inner_text("#gg-user")
+    assert teams[me["team_code"]] in user and me["team_code"] not in user
+    # Search: the options left are exactly the matters whose name, code, domain or title holds the words.
+    page.fill("#ph-matter-search", "煤泥")
+    left = js("Array.from(document.querySelectorAll('#ph-matter option')).filter(o => o.value && !o.hidden)"
+              ".map(o => o.value)")
+    want = [m["code"] for m in matters
+            if "煤泥" in (m["name"] + m["code"] + m["domain"] + m["attributes"].get("title", ""))]
+    assert sorted(left) == sorted(want) and js("GG.$('#ph-matter').value") == left[0] == "M-ENV-COAL"
+    # Locate: the map frames the village, outlined, its name and the township's under the pin.
+    page.click("#ph-locate")
+    page.wait_for_selector("#ph-route[data-team]")
+    assert js("document.body.dataset.pinVillage") == village.code
+    assert page.inner_text(".gg-pin-label") == f"{village.name} · {township.name}"
+    minx, miny, maxx, maxy = village.geometry.bounds
+    assert js(f"GG.map.getBounds().contains([[{miny}, {minx}], [{maxy}, {maxx}]])")
+    assert js("GG.groups.pin.getLayers().length") >= 4  # township, village, pin, accuracy circle
+    team = js("GG.$('#ph-route').dataset.team")
+    # Touch and sunlight: every control 44 px high at least, every text 7:1 or more against its background.
+    heights = js("""Array.from(document.querySelectorAll(
+        '#gg-phone button, #gg-phone select, #gg-phone input, #gg-phone textarea'))
+        .filter(e => e.offsetParent).map(e => [e.id || e.tagName, e.getBoundingClientRect().height])""")
+    assert heights and all(h >= 44 for _, h in heights), heights
+    pairs = js(PHONE_TEXT)
+    ratios = sorted((contrast(c, b, o), what) for what, c, b, o in pairs)
+    assert len(pairs) > 5 and ratios[0][0] >= 7, ratios[:3]
+    page.screenshot(path=str(SHOTS / "phone-located-named.png"))
+    # Offline: no "Failed to fetch" but what it means, with the last answer here for the category if there is one.
+    context.set_offline(True)
+    page.select_option("#ph-matter", "M-AGR-001")
+    page.wait_for_selector("#ph-route[data-offline='1']")
+    text = page.inner_text("#ph-route")
+    assert "Offline" in text and "Failed to fetch" not in text and not js("'team' in GG.$('#ph-route').dataset")
+    page.select_option("#ph-matter", "M-ENV-COAL")
+    page.wait_for_selector("#ph-route[data-offline='1'][data-team]")
+    assert js("GG.$('#ph-route').dataset.team") == team and teams[team] in page.inner_text("#ph-route")
+    context.set_offline(False)
+    # Reopened: the category chosen last is chosen again.
+    page.reload()
+    page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=60_000)
+    assert js("GG.$('#ph-matter').value") == "M-ENV-COAL"
+    # Two reports of the same thing at the same spot: the second says which case it joined.
+    page.click("#ph-locate")
+    page.wait_for_selector("#ph-route[data-team]:not([data-offline])")
+    for n in (1, 2):
+        page.fill("#ph-note", f"duplicate test {n} {uuid.uuid4()}")
+        page.click("#ph-send")
+        end = time.monotonic() + 30
+        while js("document.querySelectorAll('#ph-outbox li[data-state=sent]').length") < n:
+            assert time.monotonic() < end
+            page.wait_for_timeout(100)
+    key = js("GG.$('#ph-outbox li').dataset.key")
+    with api(server, "dispatcher") as client:
+        second = next(c for c in client.get("/cases", params={"limit": 10000}).json()
+                      if c["description"].startswith("duplicate test 2"))
+    assert second["linked_to"] is not None and key
+    assert f"joined case #{second['linked_to']}" in page.inner_text("#ph-outbox li")
+    assert [e for e in errors if "ERR_INTERNET_DISCONNECTED" not in e] == []  # the offline preview's own failure
+    context.close()
 
 
 def sign_in_form(page: Any, who: str) -> None:
@@ -1209,7 +1333,7 @@ def test_planner_chooses_under_a_click_warns_off_neighbours_stays_busy_and_keeps
 # ---- language: Chinese by default, English on request (issue 13) -------------------------------------------
 # Latin words a Chinese page may show: units, codes and proper names (GridGov, H3 and the like). Everything else
 # in Latin letters that is one of the pages' English message words is a label someone forgot to translate.
-ALLOWED_LATIN = {"gridgov", "h3", "m", "km", "mib", "geojson", "ogc", "id"}
+ALLOWED_LATIN = {"gridgov", "h3", "m", "km", "mib", "geojson", "ogc", "id", "pdf", "wgs"}
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 VISIBLE_TEXT = """(() => {
     const attrs = Array.from(document.querySelectorAll('[title],[placeholder],[aria-label],[alt]'))
@@ -1258,6 +1382,7 @@ def open_page(w: Watched, name: str, query: str = "", records: bool = True) -> s
         page.evaluate(f"GG.wallState.showCase({case_id})")
         page.wait_for_selector(f'#gg-case-body[data-case-id="{case_id}"]')
     if name == "phone":  # a pin: who gets it and why, in the page's language
+        page.select_option("#ph-matter", "M-ENV-COAL")
         w.js("void GG.map.fire('click', {latlng: GG.map.getCenter()})")
         page.wait_for_selector("#ph-route[data-team]")
     if name == "dispute":  # a question: units, rules, the winner and the reason

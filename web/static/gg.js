@@ -151,7 +151,9 @@
   GG.showUser = function () {
     const el = GG.$("#gg-user");
     const u = GG.user();
-    if (el) el.textContent = u ? u.username + " · " + GG.term("role", u.role) + (u.team ? " · " + GG.teamName(u.team) : "") : "";
+    // Names, never codes: the team once its name is known (the reference data may still be loading, or offline).
+    const team = u && u.team && GG.ref.teams[u.team] ? " · " + GG.ref.teams[u.team].name : "";
+    if (el) el.textContent = u ? u.username + " · " + GG.term("role", u.role) + team : "";
   };
   GG.signOut = async function () {
     if (GG.beforeSignOut && !GG.beforeSignOut()) return;
