@@ -1,6 +1,6 @@
 /* The dispute view: click a point or draw a polygon; every containing unit, the matching rules, the winner and
    why, the distance to the boundary, or each unit's and team's share of the area — as of a chosen date; for one
-   matter or for every matter at once (grouped by who is responsible); and a result sheet (查询结果单) to print or
+   matter or for every matter at once (grouped by who is responsible); and the lookup's result sheet, to print or
    to file as a PDF. */
 ;(function () {
   "use strict";
@@ -158,7 +158,7 @@
     }
   }
 
-  // ---- the result sheet (查询结果单) ---------------------------------------------------------------------------
+  // ---- the result sheet --------------------------------------------------------------------------------------
   /** The sheet for the last point question, drawn into #dq-sheet (what the print stylesheet prints). */
   async function prepareSheet() {
     const s = await GG.api("/disputes/sheet?" + sheetQuery);

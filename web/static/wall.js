@@ -134,7 +134,7 @@
     body.innerHTML = "";
     Object.entries(teams).sort((a, b) => b[1].open - a[1].open).forEach(([code, s]) => {
       const tr = document.createElement("tr");
-      // The whole name, wrapped: what tells 城区中队 from 开发区中队 is at its end, where an ellipsis would cut.
+      // The whole name, wrapped: what tells the urban squadron from the development-zone one is at its end.
       tr.innerHTML = '<td title="' + GG.esc(code) + '" class="gg-team-name"><span class="gg-dot" style="background:' + GG.teamColour(code) + '"></span>' +
         GG.esc(GG.teamName(code)) + "</td><td>" + s.open + '</td><td class="' + (s.overdue ? "gg-bad" : "") + '">' + s.overdue +
         "</td><td>" + s.escalated + "</td>";
