@@ -14,7 +14,7 @@ from api.geojson import geometry_from_geojson
 from api.inputs import Day, Id, JsonCount, JsonId
 from api.routing import containing_units
 from cases import clock
-from gis.errors import InvalidInput
+from gis.errors import InvalidInput, NotFound
 from gis.model import check_lonlat_bounds
 from gis.routing.area import area_shares
 from i18n import current_language
@@ -68,6 +68,8 @@ def result_sheet(repo: Repo, request: Request, user: CurrentUser,
     cache: RouterCache = request.app.state.routers
     r = cache.router_at(repo, day)  # 404 naming the first version for a day before it
     matters = [repo.matter(matter)] if matter else repo.matters()
+    if not matters:
+        raise NotFound("the matter catalogue is empty: import it first (`gridgov catalogue import`)", where="matter")
     teams = {t.code: t.name for t in repo.teams()}
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     first = None
@@ -83,7 +85,7 @@ def result_sheet(repo: Repo, request: Request, user: CurrentUser,
             "rule": {"code": rule.code, "priority": rule.priority, "legal_basis": rule.legal_basis} if rule else None,
             "matters": []})
         group["matters"].append({"code": m.code, "name": m.name, "domain": m.domain})
-    assert first is not None  # the catalogue is never empty where a router was built
+    assert first is not None
     sheet = {
         "place": {"lon": lon, "lat": lat, **containing_units(r, lon, lat)},
         "day": day.isoformat(), "version": first.version.model_dump(mode="json"),
