@@ -5,7 +5,12 @@ console error and no request to another host, fit its screen without horizontal 
 controls, and do its job: the phone's pin becomes a case routed to the team an independent reading of the
 rules names, offline reports wait and go exactly once, the wall shows a new case within its refresh
 interval, a planner's edit reaches the draft and its topology problem appears on the map, the dispute view
-names every unit an independent `covers` finds. Screenshots go to artifacts/screenshots/.
+names every unit an independent `covers` finds. Issue 18's defects are measured where a person meets them: the
+wall's fill, ring, colours (CIELAB), names and sites; the phone's place names, category memory, offline words,
+control heights and text contrast (WCAG ratio computed here); the planner's click choices, neighbours (shapely),
+busy state, preview wording, draft renaming and deletion; the dispute view's refusal before the first version,
+every-matter answer (checked against /route per matter) and result sheet (printed, and its PDF's text read back).
+Screenshots go to artifacts/screenshots/.
 """
 
 from __future__ import annotations
