@@ -19,8 +19,15 @@
   }
 
   // Address options: ?res=9 fixes the hexagons' resolution, ?days=90 the window, ?matter=CODE the category.
+  // Hotspots start hidden (the case dots are the wall's first job) unless the address asks for them: ?hot=1 or any
+  // of the options above.
   const params = new URLSearchParams(location.search);
   const fixedRes = Number(params.get("res")) || null;
+  const hotAtStart = ["hot", "res", "days", "matter"].some((k) => params.has(k)) && params.get("hot") !== "0";
+
+  /** How much larger than on a 1080-line screen the map's symbols are drawn (2 on a 4K wall): dots in pixels
+      would otherwise shrink to specks on a 65-inch screen read from 3 m. */
+  function symbolScale() { return Math.max(1, Math.min(3, Math.min(window.innerHeight / 1080, window.innerWidth / 1920))); }
 
   function serverNow() { return Date.now() + clockOffset; }
   function get(row, name) { return row[columns.indexOf(name)]; }
@@ -32,9 +39,23 @@
   function triage(row) { return get(row, "status") === "reported" && get(row, "triage") ? get(row, "triage") : null; }
 
   function markerStyle(row) {
-    const late = overdue(row), esc = get(row, "escalation_level") > 0;
-    return {radius: esc ? 7 : 5, color: late ? "#000" : "#fff", weight: late || esc ? 2 : 1,
-      fillColor: GG.stateColour(get(row, "status")), fillOpacity: 0.9, dashArray: triage(row) ? "2 2" : null};
+    const late = overdue(row), esc = get(row, "escalation_level") > 0, k = symbolScale();
+    return {radius: (esc ? 7 : 5) * k, color: late ? "#000" : "#fff", weight: (late || esc ? 2 : 1) * k,
+      fillColor: GG.stateColour(get(row, "status")), fillOpacity: 0.9, dashArray: triage(row) ? 2 * k + " " + 2 * k : null};
+  }
+
+  // The case being looked at: a ring around its dot, drawn above everything, until another is opened or it closes.
+  let ring = null, ringId = null;
+  function highlight(id) {
+    if (ring) { ring.remove(); ring = null; }
+    ringId = id;
+    const entry = id != null ? cases.get(id) : null;
+    if (!entry || !entry.marker) { document.body.dataset.highlighted = ""; return; }
+    const k = symbolScale();
+    ring = L.circleMarker(entry.marker.getLatLng(), {pane: "gg-focus", radius: 14 * k, color: "#ff00ff", weight: 4 * k,
+      fill: false, interactive: false, className: "gg-focus-ring"}).addTo(map);
+    entry.marker.bringToFront();
+    document.body.dataset.highlighted = String(id);
   }
 
   function upsert(row) {
@@ -50,6 +71,7 @@
       old.row = row;
       old.marker.setLatLng([get(row, "lat"), get(row, "lon")]);
       old.marker.setStyle(markerStyle(row));
+      if (ring && ringId === id) ring.setLatLng(old.marker.getLatLng());
       return;
     }
     const marker = L.circleMarker([get(row, "lat"), get(row, "lon")], markerStyle(row));
@@ -112,7 +134,8 @@
     body.innerHTML = "";
     Object.entries(teams).sort((a, b) => b[1].open - a[1].open).forEach(([code, s]) => {
       const tr = document.createElement("tr");
-      tr.innerHTML = '<td title="' + GG.esc(code) + '"><span class="gg-dot" style="background:' + GG.teamColour(code) + '"></span>' +
+      // The whole name, wrapped: what tells the urban squadron from the development-zone one is at its end.
+      tr.innerHTML = '<td title="' + GG.esc(code) + '" class="gg-team-name"><span class="gg-dot" style="background:' + GG.teamColour(code) + '"></span>' +
         GG.esc(GG.teamName(code)) + "</td><td>" + s.open + '</td><td class="' + (s.overdue ? "gg-bad" : "") + '">' + s.overdue +
         "</td><td>" + s.escalated + "</td>";
       body.appendChild(tr);
@@ -141,8 +164,10 @@
   async function showCase(id, fly) {
     const entry = cases.get(id);
     if (fly && entry && entry.marker) map.flyTo(entry.marker.getLatLng(), Math.max(map.getZoom(), 14), {duration: 0.5});
+    highlight(id);
     const box = GG.$("#gg-case");
     box.hidden = false;
+    box.scrollIntoView({block: "nearest"}); // the card sits at the panel's top: bring it back into view
     GG.$("#gg-case-id").textContent = "#" + id;
     const body = GG.$("#gg-case-body");
     body.textContent = "…";
@@ -197,7 +222,12 @@
     const seq = ++hotSeq;
     groups.hotspots.clearLayers();
     legend();
-    if (!GG.$("#hot-on").checked) { GG.$("#hot-info").textContent = ""; return; }
+    if (!GG.$("#hot-on").checked) {
+      GG.$("#hot-info").textContent = "";
+      GG.wallState.hexes = [];
+      document.body.dataset.hexes = "0";
+      return;
+    }
     const z = map.getZoom(), mode = hotMode();
     // Significance tests the whole county at once: resolution 5 to 9 (finer cells hold too few reports to mean
     // anything, and a county holds ~100,000 of them at 10).
@@ -213,20 +243,23 @@
     const data = await GG.api(q);
     if (seq !== hotSeq) return; // a newer request replaced this one
     const max = Math.max(1, data.max), words = binWords();
+    // One category (the coal-slurry sites): its hexagons above the case dots, which would hide them; all categories
+    // together stay under the dots, as a backdrop.
+    const pane = matter ? {renderer: hotRenderer} : {};
     data.cells.forEach((c) => {
       const ring = [];
       for (let i = 0; i < c.b.length; i += 2) ring.push([c.b[i + 1], c.b[i]]);
       let style, tip = GG.esc(t("{n} reports", {n: c.n})) + " · " + c.h;
       if (mode === "significance") {
         const bin = String(c.bin);
-        style = {stroke: true, color: c.bin ? BIN_COLOURS[bin] : "#999", weight: c.bin ? 0.8 : 0.4,
-          fillColor: BIN_COLOURS[bin], fillOpacity: c.bin ? 0.6 : 0.25};
+        style = {stroke: true, color: c.bin ? BIN_COLOURS[bin] : "#999", weight: c.bin ? (matter ? 1.5 : 0.8) : 0.4,
+          fillColor: BIN_COLOURS[bin], fillOpacity: c.bin ? (matter ? 0.75 : 0.6) : 0.25};
         tip += "<br>" + GG.esc(words[bin]) + " · z = " + c.z.toFixed(2) + " · p = " + c.p.toPrecision(2);
       } else {
         const level = Math.min(HOT_RAMP.length - 1, Math.floor((c.n / max) * (HOT_RAMP.length - 1) + 0.5));
-        style = {stroke: true, color: "#a63603", weight: 0.5, fillColor: HOT_RAMP[level], fillOpacity: 0.55};
+        style = {stroke: true, color: "#7f2704", weight: matter ? 1.5 : 0.5, fillColor: HOT_RAMP[level], fillOpacity: matter ? 0.75 : 0.55};
       }
-      L.polygon(ring, Object.assign(style, {interactive: true})).bindTooltip(tip).addTo(groups.hotspots);
+      L.polygon(ring, Object.assign(style, {interactive: true}, pane)).bindTooltip(tip).addTo(groups.hotspots);
     });
     GG.$("#hot-info").textContent = t("H3 resolution {res} · {cells} cells · {n} reports", {res: data.res, cells: data.cells.length, n: data.total}) +
       (matter ? " · " + GG.matterName(matter) : "") +
@@ -308,18 +341,34 @@
 
   /** What the wall shows, for people checking it (and its browser tests). */
   GG.wallState = {caseIds: () => Array.from(cases.keys()), shown: (id) => !!(cases.get(id) && cases.get(id).marker),
-    hexes: [], hexCounts: {}, hexBins: null, hexQuery: null, sites: [], showCase: showCase};
+    hexes: [], hexCounts: {}, hexBins: null, hexQuery: null, sites: [], showCase: showCase,
+    marker: (id) => (cases.get(id) || {}).marker || null, ring: () => ring};
+  let hotRenderer = null;
 
   GG.pages.wall = async function (ctx) {
     map = ctx.map;
     groups = ctx.groups;
     document.body.classList.add("gg-page-wall");
+    map.options.zoomSnap = 0.1; // the county fills the map (whole zoom steps left up to half of it empty)
+    map.options.zoomDelta = 0.5;
+    map.createPane("gg-hot").style.zIndex = 450; // above the case dots (overlay pane, 400)
+    map.createPane("gg-focus").style.zIndex = 640; // the opened case's ring, above everything
+    map.getPane("gg-focus").style.pointerEvents = "none";
+    hotRenderer = L.canvas({pane: "gg-hot"});
     map.invalidateSize();
     legend();
     GG.$("#gg-fullscreen").addEventListener("click", () => {
       if (document.fullscreenElement) document.exitFullscreen(); else document.documentElement.requestFullscreen();
     });
-    GG.$("#gg-case-close").addEventListener("click", () => { GG.$("#gg-case").hidden = true; });
+    GG.$("#gg-case-close").addEventListener("click", () => { GG.$("#gg-case").hidden = true; highlight(null); });
+    GG.$("#hot-on").checked = hotAtStart;
+    let scaled = symbolScale();
+    window.addEventListener("resize", () => { // a window moved to the wall: symbols follow the screen
+      if (symbolScale() === scaled) return;
+      scaled = symbolScale();
+      cases.forEach((e) => { if (e.marker) e.marker.setStyle(markerStyle(e.row)); });
+      highlight(ringId);
+    });
     setInterval(() => { GG.$("#gg-clock").textContent = GG.fmtTime(serverNow(), {seconds: true}); }, 1000);
     GG.status(t("Loading…"));
     // Everything that does not depend on something else is asked for at once; villages (the largest
@@ -352,7 +401,7 @@
     GG.unitLayer(units.layers.township, byCode, {fill: 0.1, weight: 2, label: true}).addTo(groups.township);
     GG.unitLayer(units.layers.zone, byCode, {fill: 0.05, weight: 2, dash: "6 4"}).addTo(groups.zone);
     const county = L.geoJSON(units.layers.county);
-    if (county.getLayers().length) map.fitBounds(county.getBounds(), {animate: false});
+    if (county.getLayers().length) map.fitBounds(county.getBounds(), {animate: false, padding: [6, 6]});
     const hotP = loadHotspots(); // its bbox follows the view, so it starts once the county is in view
     applyCases(await casesP);
     await hotP;
