@@ -13,12 +13,12 @@ import json
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import folium
 import jinja2
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from markupsafe import escape
 
@@ -34,6 +34,7 @@ LEAFLET_JS = [("leaflet", "/static/vendor/leaflet/leaflet.js")]
 LEAFLET_CSS = [("leaflet_css", "/static/vendor/leaflet/leaflet.css")]
 GEOMAN_JS = '<script src="/static/vendor/leaflet-geoman/leaflet-geoman.min.js"></script>'
 GEOMAN_CSS = '<link rel="stylesheet" href="/static/vendor/leaflet-geoman/leaflet-geoman.css"/>'
+ECHARTS_JS = "/static/vendor/echarts/echarts.common.min.js"
 MAX_ZOOM = 19
 
 
@@ -41,9 +42,9 @@ class Page:
     """What differs between the pages: title, who signs in by default, layer groups, plugins."""
 
     def __init__(self, name: str, title: str, demo_user: str, groups: dict[str, str], *, geoman: bool = False,
-                 zoom_control: bool = True) -> None:
+                 zoom_control: bool = True, vendor_js: tuple[str, ...] = ()) -> None:
         self.name, self.title, self.demo_user, self.groups = name, title, demo_user, groups
-        self.geoman, self.zoom_control = geoman, zoom_control
+        self.geoman, self.zoom_control, self.vendor_js = geoman, zoom_control, vendor_js
 
 
 # Titles and layer names are message ids (English), shown in the page's language.
@@ -51,6 +52,10 @@ PAGES = {
     "wall": Page("wall", N_("Command centre"), "dispatcher", {
         "county": N_("County"), "township": N_("Townships"), "village": N_("Villages"), "zone": N_("Special zones"),
         "hotspots": N_("Hotspots (H3)"), "cases": N_("Cases")}),
+    # The big screen (大屏) of the command centre: dark, large type, charts (ECharts) around the map.
+    "screen": Page("screen", N_("Command centre big screen"), "dispatcher", {
+        "county": N_("County"), "township": N_("Townships"), "hotspots": N_("Hotspots (H3)"), "cases": N_("Cases")},
+        zoom_control=False, vendor_js=(ECHARTS_JS,)),
     "phone": Page("phone", N_("Grid worker's report"), "worker", {
         "township": N_("Townships"), "village": N_("Villages"), "pin": N_("Pin")}, zoom_control=False),
     "planner": Page("planner", N_("Boundary planner"), "planner", {
@@ -117,7 +122,7 @@ def render_page(page: Page, settings: Settings, lang: str | None = None) -> str:
         folium.TileLayer(tiles=tiles, attr=settings.basemap_attribution or "basemap", name=t(N_("Basemap")),
                          max_zoom=MAX_ZOOM, overlay=False, control=True).add_to(fmap)
     groups = {key: folium.FeatureGroup(name=t(label)).add_to(fmap) for key, label in page.groups.items()}
-    control = folium.LayerControl(collapsed=page.name == "phone", position="topleft" if page.name == "wall"
+    control = folium.LayerControl(collapsed=page.name in ("phone", "screen"), position="topleft" if page.name == "wall"
                                   else "topright")
     control.add_to(fmap)
     root: Any = fmap.get_root()  # a branca Figure: header, html and script sections
@@ -130,7 +135,7 @@ def render_page(page: Page, settings: Settings, lang: str | None = None) -> str:
     for line in head:
         root.header.add_child(folium.Element(line))
     root.html.add_child(folium.Element(_TEMPLATES.get_template(f"{page.name}.html").render(t=t, lang=lang)))
-    scripts = (([GEOMAN_JS] if page.geoman else [])
+    scripts = (([GEOMAN_JS] if page.geoman else []) + [f'<script src="{src}"></script>' for src in page.vendor_js]
                + ['<script src="/static/gg.js"></script>', f'<script src="/static/{page.name}.js"></script>'])
     for line in scripts:
         root.html.add_child(folium.Element(line))
@@ -182,8 +187,11 @@ def install_pages(app: FastAPI) -> None:
     router = APIRouter(tags=["pages"], include_in_schema=False)
 
     def make(page: Page) -> Any:
-        def handler(request: Request) -> HTMLResponse:
+        def handler(request: Request) -> Response:
             settings: Settings = request.app.state.settings
+            if page.name == "wall" and request.query_params.get("screen") == "big":  # the wall's big-screen mode
+                query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "screen"])
+                return RedirectResponse("/screen" + (f"?{query}" if query else ""), status_code=307)
             return HTMLResponse(render_page(page, settings, page_language(request)), headers={
                 "Content-Security-Policy": security_policy(settings), "Cache-Control": "no-cache",
                 "Vary": "Accept-Language", "X-Content-Type-Options": "nosniff"})
