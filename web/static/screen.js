@@ -1,4 +1,4 @@
-/* The command centre's big screen (大屏): KPI tiles, ECharts charts and a live ticker around the case map.
+/* The command centre's big screen: KPI tiles, ECharts charts and a live ticker around the case map.
    Figures come from GET /screen/summary (counted in SQL), cases from the wall's feed (GET /wall/cases), hotspots
    from GET /hotspots. Address options: ?refresh=SECONDS (default: the server's wall refresh), ?county=CODE,
    ?res= and ?days= for the hexagons (default: by zoom, 30 days). */
