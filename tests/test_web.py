@@ -992,6 +992,7 @@ def test_big_screen_at_4k(watch: Callable[..., Watched], server: str, demo: Demo
     w.until("document.body.dataset.scale === '1'")
     small = w.js(f"GG.screenState.caseRadius({case_id})")
     assert small >= 5 and big == pytest.approx(2 * small)
+    assert any(u.endswith("/static/vendor/echarts/echarts.common.min.js") for u in w.requests)
     assert w.errors == [] and w.other_hosts() == set()
 
 
@@ -1001,9 +1002,11 @@ def test_big_screen_refuses_what_it_cannot_show(server: str) -> None:
         assert r.status_code == 422 and "未知的县" in r.json()["message"]
     with api(server, "worker") as worker:
         assert worker.get("/screen/summary").status_code == 403
-    page: Any = httpx.get(f"{server}/screen")
-    assert page.status_code == 200 and "/static/vendor/echarts/echarts.common.min.js" in page.text
+    page = httpx.get(f"{server}/screen")
+    assert page.status_code == 200 and "/static/screen.js" in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]
+    echarts = httpx.get(f"{server}/static/vendor/echarts/echarts.common.min.js")  # loaded by screen.js, vendored
+    assert echarts.status_code == 200 and 'version="6.0.0"' in echarts.text
 
 
 # ---- language: Chinese by default, English on request (issue 13) -------------------------------------------

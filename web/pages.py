@@ -34,7 +34,6 @@ LEAFLET_JS = [("leaflet", "/static/vendor/leaflet/leaflet.js")]
 LEAFLET_CSS = [("leaflet_css", "/static/vendor/leaflet/leaflet.css")]
 GEOMAN_JS = '<script src="/static/vendor/leaflet-geoman/leaflet-geoman.min.js"></script>'
 GEOMAN_CSS = '<link rel="stylesheet" href="/static/vendor/leaflet-geoman/leaflet-geoman.css"/>'
-ECHARTS_JS = "/static/vendor/echarts/echarts.common.min.js"
 MAX_ZOOM = 19
 
 
@@ -42,9 +41,9 @@ class Page:
     """What differs between the pages: title, who signs in by default, layer groups, plugins."""
 
     def __init__(self, name: str, title: str, demo_user: str, groups: dict[str, str], *, geoman: bool = False,
-                 zoom_control: bool = True, vendor_js: tuple[str, ...] = ()) -> None:
+                 zoom_control: bool = True) -> None:
         self.name, self.title, self.demo_user, self.groups = name, title, demo_user, groups
-        self.geoman, self.zoom_control, self.vendor_js = geoman, zoom_control, vendor_js
+        self.geoman, self.zoom_control = geoman, zoom_control
 
 
 # Titles and layer names are message ids (English), shown in the page's language.
@@ -52,10 +51,11 @@ PAGES = {
     "wall": Page("wall", N_("Command centre"), "dispatcher", {
         "county": N_("County"), "township": N_("Townships"), "village": N_("Villages"), "zone": N_("Special zones"),
         "hotspots": N_("Hotspots (H3)"), "cases": N_("Cases")}),
-    # The big screen (大屏) of the command centre: dark, large type, charts (ECharts) around the map.
+    # The big screen (大屏) of the command centre: dark, large type, charts around the map (its script loads the
+    # vendored ECharts itself, while the page's first requests are out).
     "screen": Page("screen", N_("Command centre big screen"), "dispatcher", {
         "county": N_("County"), "township": N_("Townships"), "hotspots": N_("Hotspots (H3)"), "cases": N_("Cases")},
-        zoom_control=False, vendor_js=(ECHARTS_JS,)),
+        zoom_control=False),
     "phone": Page("phone", N_("Grid worker's report"), "worker", {
         "township": N_("Townships"), "village": N_("Villages"), "pin": N_("Pin")}, zoom_control=False),
     "planner": Page("planner", N_("Boundary planner"), "planner", {
@@ -135,7 +135,7 @@ def render_page(page: Page, settings: Settings, lang: str | None = None) -> str:
     for line in head:
         root.header.add_child(folium.Element(line))
     root.html.add_child(folium.Element(_TEMPLATES.get_template(f"{page.name}.html").render(t=t, lang=lang)))
-    scripts = (([GEOMAN_JS] if page.geoman else []) + [f'<script src="{src}"></script>' for src in page.vendor_js]
+    scripts = (([GEOMAN_JS] if page.geoman else [])
                + ['<script src="/static/gg.js"></script>', f'<script src="/static/{page.name}.js"></script>'])
     for line in scripts:
         root.html.add_child(folium.Element(line))

@@ -287,6 +287,20 @@
   /** How much larger than on a 1920×1080 desk screen symbols must be drawn to read the same from the same
       share of a viewer's eye: 2 on a 3840×2160 wall, 1 at 1920×1080 (never below 0.75). */
   GG.screenScale = () => Math.max(0.75, Math.min(window.innerWidth / 1920, window.innerHeight / 1080));
+  const loadedScripts = {};
+  /** Load a script of ours once (e.g. a large vendored library a page needs only after its first requests). */
+  GG.loadScript = function (src) {
+    if (!loadedScripts[src]) {
+      loadedScripts[src] = new Promise((resolve, reject) => {
+        const el = document.createElement("script");
+        el.src = src;
+        el.onload = () => resolve();
+        el.onerror = () => { delete loadedScripts[src]; reject(new Error(t("Could not load {file}", {file: src}))); };
+        document.head.appendChild(el);
+      });
+    }
+    return loadedScripts[src];
+  };
   /** A row of the case feed (GET /wall/cases: arrays in the order of `columns`) as an object. */
   GG.feedRow = function (columns, row) {
     const o = {};

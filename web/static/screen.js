@@ -11,10 +11,11 @@
   const fixedRes = Number(params.get("res")) || null;
   const hexDays = Number(params.get("days")) || 30;
   const HEX_EVERY_MS = 60000;
+  const ECHARTS = "/static/vendor/echarts/echarts.common.min.js";
   const cases = new Map(); // id -> {row, marker}
   const charts = {};
   let map, groups, columns = null, openStates = new Set(), cursor = null, clockOffset = 0;
-  let summary = null, lastEvent = null, refreshes = 0, hexAt = 0, scale = 1, hexRenderer = null;
+  let summary = null, lastEvent = null, refreshes = 0, hexAt = 0, scale = 1, hexRenderer = null, chartsP = null;
 
   const serverNow = () => Date.now() + clockOffset;
   const rem = () => parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
@@ -69,10 +70,11 @@
   }
 
   // ---- hotspots -----------------------------------------------------------------------------------
-  async function loadHotspots() {
+  /** The hexagons in view (`whole`: the whole county is in view, so no box is needed — the first load). */
+  async function loadHotspots(whole) {
     const res = fixedRes || GG.hexRes(Math.round(map.getZoom()));
     let q = "/hotspots?res=" + res + "&days=" + hexDays;
-    if (res >= 8) {
+    if (res >= 8 && !whole) {
       const b = map.getBounds().pad(0.2);
       q += "&bbox=" + [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(5)).join(",");
     }
@@ -195,8 +197,9 @@
     clockOffset = Date.parse(s.now) - Date.now();
     renderTiles(s);
     renderBanner(s);
-    renderCharts(s);
     renderTicker(s);
+    await chartsP;
+    renderCharts(s);
     summary = s;
     document.body.dataset.summaryAt = s.now;
     return s;
@@ -250,8 +253,11 @@
     legend();
     setInterval(() => { GG.$("#sc-clock").textContent = GG.fmtTime(serverNow(), {time: true, seconds: true}); }, 1000);
     GG.status(t("Loading…"));
+    chartsP = GG.loadScript(ECHARTS); // compiled while the first answers are on their way
     // Everything at once; the hexagons as soon as the county's outline has set the view (their resolution and
     // box follow it), the township layer after.
+    // With a fixed resolution (?res=) the hexagons need no view: asked for first, they are the longest answer.
+    const earlyHexP = fixedRes && !county ? loadHotspots(true) : null;
     const refP = GG.loadReference();
     const countyP = GG.loadUnits(["county"]);
     const townshipsP = GG.loadUnits(["township"]);
@@ -264,14 +270,16 @@
       : outer.layers.county;
     const outline = L.geoJSON(counties);
     if (outline.getLayers().length) map.fitBounds(outline.getBounds(), {animate: false, padding: [8, 8]});
-    const hotP = loadHotspots();
+    const hotP = (earlyHexP || loadHotspots()).then(() => performance.mark("gg-screen-hexes"));
     await refP;
     const towns = await townshipsP;
     Object.assign(byCode, towns.byCode);
-    GG.unitLayer(counties, byCode, {fill: 0, weight: 3 * scale, line: "#7fd6ff"}).addTo(groups.county);
     GG.unitLayer(towns.layers.township, byCode, {fill: 0.12, weight: 1.5 * scale, label: true}).addTo(groups.township);
+    GG.unitLayer(counties, byCode, {fill: 0, weight: 3 * scale, line: "#7fd6ff"}).addTo(groups.county);
+    performance.mark("gg-screen-units");
     applyCases(await casesP);
-    await Promise.all([hotP, summaryP]);
+    performance.mark("gg-screen-cases");
+    await Promise.all([hotP, summaryP.then(() => performance.mark("gg-screen-figures"))]);
     window.addEventListener("resize", () => { clearTimeout(GG._scTimer); GG._scTimer = setTimeout(rescale, 150); });
     setInterval(() => refresh().catch((e) => GG.status(t("Update failed: {error}", {error: e.message}), "error")), refreshMs());
     GG.status(t("{n} cases", {n: cases.size}), "ok");
