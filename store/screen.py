@@ -55,14 +55,6 @@ def _next_day(start: datetime) -> datetime:
     return day_start(start + timedelta(hours=36))
 
 
-def due_and_on_time(month: datetime, now: datetime) -> tuple[Any, Any]:
-    """SQL conditions: the case was due to close in [month, now), and it was closed on time in that period."""
-    closed = sa.and_(CaseRow.status.in_(CLOSED), CaseRow.closed_at >= month)
-    due = sa.and_(CaseRow.status.not_in(OUT_OF_RATE), sa.or_(closed, sa.and_(
-        CaseRow.status.in_(OPEN_STATES), CaseRow.deadline >= month, CaseRow.deadline < now)))
-    return due, sa.and_(closed, CaseRow.on_time.is_(True))
-
-
 def summary(session: Session, user: User, now: datetime, *, county: str | None = None, version_id: int | None = None,
             days: int = 30, top: int = 10, ticker: int = 20) -> dict[str, Any]:
     """Every figure of the big screen at `now` (see the module's docstring for what each counts)."""
@@ -75,35 +67,93 @@ def summary(session: Session, user: User, now: datetime, *, county: str | None =
     for _ in range(days - 1):
         bounds.insert(0, day_start(bounds[0] - timedelta(hours=12)))
     window = bounds[0]
-    due, on_time = due_and_on_time(month, now)
-    is_open = CaseRow.status.in_(OPEN_STATES)
-    kpi = session.execute(sa.select(
-        _count(sa.and_(CaseRow.reported_at >= today, CaseRow.reported_at < tomorrow)),
-        _count(sa.and_(CaseRow.status.in_(CLOSED), CaseRow.closed_at >= today, CaseRow.closed_at < tomorrow)),
-        _count(is_open),
-        _count(sa.or_(sa.and_(is_open, CaseRow.status != "suspended", CaseRow.deadline < now),
-                      sa.and_(CaseRow.status == "suspended", CaseRow.state["remaining_hours"].as_float() < 0))),
-        _count(sa.and_(is_open, CaseRow.escalation_level >= 1)),
-        _count(due), _count(on_time)).where(*where)).one()
+    counted = _counts(session, where, now, today, tomorrow, month, bounds)
+    kpi = counted.get("kpi", {})
     registered = session.scalar(
         sa.select(sa.func.count(sa.distinct(CaseEventRow.case_id))).join(CaseRow, CaseRow.id == CaseEventRow.case_id)
         .where(CaseEventRow.action == "register", CaseEventRow.at >= today, CaseEventRow.at < tomorrow, *where))
     names = _names(session, version_id)
+    due, on_time = kpi.get("due", (0, 0))[0], kpi.get("on_time", (0, 0))[0]
+    categories = sorted(counted.get("category", {}).items(), key=lambda kv: (-kv[1][0], kv[0]))[:top]
+    matter_names = dict(session.execute(sa.select(MatterRow.code, MatterRow.name).where(  # type: ignore[arg-type]
+        MatterRow.code.in_([code for code, _ in categories]))).all())
+    towns = sorted(((round(on / n, 6), n, on, code) for code, (n, on) in counted.get("township", {}).items() if n),
+                   key=lambda r: (-r[0], -r[1], r[3]))
     return {
         "now": clock.iso(now), "today": today.date().isoformat(), "month": month.date().isoformat()[:7],
         "county": county or user.county_code,
         "county_name": _county_name(session, version_id, county or user.county_code),
-        "kpi": {"reported_today": int(kpi[0]), "registered_today": int(registered or 0), "closed_today": int(kpi[1]),
-                "open": int(kpi[2]), "overdue": int(kpi[3]), "escalated": int(kpi[4]),
-                "due_this_month": int(kpi[5]), "closed_on_time_this_month": int(kpi[6]),
-                "on_time_rate_this_month": round(int(kpi[6]) / int(kpi[5]), 6) if kpi[5] else None},
-        "trend": _trend(session, where, bounds, tomorrow),
-        "categories": _categories(session, where, window, top),
-        "townships": _townships(session, where, due, on_time, names),
-        "sources": _sources(session, where, window),
+        "kpi": {"reported_today": kpi.get("reported_today", (0, 0))[0], "registered_today": int(registered or 0),
+                "closed_today": kpi.get("closed_today", (0, 0))[0], "open": kpi.get("open", (0, 0))[0],
+                "overdue": kpi.get("overdue", (0, 0))[0], "escalated": kpi.get("escalated", (0, 0))[0],
+                "due_this_month": due, "closed_on_time_this_month": on_time,
+                "on_time_rate_this_month": round(on_time / due, 6) if due else None},
+        "trend": [{"day": d.date().isoformat(), "reported": counted.get("reported", {}).get(str(k), (0, 0))[0],
+                   "closed": counted.get("closed", {}).get(str(k), (0, 0))[0]} for k, d in enumerate(bounds)],
+        "categories": [{"matter": code, "name": matter_names.get(code, code), "cases": n}
+                       for code, (n, _) in categories],
+        "townships": [{"township": code, "name": names.get(code), "due": n, "on_time": on, "rate": rate}
+                      for rate, n, on, code in towns],
+        "sources": {k: counted.get("source", {}).get(k, (0, 0))[0] for k in SOURCES},
         "ticker": _ticker(session, where, ticker, names),
         "window": {"from": clock.iso(window), "to": clock.iso(tomorrow), "days": days},
     }
+
+
+def _counts(session: Session, where: list[Any], now: datetime, today: datetime, tomorrow: datetime, month: datetime,
+            bounds: list[datetime]) -> dict[str, dict[str, tuple[int, int]]]:
+    """Every count of the screen in one statement: the cases that can matter (open, or reported, closed or due
+    since the earlier of the month and the window) are read once into a CTE — case rows are wide, and reading
+    them once instead of once per figure is most of the cost — and each figure is an arm of a UNION ALL over it,
+    as rows (kind, key, n, m). Returns {kind: {key: (n, m)}}."""
+    since = min(month, bounds[0])
+    c = sa.select(
+        CaseRow.id, CaseRow.status, CaseRow.matter_code, CaseRow.township_code, CaseRow.reporter, CaseRow.reported_at,
+        CaseRow.closed_at, CaseRow.deadline, CaseRow.on_time, CaseRow.escalation_level,
+        # the JSON is read only for suspended cases (already overdue when suspended: a negative remainder)
+        sa.case((CaseRow.status == "suspended", CaseRow.state["remaining_hours"].as_float()), else_=None)
+        .label("remaining"),
+    ).where(*where, sa.or_(CaseRow.status.in_(OPEN_STATES), CaseRow.reported_at >= since, CaseRow.closed_at >= since,
+                           CaseRow.deadline >= since)).cte("c")
+    is_open, is_closed = c.c.status.in_(OPEN_STATES), c.c.status.in_(CLOSED)
+    closed_in_month = sa.and_(is_closed, c.c.closed_at >= month)
+    due = sa.and_(c.c.status.not_in(OUT_OF_RATE), sa.or_(closed_in_month, sa.and_(
+        is_open, c.c.deadline >= month, c.c.deadline < now)))
+    on_time = sa.and_(closed_in_month, c.c.on_time.is_(True))
+    zero = sa.literal(0)
+
+    def arm(kind: str, key: Any, n: Any, m: Any = zero) -> Any:
+        return sa.select(sa.literal(kind).label("kind"), key.label("key"), n.label("n"), m.label("m")).select_from(c)
+
+    kpis = {
+        "reported_today": sa.and_(c.c.reported_at >= today, c.c.reported_at < tomorrow),
+        "closed_today": sa.and_(is_closed, c.c.closed_at >= today, c.c.closed_at < tomorrow),
+        "open": is_open,
+        "overdue": sa.or_(sa.and_(is_open, c.c.status != "suspended", c.c.deadline < now), c.c.remaining < 0),
+        "escalated": sa.and_(is_open, c.c.escalation_level >= 1),
+        "due": due, "on_time": on_time}
+    arms = [arm("kpi", sa.literal(name), _count(cond)) for name, cond in kpis.items()]
+    days = _days(bounds, tomorrow)
+    for kind, at, extra in (("reported", c.c.reported_at, sa.true()), ("closed", c.c.closed_at, is_closed)):
+        arms.append(sa.select(sa.literal(kind).label("kind"), sa.cast(days.c.k, sa.String).label("key"),
+                              sa.func.count(c.c.id).label("n"), zero.label("m"))
+                    .select_from(days).join(c, sa.and_(at >= days.c.s, at < days.c.e, extra)).group_by(days.c.k))
+    in_window = c.c.reported_at >= bounds[0]
+    arms.append(arm("category", c.c.matter_code, sa.func.count(c.c.id)).where(in_window).group_by(c.c.matter_code))
+    town = sa.func.coalesce(c.c.township_code, NONE)
+    arms.append(arm("township", town, _count(due), _count(on_time)).group_by(town))
+    # The Open311 reports of the window as a set (the report event is written at the report's time), so only
+    # report events are read as JSON.
+    open311 = sa.select(CaseEventRow.case_id).where(CaseEventRow.action == "report", CaseEventRow.at >= bounds[0],
+                                                    CaseEventRow.detail["channel"].as_string() == "open311")
+    source = sa.case((c.c.id.in_(open311), "open311"), (UserRow.role == "grid_worker", "grid_worker"), else_="other")
+    arms.append(sa.select(sa.literal("source").label("kind"), source.label("key"), sa.func.count(c.c.id).label("n"),
+                          zero.label("m")).select_from(c).outerjoin(UserRow, UserRow.username == c.c.reporter)
+                .where(in_window).group_by(source))
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    for kind, key, n, m in session.execute(sa.union_all(*arms)):
+        out.setdefault(kind, {})[key] = (int(n or 0), int(m or 0))
+    return out
 
 
 def _days(bounds: list[datetime], end: datetime) -> Any:
@@ -113,55 +163,6 @@ def _days(bounds: list[datetime], end: datetime) -> Any:
                       sa.literal(e, Instant()).label("e"))
             for k, (s, e) in enumerate(zip(bounds, ends, strict=True))]
     return sa.union_all(*rows).subquery("days")
-
-
-def _trend(session: Session, where: list[Any], bounds: list[datetime], end: datetime) -> list[dict[str, Any]]:
-    days = _days(bounds, end)
-    reported: dict[int, int] = dict(session.execute(  # type: ignore[arg-type]
-        sa.select(days.c.k, sa.func.count(CaseRow.id)).select_from(days)
-        .join(CaseRow, sa.and_(CaseRow.reported_at >= days.c.s, CaseRow.reported_at < days.c.e))
-        .where(*where).group_by(days.c.k)).all())
-    closed: dict[int, int] = dict(session.execute(  # type: ignore[arg-type]
-        sa.select(days.c.k, sa.func.count(CaseRow.id)).select_from(days)
-        .join(CaseRow, sa.and_(CaseRow.closed_at >= days.c.s, CaseRow.closed_at < days.c.e))
-        .where(CaseRow.status.in_(CLOSED), *where).group_by(days.c.k)).all())
-    return [{"day": d.date().isoformat(), "reported": int(reported.get(k, 0)), "closed": int(closed.get(k, 0))}
-            for k, d in enumerate(bounds)]
-
-
-def _categories(session: Session, where: list[Any], since: datetime, top: int) -> list[dict[str, Any]]:
-    n = sa.func.count(CaseRow.id).label("n")
-    rows = session.execute(
-        sa.select(CaseRow.matter_code, MatterRow.name, n).outerjoin(MatterRow, MatterRow.code == CaseRow.matter_code)
-        .where(CaseRow.reported_at >= since, *where).group_by(CaseRow.matter_code, MatterRow.name)
-        .order_by(n.desc(), CaseRow.matter_code).limit(top)).all()
-    return [{"matter": code, "name": name or code, "cases": int(count)} for code, name, count in rows]
-
-
-def _townships(session: Session, where: list[Any], due: Any, on_time: Any,
-               names: dict[str, str]) -> list[dict[str, Any]]:
-    d, o = _count(due).label("due"), _count(on_time).label("on_time")
-    rows = session.execute(sa.select(CaseRow.township_code, d, o).where(*where).group_by(CaseRow.township_code)
-                           .having(_count(due) > 0)).all()
-    ranked = sorted(((round(int(n_on) / int(n_due), 6), int(n_due), int(n_on), code or NONE)
-                     for code, n_due, n_on in rows), key=lambda r: (-r[0], -r[1], r[3]))
-    return [{"township": code, "name": names.get(code), "due": n_due, "on_time": n_on, "rate": rate}
-            for rate, n_due, n_on, code in ranked]
-
-
-def _sources(session: Session, where: list[Any], since: datetime) -> dict[str, int]:
-    # The Open311 reports of the window as a set first (the report event is written at the report's time), so
-    # only the report events are read as JSON, not every case's joined to its events.
-    open311 = sa.select(CaseEventRow.case_id).where(CaseEventRow.action == "report", CaseEventRow.at >= since,
-                                                    CaseEventRow.detail["channel"].as_string() == "open311")
-    source = sa.case((CaseRow.id.in_(open311), "open311"), (UserRow.role == "grid_worker", "grid_worker"),
-                     else_="other").label("source")
-    rows = session.execute(
-        sa.select(source, sa.func.count(CaseRow.id)).select_from(CaseRow)
-        .outerjoin(UserRow, UserRow.username == CaseRow.reporter)
-        .where(CaseRow.reported_at >= since, *where).group_by(source)).all()
-    found = {k: int(v) for k, v in rows}
-    return {k: found.get(k, 0) for k in SOURCES}
 
 
 def _ticker(session: Session, where: list[Any], limit: int, names: dict[str, str]) -> list[dict[str, Any]]:
