@@ -50,10 +50,7 @@
       return;
     }
     const marker = L.circleMarker([r.lat, r.lon], markerStyle(r));
-    marker.bindTooltip(() => {
-      const c = cases.get(r.id).row;
-      return "#" + c.id + " · " + GG.esc(GG.matterName(c.matter)) + " · " + GG.esc(GG.term("status", c.status));
-    });
+    marker.caseId = r.id; // one tooltip for all (hover, below), not one object per case
     marker.addTo(groups.cases);
     cases.set(r.id, {row: r, marker: marker});
   }
@@ -277,9 +274,20 @@
     GG.unitLayer(towns.layers.township, byCode, {fill: 0.12, weight: 1.5 * scale, label: true}).addTo(groups.township);
     GG.unitLayer(counties, byCode, {fill: 0, weight: 3 * scale, line: "#7fd6ff"}).addTo(groups.county);
     performance.mark("gg-screen-units");
-    applyCases(await casesP);
+    const feed = await casesP;
+    performance.mark("gg-screen-feed");
+    applyCases(feed);
     performance.mark("gg-screen-cases");
     await Promise.all([hotP, summaryP.then(() => performance.mark("gg-screen-figures"))]);
+    const tip = L.tooltip({direction: "top"});
+    groups.cases.on("mouseover", (e) => {
+      const c = cases.get(e.layer.caseId);
+      if (!c) return;
+      tip.setLatLng(e.layer.getLatLng()).setContent("#" + c.row.id + " · " + GG.esc(GG.matterName(c.row.matter)) + " · " +
+        GG.esc(GG.term("status", c.row.status)) + (overdue(c.row) ? " · " + GG.esc(t("Overdue")) : ""));
+      map.openTooltip(tip);
+    });
+    groups.cases.on("mouseout", () => map.closeTooltip(tip));
     window.addEventListener("resize", () => { clearTimeout(GG._scTimer); GG._scTimer = setTimeout(rescale, 150); });
     setInterval(() => refresh().catch((e) => GG.status(t("Update failed: {error}", {error: e.message}), "error")), refreshMs());
     GG.status(t("{n} cases", {n: cases.size}), "ok");
