@@ -16,6 +16,8 @@ from cases import clock
 from gis.errors import InvalidInput
 from gis.model import check_lonlat_bounds
 from gis.routing.area import area_shares
+from i18n import T
+from store.cases import Cases
 from store.disputes import Disputes, dispute_view
 from store.repo import Repository
 from store.routers import RouterCache
@@ -54,6 +56,7 @@ class DisputeIn(AreaQuery):
     """A dispute a team files: a point or an area, the matter, the date, and what is disputed."""
 
     reason: str = Field(min_length=1, max_length=4000)
+    case: JsonId | None = Field(default=None, description="the case it is about (its log records the dispute)")
 
 
 class EvidenceIn(BaseModel):
@@ -95,9 +98,14 @@ def file_dispute(body: DisputeIn, user: CurrentUser, repo: Repo, request: Reques
         raise InvalidInput("a dispute is about a Point or a (Multi)Polygon", where="geometry")
     day = body.at or clock.today()
     repo.matter(body.matter)
+    case = Cases(repo.session).get(user, body.case) if body.case is not None else None  # 404 outside your scope
     cache: RouterCache = request.app.state.routers
-    row = Disputes(repo.session).file(user, where, body.matter, day, body.reason, cache.router_at(repo, day),
-                                      clock.now())
+    now = clock.now()
+    row = Disputes(repo.session).file(user, where, body.matter, day, body.reason, cache.router_at(repo, day), now,
+                                      case_id=case.id if case is not None else None)
+    if case is not None:  # the case's log says a dispute was raised over it, and which record
+        Cases(repo.session).event(case, user.username, "dispute_raised", now, now, from_status=case.status,
+                                  reason=T("dispute record {id}", id=row.id).render(), detail={"dispute": row.id})
     return JSONResponse(dispute_view(row), status_code=201)
 
 

@@ -23,6 +23,7 @@ TERMS: dict[str, dict[str, str]] = {
         "cancel": N_("cancel"), "escalate": N_("escalate"), "locate": N_("locate on the map"),
         "triage": N_("held for the command centre"), "link_duplicate": N_("linked as a duplicate"),
         "dispute_raised": N_("dispute raised"), "reroute": N_("re-routed after a redraw"),
+        "duplicate_reported": N_("a duplicate was reported"),
     },
     "triage": {
         "near_boundary": N_("near a boundary"), "dispute": N_("dispute"), "gap": N_("no rule (gap)"),
@@ -43,6 +44,11 @@ TERMS: dict[str, dict[str, str]] = {
         "grid_worker": N_("grid worker"),
     },
     "procedure": {"simple": N_("simple procedure"), "ordinary": N_("ordinary procedure")},
+    # First-violation lists (cases/first_violation.py): a matter's list, and the outcome recorded when handling.
+    "first_violation": {"none": N_("on no first-violation list"), "no_penalty": N_("no penalty for a first violation"),
+                        "correction_first": N_("correction ordered first"), "warning_only": N_("warning alone")},
+    "outcome": {"no_penalty": N_("no penalty"), "correction_order": N_("order to correct"), "warning": N_("warning"),
+                "penalty": N_("penalty")},
 }
 
 

@@ -57,6 +57,9 @@ def test_a_page_speaks_the_language_asked_for(client: TestClient) -> None:
     assert title(client.get("/dispute?lang=xx").text) == "权属查询 · GridGov"  # unknown: the default, never an error
     assert title(client.get("/phone", headers={"Accept-Language": ";;q=garbage"}).text) == "网格员上报 · GridGov"
     assert '"lang": "zh-CN"' in zh.text  # the page's own config says which language it speaks
+    officer = client.get("/officer")  # the enforcement officer's page: Chinese labels, no English left in them
+    assert title(officer.text) == "移动执法 · GridGov" and "报到" in officer.text and "首违清单" in officer.text
+    assert not re.search(r">\s*(Report arrival|Record handling|Send feedback|Outcome)\s*<", officer.text)
 
 
 def test_the_configured_language_is_the_pages_default(tmp_path: Path) -> None:
@@ -113,3 +116,15 @@ def test_templates_and_scripts_keep_no_label_of_their_own() -> None:
         chinese = set(CJK.findall(script.read_text(encoding="utf-8"))) - {"亩", "煤泥"}
         assert not chinese, f"{script.name} keeps Chinese of its own: {chinese}"
     assert all(m in catalog("zh-CN") for m in page_messages())
+
+
+def test_the_dispatch_console_speaks_the_language_asked_for(client: TestClient) -> None:
+    """/console (issue 18) like the other pages: Chinese by default, English on request, its labels from the
+    catalogs (the browser check that it shows no English word in zh-CN is in tests/test_console.py)."""
+    zh = client.get("/console")
+    assert zh.status_code == 200 and title(zh.text) == "调度台 · GridGov" and "键盘快捷键" in zh.text
+    assert 'href="/wall"' in zh.text and 'href="/console"' in client.get("/wall").text  # linked both ways
+    en = client.get("/console?lang=en")
+    assert title(en.text) == "Dispatch console · GridGov" and "Keyboard shortcuts" in en.text and "键盘" not in en.text
+    assert embedded(zh.text)["messages"] == page_catalog("zh-CN")
+    assert page_catalog("zh-CN")["Register and dispatch"] == "立案并派遣"

@@ -39,8 +39,8 @@ PASSWORD = "gridgov-demo"
 REFRESH_S = 2.0
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
-SIZES = {"wall": [(1920, 1080), (3840, 2160)], "phone": [(390, 844)], "planner": [(1920, 1080)],
-         "dispute": [(1920, 1080), (1366, 768)], "screen": [(3840, 2160)]}
+SIZES = {"wall": [(1920, 1080), (3840, 2160)], "phone": [(390, 844)], "officer": [(390, 844)],
+         "planner": [(1920, 1080)], "dispute": [(1920, 1080), (1366, 768)], "screen": [(3840, 2160)]}
 
 
 def chromium_path() -> str:
@@ -177,7 +177,7 @@ def cases_noted(client: httpx.Client, note: str) -> list[dict[str, Any]]:
 
 
 # ---- every page: loads clean, offline, fits -------------------------------------------------------------
-PAGE_USERS = {"wall": "dispatcher", "phone": "worker", "planner": "planner", "dispute": "auditor",
+PAGE_USERS = {"wall": "dispatcher", "phone": "worker", "officer": "team", "planner": "planner", "dispute": "auditor",
               "screen": "dispatcher"}
 
 
@@ -375,6 +375,89 @@ def test_phone_reports_wait_for_the_worker_who_made_them(watch: Callable[..., Wa
         assert len(cases) == 1 and cases[0]["reporter"] == "worker"
     assert len(asked) == 1  # "team" had nothing of its own waiting, so it was not asked
     assert [e for e in w.errors if "ERR_INTERNET_DISCONNECTED" not in e] == []
+
+
+# ---- the enforcement officer (issue 18.2) ----------------------------------------------------------------
+def officer_case(server: str, demo: DemoCounty, matter: str) -> dict[str, Any]:
+    """A new case of `matter` dispatched to the demo officer's team, reported by the grid worker (API set-up)."""
+    with api(server, "team") as team_client, api(server, "worker") as worker:
+        mine = team_client.get("/auth/me").json()["team_code"]
+        villages = sorted((u for u in demo.units if u.layer == "village"), key=lambda u: u.code)
+        for k, village in enumerate(villages):
+            if mine != f"T-TWP-{village.parent_code}":
+                continue
+            lon, lat = inner_point(demo, "village", k)
+            case = worker.post("/reports", json={"idempotency_key": str(uuid.uuid4()), "matter": matter, "lon": lon,
+                                                 "lat": lat, "description": f"officer test {uuid.uuid4()}"}).json()
+            if (case["team"], case["status"]) == (mine, "dispatched"):
+                return dict(case)
+    raise AssertionError(f"no village of the team routes {matter} to it")
+
+
+def test_officer_arrives_far_handles_a_first_violation_and_feeds_back_offline(
+        watch: Callable[..., Watched], server: str, demo: DemoCounty) -> None:
+    """Arrive ~2 km away: warned; a new party of a 不予处罚 matter: 不予处罚 proposed and recorded; feedback while
+    offline waits in the outbox and is recorded exactly once when the network comes back."""
+    case = officer_case(server, demo, "M-URB-001")  # 占道经营: on the demo's no-penalty list
+    w = watch(390, 844, who="team")
+    w.context.grant_permissions(["geolocation"])
+    w.context.set_geolocation({"latitude": case["lat"] + 0.018, "longitude": case["lon"], "accuracy": 12})
+    page = w.open("/officer")
+    page.click(f'#of-cases li[data-id="{case["id"]}"]')
+    page.wait_for_selector(f'body[data-case-id="{case["id"]}"]', state="attached")
+    assert page.get_attribute("#of-nav", "href").startswith(f"geo:{case['lat']:.6f},{case['lon']:.6f}")
+    assert page.get_attribute("#of-list", "data-list") == "no_penalty"
+    page.click("#of-arrive")
+    page.wait_for_selector('#of-warning[data-kind="warn"]')
+    assert "farther than the matter's radius" in page.inner_text("#of-warning")
+    w.until("document.body.dataset.caseStatus === 'arrived' && document.body.dataset.queued === '0'")
+    with api(server, "dispatcher") as client:
+        arrive = next(e for e in client.get(f"/cases/{case['id']}/history").json() if e["action"] == "arrive")
+        assert arrive["detail"]["far"] is True and arrive["detail"]["accuracy_m"] == 12
+        assert arrive["detail"]["distance_m"] > 1500
+    body = "330203" + f"19{uuid.uuid4().int % 80 + 20}0101" + f"{uuid.uuid4().int % 1000:03d}"  # a new party
+    number = body + "10X98765432"[sum(int(c) * pow(2, 17 - i, 11) for i, c in enumerate(body)) % 11]
+    page.select_option("#of-party-kind", "person")
+    page.fill("#of-party-name", "王五")
+    page.fill("#of-party-id", number)
+    page.click("#of-check")
+    page.wait_for_selector("#of-proposal[data-proposal]")
+    assert page.get_attribute("#of-proposal", "data-proposal") == "no_penalty"
+    assert page.input_value("#of-outcome") == "no_penalty" and "within 12 months" in page.inner_text("#of-proposal")
+    w.shot("officer-proposal")
+    page.click("#of-handle-send")
+    w.until("document.body.dataset.caseStatus === 'handled' && document.body.dataset.queued === '0'")
+    w.context.set_offline(True)
+    page.fill("#of-feedback-note", "已劝离，现场恢复")
+    page.click("#of-feedback-send")
+    page.wait_for_selector("#of-outbox li[data-state=queued]")
+    w.shot("officer-offline-queued")
+    with api(server, "dispatcher") as client:
+        assert client.get(f"/cases/{case['id']}").json()["status"] == "handled"  # nothing went yet
+        w.context.set_offline(False)
+        w.until("document.body.dataset.queued === '0' && !document.querySelector('#of-outbox li[data-state=queued]')",
+                timeout=30)
+        done = client.get(f"/cases/{case['id']}").json()
+        history = client.get(f"/cases/{case['id']}/history").json()
+    assert done["status"] == "fed_back" and (done["outcome"], done["outcome_detail"]["list"]) == (
+        "no_penalty", "no_penalty")
+    assert done["outcome_detail"]["party"]["masked_id"] == number[:3] + "*" * 11 + number[-4:]
+    assert [e["action"] for e in history].count("feedback") == 1
+    assert next(e for e in history if e["action"] == "feedback")["detail"]["note"] == "已劝离，现场恢复"
+    assert [e for e in w.errors if "ERR_INTERNET_DISCONNECTED" not in e] == []
+
+
+def test_demo_shows_every_first_violation_class_and_outcome(server: str) -> None:
+    """`gridgov demo` marks matters of every list class and replays parties, so first and repeat outcomes show."""
+    with api(server, "dispatcher") as client:
+        classes = {m["attributes"].get("first_violation") for m in client.get("/matters").json()}
+        stats = client.get("/stats", params={"from": (datetime.now() - timedelta(days=40)).isoformat()}).json()
+        handled = [c for c in client.get("/cases", params={"limit": 10000}).json() if c["outcome"]]
+    assert {"none", "no_penalty", "correction_first", "warning_only"} <= classes
+    assert all(n > 0 for n in stats["total"]["outcomes"].values()), stats["total"]["outcomes"]
+    firsts = {c["outcome_detail"]["first"] for c in handled if "first" in c["outcome_detail"]}
+    assert firsts == {True, False}  # first violations and repeats of the same party
+    assert all("*" in c["outcome_detail"]["party"]["masked_id"] for c in handled if "party" in c["outcome_detail"])
 
 
 # ---- the wall ------------------------------------------------------------------------------------------
@@ -1038,7 +1121,7 @@ def latin_words(text: str) -> set[str]:
 
 def data_names(base: str) -> list[str]:
     """Names that are data, not labels (teams, matters, units, versions, accounts): longest first."""
-    names: set[str] = {"dispatcher", "worker", "planner", "auditor"}
+    names: set[str] = {"dispatcher", "worker", "planner", "auditor", "team"}  # the demo accounts
     with api(base, "dispatcher") as client:
         names |= {t["name"] for t in client.get("/teams").json()} | {m["name"] for m in client.get("/matters").json()}
         names |= {v["name"] for v in client.get("/versions").json()}
@@ -1063,6 +1146,10 @@ def open_page(w: Watched, name: str, query: str = "", records: bool = True) -> s
     if name == "phone":  # a pin: who gets it and why, in the page's language
         w.js("void GG.map.fire('click', {latlng: GG.map.getCenter()})")
         page.wait_for_selector("#ph-route[data-team]")
+    if name == "officer":  # a case: its facts, list, steps and history in the page's language
+        case_id = w.until("Object.keys(GG.officer.cases())[0]")
+        page.evaluate(f"GG.officer.open({case_id})")
+        page.wait_for_selector(f'body[data-case-id="{case_id}"]', state="attached")
     if name == "dispute":  # a question: units, rules, the winner and the reason
         w.js("void GG.map.fire('click', {latlng: GG.map.getCenter()})")
         w.until("document.body.dataset.answered")
@@ -1107,8 +1194,8 @@ def test_pages_speak_chinese_to_a_chinese_browser(watch: Callable[..., Watched],
 def test_pages_speak_english_on_request(watch: Callable[..., Watched], server: str) -> None:
     """The same pages with ?lang=en (a zh-CN browser still): English labels, API errors in English too."""
     names = data_names(server)
-    labels = {"wall": "Team backlogs", "phone": "Outbox", "planner": "Impact preview", "dispute": "Jurisdiction lookup",
-              "screen": "Today's figures"}
+    labels = {"wall": "Team backlogs", "phone": "Outbox", "officer": "Report arrival", "planner": "Impact preview",
+              "dispute": "Jurisdiction lookup", "screen": "Today's figures"}
     for name, who in PAGE_USERS.items():
         w = watch(1920, 1080, who=who, locale="zh-CN")
         text = open_page(w, name, "?lang=en", records=False)

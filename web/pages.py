@@ -1,4 +1,4 @@
-"""The map pages (wall, phone, planner, dispute), built with folium and served with every asset by GridGov.
+"""The map pages (wall, phone, officer, planner, dispute), built with folium and served with every asset by GridGov.
 
 folium lays out the Leaflet map, its empty layer groups and the layer control; the page's own script
 (`web/static/<page>.js`) fills the groups from the API and keeps them live. Leaflet and its plugins are
@@ -41,9 +41,10 @@ class Page:
     """What differs between the pages: title, who signs in by default, layer groups, plugins."""
 
     def __init__(self, name: str, title: str, demo_user: str, groups: dict[str, str], *, geoman: bool = False,
-                 zoom_control: bool = True) -> None:
+                 zoom_control: bool = True, scripts: tuple[str, ...] = ()) -> None:
         self.name, self.title, self.demo_user, self.groups = name, title, demo_user, groups
         self.geoman, self.zoom_control = geoman, zoom_control
+        self.scripts = scripts  # shared scripts (web/static/<name>.js) loaded after gg.js, before the page's
 
 
 # Titles and layer names are message ids (English), shown in the page's language.
@@ -57,13 +58,20 @@ PAGES = {
         "county": N_("County"), "township": N_("Townships"), "hotspots": N_("Hotspots (H3)"), "cases": N_("Cases")},
         zoom_control=False),
     "phone": Page("phone", N_("Grid worker's report"), "worker", {
-        "township": N_("Townships"), "village": N_("Villages"), "pin": N_("Pin")}, zoom_control=False),
+        "township": N_("Townships"), "village": N_("Villages"), "pin": N_("Pin")}, zoom_control=False,
+        scripts=("outbox",)),
+    "officer": Page("officer", N_("Enforcement officer"), "team", {
+        "township": N_("Townships"), "village": N_("Villages"), "cases": N_("Cases"), "me": N_("My position")},
+        zoom_control=False, scripts=("outbox",)),
     "planner": Page("planner", N_("Boundary planner"), "planner", {
         "township": N_("Townships"), "village": N_("Villages"), "grid": N_("Grids"), "zone": N_("Special zones"),
         "cells": N_("H3 cells"), "problems": N_("Topology problems")}, geoman=True),
     "dispute": Page("dispute", N_("Jurisdiction lookup"), "auditor", {
         "township": N_("Townships"), "village": N_("Villages"), "grid": N_("Grids"), "zone": N_("Special zones"),
         "query": N_("Query")}, geoman=True),
+    "console": Page("console", N_("Dispatch console"), "dispatcher", {
+        "county": N_("County"), "township": N_("Townships"), "village": N_("Villages"), "zone": N_("Special zones"),
+        "cases": N_("Cases waiting"), "selected": N_("Selected case")}),
 }
 # Babel extraction of what the pages show: their scripts' t("..."), their templates' {{ t("...") }} and this
 # module's N_("...") (titles, layer names). The same passes as i18n/check.py, limited to the web package.
@@ -122,7 +130,8 @@ def render_page(page: Page, settings: Settings, lang: str | None = None) -> str:
         folium.TileLayer(tiles=tiles, attr=settings.basemap_attribution or "basemap", name=t(N_("Basemap")),
                          max_zoom=MAX_ZOOM, overlay=False, control=True).add_to(fmap)
     groups = {key: folium.FeatureGroup(name=t(label)).add_to(fmap) for key, label in page.groups.items()}
-    control = folium.LayerControl(collapsed=page.name in ("phone", "screen"), position="topleft" if page.name == "wall"
+    control = folium.LayerControl(collapsed=page.name in ("phone", "officer", "screen"),
+                                  position="topleft" if page.name == "wall"
                                   else "topright")
     control.add_to(fmap)
     root: Any = fmap.get_root()  # a branca Figure: header, html and script sections
@@ -136,7 +145,9 @@ def render_page(page: Page, settings: Settings, lang: str | None = None) -> str:
         root.header.add_child(folium.Element(line))
     root.html.add_child(folium.Element(_TEMPLATES.get_template(f"{page.name}.html").render(t=t, lang=lang)))
     scripts = (([GEOMAN_JS] if page.geoman else [])
-               + ['<script src="/static/gg.js"></script>', f'<script src="/static/{page.name}.js"></script>'])
+               + ['<script src="/static/gg.js"></script>']
+               + [f'<script src="/static/{name}.js"></script>' for name in page.scripts]
+               + [f'<script src="/static/{page.name}.js"></script>'])
     for line in scripts:
         root.html.add_child(folium.Element(line))
     config = {"page": page.name, "lang": lang, "refresh_seconds": settings.wall_refresh_seconds, "max_zoom": MAX_ZOOM,

@@ -5,10 +5,10 @@
   const GG = window.GG;
   const t = GG.t;
   const OUTBOX = "gg.outbox";
-  let map, groups, place = null, previewSeq = 0, flushing = false;
-
-  const outbox = () => JSON.parse(localStorage.getItem(OUTBOX) || "[]");
-  const save = (items) => localStorage.setItem(OUTBOX, JSON.stringify(items));
+  let map, groups, place = null, previewSeq = 0;
+  // The queue itself is shared with the officer's page (outbox.js); sending a report is this page's part.
+  const box = GG.outbox(OUTBOX, send, () => render());
+  const outbox = box.items, save = box.save, mine = box.mine, flush = box.flush;
 
   function setPlace(lat, lon, accuracy, how) {
     place = {lat: lat, lon: lon, accuracy_m: accuracy};
@@ -112,50 +112,19 @@
     document.body.dataset.queued = String(waiting);
   }
 
-  /** Reports wait for the account that made them (a shared phone, or a sign-in after a token ran out). */
-  function mine(it) { return !it.by || it.by === (GG.user() || {}).username; }
-
-  function update(key, change) {
-    const items = outbox();
-    const it = items.find((x) => x.key === key);
-    if (it) Object.assign(it, change);
-    save(items);
-    render();
-  }
-
-  /** Send what waits, oldest first; a network failure leaves it queued for the next try. */
-  async function flush() {
-    if (flushing) return;
-    flushing = true;
-    try {
-      for (const it of outbox().reverse()) {
-        if (it.state !== "queued" || !mine(it)) continue;
-        try {
-          let sha = it.sha;
-          if (it.photo && !sha) {
-            const blob = blobOf(it.photo.data);
-            const up = await GG.api("/photos", {method: "POST", body: blob, headers: {"Content-Type": it.photo.type}, as: it.by});
-            sha = up.sha256;
-            update(it.key, {sha: sha});
-          }
-          const report = Object.assign({}, it.report, {photos: sha ? [sha] : []});
-          const c = await GG.api("/reports", {method: "POST", json: report, as: it.by});
-          update(it.key, {state: "sent", case_id: c.id, team: c.team, triage: c.triage, error: null, photo: null});
-          GG.status(t("Sent") + ": #" + c.id + " → " + GG.teamName(c.team), "ok");
-        } catch (e) {
-          if (e.status && e.status >= 400 && e.status < 500 && e.status !== 401 && e.status !== 408 && e.status !== 429) {
-            update(it.key, {state: "failed", error: e.message});
-            GG.status(e.message, "error");
-          } else {
-            update(it.key, {error: navigator.onLine ? e.message : t("Offline")});
-            GG.status(t("Offline: will retry"), "info");
-            break; // the network is down: keep the order, try again later
-          }
-        }
-      }
-    } finally {
-      flushing = false;
+  /** One report: its photo first (once: the checksum is kept), then the report under the item's key. */
+  async function send(it, update) {
+    let sha = it.sha;
+    if (it.photo && !sha) {
+      const blob = blobOf(it.photo.data);
+      const up = await GG.api("/photos", {method: "POST", body: blob, headers: {"Content-Type": it.photo.type}, as: it.by});
+      sha = up.sha256;
+      update(it.key, {sha: sha});
     }
+    const report = Object.assign({}, it.report, {photos: sha ? [sha] : []});
+    const c = await GG.api("/reports", {method: "POST", json: report, as: it.by});
+    GG.status(t("Sent") + ": #" + c.id + " → " + GG.teamName(c.team), "ok");
+    return {case_id: c.id, team: c.team, triage: c.triage, photo: null};
   }
 
   GG.pages.phone = async function (ctx) {
