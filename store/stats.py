@@ -59,6 +59,17 @@ class _Block:
         }
 
 
+def scope(user: User, county: str | None = None) -> list[Any]:
+    """SQL conditions for the cases whose figures the user may see: one county when asked (always the user's own
+    when the account is limited to one); a team member, their own team's (the big screen uses the same scope)."""
+    conds: list[Any] = [CaseRow.county_code == code for code in sorted({c for c in (county, user.county_code) if c})]
+    if user.role == "team_member":
+        conds.append(CaseRow.team_code == user.team_code)
+    elif user.role not in ("dispatcher", "auditor", "planner"):
+        raise Forbidden(f"a {user.role} does not see statistics; dispatchers, auditors, planners and teams do")
+    return conds
+
+
 def statistics(session: Session, user: User, since: datetime, until: datetime,
                county: str | None = None) -> dict[str, Any]:
     """The statistics of cases reported in [since, until) that the user may see in aggregate (of one county
@@ -68,13 +79,7 @@ def statistics(session: Session, user: User, since: datetime, until: datetime,
                            where="to")
     q = sa.select(CaseRow.team_code, CaseRow.township_code, CaseRow.status, CaseRow.procedure, CaseRow.reported_at,
                   CaseRow.closed_at, CaseRow.on_time, CaseRow.escalation_level, CaseRow.outcome).where(
-        CaseRow.reported_at >= since, CaseRow.reported_at < until)
-    for code in {county, user.county_code} - {None}:
-        q = q.where(CaseRow.county_code == code)
-    if user.role == "team_member":
-        q = q.where(CaseRow.team_code == user.team_code)
-    elif user.role not in ("dispatcher", "auditor", "planner"):
-        raise Forbidden(f"a {user.role} does not see statistics; dispatchers, auditors, planners and teams do")
+        CaseRow.reported_at >= since, CaseRow.reported_at < until, *scope(user, county))
     total = _Block()
     teams: defaultdict[str, _Block] = defaultdict(_Block)
     townships: defaultdict[str, _Block] = defaultdict(_Block)

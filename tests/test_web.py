@@ -45,7 +45,7 @@ REFRESH_S = 2.0
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
 SIZES = {"wall": [(1920, 1080), (3840, 2160)], "phone": [(390, 844)], "officer": [(390, 844)],
-         "planner": [(1920, 1080)], "dispute": [(1920, 1080), (1366, 768)]}
+         "planner": [(1920, 1080)], "dispute": [(1920, 1080), (1366, 768)], "screen": [(3840, 2160)]}
 
 
 def chromium_path() -> str:
@@ -184,7 +184,8 @@ def cases_noted(client: httpx.Client, note: str) -> list[dict[str, Any]]:
 
 
 # ---- every page: loads clean, offline, fits -------------------------------------------------------------
-PAGE_USERS = {"wall": "dispatcher", "phone": "worker", "officer": "team", "planner": "planner", "dispute": "auditor"}
+PAGE_USERS = {"wall": "dispatcher", "phone": "worker", "officer": "team", "planner": "planner", "dispute": "auditor",
+              "screen": "dispatcher"}
 
 
 @pytest.mark.parametrize("name,size", [(n, s) for n, sizes in SIZES.items() for s in sizes],
@@ -1441,6 +1442,129 @@ def test_planner_chooses_under_a_click_warns_off_neighbours_stays_busy_and_keeps
     assert str(draft) not in w.js("Array.from(GG.$('#pl-version').options).map(o => o.value)")
     w.shot("planner-busy-choice-drafts")
     assert w.errors == []
+# ---- the big screen (大屏) ------------------------------------------------------------------------------
+KPIS = {"reported_today", "registered_today", "closed_today", "open", "overdue", "escalated",
+        "on_time_rate_this_month"}
+CHARTS = ["sc-trend", "sc-sources", "sc-categories", "sc-townships"]
+SMALL_TEXT = """(() => {
+  const small = [], walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  let seen = 0;
+  while (walker.nextNode()) {
+    const node = walker.currentNode, el = node.parentElement;
+    if (!node.textContent.trim() || !el || el.closest('script, style')) continue;
+    const box = el.getBoundingClientRect();
+    if (!box.width || !box.height || !el.checkVisibility()) continue;
+    seen += 1;
+    const size = parseFloat(getComputedStyle(el).fontSize);
+    if (size < 28) small.push([el.tagName, el.className, node.textContent.trim().slice(0, 30), size]);
+  }
+  return {seen: seen, small: small};
+})()"""
+INKED = """(id) => {
+  const canvas = document.querySelector('#' + id + ' canvas');
+  if (!canvas || !canvas.width || !canvas.height) return 0;
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let inked = 0;
+  for (let i = 3; i < data.length; i += 4) if (data[i] > 0) inked += 1;
+  return inked;
+}"""
+
+
+def tiles(w: Watched) -> dict[str, str]:
+    return dict(w.js("Array.from(document.querySelectorAll('#sc-tiles .sc-tile'))"
+                     ".map(t => [t.dataset.kpi, t.querySelector('.sc-num').textContent])"))
+
+
+def close_one(server: str) -> int:
+    """Work a case of the demo's "team" account through to closure, through the API; returns its id."""
+    with api(server, "team") as team, api(server, "dispatcher") as boss:
+        case = next(c for c in team.get("/cases", params={"limit": 500}).json() if c["status"] == "dispatched")
+        for step in ("arrive", "handle", "feedback"):
+            r = team.post(f"/cases/{case['id']}/actions", json={"revision": case["revision"], "action": step})
+            assert r.status_code == 200, r.text
+            case = r.json()
+        last: list[dict[str, Any]] = [{"action": "close"}]
+        if "check" in case["allowed_actions"] and "close" not in case["allowed_actions"]:  # ordinary procedure
+            last.insert(0, {"action": "check", "passed": True})
+        for action in last:
+            r = boss.post(f"/cases/{case['id']}/actions", json={"revision": case["revision"], **action})
+            assert r.status_code == 200, r.text
+            case = r.json()
+        assert case["status"] == "closed"
+        return int(case["id"])
+
+
+def test_big_screen_at_4k(watch: Callable[..., Watched], server: str, demo: DemoCounty) -> None:
+    r = httpx.get(f"{server}/wall?screen=big&lang=en", follow_redirects=False)
+    assert r.status_code == 307 and r.headers["location"] == "/screen?lang=en"
+    w = watch(3840, 2160, who="dispatcher", locale="zh-CN")
+    page = w.open(f"/screen?refresh={REFRESH_S:g}")
+    # The tiles show the API's figures, in the banner the county's name and today's date on its clock.
+    with api(server, "dispatcher") as client:
+        figures = client.get("/screen/summary").json()
+    shown = tiles(w)
+    assert set(shown) == KPIS
+    for key in KPIS - {"on_time_rate_this_month"}:
+        assert shown[key] == f"{figures['kpi'][key]:,}", key
+    rate = figures["kpi"]["on_time_rate_this_month"]
+    assert rate is not None
+    assert float(shown["on_time_rate_this_month"].rstrip("%")) == pytest.approx(rate * 100, abs=0.051)
+    assert figures["kpi"]["open"] > 50 and figures["county_name"] in page.inner_text("#sc-title")
+    y, m, d = figures["today"].split("-")
+    assert page.inner_text("#sc-date").startswith(f"{int(y)}年{int(m)}月{int(d)}日")
+    # Every chart drew on its canvas, at the body's type size.
+    for chart in CHARTS:
+        assert w.js(f"({INKED})('{chart}')") > 2000, f"{chart} drew nothing"
+    trend = w.js("GG.screenState.chartOption('sc-trend')")
+    assert len(trend["xAxis"][0]["data"]) == 30 and trend["xAxis"][0]["axisLabel"]["fontSize"] >= 28
+    assert w.js("GG.screenState.chartOption('sc-categories')")["yAxis"][0]["axisLabel"]["fontSize"] >= 28
+    # Readable at 3 m: no visible text under 28 px.
+    text = w.js(SMALL_TEXT)
+    assert text["seen"] > 30 and text["small"] == [], text["small"][:10]
+    assert int(w.js("document.body.dataset.hexes")) > 0 and int(w.js("document.body.dataset.cases")) > 50
+    w.shot("screen-3840x2160")
+    # A new report and a closure through the API: tiles and ticker within one refresh.
+    before = w.js("GG.screenState.kpi()")
+    newest = max(w.js("GG.screenState.ticker()"))
+    lon, lat = inner_point(demo, "village", 61)
+    with api(server, "worker") as worker:
+        r = worker.post("/reports", json={"idempotency_key": str(uuid.uuid4()), "matter": "M-ENV-COAL", "lon": lon,
+                                          "lat": lat, "description": "screen test"})
+        assert r.status_code == 201, r.text
+    closed = close_one(server)
+    sent = time.monotonic()
+    w.until(f"GG.screenState.kpi().reported_today === {before['reported_today'] + 1} && "
+            f"GG.screenState.kpi().closed_today === {before['closed_today'] + 1}", timeout=REFRESH_S * 2 + 10)
+    assert time.monotonic() - sent <= REFRESH_S + 4.0  # one refresh interval, plus the requests' time
+    after = tiles(w)
+    assert after["reported_today"] == f"{before['reported_today'] + 1:,}"
+    assert after["closed_today"] == f"{before['closed_today'] + 1:,}"
+    ticker = page.inner_text("#sc-ticker")
+    assert min(w.js("GG.screenState.ticker()")) > newest or max(w.js("GG.screenState.ticker()")) > newest
+    assert f"#{closed} " in ticker and "结案" in ticker
+    assert w.js("document.querySelectorAll('#sc-ticker li.sc-new').length") >= 1
+    # Case symbols scale with the screen: half the radius on a 1920×1080 desk screen.
+    case_id = w.js("GG.screenState.caseIds()[0]")
+    big = w.js(f"GG.screenState.caseRadius({case_id})")
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    w.until("document.body.dataset.scale === '1'")
+    small = w.js(f"GG.screenState.caseRadius({case_id})")
+    assert small >= 5 and big == pytest.approx(2 * small)
+    assert any(u.endswith("/static/vendor/echarts/echarts.common.min.js") for u in w.requests)
+    assert w.errors == [] and w.other_hosts() == set()
+
+
+def test_big_screen_refuses_what_it_cannot_show(server: str) -> None:
+    with api(server, "dispatcher") as client:
+        r = client.get("/screen/summary", params={"county": "NO-SUCH"}, headers={"Accept-Language": "zh-CN"})
+        assert r.status_code == 422 and "未知的县" in r.json()["message"]
+    with api(server, "worker") as worker:
+        assert worker.get("/screen/summary").status_code == 403
+    page = httpx.get(f"{server}/screen")
+    assert page.status_code == 200 and "/static/screen.js" in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    echarts = httpx.get(f"{server}/static/vendor/echarts/echarts.common.min.js")  # loaded by screen.js, vendored
+    assert echarts.status_code == 200 and 'version="6.0.0"' in echarts.text
 
 
 # ---- language: Chinese by default, English on request (issue 13) -------------------------------------------
@@ -1548,7 +1672,7 @@ def test_pages_speak_english_on_request(watch: Callable[..., Watched], server: s
     """The same pages with ?lang=en (a zh-CN browser still): English labels, API errors in English too."""
     names = data_names(server)
     labels = {"wall": "Team backlogs", "phone": "Outbox", "officer": "Report arrival", "planner": "Impact preview",
-              "dispute": "Jurisdiction lookup"}
+              "dispute": "Jurisdiction lookup", "screen": "Today's figures"}
     for name, who in PAGE_USERS.items():
         w = watch(1920, 1080, who=who, locale="zh-CN")
         text = open_page(w, name, "?lang=en", records=False)

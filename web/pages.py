@@ -13,12 +13,12 @@ import json
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import folium
 import jinja2
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from markupsafe import escape
 
@@ -52,6 +52,11 @@ PAGES = {
     "wall": Page("wall", N_("Command centre"), "dispatcher", {
         "county": N_("County"), "township": N_("Townships"), "village": N_("Villages"), "zone": N_("Special zones"),
         "hotspots": N_("Hotspots (H3)"), "cases": N_("Cases")}),
+    # The big screen (大屏) of the command centre: dark, large type, charts around the map (its script loads the
+    # vendored ECharts itself, while the page's first requests are out).
+    "screen": Page("screen", N_("Command centre big screen"), "dispatcher", {
+        "county": N_("County"), "township": N_("Townships"), "hotspots": N_("Hotspots (H3)"), "cases": N_("Cases")},
+        zoom_control=False),
     "phone": Page("phone", N_("Grid worker's report"), "worker", {
         "township": N_("Townships"), "village": N_("Villages"), "pin": N_("Pin")}, zoom_control=False,
         scripts=("outbox",)),
@@ -125,7 +130,8 @@ def render_page(page: Page, settings: Settings, lang: str | None = None) -> str:
         folium.TileLayer(tiles=tiles, attr=settings.basemap_attribution or "basemap", name=t(N_("Basemap")),
                          max_zoom=MAX_ZOOM, overlay=False, control=True).add_to(fmap)
     groups = {key: folium.FeatureGroup(name=t(label)).add_to(fmap) for key, label in page.groups.items()}
-    control = folium.LayerControl(collapsed=page.name in ("phone", "officer"), position="topleft" if page.name == "wall"
+    control = folium.LayerControl(collapsed=page.name in ("phone", "officer", "screen"),
+                                  position="topleft" if page.name == "wall"
                                   else "topright")
     control.add_to(fmap)
     root: Any = fmap.get_root()  # a branca Figure: header, html and script sections
@@ -192,8 +198,11 @@ def install_pages(app: FastAPI) -> None:
     router = APIRouter(tags=["pages"], include_in_schema=False)
 
     def make(page: Page) -> Any:
-        def handler(request: Request) -> HTMLResponse:
+        def handler(request: Request) -> Response:
             settings: Settings = request.app.state.settings
+            if page.name == "wall" and request.query_params.get("screen") == "big":  # the wall's big-screen mode
+                query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "screen"])
+                return RedirectResponse("/screen" + (f"?{query}" if query else ""), status_code=307)
             return HTMLResponse(render_page(page, settings, page_language(request)), headers={
                 "Content-Security-Policy": security_policy(settings), "Cache-Control": "no-cache",
                 "Vary": "Accept-Language", "X-Content-Type-Options": "nosniff"})
