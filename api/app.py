@@ -15,7 +15,7 @@ from fastapi import Depends, FastAPI, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.middleware.gzip import GZipMiddleware
 
-from api import auth, cases, catalogue, disputes, ogc, open311, routing, tiles, versions, wall
+from api import auth, cases, catalogue, disputes, indicators, ogc, open311, routing, tiles, versions, wall
 from api.deps import GridGovRoute, get_repo, resolve_version
 from api.errors import install_body_limit, install_error_handlers, install_language
 from api.geojson import feature_collection, unit_feature
@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(disputes.router)
     app.include_router(wall.router)
     app.include_router(catalogue.router)
+    app.include_router(indicators.router)
     install_pages(app)
     return app
 
@@ -134,8 +135,9 @@ def _routes(app: FastAPI) -> None:
         return {"name": "GridGov", "docs": "/docs", "openapi": "/openapi.json",
                 "links": ["/versions", "/units", "/teams", "/matters", "/rules", "/delegations", "/incidents",
                           "/route", "/jurisdictions/at", "/reports", "/cases", "/stats", "/photos",
-                          "/open311/v2/discovery.json", "/ogc", "/wall/cases", "/hotspots"],
-                "pages": ["/wall", "/phone", "/planner", "/dispute"]}
+                          "/open311/v2/discovery.json", "/ogc", "/wall/cases", "/hotspots", "/indicators",
+                          "/indicators/delegation-review", "/publication/annual"],
+                "pages": ["/wall", "/phone", "/planner", "/dispute", "/indicators"]}
 
     @app.get("/health", summary="Liveness: the process answers (no database, no thread: never waits on a pool)")
     async def health() -> dict[str, str]:
