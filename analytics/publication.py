@@ -2,8 +2,10 @@
 report to the county government): an XLSX workbook and a printable HTML report, in the reader's language.
 
 Reproducible: the same data give the same bytes, the generated-at stamp aside. openpyxl stamps the workbook's
-properties with the current time and its zip entries with the time of writing; both are set here (the properties
-to the generated-at stamp, the zip entries to 1980-01-01), and every table is sorted by code.
+`modified` property with the moment of saving (whatever was set) and its zip entries with the time of writing;
+both are rewritten here (the properties to the generated-at stamp, the zip entries to 1980-01-01), and every table
+is sorted by code. For a year not yet over, the figures are as of the moment of publishing (`as_of`), so that
+moment is a second stamp; a finished year's figures are as of its end.
 No personal data: the publication holds regions, teams, matters and the delegation review, never a reporter,
 an officer or a party.
 """
@@ -11,6 +13,7 @@ an officer or a party.
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -66,7 +69,11 @@ def workbook_bytes(wb: Workbook, stamp: datetime) -> bytes:
             entry = zipfile.ZipInfo(info.filename, ZIP_TIME)
             entry.compress_type = zipfile.ZIP_DEFLATED
             entry.external_attr = info.external_attr
-            dst.writestr(entry, src.read(info.filename))
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":  # openpyxl stamps `modified` with the time of saving
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
+                              rb"\g<1>" + naive.isoformat().encode() + rb"Z\g<2>", data)
+            dst.writestr(entry, data)
     return out.getvalue()
 
 
