@@ -34,7 +34,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("township", N_("Township code")), ("township_name", N_("Township")), ("matter", N_("Matter code")),
     ("matter_name", N_("Matter")), ("domain", N_("Domain")), ("delegated", N_("Delegated")),
     ("cases", N_("Cases")), ("by_township", N_("Handled by the township")), ("by_county", N_("Handled by the county")),
-    ("township_share", N_("Township share")), ("due", N_("Due to close")), ("overdue", N_("Overdue")),
+    ("township_share", N_("Township share")), ("due", N_("Due to close")), ("overdue", N_("Overdue cases")),
     ("overdue_rate", N_("Overdue rate")), ("simple_share", N_("Simple-procedure share")),
     ("flag", N_("Suggestion")),
 )

@@ -97,6 +97,10 @@
     $("#in-review").addEventListener("click", guard(() => download("/indicators/delegation-review?format=xlsx",
       "delegation-review.xlsx")));
     if (!localStorage.getItem("gg.token")) await GG.signIn();
+    if (!GG.user()) {
+      const me = await GG.api("/auth/me");
+      localStorage.setItem("gg.user", JSON.stringify({username: me.username, role: me.role, team: me.team_code}));
+    }
     GG.showUser();
     await load();
   }
