@@ -150,7 +150,8 @@ def test_the_indicators_page_reads_in_chinese_in_a_real_browser(tmp_path: Path) 
         assert [r["reported"] for r in api["rows"]] == [2, 1]
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
-            context = browser.new_context(locale="zh-CN", accept_downloads=True, viewport={"width": 1366, "height": 768})
+            context = browser.new_context(locale="zh-CN", accept_downloads=True,
+                                          viewport={"width": 1366, "height": 768})
             context.add_init_script(f"localStorage.setItem('gg.token', {boss!r});")
             page = context.new_page()
             errors: list[str] = []
