@@ -129,11 +129,21 @@ def breakdown(facts: Sequence[CaseFacts], matter_names: Mapping[str, tuple[str, 
         "domain": [(d, d, n) for d, n in sorted(by_domain.items())],
         "procedure": [(p, label("procedure", p, lang) or p, n) for p, n in sorted(by_procedure.items())],
         "month": [(m, m, n) for m, n in sorted(by_month.items())],
+        "dispute": [],
     }
 
 
 BREAKDOWN_NAMES = {"matter": N_("Cases by matter"), "domain": N_("Cases by domain"),
-                   "procedure": N_("Cases by procedure"), "month": N_("Cases by month")}
+                   "procedure": N_("Cases by procedure"), "month": N_("Cases by month"),
+                   "dispute": N_("Disputes and rulings")}
+DISPUTE_KINDS = {"dispute": N_("two teams claim it"), "gap": N_("no rule covers it"), "filed": N_("filed by a team")}
+DISPUTE_STATES = {"open": N_("awaiting a ruling"), "ruled": N_("ruled"), "dismissed": N_("dismissed")}
+
+
+def disputes_breakdown(counts: Mapping[tuple[str, str], int], lang: str | None = None) -> list[tuple[str, str, int]]:
+    """Disputes raised in the year by kind and state, as (code, words, count) rows."""
+    return [(f"{kind}/{state}", f"{gettext(DISPUTE_KINDS.get(kind, kind), lang)} · "
+             f"{gettext(DISPUTE_STATES.get(state, state), lang)}", n) for (kind, state), n in sorted(counts.items())]
 
 
 def analysis(a: Annual, lang: str | None = None) -> list[str]:
@@ -241,9 +251,9 @@ def annual_html(a: Annual, stamp: datetime, lang: str | None = None, county_name
     for level in PUBLISHED_LEVELS:
         parts.append(Markup("<h2>{}</h2>").format(g(indicators.LEVEL_NAMES[level])))
         parts.append(_table(indicators.headers(lang), indicator_rows(a.levels.get(level, []))))
-    for key in ("matter", "domain", "procedure"):
+    for key in ("matter", "domain", "procedure", "dispute"):
         parts.append(Markup("<h2>{}</h2>").format(g(BREAKDOWN_NAMES[key])))
-        parts.append(_table([g(N_("Code")), g(N_("Name")), g(N_("Cases"))], a.breakdown[key]))
+        parts.append(_table([g(N_("Code")), g(N_("Name")), g(N_("Cases"))], a.breakdown.get(key, [])))
     parts.append(Markup("<h2>{}</h2>").format(g(N_("Delegation review"))))
     flagged = [r for r in a.review if r["flag"]]
     parts.append(_table(delegation_review.headers(lang), review_rows(flagged, lang)))

@@ -6,7 +6,7 @@ bound parameters), only the actions the indicators use.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -15,13 +15,23 @@ from sqlalchemy.orm import Session
 
 from analytics.delegation_review import Thresholds, review
 from analytics.indicators import FIRST_VIOLATION_OUTCOMES, CaseFacts, Scoring, indicators
-from analytics.publication import PUBLISHED_LEVELS, Annual, breakdown
+from analytics.publication import PUBLISHED_LEVELS, Annual, breakdown, disputes_breakdown
 from cases import clock
 from cases.calendar import WorkCalendar
 from gis.errors import Forbidden, InvalidInput, NotFound
 from i18n import T
 from i18n.units import term
-from store.schema import CaseEventRow, CaseRow, DelegationRow, MatterRow, TeamRow, UnitRow, UserRow, VersionRow
+from store.schema import (
+    CaseEventRow,
+    CaseRow,
+    DelegationRow,
+    DisputeRow,
+    MatterRow,
+    TeamRow,
+    UnitRow,
+    UserRow,
+    VersionRow,
+)
 from store.users import User
 
 EVENTS = ("escalate", "check", "suspend", "resume", "arrive", "handle", "feedback", "outcome")
@@ -174,9 +184,19 @@ def annual(session: Session, user: User, year: int, county: str | None, calendar
     catalogue = {code: (name, domain) for code, name, domain, _ in matters(session)}
     thresholds = Thresholds.from_config(scoring.delegation)
     review = delegation_rows(session, user, end, thresholds.span_years, county, calendar, thresholds, now)
-    return Annual(year=year, county=county or user.county_code, as_of=as_of, levels=levels,
-                  breakdown=breakdown(facts, catalogue, lang), review=review, review_years=thresholds.span_years,
-                  scoring_source=scoring.source)
+    tables = breakdown(facts, catalogue, lang)
+    tables["dispute"] = disputes_breakdown(dispute_counts(session, start, end, county or user.county_code), lang)
+    return Annual(year=year, county=county or user.county_code, as_of=as_of, levels=levels, breakdown=tables,
+                  review=review, review_years=thresholds.span_years, scoring_source=scoring.source)
+
+
+def dispute_counts(session: Session, since: datetime, until: datetime, county: str | None) -> Counter[tuple[str, str]]:
+    """Disputes raised in [since, until) by (kind, status); of one county: those on that county's cases."""
+    q = sa.select(DisputeRow.kind, DisputeRow.status).where(DisputeRow.raised_at >= since,
+                                                            DisputeRow.raised_at < until)
+    if county is not None:
+        q = q.join(CaseRow, CaseRow.id == DisputeRow.case_id).where(CaseRow.county_code == county)
+    return Counter((k, s) for k, s in session.execute(q))
 
 
 def delegation_rows(session: Session, user: User, end: datetime, years: int, county: str | None,
