@@ -43,14 +43,18 @@ def new_workbook() -> Workbook:
     return wb
 
 
-def add_sheet(wb: Workbook, title: str, head: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """A sheet with a bold header row, frozen under it, columns wide enough for the header."""
+def add_sheet(wb: Workbook, title: str, head: Sequence[str], rows: Iterable[Sequence[Any]],
+              percent: Sequence[int] = ()) -> None:
+    """A sheet with a bold header row, frozen under it, columns wide enough for the header; the columns at the
+    `percent` positions are shown as percentages (the cells keep the fraction)."""
     ws = wb.create_sheet(title[:31])
     ws.append(list(head))
     for c in ws[1]:
         c.font = Font(bold=True)
     for row in rows:
         ws.append(["" if v is None else v for v in row])
+        for i in percent:
+            ws.cell(ws.max_row, i + 1).number_format = "0.0%"
     ws.freeze_panes = "A2"
     for i, h in enumerate(head):
         ws.column_dimensions[ws.cell(1, i + 1).column_letter].width = max(10, min(40, 2 * len(str(h)) + 2))
@@ -77,6 +81,10 @@ def workbook_bytes(wb: Workbook, stamp: datetime) -> bytes:
     return out.getvalue()
 
 
+INDICATOR_PERCENT = [i for i, (k, _) in enumerate(indicators.COLUMNS) if k in indicators.RATES]
+REVIEW_PERCENT = [i for i, (k, _) in enumerate(delegation_review.COLUMNS) if k.endswith(("_share", "_rate"))]
+
+
 def indicator_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
     """Indicator rows as table rows in the column order of `analytics.indicators.COLUMNS`."""
     return [[r.get(k) for k, _ in indicators.COLUMNS] for r in rows]
@@ -87,7 +95,8 @@ def indicators_workbook(by_level: Mapping[str, list[dict[str, Any]]], stamp: dat
     """One sheet per level of indicator rows, headers in the reader's language."""
     wb = new_workbook()
     for level, rows in by_level.items():
-        add_sheet(wb, gettext(indicators.LEVEL_NAMES[level], lang), indicators.headers(lang), indicator_rows(rows))
+        add_sheet(wb, gettext(indicators.LEVEL_NAMES[level], lang), indicators.headers(lang), indicator_rows(rows),
+                  INDICATOR_PERCENT)
     return workbook_bytes(wb, stamp)
 
 
@@ -98,7 +107,8 @@ def review_rows(rows: list[dict[str, Any]], lang: str | None = None) -> list[lis
 def review_workbook(rows: list[dict[str, Any]], stamp: datetime, lang: str | None = None) -> bytes:
     """The delegation review as a one-sheet workbook."""
     wb = new_workbook()
-    add_sheet(wb, gettext(N_("Delegation review"), lang), delegation_review.headers(lang), review_rows(rows, lang))
+    add_sheet(wb, gettext(N_("Delegation review"), lang), delegation_review.headers(lang), review_rows(rows, lang),
+              REVIEW_PERCENT)
     return workbook_bytes(wb, stamp)
 
 
@@ -176,8 +186,8 @@ def analysis(a: Annual, lang: str | None = None) -> list[str]:
                             worst=worst["name"] or worst["code"], worst_rate=pct(worst["on_time_rate"])), lang))
     top = sorted(a.breakdown["matter"], key=lambda m: (-m[2], m[0]))[:3]
     if top:
-        out.append(render(T("The most frequent matters were {matters}.",
-                            matters=join([f"{name} ({n})" for _, name, n in top], lang)), lang))
+        named = [render(T("{name} ({n})", name=name, n=n), lang) for _, name, n in top]
+        out.append(render(T("The most frequent matters were {matters}.", matters=join(named, lang)), lang))
     withdraw = sum(r["flag"] == "withdraw" for r in a.review)
     delegate = sum(r["flag"] == "delegate" for r in a.review)
     out.append(render(T("Over the last {years} years the delegation review found {withdraw} delegated matters with "
@@ -190,30 +200,39 @@ def annual_workbook(a: Annual, stamp: datetime, lang: str | None = None) -> byte
     """The publication's workbook: about, analysis, indicators per level, breakdowns, delegation review."""
     wb = new_workbook()
     about = [(gettext(N_("Year"), lang), a.year), (gettext(N_("County"), lang), a.county or ""),
-             (gettext(N_("Figures as of"), lang), clock.iso(a.as_of)),
-             (gettext(N_("Generated at"), lang), clock.iso(stamp)),
+             (gettext(N_("Figures as of"), lang), _moment(a.as_of)),
+             (gettext(N_("Generated at"), lang), _moment(stamp)),
              (gettext(N_("Scoring"), lang), a.scoring_source)]
     add_sheet(wb, gettext(N_("About"), lang), [gettext(N_("Item"), lang), gettext(N_("Value"), lang)], about)
     add_sheet(wb, gettext(N_("Analysis"), lang), [gettext(N_("Analysis"), lang)], [[s] for s in analysis(a, lang)])
     for level in PUBLISHED_LEVELS:
         add_sheet(wb, gettext(indicators.LEVEL_NAMES[level], lang), indicators.headers(lang),
-                  indicator_rows(a.levels.get(level, [])))
+                  indicator_rows(a.levels.get(level, [])), INDICATOR_PERCENT)
     for key, rows in a.breakdown.items():
         add_sheet(wb, gettext(BREAKDOWN_NAMES[key], lang),
                   [gettext(N_("Code"), lang), gettext(N_("Name"), lang), gettext(N_("Cases"), lang)], rows)
-    add_sheet(wb, gettext(N_("Delegation review"), lang), delegation_review.headers(lang), review_rows(a.review, lang))
+    add_sheet(wb, gettext(N_("Delegation review"), lang), delegation_review.headers(lang), review_rows(a.review, lang),
+              REVIEW_PERCENT)
     return workbook_bytes(wb, stamp)
 
 
-def _table(head: Sequence[str], rows: Iterable[Sequence[Any]]) -> Markup:
-    def fmt(v: Any) -> str:
-        if v is None:
+def _moment(dt: datetime) -> str:
+    """An instant as the county reads it, to the second."""
+    return clock.wall(dt).isoformat(sep=" ", timespec="seconds")
+
+
+def _table(head: Sequence[str], rows: Iterable[Sequence[Any]], percent: Sequence[int] = ()) -> Markup:
+    def fmt(i: int, v: Any) -> str:
+        if v is None or v == "":
             return "—"
+        if i in percent and isinstance(v, int | float):
+            return f"{v * 100:.1f}%"
         if isinstance(v, float):
-            return f"{v:.4g}"
+            return f"{v:.1f}"
         return str(v)
 
-    body = "".join("<tr>" + "".join(f"<td>{escape(fmt(v))}</td>" for v in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f"<td>{escape(fmt(i, v))}</td>" for i, v in enumerate(row)) + "</tr>"
+                   for row in rows)
     return Markup("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>").format(
         Markup("".join(f"<th>{escape(h)}</th>" for h in head)), Markup(body))
 
@@ -243,20 +262,21 @@ def annual_html(a: Annual, stamp: datetime, lang: str | None = None, county_name
     if county_name or a.county:
         parts.append(Markup("<p>{}</p>").format(county_name or a.county))
     parts.append(Markup("<p class='meta'>{}: {} · {}: {}</p>").format(
-        g(N_("Figures as of")), clock.iso(a.as_of), g(N_("Generated at")), clock.iso(stamp)))
+        g(N_("Figures as of")), _moment(a.as_of), g(N_("Generated at")), _moment(stamp)))
     parts.append(Markup("<h2>{}</h2>").format(g(N_("Analysis"))))
     parts += [Markup("<p>{}</p>").format(s) for s in analysis(a, lang)]
     parts.append(Markup("<h2>{}</h2>").format(g(BREAKDOWN_NAMES["month"])))
-    parts.append(_bars(a.breakdown["month"]))
+    months = dict((code, n) for code, _, n in a.breakdown["month"])
+    parts.append(_bars([(m, m, months.get(m, 0)) for m in (f"{a.year}-{i:02d}" for i in range(1, 13))]))
     for level in PUBLISHED_LEVELS:
         parts.append(Markup("<h2>{}</h2>").format(g(indicators.LEVEL_NAMES[level])))
-        parts.append(_table(indicators.headers(lang), indicator_rows(a.levels.get(level, []))))
+        parts.append(_table(indicators.headers(lang), indicator_rows(a.levels.get(level, [])), INDICATOR_PERCENT))
     for key in ("matter", "domain", "procedure", "dispute"):
         parts.append(Markup("<h2>{}</h2>").format(g(BREAKDOWN_NAMES[key])))
         parts.append(_table([g(N_("Code")), g(N_("Name")), g(N_("Cases"))], a.breakdown.get(key, [])))
     parts.append(Markup("<h2>{}</h2>").format(g(N_("Delegation review"))))
     flagged = [r for r in a.review if r["flag"]]
-    parts.append(_table(delegation_review.headers(lang), review_rows(flagged, lang)))
+    parts.append(_table(delegation_review.headers(lang), review_rows(flagged, lang), REVIEW_PERCENT))
     parts.append(Markup("<p class='meta'>{}</p>").format(a.scoring_source))
     style = ("body{font-family:'Noto Sans CJK SC','Microsoft YaHei',sans-serif;margin:2em;color:#222}"
              "table{border-collapse:collapse;font-size:11px;margin-bottom:1.5em}"
