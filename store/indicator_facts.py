@@ -18,7 +18,7 @@ from analytics.indicators import FIRST_VIOLATION_OUTCOMES, CaseFacts, Scoring, i
 from analytics.publication import PUBLISHED_LEVELS, Annual, breakdown, disputes_breakdown
 from cases import clock
 from cases.calendar import WorkCalendar
-from gis.errors import Forbidden, InvalidInput, NotFound
+from gis.errors import Forbidden, InvalidInput
 from i18n import T
 from i18n.units import term
 from store.schema import (
@@ -154,13 +154,12 @@ def townships(session: Session, version_id: int) -> list[tuple[str, str]]:
 
 
 def version_in_force(session: Session, day: date) -> int | None:
-    """The published version in force on `day`, else the newest published one, else None."""
-    q = sa.select(VersionRow.id).where(VersionRow.status == "published")
-    rows = list(session.execute(q.add_columns(VersionRow.effective_from, VersionRow.effective_to)
-                                .order_by(VersionRow.effective_from, VersionRow.id)))
-    live = [r.id for r in rows if (r.effective_from is None or r.effective_from <= day)
+    """The published version in force on `day` (the latest to start, if several), else None."""
+    q = sa.select(VersionRow.id, VersionRow.effective_from, VersionRow.effective_to).where(
+        VersionRow.status == "published").order_by(VersionRow.effective_from, VersionRow.id)
+    live = [r.id for r in session.execute(q) if (r.effective_from is None or r.effective_from <= day)
             and (r.effective_to is None or day < r.effective_to)]
-    return live[-1] if live else (rows[-1].id if rows else None)
+    return live[-1] if live else None
 
 
 def delegations(session: Session, version_id: int) -> set[tuple[str, str]]:
@@ -205,9 +204,11 @@ def delegation_rows(session: Session, user: User, end: datetime, years: int, cou
     start = clock.from_wall(datetime(clock.wall(end).year - years, *clock.wall(end).timetuple()[1:3]))
     as_of = min(end, clock.to_local(now))
     facts = case_facts(session, user, start, end, county)
-    version = version_in_force(session, (as_of - timedelta(seconds=1)).date())
+    day = clock.wall(as_of - timedelta(seconds=1)).date()
+    version = version_in_force(session, day)
     if version is None:
-        raise NotFound(T("no boundary version yet; import data or run `gridgov demo`"))
+        raise InvalidInput(T("no boundary version was in force on {day}: the delegation review reads that day's "
+                             "delegation lists; choose a later end", day=day.isoformat()), where="to")
     kinds = {code: kind for code, (kind, _) in teams(session).items()}
     span = (end - start).total_seconds() / (365.25 * 86400)
     return review(facts, townships(session, version), matters(session), delegations(session, version), kinds,
