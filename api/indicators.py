@@ -21,7 +21,7 @@ from api.inputs import Instant
 from api.openapi import Error
 from cases import clock
 from config import Settings
-from gis.errors import InvalidInput
+from gis.errors import Forbidden, InvalidInput
 from i18n import T, current_language, gettext, set_language
 from store import indicator_facts as facts
 from store.repo import Repository
@@ -59,7 +59,8 @@ def wants_page(request: Request) -> bool:
 
 
 def download(body: bytes | str, media: str, name: str) -> Response:
-    return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                                     "Vary": "Accept"})
 
 
 @router.get("/indicators", response_model=None, summary="Evaluation indicators per region, team or post, with a "
@@ -101,7 +102,7 @@ def get_indicators(
         return download(rows_to_csv(rows).encode("utf-8"), "text/csv; charset=utf-8", f"{stem}.csv")
     if format == "xlsx":
         return download(publication.indicators_workbook({level: rows}, as_of), XLSX, f"{stem}.xlsx")
-    return JSONResponse({
+    return JSONResponse(headers={"Vary": "Accept"}, content={  # the page shares the address (Accept: text/html)
         "period": {"from": clock.iso(start), "to": clock.iso(end), "as_of": clock.iso(as_of)},
         "level": level, "county": county or user.county_code,
         "columns": [{"key": k, "label": gettext(label_)} for k, label_ in COLUMNS],
@@ -162,6 +163,8 @@ def get_annual(
     """Indicators per county, township, village and team, cases by matter, domain, procedure and month, the
     delegation review and a short analysis; no personal data. Same data, same bytes (the generated-at stamp aside)."""
     user = reader(request)
+    if user.role == "team_member":  # a team sees its own figures at /indicators; the county's are published
+        raise Forbidden(T("the annual publication is for dispatchers, auditors and planners"))
     settings: Settings = request.app.state.settings
     now = clock.now()
     lang = current_language()

@@ -21,8 +21,8 @@ CLI_READER = User(id=0, username="cli", display_name="command line", role="audit
 
 
 def publish_annual_cmd(
-    year: Annotated[int, typer.Option("--year", help="the year published (cases reported in it)")] = (
-        clock.today().year - 1),
+    year: Annotated[int | None, typer.Option("--year", help="the year published (cases reported in it; default: "
+                                                           "last year)")] = None,
     out: Annotated[Path, typer.Option("--out", help="folder for annual-<year>.xlsx and annual-<year>.html")] = (
         Path(".")),
     county: Annotated[str | None, typer.Option(help="only this county's cases")] = None,
@@ -33,6 +33,7 @@ def publish_annual_cmd(
     delegation review, analysis; no personal data). Same data, same bytes apart from the generated-at stamp."""
     settings = settings_for(database_url)
     clock.configure(settings.timezone)
+    year = year if year is not None else clock.today().year - 1
 
     def body() -> None:
         engine = make_engine(settings.resolved_database_url())

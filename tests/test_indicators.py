@@ -286,6 +286,7 @@ def check_bad_input_is_a_clear_422_and_roles_are_checked(scripted: Any) -> None:
     empty = client.get("/indicators", params={"from": "2020-01-01", "to": "2020-02-01"}, headers=h["audit"]).json()
     assert empty["rows"] == []
     assert client.get("/publication/annual", params={"year": 2099}, headers=h["audit"]).status_code == 422
+    assert client.get("/publication/annual", params={"year": 2026}, headers=h["tt1"]).status_code == 403
     assert client.get("/indicators/delegation-review", params={"years": 0}, headers=h["audit"]).status_code == 422
     r = client.get("/indicators/delegation-review", params={"to": "2024-06-01"}, headers=h["audit"])
     assert r.status_code == 422 and r.json()["where"] == "to" and "没有生效的边界版本" in r.json()["message"]
