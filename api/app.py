@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.middleware.gzip import GZipMiddleware
 
+from analytics.indicators import load_scoring
 from api import auth, cases, catalogue, disputes, indicators, ogc, open311, routing, tiles, versions, wall
 from api.deps import GridGovRoute, get_repo, resolve_version
 from api.errors import install_body_limit, install_error_handlers, install_language
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.sessions = session_factory(engine)
     app.state.routers = RouterCache(settings.fallback_team)
     app.state.calendar = settings.work_calendar()
+    app.state.scoring = load_scoring(settings.indicators_config)  # a broken weights file stops start-up, named
     app.state.photos = PhotoStore(settings.resolved_media_dir(), int(settings.max_photo_mib * 2**20))
     app.state.topology = TopologyCache()  # topology answers per (version, revision)
     install_error_handlers(app)

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from analytics import delegation_review, publication
 from analytics.delegation_review import Thresholds
-from analytics.indicators import COLUMNS, LEVELS, Scoring, indicators, load_scoring, rows_to_csv
+from analytics.indicators import COLUMNS, LEVELS, Scoring, indicators, rows_to_csv
 from api.cases import local
 from api.deps import GridGovRoute, authenticate_request, get_repo
 from api.inputs import Instant
@@ -38,9 +38,11 @@ SIGNED: dict[int | str, dict[str, Any]] = {
 SECURITY: dict[str, Any] = {"security": [{"bearer": []}]}
 
 
-def scoring(settings: Settings) -> Scoring:
-    """The composite score's weights and thresholds (GRIDGOV_INDICATORS_CONFIG, else the bundled defaults)."""
-    return load_scoring(settings.indicators_config)
+def scoring(request: Request) -> Scoring:
+    """The composite score's weights and thresholds (GRIDGOV_INDICATORS_CONFIG, else the bundled defaults), read
+    once at start-up (`api.app.create_app`)."""
+    found: Scoring = request.app.state.scoring
+    return found
 
 
 def reader(request: Request) -> User:
@@ -91,7 +93,7 @@ def get_indicators(
     if level not in LEVELS:
         raise InvalidInput(T("level must be one of {levels}, got {level}", levels=", ".join(LEVELS),
                              level=repr(level)), where="level")
-    score = scoring(settings)
+    score = scoring(request)
     found = facts.case_facts(repo.session, user, start, end, county)
     label = facts.names(repo.session)
     as_of = min(end, now)
@@ -136,8 +138,7 @@ def get_delegation_review(
 ) -> Response:
     """Definitions and thresholds: analytics/delegation_review.py and config/indicators.json."""
     user = reader(request)
-    settings: Settings = request.app.state.settings
-    thresholds = Thresholds.from_config(scoring(settings).delegation)
+    thresholds = Thresholds.from_config(scoring(request).delegation)
     span = years or thresholds.span_years
     now = clock.now()
     end = local(until) or now
@@ -165,10 +166,9 @@ def get_annual(
     user = reader(request)
     if user.role == "team_member":  # a team sees its own figures at /indicators; the county's are published
         raise Forbidden(T("the annual publication is for dispatchers, auditors and planners"))
-    settings: Settings = request.app.state.settings
     now = clock.now()
     lang = current_language()
-    annual = facts.annual(repo.session, user, year, county, request.app.state.calendar, scoring(settings), now, lang)
+    annual = facts.annual(repo.session, user, year, county, request.app.state.calendar, scoring(request), now, lang)
     if format == "json":
         return JSONResponse({"year": annual.year, "county": annual.county, "as_of": clock.iso(annual.as_of),
                              "levels": annual.levels, "breakdown": annual.breakdown, "review": annual.review,

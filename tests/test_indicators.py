@@ -24,12 +24,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
-from analytics.indicators import load_scoring
+from analytics.indicators import composite, load_scoring
 from analytics.publication import annual_workbook
 from api.app import create_app
 from cases.calendar import bundled_calendar
 from cli.main import app as cli
 from config import get_settings
+from gis.errors import InvalidInput
 from store import indicator_facts
 from store.db import session_factory, transaction
 from store.schema import CaseEventRow
@@ -376,3 +377,33 @@ def test_cli_publishes_the_year(api: Api, tmp_path: Path) -> None:
     bad = CliRunner().invoke(cli, ["publish-annual", "--year", "2999", "--out", str(tmp_path / "x"),
                                    "--database-url", url])
     assert bad.exit_code == 2 and "2999" in bad.output and not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(("content", "where", "words"), [
+    ("{not json", "", "cannot read"),
+    (json.dumps({**CONFIG, "weights": {"speed": 1.0}}), "weights", "unknown indicator speed"),
+    (json.dumps({**CONFIG, "weights": {"on_time_rate": 0}}), "weights", "not all 0"),
+    (json.dumps({**CONFIG, "grades": [["A", 50], ["B", 80]]}), "grades", "best first"),
+    (json.dumps({"grades": [["A", 0]]}), "", "malformed"),
+])
+def test_a_broken_scoring_file_is_refused_naming_what_is_wrong(tmp_path: Path, content: str, where: str,
+                                                                words: str) -> None:
+    path = tmp_path / "weights.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(InvalidInput) as caught:
+        load_scoring(path)
+    assert words in str(caught.value) and str(path) in (caught.value.where or "") and where in caught.value.where
+    with pytest.raises(InvalidInput):  # the server does not start on it
+        create_app(get_settings(database_url=f"sqlite:///{tmp_path / 'x.sqlite'}", indicators_config=path))
+
+
+def test_the_bundled_defaults_load_and_grade_by_their_bands() -> None:
+    scoring = load_scoring()
+    assert sum(scoring.weights.values()) == pytest.approx(1.0) and "GB/T 30428.4" in scoring.source
+    row = {"registered": 10, "on_time_rate": 0.9, "closure_rate": 0.8, "rework_rate": 0.1, "escalation_rate": None}
+    weights = {k: w for k, w in scoring.weights.items() if row.get(k) is not None}
+    by_hand = sum(w * (1 - row[k] if k in scoring.invert else row[k]) for k, w in weights.items())
+    score, grade = composite(row, scoring)
+    assert score == pytest.approx(100 * by_hand / sum(weights.values()), abs=0.005)
+    assert grade == next(g for g, least in scoring.grades if score >= least)
+    assert composite({**row, "registered": scoring.min_registered - 1}, scoring) == (None, None)
