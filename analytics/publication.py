@@ -252,6 +252,20 @@ def _bars(rows: Sequence[tuple[str, str, int]]) -> Markup:
                   f'role="img">{bars}</svg>')
 
 
+def _rate_bars(rows: Sequence[tuple[str, float]]) -> Markup:
+    """Horizontal bars of rates (0–1), one per named row, with the percentage written beside each."""
+    if not rows:
+        return Markup("")
+    h, label_w, bar_w = 18, 160, 300
+    bars = "".join(
+        f'<text x="{label_w - 6}" y="{i * h + 13}" font-size="11" text-anchor="end">{escape(name)}</text>'
+        f'<rect x="{label_w}" y="{i * h + 3}" width="{max(v, 0.0) * bar_w:.1f}" height="{h - 6}" fill="#2ca02c"/>'
+        f'<text x="{label_w + max(v, 0.0) * bar_w + 4:.1f}" y="{i * h + 13}" font-size="11">{v * 100:.1f}%</text>'
+        for i, (name, v) in enumerate(rows))
+    return Markup(f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 60}" '
+                  f'height="{len(rows) * h + 4}" role="img">{bars}</svg>')
+
+
 def annual_html(a: Annual, stamp: datetime, lang: str | None = None, county_name: str | None = None) -> str:
     """The printable analysis report (one HTML file, styles inline, nothing fetched)."""
     def g(msgid: str) -> str:
@@ -268,6 +282,11 @@ def annual_html(a: Annual, stamp: datetime, lang: str | None = None, county_name
     parts.append(Markup("<h2>{}</h2>").format(g(BREAKDOWN_NAMES["month"])))
     months = dict((code, n) for code, _, n in a.breakdown["month"])
     parts.append(_bars([(m, m, months.get(m, 0)) for m in (f"{a.year}-{i:02d}" for i in range(1, 13))]))
+    rated = [(r["name"] or r["code"], r["on_time_rate"]) for r in a.levels.get("township", [])
+             if r["on_time_rate"] is not None]
+    if rated:
+        parts.append(Markup("<h2>{}</h2>").format(g(N_("On-time closure rate by township"))))
+        parts.append(_rate_bars(rated))
     for level in PUBLISHED_LEVELS:
         parts.append(Markup("<h2>{}</h2>").format(g(indicators.LEVEL_NAMES[level])))
         parts.append(_table(indicators.headers(lang), indicator_rows(a.levels.get(level, [])), INDICATOR_PERCENT))
