@@ -19,8 +19,10 @@ independent computation over cases made through the API):
   `rework_rate` = rework ÷ cases checked at least once.
 - `mean_hours_to_close`: working hours (the county's calendar, `cases.calendar`) from registration to closure,
   minus the working hours the case spent suspended, averaged over closed cases.
-- `first_violation` (首违): cases with an `outcome` event recording a first-violation outcome (不予处罚, 责令改正前置,
-  可单独警告). None when no case in the data has any outcome event (the outcome record is not in use).
+- `first_violation` (首违): cases whose handling (处置, the officer's page) recorded the lenient outcome of the
+  matter's first-violation list for a first violation — 不予处罚 on the no-penalty list, 责令改正 on the
+  correction-first list, a warning on the warning-only list (`cases.first_violation.FIRST_OUTCOME`); the last
+  handling counts. None when no case in the data recorded any (the outcome record is not in use).
 - Levels: `county` (one row per county), `township`, `village`, `grid` (the case's place), `team` (the owning team),
   `grid_worker` (the reporter, a grid worker's account) and `officer` (each team member who reported arrival,
   handling or feedback on the case: a case counts once for each officer who worked it).
@@ -45,12 +47,21 @@ from typing import Any
 
 from cases import clock
 from cases.calendar import WorkCalendar
+from cases.first_violation import FIRST_OUTCOME
 from gis.errors import InvalidInput
 from i18n import N_, T, gettext
 
 LEVELS: tuple[str, ...] = ("county", "township", "village", "grid", "team", "grid_worker", "officer")
 RATES: tuple[str, ...] = ("closure_rate", "on_time_rate", "overdue_rate", "escalation_rate", "rework_rate")
-FIRST_VIOLATION_OUTCOMES = frozenset({"no_penalty", "correction_first", "warning_only"})
+
+
+def first_violation_outcome(recorded: dict[str, Any]) -> str | None:
+    """The outcome a handling step recorded (its log's `outcome` detail), when it is the first-violation list's own
+    lenient outcome for a first violation; else None (a penalty, a repeat, a matter on no list)."""
+    klass, outcome = recorded.get("list"), recorded.get("outcome")
+    if klass in FIRST_OUTCOME and outcome == FIRST_OUTCOME[klass] and recorded.get("first") is not False:
+        return str(outcome)
+    return None
 NONE = "(none)"
 # The columns of a row, in order, with the header a person reads (message ids; Chinese in indicators.po).
 COLUMNS: tuple[tuple[str, str], ...] = (

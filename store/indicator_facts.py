@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from analytics.delegation_review import Thresholds, review
-from analytics.indicators import FIRST_VIOLATION_OUTCOMES, CaseFacts, Scoring, indicators
+from analytics.indicators import CaseFacts, Scoring, first_violation_outcome, indicators
 from analytics.publication import PUBLISHED_LEVELS, Annual, breakdown, disputes_breakdown
 from cases import clock
 from cases.calendar import WorkCalendar
@@ -34,7 +34,7 @@ from store.schema import (
 )
 from store.users import User
 
-EVENTS = ("escalate", "check", "suspend", "resume", "arrive", "handle", "feedback", "outcome")
+EVENTS = ("escalate", "check", "suspend", "resume", "arrive", "handle", "feedback")
 TEAM_STEPS = frozenset({"arrive", "handle", "feedback"})
 CHUNK = 2000
 READERS = ("dispatcher", "auditor", "planner", "team_member")
@@ -93,9 +93,9 @@ def case_facts(session: Session, user: User, since: datetime, until: datetime,
                 escalated = at
             elif action in TEAM_STEPS and actor != "platform":
                 officers.setdefault(actor, at)
-            elif action == "outcome" and outcome is None and (
-                    detail.get("outcome") in FIRST_VIOLATION_OUTCOMES or detail.get("first_violation")):
-                outcome = (str(detail.get("outcome") or detail.get("first_violation")), at)
+            if action == "handle" and isinstance(detail.get("outcome"), dict):
+                recorded = first_violation_outcome(detail["outcome"])  # the officer's 处置 (store/first_violation.py)
+                outcome = (recorded, at) if recorded else None  # handled again after a failed check: the last counts
         out.append(CaseFacts(
             id=r.id, status=r.status, team=r.team_code, township=r.township_code, village=r.village_code,
             grid=_grid(r.routing), reporter=r.reporter, reported_at=r.reported_at,

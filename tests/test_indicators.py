@@ -243,9 +243,16 @@ def test_indicators_equal_an_independent_computation_at_every_level(scripted: An
 
 def check_a_first_violation_outcome_event_is_counted(scripted: Any) -> None:
     client, h, cases, engine = scripted
-    with transaction(session_factory(engine)) as session:  # the outcome step another part of GridGov records
+    with transaction(session_factory(engine)) as session:  # as the officer's handling step logs it (store/cases.py)
+        first = {"outcome": "no_penalty", "list": "no_penalty", "first": True}
+        repeat = {"outcome": "penalty", "list": "no_penalty", "first": False}
+        unlisted = {"outcome": "warning", "list": "none"}
         session.add(CaseEventRow(case_id=cases["A"]["id"], at=datetime(2026, 9, 16, 11, 30, tzinfo=ZONE),
-                                 actor="boss", action="outcome", reason="", detail={"outcome": "no_penalty"}))
+                                 actor="boss", action="handle", reason="", detail={"outcome": first}))
+        for name in ("B", "C"):  # a repeat's penalty, and an outcome on no list, are not first-violation outcomes
+            session.add(CaseEventRow(case_id=cases[name]["id"], at=datetime(2026, 9, 16, 11, 30, tzinfo=ZONE),
+                                     actor="boss", action="handle", reason="",
+                                     detail={"outcome": repeat if name == "B" else unlisted}))
     body = client.get("/indicators", params={"from": FROM, "to": TO, "level": "team"}, headers=h["audit"]).json()
     assert body["first_violation_recorded"] is True
     assert {r["code"]: r["first_violation"] for r in body["rows"]} == {"TT1": 1, "BUREAU": 0, "TT2": 0}
