@@ -18,6 +18,8 @@ from api.inputs import Id, Instant, JsonCount
 from api.openapi import REPLAYED
 from cases import clock
 from gis.errors import Forbidden, NotFound, PayloadTooLarge
+from i18n import render
+from i18n.units import listing
 from store.cases import Cases, Intake, Report, case_view, event_view
 from store.db import transaction
 from store.photos import PhotoStore
@@ -58,7 +60,7 @@ def zone_assumed(fields: list[str]) -> dict[str, Any]:
     if not fields:
         return {}
     return {"time_zone_assumed": {"fields": fields, "time_zone": clock.zone_name(),
-                                  "message": "; ".join(clock.assumed_note(f) for f in fields)}}
+                                  "message": render(listing([clock.assumed_note(f) for f in fields], clauses=True))}}
 
 
 def store_report(request: Request, user: User, report: Report) -> Intake:

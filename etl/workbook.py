@@ -24,6 +24,8 @@ from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 from openpyxl.worksheet.worksheet import Worksheet
 
 from gis.errors import InvalidInput
+from i18n import T, Text
+from i18n.units import listing
 
 MAX_ROW = 1_048_576  # Excel's last row: drop-downs cover the whole column
 MAX_CELL_CHARS = 32_767  # Excel's limit for one cell
@@ -83,6 +85,18 @@ class SheetProblem:
             where.append(f"column {self.header}")
         return f"{', '.join(where)}: {self.message}"
 
+    def located(self) -> Text:
+        """The problem for a person, where to look first (sheet, row, column), in the reader's language."""
+        where: list[Text] = [T("sheet {sheet}", sheet=self.sheet)]
+        if self.row is not None:
+            where.append(T("row {row}", row=self.row))
+        if self.column is not None:
+            where.append(T("column {column} ({header})", column=self.column, header=self.header) if self.header
+                         else T("column {column}", column=self.column))
+        elif self.header:
+            where.append(T("column {column}", column=self.header))
+        return T("{where}: {message}", where=listing(where), message=self.message)
+
     def as_dict(self) -> dict[str, Any]:
         return {"sheet": self.sheet, "row": self.row, "column": self.column, "header": self.header,
                 "message": self.message}
@@ -91,11 +105,12 @@ class SheetProblem:
 class WorkbookProblems(InvalidInput):
     """Every problem found in a workbook (nothing was written); `problems` lists them all."""
 
-    def __init__(self, problems: list[SheetProblem], what: str = "the workbook") -> None:
+    def __init__(self, problems: list[SheetProblem], what: str | Text | None = None) -> None:
         self.problems = problems
-        shown = "\n".join(f"  - {p}" for p in problems)
+        shown = listing([T("  - {problem}", problem=p.located()) for p in problems], sep="\n")
         first = problems[0]
-        super().__init__(f"{len(problems)} problem(s) in {what}; nothing was written:\n{shown}",
+        super().__init__(T("{n} problem(s) in {what}; nothing was written:\n{problems}{more}", n=len(problems),
+                           what=what or T("the workbook"), problems=shown, more=""),
                          where=f"{first.sheet}" + (f"!{first.column or ''}{first.row}" if first.row else ""))
 
 

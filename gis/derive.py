@@ -27,6 +27,8 @@ from shapely.geometry.base import BaseGeometry
 from gis.crs import metres_per_degree
 from gis.errors import InvalidInput
 from gis.model import check_lonlat_bounds
+from i18n import T, Text
+from i18n.units import listing
 
 Method = Literal["partition", "bounded"]
 
@@ -43,7 +45,7 @@ class DeriveResult:
     """Derived polygons by code, points skipped (code → reason) and the method used."""
 
     polygons: dict[str, MultiPolygon]
-    skipped: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, Text] = field(default_factory=dict)
     method: Method = "partition"
 
 
@@ -208,17 +210,17 @@ def derive_townships(county: BaseGeometry, seats: Mapping[str, tuple[float, floa
     """Township polygons: Voronoi cells of the seats (lon, lat) that partition the county exactly."""
     _check_area(county, "county")
     if len(seats) < 1:
-        raise InvalidInput("no township seats given; at least one is needed", where="seats")
+        raise InvalidInput(T("no township seats given; at least one is needed"), where="seats")
     clean = {code: _lonlat(code, value, "township seat") for code, value in seats.items()}
     pts = shapely.points(np.array(list(clean.values()), dtype=float))
     outside = [c for c, ok in zip(clean, shapely.covers(county, pts), strict=True) if not ok]
     if outside:
-        raise InvalidInput(f"township seat(s) outside the county: {', '.join(outside)}", where=outside[0])
+        raise InvalidInput(T("township seat(s) outside the county: {codes}", codes=listing(outside)), where=outside[0])
     frame = _LocalFrame.around(county)
     dups = _duplicate_groups(list(clean), frame.to_metres(np.array(list(clean.values()), dtype=float)))
     if dups:
-        listed = "; ".join(" = ".join(g) for g in dups)
-        raise InvalidInput(f"township seats at the same point: {listed}", where=dups[0][0])
+        listed = listing([" = ".join(g) for g in dups], clauses=True)
+        raise InvalidInput(T("township seats at the same point: {codes}", codes=listed), where=dups[0][0])
     return DeriveResult(polygons=_cover(county, clean), skipped={}, method="partition")
 
 
@@ -241,13 +243,14 @@ def derive_villages(
         raise InvalidInput(f"radius_m must be a positive number of metres, got {radius_m}", where="radius_m")
 
     clean = {code: _lonlat(code, value, "village point") for code, value in points.items()}
-    skipped: dict[str, str] = {}
+    skipped: dict[str, Text] = {}
     if clean:
         pts = shapely.points(np.array(list(clean.values()), dtype=float))
         for code, ok in zip(list(clean), shapely.covers(township, pts), strict=True):
             if not ok:
                 lon, lat = clean.pop(code)
-                skipped[code] = f"point ({lon:.6f}, {lat:.6f}) lies outside the township"
+                skipped[code] = T("point ({lon}, {lat}) lies outside the township", lon=f"{lon:.6f}",
+                                  lat=f"{lat:.6f}")
     # Villages sharing one point are usually geocoder fallbacks to a common centre: none of them
     # is really located, so all are skipped rather than splitting a made-up point between them.
     frame = _LocalFrame.around(township)
@@ -255,8 +258,8 @@ def derive_villages(
         xy = frame.to_metres(np.array(list(clean.values()), dtype=float))
         for group in _duplicate_groups(list(clean), xy):
             for code in group:
-                others = ", ".join(c for c in group if c != code)
-                skipped[code] = f"same point as {others}; cannot tell the villages apart"
+                skipped[code] = T("same point as {others}; cannot tell the villages apart",
+                                  others=listing([c for c in group if c != code]))
                 clean.pop(code)
     if not clean:
         return DeriveResult(polygons={}, skipped=skipped, method="bounded")

@@ -331,13 +331,14 @@ class Cases:
                        ReportKeyRow.idempotency_key == report.idempotency_key)).first()
             if earlier is not None:
                 if earlier.body_hash != report.body_hash():
-                    raise Conflict(f"idempotency key {report.idempotency_key!r} was already used for a different "
-                                   f"report (case {earlier.id}); a retry must resend the same report, a new report "
-                                   "needs a new key", where="idempotency_key")
+                    raise Conflict(T("idempotency key {key} was already used for a different report (case {id}); a "
+                                     "retry must resend the same report, a new report needs a new key",
+                                     key=repr(report.idempotency_key), id=earlier.id), where="idempotency_key")
                 return Intake(earlier, replayed=True)
         if report.external_id and self.session.scalar(
                 sa.select(CaseRow.id).where(CaseRow.external_id == report.external_id)) is not None:
-            raise Conflict(f"a case with external id {report.external_id} already exists", where="external_id")
+            raise Conflict(T("a case with external id {id} already exists", id=report.external_id),
+                           where="external_id")
         matter = self.session.scalars(sa.select(MatterRow).where(MatterRow.code == report.matter)).first()
         if matter is None:
             raise InvalidInput(f"unknown category {report.matter!r}; GET /matters lists the matter codes",

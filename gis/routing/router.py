@@ -28,6 +28,8 @@ from gis.routing.explain import reason as explain_reason
 from gis.routing.grid import BOUNDARY, EPS, H3_PAD_SHARE, LookupGrid, build_grid
 from gis.routing.regions import Region, Regions, build_regions
 from gis.routing.rules import OK, STATUS_NAMES, Outcome, RuleBook, rule_in_force
+from i18n import T, Text
+from i18n.units import listing, term
 
 Floats = npt.NDArray[np.float64]
 Place = tuple[str | None, str | None, tuple[str, ...]]  # county, township, in-scope rule codes
@@ -333,8 +335,8 @@ class Router:
             status=STATUS_NAMES[outcome.status], reason=self._reason(outcome, selected, matter),
             fallback_used=outcome.status != OK,
             candidates=sorted({r.team_code for r in outcome.winners}) if outcome.status != OK else [],
-            winning_rule=_rule_ref(winner) if winner else None,
-            matched_rules=[_rule_ref(r) for r in outcome.matched],
+            winning_rule=_rule_ref(winner, self.unit_names) if winner else None,
+            matched_rules=[_rule_ref(r, self.unit_names) for r in outcome.matched],
             units=[self._unit_ref(self.regions.regions[i], i in selected_ids) for i in covering],
             version=VersionRef(id=v.id or 0, name=v.name, effective_from=v.effective_from,
                                effective_to=v.effective_to),
@@ -357,27 +359,31 @@ def _edge_deg(res: int) -> float:
     return float(h3.average_hexagon_edge_length(res, unit="m")) / 111_000.0
 
 
-def _scope_text(rule: Rule) -> str:
+def _scope_text(rule: Rule, unit_names: dict[str, str]) -> Text:
+    """Where a rule applies, for a person: a unit by its name (code second), a layer by its word."""
     s = rule.scope
     if s.type == "unit":
-        return f"unit {s.unit_code}"
+        name = unit_names.get(s.unit_code or "")
+        return T("{name} ({code})", name=name, code=s.unit_code) if name else T("{code}", code=s.unit_code)
     if s.type == "layer":
-        return f"layer {s.layer}"
+        return T("every {layer}", layer=term("layer", s.layer))
     if s.type == "cells":
-        return f"{len(s.cells or [])} H3 cells"
-    return "everywhere in the county"
+        return T("{n} H3 cells", n=len(s.cells or []))
+    return T("everywhere in the county")
 
 
-def _matters_text(rule: Rule) -> str:
+def _matters_text(rule: Rule) -> Text:
     f = rule.matters
     if f.type == "domain":
-        return f"of domain {f.domain}"
+        return T("of domain {domain}", domain=f.domain)
     if f.type == "codes":
-        return ", ".join(f.codes or [])
-    return {"all": "all", "delegated": "delegated to the township",
-            "not_delegated": "not delegated to the township"}[f.type]
+        return listing(f.codes or [])
+    return {"all": T("all"), "delegated": T("delegated to the township"),
+            "not_delegated": T("not delegated to the township")}[f.type]
 
 
-def _rule_ref(rule: Rule) -> RuleRef:
+def _rule_ref(rule: Rule, unit_names: dict[str, str]) -> RuleRef:
+    """A matching rule; its scope and matters in the current language (the codes stay in `code` and `team`)."""
     return RuleRef(code=rule.code, priority=rule.priority, team=rule.team_code, co_owners=rule.co_owner_codes,
-                   scope=_scope_text(rule), matters=_matters_text(rule), legal_basis=rule.legal_basis)
+                   scope=_scope_text(rule, unit_names).render(), matters=_matters_text(rule).render(),
+                   legal_basis=rule.legal_basis)
