@@ -22,6 +22,7 @@ from api.geojson import feature_collection, unit_feature
 from api.headers import install_nosniff
 from api.inputs import Day, Id, JsonId, refuse_control_characters
 from api.openapi import CREATED, install_openapi
+from api.openapi import docs as openapi_docs
 from api.topology_cache import TopologyCache
 from cases import clock
 from config import Settings, get_settings
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         version="0.1.0",
         description="County grid governance: which team is responsible for every incident point, and why.",
         dependencies=[Depends(refuse_control_characters)],
+        docs_url=None,  # /docs below: Swagger UI over the document in the page's language (api/openapi.py)
     )
     app.router.route_class = GridGovRoute  # the app's own routes release their connection like the routers'
     app.state.settings = settings
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.topology = TopologyCache()  # topology answers per (version, revision)
     install_error_handlers(app)
     install_openapi(app)
+    app.add_route("/docs", openapi_docs, include_in_schema=False)
     install_body_limit(app, settings.max_upload_mib * 2**20)
     install_nosniff(app)
     # Layers and feeds are megabytes of JSON that gzip to a fifth; level 5 costs a few ms per MiB (photos

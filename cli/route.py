@@ -127,7 +127,7 @@ def _table(*columns: Text, title: Text) -> Table:
 def _units_table(lon: float, lat: float, rows: list[tuple[str, str, str, str, bool]]) -> Table:
     """The units holding a point: layer word, name, code, whether routing used it."""
     units = _table(T("layer"), T("name"), T("code"), T("selected"),
-                   title=T("units at {lon}, {lat} (WGS84)", lon=f"{lon:.6f}", lat=f"{lat:.6f}"))
+                   title=T("units at {lon}, {lat} (WGS84)", lon=format(lon, ".6f"), lat=format(lat, ".6f")))
     for layer, kind, code, name, selected in rows:
         units.add_row(render(_layer(layer, kind)), name, code, "✓" if selected else "")
     return units

@@ -249,8 +249,8 @@ def derive_villages(
         for code, ok in zip(list(clean), shapely.covers(township, pts), strict=True):
             if not ok:
                 lon, lat = clean.pop(code)
-                skipped[code] = T("point ({lon}, {lat}) lies outside the township", lon=f"{lon:.6f}",
-                                  lat=f"{lat:.6f}")
+                skipped[code] = T("point ({lon}, {lat}) lies outside the township", lon=format(lon, ".6f"),
+                                  lat=format(lat, ".6f"))
     # Villages sharing one point are usually geocoder fallbacks to a common centre: none of them
     # is really located, so all are skipped rather than splitting a made-up point between them.
     frame = _LocalFrame.around(township)
