@@ -28,6 +28,7 @@ from cases import clock
 from config import Settings, get_settings
 from gis.errors import InvalidInput
 from gis.model import Delegation, Matter, Rule, Team, Version
+from i18n import T
 from store.cases import escalate_overdue
 from store.db import make_engine, session_factory, transaction, upgrade
 from store.incidents import incidents_in_scope
@@ -189,12 +190,14 @@ def _routes(app: FastAPI) -> None:
              "window (attributes.duplicate_m / duplicate_h; 0 turns linking off)", responses=CREATED)
     def put_matter(code: str, body: Matter, repo: Repo, user: Planner, response: Response) -> Matter:
         if body.code != code:
-            raise InvalidInput(f"the body's code {body.code} differs from the path's {code}", where="code")
+            raise InvalidInput(T("the body's code {code} differs from the path's {code2}",
+                                 code=body.code, code2=code), where="code")
         for key in ("duplicate_m", "duplicate_h"):
             value = body.attributes.get(key)
             if value is not None and not (isinstance(value, int | float) and not isinstance(value, bool)
                                           and math.isfinite(value) and value >= 0):
-                raise InvalidInput(f"{key} must be a number ≥ 0, got {value!r}", where=f"attributes.{key}")
+                raise InvalidInput(T("{key} must be a number ≥ 0, got {value}", key=key, value=repr(value)),
+                                   where=f"attributes.{key}")
         response.status_code = 201 if repo.put_matter(body) else 200
         return body
 

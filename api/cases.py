@@ -18,7 +18,7 @@ from api.inputs import Id, Instant, JsonCount
 from api.openapi import REPLAYED
 from cases import clock
 from gis.errors import Forbidden, NotFound, PayloadTooLarge
-from i18n import render
+from i18n import T, render
 from i18n.units import listing
 from store.cases import Cases, Intake, Report, case_view, event_view
 from store.db import transaction
@@ -165,8 +165,8 @@ async def upload_photo(request: Request, user: Reporter) -> JSONResponse:
     async for chunk in request.stream():
         size += len(chunk)
         if size > store.max_bytes:
-            raise PayloadTooLarge(f"photo is over the limit of {store.max_bytes} bytes; send a smaller or more "
-                                  "compressed image", where="body")
+            raise PayloadTooLarge(T("photo is over the limit of {max_bytes} bytes; send a smaller or more "
+                                    "compressed image", max_bytes=store.max_bytes), where="body")
         chunks.append(chunk)
     data = b"".join(chunks)
 
@@ -187,14 +187,15 @@ def get_photo(sha256: Annotated[str, Field(pattern=SHA256)], user: CurrentUser, 
               request: Request) -> Response:
     store: PhotoStore = request.app.state.photos
     if user.role == "planner":  # by role, before any lookup: planners upload none and see no cases
-        raise Forbidden("a planner does not see case photos")
+        raise Forbidden(T("a planner does not see case photos"))
     row, data = store.read(repo.session, sha256)
     if row.uploaded_by != user.username:
         cases = Cases(repo.session)
         holders = repo.session.scalars(
             sa.select(CaseRow).where(sa.cast(CaseRow.photos, sa.String).contains(sha256)))
         if not any(cases.visible(user, c) for c in holders):
-            raise NotFound(f"no photo {sha256}")  # the words of a missing photo: hashes cannot be probed
+            # The words of a missing photo: hashes cannot be probed.
+            raise NotFound(T("no photo {sha256}", sha256=sha256))
     return Response(data, media_type=row.content_type, headers={"ETag": f'"{sha256}"',
                                                                  "Cache-Control": "private, max-age=31536000"})
 

@@ -201,8 +201,8 @@ def read_xlsx(source: Path | IO[bytes], specs: tuple[Sheet, ...], name: str | No
     try:
         wb = load_workbook(source, data_only=False)  # formulas stay formulas, so they can be refused
     except Exception as exc:  # openpyxl raises many types for a file that is not a workbook
-        raise InvalidInput(f"cannot read it as an .xlsx workbook ({type(exc).__name__}: {exc}); save it from "
-                           "Excel or WPS as .xlsx", where=label) from None
+        raise InvalidInput(T("cannot read it as an .xlsx workbook ({kind}: {exc}); save it from Excel or WPS "
+                             "as .xlsx", kind=type(exc).__name__, exc=exc), where=label) from None
     problems: list[SheetProblem] = []
     out: dict[str, RawSheet] = {}
     for spec in specs:
@@ -301,19 +301,19 @@ def _csv_rows(file: Path) -> list[list[str]]:
         except UnicodeDecodeError:
             continue
     else:
-        raise InvalidInput("neither UTF-8 nor GB18030 text; save the CSV as UTF-8", where=file.name)
+        raise InvalidInput(T("neither UTF-8 nor GB18030 text; save the CSV as UTF-8"), where=file.name)
     return list(csv.reader(text.splitlines()))
 
 
 def read_sheets(path: Path, specs: tuple[Sheet, ...]) -> tuple[dict[str, RawSheet], list[SheetProblem]]:
     """An .xlsx workbook, or a folder of CSV files."""
     if not path.exists():
-        raise InvalidInput("no such file or folder", where=str(path))
+        raise InvalidInput(T("no such file or folder"), where=str(path))
     if path.is_dir():
         return read_csv_dir(path, specs)
     if path.suffix.lower() != ".xlsx":
-        raise InvalidInput(f"expected an .xlsx workbook or a folder of CSV files, got {path.suffix or 'no suffix'}"
-                           " (.xls: open it in Excel or WPS and save as .xlsx)", where=path.name)
+        raise InvalidInput(T("expected an .xlsx workbook or a folder of CSV files, got {value} (.xls: open it in "
+                             "Excel or WPS and save as .xlsx)", value=path.suffix or 'no suffix'), where=path.name)
     return read_xlsx(path, specs)
 
 
@@ -363,7 +363,8 @@ def _write_sheet(ws: Worksheet, spec: Sheet, rows: list[dict[str, Any]]) -> None
             if isinstance(value, dict | list):  # an attribute of an unexpected shape: shown, never a crash
                 value = json.dumps(value, ensure_ascii=False, sort_keys=True)
             if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
-                raise InvalidInput(f"{c.zh} of row {n} is {len(value)} characters, over Excel's {MAX_CELL_CHARS}",
+                raise InvalidInput(T("{zh} of row {n} is {n2} characters, over Excel's {MAX_CELL_CHARS}",
+                                     zh=c.zh, n=n, n2=len(value), MAX_CELL_CHARS=MAX_CELL_CHARS),
                                    where=f"{spec.zh}!{get_column_letter(i)}{n}")
             cell = ws.cell(row=n, column=i, value=value)
             if c.kind == "date":

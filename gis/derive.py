@@ -81,12 +81,14 @@ def _as_multipolygon(geom: BaseGeometry) -> MultiPolygon:
 def _check_area(area: BaseGeometry, what: str) -> None:
     """Refuse a parent that is not a valid, non-empty lon/lat (Multi)Polygon."""
     if not isinstance(area, Polygon | MultiPolygon):
-        raise InvalidInput(f"{what} must be a Polygon or MultiPolygon, got {area.geom_type}", where=what)
+        raise InvalidInput(T("{what} must be a Polygon or MultiPolygon, got {geom_type}",
+                             what=what, geom_type=area.geom_type), where=what)
     if area.is_empty:
-        raise InvalidInput(f"{what} geometry is empty", where=what)
+        raise InvalidInput(T("{what} geometry is empty", what=what), where=what)
     check_lonlat_bounds(area, where=what)
     if not area.is_valid:
-        raise InvalidInput(f"{what} geometry is invalid: {shapely.is_valid_reason(area)}", where=what)
+        raise InvalidInput(T("{what} geometry is invalid: {is_valid_reason}",
+                             what=what, is_valid_reason=shapely.is_valid_reason(area)), where=what)
 
 
 def _lonlat(code: str, value: tuple[float, float], what: str) -> tuple[float, float]:
@@ -94,9 +96,11 @@ def _lonlat(code: str, value: tuple[float, float], what: str) -> tuple[float, fl
     try:
         lon, lat = (float(v) for v in value)
     except (TypeError, ValueError):
-        raise InvalidInput(f"{what} {code}: expected (lon, lat), got {value!r}", where=code) from None
+        raise InvalidInput(T("{what} {code}: expected (lon, lat), got {value}",
+                             what=what, code=code, value=repr(value)), where=code) from None
     if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
-        raise InvalidInput(f"{what} {code}: ({lon}, {lat}) is not a lon/lat position", where=code)
+        raise InvalidInput(T("{what} {code}: ({lon}, {lat}) is not a lon/lat position",
+                             what=what, code=code, lon=lon, lat=lat), where=code)
     return lon, lat
 
 
@@ -233,14 +237,17 @@ def derive_villages(
     """Village polygons: exact partition if all n_villages are located, else bounded discs."""
     _check_area(township, "township")
     if n_villages < 1:
-        raise InvalidInput(f"n_villages must be at least 1, got {n_villages}", where="n_villages")
+        raise InvalidInput(T("n_villages must be at least 1, got {n_villages}", n_villages=n_villages),
+                           where="n_villages")
     if len(points) > n_villages:
         raise InvalidInput(
-            f"{len(points)} village points given but the township has only {n_villages} villages",
+            T("{n} village points given but the township has only {n_villages} villages",
+              n=len(points), n_villages=n_villages),
             where="n_villages",
         )
     if not (math.isfinite(radius_m) and radius_m > 0):
-        raise InvalidInput(f"radius_m must be a positive number of metres, got {radius_m}", where="radius_m")
+        raise InvalidInput(T("radius_m must be a positive number of metres, got {radius_m}", radius_m=radius_m),
+                           where="radius_m")
 
     clean = {code: _lonlat(code, value, "village point") for code, value in points.items()}
     skipped: dict[str, Text] = {}

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from shapely.geometry.base import BaseGeometry
 
 from gis.errors import InvalidInput
+from i18n import T
 
 ADMIN_LAYERS = ("county", "township", "village", "grid")
 LAYERS = (*ADMIN_LAYERS, "zone")
@@ -34,12 +35,14 @@ def check_lonlat_bounds(geom: BaseGeometry, where: str | None = None) -> None:
     if coords.size == 0:
         return
     if not bool(shapely.is_valid_input(geom)) or not math.isfinite(float(coords.sum())):
-        raise InvalidInput("coordinates contain NaN or infinity", where=where)
+        raise InvalidInput(T("coordinates contain NaN or infinity"), where=where)
     lon, lat = coords[:, 0], coords[:, 1]
     if lon.min() < -180 or lon.max() > 180 or lat.min() < -90 or lat.max() > 90:
         raise InvalidInput(
-            f"coordinates out of lon/lat range (x {lon.min():.6g}..{lon.max():.6g}, "
-            f"y {lat.min():.6g}..{lat.max():.6g}); are they projected metres? give the source CRS",
+            T("coordinates out of lon/lat range (x {min}..{max}, y {min2}..{max2}); are they projected metres? "
+              "give the source CRS",
+              min=format(lon.min(), ".6g"), max=format(lon.max(), ".6g"), min2=format(lat.min(), ".6g"),
+              max2=format(lat.max(), ".6g")),
             where=where,
         )
 

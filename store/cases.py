@@ -317,7 +317,7 @@ class Cases:
     def _team_ref(self, code: str) -> TeamRef:
         kind = self.session.scalar(sa.select(TeamRow.kind).where(TeamRow.code == code))
         if kind is None:
-            raise InvalidInput(f"unknown team {code!r}; GET /teams lists the team codes", where="team")
+            raise InvalidInput(T("unknown team {code}; GET /teams lists the team codes", code=repr(code)), where="team")
         return TeamRef.model_validate({"code": code, "kind": kind})
 
     # -- intake -----------------------------------------------------------------------------------
@@ -341,15 +341,18 @@ class Cases:
                            where="external_id")
         matter = self.session.scalars(sa.select(MatterRow).where(MatterRow.code == report.matter)).first()
         if matter is None:
-            raise InvalidInput(f"unknown category {report.matter!r}; GET /matters lists the matter codes",
+            raise InvalidInput(T("unknown category {matter}; GET /matters lists the matter codes",
+                                 matter=repr(report.matter)),
                                where="matter")
         reported_at = clock.to_local(report.reported_at or now)  # naive: the county's wall-clock time
         if reported_at > now + CLOCK_SKEW:
-            raise InvalidInput(f"reported_at {reported_at.isoformat()} is in the future (server time "
-                               f"{now.isoformat(timespec='seconds')}); check the phone's clock", where="reported_at")
+            raise InvalidInput(T("reported_at {reported_at} is in the future (server time {now}); check the "
+                                 "phone's clock",
+                                 reported_at=reported_at.isoformat(), now=now.isoformat(timespec='seconds')),
+                               where="reported_at")
         for sha in report.photos:
             if self.session.get(PhotoRow, sha) is None:
-                raise InvalidInput(f"unknown photo {sha}; upload it first with POST /photos", where="photos")
+                raise InvalidInput(T("unknown photo {sha}; upload it first with POST /photos", sha=sha), where="photos")
         state, opened = open_case(matter, reported_at)
         lon = lat = None
         decision: dict[str, Any] = {}

@@ -146,7 +146,7 @@ def catalogue_version(repo: Repository, version_id: int | None) -> Version:
     except NotFound:
         versions = repo.versions()
         if not versions:
-            raise NotFound("no boundary version yet: import units first (`gridgov import`)") from None
+            raise NotFound(T("no boundary version yet: import units first (`gridgov import`)")) from None
         return versions[-1]
 
 
@@ -189,7 +189,8 @@ def put_team(repo: Repository, team: Team, version_id: int | None, actor: str) -
         codes = {u.code for u in repo.units(version.id)}
         missing = [u for u in units if u not in codes]
         if missing:
-            raise InvalidInput(f"unknown unit {', '.join(missing)} in version {version.id}", where="unit_code")
+            raise InvalidInput(T("unknown unit {items} in version {id}",
+                                 items=', '.join(missing), id=version.id), where="unit_code")
     if old == team:
         return False
     if old is not None:

@@ -63,11 +63,12 @@ def default_fallback(teams: list[Team], configured: str | None) -> str:
     codes = {t.code for t in teams}
     if configured:
         if configured not in codes:
-            raise InvalidInput(f"fallback team {configured} is not a known team", where="GRIDGOV_FALLBACK_TEAM")
+            raise InvalidInput(T("fallback team {configured} is not a known team", configured=configured),
+                               where="GRIDGOV_FALLBACK_TEAM")
         return configured
     bureaus = sorted(t.code for t in teams if t.kind == "county_bureau")
     if not bureaus:
-        raise InvalidInput("no county bureau team to take gaps and disputes; set GRIDGOV_FALLBACK_TEAM")
+        raise InvalidInput(T("no county bureau team to take gaps and disputes; set GRIDGOV_FALLBACK_TEAM"))
     return bureaus[0]
 
 
@@ -101,7 +102,7 @@ class Router:
         keys = np.random.default_rng(20261122).integers(0, 2**63, size=(2, n_regions), dtype=np.int64)
         self._hash1, self._hash2 = keys.view(np.uint64)
         if n_regions and int(self.regions.group.max()) >= 64:
-            raise InvalidInput("more than 64 layer/zone-kind/rule-cell groups; split the rule cell sets")
+            raise InvalidInput(T("more than 64 layer/zone-kind/rule-cell groups; split the rule cell sets"))
         self._group_bit = np.left_shift(np.uint64(1), self.regions.group.astype(np.uint64))
         shapes = [r.shape for r in self.regions.regions]
         pads = [EPS if r.cells_by_res is None else H3_PAD_SHARE * _edge_deg(min(r.cells_by_res))
@@ -230,7 +231,8 @@ class Router:
         """Column of a matter; unknown codes are a NotFound with a hint."""
         idx = self._matter_index.get(matter)
         if idx is None:
-            raise InvalidInput(f"unknown matter code {matter!r}; GET /matters lists the {len(self.matter_codes)} codes",
+            raise InvalidInput(T("unknown matter code {matter}; GET /matters lists the {n} codes",
+                                 matter=repr(matter), n=len(self.matter_codes)),
                                where="matter")
         return idx
 
