@@ -147,7 +147,7 @@ def document(schema: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
 
 def _texts_of(doc: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
     """Every (object, key) of the document whose value a person reads: the API's description, each operation's
-    summary and description, each answer's description, the sign-in schemes' descriptions."""
+    summary and description, each answer's description (the security schemes' stay as they are)."""
     yield doc.get("info", {}), "description"
     for item in doc.get("paths", {}).values():
         for op in item.values():
@@ -157,8 +157,6 @@ def _texts_of(doc: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
             yield op, "description"
             for answer in op.get("responses", {}).values():
                 yield answer, "description"
-    for scheme in doc.get("components", {}).get("securitySchemes", {}).values():
-        yield scheme, "description"
 
 
 def texts(doc: dict[str, Any]) -> list[str]:
