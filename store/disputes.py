@@ -166,8 +166,8 @@ class Disputes:
         if draft_id is None:  # a new draft from the newest published version
             published = [v for v in repo.versions() if v.status == "published"]
             base = max(published, key=lambda v: v.effective_from or date.min).id if published else router.version.id
-            draft = repo.create_version(f"ruling on dispute {row.id}", based_on=base,
-                                        note=f"override rule from the ruling on dispute {row.id}")
+            draft = repo.create_version(T("ruling on dispute {id}", id=row.id).render(), based_on=base,
+                                        note=T("override rule from the ruling on dispute {id}", id=row.id).render())
             draft_id = draft.id
         assert draft_id is not None
         unit = ruling.get("unit")
