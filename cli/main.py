@@ -52,6 +52,8 @@ def _speak(ctx: typer.Context) -> None:
 def _table(*columns: Text, title: Text | None = None) -> Table:
     """A table for a person: headings and title in the reader's language."""
     return Table(*(render(c) for c in columns), title=render(title) if title is not None else None)
+
+
 @db_app.command("upgrade")
 def db_upgrade(database_url: DbUrl = None) -> None:
     """Create or migrate the schema to the newest revision."""
