@@ -43,7 +43,8 @@ def _not_a_number(value: Any) -> Any:
     """pydantic would read a number as Unix time; the API documents ISO 8601 text, so a number is a mistake."""
     if (isinstance(value, int | float) and not isinstance(value, bool)) or (
             isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
-        raise ValueError("give an ISO 8601 date or date-time (2026-11-29, 2026-11-29T08:00:00+08:00), not a number")
+        raise ValueError(T("give an ISO 8601 date or date-time (2026-11-29, 2026-11-29T08:00:00+08:00), not a "
+                           "number"))
     return value
 
 

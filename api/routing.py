@@ -61,9 +61,9 @@ class RouteRequest(BaseModel):
     def _one_location(self) -> RouteRequest:
         given = [self.lat is not None or self.lon is not None, self.points is not None, self.geojson is not None]
         if sum(given) != 1:
-            raise ValueError("give exactly one of lat/lon, points or geojson")
+            raise ValueError(T("give exactly one of lat/lon, points or geojson"))
         if given[0] and (self.lat is None or self.lon is None):
-            raise ValueError("give both lat and lon")
+            raise ValueError(T("give both lat and lon"))
         return self
 
     def point_list(self) -> list[PointIn]:

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from config import Settings, get_settings
-from gis.errors import GridGovError
+from gis.errors import GridGovError, problem_text
 from i18n import T, Text, language, negotiate, render
 from store.db import make_engine, session_factory, transaction, upgrade
 from store.repo import Repository
@@ -72,9 +72,8 @@ def settings_for(database_url: str | None) -> Settings:
     except ValidationError as exc:
         for e in exc.errors():
             name = "GRIDGOV_" + "_".join(str(p) for p in e["loc"]).upper()
-            cause = (e.get("ctx") or {}).get("error")
-            why = cause.args[0] if isinstance(cause, ValueError) and cause.args and isinstance(
-                cause.args[0], Text) else e["msg"].removeprefix("Value error, ")
+            why = problem_text(e)
+            why = why.removeprefix("Value error, ") if isinstance(why, str) else why
             note(T("error:"), T("{name}: {problem}", name=name, problem=why), style="bold red")
         raise typer.Exit(2) from None
 

@@ -11,10 +11,10 @@ import numpy as np
 from pydantic import ValidationError
 
 from gis.crs import normalize_crs, to_wgs84
-from gis.errors import InvalidInput
+from gis.errors import InvalidInput, problem_text
 from gis.model import Unit
 from gis.validate import Problem, raise_problems
-from i18n import T
+from i18n import T, Text
 from i18n.units import listing
 
 # The `level` words found in code trees, mapped to our layers.
@@ -119,7 +119,7 @@ def _convert_seats(
     return out
 
 
-def _first_error(exc: ValidationError) -> str:
+def _first_error(exc: ValidationError) -> str | Text:
     err = exc.errors()[0]
     field = ".".join(str(p) for p in err["loc"])
-    return f"{field}: {err['msg']}" if field else str(err["msg"])
+    return T("{field}: {problem}", field=field, problem=problem_text(err)) if field else problem_text(err)

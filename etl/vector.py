@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from shapely.geometry.base import BaseGeometry
 
 from gis.crs import geometry_to_wgs84, normalize_crs
-from gis.errors import GridGovError, InvalidInput
+from gis.errors import GridGovError, InvalidInput, problem_text
 from gis.model import LAYERS, Unit
 from gis.validate import Problem, raise_problems
 from i18n import T, Text
@@ -70,7 +70,9 @@ def read_vector(path: Path, options: VectorOptions, existing: dict[str, Unit]) -
             continue
         except ValidationError as exc:
             err = exc.errors()[0]
-            problems.append(Problem(where, f"{'.'.join(map(str, err['loc']))}: {err['msg']}".lstrip(": "), label))
+            field = ".".join(map(str, err["loc"]))
+            problems.append(Problem(where, T("{field}: {problem}", field=field, problem=problem_text(err)) if field
+                                    else problem_text(err), label))
             continue
         out.units.append((f"{where} ({unit.code})", unit))
         if repaired:

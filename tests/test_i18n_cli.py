@@ -128,3 +128,17 @@ def test_unit_problems_are_listed_by_layer_word_and_name_code_second(repo: Repos
     assert "village 东庄村 (V4): unknown parent code T-NONE" in en
     with language("en"):
         assert "unit V4" not in refused.value.localized()
+
+
+def test_a_model_check_reads_in_the_language_too(tmp_path: Path) -> None:
+    """A problem the data model finds (a pydantic validator raising translated text) is in the reader's language."""
+    zone = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[115.1, 36.7], [115.2, 36.7],
+                                                                                   [115.2, 36.8], [115.1, 36.7]]]},
+            "properties": {"code": "Z1", "name": "工业园", "layer": "zone", "kind": "harbour"}}
+    path = tmp_path / "zone.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [zone]}), encoding="utf-8")
+    zh = gridgov(None, tmp_path / "zh.sqlite", "import", path)
+    en = gridgov("en", tmp_path / "en.sqlite", "import", path)
+    assert zh.exit_code == en.exit_code == 2
+    assert "zone.geojson 第 1 个要素：特殊区域类别必须是" in zh.stderr and "'harbour'" in zh.stderr
+    assert "zone.geojson, feature 1: zone kind must be one of" in en.stderr and not HAN.search(en.stderr)
