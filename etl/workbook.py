@@ -72,7 +72,7 @@ class SheetProblem:
     row: int | None
     column: str | None  # the column letter
     header: str | None
-    message: str
+    message: str | Text  # for a person (English by str(); `located()` renders it in the reader's language)
     structural: bool = False  # a missing sheet or column: references to it cannot be checked
 
     def __str__(self) -> str:
@@ -99,7 +99,7 @@ class SheetProblem:
 
     def as_dict(self) -> dict[str, Any]:
         return {"sheet": self.sheet, "row": self.row, "column": self.column, "header": self.header,
-                "message": self.message}
+                "message": str(self.message)}  # English, like the `problems` of every 422
 
 
 class WorkbookProblems(InvalidInput):
@@ -179,18 +179,19 @@ def _headers(spec: Sheet, header: list[Any], problems: list[SheetProblem], numbe
         if column is None:
             names = "、".join(c.zh for c in spec.columns)
             problems.append(SheetProblem(spec.zh, number, letter, str(value).strip(),
-                                         f"unknown column header {str(value).strip()!r}; the {spec.zh} sheet's "
-                                         f"columns are {names} (or their English names)", structural=True))
+                                         T("unknown column header {header}; the {zh} sheet's columns are {names} "
+                                           "(or their English names)",
+                                           header=repr(str(value).strip()), zh=spec.zh, names=names), structural=True))
         elif column.key in found:
-            problems.append(SheetProblem(spec.zh, number, letter, column.zh, f"column {column.zh} appears twice "
-                                         f"(first in column {get_column_letter(found[column.key] + 1)})",
-                                         structural=True))
+            first = get_column_letter(found[column.key] + 1)
+            problems.append(SheetProblem(spec.zh, number, letter, column.zh, T(
+                "column {zh} appears twice (first in column {first})", zh=column.zh, first=first), structural=True))
         else:
             found[column.key] = i
     for c in spec.columns:
         if c.key not in found and not c.optional_header:
-            problems.append(SheetProblem(spec.zh, number, None, c.zh, f"missing column {c.zh} ({c.en}); "
-                                         "was its header renamed?", structural=True))
+            problems.append(SheetProblem(spec.zh, number, None, c.zh, T(
+                "missing column {zh} ({en}); was its header renamed?", zh=c.zh, en=c.en), structural=True))
     return found
 
 
@@ -208,8 +209,9 @@ def read_xlsx(source: Path | IO[bytes], specs: tuple[Sheet, ...], name: str | No
     for spec in specs:
         name = _find_sheet(wb.sheetnames, spec)
         if name is None:
-            problems.append(SheetProblem(spec.zh, None, None, None, f"missing sheet {spec.zh} ({spec.en}); "
-                                         f"the workbook has {', '.join(wb.sheetnames)}", structural=True))
+            problems.append(SheetProblem(spec.zh, None, None, None, T(
+                "missing sheet {zh} ({en}); the workbook has {items}", zh=spec.zh, en=spec.en,
+                items=', '.join(wb.sheetnames)), structural=True))
             continue
         ws = wb[name]
         out[spec.key] = _read_worksheet(ws, spec, problems)
@@ -225,7 +227,8 @@ def _read_worksheet(ws: Worksheet, spec: Sheet, problems: list[SheetProblem]) ->
         if merged.max_row < header_number:
             continue  # a title above the header row
         problems.append(SheetProblem(spec.zh, merged.min_row, get_column_letter(merged.min_col), None,
-                                     f"merged cells {merged.coord}; unmerge them and fill every cell"))
+                                     T("merged cells {coord}; unmerge them and fill every cell",
+                                       coord=merged.coord)))
         covered.update(cell for cell in merged.cells if cell != (merged.min_row, merged.min_col))
     header = [c.value for c in grid[top]] if grid else []
     index = _headers(spec, header, problems, header_number)
@@ -244,7 +247,8 @@ def _read_worksheet(ws: Worksheet, spec: Sheet, problems: list[SheetProblem]) ->
             if _is_formula(cell):
                 column = spec.column(key)
                 problems.append(SheetProblem(spec.zh, cell.row, letters[key], column.zh,
-                                             f"a formula ({_formula_text(cell)}); type or paste the value"))
+                                             T("a formula ({formula}); type or paste the value",
+                                               formula=_formula_text(cell))))
                 refused.add(key)
                 continue
             values[key] = _clean(cell.value)
@@ -275,8 +279,9 @@ def read_csv_dir(path: Path, specs: tuple[Sheet, ...]) -> tuple[dict[str, RawShe
     for spec in specs:
         name = _find_sheet([p.stem for p in files], spec)
         if name is None:
-            problems.append(SheetProblem(spec.zh, None, None, None, f"missing file {csv_name(spec)} (or "
-                                         f"{spec.en}.csv) in {path.name}", structural=True))
+            problems.append(SheetProblem(spec.zh, None, None, None, T(
+                "missing file {csv_name} (or {en}.csv) in {name}", csv_name=csv_name(spec), en=spec.en,
+                name=path.name), structural=True))
             continue
         file = next(p for p in files if p.stem == name)
         grid = _csv_rows(file)

@@ -142,3 +142,16 @@ def test_a_model_check_reads_in_the_language_too(tmp_path: Path) -> None:
     assert zh.exit_code == en.exit_code == 2
     assert "zone.geojson 第 1 个要素：特殊区域类别必须是" in zh.stderr and "'harbour'" in zh.stderr
     assert "zone.geojson, feature 1: zone kind must be one of" in en.stderr and not HAN.search(en.stderr)
+
+
+def test_workbook_problems_name_sheet_row_and_column_in_the_language(tmp_path: Path) -> None:
+    folder = tmp_path / "目录"
+    folder.mkdir()
+    (folder / "队伍.csv").write_text("编码,名称\nT1,甲队\n", encoding="utf-8")
+    zh = gridgov(None, tmp_path / "zh.sqlite", "catalogue", "import", folder)
+    en = gridgov("en", tmp_path / "en.sqlite", "catalogue", "import", folder)
+    assert zh.exit_code == en.exit_code == 2
+    assert "工作表 队伍、第 1 行、A 列（编码）：未知的列标题 '编码'" in zh.stderr
+    assert "缺少文件 执法事项.csv（或 matters.csv）" in zh.stderr and "未写入任何内容" in zh.stderr
+    assert "sheet 队伍, row 1, column A (编码): unknown column header '编码'" in en.stderr
+    assert "missing file 执法事项.csv (or matters.csv)" in en.stderr and "nothing was written" in en.stderr
