@@ -15,7 +15,22 @@ from fastapi import Depends, FastAPI, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.middleware.gzip import GZipMiddleware
 
-from api import auth, cases, catalogue, disputes, ogc, open311, routing, tiles, versions, wall
+from analytics.indicators import load_scoring
+from api import (
+    auth,
+    cases,
+    catalogue,
+    disputes,
+    hotspots,
+    indicators,
+    ogc,
+    open311,
+    routing,
+    screen,
+    tiles,
+    versions,
+    wall,
+)
 from api.deps import GridGovRoute, get_repo, resolve_version
 from api.errors import install_body_limit, install_error_handlers, install_language
 from api.geojson import feature_collection, unit_feature
@@ -74,6 +89,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.sessions = session_factory(engine)
     app.state.routers = RouterCache(settings.fallback_team)
     app.state.calendar = settings.work_calendar()
+    app.state.scoring = load_scoring(settings.indicators_config)  # a broken weights file stops start-up, named
     app.state.photos = PhotoStore(settings.resolved_media_dir(), int(settings.max_photo_mib * 2**20))
     app.state.topology = TopologyCache()  # topology answers per (version, revision)
     install_error_handlers(app)
@@ -95,7 +111,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(tiles.router)
     app.include_router(disputes.router)
     app.include_router(wall.router)
+    app.include_router(hotspots.router)
+    app.include_router(screen.router)
     app.include_router(catalogue.router)
+    app.include_router(indicators.router)
     install_pages(app)
     return app
 
@@ -138,8 +157,9 @@ def _routes(app: FastAPI) -> None:
         return {"name": "GridGov", "docs": "/docs", "openapi": "/openapi.json",
                 "links": ["/versions", "/units", "/teams", "/matters", "/rules", "/delegations", "/incidents",
                           "/route", "/jurisdictions/at", "/reports", "/cases", "/stats", "/photos",
-                          "/open311/v2/discovery.json", "/ogc", "/wall/cases", "/hotspots"],
-                "pages": ["/wall", "/phone", "/planner", "/dispute"]}
+                          "/open311/v2/discovery.json", "/ogc", "/wall/cases", "/hotspots", "/screen/summary",
+                          "/indicators", "/indicators/delegation-review", "/publication/annual"],
+                "pages": ["/wall", "/screen", "/console", "/officer", "/phone", "/planner", "/dispute", "/indicators"]}
 
     @app.get("/health", summary="Liveness: the process answers (no database, no thread: never waits on a pool)")
     async def health() -> dict[str, str]:

@@ -252,6 +252,13 @@ def jurisdictions_at(
     day = at or clock.today()
     r = routers(request).router_at(repo, day)
     x, y = to_wgs84(lon, lat, crs, where="coordinates")
+    return {"version": _version_ref(r), "day": day, "lon": x, "lat": y, "input": {"lon": lon, "lat": lat, "crs": crs},
+            **containing_units(r, x, y)}
+
+
+def containing_units(r: Router, x: float, y: float) -> dict[str, Any]:
+    """Every unit covering a WGS84 point (`selected`: the tie-break's choice on a shared edge), the distance to the
+    nearest boundary and whether the point is on one (what the lookup page and its result sheet show)."""
     covering = r.regions.covering_lists(np.array([x]), np.array([y]))[0]
     selected = set(r.regions.select(covering))
     units = []
@@ -260,9 +267,8 @@ def jurisdictions_at(
         if reg.is_unit:
             units.append({"code": reg.code, "name": r.unit_names.get(reg.code, reg.code), "layer": reg.layer,
                           "kind": reg.kind, "parent_code": reg.parent_code, "selected": rid in selected})
-    dist = r.distance_to_boundary_m(x, y)
-    return {"version": _version_ref(r), "day": day, "lon": x, "lat": y, "input": {"lon": lon, "lat": lat, "crs": crs},
-            "units": units, "distance_to_boundary_m": round(dist, 3), "on_boundary": len(selected) < len(covering)}
+    return {"units": units, "distance_to_boundary_m": round(r.distance_to_boundary_m(x, y), 3),
+            "on_boundary": len(selected) < len(covering)}
 
 
 def _version_ref(r: Router) -> dict[str, Any]:

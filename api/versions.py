@@ -20,7 +20,7 @@ from api.auth import current_user, require
 from api.deps import GridGovRoute, get_repo
 from api.geojson import geometry_from_geojson, unit_feature
 from api.inputs import MAX_INT, Day, Id, JsonId
-from api.openapi import CREATED
+from api.openapi import CREATED, Error
 from api.topology_cache import TopologyCache
 from cases import clock
 from gis.crs import geometry_to_wgs84
@@ -123,6 +123,37 @@ def topology(version_id: Id, repo: Repo, request: Request, user: GapReader) -> R
     problems: list[TopologyProblem] = cache.answer(key, lambda: _versions(request, repo).check(version_id))
     body: bytes = cache.answer((*key, current_language()), lambda: bytes(JSONResponse(summary(problems)).body))
     return Response(body, media_type="application/json")
+
+
+class RenameIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200, description="the draft's new name")
+
+
+# `:int` in the paths: /versions/diff (GET only) must not be read as a version id, so DELETE on it is a 405 — as is
+# any id that is not a whole number (only GET /versions/{id} takes that path, to answer 422 naming it).
+NOT_AN_ID: dict[int | str, dict[str, Any]] = {405: {"model": Error, "description": "the id is not a whole number: "
+                                                   "only GET answers at that path"}}
+
+
+@router.patch("/versions/{version_id:int}", summary="Rename a draft (a published version keeps its name: 409)",
+              responses=NOT_AN_ID)
+def rename_version(version_id: Id, body: RenameIn, repo: Repo, user: Planner) -> Version:
+    """Only the name changes: the revision stays, so a validated draft stays validated and previews still hold."""
+    name = body.name.strip()
+    if not name:
+        raise InvalidInput(T("the name is empty"), where="name")
+    return repo.rename_version(version_id, name)
+
+
+@router.delete("/versions/{version_id:int}", responses=NOT_AN_ID,
+               summary="Delete a draft at the revision you saw (a published version: 409)")
+def delete_version(version_id: Id, revision: Revision, repo: Repo, request: Request, user: Planner) -> dict[str, Any]:
+    """Drafts are scratch work; published versions are the record and stay. The worker's caches forget the id (on
+    SQLite the next draft may be given it)."""
+    repo.delete_draft(version_id, revision)
+    request.app.state.topology.forget(version_id)
+    request.app.state.routers.forget(version_id)
+    return {"deleted": version_id}
 
 
 @router.post("/versions/{version_id}/validate", summary="Check a draft; with no error left it becomes validated")

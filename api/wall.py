@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import h3
 import sqlalchemy as sa
@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from api.auth import CurrentUser
 from api.cases import local
 from api.deps import GridGovRoute, get_repo, resolve_version
+from api.hotspots import significance
 from api.inputs import MAX_INT, Id, Instant
 from cases import clock
 from gis.errors import InvalidInput, PayloadTooLarge
@@ -90,9 +91,15 @@ def hotspots(
                                       "server's clock (instead of `from`)")] = None,
     bbox: Annotated[str | None, Query(description="west,south,east,north in WGS84")] = None,
     min_count: Annotated[int, Query(ge=1, le=MAX_INT)] = 1,
+    mode: Annotated[Literal["counts", "significance"], Query(
+        description="counts: reports per cell; significance: Getis–Ord Gi* z-score, p-value and hot/cold bin "
+                    "(±3/±2/±1 at 99/95/90 %) per cell, tested over the whole county")] = "counts",
+    k: Annotated[int, Query(ge=1, le=5, description="significance: neighbours within k grid steps")] = 1,
+    fdr: Annotated[bool, Query(description="significance: Benjamini–Hochberg correction")] = True,
 ) -> JSONResponse:
     """Historical incidents plus the cases in your scope, counted per cell of resolution `res`. Each cell
-    comes with its outline (a flat lon,lat list) so a page draws it without an H3 library."""
+    comes with its outline (a flat lon,lat list) so a page draws it without an H3 library. With
+    `mode=significance` each cell also has `z`, `p` and `bin` (analytics/hotspots.py; README "Hotspots")."""
     if days is not None and since is not None:
         raise InvalidInput(T("give the window as `from` (and `to`) or as `days`, not both"), where="days")
     end = local(until) or clock.now()
@@ -107,6 +114,8 @@ def hotspots(
         if unknown:
             raise InvalidInput(T("unknown matter code(s) {items}; see GET /matters", items=', '.join(unknown)),
                                where="matter")
+    if mode == "significance":
+        return significance(repo, user, res=res, start=start, end=end, matters=matters, box=box, k=k, fdr=fdr)
     counts: Counter[str] = Counter()
     sources: list[Any] = []
     for row, extra in ((IncidentRow, sa.true()), (CaseRow, sa.and_(Cases(repo.session).scope_filter(user),

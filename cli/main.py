@@ -15,6 +15,8 @@ from cases import clock
 from cli.catalogue import catalogue_app
 from cli.common import DbUrl, VersionOpt, console, err, note, repository, run, say, serve, settings_for, use_language
 from cli.demo import demo_cmd
+from cli.hotspots import sites_cmd
+from cli.publish import publish_annual_cmd
 from cli.route import route_cmd, route_file_cmd
 from cli.users import user_app
 from etl.derive import derive_version, set_seats
@@ -418,10 +420,12 @@ def serve_cmd(
 
 
 app.command("demo")(demo_cmd)
+app.command("publish-annual")(publish_annual_cmd)
 app.add_typer(user_app, name="user")
 app.add_typer(catalogue_app, name="catalogue")
 app.command("route")(route_cmd)
 app.command("route-file")(route_file_cmd)
+app.command("sites")(sites_cmd)
 
 
 if __name__ == "__main__":

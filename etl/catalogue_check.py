@@ -295,7 +295,8 @@ def parse(sheets: dict[str, RawSheet], problems: list[SheetProblem]) -> Catalogu
     for r in _rows(sheets, "matters", problems):
         attributes = r.json_object("attributes", MATTER_KEYS)
         extra = {"legal_basis": r.text("legal_basis"), "duplicate_m": r.number("duplicate_m"),
-                 "duplicate_h": r.number("duplicate_h"), "first_violation": r.choice("first_violation")}
+                 "duplicate_h": r.number("duplicate_h"), "first_violation": r.choice("first_violation"),
+                 "first_violation_months": r.integer("first_violation_months", 1, 120)}
         attributes |= {k: v for k, v in extra.items() if v not in (None, "")}
         code, domain = r.code("code"), r.text("domain")
         matter = r.build(Matter, {"code": code, "name": r.text("name"), "domain": domain,

@@ -16,7 +16,7 @@ from babel.messages.extract import extract_from_dir
 from i18n import catalog, language
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("api", "cases", "cli", "config", "etl", "gis", "i18n", "store", "web")
+PACKAGES = ("analytics", "api", "cases", "cli", "config", "etl", "gis", "i18n", "store", "web")
 PASSES = [([("**.py", "python")], {"T": None, "N_": None}), ([("**/static/*.js", "javascript")], {"t": None}),
           ([("**/templates/*.html", "jinja2.ext:babel_extract")], {"t": None})]  # the pages' {{ t("...") }}
 

@@ -24,6 +24,7 @@ TERMS: dict[str, dict[str, str]] = {
         "cancel": N_("cancel"), "escalate": N_("escalate"), "locate": N_("locate on the map"),
         "triage": N_("held for the command centre"), "link_duplicate": N_("linked as a duplicate"),
         "dispute_raised": N_("dispute raised"), "reroute": N_("re-routed after a redraw"),
+        "duplicate_reported": N_("a duplicate was reported"),
     },
     "triage": {
         "near_boundary": N_("near a boundary"), "dispute": N_("dispute"), "gap": N_("no rule (gap)"),
@@ -53,6 +54,24 @@ TERMS: dict[str, dict[str, str]] = {
     },
     "severity": {"error": N_("error"), "warning": N_("warning")},
     "dispute_status": {"open": N_("open (dispute)"), "ruled": N_("ruled"), "dismissed": N_("dismissed")},
+    # First-violation lists (cases/first_violation.py): a matter's list, and the outcome recorded when handling.
+    "first_violation": {"none": N_("on no first-violation list"), "no_penalty": N_("no penalty for a first violation"),
+                        "correction_first": N_("correction ordered first"), "warning_only": N_("warning alone")},
+    "outcome": {"no_penalty": N_("no penalty"), "correction_order": N_("order to correct"), "warning": N_("warning"),
+                "penalty": N_("penalty")},
+    # Emerging hot spot patterns (analytics/emerging.py) and Mann–Kendall trends.
+    "hotspot_pattern": {
+        "new_hot": N_("new hot spot"), "consecutive_hot": N_("consecutive hot spot"),
+        "intensifying_hot": N_("intensifying hot spot"), "persistent_hot": N_("persistent hot spot"),
+        "diminishing_hot": N_("diminishing hot spot"), "sporadic_hot": N_("sporadic hot spot"),
+        "oscillating_hot": N_("oscillating hot spot"), "historical_hot": N_("historical hot spot"),
+        "new_cold": N_("new cold spot"), "consecutive_cold": N_("consecutive cold spot"),
+        "intensifying_cold": N_("intensifying cold spot"), "persistent_cold": N_("persistent cold spot"),
+        "diminishing_cold": N_("diminishing cold spot"), "sporadic_cold": N_("sporadic cold spot"),
+        "oscillating_cold": N_("oscillating cold spot"), "historical_cold": N_("historical cold spot"),
+        "none": N_("no pattern"),
+    },
+    "trend": {"increasing": N_("rising"), "decreasing": N_("falling"), "no trend": N_("no clear trend")},
 }
 
 

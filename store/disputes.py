@@ -60,8 +60,8 @@ class Disputes:
         return row
 
     def file(self, user: User, where: BaseGeometry, matter: str, day: date, reason: str, router: Router,
-             now: datetime) -> DisputeRow:
-        """A team (or the command centre) files a dispute over a point or an area."""
+             now: datetime, case_id: int | None = None) -> DisputeRow:
+        """A team (or the command centre) files a dispute over a point or an area (about a case, if given)."""
         if user.role not in ("team_member", "dispatcher"):
             raise Forbidden(T("a {role} may not file a dispute; teams and dispatchers do",
                               role=term("role", user.role)))
@@ -79,7 +79,7 @@ class Disputes:
             teams.append(user.team_code)  # the filing team claims (or disclaims) it
         assert router.version.id is not None
         row = DisputeRow(kind="filed", status="open", matter_code=matter, day=day, lon=lon, lat=lat, geom=where,
-                         version_id=router.version.id, candidates=teams, case_id=None, raised_by=user.username,
+                         version_id=router.version.id, candidates=teams, case_id=case_id, raised_by=user.username,
                          raised_at=now, reason=reason.strip(), evidence=[], ruling=None, revision=0)
         self.session.add(row)
         self.session.flush()

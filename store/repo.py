@@ -25,7 +25,18 @@ from gis.validate import (
 from i18n import T, Text
 from i18n.units import day as day_text
 from i18n.units import listing
-from store.schema import AllowedGapRow, DelegationRow, IncidentRow, MatterRow, RuleRow, TeamRow, UnitRow, VersionRow
+from store.schema import (
+    AllowedGapRow,
+    CaseRow,
+    DelegationRow,
+    DisputeRow,
+    IncidentRow,
+    MatterRow,
+    RuleRow,
+    TeamRow,
+    UnitRow,
+    VersionRow,
+)
 
 
 def _now() -> datetime:
@@ -97,6 +108,45 @@ class Repository:
             hint = T("the first starts on {day}", day=day_text(first)) if first else T("none is published yet")
             raise NotFound(T("no boundary version was in force on {day}; {hint}", day=day_text(day), hint=hint))
         return _version(row)
+
+    def rename_version(self, version_id: int, name: str) -> Version:
+        """Give a draft another name (its content and revision stay: a validated draft stays validated)."""
+        row = self._version_row(version_id)
+        if row.status == "published":
+            raise Conflict(T("version {id} ({name}) is published: its name is part of the record and stays",
+                             id=version_id, name=row.name), code="published_version")
+        row.name = name
+        self.session.flush()
+        return _version(row)
+
+    def delete_draft(self, version_id: int, expected_revision: int) -> None:
+        """Delete a draft and its content; refused for a published version, a stale revision, or a version other
+        versions are based on or cases and disputes name."""
+        row = self._version_row(version_id)
+        if row.status == "published":
+            raise Conflict(T("version {id} ({name}) is published and stays on record; publish another version to "
+                             "replace it", id=version_id, name=row.name), code="published_version")
+        if row.revision != expected_revision:
+            raise stale_revision(version_id, expected_revision, row.revision,
+                                 T("reload it and decide again whether to delete it"))
+        based = list(self.session.scalars(sa.select(VersionRow.id).where(VersionRow.based_on_id == version_id)))
+        if based:
+            raise Conflict(T("versions {ids} are based on version {id}; delete them first",
+                             ids=", ".join(f"#{i}" for i in based), id=version_id), code="version_in_use")
+        for model in (CaseRow, DisputeRow):
+            if self.session.scalar(sa.select(sa.func.count()).select_from(model).where(
+                    model.version_id == version_id)):
+                raise Conflict(T("cases or disputes were routed with version {id}; it stays on record",
+                                 id=version_id), code="version_in_use")
+        for content in (UnitRow, DelegationRow, RuleRow, AllowedGapRow):  # not left to ON DELETE CASCADE
+            self.session.execute(sa.delete(content).where(content.version_id == version_id))
+        # Conditional, like every write of a draft: a publish or an edit that slipped in wins, this refuses.
+        gone = self.session.execute(sa.delete(VersionRow).where(
+            VersionRow.id == version_id, VersionRow.revision == expected_revision, VersionRow.status != "published")
+            .execution_options(synchronize_session=False))
+        if gone.rowcount != 1:  # type: ignore[attr-defined]
+            raise stale_revision(version_id, expected_revision, row.revision, T("reload it"))
+        self.session.expunge(row)
 
     def working_draft(self, name: str = "initial") -> Version:
         """The newest draft, created (based on the newest published version) when there is none."""
