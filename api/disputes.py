@@ -48,7 +48,7 @@ def area_owner(body: AreaQuery, repo: Repo, request: Request) -> JSONResponse:
     """The answer uses the version in force on the date; the point question is `POST /route` with `at`."""
     area = _geometry(body.geometry, body.crs)
     if area.geom_type not in ("Polygon", "MultiPolygon"):
-        raise InvalidInput("the area must be a Polygon or MultiPolygon", where="geometry")
+        raise InvalidInput(T("the area must be a Polygon or MultiPolygon"), where="geometry")
     day = body.at or clock.today()
     cache: RouterCache = request.app.state.routers
     return JSONResponse(area_shares(cache.router_at(repo, day), area, body.matter, day))
@@ -145,7 +145,7 @@ def list_disputes(user: CurrentUser, repo: Repo, status: str | None = None) -> J
 def file_dispute(body: DisputeIn, user: CurrentUser, repo: Repo, request: Request) -> JSONResponse:
     where = _geometry(body.geometry, body.crs)
     if where.geom_type not in ("Point", "Polygon", "MultiPolygon"):
-        raise InvalidInput("a dispute is about a Point or a (Multi)Polygon", where="geometry")
+        raise InvalidInput(T("a dispute is about a Point or a (Multi)Polygon"), where="geometry")
     day = body.at or clock.today()
     repo.matter(body.matter)
     case = Cases(repo.session).get(user, body.case) if body.case is not None else None  # 404 outside your scope

@@ -50,8 +50,9 @@ def _revision(request: Request,
     """`?revision=`, or a 422 saying where to read it (a bare "field required" left new users guessing)."""
     if revision is None:
         vid = request.path_params.get("version_id", "{id}")
-        raise InvalidInput(f"?revision= is required: the draft revision you checked, i.e. `revision` in GET "
-                           f"/versions/{vid} (every edit's answer carries the new one), e.g. ?revision=3",
+        raise InvalidInput(T("?revision= is required: the draft revision you checked, i.e. `revision` in GET "
+                             "/versions/{vid} (every edit's answer carries the new one), e.g. ?revision=3",
+                             vid=vid),
                            where="revision")
     return revision
 
@@ -90,7 +91,7 @@ def unit_from_feature(code: str, body: UnitFeature, crs: str, old: Unit | None) 
     """The unit a feature describes, keeping the old unit's fields the feature leaves out."""
     props = dict(body.properties)
     if "code" in props and props.pop("code") != code:
-        raise InvalidInput(f"the feature's code differs from the path's {code}", where="properties.code")
+        raise InvalidInput(T("the feature's code differs from the path's {code}", code=code), where="properties.code")
     base = old.model_dump(exclude={"geometry", "raw_geometry", "raw_crs", "derived"}) if old else {"code": code}
     geometry = None
     if body.geometry is not None:
@@ -168,7 +169,7 @@ def _publish(request: Request, repo: Repository, user: User, body: PublishIn,
     if body.reroute_open_cases:
         require_reroute_day(body.effective_from, today)  # before the publish's topology check
     elif body.expected_cases is not None:
-        raise InvalidInput("expected_cases goes with reroute_open_cases", where="expected_cases")
+        raise InvalidInput(T("expected_cases goes with reroute_open_cases"), where="expected_cases")
     versions = _versions(request, repo)
     before = versions.in_force(today) if body.reroute_open_cases else None
     version = publish(versions, today)
@@ -310,7 +311,8 @@ def merge_units(version_id: Id, body: MergeIn, revision: Revision, repo: Repo, r
 def put_rule(version_id: Id, code: str, body: Rule, revision: Revision, repo: Repo, user: Planner,
              response: Response) -> Rule:
     if body.code != code:
-        raise InvalidInput(f"the body's code {body.code} differs from the path's {code}", where="code")
+        raise InvalidInput(T("the body's code {code} differs from the path's {code2}",
+                             code=body.code, code2=code), where="code")
     response.status_code = 201 if repo.put_rule(version_id, body, expected_revision=revision) else 200
     return body
 
@@ -346,10 +348,11 @@ def gap_from_feature(code: str, body: GapFeature, crs: str) -> AllowedGap:
     """The allowed gap a feature describes (422 naming what is wrong)."""
     props = dict(body.properties)
     if props.pop("code", code) != code:
-        raise InvalidInput(f"the feature's code differs from the path's {code}", where="properties.code")
+        raise InvalidInput(T("the feature's code differs from the path's {code}", code=code), where="properties.code")
     unknown = sorted(set(props) - {"name", "note"})
     if unknown:
-        raise InvalidInput(f"unknown properties {', '.join(unknown)}; an allowed gap has name and note",
+        raise InvalidInput(T("unknown properties {items}; an allowed gap has name and note",
+                             items=', '.join(unknown)),
                            where="properties")
     geometry = geometry_from_geojson(body.geometry, crs)
     try:
@@ -373,7 +376,7 @@ def allowed_gaps(version_id: Id, repo: Repo, user: GapReader) -> JSONResponse:
 def allowed_gap(version_id: Id, code: str, repo: Repo, user: GapReader) -> JSONResponse:
     gap = next((g for g in repo.allowed_gaps(version_id) if g.code == code), None)
     if gap is None:
-        raise NotFound(f"no allowed gap {code} in version {version_id}")
+        raise NotFound(T("no allowed gap {code} in version {version_id}", code=code, version_id=version_id))
     return JSONResponse(gap_feature(gap, version_id), media_type="application/geo+json")
 
 
@@ -383,7 +386,7 @@ def allowed_gap(version_id: Id, code: str, repo: Repo, user: GapReader) -> JSONR
 def put_allowed_gap(version_id: Id, code: str, body: GapFeature, revision: Revision, repo: Repo, user: Planner,
                     crs: str = "wgs84") -> JSONResponse:
     if not CODE.match(code):
-        raise InvalidInput("a code is 1–64 letters, digits or _ . : -", where="code")
+        raise InvalidInput(T("a code is 1–64 letters, digits or _ . : -"), where="code")
     gap = gap_from_feature(code, body, crs)
     new = repo.put_allowed_gap(version_id, gap, expected_revision=revision)
     return JSONResponse({**gap_feature(gap, version_id), "version": repo.version(version_id).model_dump(mode="json")},

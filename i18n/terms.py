@@ -1,4 +1,5 @@
-"""The words of the practice for the codes GridGov keeps as data: case states, actions, triage kinds, roles, layers.
+"""The words of the practice for the codes GridGov keeps as data: case states, actions, triage kinds, roles, layers,
+version statuses, topology check kinds and severities.
 
 The codes (JSON enum values) never change; `label(kind, code)` gives the word a person reads, in the current
 language (Chinese as the practice says it: 上报 立案 派遣 到场 处置 反馈 核查 结案 评价 挂起 撤销, GB/T 30428).
@@ -44,6 +45,15 @@ TERMS: dict[str, dict[str, str]] = {
         "grid_worker": N_("grid worker"),
     },
     "procedure": {"simple": N_("simple procedure"), "ordinary": N_("ordinary procedure")},
+    "version_status": {"draft": N_("draft"), "validated": N_("validated"), "published": N_("published")},
+    "check": {
+        "overlap": N_("overlap"), "gap": N_("gap between units"), "validity": N_("invalid geometry"),
+        "outside_parent": N_("outside its parent"), "sliver": N_("sliver"), "cell_collision": N_("cell in two units"),
+        "rule_gap": N_("no rule covers it"), "to_be_drawn": N_("units still to be drawn"),
+        "detached": N_("in several pieces"),
+    },
+    "severity": {"error": N_("error"), "warning": N_("warning")},
+    "dispute_status": {"open": N_("open (dispute)"), "ruled": N_("ruled"), "dismissed": N_("dismissed")},
     # First-violation lists (cases/first_violation.py): a matter's list, and the outcome recorded when handling.
     "first_violation": {"none": N_("on no first-violation list"), "no_penalty": N_("no penalty for a first violation"),
                         "correction_first": N_("correction ordered first"), "warning_only": N_("warning alone")},

@@ -5,13 +5,7 @@
   const GG = window.GG;
   const t = GG.t;
   // A version's status (the API's code) in the page's language.
-  const VERSION_STATUS = {draft: t("draft"), validated: t("validated"), published: t("published")};
-  const versionStatus = (s) => VERSION_STATUS[s] || s;
-  // The kinds of topology problem the version endpoints report (gis/topology.py), in the page's language.
-  const PROBLEM = {overlap: t("overlap"), gap: t("gap between units"), validity: t("invalid geometry"),
-    outside_parent: t("outside its parent"), sliver: t("sliver"), cell_collision: t("cell in two units"),
-    rule_gap: t("no rule covers it")};
-  const SEVERITY = {error: t("error"), warning: t("warning")};
+  const versionStatus = (s) => GG.term("version_status", s); // i18n/terms.py, shared with the API and CLI
   const unitName = (code) => (units && units.byCode[code] ? units.byCode[code].name : code);
   let map, groups, draft = null, units = null, cellIndex = {}, editing = null, allVersions = [];
   const leafletOf = {}; // unit code -> its Leaflet layer (to select a unit chosen from a list)
@@ -351,15 +345,15 @@
       pmIgnore: true,
       style: (f) => ({color: f.properties.severity === "error" ? "#d00" : "#e69500", weight: 3, fillOpacity: 0.5}),
       pointToLayer: (f, ll) => L.circleMarker(ll, {radius: 8, color: "#d00"}),
-      onEachFeature: (f, l) => l.bindPopup(GG.esc((PROBLEM[f.properties.check] || f.properties.check) + ": " + f.properties.message)),
+      onEachFeature: (f, l) => l.bindPopup(GG.esc(GG.term("check", f.properties.check) + ": " + f.properties.message)),
     }).addTo(groups.problems);
     const list = GG.$("#pl-problems");
     list.replaceChildren(...layer.getLayers().map((l) => {
       const p = l.feature.properties;
       const li = document.createElement("li");
       li.dataset.kind = p.check;
-      li.innerHTML = '<b class="' + (p.severity === "error" ? "gg-bad" : "") + '">' + GG.esc(SEVERITY[p.severity] || p.severity) + "</b> " +
-        GG.esc(PROBLEM[p.check] || p.check) + ": " + GG.esc(p.message);
+      li.innerHTML = '<b class="' + (p.severity === "error" ? "gg-bad" : "") + '">' + GG.esc(GG.term("severity", p.severity)) + "</b> " +
+        GG.esc(GG.term("check", p.check)) + ": " + GG.esc(p.message);
       li.addEventListener("click", () => { map.fitBounds(l.getBounds ? l.getBounds() : L.latLngBounds([l.getLatLng()]), {maxZoom: 16}); l.openPopup(); });
       return li;
     }));
