@@ -201,4 +201,8 @@ async def docs(request: Request) -> HTMLResponse:
     """Swagger UI over the document in the page's language (its own `?lang=` or the browser's)."""
     lang = getattr(request.state, "language", None) or current_language()
     return get_swagger_ui_html(openapi_url=f"{request.app.openapi_url}?lang={lang}",
-                               title=f"{request.app.title} – {gettext(N_('API documentation'), lang)}")
+                               title=f"{request.app.title} – {gettext(N_('API documentation'), lang)}",
+                               # vendored (web/static/vendor/swagger-ui): the page works with no route to the internet
+                               swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+                               swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+                               swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png")

@@ -62,3 +62,14 @@ def test_docs_ask_for_the_document_in_their_language(client: TestClient) -> None
     assert "/openapi.json?lang=en" in client.get("/docs", headers={"Accept-Language": "en"}).text
     page = client.get("/docs").text
     assert "/openapi.json?lang=zh-CN" in page and "接口文档" in page
+
+
+def test_docs_load_nothing_from_another_host(client: TestClient) -> None:
+    """Swagger UI is vendored: every script, style and icon /docs names is served by GridGov itself."""
+    page = client.get("/docs").text
+    assert not re.search(r"https?://", page), re.findall(r"https?://[^\s\"']+", page)
+    assets = re.findall(r"(?:src|href)=['\"]([^'\"]+)['\"]", page)
+    assert {a.rsplit("/", 1)[-1] for a in assets} >= {"swagger-ui-bundle.js", "swagger-ui.css"}
+    for asset in assets:
+        r = client.get(asset)
+        assert r.status_code == 200 and len(r.content) > 500, asset
