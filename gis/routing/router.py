@@ -18,12 +18,12 @@ import h3
 import numpy as np
 import numpy.typing as npt
 import shapely
-from shapely.strtree import STRtree
 
 from gis.crs import metres_per_degree
 from gis.errors import InvalidInput
 from gis.model import Delegation, Matter, Rule, Team, Unit, Version
 from gis.routing.decision import Decision, RuleRef, UnitRef, VersionRef
+from gis.routing.distance import BoundaryDistance
 from gis.routing.explain import reason as explain_reason
 from gis.routing.grid import BOUNDARY, EPS, H3_PAD_SHARE, LookupGrid, build_grid
 from gis.routing.regions import Region, Regions, build_regions
@@ -280,12 +280,14 @@ class Router:
 
     # -- explanation ------------------------------------------------------------------------------
     def _build_distance_index(self, shapes: list[shapely.Geometry]) -> None:
-        """An STRtree of every distinct boundary segment in a local metre frame (nearest = few tiny geometries)."""
+        """Every distinct boundary segment in a local metre frame; the exact distance index over them is built
+        on first use (`gis/routing/distance.py`), so routers that only route never pay for it."""
         bounds = np.array([s.bounds for s in shapes]) if shapes else np.array([[0.0, 0.0, 0.0, 0.0]])
         self._lon0 = float((bounds[:, 0].min() + bounds[:, 2].max()) / 2)
         self._lat0 = float((bounds[:, 1].min() + bounds[:, 3].max()) / 2)
         self._kx, self._ky = metres_per_degree(self._lat0)
-        self._boundary_tree = None
+        self._segments: Floats | None = None
+        self._distance: BoundaryDistance | None = None
         if not shapes:
             return
         rings = shapely.get_parts(shapely.boundary(np.array(shapes, dtype=object)))
@@ -298,22 +300,36 @@ class Router:
         seg = np.unique(seg, axis=0)
         seg[:, [0, 2]] = (seg[:, [0, 2]] - self._lon0) * self._kx
         seg[:, [1, 3]] = (seg[:, [1, 3]] - self._lat0) * self._ky
-        lines = shapely.linestrings(seg.reshape(-1, 2, 2))
-        self._boundary_tree = STRtree(lines)
+        self._segments = seg
+
+    @property
+    def boundary_distance(self) -> BoundaryDistance | None:
+        """The exact distance index (built once, on first use); None when the version has no shapes."""
+        if self._distance is None and self._segments is not None:
+            with self._lock:
+                if self._distance is None:
+                    self._distance = BoundaryDistance(self._segments)
+        return self._distance
+
+    def to_local_m(self, lon: Floats, lat: Floats) -> tuple[Floats, Floats]:
+        """Points in the local metre frame the boundary distances are measured in."""
+        return (lon - self._lon0) * self._kx, (lat - self._lat0) * self._ky
 
     def distances_to_boundary_m(self, lon: Floats, lat: Floats) -> Floats:
-        """Metres from each point to the nearest boundary of any region (local plane, < 0.5 % off)."""
-        out = np.full(len(lon), np.inf)
-        if self._boundary_tree is None or not len(lon):
-            return out
-        pts = shapely.points((lon - self._lon0) * self._kx, (lat - self._lat0) * self._ky)
-        (idx, _), dist = self._boundary_tree.query_nearest(pts, return_distance=True, all_matches=False)
-        out[idx] = dist
-        return out
+        """Metres from each point to the nearest boundary of any region (local plane, < 0.5 % off the true
+        distance; equal to shapely's distance in that plane to within rounding)."""
+        index = self.boundary_distance
+        if index is None or not len(lon):
+            return np.full(len(lon), np.inf)
+        x, y = self.to_local_m(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
+        return index.distances(x, y)
 
     def distance_to_boundary_m(self, lon: float, lat: float) -> float:
         """Metres from one point to the nearest boundary of any region."""
-        return float(self.distances_to_boundary_m(np.array([lon]), np.array([lat]))[0])
+        index = self.boundary_distance
+        if index is None:
+            return math.inf
+        return index.distance_one((lon - self._lon0) * self._kx, (lat - self._lat0) * self._ky)
 
     def explain(self, lon: float, lat: float, matter: str, day: date, accuracy_m: float | None = None) -> Decision:
         """The full decision for one point: owner, rules, units, version, boundary distance, flags."""
