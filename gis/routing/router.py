@@ -247,24 +247,39 @@ class Router:
         codes = self.team_codes
         return [codes[t] for t in teams.tolist()], [STATUS_NAMES[s] for s in status.tolist()]
 
+    def route_outcomes(self, lon: Floats, lat: Floats, matter: str, day: date) -> npt.NDArray[np.int32]:
+        """Outcome ids for many points (labels from `outcome_labels`): the columnar batch path."""
+        m = self.matter_index(matter)
+        sig = self.signatures(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
+        return self._column(day, m)[sig]
+
+    def outcome_labels(self) -> tuple[list[str], list[str], list[str]]:
+        """Team code, status name and winning rule ('' unless ok) of every outcome id so far."""
+        with self._lock:
+            outcomes = list(self._outcomes)
+        return ([o.team for o in outcomes], [STATUS_NAMES[o.status] for o in outcomes],
+                [o.winners[0].code if o.status == OK else "" for o in outcomes])
+
+    def near_boundary(self, dist: Floats, accuracy_m: Floats | None) -> npt.NDArray[np.bool_]:
+        """On a boundary (within 1 mm), or closer to one than the reported GPS accuracy."""
+        near = dist < 1e-3
+        if accuracy_m is not None:
+            near |= dist < np.nan_to_num(np.asarray(accuracy_m, dtype=np.float64), nan=0.0)
+        return np.asarray(near, dtype=np.bool_)
+
     def route_table(self, lon: Floats, lat: Floats, matter: str, day: date,
                     accuracy_m: Floats | None = None) -> dict[str, list[Any]]:
         """Columns for many points: team, status, winning rule, distance to boundary, near-boundary flag."""
         lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
-        m = self.matter_index(matter)
-        sig = self.signatures(lon, lat)
-        outcome = self._column(day, m)[sig]
+        outcome = self.route_outcomes(lon, lat, matter, day).tolist()
         dist = self.distances_to_boundary_m(lon, lat)
-        near = dist < 1e-3
-        if accuracy_m is not None:
-            near |= dist < np.nan_to_num(np.asarray(accuracy_m, dtype=np.float64), nan=0.0)
-        outcomes = self._outcomes
+        teams, statuses, rules = self.outcome_labels()
         return {
-            "team": [outcomes[o].team for o in outcome.tolist()],
-            "status": [STATUS_NAMES[outcomes[o].status] for o in outcome.tolist()],
-            "rule": [outcomes[o].winners[0].code if outcomes[o].status == OK else "" for o in outcome.tolist()],
+            "team": [teams[o] for o in outcome],
+            "status": [statuses[o] for o in outcome],
+            "rule": [rules[o] for o in outcome],
             "distance_m": np.round(dist, 3).tolist(),
-            "near_boundary": near.tolist(),
+            "near_boundary": self.near_boundary(dist, accuracy_m).tolist(),
         }
 
     def owner(self, lon: float, lat: float, matter: str, day: date) -> str:
