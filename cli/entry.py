@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-FAST = ("route", "route-file")
+FAST = ("route", "route-file", "reattribute")
 
 
 def main() -> None:
@@ -16,11 +16,12 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] in FAST:
         import typer
 
-        from cli.route import route_cmd, route_file_cmd
+        from cli.route import reattribute_cmd, route_cmd, route_file_cmd
 
         app = typer.Typer(help="GridGov routing commands.", no_args_is_help=True, pretty_exceptions_enable=False)
         app.command("route")(route_cmd)
         app.command("route-file")(route_file_cmd)
+        app.command("reattribute")(reattribute_cmd)
         app(prog_name="gridgov")
         return
     from cli.main import app as full

@@ -15,7 +15,7 @@ from cases import clock
 from cli.catalogue import catalogue_app
 from cli.common import DbUrl, VersionOpt, console, err, repository, run, serve, settings_for
 from cli.demo import demo_cmd
-from cli.route import route_cmd, route_file_cmd
+from cli.route import reattribute_cmd, route_cmd, route_file_cmd
 from cli.users import user_app
 from etl.derive import derive_version, set_seats
 from etl.export import export_units
@@ -390,6 +390,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(catalogue_app, name="catalogue")
 app.command("route")(route_cmd)
 app.command("route-file")(route_file_cmd)
+app.command("reattribute")(reattribute_cmd)
 
 
 if __name__ == "__main__":

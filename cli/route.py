@@ -225,3 +225,69 @@ def _input_schema(source: Path) -> pa.Schema:
     import pyarrow.dataset as ds
 
     return ds.dataset(source, format="parquet").schema
+
+
+def reattribute_cmd(
+    source: Annotated[Path, typer.Argument(help="CSV or Parquet file, or a directory of Parquet files (past cases)")],
+    target: Annotated[Path, typer.Argument(help=".csv, .parquet, or a directory with --dask: the rows that change")],
+    before: Annotated[int, typer.Option("--before", help="version id the cases were routed by")],
+    after: Annotated[int, typer.Option("--after", help="version id to re-attribute them under")],
+    matter: Annotated[str | None, typer.Option(help="matter for every row (else the matter column)")] = None,
+    lat_col: Annotated[str, typer.Option(help="latitude column")] = "lat",
+    lon_col: Annotated[str, typer.Option(help="longitude column")] = "lon",
+    matter_col: Annotated[str, typer.Option(help="matter column")] = "matter",
+    crs: Crs = "wgs84",
+    at: At = None,
+    chunk_rows: Annotated[int, typer.Option(help="rows per chunk", min=1000)] = 262_144,
+    dask: Annotated[str | None, typer.Option(help="local[:N] or tcp://scheduler:8786 (Parquet input)")] = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Which rows would change team from version --before to --after: writes them with both decisions; prints
+    `reattributed rows=<n> changed=<n>`."""
+
+    def body() -> None:
+        from etl.route_batch import BatchOptions, file_format
+        from gis.crs import normalize_crs
+        from store.routers import RouterCache
+
+        opts = BatchOptions(day=_day(at), matter=matter, lat_col=lat_col, lon_col=lon_col, matter_col=matter_col,
+                            accuracy_col="", crs=normalize_crs(crs, where="--crs"))
+        if not source.exists():
+            raise InvalidInput("no such file", where=str(source))
+        file_format(source)
+        with repository(database_url) as repo:
+            cache = RouterCache()
+            old, new = (cache.router(repo, repo.version(v)) for v in (before, after))
+            if matter is not None:
+                old.matter_index(matter)
+                new.matter_index(matter)
+        if dask is not None:
+            from etl.route_dask import reattribute_dataset
+
+            counts = reattribute_dataset(old, new, source, target, opts, dask, chunk_rows=chunk_rows)
+        else:
+            counts = _reattribute_file(old, new, source, target, opts, chunk_rows)
+        print(f"reattributed rows={counts['rows']} changed={counts['changed']} before={before} after={after}")
+
+    run(body)
+
+
+def _reattribute_file(old: Router, new: Router, source: Path, target: Path, opts: BatchOptions,
+                      chunk_rows: int) -> dict[str, int]:
+    from etl.route_batch import Sink, open_source
+    from etl.route_dask import reattribute_batch
+
+    src = open_source(source, chunk_rows)
+    sink = Sink(target, src.schema_metadata)
+    rows = changed = 0
+    try:
+        for batch in src.batches:
+            out = reattribute_batch(old, new, batch, opts, where=source.name, first_line=2 + rows)
+            rows += batch.num_rows
+            changed += out.num_rows
+            sink.write(out)
+        sink.commit()
+    except BaseException:
+        sink.abort()
+        raise
+    return {"rows": rows, "changed": changed}

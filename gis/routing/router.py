@@ -108,6 +108,16 @@ class Router:
             build_grid(shapes, self._exact_signatures, pads=pads, cell_m=cell_m) if shapes else None)
         self._build_distance_index(shapes)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (Dask ships one compiled router to each worker): everything but the lock."""
+        state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     # -- signatures -------------------------------------------------------------------------------
     def _intern(self, selected: tuple[int, ...]) -> int:
         sid = self._sig_ids.get(selected)
