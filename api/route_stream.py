@@ -28,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 from etl.route_batch import BatchOptions, route_batch
 from gis.errors import GridGovError, InvalidInput
 from gis.routing.router import Router
+from i18n import T
 
 NDJSON = "application/x-ndjson"
 ARROW = "application/vnd.apache.arrow.stream"
@@ -67,7 +68,7 @@ class _Body(io.RawIOBase):
         while not self._buffer and not self._done:
             message = anyio.from_thread.run(self._next_message)
             if message["type"] == "http.disconnect":
-                raise InvalidInput("the client went away before the end of the body", where="body")
+                raise InvalidInput(T("the client went away before the end of the body"), where="body")
             self._buffer = message.get("body", b"")
             self._done = not message.get("more_body", False)
         n = min(len(into), len(self._buffer))
@@ -90,7 +91,7 @@ def _ndjson_batches(body: io.BufferedIOBase) -> Iterator[pa.RecordBatch]:
             table = pjson.read_json(io.BytesIO(b"".join(lines)), parse_options=pjson.ParseOptions(
                 explicit_schema=schema, unexpected_field_behavior="infer"))
         except pa.ArrowInvalid as exc:
-            raise InvalidInput(f"a line is not a JSON object with numeric lat/lon: {exc}",
+            raise InvalidInput(T("a line is not a JSON object with numeric lat/lon: {problem}", problem=str(exc)),
                                where=f"lines {line_no}-{line_no + len(lines) - 1}") from None
         return table.combine_chunks().to_batches()[0] if table.num_rows else pa.RecordBatch.from_pylist([])
 
@@ -112,7 +113,8 @@ def _arrow_batches(body: io.BufferedIOBase) -> Iterator[pa.RecordBatch]:
         reader = pa.ipc.open_stream(body)
         yield from reader
     except pa.ArrowInvalid as exc:
-        raise InvalidInput(f"the body is not an Arrow IPC stream: {exc}", where="body") from None
+        raise InvalidInput(T("the body is not an Arrow IPC stream: {problem}", problem=str(exc)),
+                           where="body") from None
 
 
 class RouteStream(Response):

@@ -16,6 +16,7 @@ import typer
 
 from cli.common import DbUrl, console, err, repository, run
 from gis.errors import InvalidInput
+from i18n import T
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -157,7 +158,7 @@ def route_file_cmd(
         opts = BatchOptions(day=day, matter=matter, lat_col=lat_col, lon_col=lon_col, matter_col=matter_col,
                             accuracy_col=accuracy_col, crs=normalize_crs(crs, where="--crs"))
         if not source.exists():
-            raise InvalidInput("no such file", where=str(source))
+            raise InvalidInput(T("no such file"), where=str(source))
         file_format(source)
         with repository(database_url) as repo:
             router = RouterCache().router_at(repo, day)
@@ -253,7 +254,7 @@ def reattribute_cmd(
         opts = BatchOptions(day=_day(at), matter=matter, lat_col=lat_col, lon_col=lon_col, matter_col=matter_col,
                             accuracy_col="", crs=normalize_crs(crs, where="--crs"))
         if not source.exists():
-            raise InvalidInput("no such file", where=str(source))
+            raise InvalidInput(T("no such file"), where=str(source))
         file_format(source)
         with repository(database_url) as repo:
             cache = RouterCache()

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from gis.errors import InvalidInput
 from gis.routing.router import Router
+from i18n import T
 
 Floats = npt.NDArray[np.float64]
 ADDED = ("matter", "team", "status", "rule", "version", "distance_m", "near_boundary")
@@ -52,8 +53,8 @@ def file_format(path: Path) -> str:
         return "parquet"
     if path.suffix.lower() in (".csv", ".txt"):
         return "csv"
-    raise InvalidInput(f"unknown file type {path.suffix!r}: use .csv, .parquet or .geoparquet (or a directory of "
-                       "Parquet files)", where=str(path))
+    raise InvalidInput(T("unknown file type {suffix}: use .csv, .parquet or .geoparquet (or a directory of Parquet "
+                         "files)", suffix=repr(path.suffix)), where=str(path))
 
 
 # --- routing one record batch -------------------------------------------------------------------------
@@ -73,10 +74,12 @@ def _floats(column: pa.Array | pa.ChunkedArray, name: str, first_line: int, wher
                 try:
                     float(v) if v is not None else None
                 except ValueError:
-                    raise InvalidInput(f"{name} {v!r} is not a number", where=f"{where}:{first_line + i}") from None
+                    raise InvalidInput(T("{column} {value} is not a number", column=name, value=repr(v)),
+                                       where=f"{where}:{first_line + i}") from None
             raise
     elif not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type) or pa.types.is_null(column.type)):
-        raise InvalidInput(f"column {name!r} holds {column.type}, not numbers", where=where)
+        raise InvalidInput(T("column {column} holds {kind}, not numbers", column=repr(name), kind=str(column.type)),
+                           where=where)
     values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
     return np.asarray(values, dtype=np.float64)
 
@@ -90,20 +93,22 @@ def _points(batch: pa.RecordBatch, opts: BatchOptions, first_line: int, where: s
         geo = _geometry_column(batch.schema)
         if geo is None:
             missing = " and ".join(repr(c) for c in (opts.lat_col, opts.lon_col) if c not in names)
-            raise InvalidInput(f"missing column {missing} (columns: {', '.join(names)}); give --lat-col/--lon-col, "
-                               "or a GeoParquet file with point geometries", where=f"{where}:1")
+            raise InvalidInput(T("missing column {missing} (columns: {columns}); give --lat-col/--lon-col, or a "
+                                 "GeoParquet file with point geometries", missing=missing, columns=", ".join(names)),
+                               where=f"{where}:1")
         import shapely
 
         geoms = shapely.from_wkb(batch.column(geo).to_numpy(zero_copy_only=False))
         kinds = shapely.get_type_id(geoms)
         if ((kinds != 0) & (kinds != -1)).any():  # 0: Point; -1: missing
             k = int(np.flatnonzero((kinds != 0) & (kinds != -1))[0])
-            raise InvalidInput(f"geometry {shapely.get_type_id(geoms[k])} is not a point", where=f"{where}:{k + 1}")
+            raise InvalidInput(T("the geometry is not a point"), where=f"{where}:{first_line + k}")
         lon, lat = shapely.get_x(geoms), shapely.get_y(geoms)
     bad: npt.NDArray[np.bool_] = ~(np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InvalidInput(f"({lon[i]}, {lat[i]}) is missing or out of range: longitude -180..180, latitude -90..90",
+        raise InvalidInput(T("({lon}, {lat}) is missing or out of range: longitude -180..180, latitude -90..90",
+                             lon=float(lon[i]), lat=float(lat[i])),
                            where=f"{where}:{first_line + i}")
     return lon, lat
 
@@ -135,8 +140,8 @@ def route_batch(router: Router, batch: pa.RecordBatch, opts: BatchOptions, *, fi
     elif opts.matter_col in batch.schema.names:
         matters = pc.dictionary_encode(pc.cast(batch.column(opts.matter_col), pa.string()))
     else:
-        raise InvalidInput(f"missing column {opts.matter_col!r} (columns: {', '.join(batch.schema.names)}); "
-                           "or give --matter", where=f"{where}:1")
+        raise InvalidInput(T("missing column {column} (columns: {columns}); or give --matter",
+                             column=repr(opts.matter_col), columns=", ".join(batch.schema.names)), where=f"{where}:1")
     codes = matters.indices.to_numpy(zero_copy_only=False)
     outcome = np.zeros(n, dtype=np.int32)
     for k, m in enumerate(matters.dictionary.to_pylist()):
@@ -144,11 +149,11 @@ def route_batch(router: Router, batch: pa.RecordBatch, opts: BatchOptions, *, fi
         if not rows.size:
             continue
         if m is None:
-            raise InvalidInput("the matter is empty", where=f"{where}:{first_line + int(rows[0])}")
+            raise InvalidInput(T("the matter is empty"), where=f"{where}:{first_line + int(rows[0])}")
         try:
             router.matter_index(m)
         except InvalidInput as exc:
-            raise InvalidInput(str(exc), where=f"{where}:{first_line + int(rows[0])}") from None
+            raise InvalidInput(exc.text, where=f"{where}:{first_line + int(rows[0])}") from None
         outcome[rows] = router.route_outcomes(lon[rows], lat[rows], m, opts.day)
     dist = router.distances_to_boundary_m(lon, lat)
     teams, statuses, rules = router.outcome_labels()
@@ -186,7 +191,7 @@ class Source:
 def open_source(path: Path, chunk_rows: int = CHUNK_ROWS) -> Source:
     """Stream a CSV (every column as text) or a Parquet file/dataset, one record batch at a time."""
     if not path.exists():
-        raise InvalidInput("no such file", where=str(path))
+        raise InvalidInput(T("no such file"), where=str(path))
     if file_format(path) == "csv":
         return _csv_source(path)
     import pyarrow.dataset as ds
@@ -208,7 +213,7 @@ def _csv_source(path: Path) -> Source:
     with path.open(newline="", encoding="utf-8-sig") as fh:
         header = next(csv.reader(fh), [])
     if not header:
-        raise InvalidInput("the file is empty: a header line is needed", where=f"{path.name}:1")
+        raise InvalidInput(T("the file is empty: a header line is needed"), where=f"{path.name}:1")
     raw = path.open("rb")
     reader = pcsv.open_csv(
         raw, read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, encoding="utf-8"),
@@ -219,7 +224,7 @@ def _csv_source(path: Path) -> Source:
         try:
             yield from reader
         except pa.ArrowInvalid as exc:
-            raise InvalidInput(f"the CSV cannot be read: {exc}", where=path.name) from None
+            raise InvalidInput(T("the CSV cannot be read: {problem}", problem=str(exc)), where=path.name) from None
         finally:
             raw.close()
 

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from etl.route_batch import BatchOptions, route_batch
 from gis.errors import InvalidInput
 from gis.routing.router import Router
+from i18n import T
 
 STATUSES = ("ok", "dispute", "gap")
 
@@ -38,13 +39,14 @@ def client_for(spec: str) -> tuple[Any, Callable[[], None]]:
         try:
             client = Client(spec, timeout="10s")
         except OSError as exc:
-            raise InvalidInput(f"no Dask scheduler answers at {spec}: {exc}", where="--dask") from None
+            raise InvalidInput(T("no Dask scheduler answers at {address}: {problem}", address=spec, problem=str(exc)),
+                               where="--dask") from None
         return client, client.close
     if spec == "local" or spec.startswith("local:"):
         n = spec.partition(":")[2] or "2"
         if not n.isdigit() or int(n) < 1:
-            raise InvalidInput(f"--dask {spec!r}: the worker count must be a positive number, as in local:4",
-                               where="--dask")
+            raise InvalidInput(T("--dask {spec}: the worker count must be a positive number, as in local:4",
+                                 spec=repr(spec)), where="--dask")
         cluster = LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
 
@@ -53,7 +55,7 @@ def client_for(spec: str) -> tuple[Any, Callable[[], None]]:
             cluster.close()
 
         return client, close
-    raise InvalidInput(f"--dask {spec!r}: use local, local:N or tcp://scheduler:8786", where="--dask")
+    raise InvalidInput(T("--dask {spec}: use local, local:N or tcp://scheduler:8786", spec=repr(spec)), where="--dask")
 
 
 def fragments(source: Path) -> list[tuple[str, list[int] | None]]:
@@ -107,10 +109,10 @@ def route_dataset(router: Router, source: Path, target: Path, opts: BatchOptions
 def _run(payload: Any, source: Path, target: Path, spec: str,
          task: Callable[[Any, str, list[int] | None, str], dict[str, int]]) -> dict[str, int]:
     if source.suffix.lower() == ".csv":
-        raise InvalidInput("--dask reads Parquet datasets (a .parquet file or a directory of them); convert the CSV "
-                           "with `gridgov route-file in.csv out.parquet` first or drop --dask", where=str(source))
+        raise InvalidInput(T("--dask reads Parquet datasets (a .parquet file or a directory of them); convert the CSV "
+                             "with `gridgov route-file in.csv out.parquet` first or drop --dask"), where=str(source))
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise InvalidInput("with --dask the target is a directory of part files; give a new or empty directory",
+        raise InvalidInput(T("with --dask the target is a directory of part files; give a new or empty directory"),
                            where=str(target))
     pieces = fragments(source)
     if isinstance(payload, Router):
