@@ -47,7 +47,8 @@ Ints = npt.NDArray[np.int64]
 
 LEAF_MAX = 8  # candidate segments a leaf may hold before it is split
 MAX_DEPTH = 6  # a root cell is split at most this many times (leaf side = root side / 64)
-ROOT_CELLS = 32  # root cells along the longer side of the extent (the first filters thin them)
+ROOT_CELLS = 48  # root cells along the longer side of the extent with its margin
+MARGIN_SHARE = 0.25
 SLACK_M = 1e-3
 CHUNK = 65_536  # points per numpy pass: the temporaries stay in cache-friendly, bounded memory
 
@@ -65,8 +66,11 @@ class BoundaryDistance:
         self.tree = STRtree(shapely.linestrings(seg.reshape(-1, 2, 2)))
         minx, miny = float(min(self.ax.min(), self.bx.min())), float(min(self.ay.min(), self.by.min()))
         maxx, maxy = float(max(self.ax.max(), self.bx.max())), float(max(self.ay.max(), self.by.max()))
-        self.root_m = max(maxx - minx, maxy - miny, 1.0) / ROOT_CELLS
-        self.x0, self.y0 = minx - self.root_m, miny - self.root_m  # one root cell of margin all round
+        # A margin of a quarter of the extent all round: points just outside the county stay on the fast path.
+        margin = MARGIN_SHARE * max(maxx - minx, maxy - miny, 1.0)
+        minx, miny, maxx, maxy = minx - margin, miny - margin, maxx + margin, maxy + margin
+        self.root_m = max(maxx - minx, maxy - miny) / ROOT_CELLS
+        self.x0, self.y0 = minx, miny
         self.nx = int(math.ceil((maxx - self.x0) / self.root_m)) + 1
         self.ny = int(math.ceil((maxy - self.y0) / self.root_m)) + 1
         self._build()
