@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import pickle
-import resource
 import subprocess
 import sys
 import tempfile
@@ -99,8 +98,9 @@ def child(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     counts = _route_file(router, Path(args.source), Path(args.target), opts, args.chunk_rows)
     seconds = time.perf_counter() - t0
-    print(json.dumps({"seconds": seconds, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "rows": counts["rows"]}))
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over execve, so it would report the parent bench's peak.
+    hwm_kib = int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0])
+    print(json.dumps({"seconds": seconds, "peak_mib": hwm_kib / 1024, "rows": counts["rows"]}))
 
 
 def run_child(router_pkl: Path, source: Path, target: Path, chunk_rows: int) -> dict[str, float]:
