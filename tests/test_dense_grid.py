@@ -44,6 +44,7 @@ def test_dense_grid_routes_like_the_independent_reading(dense: Setup) -> None:
     corners = shapely.get_coordinates(np.array(grids[::3], dtype=object))  # shared lattice vertices
     lon, lat = np.concatenate([lon, corners[:, 0]]), np.concatenate([lat, corners[:, 1]])
     s = sample(dense, lon, lat)
+    assert dense.router.fine is not None  # the dense window has its finer grid, and is what is checked here
     for matter in ("M-URB-001", "M-URB-009"):
         bad, _ = mismatches(dense, s, matter, DAY)
         assert not bad, "\n".join(bad)

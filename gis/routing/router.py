@@ -25,11 +25,12 @@ from gis.model import Delegation, Matter, Rule, Team, Unit, Version
 from gis.routing.decision import Decision, RuleRef, UnitRef, VersionRef
 from gis.routing.distance import BoundaryDistance
 from gis.routing.explain import reason as explain_reason
-from gis.routing.grid import BOUNDARY, EPS, H3_PAD_SHARE, LookupGrid, build_grid
+from gis.routing.grid import BOUNDARY, EPS, H3_PAD_SHARE, LookupGrid, build_grid, dense_window
 from gis.routing.regions import Region, Regions, build_regions
 from gis.routing.rules import OK, STATUS_NAMES, Outcome, RuleBook, rule_in_force
 
 Floats = npt.NDArray[np.float64]
+FINE_SHARE = 4  # the dense window's cells are this many times smaller than the main grid's
 Place = tuple[str | None, str | None, tuple[str, ...]]  # county, township, in-scope rule codes
 
 
@@ -106,6 +107,14 @@ class Router:
                 for r in self.regions.regions]
         self.grid: LookupGrid | None = (
             build_grid(shapes, self._exact_signatures, pads=pads, cell_m=cell_m) if shapes else None)
+        # Where boundaries are dense (urban grids), a finer grid over just that window (grid.py).
+        window = dense_window(self.grid) if self.grid is not None else None
+        self.fine: LookupGrid | None = None
+        if window is not None:
+            assert self.grid is not None
+            fine_m = cell_m / FINE_SHARE
+            self.fine = build_grid(shapes, self._exact_signatures, pads=pads, cell_m=fine_m, max_cells=16_000_000,
+                                   extent=window)
         self._build_distance_index(shapes)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -173,6 +182,9 @@ class Router:
             return np.zeros(lon.shape, dtype=np.int64)
         sig = self.grid.lookup(lon, lat, outside=0)
         todo = np.flatnonzero(sig == BOUNDARY)
+        if todo.size and self.fine is not None:
+            sig[todo] = self.fine.lookup(lon[todo], lat[todo], outside=BOUNDARY)
+            todo = todo[sig[todo] == BOUNDARY]
         if todo.size:
             sig[todo] = self._exact_signatures(lon[todo], lat[todo])
         return sig
@@ -296,6 +308,8 @@ class Router:
         """The responsible team for one point: the scalar fast path (no numpy on the grid hit)."""
         m = self.matter_index(matter)
         sid = self.grid.lookup_one(lon, lat, 0) if self.grid is not None else 0
+        if sid == BOUNDARY and self.fine is not None:
+            sid = self.fine.lookup_one(lon, lat, BOUNDARY)
         if sid == BOUNDARY:
             sid = self._exact_one(lon, lat)
         column = self._columns.get((self._period(day), m))
