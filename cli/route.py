@@ -150,7 +150,9 @@ def route_file_cmd(
     version=<id>`."""
 
     def body() -> None:
-        from etl.route_batch import BatchOptions, file_format
+        from etl.route_batch import BatchOptions, file_format, skip_pandas_import
+
+        skip_pandas_import()
         from gis.crs import normalize_crs
         from store.routers import RouterCache
 

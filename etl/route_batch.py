@@ -34,6 +34,30 @@ CHUNK_ROWS = 262_144
 CSV_BLOCK_BYTES = 8 << 20
 
 
+def skip_pandas_import() -> None:
+    """Keep pyarrow from importing pandas (a second or more of start-up) in a process that never converts to pandas.
+
+    pyarrow's first `pa.array` imports pandas when it is installed, only to recognise pandas objects; seeing
+    the import fail once, it records "no pandas" for those checks, and still imports pandas for real if
+    `to_pandas` is ever called. Used by the CLI's batch commands only, never in the server."""
+    import sys
+
+    if "pandas" in sys.modules:
+        return
+
+    class _NoPandas:
+        def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+            if name == "pandas":
+                raise ImportError("pandas is not needed here")
+
+    blocker = _NoPandas()
+    sys.meta_path.insert(0, blocker)
+    try:
+        pa.array([0])
+    finally:
+        sys.meta_path.remove(blocker)
+
+
 @dataclass(frozen=True)
 class BatchOptions:
     """Which columns hold what, the matter for every row (else the matter column), CRS and day."""

@@ -164,3 +164,22 @@ def _header_only(tmp_path: Path) -> Path:
     path = tmp_path / "lat_only.csv"
     path.write_text("lat,matter\n36.1,M-STREET\n", encoding="utf-8")
     return path
+
+
+@SQLITE
+@pytest.mark.usefixtures("loaded")
+def test_a_real_run_imports_no_web_app_geopandas_or_pandas(database_url: str, tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text("lat,lon\n36.05,115.05\n36.15,115.3\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "cli.entry", "route-file", str(src),
+                           str(tmp_path / "out.parquet"), "--matter", "M-STREET", "--database-url", database_url],
+                          cwd=ROOT, capture_output=True, text=True, timeout=180,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin"})
+    assert done.returncode == 0 and "routed rows=2 ok=2" in done.stdout, done.stderr[-2000:]
+    # (a blocked import attempt is listed with a few microseconds; a real pandas import takes far longer)
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
+                if line.startswith("import time") and line.split("|")[1].strip().isdigit()
+                and int(line.split("|")[1]) > 1000}
+    heavy = sorted(m for m in imported if m.split(".")[0] in ("geopandas", "fastapi", "starlette", "pandas", "folium"))
+    assert not heavy, heavy
+    assert pq.read_table(tmp_path / "out.parquet").column("team").to_pylist() == ["URBAN", "TT2"]
