@@ -180,11 +180,13 @@ def route_file_cmd(
 
 def _route_file(router: Router, source: Path, target: Path, opts: BatchOptions, chunk_rows: int) -> dict[str, int]:
     """Stream `source` through the router into `target`, with a progress bar on stderr."""
+    import pyarrow as pa
     import pyarrow.compute as pc
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from etl.route_batch import Sink, added_schema, open_source, route_batch
 
+    pool = pa.default_memory_pool()
     src = open_source(source, chunk_rows)
     sink = Sink(target, src.schema_metadata)
     counts = {"rows": 0, "ok": 0, "dispute": 0, "gap": 0, "near_boundary": 0}
@@ -203,6 +205,7 @@ def _route_file(router: Router, source: Path, target: Path, opts: BatchOptions, 
                     counts[item["values"]] += item["counts"]
                 counts["near_boundary"] += int(pc.sum(out.column("near_boundary")).as_py() or 0)
                 progress.update(task, completed=src.done(), rows=counts["rows"])
+                pool.release_unused()  # hand freed chunks back to the system: the peak stays one chunk's
         if last_schema is None:  # no rows: the header (schema) only
             sink.commit(added_schema(_input_schema(source), opts))
         else:

@@ -224,7 +224,8 @@ def open_source(path: Path, chunk_rows: int = CHUNK_ROWS) -> Source:
     rows = [0]
 
     def batches() -> Iterator[pa.RecordBatch]:
-        for b in dataset.to_batches(batch_size=chunk_rows):
+        # Little read-ahead: the scanner's defaults buffer many batches and files, and memory must stay flat.
+        for b in dataset.to_batches(batch_size=chunk_rows, batch_readahead=1, fragment_readahead=1):
             rows[0] += b.num_rows
             yield b
 
