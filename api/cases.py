@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -17,9 +19,14 @@ from api.deps import GridGovRoute, get_repo
 from api.inputs import Id, Instant, JsonCount
 from api.openapi import REPLAYED
 from cases import clock
-from gis.errors import Forbidden, NotFound, PayloadTooLarge
+from cases.first_violation import parse_party
+from gis.errors import Conflict, Forbidden, NotFound, PayloadTooLarge
+from i18n import T, render
+from i18n.terms import label
+from i18n.units import listing
 from store.cases import Cases, Intake, Report, case_view, event_view
 from store.db import transaction
+from store.first_violation import earlier_view, proposal_for
 from store.photos import PhotoStore
 from store.repo import Repository
 from store.routers import RouterCache
@@ -58,7 +65,7 @@ def zone_assumed(fields: list[str]) -> dict[str, Any]:
     if not fields:
         return {}
     return {"time_zone_assumed": {"fields": fields, "time_zone": clock.zone_name(),
-                                  "message": "; ".join(clock.assumed_note(f) for f in fields)}}
+                                  "message": render(listing([clock.assumed_note(f) for f in fields], clauses=True))}}
 
 
 def store_report(request: Request, user: User, report: Report) -> Intake:
@@ -98,6 +105,10 @@ class ActionsIn(BaseModel):
     """Steps on a case read at `revision`; applied all together or not at all."""
 
     revision: JsonCount = Field(description="the case's revision you read (409 if it changed since)")
+    idempotency_key: str | None = Field(
+        default=None, min_length=8, max_length=100,
+        description="client-generated (e.g. a UUID): a retry with the same key and steps is answered, not applied "
+                    "again")
     actions: list[dict[str, Any]] = Field(
         min_length=1, max_length=20,
         description='e.g. [{"action": "arrive", "lon": 115.1, "lat": 36.1, "crs": "gcj02"}]; each may carry '
@@ -108,24 +119,72 @@ class ActionsIn(BaseModel):
     def _single(cls, data: Any) -> Any:
         """Accept one step inline: {"revision": 3, "action": "arrive", ...}."""
         if isinstance(data, dict) and "actions" not in data and "action" in data:
-            step = {k: v for k, v in data.items() if k != "revision"}
-            return {"revision": data.get("revision"), "actions": [step]}
+            step = {k: v for k, v in data.items() if k not in ("revision", "idempotency_key")}
+            return {"revision": data.get("revision"), "idempotency_key": data.get("idempotency_key"),
+                    "actions": [step]}
         return data
 
 
 @router.post("/cases/{case_id}/actions", summary="Move a case through its lifecycle (dispatch, arrive, …)",
              response_model=None)
 def case_actions(case_id: Id, body: ActionsIn, user: CurrentUser, request: Request) -> JSONResponse:
-    """Role and scope are checked per step; an illegal transition is a 409 naming the allowed actions."""
+    """Role and scope are checked per step; an illegal transition is a 409 naming the allowed actions. With an
+    `idempotency_key`, a retry of steps already applied (a phone's outbox) answers the case again, `replayed`."""
     cache: RouterCache = request.app.state.routers
-    with transaction(request.app.state.sessions) as session:
-        repo = Repository(session)
-        now = clock.now()
-        cases = Cases(session, request.app.state.calendar)
-        row, count = cases.act(user, case_id, body.revision, body.actions, now, lambda day: cache.router_at(repo, day))
-        view = {**case_view(row, now), "routing": row.routing, **zone_assumed(cases.assumed_zone)}
-        events = Cases(session).latest_events(case_id, count)
-    return JSONResponse({**view, "events": [event_view(e) for e in events]})
+    key = body.idempotency_key
+    digest = hashlib.sha256(json.dumps({"case": case_id, "revision": body.revision, "actions": body.actions},
+                                       sort_keys=True, default=str).encode()).hexdigest()
+    try:
+        with transaction(request.app.state.sessions) as session:
+            repo = Repository(session)
+            now = clock.now()
+            cases = Cases(session, request.app.state.calendar)
+            earlier = cases.replayed(user, case_id, key, digest) if key else None
+            if earlier is not None:
+                return JSONResponse({**case_view(earlier, now), "routing": earlier.routing, "replayed": True,
+                                     "events": []})
+            row, count = cases.act(user, case_id, body.revision, body.actions, now,
+                                   lambda day: cache.router_at(repo, day))
+            if key:
+                cases.remember(user, row, key, digest, count)
+            view = {**case_view(row, now), "routing": row.routing, "replayed": False,
+                    **zone_assumed(cases.assumed_zone)}
+            events = Cases(session).latest_events(case_id, count)
+            return JSONResponse({**view, "events": [event_view(e) for e in events]})
+    except (Conflict, IntegrityError):
+        if not key:
+            raise
+        # A retry raced the first send of these steps: the winner's answer, if it was these steps.
+        with transaction(request.app.state.sessions) as session:
+            earlier = Cases(session).replayed(user, case_id, key, digest)
+            if earlier is None:
+                raise
+            return JSONResponse({**case_view(earlier), "routing": earlier.routing, "replayed": True, "events": []})
+
+
+class ProposalIn(BaseModel):
+    """The party (当事人) whose first violation is asked about; the number is checked, hashed and forgotten."""
+
+    party: dict[str, Any] = Field(description='{"kind": "person" | "organisation", "id_number": "18-digit ID or '
+                                              '统一社会信用代码", "name": "…"}')
+    procedure: Literal["simple", "ordinary"] | None = Field(default=None, description="default: the case's")
+    at: Instant | None = Field(default=None, description="when the case is handled (default: now)")
+
+
+@router.post("/cases/{case_id}/first-violation", summary="The matter's first-violation list, the party's earlier "
+             "cases of it within the look-back window, and the outcome the list proposes", response_model=None)
+def first_violation(case_id: Id, body: ProposalIn, user: CurrentUser, repo: Repo) -> JSONResponse:
+    """Writes nothing: handling the case (`handle` with `party` and `outcome`) records the party and outcome."""
+    row = Cases(repo.session).get(user, case_id)
+    party = parse_party(body.party)
+    proposal, earlier = proposal_for(repo.session, row, party, local(body.at) or clock.now(), body.procedure)
+    return JSONResponse({
+        "case": row.id, "matter": row.matter_code, "list": proposal.list_class, "window_months": proposal.months,
+        "party": {"kind": party.kind, "id_type": party.id_type, "masked_id": party.masked(),
+                  "name": party.masked_name()},
+        "earlier": [earlier_view(e) for e in earlier], "proposal": proposal.as_json(),
+        "labels": {"list": label("first_violation", proposal.list_class),
+                   "outcome": label("outcome", proposal.outcome)}})
 
 
 @router.get("/cases", summary="Cases in your scope (a team sees its own; a grid worker their reports)",
@@ -163,8 +222,8 @@ async def upload_photo(request: Request, user: Reporter) -> JSONResponse:
     async for chunk in request.stream():
         size += len(chunk)
         if size > store.max_bytes:
-            raise PayloadTooLarge(f"photo is over the limit of {store.max_bytes} bytes; send a smaller or more "
-                                  "compressed image", where="body")
+            raise PayloadTooLarge(T("photo is over the limit of {max_bytes} bytes; send a smaller or more "
+                                    "compressed image", max_bytes=store.max_bytes), where="body")
         chunks.append(chunk)
     data = b"".join(chunks)
 
@@ -185,14 +244,15 @@ def get_photo(sha256: Annotated[str, Field(pattern=SHA256)], user: CurrentUser, 
               request: Request) -> Response:
     store: PhotoStore = request.app.state.photos
     if user.role == "planner":  # by role, before any lookup: planners upload none and see no cases
-        raise Forbidden("a planner does not see case photos")
+        raise Forbidden(T("a planner does not see case photos"))
     row, data = store.read(repo.session, sha256)
     if row.uploaded_by != user.username:
         cases = Cases(repo.session)
         holders = repo.session.scalars(
             sa.select(CaseRow).where(sa.cast(CaseRow.photos, sa.String).contains(sha256)))
         if not any(cases.visible(user, c) for c in holders):
-            raise NotFound(f"no photo {sha256}")  # the words of a missing photo: hashes cannot be probed
+            # The words of a missing photo: hashes cannot be probed.
+            raise NotFound(T("no photo {sha256}", sha256=sha256))
     return Response(data, media_type=row.content_type, headers={"ETag": f'"{sha256}"',
                                                                  "Cache-Control": "private, max-age=31536000"})
 

@@ -325,7 +325,7 @@ async def post_request(fmt: str, request: Request) -> JSONResponse:
         key = one.get("idempotency_key")
         if key is not None and not 8 <= len(key) <= 100:
             raise Open311Error(400, "idempotency_key must be 8 to 100 characters (a UUID is ideal)")
-        details: dict[str, Any] = {}
+        details: dict[str, Any] = {"channel": "open311"}  # the report event says how it came (the big screen's sources)
         if answers:
             details["attributes"] = answers
         if one.get("media_url"):

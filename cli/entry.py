@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import sys
 
+import typer
+
 FAST = ("route", "route-file", "reattribute")
 
 
 def main() -> None:
     """Dispatch on the first argument."""
     if len(sys.argv) > 1 and sys.argv[1] in FAST:
-        import typer
-
+        from cli.common import use_language
         from cli.route import reattribute_cmd, route_cmd, route_file_cmd
 
         app = typer.Typer(help="GridGov routing commands.", no_args_is_help=True, pretty_exceptions_enable=False)
+
+        @app.callback()
+        def _speak(ctx: typer.Context) -> None:
+            use_language(ctx)  # as cli.main does: GRIDGOV_LANGUAGE, zh-CN by default
         app.command("route")(route_cmd)
         app.command("route-file")(route_file_cmd)
         app.command("reattribute")(reattribute_cmd)

@@ -1,8 +1,8 @@
 """`gridgov route` and `gridgov route-file`: the routing decision from the command line.
 
-Imports are made where a command needs them (routing, the store, pyarrow, dask), so `gridgov route …` and
+Heavy imports are made where a command needs them (routing, the store, pyarrow, dask), so `gridgov route …` and
 `gridgov route-file …` start without loading the web app, geopandas or anything they do not use
-(`cli/entry.py` sends these two commands here before the full CLI is imported).
+(`cli/entry.py` sends these commands here before the full CLI is imported).
 """
 
 from __future__ import annotations
@@ -13,10 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
+from rich.table import Table
 
-from cli.common import DbUrl, console, err, repository, run
+from cases import clock
+from cli.common import DbUrl, console, err, repository, run, say
 from gis.errors import InvalidInput
-from i18n import T
+from i18n import T, Text, render
+from i18n.units import day as day_text
+from i18n.units import distance, listing, term
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -24,26 +29,27 @@ if TYPE_CHECKING:
     from etl.route_batch import BatchOptions
     from gis.routing.router import Router
 
+CHUNK = 50_000
+
 Crs = Annotated[str, typer.Option(help="wgs84, cgcs2000, gcj02 (Amap/WeChat) or bd09 (Baidu)")]
 At = Annotated[str | None, typer.Option(help="route as of this date, YYYY-MM-DD (default today)")]
 
 
 def _day(at: str | None) -> date:
-    from cases import clock
-
     if at is None:
         return clock.today()
     try:
         return date.fromisoformat(at)
     except ValueError:
-        raise InvalidInput(f"--at {at!r} is not a date like 2026-06-01", where="--at") from None
+        raise InvalidInput(T("--at {text} is not a date like 2026-06-01", text=repr(at)), where="--at") from None
 
 
 def _check_point(lon: float, lat: float, where: str) -> None:
     if not (math.isfinite(lon) and math.isfinite(lat)):
-        raise InvalidInput("longitude/latitude must be finite numbers", where=where)
+        raise InvalidInput(T("longitude/latitude must be finite numbers"), where=where)
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise InvalidInput(f"({lon}, {lat}) is out of range: longitude -180..180, latitude -90..90", where=where)
+        raise InvalidInput(T("({lon}, {lat}) is out of range: longitude -180..180, latitude -90..90", lon=lon, lat=lat),
+                           where=where)
 
 
 def route_cmd(
@@ -59,8 +65,6 @@ def route_cmd(
     """Who is responsible for this point and matter, and why (without --matter: which units hold the point)."""
 
     def body() -> None:
-        from rich.table import Table
-
         from gis.crs import to_wgs84
         from store.routers import RouterCache
 
@@ -73,27 +77,27 @@ def route_cmd(
         with repository(database_url) as repo:
             d = RouterCache().router_at(repo, day).explain(x, y, matter, day, accuracy)
         colour = {"ok": "green", "dispute": "yellow", "gap": "red"}[d.status]
-        console.print(f"[bold]{d.team}[/] {d.team_name}  [{colour}]{d.status}[/]", highlight=False)
-        console.print(d.reason, highlight=False)
+        console.print(f"[bold]{escape(d.team_name)}[/] ({escape(d.team)})  [{colour}]"
+                      f"{escape(render(term('routing_status', d.status)))}[/]", highlight=False)
+        say(d.reason)
         if d.co_owners:
-            console.print(f"co-owners: {', '.join(d.co_owners)}")
-        units = Table("layer", "code", "name", "selected", title=f"units at {d.lon:.6f}, {d.lat:.6f} (WGS84)")
-        for u in d.units:
-            units.add_row(u.layer if u.layer != "zone" else f"zone/{u.kind}", u.code, u.name, "✓" if u.selected else "")
-        console.print(units)
-        rules = Table("rule", "priority", "team", "scope", "matters", title="matching rules")
+            say(T("co-owners: {teams}", teams=listing(d.co_owners)))
+        console.print(_units_table(d.lon, d.lat, [(u.layer, u.kind, u.code, u.name, u.selected) for u in d.units]))
+        rules = _table(T("rule"), T("priority"), T("team"), T("scope"), T("matters"), title=T("matching rules"))
         for r in d.matched_rules:
             rules.add_row(r.code, str(r.priority), r.team, r.scope, r.matters)
         console.print(rules)
-        flags = [f"version {d.version.id} ({d.version.name}, from {d.version.effective_from})",
-                 f"distance to nearest boundary {d.distance_to_boundary_m:.1f} m"]
+        flags: list[Text] = [
+            T("version {id} ({name}, from {day})", id=d.version.id, name=d.version.name,
+              day=day_text(d.version.effective_from) if d.version.effective_from else "—"),
+            T("distance to nearest boundary {distance}", distance=distance(d.distance_to_boundary_m))]
         if d.accuracy_m is not None:
-            flags.append(f"GPS accuracy {d.accuracy_m:g} m")
+            flags.append(T("GPS accuracy {distance}", distance=distance(d.accuracy_m)))
         if d.on_boundary:
-            flags.append("ON A SHARED BOUNDARY: tie-break applied")
+            flags.append(T("ON A SHARED BOUNDARY: tie-break applied"))
         if d.near_boundary:
-            flags.append("NEAR A BOUNDARY: confirm the location")
-        console.print("; ".join(flags), highlight=False)
+            flags.append(T("NEAR A BOUNDARY: confirm the location"))
+        say(listing(flags, clauses=True))
 
     run(body)
 
@@ -101,8 +105,6 @@ def route_cmd(
 def _where(lon: float, lat: float, day: date, database_url: str | None) -> None:
     """The units holding a point in the version in force on `day`, picked by routing's tie-break: the answer
     before any team, matter or rule exists (a county just imported and derived)."""
-    from rich.table import Table
-
     from gis.routing.regions import Regions, build_regions
 
     with repository(database_url) as repo:
@@ -113,17 +115,32 @@ def _where(lon: float, lat: float, day: date, database_url: str | None) -> None:
     names = {u.code: u.name for u in units_of}
     covering = regions.covering_one(lon, lat)
     picked = set(regions.select(covering))
-    units = Table("layer", "code", "name", "selected", title=f"units at {lon:.6f}, {lat:.6f} (WGS84)")
-    for i in covering:
-        r = regions.regions[i]
-        units.add_row(r.layer if r.layer != "zone" else f"zone/{r.kind}", r.code, names[r.code],
-                      "✓" if i in picked else "")
-    console.print(units)
+    console.print(_units_table(lon, lat, [(r.layer, r.kind, r.code, names[r.code], i in picked)
+                                          for i, r in ((i, regions.regions[i]) for i in covering)]))
     chosen = [regions.regions[i] for i in sorted(picked)]
-    place = " › ".join(f"{r.layer} {names[r.code]} ({r.code})" for r in chosen) or "outside every unit"
-    console.print(f"{place}; version {version.id} ({version.name}, from {version.effective_from}). "
-                  "Give --matter CODE for the responsible team (teams, matters and rules come from the catalogue).",
-                  highlight=False)
+    place: str | Text = listing([T("{layer} {name} ({code})", layer=_layer(r.layer, r.kind), name=names[r.code],
+                                   code=r.code) for r in chosen], sep=" › ") if chosen else T("outside every unit")
+    say(T("{place}; version {id} ({name}, from {day}). Give --matter CODE for the responsible team (teams, matters "
+          "and rules come from the catalogue).", place=place, id=version.id, name=version.name,
+          day=day_text(version.effective_from) if version.effective_from else "—"))
+
+
+def _layer(layer: str, kind: str) -> Text:
+    """A layer's word (a zone's kind for a zone) in the reader's language."""
+    return term("zone", kind) if layer == "zone" and kind else term("layer", layer)
+
+
+def _table(*columns: Text, title: Text) -> Table:
+    return Table(*(render(c) for c in columns), title=render(title))
+
+
+def _units_table(lon: float, lat: float, rows: list[tuple[str, str, str, str, bool]]) -> Table:
+    """The units holding a point: layer word, name, code, whether routing used it."""
+    units = _table(T("layer"), T("name"), T("code"), T("selected"),
+                   title=T("units at {lon}, {lat} (WGS84)", lon=format(lon, ".6f"), lat=format(lat, ".6f")))
+    for layer, kind, code, name, selected in rows:
+        units.add_row(render(_layer(layer, kind)), name, code, "✓" if selected else "")
+    return units
 
 
 def route_file_cmd(
@@ -192,7 +209,7 @@ def _route_file(router: Router, source: Path, target: Path, opts: BatchOptions, 
     counts = {"rows": 0, "ok": 0, "dispute": 0, "gap": 0, "near_boundary": 0}
     last_schema = None
     try:
-        with Progress(TextColumn("routing"), BarColumn(), TextColumn("{task.fields[rows]:,} rows"),
+        with Progress(TextColumn(escape(T("routing").render())), BarColumn(), TextColumn("{task.fields[rows]:,}"),
                       TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True) as progress:
             task = progress.add_task("route", total=src.total or None, rows=0)
             for batch in src.batches:

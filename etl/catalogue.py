@@ -36,7 +36,7 @@ SYNONYMS = {"简易程序": "simple", "普通程序": "ordinary", "优先赋权"
 
 # Attribute keys a column holds; anything else in `attributes` goes to 其他属性 as JSON.
 TEAM_KEYS = ("contact", "certified_officers", "also_serves")
-MATTER_KEYS = ("legal_basis", "duplicate_m", "duplicate_h", "first_violation")
+MATTER_KEYS = ("legal_basis", "duplicate_m", "duplicate_h", "first_violation", "first_violation_months")
 
 C = Column
 TEAMS = Sheet("teams", "队伍", "teams", (
@@ -68,12 +68,14 @@ MATTERS = Sheet("matters", "执法事项", "matters", (
       "number", width=12),
     C("first_violation", "首违类别", "first violation", "无 / 不予处罚 / 责令改正前置 / 可单独警告 (blank: not "
       "classified)", "choice", FIRST_VIOLATION, width=14),
+    C("first_violation_months", "首违回溯期(月)", "first violation months", "a party's earlier cases of the matter "
+      "this many months back make it a repeat (1–120; blank: 12)", "int", optional_header=True, width=12),
     C("attributes", "其他属性", "attributes", "other attributes as a JSON object (optional)", "json",
       optional_header=True, width=24),
 ), example={"code": "M-ENV-COAL", "name": "露天晾晒煤泥污染环境", "domain": "生态环境",
             "legal_basis": "《中华人民共和国大气污染防治法》第一百一十七条", "procedure": "ordinary",
             "time_limit": 5, "time_unit": "working_days", "duplicate_m": 100, "duplicate_h": 72,
-            "first_violation": "correction_first"})
+            "first_violation": "correction_first", "first_violation_months": 12})
 DELEGATIONS = Sheet("delegations", "赋权清单", "delegations", (
     C("township", "乡镇编码", "township", "code of the township (a unit of the version)", "code", required=True,
       width=18),
@@ -171,7 +173,8 @@ def matter_row(m: Matter) -> dict[str, Any]:
             "procedure": MATTERS.column("procedure").label(m.procedure), "time_limit": m.time_limit,
             "time_unit": MATTERS.column("time_unit").label(m.time_unit), "duplicate_m": a.pop("duplicate_m", None),
             "duplicate_h": a.pop("duplicate_h", None),
-            "first_violation": MATTERS.column("first_violation").label(fv) if fv else None, "attributes": _json(a)}
+            "first_violation": MATTERS.column("first_violation").label(fv) if fv else None,
+            "first_violation_months": a.pop("first_violation_months", None), "attributes": _json(a)}
 
 
 def delegation_row(d: Delegation, names: dict[str, str] | None = None) -> dict[str, Any]:

@@ -227,12 +227,33 @@ def grid_worker_code(village_code: str) -> str:
     return f"GW-{village_code}"
 
 
+# First-violation lists (首违不罚 / 责令改正前置 / 可单独警告, as 海曙 publishes them): the class and its look-back
+# window in months; "none" marks a matter the county decided is on no list; the rest are not classified.
+FIRST_VIOLATION: dict[str, tuple[str, int]] = {
+    "M-URB-001": ("no_penalty", 12), "M-URB-002": ("no_penalty", 12), "M-URB-003": ("no_penalty", 12),
+    "M-URB-009": ("no_penalty", 12), "M-MKT-003": ("no_penalty", 12), "M-TRN-001": ("no_penalty", 12),
+    "M-ENV-COAL": ("correction_first", 24), "M-HC-002": ("correction_first", 24), "M-URB-010": ("correction_first", 12),
+    "M-EMG-004": ("correction_first", 12), "M-URB-005": ("correction_first", 12),
+    "M-ENV-009": ("warning_only", 12), "M-URB-007": ("warning_only", 12), "M-ENV-001": ("warning_only", 12),
+    "M-HC-006": ("warning_only", 12),
+    "M-MKT-002": ("none", 12), "M-EMG-001": ("none", 12), "M-NR-001": ("none", 12),
+}
+
+
 def build_matters() -> list[Matter]:
     """The enforcement matter catalogue; simple-procedure limits count working hours, ordinary days."""
     return [Matter(code=m.code, name=m.name, domain=m.domain, procedure="simple" if m.procedure == "simple"
                    else "ordinary", time_limit=m.limit,
                    time_unit="working_hours" if m.procedure == "simple" else "working_days",
-                   attributes={"title": f"对{m.name}的行政处罚"}) for m in MATTERS]
+                   attributes={"title": f"对{m.name}的行政处罚", **_first_violation(m.code)}) for m in MATTERS]
+
+
+def _first_violation(code: str) -> dict[str, object]:
+    if code not in FIRST_VIOLATION:
+        return {}
+    klass, months = FIRST_VIOLATION[code]
+    return {"first_violation": klass} if klass == "none" else {"first_violation": klass,
+                                                                "first_violation_months": months}
 
 
 def build_delegations(townships: Sequence[Unit], scenic_township: str) -> list[Delegation]:

@@ -25,6 +25,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from cases import clock
 from cases.calendar import WorkCalendar, bundled_calendar
+from cases.first_violation import OUTCOMES, parse_party
 from cases.workflow import (
     WITH_TEAM,
     CaseState,
@@ -44,10 +45,12 @@ from gis.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gis.routing import Decision, Router
 from i18n import T, Text
 from i18n.terms import label
+from i18n.units import distance as metres_text
 from i18n.units import moment, term
 from store.db import transaction
 from store.disputes import Disputes
-from store.schema import CaseEventRow, CaseRow, MatterRow, PhotoRow, ReportKeyRow, TeamRow
+from store.first_violation import record_outcome
+from store.schema import ActionKeyRow, CaseEventRow, CaseRow, MatterRow, PhotoRow, ReportKeyRow, TeamRow
 from store.users import User
 
 OPEN_STATES = ("reported", "registered", "dispatched", "arrived", "handled", "fed_back", "checked", "suspended")
@@ -57,9 +60,9 @@ PLATFORM = "platform"  # the actor of automatic steps
 CLOCK_SKEW = timedelta(minutes=10)  # how far a phone's clock may run ahead of the server's
 # Who may take which step (beyond seeing the case): the platform directs, the owning team works the case.
 DISPATCHER_ACTIONS = frozenset({"register", "dispatch", "check", "close", "transfer", "add_co_owner", "suspend",
-                                "resume", "extend", "escalate", "cancel", "locate"})
+                                "resume", "extend", "escalate", "cancel", "locate", "link_duplicate"})
 TEAM_ACTIONS = frozenset({"arrive", "handle", "feedback"})
-STORE_ACTIONS = frozenset({"locate"})  # steps that change the case's place, not its workflow state
+STORE_ACTIONS = frozenset({"locate", "link_duplicate"})  # steps that change the case's place or link, not its state
 
 
 def on_reroute(status: str) -> tuple[str, Text | None]:
@@ -137,9 +140,10 @@ def case_view(row: CaseRow, now: datetime | None = None) -> dict[str, Any]:
         "closed_at": clock.iso(row.closed_at), "on_time": row.on_time,
         "allowed_actions": list(allowed_actions(state)),
         "updated_at": clock.iso(row.updated_at),
+        "outcome": row.outcome, "outcome_detail": row.outcome_detail,
         # The words a person reads for the codes above, in the request's language (the codes never change).
         "labels": {"status": label("status", row.status), "triage": label("triage", row.triage),
-                   "procedure": label("procedure", row.procedure),
+                   "procedure": label("procedure", row.procedure), "outcome": label("outcome", row.outcome),
                    "allowed_actions": [label("action", a) for a in allowed_actions(state)]},
     }
 
@@ -317,7 +321,7 @@ class Cases:
     def _team_ref(self, code: str) -> TeamRef:
         kind = self.session.scalar(sa.select(TeamRow.kind).where(TeamRow.code == code))
         if kind is None:
-            raise InvalidInput(f"unknown team {code!r}; GET /teams lists the team codes", where="team")
+            raise InvalidInput(T("unknown team {code}; GET /teams lists the team codes", code=repr(code)), where="team")
         return TeamRef.model_validate({"code": code, "kind": kind})
 
     # -- intake -----------------------------------------------------------------------------------
@@ -331,24 +335,28 @@ class Cases:
                        ReportKeyRow.idempotency_key == report.idempotency_key)).first()
             if earlier is not None:
                 if earlier.body_hash != report.body_hash():
-                    raise Conflict(f"idempotency key {report.idempotency_key!r} was already used for a different "
-                                   f"report (case {earlier.id}); a retry must resend the same report, a new report "
-                                   "needs a new key", where="idempotency_key")
+                    raise Conflict(T("idempotency key {key} was already used for a different report (case {id}); a "
+                                     "retry must resend the same report, a new report needs a new key",
+                                     key=repr(report.idempotency_key), id=earlier.id), where="idempotency_key")
                 return Intake(earlier, replayed=True)
         if report.external_id and self.session.scalar(
                 sa.select(CaseRow.id).where(CaseRow.external_id == report.external_id)) is not None:
-            raise Conflict(f"a case with external id {report.external_id} already exists", where="external_id")
+            raise Conflict(T("a case with external id {id} already exists", id=report.external_id),
+                           where="external_id")
         matter = self.session.scalars(sa.select(MatterRow).where(MatterRow.code == report.matter)).first()
         if matter is None:
-            raise InvalidInput(f"unknown category {report.matter!r}; GET /matters lists the matter codes",
+            raise InvalidInput(T("unknown category {matter}; GET /matters lists the matter codes",
+                                 matter=repr(report.matter)),
                                where="matter")
         reported_at = clock.to_local(report.reported_at or now)  # naive: the county's wall-clock time
         if reported_at > now + CLOCK_SKEW:
-            raise InvalidInput(f"reported_at {reported_at.isoformat()} is in the future (server time "
-                               f"{now.isoformat(timespec='seconds')}); check the phone's clock", where="reported_at")
+            raise InvalidInput(T("reported_at {reported_at} is in the future (server time {now}); check the "
+                                 "phone's clock",
+                                 reported_at=reported_at.isoformat(), now=now.isoformat(timespec='seconds')),
+                               where="reported_at")
         for sha in report.photos:
             if self.session.get(PhotoRow, sha) is None:
-                raise InvalidInput(f"unknown photo {sha}; upload it first with POST /photos", where="photos")
+                raise InvalidInput(T("unknown photo {sha}; upload it first with POST /photos", sha=sha), where="photos")
         state, opened = open_case(matter, reported_at)
         lon = lat = None
         decision: dict[str, Any] = {}
@@ -474,6 +482,24 @@ class Cases:
                              id=case_id), where="revision") from None
         return row, len(steps)
 
+    def replayed(self, user: User, case_id: int, key: str, body_hash: str) -> CaseRow | None:
+        """The case, when this actor already sent these steps under `key` (an outbox's retry): nothing is applied
+        again. The same key for different steps is a 409."""
+        kept = self.session.get(ActionKeyRow, (user.username, key))
+        if kept is None:
+            return None
+        if kept.case_id != case_id or kept.body_hash != body_hash:
+            raise Conflict(T("idempotency key {key} was already used for other steps (case {id}); a retry must "
+                             "resend the same steps, new steps need a new key", key=repr(key), id=kept.case_id),
+                           where="idempotency_key")
+        return self.get(user, case_id)
+
+    def remember(self, user: User, row: CaseRow, key: str, body_hash: str, steps: int) -> None:
+        """Keep the key of applied steps (a racing retry fails here on the primary key and reads the winner's)."""
+        self.session.add(ActionKeyRow(actor=user.username, idempotency_key=key, case_id=row.id,
+                                      revision=row.revision, steps=steps, body_hash=body_hash))
+        self.session.flush()
+
     def _authorise(self, user: User, row: CaseRow, name: str) -> None:
         known = DISPATCHER_ACTIONS | TEAM_ACTIONS | {"evaluate"}
         if name not in known:
@@ -530,6 +556,8 @@ class Cases:
         state = case_state(row)
         if name == "locate":
             return self._locate(user, row, state, step, lon, lat, at, now, router_at, note)
+        if name == "link_duplicate":
+            return self._link_duplicate(user, row, state, step, at, now, note)
         extra: dict[str, Any] = {"note": note}
         if name == "transfer":
             extra |= self._reroute(row, step, at, router_at)
@@ -541,10 +569,66 @@ class Cases:
             step["team"] = self._team_ref(code).model_dump()
         if name == "register" and row.linked_to is not None and row.status == "duplicate":
             extra["registered_despite_link"] = row.linked_to
+        if name == "arrive":
+            extra |= self._arrival(row, step, lon, lat)
+        handling = self._handling(row, step) if name == "handle" else None
+        if handling is not None and handling["procedure"] != state.procedure:
+            state = state.model_copy(update={"procedure": handling["procedure"]})  # the officer's 简易/普通
+            extra["procedure"] = handling["procedure"]
         new, ev = apply(state, parse_action(step), at, self.calendar)
         self._save(row, new)
+        if handling is not None:
+            photos = handling["photos_before"] + handling["photos_after"]
+            row.photos = list(dict.fromkeys([*(row.photos or []), *photos]))  # shown to whoever sees the case
+            extra |= {k: handling[k] for k in ("photos_before", "photos_after") if handling[k]}
+            extra["outcome"] = record_outcome(self.session, row, handling["party"], handling["outcome"], at,
+                                              user.username, new.procedure)
         self._log(row, ev, user.username, now, lon=lon, lat=lat, extra=extra)
         return None
+
+    def _arrival(self, row: CaseRow, step: dict[str, Any], lon: float | None, lat: float | None) -> dict[str, Any]:
+        """报到: where the officer stood, how sure the phone was, and how far from the case (a warning past the
+        matter's radius: its duplicate radius 查重半径, or the default when it has none)."""
+        accuracy = step.pop("accuracy_m", None)
+        if accuracy is not None and not (isinstance(accuracy, int | float) and not isinstance(accuracy, bool)
+                                         and math.isfinite(accuracy) and 0 <= accuracy <= 100_000):
+            raise InvalidInput(T("accuracy_m must be a number of metres from 0 to 100000"), where="accuracy_m")
+        out: dict[str, Any] = {"accuracy_m": accuracy}
+        if lon is None or lat is None or row.lon is None or row.lat is None:
+            return out
+        matter = self.session.scalars(sa.select(MatterRow).where(MatterRow.code == row.matter_code)).first()
+        radius = float((matter.attributes if matter else {}).get("duplicate_m") or DEFAULT_DUPLICATE_M)
+        kx, ky = metres_per_degree((lat + row.lat) / 2)
+        distance = math.hypot((lon - row.lon) * kx, (lat - row.lat) * ky)
+        out |= {"distance_m": round(distance, 1), "radius_m": radius, "far": distance > radius}
+        if distance > radius:
+            out["warning"] = T("arrived {distance} from the case, farther than the matter's radius {radius}",
+                               distance=metres_text(distance), radius=metres_text(radius)).render()
+        return out
+
+    def _handling(self, row: CaseRow, step: dict[str, Any]) -> dict[str, Any]:
+        """处置's record: the procedure chosen, photos before and after, the party and the outcome (checked before
+        anything is written)."""
+        procedure = step.pop("procedure", None) or row.procedure
+        if procedure not in ("simple", "ordinary"):
+            raise InvalidInput(T("procedure must be simple or ordinary, got {value}", value=repr(procedure)),
+                               where="procedure")
+        photos: dict[str, list[str]] = {}
+        for key in ("photos_before", "photos_after"):
+            value = step.pop(key, None) or []
+            if not (isinstance(value, list) and len(value) <= 9 and all(isinstance(v, str) for v in value)):
+                raise InvalidInput(T("{field} must be a list of at most 9 photo checksums", field=key), where=key)
+            for sha in value:
+                if self.session.get(PhotoRow, sha) is None:
+                    raise InvalidInput(T("unknown photo {sha}; upload it first with POST /photos", sha=sha),
+                                       where=key)
+            photos[key] = value
+        party_data, outcome = step.pop("party", None), step.pop("outcome", None)
+        party = parse_party(party_data) if party_data is not None else None
+        if outcome is not None and outcome not in OUTCOMES:
+            raise InvalidInput(T("outcome must be one of {outcomes}, got {value}", outcomes=", ".join(OUTCOMES),
+                                 value=repr(outcome)), where="outcome")
+        return {"procedure": procedure, "party": party, "outcome": outcome, **photos}
 
     def _reroute(self, row: CaseRow, step: dict[str, Any], at: datetime,
                  router_at: Callable[[date], Router]) -> dict[str, Any]:
@@ -592,6 +676,42 @@ class Cases:
         self.event(row, user.username, "locate", at, now, from_status=state.status, reason=note or "",
                    detail={"was": was, "team": decision.team, "routing_status": decision.status,
                            "reason": decision.reason}, lon=lon, lat=lat)
+
+    def _link_duplicate(self, user: User, row: CaseRow, state: CaseState, step: dict[str, Any], at: datetime,
+                        now: datetime, note: str | None) -> None:
+        """A dispatcher marks a report not yet registered as a duplicate of an open case: it leaves the triage
+        queue, both cases show the link, and it becomes a case of its own only if someone registers it."""
+        if set(step) - {"action", "case"}:
+            raise InvalidInput(T("link_duplicate takes case, at and note; not {field}",
+                                 field=sorted(set(step) - {"action", "case"})[0]), where="action")
+        target_id = step.get("case")
+        if not isinstance(target_id, int) or isinstance(target_id, bool) or not 0 < target_id < 2**31:
+            raise InvalidInput(T("link_duplicate needs the number of the open case this report repeats"),
+                               where="case")
+        if state.status != "reported":
+            raise Conflict(T("cannot {action}: case is {status}; only a report not yet registered is linked",
+                             action=term("action", "link_duplicate"), status=term("status", state.status)),
+                           where="action")
+        if target_id == row.id:
+            raise InvalidInput(T("a case cannot be a duplicate of itself"), where="case")
+        target = self.session.get(CaseRow, target_id)
+        if target is None or not self.visible(user, target):
+            raise InvalidInput(T("no case {id} in your scope", id=target_id), where="case")
+        if target.status == "duplicate" and target.linked_to is not None:
+            raise InvalidInput(T("case {id} is itself a duplicate of case {original}; link to case {original}",
+                                 id=target.id, original=target.linked_to), where="case")
+        if target.status not in OPEN_STATES:
+            raise Conflict(T("case {id} is {status}; a report is linked to an open case", id=target.id,
+                             status=term("status", target.status)), where="case")
+        was_status, was_link = row.status, row.linked_to
+        row.linked_to = target.id
+        self._save(row, state.model_copy(update={"revision": state.revision + 1,
+                                                 "updated_at": max(at, state.updated_at)}))
+        self.event(row, user.username, "link_duplicate", at, now, from_status=was_status,
+                   reason=note or T("same as case {id}", id=target.id).render(),
+                   detail={"case": target.id, "was": was_link})
+        self.event(target, user.username, "duplicate_reported", at, now, from_status=target.status,
+                   reason=T("case {id} reports the same", id=row.id).render(), detail={"case": row.id})
 
     # -- re-routing after a new boundary version --------------------------------------------------------
     def reroute(self, row: CaseRow, decision: Decision, actor: str, now: datetime, reason: str) -> str:

@@ -296,6 +296,10 @@ class CaseRow(Base):
     on_time: Mapped[bool | None] = mapped_column(nullable=True)
     address: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
     photos: Mapped[list[str]] = mapped_column(JSONType, default=list)  # SHA-256 checksums of PhotoRow
+    # The recorded outcome (first-violation lists, migration 0012): no_penalty | correction_order | warning |
+    # penalty, and its list, basis, proposal and masked party.
+    outcome: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
+    outcome_detail: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
 
     # An UPDATE only succeeds against the revision it read (optimistic concurrency; the code sets it).
     __mapper_args__ = {"version_id_col": revision, "version_id_generator": False}
@@ -368,3 +372,44 @@ class DisputeRow(Base):
     revision: Mapped[int] = mapped_column(default=0)
 
     __mapper_args__ = {"version_id_col": revision, "version_id_generator": False}
+
+
+class AppSecretRow(Base):
+    """A deployment secret drawn by a migration (0012: the salt of party hashes)."""
+
+    __tablename__ = "app_secret"
+    name: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.String(128))
+
+
+class CasePartyRow(Base):
+    """The party (当事人) of a handled case: the ID only as a salted hash and a masked form (migration 0012)."""
+
+    __tablename__ = "case_party"
+    __table_args__ = (sa.UniqueConstraint("case_id", "party_hash", name="uq_case_party"),
+                      sa.Index("ix_case_party_lookup", "party_hash", "matter_code", "at"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("case_record.id"))
+    matter_code: Mapped[str] = mapped_column(sa.String(64))
+    kind: Mapped[str] = mapped_column(sa.String(16))  # person | organisation
+    id_type: Mapped[str] = mapped_column(sa.String(16))  # id_card | uscc
+    party_hash: Mapped[str] = mapped_column(sa.String(64))
+    masked_id: Mapped[str] = mapped_column(sa.String(32))
+    name: Mapped[str] = mapped_column(sa.String(200), default="")  # a person's name is masked too (张*)
+    at: Mapped[datetime] = mapped_column(Instant())  # when the case was handled: the look-back counts from it
+    outcome: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
+    list_class: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
+    first: Mapped[bool] = mapped_column()
+    recorded_by: Mapped[str] = mapped_column(sa.String(64))
+
+
+class ActionKeyRow(Base):
+    """An actor's idempotency key for steps on a case: a replayed outbox item gets the first answer (0012)."""
+
+    __tablename__ = "action_key"
+    actor: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("case_record.id"))
+    revision: Mapped[int] = mapped_column()  # the case's revision after the steps
+    steps: Mapped[int] = mapped_column()
+    body_hash: Mapped[str] = mapped_column(sa.String(64))

@@ -32,7 +32,7 @@ from tests import routing_scenario as sc
 from tests.conftest import _reset_postgres, table_counts
 from tests.independent import Reference
 
-runner = CliRunner()
+runner = CliRunner(env={"GRIDGOV_LANGUAGE": "en"})  # the English these tests read (zh-CN: test_i18n_cli)
 BASIS = "《乡镇综合行政执法事项目录》"
 TEAM_HEADERS = ["队伍编码", "队伍名称", "类型", "上级队伍", "服务单位", "联系方式", "持证人数"]
 TEAM_ROWS = [
@@ -45,11 +45,11 @@ TEAM_ROWS = [
     ["MARKET", "市场监管所", "县直部门", None, None, None, 3.0],
 ]
 MATTER_HEADERS = ["事项编码", "事项名称", "领域", "法律依据", "默认程序", "办理时限", "时限单位", "查重半径(米)",
-                  "查重时窗(小时)", "首违类别"]
+                  "查重时窗(小时)", "首违类别", "首违回溯期(月)"]
 MATTER_ROWS = [
     ["M-STREET", "占道经营", "城市管理", "《城市市容和环境卫生管理条例》第十七条", "简易", 2, "工作小时", 50, 24,
-     "责令改正前置"],
-    ["M-LAND", "非法占地", "自然资源", "《土地管理法》第七十七条", "普通", 10, "工作日", None, None, "不予处罚"],
+     "责令改正前置", None],
+    ["M-LAND", "非法占地", "自然资源", "《土地管理法》第七十七条", "普通", 10, "工作日", None, None, "不予处罚", 24],
     ["M-POLL", "露天焚烧", "生态环境", None, "普通程序", 5, "工作日", 0, 0, "可单独警告"],
     ["M-NOISE", "噪声扰民", "城市管理", None, "普通", 5, "工作日", 100.5, None, "无"],
 ]
@@ -219,6 +219,7 @@ def test_import_a_filled_workbook_routes_like_the_scenario(engine: Engine, datab
         "duplicate_m": 0, "duplicate_h": 0, "first_violation": "warning_only"}
     assert matters["M-NOISE"].attributes == {"duplicate_m": 100.5, "first_violation": "none"}
     assert matters["M-LAND"].attributes["first_violation"] == "no_penalty"
+    assert matters["M-LAND"].attributes["first_violation_months"] == 24  # the look-back window (首违回溯期)
     assert sorted(delegations, key=lambda d: (d.township_code, d.matter_code)) == [
         Delegation(township_code="T1", matter_code="M-NOISE", batch="第二批", effective_from=date(2026, 3, 1),
                    situation="by_law", note="成熟一批、赋予一批"),

@@ -1,4 +1,4 @@
-"""The map pages (wall, phone, planner, dispute), built with folium and served with every asset by GridGov.
+"""The map pages (wall, phone, officer, planner, dispute), built with folium and served with every asset by GridGov.
 
 folium lays out the Leaflet map, its empty layer groups and the layer control; the page's own script
 (`web/static/<page>.js`) fills the groups from the API and keeps them live. Leaflet and its plugins are
@@ -13,18 +13,18 @@ import json
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import folium
 import jinja2
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from markupsafe import escape
 
 from config import Settings
 from gis.errors import InvalidInput, NotFound
-from i18n import DEFAULT_LANGUAGE, N_, gettext, negotiate, normalize
+from i18n import DEFAULT_LANGUAGE, N_, T, gettext, negotiate, normalize
 from i18n.terms import TERMS
 from web.basemap import open_basemap
 
@@ -41,9 +41,10 @@ class Page:
     """What differs between the pages: title, who signs in by default, layer groups, plugins."""
 
     def __init__(self, name: str, title: str, demo_user: str, groups: dict[str, str], *, geoman: bool = False,
-                 zoom_control: bool = True) -> None:
+                 zoom_control: bool = True, scripts: tuple[str, ...] = ()) -> None:
         self.name, self.title, self.demo_user, self.groups = name, title, demo_user, groups
         self.geoman, self.zoom_control = geoman, zoom_control
+        self.scripts = scripts  # shared scripts (web/static/<name>.js) loaded after gg.js, before the page's
 
 
 # Titles and layer names are message ids (English), shown in the page's language.
@@ -51,14 +52,26 @@ PAGES = {
     "wall": Page("wall", N_("Command centre"), "dispatcher", {
         "county": N_("County"), "township": N_("Townships"), "village": N_("Villages"), "zone": N_("Special zones"),
         "hotspots": N_("Hotspots (H3)"), "cases": N_("Cases")}),
+    # The big screen (大屏) of the command centre: dark, large type, charts around the map (its script loads the
+    # vendored ECharts itself, while the page's first requests are out).
+    "screen": Page("screen", N_("Command centre big screen"), "dispatcher", {
+        "county": N_("County"), "township": N_("Townships"), "hotspots": N_("Hotspots (H3)"), "cases": N_("Cases")},
+        zoom_control=False),
     "phone": Page("phone", N_("Grid worker's report"), "worker", {
-        "township": N_("Townships"), "village": N_("Villages"), "pin": N_("Pin")}, zoom_control=False),
+        "township": N_("Townships"), "village": N_("Villages"), "pin": N_("Pin")}, zoom_control=False,
+        scripts=("outbox",)),
+    "officer": Page("officer", N_("Enforcement officer"), "team", {
+        "township": N_("Townships"), "village": N_("Villages"), "cases": N_("Cases"), "me": N_("My position")},
+        zoom_control=False, scripts=("outbox",)),
     "planner": Page("planner", N_("Boundary planner"), "planner", {
         "township": N_("Townships"), "village": N_("Villages"), "grid": N_("Grids"), "zone": N_("Special zones"),
         "cells": N_("H3 cells"), "problems": N_("Topology problems")}, geoman=True),
     "dispute": Page("dispute", N_("Jurisdiction lookup"), "auditor", {
         "township": N_("Townships"), "village": N_("Villages"), "grid": N_("Grids"), "zone": N_("Special zones"),
         "query": N_("Query")}, geoman=True),
+    "console": Page("console", N_("Dispatch console"), "dispatcher", {
+        "county": N_("County"), "township": N_("Townships"), "village": N_("Villages"), "zone": N_("Special zones"),
+        "cases": N_("Cases waiting"), "selected": N_("Selected case")}),
 }
 # Babel extraction of what the pages show: their scripts' t("..."), their templates' {{ t("...") }} and this
 # module's N_("...") (titles, layer names). The same passes as i18n/check.py, limited to the web package.
@@ -117,7 +130,8 @@ def render_page(page: Page, settings: Settings, lang: str | None = None) -> str:
         folium.TileLayer(tiles=tiles, attr=settings.basemap_attribution or "basemap", name=t(N_("Basemap")),
                          max_zoom=MAX_ZOOM, overlay=False, control=True).add_to(fmap)
     groups = {key: folium.FeatureGroup(name=t(label)).add_to(fmap) for key, label in page.groups.items()}
-    control = folium.LayerControl(collapsed=page.name == "phone", position="topleft" if page.name == "wall"
+    control = folium.LayerControl(collapsed=page.name in ("phone", "officer", "screen"),
+                                  position="topleft" if page.name == "wall"
                                   else "topright")
     control.add_to(fmap)
     root: Any = fmap.get_root()  # a branca Figure: header, html and script sections
@@ -131,7 +145,9 @@ def render_page(page: Page, settings: Settings, lang: str | None = None) -> str:
         root.header.add_child(folium.Element(line))
     root.html.add_child(folium.Element(_TEMPLATES.get_template(f"{page.name}.html").render(t=t, lang=lang)))
     scripts = (([GEOMAN_JS] if page.geoman else [])
-               + ['<script src="/static/gg.js"></script>', f'<script src="/static/{page.name}.js"></script>'])
+               + ['<script src="/static/gg.js"></script>']
+               + [f'<script src="/static/{name}.js"></script>' for name in page.scripts]
+               + [f'<script src="/static/{page.name}.js"></script>'])
     for line in scripts:
         root.html.add_child(folium.Element(line))
     config = {"page": page.name, "lang": lang, "refresh_seconds": settings.wall_refresh_seconds, "max_zoom": MAX_ZOOM,
@@ -182,8 +198,11 @@ def install_pages(app: FastAPI) -> None:
     router = APIRouter(tags=["pages"], include_in_schema=False)
 
     def make(page: Page) -> Any:
-        def handler(request: Request) -> HTMLResponse:
+        def handler(request: Request) -> Response:
             settings: Settings = request.app.state.settings
+            if page.name == "wall" and request.query_params.get("screen") == "big":  # the wall's big-screen mode
+                query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "screen"])
+                return RedirectResponse("/screen" + (f"?{query}" if query else ""), status_code=307)
             return HTMLResponse(render_page(page, settings, page_language(request)), headers={
                 "Content-Security-Policy": security_policy(settings), "Cache-Control": "no-cache",
                 "Vary": "Accept-Language", "X-Content-Type-Options": "nosniff"})
@@ -213,9 +232,9 @@ def install_pages(app: FastAPI) -> None:
     def basemap(z: int, x: int, y: int) -> Response:
         """A raster tile of the configured MBTiles or PMTiles file (204 where it holds none)."""
         if local is None:
-            raise NotFound("no local basemap is configured (GRIDGOV_BASEMAP_FILE)")
+            raise NotFound(T("no local basemap is configured (GRIDGOV_BASEMAP_FILE)"))
         if not (0 <= z <= 24 and 0 <= x < 2**z and 0 <= y < 2**z):
-            raise InvalidInput(f"tile {z}/{x}/{y} does not exist", where="tile")
+            raise InvalidInput(T("tile {z}/{x}/{y} does not exist", z=z, x=x, y=y), where="tile")
         data = local.tile(z, x, y)
         if data is None:
             return Response(status_code=204)

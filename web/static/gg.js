@@ -151,7 +151,9 @@
   GG.showUser = function () {
     const el = GG.$("#gg-user");
     const u = GG.user();
-    if (el) el.textContent = u ? u.username + " · " + GG.term("role", u.role) + (u.team ? " · " + GG.teamName(u.team) : "") : "";
+    // Names, never codes: the team once its name is known (the reference data may still be loading, or offline).
+    const team = u && u.team && GG.ref.teams[u.team] ? " · " + GG.ref.teams[u.team].name : "";
+    if (el) el.textContent = u ? u.username + " · " + GG.term("role", u.role) + team : "";
   };
   GG.signOut = async function () {
     if (GG.beforeSignOut && !GG.beforeSignOut()) return;
@@ -179,10 +181,12 @@
     for (let i = 0; i < code.length; i++) h = (h * 31 + code.charCodeAt(i)) >>> 0;
     return PALETTE[h % PALETTE.length];
   };
+  // Eleven states, eleven colours told apart at a glance (one blue only; pairwise CIELAB ΔE ≥ 25, checked by
+  // tests/test_web.py): warm while the case waits for someone, cool once a team works it, green when done.
   GG.STATE_COLOURS = {
-    reported: "#e31a1c", registered: "#fd8d3c", dispatched: "#feb24c", arrived: "#41b6c4", handled: "#1d91c0",
-    fed_back: "#225ea8", checked: "#6a51a3", suspended: "#969696", closed: "#31a354", evaluated: "#006d2c",
-    cancelled: "#bdbdbd",
+    reported: "#d62728", registered: "#ff7f0e", dispatched: "#f2c500", arrived: "#17becf", handled: "#1f4fd6",
+    fed_back: "#9b59d0", checked: "#e377c2", suspended: "#7f7f7f", closed: "#2ca02c", evaluated: "#8c564b",
+    cancelled: "#c7c7a0",
   };
   GG.stateColour = (s) => GG.STATE_COLOURS[s] || "#000";
 
@@ -271,6 +275,65 @@
   };
   /** A date as YYYY-MM-DD on the county's calendar (the server's "today" for versions; not the browser's day). */
   GG.isoDay = (d) => { const p = GG.wallParts(d); return p.year + "-" + p.month + "-" + p.day; };
+
+  // ---- shared by the map pages that draw cases and hotspots at any screen size (the big screen) ----------
+  /** The hotspot ramp, light to dark, as the wall draws it. */
+  GG.HOT_RAMP = ["#fff5eb", "#fdd0a2", "#fd8d3c", "#e6550d", "#a63603", "#7f2704"];
+  /** H3 resolution for a zoom: coarse hexagons zoomed out, fine ones zoomed in. */
+  GG.hexRes = function (z) {
+    if (z <= 9) return 5;
+    if (z <= 10) return 6;
+    if (z <= 12) return 7;
+    if (z <= 13) return 8;
+    if (z <= 15) return 9;
+    return 10;
+  };
+  /** How much larger than on a 1920×1080 desk screen symbols must be drawn to read the same from the same
+      share of a viewer's eye: 2 on a 3840×2160 wall, 1 at 1920×1080 (never below 0.75). */
+  GG.screenScale = () => Math.max(0.75, Math.min(window.innerWidth / 1920, window.innerHeight / 1080));
+  const loadedScripts = {};
+  /** Load a script of ours once (e.g. a large vendored library a page needs only after its first requests). */
+  GG.loadScript = function (src) {
+    if (!loadedScripts[src]) {
+      loadedScripts[src] = new Promise((resolve, reject) => {
+        const el = document.createElement("script");
+        el.src = src;
+        el.onload = () => resolve();
+        el.onerror = () => { delete loadedScripts[src]; reject(new Error(t("Could not load {file}", {file: src}))); };
+        document.head.appendChild(el);
+      });
+    }
+    return loadedScripts[src];
+  };
+  /** A row of the case feed (GET /wall/cases: arrays in the order of `columns`) as an object. */
+  GG.feedRow = function (columns, row) {
+    const o = {};
+    columns.forEach((c, i) => { o[c] = row[i]; });
+    return o;
+  };
+  /** The hexagons of a GET /hotspots answer as a few Leaflet multipolygons, one per ramp colour, so 10^4 cells
+      cost a handful of layers (opts: renderer, pane, opacity, line). Each polygon keeps its cells' counts. */
+  GG.hexLayers = function (data, opts) {
+    opts = opts || {};
+    const max = Math.max(1, data.max), ramp = GG.HOT_RAMP, rings = ramp.map(() => []), counts = ramp.map(() => 0);
+    data.cells.forEach((c) => {
+      const ring = [];
+      for (let i = 0; i < c.b.length; i += 2) ring.push([c.b[i + 1], c.b[i]]);
+      const level = Math.min(ramp.length - 1, Math.floor((c.n / max) * (ramp.length - 1) + 0.5));
+      rings[level].push([ring]);
+      counts[level] += 1;
+    });
+    const out = [];
+    rings.forEach((r, level) => {
+      if (!r.length) return;
+      const p = L.polygon(r, {stroke: !!opts.line, color: opts.line || ramp[level], weight: 0.5, fillColor: ramp[level],
+        fillOpacity: opts.opacity == null ? 0.55 : opts.opacity, interactive: false, renderer: opts.renderer,
+        pane: opts.pane || "overlayPane"});
+      p.cells = counts[level];
+      out.push(p);
+    });
+    return out;
+  };
 
   /** Leaflet's and leaflet-geoman's own words (button titles) in the page's language. */
   function speakLeaflet(map) {

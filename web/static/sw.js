@@ -3,7 +3,8 @@
    outbox. Network first, so an online phone always gets the current page and data. */
 "use strict";
 const CACHE = "gridgov-phone-v1";
-const SHELL = ["/phone", "/static/gg.js", "/static/phone.js", "/static/gridgov.css",
+const SHELL = ["/phone", "/officer", "/static/gg.js", "/static/outbox.js", "/static/phone.js", "/static/officer.js",
+  "/static/gridgov.css",
   "/static/vendor/leaflet/leaflet.js", "/static/vendor/leaflet/leaflet.css",
   "/static/vendor/leaflet/images/marker-icon.png", "/static/vendor/leaflet/images/marker-icon-2x.png",
   "/static/vendor/leaflet/images/marker-shadow.png", "/static/vendor/leaflet/images/layers.png"];
