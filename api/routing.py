@@ -9,12 +9,14 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from api.auth import current_user
 from api.deps import GridGovRoute, get_repo
+from api.route_stream import RouteStream, answer_type, stream_type
 from cases import clock
+from etl.route_batch import BatchOptions
 from gis.crs import to_wgs84
 from gis.errors import InvalidInput, PayloadTooLarge
 from gis.routing import Router
@@ -151,7 +153,10 @@ def _geojson_count(doc: Any) -> int:
 
 
 async def _raw_body(request: Request) -> bytes:
-    """The request body as bytes (parsed on the endpoint's thread, so the event loop never parses megabytes)."""
+    """The request body as bytes (parsed on the endpoint's thread, so the event loop never parses megabytes);
+    a streamed batch (NDJSON, Arrow IPC) is left unread: its answer reads it chunk by chunk."""
+    if stream_type(request.headers.get("content-type")) is not None:
+        return b""
     return await request.body()
 
 
@@ -185,11 +190,16 @@ def routers(request: Request) -> RouterCache:
 @router.post("/route", summary="Who is responsible for these points and this matter, and why",
              response_model=None, openapi_extra=ROUTE_BODY,
              responses={200: {"description": "decisions (Decision schema) or summary rows"}})
-def route(repo: Repo, request: Request, raw: Annotated[bytes, Depends(_raw_body)]) -> JSONResponse:
+def route(repo: Repo, request: Request, raw: Annotated[bytes, Depends(_raw_body)]) -> Response:
     """Route one point or a batch; every decision carries its explanation (or summary columns).
 
     The body is parsed once and its points counted before any of them is validated, so an oversized batch
-    is refused in the time it takes to parse it (the bytes themselves are capped by GRIDGOV_MAX_UPLOAD_MIB)."""
+    is refused in the time it takes to parse it (the bytes themselves are capped by GRIDGOV_MAX_UPLOAD_MIB).
+    A body of type application/x-ndjson or application/vnd.apache.arrow.stream is a streamed batch: rows in,
+    rows out with route-file's columns, chunk by chunk (`?matter=`, `?crs=`, `?at=`; api/route_stream.py)."""
+    kind = stream_type(request.headers.get("content-type"))
+    if kind is not None:
+        return _route_stream(repo, request, kind)
     try:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -231,6 +241,29 @@ def route(repo: Repo, request: Request, raw: Annotated[bytes, Depends(_raw_body)
         d = r.explain(x, y, body.matter, day, p.accuracy_m).model_dump(mode="json")
         decisions.append({"id": p.id, "input": {"lon": p.lon, "lat": p.lat, "crs": body.crs}, **d})
     return _json({"version": version, "matter": body.matter, "day": day.isoformat(), "decisions": decisions})
+
+
+def _route_stream(repo: Repository, request: Request, kind: str) -> Response:
+    """The streamed answer: options from the query, the router of the day, then rows as they come."""
+    q = request.query_params
+    try:
+        at = StreamQuery.model_validate({k: q[k] for k in ("matter", "crs", "at") if k in q})
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("query", *e["loc"])} for e in exc.errors()]) from None
+    day = RouteRequest(matter="-", lat=0, lon=0, at=at.at).day()
+    r = routers(request).router_at(repo, day)
+    if at.matter is not None:
+        r.matter_index(at.matter)  # an unknown matter is refused before any row is read
+    opts = BatchOptions(day=day, matter=at.matter, crs=at.crs)
+    return RouteStream(r, opts, kind, answer_type(request.headers.get("accept"), kind))
+
+
+class StreamQuery(BaseModel):
+    """The query of a streamed `POST /route`."""
+
+    matter: str | None = Field(default=None, min_length=1, max_length=64)
+    crs: CRSName = "wgs84"
+    at: datetime | date | None = None
 
 
 def _json(content: dict[str, Any]) -> JSONResponse:

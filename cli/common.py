@@ -12,18 +12,18 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from config import Settings, get_settings
 from gis.errors import GridGovError, problem_text
 from i18n import T, Text, language, negotiate, render
-from store.db import make_engine, session_factory, transaction, upgrade
-from store.repo import Repository
+
+if TYPE_CHECKING:  # imported when a command needs them: `gridgov route-file --help` stays light
+    from config import Settings
+    from store.repo import Repository
 
 DbUrl = Annotated[str | None, typer.Option("--database-url", help="overrides GRIDGOV_DATABASE_URL")]
 VersionOpt = Annotated[int | None, typer.Option("--version", "-v", help="version id (default: newest draft)")]
@@ -33,6 +33,10 @@ err = Console(stderr=True, soft_wrap=True)
 
 def cli_language() -> str:
     """The language the command speaks: GRIDGOV_LANGUAGE (or `.env`), zh-CN when unset or unknown."""
+    from pydantic import ValidationError
+
+    from config import get_settings
+
     try:
         asked: str | None = get_settings().language
     except ValidationError:  # another setting is wrong: the command says so, in the language asked for
@@ -67,6 +71,10 @@ def error_line(exc: GridGovError) -> Text:
 def settings_for(database_url: str | None) -> Settings:
     """Settings with an optional database URL override; a bad setting (an unknown GRIDGOV_TIMEZONE …) is a
     message naming the variable and exit status 2, not a traceback."""
+    from pydantic import ValidationError
+
+    from config import get_settings
+
     try:
         return get_settings(database_url=database_url) if database_url else get_settings()
     except ValidationError as exc:
@@ -81,6 +89,9 @@ def settings_for(database_url: str | None) -> Settings:
 @contextmanager
 def repository(database_url: str | None) -> Iterator[Repository]:
     """A migrated database and one transaction around the command; errors become a message and exit 2."""
+    from store.db import make_engine, session_factory, transaction, upgrade
+    from store.repo import Repository
+
     settings = settings_for(database_url)
     engine = make_engine(settings.resolved_database_url())
     try:

@@ -17,7 +17,7 @@ from cli.common import DbUrl, VersionOpt, console, err, note, repository, run, s
 from cli.demo import demo_cmd
 from cli.hotspots import sites_cmd
 from cli.publish import publish_annual_cmd
-from cli.route import route_cmd, route_file_cmd
+from cli.route import reattribute_cmd, route_cmd, route_file_cmd
 from cli.users import user_app
 from etl.derive import derive_version, set_seats
 from etl.export import export_units
@@ -425,6 +425,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(catalogue_app, name="catalogue")
 app.command("route")(route_cmd)
 app.command("route-file")(route_file_cmd)
+app.command("reattribute")(reattribute_cmd)
 app.command("sites")(sites_cmd)
 
 

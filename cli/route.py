@@ -1,28 +1,33 @@
-"""`gridgov route` and `gridgov route-file`: the routing decision from the command line."""
+"""`gridgov route` and `gridgov route-file`: the routing decision from the command line.
+
+Heavy imports are made where a command needs them (routing, the store, pyarrow, dask), so `gridgov route …` and
+`gridgov route-file …` start without loading the web app, geopandas or anything they do not use
+(`cli/entry.py` sends these commands here before the full CLI is imported).
+"""
 
 from __future__ import annotations
 
-import csv
 import math
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cases import clock
 from cli.common import DbUrl, console, err, repository, run, say
-from gis.crs import to_wgs84
 from gis.errors import InvalidInput
-from gis.routing.regions import Regions, build_regions
 from i18n import T, Text, render
 from i18n.units import day as day_text
 from i18n.units import distance, listing, term
-from store.routers import RouterCache
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from etl.route_batch import BatchOptions
+    from gis.routing.router import Router
 
 CHUNK = 50_000
 
@@ -60,6 +65,9 @@ def route_cmd(
     """Who is responsible for this point and matter, and why (without --matter: which units hold the point)."""
 
     def body() -> None:
+        from gis.crs import to_wgs84
+        from store.routers import RouterCache
+
         _check_point(lon, lat, "--lon/--lat")
         day = _day(at)
         x, y = to_wgs84(lon, lat, crs, where="--crs")
@@ -97,6 +105,8 @@ def route_cmd(
 def _where(lon: float, lat: float, day: date, database_url: str | None) -> None:
     """The units holding a point in the version in force on `day`, picked by routing's tie-break: the answer
     before any team, matter or rule exists (a county just imported and derived)."""
+    from gis.routing.regions import Regions, build_regions
+
     with repository(database_url) as repo:
         version = repo.version_at(day)
         assert version.id is not None
@@ -134,8 +144,12 @@ def _units_table(lon: float, lat: float, rows: list[tuple[str, str, str, str, bo
 
 
 def route_file_cmd(
-    source: Annotated[Path, typer.Argument(help="CSV with lat/lon columns (and optionally matter, accuracy)")],
-    target: Annotated[Path, typer.Argument(help="CSV to write: the input plus team, rule and flag columns")],
+    source: Annotated[Path, typer.Argument(
+        help="CSV, Parquet or GeoParquet file (or a directory of Parquet files) with lat/lon columns or point "
+             "geometries, and optionally matter and accuracy columns")],
+    target: Annotated[Path, typer.Argument(
+        help=".csv, .parquet or a directory (with --dask): the input plus team, status, rule, version, "
+             "distance_m and near_boundary")],
     matter: Annotated[str | None, typer.Option(help="matter for every row (else the matter column)")] = None,
     lat_col: Annotated[str, typer.Option(help="latitude column")] = "lat",
     lon_col: Annotated[str, typer.Option(help="longitude column")] = "lon",
@@ -143,67 +157,160 @@ def route_file_cmd(
     accuracy_col: Annotated[str, typer.Option(help="GPS accuracy column (metres), if present")] = "accuracy_m",
     crs: Crs = "wgs84",
     at: At = None,
+    chunk_rows: Annotated[int, typer.Option(help="rows per chunk (memory stays flat whatever the file size)",
+                                            min=1000)] = 262_144,
+    dask: Annotated[str | None, typer.Option(
+        help="route a Parquet dataset on Dask: local[:N] (N local workers) or tcp://scheduler:8786")] = None,
     database_url: DbUrl = None,
 ) -> None:
-    """Route every row of a CSV file; prints `routed rows=<n> ok=<n> dispute=<n> gap=<n> near_boundary=<n>`."""
+    """Route every row of a file in chunks; prints `routed rows=<n> ok=<n> dispute=<n> gap=<n> near_boundary=<n>
+    version=<id>`."""
 
     def body() -> None:
+        from etl.route_batch import BatchOptions, file_format, skip_pandas_import
+
+        skip_pandas_import()
+        from gis.crs import normalize_crs
+        from store.routers import RouterCache
+
         day = _day(at)
+        opts = BatchOptions(day=day, matter=matter, lat_col=lat_col, lon_col=lon_col, matter_col=matter_col,
+                            accuracy_col=accuracy_col, crs=normalize_crs(crs, where="--crs"))
         if not source.exists():
             raise InvalidInput(T("no such file"), where=str(source))
-        with source.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            header = list(reader.fieldnames or [])
-            rows = list(reader)
-        for col in (lat_col, lon_col) + (() if matter else (matter_col,)):
-            if col not in header:
-                raise InvalidInput(T("missing column {column} (columns: {columns})", column=repr(col),
-                                     columns=listing(header)), where=f"{source.name}:1")
-        lon, lat = np.empty(len(rows)), np.empty(len(rows))
-        acc = np.full(len(rows), np.nan)
-        for i, row in enumerate(rows):
-            where = f"{source.name}:{i + 2}"
-            try:
-                lon[i], lat[i] = float(row[lon_col]), float(row[lat_col])
-                if row.get(accuracy_col):
-                    acc[i] = float(row[accuracy_col])
-            except (TypeError, ValueError):
-                raise InvalidInput(T("lat/lon/accuracy {lat}, {lon} are not numbers", lat=repr(row.get(lat_col)),
-                                     lon=repr(row.get(lon_col))), where=where) from None
-            _check_point(lon[i], lat[i], where)
-        matters = [matter or row[matter_col] for row in rows]
-        x, y = to_wgs84(lon, lat, crs, where=source.name) if rows else (lon, lat)
-        out_cols = ["team", "status", "rule", "distance_m", "near_boundary", "version"]
-        results: dict[str, list[object]] = {c: [None] * len(rows) for c in out_cols}
+        file_format(source)
         with repository(database_url) as repo:
             router = RouterCache().router_at(repo, day)
-            for m in sorted(set(matters)):
-                router.matter_index(m)  # unknown matters fail before any work
-            with Progress(TextColumn(escape(T("routing").render())), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), console=err, transient=True) as progress:
-                task = progress.add_task("route", total=len(rows))
-                by_matter: dict[str, list[int]] = {}
-                for i, m in enumerate(matters):
-                    by_matter.setdefault(m, []).append(i)
-                for m, idx_list in by_matter.items():
-                    idx = np.array(idx_list)
-                    for start in range(0, len(idx), CHUNK):
-                        part = idx[start:start + CHUNK]
-                        cols = router.route_table(x[part], y[part], m, day, acc[part])
-                        cols["version"] = [router.version.id] * len(part)  # the boundary version that answered
-                        for c in out_cols:
-                            for k, i in enumerate(part.tolist()):
-                                results[c][i] = cols[c][k]
-                        progress.advance(task, len(part))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=header + [c for c in out_cols if c not in header])
-            writer.writeheader()
-            for i, row in enumerate(rows):
-                writer.writerow({**row, **{c: results[c][i] for c in out_cols}})
-        status = results["status"]
-        print(f"routed rows={len(rows)} ok={status.count('ok')} dispute={status.count('dispute')} "
-              f"gap={status.count('gap')} near_boundary={sum(bool(v) for v in results['near_boundary'])} "
-              f"version={router.version.id}")
+            if matter is not None:
+                router.matter_index(matter)  # an unknown matter fails before any work
+        if dask is not None:
+            from etl.route_dask import route_dataset
+
+            counts = route_dataset(router, source, target, opts, dask, chunk_rows=chunk_rows)
+        else:
+            counts = _route_file(router, source, target, opts, chunk_rows)
+        print(f"routed rows={counts['rows']} ok={counts['ok']} dispute={counts['dispute']} gap={counts['gap']} "
+              f"near_boundary={counts['near_boundary']} version={router.version.id}")
 
     run(body)
+
+
+def _route_file(router: Router, source: Path, target: Path, opts: BatchOptions, chunk_rows: int) -> dict[str, int]:
+    """Stream `source` through the router into `target`, with a progress bar on stderr."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from etl.route_batch import Sink, added_schema, open_source, route_batch
+
+    pool = pa.default_memory_pool()
+    src = open_source(source, chunk_rows)
+    sink = Sink(target, src.schema_metadata)
+    counts = {"rows": 0, "ok": 0, "dispute": 0, "gap": 0, "near_boundary": 0}
+    last_schema = None
+    try:
+        with Progress(TextColumn(escape(T("routing").render())), BarColumn(), TextColumn("{task.fields[rows]:,}"),
+                      TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True) as progress:
+            task = progress.add_task("route", total=src.total or None, rows=0)
+            for batch in src.batches:
+                out = route_batch(router, batch, opts, first_line=2 + counts["rows"], where=source.name)
+                sink.write(out)
+                last_schema = out.schema
+                counts["rows"] += out.num_rows
+                status = pc.value_counts(out.column("status")).to_pylist()
+                for item in status:
+                    counts[item["values"]] += item["counts"]
+                counts["near_boundary"] += int(pc.sum(out.column("near_boundary")).as_py() or 0)
+                progress.update(task, completed=src.done(), rows=counts["rows"])
+                pool.release_unused()  # hand freed chunks back to the system: the peak stays one chunk's
+        if last_schema is None:  # no rows: the header (schema) only
+            sink.commit(added_schema(_input_schema(source), opts))
+        else:
+            sink.commit()
+    except BaseException:
+        sink.abort()
+        raise
+    return counts
+
+
+def _input_schema(source: Path) -> pa.Schema:
+    """The schema of a file without rows (CSV: its header as text columns)."""
+    import csv
+
+    import pyarrow as pa
+
+    from etl.route_batch import file_format
+
+    if file_format(source) == "csv":
+        with source.open(newline="", encoding="utf-8-sig") as fh:
+            header = next(csv.reader(fh), [])
+        return pa.schema([pa.field(c, pa.string()) for c in header])
+    import pyarrow.dataset as ds
+
+    return ds.dataset(source, format="parquet").schema
+
+
+def reattribute_cmd(
+    source: Annotated[Path, typer.Argument(help="CSV or Parquet file, or a directory of Parquet files (past cases)")],
+    target: Annotated[Path, typer.Argument(help=".csv, .parquet, or a directory with --dask: the rows that change")],
+    before: Annotated[int, typer.Option("--before", help="version id the cases were routed by")],
+    after: Annotated[int, typer.Option("--after", help="version id to re-attribute them under")],
+    matter: Annotated[str | None, typer.Option(help="matter for every row (else the matter column)")] = None,
+    lat_col: Annotated[str, typer.Option(help="latitude column")] = "lat",
+    lon_col: Annotated[str, typer.Option(help="longitude column")] = "lon",
+    matter_col: Annotated[str, typer.Option(help="matter column")] = "matter",
+    crs: Crs = "wgs84",
+    at: At = None,
+    chunk_rows: Annotated[int, typer.Option(help="rows per chunk", min=1000)] = 262_144,
+    dask: Annotated[str | None, typer.Option(help="local[:N] or tcp://scheduler:8786 (Parquet input)")] = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Which rows would change team from version --before to --after: writes them with both decisions; prints
+    `reattributed rows=<n> changed=<n>`."""
+
+    def body() -> None:
+        from etl.route_batch import BatchOptions, file_format
+        from gis.crs import normalize_crs
+        from store.routers import RouterCache
+
+        opts = BatchOptions(day=_day(at), matter=matter, lat_col=lat_col, lon_col=lon_col, matter_col=matter_col,
+                            accuracy_col="", crs=normalize_crs(crs, where="--crs"))
+        if not source.exists():
+            raise InvalidInput(T("no such file"), where=str(source))
+        file_format(source)
+        with repository(database_url) as repo:
+            cache = RouterCache()
+            old, new = (cache.router(repo, repo.version(v)) for v in (before, after))
+            if matter is not None:
+                old.matter_index(matter)
+                new.matter_index(matter)
+        if dask is not None:
+            from etl.route_dask import reattribute_dataset
+
+            counts = reattribute_dataset(old, new, source, target, opts, dask, chunk_rows=chunk_rows)
+        else:
+            counts = _reattribute_file(old, new, source, target, opts, chunk_rows)
+        print(f"reattributed rows={counts['rows']} changed={counts['changed']} before={before} after={after}")
+
+    run(body)
+
+
+def _reattribute_file(old: Router, new: Router, source: Path, target: Path, opts: BatchOptions,
+                      chunk_rows: int) -> dict[str, int]:
+    from etl.route_batch import Sink, open_source
+    from etl.route_dask import reattribute_batch
+
+    src = open_source(source, chunk_rows)
+    sink = Sink(target, src.schema_metadata)
+    rows = changed = 0
+    try:
+        for batch in src.batches:
+            out = reattribute_batch(old, new, batch, opts, where=source.name, first_line=2 + rows)
+            rows += batch.num_rows
+            changed += out.num_rows
+            sink.write(out)
+        sink.commit()
+    except BaseException:
+        sink.abort()
+        raise
+    return {"rows": rows, "changed": changed}

@@ -42,7 +42,8 @@ H3_GRID_RES = 9
 GRID_CELLS = 8  # res-9 cells per urban grid: ~0.8 km², a few dozen grids over the town
 URBAN_RADIUS_M = 1800.0  # built-up county seat of ~20-25 km², typical for a plain county
 # Stage numbers of the random streams.
-_OUTLINE, _SEEDS, _TOWNSHIPS, _NAMES, _ZONES, _TEAMS, _INCIDENTS, _COAL = range(8)
+_OUTLINE, _SEEDS, _TOWNSHIPS, _NAMES, _ZONES, _TEAMS, _INCIDENTS, _COAL, _URBAN_GRID = range(9)
+URBAN_GRID_M = 100.0  # the national standard's unit grid: about 10,000 m², ~100 m across
 
 
 @dataclass(frozen=True)
@@ -537,6 +538,39 @@ def _grids(villages: list[_Village], core: BaseGeometry) -> list[Unit]:
     return units
 
 
+def _urban_grid(seed: int, n_units: int, villages: list[_Village], county: BaseGeometry) -> list[Unit]:
+    """About `n_units` polygon grid units of ~100 m (a jittered lattice: neighbours share edges exactly), a
+    square around the county seat clipped to the county, each parented by the village holding its centre."""
+    rng = _rng(seed, _URBAN_GRID)
+    side = int(math.ceil(math.sqrt(n_units)))
+    centre = np.mean([v.xy for v in villages if v.urban], axis=0)
+    ticks = (np.arange(side + 1) - side / 2) * URBAN_GRID_M
+    gx, gy = np.meshgrid(centre[0] + ticks, centre[1] + ticks)
+    xy = np.stack([gx, gy], axis=-1) + rng.uniform(-0.2, 0.2, (side + 1, side + 1, 2)) * URBAN_GRID_M
+    ll = to_lonlat(xy.reshape(-1, 2)).reshape(side + 1, side + 1, 2)
+    rings = np.stack([ll[:-1, :-1], ll[:-1, 1:], ll[1:, 1:], ll[1:, :-1], ll[:-1, :-1]], axis=2).reshape(-1, 5, 2)
+    quads = shapely.polygons(rings)
+    inside = shapely.within(quads, county)
+    quads[~inside] = shapely.intersection(quads[~inside], county)
+    keep = np.flatnonzero(~shapely.is_empty(quads) & (shapely.area(quads) > 0)
+                          & np.isin(shapely.get_type_id(quads), [3, 6]))[:n_units]
+    quads = quads[keep]
+    tree = shapely.STRtree([v.geom for v in villages])
+    pts, hits = tree.query(shapely.point_on_surface(quads), predicate="intersects")
+    home = np.full(len(quads), -1)
+    home[pts[::-1]] = hits[::-1]  # the first (smallest index) village holding the point wins
+    units: list[Unit] = []
+    count: dict[int, int] = {}
+    for q, h in zip(quads.tolist(), home.tolist(), strict=True):
+        if h < 0:
+            continue
+        v = villages[h]
+        count[h] = count.get(h, 0) + 1
+        units.append(Unit(code=f"{v.code}U{count[h]:04d}", name=f"{v.short}第{count[h]}单元网格", layer="grid",
+                          parent_code=v.code, geometry=q))
+    return units
+
+
 def _market_cells(villages: list[_Village], dev: BaseGeometry) -> list[str]:
     """H3 cells (res 10) of the seat town's open-air market, held in a fringe village outside the core."""
     centre = np.mean([v.xy for v in villages if v.urban], axis=0)
@@ -752,8 +786,11 @@ def _incident_objects(rng: np.random.Generator, start: date, day: Ints, seconds:
 
 
 def build_demo_county(seed: int = 7, months: int = 4, n_villages: int = 200,
-                      today: date | None = None) -> DemoCounty:
-    """Build the whole demo county from a seed: same seed, same county, byte for byte."""
+                      today: date | None = None, urban_grid_units: int = 0) -> DemoCounty:
+    """Build the whole demo county from a seed: same seed, same county, byte for byte.
+
+    `urban_grid_units` > 0: a dense urban grid of that many ~100 m polygon grid units around the county seat
+    replaces the H3 grids (the density of a real city district, for benchmarks of dense boundaries)."""
     if n_villages < 40:
         raise ValueError("n_villages must be at least 40 (7 townships need several villages each)")
     if months < 1:
@@ -769,7 +806,9 @@ def build_demo_county(seed: int = 7, months: int = 4, n_villages: int = 200,
     assert county is not None
     zone_units, picks = _zones(seed, villages, county)
     zones = {z.kind: z.geometry for z in zone_units if z.geometry is not None}
-    units += zone_units + _grids(villages, zones["urban_core"])
+    grids = (_urban_grid(seed, urban_grid_units, villages, county) if urban_grid_units > 0
+             else _grids(villages, zones["urban_core"]))
+    units += zone_units + grids
     townships = [u for u in units if u.layer == "township"]
     scenic_township = table[villages[picks["scenic"]].township][0]
     # Coal yards sit in ordinary villages: not under the park, the scenic area or the resettlement site.

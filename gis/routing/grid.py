@@ -8,6 +8,12 @@ a monotone function of its coordinates, so every point of a piece falls in one o
 An unmarked cell therefore lies inside one face of the
 arrangement of all regions, and the exact answer at its centre is the answer for every point in it.
 Unmarked cells are grouped into 4-connected components (scipy.ndimage.label), each evaluated once.
+
+Dense boundaries (urban grids of ~100 m) leave most cells marked. `dense_window` finds the box where marked
+cells are dense and the router builds a second, finer grid over just that box (`build_grid(extent=...)`),
+asked only for points whose coarse cell is BOUNDARY. Its cells are marked by the same rule (a piece outside
+the box is clamped onto the box's border cells: more marking, never less), so the argument above holds for
+it unchanged, and a point still marked there goes to the exact evaluation.
 """
 
 from __future__ import annotations
@@ -20,7 +26,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import shapely
-from scipy import ndimage
 
 from gis.crs import metres_per_degree
 
@@ -88,14 +93,18 @@ def build_grid(
     pads: list[float] | None = None,
     cell_m: float = 12.0,
     max_cells: int = 8_000_000,
+    extent: tuple[float, float, float, float] | None = None,
 ) -> LookupGrid:
-    """Compile the grid over the shapes' extent; `signature_at` gives exact signature ids for points.
+    """Compile the grid over the shapes' extent (or `extent`); `signature_at` gives exact signature ids.
 
     `pads` (degrees, one per shape, default EPS) widen the band of boundary cells around a shape's edges.
     """
-    bounds = np.array([s.bounds for s in shapes])
-    minx, miny = bounds[:, 0].min(), bounds[:, 1].min()
-    maxx, maxy = bounds[:, 2].max(), bounds[:, 3].max()
+    if extent is None:
+        bounds = np.array([s.bounds for s in shapes])
+        minx, miny = bounds[:, 0].min(), bounds[:, 1].min()
+        maxx, maxy = bounds[:, 2].max(), bounds[:, 3].max()
+    else:
+        minx, miny, maxx, maxy = extent
     kx, ky = metres_per_degree((miny + maxy) / 2)
     width_m, height_m = (maxx - minx) * kx, (maxy - miny) * ky
     cell_m = max(cell_m, math.sqrt(width_m * height_m / max_cells))
@@ -103,6 +112,8 @@ def build_grid(
     x0, y0 = minx - dx, miny - dy  # one cell of margin all round
     nx = int(math.ceil((maxx - x0) / dx)) + 2
     ny = int(math.ceil((maxy - y0) / dy)) + 2
+    from scipy import ndimage  # here, not at import: `gridgov route` starts faster when a router is cached
+
     marked = np.zeros((ny, nx), dtype=bool)
     _mark_boundaries(marked, shapes, np.array(pads if pads is not None else [EPS] * len(shapes)), x0, y0, dx, dy)
     np.logical_not(marked, out=marked)
@@ -122,6 +133,22 @@ def build_grid(
     cells = table[labels]
     del labels
     return LookupGrid(x0, y0, dx, dy, cells)
+
+
+def dense_window(grid: LookupGrid, block: int = 32, share: float = 0.3,
+                 min_blocks: int = 16) -> tuple[float, float, float, float] | None:
+    """The bounding box of the blocks (`block`² cells) more than `share` marked, if there are enough of them."""
+    ny, nx = grid.shape
+    by, bx = ny // block, nx // block
+    if not by or not bx:
+        return None
+    marked = grid.cells[:by * block, :bx * block] == np.iinfo(grid.cells.dtype).max
+    dense = marked.reshape(by, block, bx, block).mean(axis=(1, 3)) > share
+    if int(dense.sum()) < min_blocks:
+        return None
+    ys, xs = np.nonzero(dense)
+    return (grid.x0 + xs.min() * block * grid.dx, grid.y0 + ys.min() * block * grid.dy,
+            grid.x0 + (xs.max() + 1) * block * grid.dx, grid.y0 + (ys.max() + 1) * block * grid.dy)
 
 
 def _mark_boundaries(marked: npt.NDArray[np.bool_], shapes: list[shapely.Geometry], pads: Floats,

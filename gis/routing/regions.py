@@ -88,6 +88,13 @@ class Regions:
             for res, cells in r.cells_by_res.items():
                 for c in cells:
                     self.cell_lookup[res][c].append(r.id)
+        self.cell_lookup = {res: dict(cells) for res, cells in self.cell_lookup.items()}  # plain: picklable
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Unpickled (a Dask worker's copy): shapes come back unprepared, so prepare them again."""
+        self.__dict__.update(state)
+        for r in self.polygons:
+            shapely.prepare(r.shape)
 
     def covering(self, lon: Floats, lat: Floats) -> tuple[Ints, Ints]:
         """(point index, region id) pairs for every region covering each point, sorted by point."""

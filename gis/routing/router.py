@@ -18,20 +18,21 @@ import h3
 import numpy as np
 import numpy.typing as npt
 import shapely
-from shapely.strtree import STRtree
 
 from gis.crs import metres_per_degree
 from gis.errors import InvalidInput
 from gis.model import Delegation, Matter, Rule, Team, Unit, Version
 from gis.routing.decision import Decision, RuleRef, UnitRef, VersionRef
+from gis.routing.distance import BoundaryDistance
 from gis.routing.explain import reason as explain_reason
-from gis.routing.grid import BOUNDARY, EPS, H3_PAD_SHARE, LookupGrid, build_grid
+from gis.routing.grid import BOUNDARY, EPS, H3_PAD_SHARE, LookupGrid, build_grid, dense_window
 from gis.routing.regions import Region, Regions, build_regions
 from gis.routing.rules import OK, STATUS_NAMES, Outcome, RuleBook, rule_in_force
 from i18n import T, Text
 from i18n.units import listing, term
 
 Floats = npt.NDArray[np.float64]
+FINE_SHARE = 4  # the dense window's cells are this many times smaller than the main grid's
 Place = tuple[str | None, str | None, tuple[str, ...]]  # county, township, in-scope rule codes
 
 
@@ -109,7 +110,25 @@ class Router:
                 for r in self.regions.regions]
         self.grid: LookupGrid | None = (
             build_grid(shapes, self._exact_signatures, pads=pads, cell_m=cell_m) if shapes else None)
+        # Where boundaries are dense (urban grids), a finer grid over just that window (grid.py).
+        window = dense_window(self.grid) if self.grid is not None else None
+        self.fine: LookupGrid | None = None
+        if window is not None:
+            assert self.grid is not None
+            fine_m = cell_m / FINE_SHARE
+            self.fine = build_grid(shapes, self._exact_signatures, pads=pads, cell_m=fine_m, max_cells=16_000_000,
+                                   extent=window)
         self._build_distance_index(shapes)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (Dask ships one compiled router to each worker): everything but the lock."""
+        state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     # -- signatures -------------------------------------------------------------------------------
     def _intern(self, selected: tuple[int, ...]) -> int:
@@ -166,6 +185,9 @@ class Router:
             return np.zeros(lon.shape, dtype=np.int64)
         sig = self.grid.lookup(lon, lat, outside=0)
         todo = np.flatnonzero(sig == BOUNDARY)
+        if todo.size and self.fine is not None:
+            sig[todo] = self.fine.lookup(lon[todo], lat[todo], outside=BOUNDARY)
+            todo = todo[sig[todo] == BOUNDARY]
         if todo.size:
             sig[todo] = self._exact_signatures(lon[todo], lat[todo])
         return sig
@@ -251,30 +273,47 @@ class Router:
         codes = self.team_codes
         return [codes[t] for t in teams.tolist()], [STATUS_NAMES[s] for s in status.tolist()]
 
+    def route_outcomes(self, lon: Floats, lat: Floats, matter: str, day: date) -> npt.NDArray[np.int32]:
+        """Outcome ids for many points (labels from `outcome_labels`): the columnar batch path."""
+        m = self.matter_index(matter)
+        sig = self.signatures(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
+        return self._column(day, m)[sig]
+
+    def outcome_labels(self) -> tuple[list[str], list[str], list[str]]:
+        """Team code, status name and winning rule ('' unless ok) of every outcome id so far."""
+        with self._lock:
+            outcomes = list(self._outcomes)
+        return ([o.team for o in outcomes], [STATUS_NAMES[o.status] for o in outcomes],
+                [o.winners[0].code if o.status == OK else "" for o in outcomes])
+
+    def near_boundary(self, dist: Floats, accuracy_m: Floats | None) -> npt.NDArray[np.bool_]:
+        """On a boundary (within 1 mm), or closer to one than the reported GPS accuracy."""
+        near = dist < 1e-3
+        if accuracy_m is not None:
+            near |= dist < np.nan_to_num(np.asarray(accuracy_m, dtype=np.float64), nan=0.0)
+        return np.asarray(near, dtype=np.bool_)
+
     def route_table(self, lon: Floats, lat: Floats, matter: str, day: date,
                     accuracy_m: Floats | None = None) -> dict[str, list[Any]]:
         """Columns for many points: team, status, winning rule, distance to boundary, near-boundary flag."""
         lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
-        m = self.matter_index(matter)
-        sig = self.signatures(lon, lat)
-        outcome = self._column(day, m)[sig]
+        outcome = self.route_outcomes(lon, lat, matter, day).tolist()
         dist = self.distances_to_boundary_m(lon, lat)
-        near = dist < 1e-3
-        if accuracy_m is not None:
-            near |= dist < np.nan_to_num(np.asarray(accuracy_m, dtype=np.float64), nan=0.0)
-        outcomes = self._outcomes
+        teams, statuses, rules = self.outcome_labels()
         return {
-            "team": [outcomes[o].team for o in outcome.tolist()],
-            "status": [STATUS_NAMES[outcomes[o].status] for o in outcome.tolist()],
-            "rule": [outcomes[o].winners[0].code if outcomes[o].status == OK else "" for o in outcome.tolist()],
+            "team": [teams[o] for o in outcome],
+            "status": [statuses[o] for o in outcome],
+            "rule": [rules[o] for o in outcome],
             "distance_m": np.round(dist, 3).tolist(),
-            "near_boundary": near.tolist(),
+            "near_boundary": self.near_boundary(dist, accuracy_m).tolist(),
         }
 
     def owner(self, lon: float, lat: float, matter: str, day: date) -> str:
         """The responsible team for one point: the scalar fast path (no numpy on the grid hit)."""
         m = self.matter_index(matter)
         sid = self.grid.lookup_one(lon, lat, 0) if self.grid is not None else 0
+        if sid == BOUNDARY and self.fine is not None:
+            sid = self.fine.lookup_one(lon, lat, BOUNDARY)
         if sid == BOUNDARY:
             sid = self._exact_one(lon, lat)
         column = self._columns.get((self._period(day), m))
@@ -284,12 +323,14 @@ class Router:
 
     # -- explanation ------------------------------------------------------------------------------
     def _build_distance_index(self, shapes: list[shapely.Geometry]) -> None:
-        """An STRtree of every distinct boundary segment in a local metre frame (nearest = few tiny geometries)."""
+        """Every distinct boundary segment in a local metre frame; the exact distance index over them is built
+        on first use (`gis/routing/distance.py`), so routers that only route never pay for it."""
         bounds = np.array([s.bounds for s in shapes]) if shapes else np.array([[0.0, 0.0, 0.0, 0.0]])
         self._lon0 = float((bounds[:, 0].min() + bounds[:, 2].max()) / 2)
         self._lat0 = float((bounds[:, 1].min() + bounds[:, 3].max()) / 2)
         self._kx, self._ky = metres_per_degree(self._lat0)
-        self._boundary_tree = None
+        self._segments: Floats | None = None
+        self._distance: BoundaryDistance | None = None
         if not shapes:
             return
         rings = shapely.get_parts(shapely.boundary(np.array(shapes, dtype=object)))
@@ -302,22 +343,36 @@ class Router:
         seg = np.unique(seg, axis=0)
         seg[:, [0, 2]] = (seg[:, [0, 2]] - self._lon0) * self._kx
         seg[:, [1, 3]] = (seg[:, [1, 3]] - self._lat0) * self._ky
-        lines = shapely.linestrings(seg.reshape(-1, 2, 2))
-        self._boundary_tree = STRtree(lines)
+        self._segments = seg
+
+    @property
+    def boundary_distance(self) -> BoundaryDistance | None:
+        """The exact distance index (built once, on first use); None when the version has no shapes."""
+        if self._distance is None and self._segments is not None:
+            with self._lock:
+                if self._distance is None:
+                    self._distance = BoundaryDistance(self._segments)
+        return self._distance
+
+    def to_local_m(self, lon: Floats, lat: Floats) -> tuple[Floats, Floats]:
+        """Points in the local metre frame the boundary distances are measured in."""
+        return (lon - self._lon0) * self._kx, (lat - self._lat0) * self._ky
 
     def distances_to_boundary_m(self, lon: Floats, lat: Floats) -> Floats:
-        """Metres from each point to the nearest boundary of any region (local plane, < 0.5 % off)."""
-        out = np.full(len(lon), np.inf)
-        if self._boundary_tree is None or not len(lon):
-            return out
-        pts = shapely.points((lon - self._lon0) * self._kx, (lat - self._lat0) * self._ky)
-        (idx, _), dist = self._boundary_tree.query_nearest(pts, return_distance=True, all_matches=False)
-        out[idx] = dist
-        return out
+        """Metres from each point to the nearest boundary of any region (local plane, < 0.5 % off the true
+        distance; equal to shapely's distance in that plane to within rounding)."""
+        index = self.boundary_distance
+        if index is None or not len(lon):
+            return np.full(len(lon), np.inf)
+        x, y = self.to_local_m(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
+        return index.distances(x, y)
 
     def distance_to_boundary_m(self, lon: float, lat: float) -> float:
         """Metres from one point to the nearest boundary of any region."""
-        return float(self.distances_to_boundary_m(np.array([lon]), np.array([lat]))[0])
+        index = self.boundary_distance
+        if index is None:
+            return math.inf
+        return index.distance_one((lon - self._lon0) * self._kx, (lat - self._lat0) * self._ky)
 
     def explain(self, lon: float, lat: float, matter: str, day: date, accuracy_m: float | None = None) -> Decision:
         """The full decision for one point: owner, rules, units, version, boundary distance, flags."""
