@@ -573,7 +573,21 @@ def test_officer_arrives_far_handles_a_first_violation_and_feeds_back_offline(
     assert done["outcome_detail"]["party"]["masked_id"] == number[:3] + "*" * 11 + number[-4:]
     assert [e["action"] for e in history].count("feedback") == 1
     assert next(e for e in history if e["action"] == "feedback")["detail"]["note"] == "已劝离，现场恢复"
-    assert [e for e in w.errors if "ERR_INTERNET_DISCONNECTED" not in e] == []
+    assert number not in w.js("JSON.stringify(localStorage)")  # sent: the party's number left the phone
+    # A step the server refuses (handling a case already fed back, at an old revision) is not sent again, so the
+    # party's number leaves the phone's storage at once; the refused item stays listed.
+    w.js(f"""(() => {{ const items = JSON.parse(localStorage.getItem('gg.officer.outbox') || '[]');
+        items.unshift({{key: crypto.randomUUID(), state: 'queued', created: new Date().toISOString(), error: null,
+          by: GG.user().username, case_id: {case['id']}, revision: 1, to: 'handled', what: '#{case['id']} stale',
+          photos: null, shas: {{}}, steps: [{{action: 'handle', party: {{kind: 'person', id_number: '{number}',
+          name: '王五'}}, outcome: 'no_penalty'}}]}});
+        localStorage.setItem('gg.officer.outbox', JSON.stringify(items));
+        window.dispatchEvent(new Event('online')); }})()""")
+    w.until("JSON.parse(localStorage.getItem('gg.officer.outbox'))[0].state === 'failed'", timeout=30)
+    assert number not in w.js("JSON.stringify(localStorage)") and "王五" not in w.js("JSON.stringify(localStorage)")
+    with api(server, "dispatcher") as client:
+        assert client.get(f"/cases/{case['id']}").json()["revision"] == done["revision"]  # nothing applied
+    assert [e for e in w.errors if "ERR_INTERNET_DISCONNECTED" not in e and "409" not in e] == []
 
 
 def test_demo_shows_every_first_violation_class_and_outcome(server: str) -> None:

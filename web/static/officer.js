@@ -353,6 +353,12 @@
     } catch (e) {
       // Refused (changed by someone else, or not allowed): show the case as the server has it.
       if (e.status === 409 || e.status === 422 || e.status === 403) setTimeout(() => refreshCase(it.case_id), 0);
+      // A refused step is not sent again: the party's number and the photos leave the phone's storage now (the
+      // item keeps what was done, for the officer to see and do again).
+      if (e.status && e.status >= 400 && e.status < 500 && e.status !== 401 && e.status !== 408 && e.status !== 429) {
+        update(it.key, {photos: null, steps: it.steps.map((s) => (s.party
+          ? Object.assign({}, s, {party: {kind: s.party.kind, id_number: null, name: null}}) : s))});
+      }
       throw e;
     }
     const events = c.events || [];
