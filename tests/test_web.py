@@ -40,7 +40,8 @@ REFRESH_S = 2.0
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
 SIZES = {"wall": [(1920, 1080), (3840, 2160)], "phone": [(390, 844)], "officer": [(390, 844)],
-         "planner": [(1920, 1080)], "dispute": [(1920, 1080), (1366, 768)], "screen": [(3840, 2160)]}
+         "planner": [(1920, 1080)], "dispute": [(1920, 1080), (1366, 768)], "screen": [(3840, 2160)],
+         "console": [(1920, 1080)]}
 
 
 def chromium_path() -> str:
@@ -178,7 +179,7 @@ def cases_noted(client: httpx.Client, note: str) -> list[dict[str, Any]]:
 
 # ---- every page: loads clean, offline, fits -------------------------------------------------------------
 PAGE_USERS = {"wall": "dispatcher", "phone": "worker", "officer": "team", "planner": "planner", "dispute": "auditor",
-              "screen": "dispatcher"}
+              "screen": "dispatcher", "console": "dispatcher"}
 
 
 @pytest.mark.parametrize("name,size", [(n, s) for n, sizes in SIZES.items() for s in sizes],
@@ -1195,7 +1196,7 @@ def test_pages_speak_english_on_request(watch: Callable[..., Watched], server: s
     """The same pages with ?lang=en (a zh-CN browser still): English labels, API errors in English too."""
     names = data_names(server)
     labels = {"wall": "Team backlogs", "phone": "Outbox", "officer": "Report arrival", "planner": "Impact preview",
-              "dispute": "Jurisdiction lookup", "screen": "Today's figures"}
+              "dispute": "Jurisdiction lookup", "screen": "Today's figures", "console": "Dispatch console"}
     for name, who in PAGE_USERS.items():
         w = watch(1920, 1080, who=who, locale="zh-CN")
         text = open_page(w, name, "?lang=en", records=False)
