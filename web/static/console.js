@@ -15,7 +15,7 @@
   let current = null, currentHistory = [], currentDispute = null; // the case as read, with its history
   const feed = new Map(); // id -> the live feed's row (GET /wall/cases), kept up to date by polling
   const WITH_TEAM = ["dispatched", "arrived", "handled"];
-  let feedCursor = null, reloading = null, serverOffset = 0;
+  let feedCursor = null, reloading = null, reloadAgain = null, serverOffset = 0;
   let pin = null, pinPreview = null;
   const units = {byCode: {}, layers: {}}; // unit code -> Leaflet layer (township, village, zone)
   let highlighted = [];
@@ -551,9 +551,15 @@
   }
 
   // ---- keeping up to date ------------------------------------------------------------------------------------
+  /** Read the queue again. Asked while a read is under way (polls overlap on a slow server), it reads once more
+      after that one: the read under way may have started before the change that asked for it. */
   function reloadQueue() {
-    if (!reloading) reloading = loadQueue().catch((e) => GG.status(e.message, "error")).finally(() => { reloading = null; });
-    return reloading;
+    if (!reloading) {
+      reloading = loadQueue().catch((e) => GG.status(e.message, "error")).finally(() => { reloading = null; });
+      return reloading;
+    }
+    if (!reloadAgain) reloadAgain = reloading.then(() => { reloadAgain = null; return reloadQueue(); });
+    return reloadAgain;
   }
   async function poll() {
     const data = await GG.api("/wall/cases" + (feedCursor ? "?since=" + encodeURIComponent(feedCursor) : ""));
