@@ -568,8 +568,11 @@
     data.cases.forEach((r) => {
       const row = {};
       data.columns.forEach((name, i) => { row[name] = r[i]; });
+      // The whole row, not only updated_at: the feed gives times to the second, and two steps sent within the
+      // same second (an officer's queued handling and feedback) leave updated_at as it was.
+      Object.defineProperty(row, "sig", {value: JSON.stringify(r)});
       const was = feed.get(row.id);
-      if (!was || was.updated_at !== row.updated_at) changed = changed || feedCursor !== null;
+      if (!was || was.sig !== row.sig) changed = changed || feedCursor !== null;
       feed.set(row.id, row);
     });
     feedCursor = data.cursor;
