@@ -1,7 +1,7 @@
 /* The dispatch console: the triage queue by kind, overdue and escalated cases, and every action on them, beside a
    map of the selected case, its boundaries and the team it would go to. Every action sends the revision it read;
-   a 409 reloads the case and says what changed. Fed-back cases wait under "to check and close" for the check (核查)
-   and the closure (结案). Keyboard: j/k move, x select, r register, d dispatch, ? help. */
+   a 409 reloads the case and says what changed. Fed-back cases wait under "to check and close" for the check
+   and the closure. Keyboard: j/k move, x select, r register, d dispatch, ? help. */
 ;(function () {
   "use strict";
   const GG = window.GG;
