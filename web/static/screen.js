@@ -126,9 +126,9 @@
       xAxis: Object.assign({type: "category", data: days, boundaryGap: false}, b.axis),
       yAxis: Object.assign({type: "value", minInterval: 1}, b.axis),
       series: [
-        {name: t("Reported"), type: "line", data: s.trend.map((d) => d.reported), symbolSize: r * 0.3,
+        {name: t("Reports"), type: "line", data: s.trend.map((d) => d.reported), symbolSize: r * 0.3,
           lineStyle: {width: r * 0.12}, areaStyle: {opacity: 0.15}},
-        {name: t("Closed"), type: "line", data: s.trend.map((d) => d.closed), symbolSize: r * 0.3,
+        {name: t("Closures"), type: "line", data: s.trend.map((d) => d.closed), symbolSize: r * 0.3,
           lineStyle: {width: r * 0.12}}],
     }, true);
     const cats = s.categories.slice().reverse();
