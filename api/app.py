@@ -15,18 +15,35 @@ from fastapi import Depends, FastAPI, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.middleware.gzip import GZipMiddleware
 
-from api import auth, cases, catalogue, disputes, ogc, open311, routing, screen, tiles, versions, wall
+from analytics.indicators import load_scoring
+from api import (
+    auth,
+    cases,
+    catalogue,
+    disputes,
+    hotspots,
+    indicators,
+    ogc,
+    open311,
+    routing,
+    screen,
+    tiles,
+    versions,
+    wall,
+)
 from api.deps import GridGovRoute, get_repo, resolve_version
 from api.errors import install_body_limit, install_error_handlers, install_language
 from api.geojson import feature_collection, unit_feature
 from api.headers import install_nosniff
 from api.inputs import Day, Id, JsonId, refuse_control_characters
 from api.openapi import CREATED, install_openapi
+from api.openapi import docs as openapi_docs
 from api.topology_cache import TopologyCache
 from cases import clock
 from config import Settings, get_settings
 from gis.errors import InvalidInput
 from gis.model import Delegation, Matter, Rule, Team, Version
+from i18n import T
 from store.cases import escalate_overdue
 from store.db import make_engine, session_factory, transaction, upgrade
 from store.incidents import incidents_in_scope
@@ -64,6 +81,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         version="0.1.0",
         description="County grid governance: which team is responsible for every incident point, and why.",
         dependencies=[Depends(refuse_control_characters)],
+        docs_url=None,  # /docs below: Swagger UI over the document in the page's language (api/openapi.py)
     )
     app.router.route_class = GridGovRoute  # the app's own routes release their connection like the routers'
     app.state.settings = settings
@@ -71,10 +89,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.sessions = session_factory(engine)
     app.state.routers = RouterCache(settings.fallback_team)
     app.state.calendar = settings.work_calendar()
+    app.state.scoring = load_scoring(settings.indicators_config)  # a broken weights file stops start-up, named
     app.state.photos = PhotoStore(settings.resolved_media_dir(), int(settings.max_photo_mib * 2**20))
     app.state.topology = TopologyCache()  # topology answers per (version, revision)
     install_error_handlers(app)
     install_openapi(app)
+    app.add_route("/docs", openapi_docs, include_in_schema=False)
     install_body_limit(app, settings.max_upload_mib * 2**20)
     install_nosniff(app)
     # Layers and feeds are megabytes of JSON that gzip to a fifth; level 5 costs a few ms per MiB (photos
@@ -91,8 +111,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(tiles.router)
     app.include_router(disputes.router)
     app.include_router(wall.router)
+    app.include_router(hotspots.router)
     app.include_router(screen.router)
     app.include_router(catalogue.router)
+    app.include_router(indicators.router)
     install_pages(app)
     return app
 
@@ -135,8 +157,9 @@ def _routes(app: FastAPI) -> None:
         return {"name": "GridGov", "docs": "/docs", "openapi": "/openapi.json",
                 "links": ["/versions", "/units", "/teams", "/matters", "/rules", "/delegations", "/incidents",
                           "/route", "/jurisdictions/at", "/reports", "/cases", "/stats", "/photos",
-                          "/open311/v2/discovery.json", "/ogc", "/wall/cases", "/hotspots", "/screen/summary"],
-                "pages": ["/wall", "/screen", "/phone", "/planner", "/dispute"]}
+                          "/open311/v2/discovery.json", "/ogc", "/wall/cases", "/hotspots", "/screen/summary",
+                          "/indicators", "/indicators/delegation-review", "/publication/annual"],
+                "pages": ["/wall", "/screen", "/console", "/officer", "/phone", "/planner", "/dispute", "/indicators"]}
 
     @app.get("/health", summary="Liveness: the process answers (no database, no thread: never waits on a pool)")
     async def health() -> dict[str, str]:
@@ -187,12 +210,14 @@ def _routes(app: FastAPI) -> None:
              "window (attributes.duplicate_m / duplicate_h; 0 turns linking off)", responses=CREATED)
     def put_matter(code: str, body: Matter, repo: Repo, user: Planner, response: Response) -> Matter:
         if body.code != code:
-            raise InvalidInput(f"the body's code {body.code} differs from the path's {code}", where="code")
+            raise InvalidInput(T("the body's code {code} differs from the path's {code2}",
+                                 code=body.code, code2=code), where="code")
         for key in ("duplicate_m", "duplicate_h"):
             value = body.attributes.get(key)
             if value is not None and not (isinstance(value, int | float) and not isinstance(value, bool)
                                           and math.isfinite(value) and value >= 0):
-                raise InvalidInput(f"{key} must be a number ≥ 0, got {value!r}", where=f"attributes.{key}")
+                raise InvalidInput(T("{key} must be a number ≥ 0, got {value}", key=key, value=repr(value)),
+                                   where=f"attributes.{key}")
         response.status_code = 201 if repo.put_matter(body) else 200
         return body
 

@@ -113,7 +113,8 @@ def require(*roles: str) -> Callable[[User], User]:
 
     def check(user: CurrentUser) -> User:
         if user.role not in roles:
-            raise Forbidden(f"a {user.role} may not do this; allowed: {', '.join(roles)}")
+            raise Forbidden(T("a {role} may not do this; allowed: {items}",
+                              role=user.role, items=', '.join(roles)))
         return user
 
     return check

@@ -21,7 +21,9 @@ from api.openapi import REPLAYED
 from cases import clock
 from cases.first_violation import parse_party
 from gis.errors import Conflict, Forbidden, NotFound, PayloadTooLarge
+from i18n import T, render
 from i18n.terms import label
+from i18n.units import listing
 from store.cases import Cases, Intake, Report, case_view, event_view
 from store.db import transaction
 from store.first_violation import earlier_view, proposal_for
@@ -63,7 +65,7 @@ def zone_assumed(fields: list[str]) -> dict[str, Any]:
     if not fields:
         return {}
     return {"time_zone_assumed": {"fields": fields, "time_zone": clock.zone_name(),
-                                  "message": "; ".join(clock.assumed_note(f) for f in fields)}}
+                                  "message": render(listing([clock.assumed_note(f) for f in fields], clauses=True))}}
 
 
 def store_report(request: Request, user: User, report: Report) -> Intake:
@@ -220,8 +222,8 @@ async def upload_photo(request: Request, user: Reporter) -> JSONResponse:
     async for chunk in request.stream():
         size += len(chunk)
         if size > store.max_bytes:
-            raise PayloadTooLarge(f"photo is over the limit of {store.max_bytes} bytes; send a smaller or more "
-                                  "compressed image", where="body")
+            raise PayloadTooLarge(T("photo is over the limit of {max_bytes} bytes; send a smaller or more "
+                                    "compressed image", max_bytes=store.max_bytes), where="body")
         chunks.append(chunk)
     data = b"".join(chunks)
 
@@ -242,14 +244,15 @@ def get_photo(sha256: Annotated[str, Field(pattern=SHA256)], user: CurrentUser, 
               request: Request) -> Response:
     store: PhotoStore = request.app.state.photos
     if user.role == "planner":  # by role, before any lookup: planners upload none and see no cases
-        raise Forbidden("a planner does not see case photos")
+        raise Forbidden(T("a planner does not see case photos"))
     row, data = store.read(repo.session, sha256)
     if row.uploaded_by != user.username:
         cases = Cases(repo.session)
         holders = repo.session.scalars(
             sa.select(CaseRow).where(sa.cast(CaseRow.photos, sa.String).contains(sha256)))
         if not any(cases.visible(user, c) for c in holders):
-            raise NotFound(f"no photo {sha256}")  # the words of a missing photo: hashes cannot be probed
+            # The words of a missing photo: hashes cannot be probed.
+            raise NotFound(T("no photo {sha256}", sha256=sha256))
     return Response(data, media_type=row.content_type, headers={"ETag": f'"{sha256}"',
                                                                  "Cache-Control": "private, max-age=31536000"})
 

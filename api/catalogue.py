@@ -22,6 +22,7 @@ from etl.catalogue import SHEETS, notes
 from etl.workbook import WorkbookProblems, write_xlsx
 from gis.errors import InvalidInput, UnsupportedMedia
 from gis.model import Team
+from i18n import T
 from store import audit
 from store.catalogue import catalogue_version, delete_team, export_rows, import_catalogue, put_team
 from store.db import transaction
@@ -50,7 +51,7 @@ async def upload(request: Request, user: Planner,
                                "curl --data-binary @catalogue.xlsx; got " + kind, where="content-type")
     data = await request.body()
     if not data:
-        raise InvalidInput("the request body is empty; send the .xlsx file", where="body")
+        raise InvalidInput(T("the request body is empty; send the .xlsx file"), where="body")
 
     def work() -> dict[str, Any]:
         with transaction(request.app.state.sessions) as session:
@@ -84,7 +85,8 @@ def put(code: str, body: Team, repo: Repo, user: Planner, response: Response,
                                                          "(default: in force today, else the newest)")] = None
         ) -> Team:
     if body.code != code:
-        raise InvalidInput(f"the body's code {body.code} differs from the path's {code}", where="code")
+        raise InvalidInput(T("the body's code {code} differs from the path's {code2}",
+                             code=body.code, code2=code), where="code")
     response.status_code = 201 if put_team(repo, body, version, user.username) else 200
     return body
 

@@ -123,5 +123,5 @@ def resolve_version(repo: Repository, version: int | None, at: date | None = Non
             raise
         versions = repo.versions()
         if not versions:
-            raise NotFound("no boundary version yet; import data or run `gridgov demo`") from None
+            raise NotFound(T("no boundary version yet; import data or run `gridgov demo`")) from None
         return versions[-1]

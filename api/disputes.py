@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -12,15 +12,17 @@ from api.auth import CurrentUser, current_user
 from api.deps import GridGovRoute, get_repo
 from api.geojson import geometry_from_geojson
 from api.inputs import Day, Id, JsonCount, JsonId
+from api.routing import containing_units
 from cases import clock
-from gis.errors import InvalidInput
+from gis.errors import InvalidInput, NotFound
 from gis.model import check_lonlat_bounds
 from gis.routing.area import area_shares
-from i18n import T
+from i18n import T, current_language
 from store.cases import Cases
 from store.disputes import Disputes, dispute_view
 from store.repo import Repository
 from store.routers import RouterCache
+from web.sheet import sheet_pdf
 
 router = APIRouter(route_class=GridGovRoute, tags=["disputes"], dependencies=[Depends(current_user)])
 Repo = Annotated[Repository, Depends(get_repo, scope="function")]
@@ -46,10 +48,58 @@ def area_owner(body: AreaQuery, repo: Repo, request: Request) -> JSONResponse:
     """The answer uses the version in force on the date; the point question is `POST /route` with `at`."""
     area = _geometry(body.geometry, body.crs)
     if area.geom_type not in ("Polygon", "MultiPolygon"):
-        raise InvalidInput("the area must be a Polygon or MultiPolygon", where="geometry")
+        raise InvalidInput(T("the area must be a Polygon or MultiPolygon"), where="geometry")
     day = body.at or clock.today()
     cache: RouterCache = request.app.state.routers
     return JSONResponse(area_shares(cache.router_at(repo, day), area, body.matter, day))
+
+
+@router.get("/disputes/sheet", summary="A point lookup's result sheet (查询结果单): as JSON, or as a PDF to file",
+            response_model=None, responses={200: {"content": {"application/pdf": {}}}})
+def result_sheet(repo: Repo, request: Request, user: CurrentUser,
+                 lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
+                 lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
+                 at: Day | None = None,
+                 matter: Annotated[str | None, Query(min_length=1, max_length=64,
+                                                     description="one matter (default: every matter, grouped)")] = None,
+                 format: Literal["json", "pdf"] = "json") -> Response:
+    """Place, date, the boundaries in force, the containing units, who is responsible (for one matter, or for every
+    matter grouped by team, rule and finding) and the basis, who asked and when. WGS84 coordinates."""
+    day = at or clock.today()
+    cache: RouterCache = request.app.state.routers
+    r = cache.router_at(repo, day)  # 404 naming the first version for a day before it
+    matters = [repo.matter(matter)] if matter else repo.matters()
+    if not matters:
+        raise NotFound("the matter catalogue is empty: import it first (`gridgov catalogue import`)", where="matter")
+    teams = {t.code: t.name for t in repo.teams()}
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    first = None
+    for m in matters:
+        d = r.explain(lon, lat, m.code, day, None)
+        first = first or d
+        rule = d.winning_rule
+        key = (d.team, tuple(d.co_owners), d.status, rule.code if rule else None, tuple(d.candidates))
+        group = groups.setdefault(key, {
+            "team": d.team, "team_name": d.team_name, "status": d.status, "reason": d.reason,
+            "co_owners": [{"code": c, "name": teams.get(c, c)} for c in d.co_owners],
+            "candidates": [{"code": c, "name": teams.get(c, c)} for c in d.candidates],
+            "rule": {"code": rule.code, "priority": rule.priority, "legal_basis": rule.legal_basis} if rule else None,
+            "matters": []})
+        group["matters"].append({"code": m.code, "name": m.name, "domain": m.domain})
+    assert first is not None
+    sheet = {
+        "place": {"lon": lon, "lat": lat, **containing_units(r, lon, lat)},
+        "day": day.isoformat(), "version": first.version.model_dump(mode="json"),
+        "matter": matter, "matter_name": matters[0].name if matter else None,
+        "groups": sorted(groups.values(), key=lambda g: (-len(g["matters"]), g["team"])),
+        "asked_by": {"username": user.username, "display_name": user.display_name, "role": user.role},
+        "asked_at": clock.now().isoformat(),
+    }
+    if format == "pdf":
+        name = f"gridgov-sheet-{day.isoformat()}-{lat:.5f}-{lon:.5f}.pdf"
+        return Response(sheet_pdf(sheet, current_language()), media_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+    return JSONResponse(sheet)
 
 
 class DisputeIn(AreaQuery):
@@ -95,7 +145,7 @@ def list_disputes(user: CurrentUser, repo: Repo, status: str | None = None) -> J
 def file_dispute(body: DisputeIn, user: CurrentUser, repo: Repo, request: Request) -> JSONResponse:
     where = _geometry(body.geometry, body.crs)
     if where.geom_type not in ("Point", "Polygon", "MultiPolygon"):
-        raise InvalidInput("a dispute is about a Point or a (Multi)Polygon", where="geometry")
+        raise InvalidInput(T("a dispute is about a Point or a (Multi)Polygon"), where="geometry")
     day = body.at or clock.today()
     repo.matter(body.matter)
     case = Cases(repo.session).get(user, body.case) if body.case is not None else None  # 404 outside your scope

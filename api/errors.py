@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gis.errors import GridGovError, TooManyRequests
+from gis.errors import GridGovError, TooManyRequests, problem_text
 from i18n import N_, T, Text, negotiate, render, set_language
 
 
@@ -123,7 +123,7 @@ def validation_message(errors: Sequence[Any]) -> Text | str:
     field = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "path", "query"))
     template = _VALIDATION.get(str(err.get("type")))
     if template is None:
-        return T("{field}: not valid ({problem})", field=field, problem=err.get("msg", ""))
+        return T("{field}: not valid ({problem})", field=field, problem=problem_text(err))
     ctx = {k: f"{v:g}" if isinstance(v, float) else str(v) for k, v in dict(err.get("ctx") or {}).items()}
     problem = T(template, field=field, **ctx)
     return T("{problem} (and {n} more problems)", problem=problem, n=len(errors) - 1) if len(errors) > 1 else problem

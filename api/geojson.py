@@ -10,6 +10,7 @@ from shapely.geometry.base import BaseGeometry
 from gis.crs import geometry_to_wgs84
 from gis.errors import InvalidInput
 from gis.model import Unit
+from i18n import T
 
 
 def unit_feature(unit: Unit, version_id: int) -> dict[str, Any]:
@@ -38,11 +39,12 @@ def geometry_from_geojson(data: dict[str, Any], crs: str = "wgs84", where: str =
     try:
         raw = shapely.geometry.shape(data)
     except (AttributeError, KeyError, TypeError, ValueError, IndexError, shapely.errors.ShapelyError) as exc:
-        raise InvalidInput(f"not a GeoJSON geometry: {exc}", where=where) from None
+        raise InvalidInput(T("not a GeoJSON geometry: {exc}", exc=exc), where=where) from None
     if raw.is_empty:
-        raise InvalidInput("the geometry is empty", where=where)
+        raise InvalidInput(T("the geometry is empty"), where=where)
     if not raw.is_valid:
-        raise InvalidInput(f"the geometry is invalid: {shapely.is_valid_reason(raw)}; fix it and send it again",
+        raise InvalidInput(T("the geometry is invalid: {is_valid_reason}; fix it and send it again",
+                             is_valid_reason=shapely.is_valid_reason(raw)),
                            where=where)
     return raw if crs.lower() in ("wgs84", "epsg:4326") else geometry_to_wgs84(raw, crs, where=where)
 
@@ -68,5 +70,6 @@ def _refuse_open_rings(data: Any, where: str) -> None:
                 continue  # malformed: shapely's own message says so
             if ring[0][:2] != ring[-1][:2]:
                 at = f"{where}.coordinates.{p}.{r}" if kind == "MultiPolygon" else f"{where}.coordinates.{r}"
-                raise InvalidInput(f"ring {r} is not closed: it starts at {ring[0][:2]} and ends at {ring[-1][:2]}; "
-                                   "repeat the first position at the end (RFC 7946 3.1.6)", where=at)
+                raise InvalidInput(T("ring {r} is not closed: it starts at {ring} and ends at {ring2}; repeat "
+                                     "the first position at the end (RFC 7946 3.1.6)",
+                                     r=r, ring=ring[0][:2], ring2=ring[-1][:2]), where=at)

@@ -27,6 +27,7 @@ from fastapi import Request
 from pydantic import BeforeValidator, Strict
 
 from gis.errors import InvalidInput
+from i18n import T
 
 MAX_INT = 2**31 - 1  # PostgreSQL's integer; SQLite's int64 holds it too
 Id = Annotated[int, annotated_types.Interval(ge=1, le=MAX_INT)]
@@ -42,7 +43,8 @@ def _not_a_number(value: Any) -> Any:
     """pydantic would read a number as Unix time; the API documents ISO 8601 text, so a number is a mistake."""
     if (isinstance(value, int | float) and not isinstance(value, bool)) or (
             isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
-        raise ValueError("give an ISO 8601 date or date-time (2026-11-29, 2026-11-29T08:00:00+08:00), not a number")
+        raise ValueError(T("give an ISO 8601 date or date-time (2026-11-29, 2026-11-29T08:00:00+08:00), not a "
+                           "number"))
     return value
 
 
@@ -59,8 +61,8 @@ def _refuse(value: str, where: str, pattern: re.Pattern[str]) -> None:
     found = pattern.search(value)
     if found is not None:
         char = found.group()
-        raise InvalidInput(f"control character U+{ord(char):04X} at position {found.start()} is not allowed here; "
-                           "send plain text", where=where)
+        raise InvalidInput(T("control character U+{ord} at position {start} is not allowed here; send plain text",
+                             ord=format(ord(char), "04X"), start=found.start()), where=where)
 
 
 def check_text(value: str, where: str, *, multiline: bool = True) -> None:

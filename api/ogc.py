@@ -28,6 +28,7 @@ from cases import clock
 from gis.errors import InvalidInput, NotFound
 from gis.layers import LOAD_ORDER, REGISTRY
 from gis.model import Unit, Version, in_county
+from i18n import T
 from store.cases import Cases, case_view
 from store.repo import Repository
 from store.users import User
@@ -69,8 +70,8 @@ def _instant(text: str, end: bool) -> datetime:
             return clock.from_wall(datetime.combine(day, time.max if end else time.min))
         return clock.parse(text, "datetime")[0]
     except ValueError:
-        raise InvalidInput(f"datetime {text!r} is not a date (2026-03-01) or an RFC 3339 date-time "
-                           "(2026-03-01T09:30:00Z)", where="datetime") from None
+        raise InvalidInput(T("datetime {text} is not a date (2026-03-01) or an RFC 3339 date-time "
+                             "(2026-03-01T09:30:00Z)", text=repr(text)), where="datetime") from None
 
 
 def parse_datetime(value: str | None) -> tuple[datetime | None, datetime | None, bool]:
@@ -83,11 +84,11 @@ def parse_datetime(value: str | None) -> tuple[datetime | None, datetime | None,
         return _instant(value, False), _instant(value, True), True
     first, _, last = value.partition("/")
     if first in _OPEN and last in _OPEN:
-        raise InvalidInput("datetime '../..' bounds nothing; leave one end open at most", where="datetime")
+        raise InvalidInput(T("datetime '../..' bounds nothing; leave one end open at most"), where="datetime")
     start = None if first in _OPEN else _instant(first, False)
     end = None if last in _OPEN else _instant(last, True)
     if start is not None and end is not None and start > end:
-        raise InvalidInput(f"datetime interval {value!r} ends before it starts", where="datetime")
+        raise InvalidInput(T("datetime interval {value} ends before it starts", value=repr(value)), where="datetime")
     return start, end, False
 
 
@@ -97,10 +98,10 @@ def _layer_day(version: int | None, value: str | None) -> date | None:
         return None
     start, _, instant = parse_datetime(value)
     if not instant or start is None:
-        raise InvalidInput("a boundary layer is drawn as of one date: give datetime=YYYY-MM-DD, not an interval",
+        raise InvalidInput(T("a boundary layer is drawn as of one date: give datetime=YYYY-MM-DD, not an interval"),
                            where="datetime")
     if version is not None:
-        raise InvalidInput("give version or datetime, not both", where="datetime")
+        raise InvalidInput(T("give version or datetime, not both"), where="datetime")
     return start.date()
 
 
@@ -210,7 +211,7 @@ def collection(cid: str, request: Request, repo: Repo, user: CurrentUser, versio
     if cid == "cases" and _sees_cases(user):
         return _cases_collection(request, repo, user)
     if cid not in REGISTRY:
-        raise NotFound(f"no collection {cid!r}; GET /ogc/collections lists them")
+        raise NotFound(T("no collection {cid}; GET /ogc/collections lists them", cid=repr(cid)))
     v, units = _units(repo, cid, version, when)
     return _layer_collection(request, cid, v, units, _tiles(repo))
 
@@ -221,9 +222,9 @@ def _parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
     try:
         values = [float(v) for v in bbox.split(",")]
     except ValueError:
-        raise InvalidInput("bbox must be minx,miny,maxx,maxy in degrees (CRS84)", where="bbox") from None
+        raise InvalidInput(T("bbox must be minx,miny,maxx,maxy in degrees (CRS84)"), where="bbox") from None
     if len(values) != 4 or not all(map(math.isfinite, values)) or values[0] > values[2] or values[1] > values[3]:
-        raise InvalidInput("bbox must be minx,miny,maxx,maxy with min ≤ max", where="bbox")
+        raise InvalidInput(T("bbox must be minx,miny,maxx,maxy with min ≤ max"), where="bbox")
     return values[0], values[1], values[2], values[3]
 
 
@@ -267,13 +268,13 @@ def items(cid: str, request: Request, repo: Repo, user: CurrentUser, version: Id
     box = _parse_bbox(bbox)
     if cid == "cases":
         if not _sees_cases(user):
-            raise NotFound("no collection 'cases' for a planner")
+            raise NotFound(T("no collection 'cases' for a planner"))
         since, until, _ = parse_datetime(when)
         matched, rows = Cases(repo.session).located_page(user, bbox=box, since=since, until=until, offset=offset,
                                                         limit=limit, county=county)
         return _page(request, [_case_feature(r) for r in rows], matched, limit, offset)
     if cid not in REGISTRY:
-        raise NotFound(f"no collection {cid!r}; GET /ogc/collections lists them")
+        raise NotFound(T("no collection {cid}; GET /ogc/collections lists them", cid=repr(cid)))
     v, units = _units(repo, cid, version, when)
     assert v.id is not None
     if county is not None:
@@ -292,13 +293,13 @@ def item(cid: str, fid: str, request: Request, repo: Repo, user: CurrentUser,
          version: Id | None = None, when: Datetime = None) -> JSONResponse:
     if cid == "cases":
         if not (fid.isascii() and fid.isdigit() and 0 < int(fid) <= MAX_INT) or not _sees_cases(user):
-            raise NotFound(f"no case {fid}")
+            raise NotFound(T("no case {fid}", fid=fid))
         return JSONResponse(_case_feature(Cases(repo.session).get(user, int(fid))), media_type=GEOJSON)
     if cid not in REGISTRY:
-        raise NotFound(f"no collection {cid!r}; GET /ogc/collections lists them")
+        raise NotFound(T("no collection {cid}; GET /ogc/collections lists them", cid=repr(cid)))
     v = resolve_version(repo, version, _layer_day(version, when))
     assert v.id is not None
     unit = repo.unit(v.id, fid)
     if unit.layer != cid:
-        raise NotFound(f"{fid} is a {unit.layer}, not in collection {cid}")
+        raise NotFound(T("{fid} is a {layer}, not in collection {cid}", fid=fid, layer=unit.layer, cid=cid))
     return JSONResponse(_unit_feature(unit, unit.shape(), v.id), media_type=GEOJSON)

@@ -9,17 +9,27 @@ error here is `Error` ({detail, where, error}, api/errors.py), and Open311's are
 - 401 and 403 to operations that need a token (and the bearer security scheme), 404 to those that take a
   parameter or a token (ids, codes, versions, scope), 429 to sign-in, 415 to raw uploads (photos, workbooks).
 An operation's own `responses=` win over these. tests/test_fuzz.py holds the document to the server's answers.
+
+The document is written in English and served in the request's language (`?lang=`, `Accept-Language`, the
+setting): summaries, descriptions and answer descriptions through the catalogs, paths, parameters and schemas
+unchanged. `/docs` asks for the document in its own language. `python -m i18n.check` reads every text of the
+document as a message id (`texts`), so an operation without Chinese fails the catalog check like any message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, Field
+
+from i18n import N_, current_language, gettext
 
 
 class Error(BaseModel):
@@ -135,9 +145,39 @@ def document(schema: dict[str, Any], routes: list[Any]) -> dict[str, Any]:
     return schema
 
 
+def _texts_of(doc: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
+    """Every (object, key) of the document whose value a person reads: the API's description, each operation's
+    summary and description, each answer's description (the security schemes' stay as they are)."""
+    yield doc.get("info", {}), "description"
+    for item in doc.get("paths", {}).values():
+        for op in item.values():
+            if not isinstance(op, dict):
+                continue
+            yield op, "summary"
+            yield op, "description"
+            for answer in op.get("responses", {}).values():
+                yield answer, "description"
+
+
+def texts(doc: dict[str, Any]) -> list[str]:
+    """The document's texts for a person (message ids, English), in order, once each."""
+    return list(dict.fromkeys(v for obj, key in _texts_of(doc) if isinstance(v := obj.get(key), str) and v))
+
+
+def translated(doc: dict[str, Any], lang: str) -> dict[str, Any]:
+    """A copy of the document with its texts in `lang`; paths, parameters and schemas as they are."""
+    out = copy.deepcopy(doc)
+    for obj, key in _texts_of(out):
+        if isinstance(obj.get(key), str) and obj[key]:
+            obj[key] = gettext(obj[key], lang)
+    return out
+
+
 def install_openapi(app: FastAPI) -> None:
-    """Document errors and sign-in for every route the app has when the document is first asked for."""
+    """Document errors and sign-in for every route the app has when the document is first asked for, and serve
+    it (and /docs) in the request's language."""
     generate: Callable[[], dict[str, Any]] = app.openapi
+    by_language: dict[str, dict[str, Any]] = {}
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -146,6 +186,23 @@ def install_openapi(app: FastAPI) -> None:
             routes = [r for r in iter_route_contexts(app.routes)
                       if isinstance(r.original_route, APIRoute) and r.include_in_schema]
             app.openapi_schema = document(generate(), routes)
-        return app.openapi_schema
+            by_language.clear()
+        lang = current_language()
+        if lang == "en":
+            return app.openapi_schema
+        if lang not in by_language:
+            by_language[lang] = translated(app.openapi_schema, lang)
+        return by_language[lang]
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+async def docs(request: Request) -> HTMLResponse:
+    """Swagger UI over the document in the page's language (its own `?lang=` or the browser's)."""
+    lang = getattr(request.state, "language", None) or current_language()
+    return get_swagger_ui_html(openapi_url=f"{request.app.openapi_url}?lang={lang}",
+                               title=f"{request.app.title} – {gettext(N_('API documentation'), lang)}",
+                               # vendored (web/static/vendor/swagger-ui): the page works with no route to the internet
+                               swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+                               swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+                               swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png")

@@ -19,6 +19,7 @@ from gis.crs import to_wgs84
 from gis.errors import InvalidInput, PayloadTooLarge
 from gis.routing import Router
 from gis.routing.decision import VersionRef
+from i18n import T
 from store.repo import Repository
 from store.routers import RouterCache
 
@@ -60,9 +61,9 @@ class RouteRequest(BaseModel):
     def _one_location(self) -> RouteRequest:
         given = [self.lat is not None or self.lon is not None, self.points is not None, self.geojson is not None]
         if sum(given) != 1:
-            raise ValueError("give exactly one of lat/lon, points or geojson")
+            raise ValueError(T("give exactly one of lat/lon, points or geojson"))
         if given[0] and (self.lat is None or self.lon is None):
-            raise ValueError("give both lat and lon")
+            raise ValueError(T("give both lat and lon"))
         return self
 
     def point_list(self) -> list[PointIn]:
@@ -76,7 +77,7 @@ class RouteRequest(BaseModel):
                     out.append(PointIn(lon=x, lat=y, accuracy_m=self.accuracy_m, id=fid))
                 except ValidationError as exc:
                     problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
-                    raise InvalidInput(f"point {n}: {problems}", where="geojson") from None
+                    raise InvalidInput(T("point {n}: {problems}", n=n, problems=problems), where="geojson") from None
             return out
         assert self.lat is not None and self.lon is not None
         return [PointIn(lat=self.lat, lon=self.lon, accuracy_m=self.accuracy_m)]
@@ -91,18 +92,18 @@ def _geojson_points(doc: Any, where: str = "geojson") -> list[tuple[Any, Any, st
     """The points of a GeoJSON Point, MultiPoint, Feature or FeatureCollection, checking its shape on the way
     (a malformed document is a 422 naming the member, never a 500)."""
     if not isinstance(doc, dict):
-        raise InvalidInput(f"must be a GeoJSON object, got {type(doc).__name__}", where=where)
+        raise InvalidInput(T("must be a GeoJSON object, got {kind}", kind=type(doc).__name__), where=where)
     kind = doc.get("type")
     if kind == "FeatureCollection":
         features = doc.get("features")
         if not isinstance(features, list):
-            raise InvalidInput("a FeatureCollection needs a list of features", where=f"{where}.features")
+            raise InvalidInput(T("a FeatureCollection needs a list of features"), where=f"{where}.features")
         return [p for n, f in enumerate(features) for p in _geojson_points(f, f"{where}.features[{n}]")]
     if kind == "Feature":
         fid = doc.get("id")
         geometry = doc.get("geometry")
         if geometry is None:
-            raise InvalidInput("a Feature needs a geometry", where=f"{where}.geometry")
+            raise InvalidInput(T("a Feature needs a geometry"), where=f"{where}.geometry")
         return [(x, y, str(fid) if fid is not None else None)
                 for x, y, _ in _geojson_points(geometry, f"{where}.geometry")]
     coords = doc.get("coordinates")
@@ -110,15 +111,16 @@ def _geojson_points(doc: Any, where: str = "geojson") -> list[tuple[Any, Any, st
         return [_position(coords, f"{where}.coordinates")]
     if kind == "MultiPoint":
         if not isinstance(coords, list):
-            raise InvalidInput("a MultiPoint needs a list of positions", where=f"{where}.coordinates")
+            raise InvalidInput(T("a MultiPoint needs a list of positions"), where=f"{where}.coordinates")
         return [_position(c, f"{where}.coordinates[{n}]") for n, c in enumerate(coords)]
-    raise InvalidInput(f"GeoJSON type {kind!r} is not a point; send Point, MultiPoint, Feature or FeatureCollection",
+    raise InvalidInput(T("GeoJSON type {kind} is not a point; send Point, MultiPoint, Feature or "
+                         "FeatureCollection", kind=repr(kind)),
                        where=where)
 
 
 def _position(c: Any, where: str) -> tuple[Any, Any, None]:
     if not isinstance(c, list) or len(c) < 2:
-        raise InvalidInput("a position is a list [lon, lat]", where=where)
+        raise InvalidInput(T("a position is a list [lon, lat]"), where=where)
     return c[0], c[1], None
 
 
@@ -127,7 +129,7 @@ def _count(doc: dict[str, Any]) -> int:
     points = doc.get("points")
     if points is not None:
         if not isinstance(points, list):
-            raise InvalidInput("points must be a list of {lat, lon}", where="points")
+            raise InvalidInput(T("points must be a list of {{lat, lon}}"), where="points")
         return len(points)
     geojson = doc.get("geojson")
     if geojson is not None:
@@ -191,13 +193,15 @@ def route(repo: Repo, request: Request, raw: Annotated[bytes, Depends(_raw_body)
     try:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}", where="body") from None
+        raise InvalidInput(T("the body is not valid JSON: {exc}", exc=exc), where="body") from None
     if not isinstance(doc, dict):
-        raise InvalidInput(f"the body must be a JSON object, got {type(doc).__name__}", where="body")
+        raise InvalidInput(T("the body must be a JSON object, got {kind}", kind=type(doc).__name__),
+                           where="body")
     limit = request.app.state.settings.max_batch
     count = _count(doc)
     if count > limit:
-        raise PayloadTooLarge(f"{count} points is over the limit of {limit} per request; split the batch",
+        raise PayloadTooLarge(T("{count} points is over the limit of {limit} per request; split the batch",
+                                count=count, limit=limit),
                               where="points")
     try:
         body = RouteRequest.model_validate(doc)
@@ -205,10 +209,11 @@ def route(repo: Repo, request: Request, raw: Annotated[bytes, Depends(_raw_body)
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
     points = body.point_list()
     if not points:
-        raise InvalidInput("the batch is empty; send at least one point", where="points")
+        raise InvalidInput(T("the batch is empty; send at least one point"), where="points")
     if body.detail == "full" and len(points) > FULL_DETAIL_LIMIT:
-        raise PayloadTooLarge(f"full explanations are limited to {FULL_DETAIL_LIMIT} points; "
-                              "send detail='summary' for larger batches", where="detail")
+        raise PayloadTooLarge(T("full explanations are limited to {limit} points; send "
+                                "detail='summary' for larger batches", limit=FULL_DETAIL_LIMIT),
+                              where="detail")
     day = body.day()
     r = routers(request).router_at(repo, day)
     raw_x = np.array([p.lon for p in points])
@@ -247,6 +252,13 @@ def jurisdictions_at(
     day = at or clock.today()
     r = routers(request).router_at(repo, day)
     x, y = to_wgs84(lon, lat, crs, where="coordinates")
+    return {"version": _version_ref(r), "day": day, "lon": x, "lat": y, "input": {"lon": lon, "lat": lat, "crs": crs},
+            **containing_units(r, x, y)}
+
+
+def containing_units(r: Router, x: float, y: float) -> dict[str, Any]:
+    """Every unit covering a WGS84 point (`selected`: the tie-break's choice on a shared edge), the distance to the
+    nearest boundary and whether the point is on one (what the lookup page and its result sheet show)."""
     covering = r.regions.covering_lists(np.array([x]), np.array([y]))[0]
     selected = set(r.regions.select(covering))
     units = []
@@ -255,9 +267,8 @@ def jurisdictions_at(
         if reg.is_unit:
             units.append({"code": reg.code, "name": r.unit_names.get(reg.code, reg.code), "layer": reg.layer,
                           "kind": reg.kind, "parent_code": reg.parent_code, "selected": rid in selected})
-    dist = r.distance_to_boundary_m(x, y)
-    return {"version": _version_ref(r), "day": day, "lon": x, "lat": y, "input": {"lon": lon, "lat": lat, "crs": crs},
-            "units": units, "distance_to_boundary_m": round(dist, 3), "on_boundary": len(selected) < len(covering)}
+    return {"units": units, "distance_to_boundary_m": round(r.distance_to_boundary_m(x, y), 3),
+            "on_boundary": len(selected) < len(covering)}
 
 
 def _version_ref(r: Router) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from cases.workflow import is_overdue
 from gis.errors import NotFound
 from gis.layers import REGISTRY
 from gis.tiles import MAX_ZOOM, MIN_ZOOM, TILE_MATRIX_SET, TILE_MATRIX_SET_URI, check_tile, tile_to_lonlat_bounds
+from i18n import T
 from store.cases import Cases, case_state
 from store.repo import Repository
 from store.tiles import case_tile, unit_tile
@@ -45,23 +46,24 @@ CASE_FIELDS = {"id": "Number", "status": "String", "matter": "String", "team": "
 def _collection_id(cid: str, user: User) -> str:
     if cid == "cases":
         if not _sees_cases(user):
-            raise NotFound("no collection 'cases' for a planner")
+            raise NotFound(T("no collection 'cases' for a planner"))
         return cid
     if cid not in REGISTRY:
-        raise NotFound(f"no collection {cid!r}; GET /ogc/collections lists them")
+        raise NotFound(T("no collection {cid}; GET /ogc/collections lists them", cid=repr(cid)))
     return cid
 
 
 def _tms(tms: str) -> None:
     if tms != TILE_MATRIX_SET:
-        raise NotFound(f"no tile matrix set {tms!r}; tiles come in {TILE_MATRIX_SET} only")
+        raise NotFound(T("no tile matrix set {tms}; tiles come in {TILE_MATRIX_SET} only",
+                         tms=repr(tms), TILE_MATRIX_SET=TILE_MATRIX_SET))
 
 
 def _need_postgis(repo: Repository, cid: str) -> None:
     if not _tiles(repo):
-        raise NotFound(f"vector tiles are built by PostGIS (ST_AsMVT) and this server runs on SQLite; read the "
-                          f"same features as GeoJSON from /ogc/collections/{cid}/items?bbox=west,south,east,north "
-                          "or run GridGov on PostgreSQL+PostGIS", where="database")
+        raise NotFound(T("vector tiles are built by PostGIS (ST_AsMVT) and this server runs on SQLite; read the "
+                         "same features as GeoJSON from /ogc/collections/{cid}/items?bbox=west,south,east,north "
+                         "or run GridGov on PostgreSQL+PostGIS", cid=cid), where="database")
 
 
 def _version_query(request: Request) -> str:

@@ -42,3 +42,9 @@ class TopologyCache:
                     self._locks.pop(old, None)
                 self._locks.pop(key, None)
             return body
+
+    def forget(self, version_id: int) -> None:
+        """Drop every answer about a version (a deleted draft: SQLite may give its id to the next one)."""
+        with self._guard:
+            for key in [k for k in self._answers if isinstance(k, tuple) and k and k[0] == version_id]:
+                del self._answers[key]

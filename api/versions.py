@@ -20,14 +20,14 @@ from api.auth import current_user, require
 from api.deps import GridGovRoute, get_repo
 from api.geojson import geometry_from_geojson, unit_feature
 from api.inputs import MAX_INT, Day, Id, JsonId
-from api.openapi import CREATED
+from api.openapi import CREATED, Error
 from api.topology_cache import TopologyCache
 from cases import clock
 from gis.crs import geometry_to_wgs84
 from gis.errors import InvalidInput, NotFound
 from gis.model import CODE_PATTERN, AllowedGap, Delegation, Rule, Unit, Version
 from gis.topology import TopologyOptions, TopologyProblem
-from i18n import current_language
+from i18n import T, current_language
 from store.assign import MAX_CELLS_PER_MOVE, move_cells, reassign
 from store.repo import Repository
 from store.routers import RouterCache
@@ -50,8 +50,9 @@ def _revision(request: Request,
     """`?revision=`, or a 422 saying where to read it (a bare "field required" left new users guessing)."""
     if revision is None:
         vid = request.path_params.get("version_id", "{id}")
-        raise InvalidInput(f"?revision= is required: the draft revision you checked, i.e. `revision` in GET "
-                           f"/versions/{vid} (every edit's answer carries the new one), e.g. ?revision=3",
+        raise InvalidInput(T("?revision= is required: the draft revision you checked, i.e. `revision` in GET "
+                             "/versions/{vid} (every edit's answer carries the new one), e.g. ?revision=3",
+                             vid=vid),
                            where="revision")
     return revision
 
@@ -90,7 +91,7 @@ def unit_from_feature(code: str, body: UnitFeature, crs: str, old: Unit | None) 
     """The unit a feature describes, keeping the old unit's fields the feature leaves out."""
     props = dict(body.properties)
     if "code" in props and props.pop("code") != code:
-        raise InvalidInput(f"the feature's code differs from the path's {code}", where="properties.code")
+        raise InvalidInput(T("the feature's code differs from the path's {code}", code=code), where="properties.code")
     base = old.model_dump(exclude={"geometry", "raw_geometry", "raw_crs", "derived"}) if old else {"code": code}
     geometry = None
     if body.geometry is not None:
@@ -124,6 +125,37 @@ def topology(version_id: Id, repo: Repo, request: Request, user: GapReader) -> R
     return Response(body, media_type="application/json")
 
 
+class RenameIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200, description="the draft's new name")
+
+
+# `:int` in the paths: /versions/diff (GET only) must not be read as a version id, so DELETE on it is a 405 — as is
+# any id that is not a whole number (only GET /versions/{id} takes that path, to answer 422 naming it).
+NOT_AN_ID: dict[int | str, dict[str, Any]] = {405: {"model": Error, "description": "the id is not a whole number: "
+                                                   "only GET answers at that path"}}
+
+
+@router.patch("/versions/{version_id:int}", summary="Rename a draft (a published version keeps its name: 409)",
+              responses=NOT_AN_ID)
+def rename_version(version_id: Id, body: RenameIn, repo: Repo, user: Planner) -> Version:
+    """Only the name changes: the revision stays, so a validated draft stays validated and previews still hold."""
+    name = body.name.strip()
+    if not name:
+        raise InvalidInput(T("the name is empty"), where="name")
+    return repo.rename_version(version_id, name)
+
+
+@router.delete("/versions/{version_id:int}", responses=NOT_AN_ID,
+               summary="Delete a draft at the revision you saw (a published version: 409)")
+def delete_version(version_id: Id, revision: Revision, repo: Repo, request: Request, user: Planner) -> dict[str, Any]:
+    """Drafts are scratch work; published versions are the record and stay. The worker's caches forget the id (on
+    SQLite the next draft may be given it)."""
+    repo.delete_draft(version_id, revision)
+    request.app.state.topology.forget(version_id)
+    request.app.state.routers.forget(version_id)
+    return {"deleted": version_id}
+
+
 @router.post("/versions/{version_id}/validate", summary="Check a draft; with no error left it becomes validated")
 def validate(version_id: Id, revision: Revision, repo: Repo, request: Request, user: Planner) -> JSONResponse:
     version, problems = _versions(request, repo).validate(version_id, revision)
@@ -137,7 +169,7 @@ def _publish(request: Request, repo: Repository, user: User, body: PublishIn,
     if body.reroute_open_cases:
         require_reroute_day(body.effective_from, today)  # before the publish's topology check
     elif body.expected_cases is not None:
-        raise InvalidInput("expected_cases goes with reroute_open_cases", where="expected_cases")
+        raise InvalidInput(T("expected_cases goes with reroute_open_cases"), where="expected_cases")
     versions = _versions(request, repo)
     before = versions.in_force(today) if body.reroute_open_cases else None
     version = publish(versions, today)
@@ -279,7 +311,8 @@ def merge_units(version_id: Id, body: MergeIn, revision: Revision, repo: Repo, r
 def put_rule(version_id: Id, code: str, body: Rule, revision: Revision, repo: Repo, user: Planner,
              response: Response) -> Rule:
     if body.code != code:
-        raise InvalidInput(f"the body's code {body.code} differs from the path's {code}", where="code")
+        raise InvalidInput(T("the body's code {code} differs from the path's {code2}",
+                             code=body.code, code2=code), where="code")
     response.status_code = 201 if repo.put_rule(version_id, body, expected_revision=revision) else 200
     return body
 
@@ -315,10 +348,11 @@ def gap_from_feature(code: str, body: GapFeature, crs: str) -> AllowedGap:
     """The allowed gap a feature describes (422 naming what is wrong)."""
     props = dict(body.properties)
     if props.pop("code", code) != code:
-        raise InvalidInput(f"the feature's code differs from the path's {code}", where="properties.code")
+        raise InvalidInput(T("the feature's code differs from the path's {code}", code=code), where="properties.code")
     unknown = sorted(set(props) - {"name", "note"})
     if unknown:
-        raise InvalidInput(f"unknown properties {', '.join(unknown)}; an allowed gap has name and note",
+        raise InvalidInput(T("unknown properties {items}; an allowed gap has name and note",
+                             items=', '.join(unknown)),
                            where="properties")
     geometry = geometry_from_geojson(body.geometry, crs)
     try:
@@ -342,7 +376,7 @@ def allowed_gaps(version_id: Id, repo: Repo, user: GapReader) -> JSONResponse:
 def allowed_gap(version_id: Id, code: str, repo: Repo, user: GapReader) -> JSONResponse:
     gap = next((g for g in repo.allowed_gaps(version_id) if g.code == code), None)
     if gap is None:
-        raise NotFound(f"no allowed gap {code} in version {version_id}")
+        raise NotFound(T("no allowed gap {code} in version {version_id}", code=code, version_id=version_id))
     return JSONResponse(gap_feature(gap, version_id), media_type="application/geo+json")
 
 
@@ -352,7 +386,7 @@ def allowed_gap(version_id: Id, code: str, repo: Repo, user: GapReader) -> JSONR
 def put_allowed_gap(version_id: Id, code: str, body: GapFeature, revision: Revision, repo: Repo, user: Planner,
                     crs: str = "wgs84") -> JSONResponse:
     if not CODE.match(code):
-        raise InvalidInput("a code is 1–64 letters, digits or _ . : -", where="code")
+        raise InvalidInput(T("a code is 1–64 letters, digits or _ . : -"), where="code")
     gap = gap_from_feature(code, body, crs)
     new = repo.put_allowed_gap(version_id, gap, expected_revision=revision)
     return JSONResponse({**gap_feature(gap, version_id), "version": repo.version(version_id).model_dump(mode="json")},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import h3
 import sqlalchemy as sa
@@ -14,9 +14,11 @@ from fastapi.responses import JSONResponse
 from api.auth import CurrentUser
 from api.cases import local
 from api.deps import GridGovRoute, get_repo, resolve_version
+from api.hotspots import significance
 from api.inputs import MAX_INT, Id, Instant
 from cases import clock
 from gis.errors import InvalidInput, PayloadTooLarge
+from i18n import T
 from store.cases import OPEN_STATES, Cases
 from store.repo import Repository
 from store.schema import CaseRow, IncidentRow
@@ -51,7 +53,7 @@ def wall_cases(user: CurrentUser, repo: Repo, request: Request,
     now = clock.now()
     cursor = local(since)
     if cursor is not None and cursor > now + timedelta(minutes=10):
-        raise InvalidInput("since lies in the future; pass the cursor of the previous answer", where="since")
+        raise InvalidInput(T("since lies in the future; pass the cursor of the previous answer"), where="since")
     cases = Cases(repo.session)
     if cursor is None:
         change = sa.or_(CaseRow.status.in_(OPEN_STATES), CaseRow.updated_at >= now - timedelta(hours=recent_hours))
@@ -64,7 +66,8 @@ def wall_cases(user: CurrentUser, repo: Repo, request: Request,
     query = sa.select(*columns).where(*where).order_by(CaseRow.id).limit(limit + 1)
     rows: list[Any] = list(repo.session.execute(query))  # co-owned cases included (the scope filter has them)
     if len(rows) > limit:
-        raise PayloadTooLarge(f"more than {limit} cases changed; poll more often or raise limit", where="limit")
+        raise PayloadTooLarge(T("more than {limit} cases changed; poll more often or raise limit", limit=limit),
+                              where="limit")
     out = [[r[0], r[1], r[2], r[3], r[4], r[5], _iso(r[6]), r[7], r[8], r[9], r[10], _iso(r[11]), _iso(r[12])]
            for r in rows]
     return JSONResponse({
@@ -88,22 +91,31 @@ def hotspots(
                                       "server's clock (instead of `from`)")] = None,
     bbox: Annotated[str | None, Query(description="west,south,east,north in WGS84")] = None,
     min_count: Annotated[int, Query(ge=1, le=MAX_INT)] = 1,
+    mode: Annotated[Literal["counts", "significance"], Query(
+        description="counts: reports per cell; significance: Getis–Ord Gi* z-score, p-value and hot/cold bin "
+                    "(±3/±2/±1 at 99/95/90 %) per cell, tested over the whole county")] = "counts",
+    k: Annotated[int, Query(ge=1, le=5, description="significance: neighbours within k grid steps")] = 1,
+    fdr: Annotated[bool, Query(description="significance: Benjamini–Hochberg correction")] = True,
 ) -> JSONResponse:
     """Historical incidents plus the cases in your scope, counted per cell of resolution `res`. Each cell
-    comes with its outline (a flat lon,lat list) so a page draws it without an H3 library."""
+    comes with its outline (a flat lon,lat list) so a page draws it without an H3 library. With
+    `mode=significance` each cell also has `z`, `p` and `bin` (analytics/hotspots.py; README "Hotspots")."""
     if days is not None and since is not None:
-        raise InvalidInput("give the window as `from` (and `to`) or as `days`, not both", where="days")
+        raise InvalidInput(T("give the window as `from` (and `to`) or as `days`, not both"), where="days")
     end = local(until) or clock.now()
     start = local(since) or end - timedelta(days=days or 30)
     if start >= end:
-        raise InvalidInput("the window is empty: `from` must be before `to`", where="from")
+        raise InvalidInput(T("the window is empty: `from` must be before `to`"), where="from")
     box = _bbox(bbox)
     matters = [m.strip() for m in matter.split(",") if m.strip()] if matter else None
     if matters:
         known = {m.code for m in repo.matters()}
         unknown = sorted(set(matters) - known)
         if unknown:
-            raise InvalidInput(f"unknown matter code(s) {', '.join(unknown)}; see GET /matters", where="matter")
+            raise InvalidInput(T("unknown matter code(s) {items}; see GET /matters", items=', '.join(unknown)),
+                               where="matter")
+    if mode == "significance":
+        return significance(repo, user, res=res, start=start, end=end, matters=matters, box=box, k=k, fdr=fdr)
     counts: Counter[str] = Counter()
     sources: list[Any] = []
     for row, extra in ((IncidentRow, sa.true()), (CaseRow, sa.and_(Cases(repo.session).scope_filter(user),
@@ -119,7 +131,8 @@ def hotspots(
             counts[h3.latlng_to_cell(lat, lon, res)] += 1
     cells = [(c, n) for c, n in counts.items() if n >= min_count]
     if len(cells) > MAX_HEXES:
-        raise PayloadTooLarge(f"{len(cells)} cells is over {MAX_HEXES}; zoom in, narrow the window or lower res",
+        raise PayloadTooLarge(T("{n} cells is over {MAX_HEXES}; zoom in, narrow the window or lower res",
+                                n=len(cells), MAX_HEXES=MAX_HEXES),
                               where="res")
     cells.sort(key=lambda cn: -cn[1])
     features = []
@@ -136,9 +149,9 @@ def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
     try:
         west, south, east, north = (float(v) for v in text.split(","))
     except ValueError:
-        raise InvalidInput("bbox must be four numbers: west,south,east,north", where="bbox") from None
+        raise InvalidInput(T("bbox must be four numbers: west,south,east,north"), where="bbox") from None
     if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
-        raise InvalidInput("bbox must satisfy -180 ≤ west ≤ east ≤ 180 and -90 ≤ south ≤ north ≤ 90", where="bbox")
+        raise InvalidInput(T("bbox must satisfy -180 ≤ west ≤ east ≤ 180 and -90 ≤ south ≤ north ≤ 90"), where="bbox")
     return west, south, east, north
 
 

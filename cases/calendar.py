@@ -34,6 +34,7 @@ from typing import Any, Literal, get_args
 
 from cases import clock
 from gis.errors import InvalidInput, NotFound
+from i18n import T
 
 TimeUnit = Literal["working_hours", "working_days"]
 TIME_UNITS: tuple[str, ...] = get_args(TimeUnit)
@@ -45,14 +46,15 @@ _KEYS = {"holidays", "makeup_days", "day_start", "day_end", "lunch", "source", "
 def check_unit(unit: str) -> TimeUnit:
     """Refuse anything but working_hours / working_days."""
     if unit not in TIME_UNITS:
-        raise InvalidInput(f"time unit must be one of {', '.join(TIME_UNITS)}, got {unit!r}", where="unit")
+        raise InvalidInput(T("time unit must be one of {items}, got {unit}",
+                             items=', '.join(TIME_UNITS), unit=repr(unit)), where="unit")
     return unit  # type: ignore[return-value]
 
 
 def _naive(dt: datetime, where: str) -> datetime:
     """The county's wall-clock time of `dt` (naive), on which working time is counted."""
     if not isinstance(dt, datetime):
-        raise InvalidInput(f"expected a datetime, got {type(dt).__name__}", where=where)
+        raise InvalidInput(T("expected a datetime, got {kind}", kind=type(dt).__name__), where=where)
     return clock.wall(dt) if dt.tzinfo is not None else dt
 
 
@@ -76,13 +78,16 @@ class WorkCalendar:
         object.__setattr__(self, "source", tuple(self.source))
         both = sorted(self.holidays & self.makeup_days)
         if both:
-            raise InvalidInput(f"{both[0].isoformat()} is both a holiday and a make-up working day", where="holidays")
+            raise InvalidInput(T("{both} is both a holiday and a make-up working day", both=both[0].isoformat()),
+                               where="holidays")
         if not self.day_start < self.day_end:
-            raise InvalidInput(f"day_start {self.day_start} must be before day_end {self.day_end}", where="day_start")
+            raise InvalidInput(T("day_start {day_start} must be before day_end {day_end}",
+                                 day_start=self.day_start, day_end=self.day_end), where="day_start")
         if self.lunch is not None:
             lo, hi = self.lunch
             if not self.day_start < lo < hi < self.day_end:
-                raise InvalidInput(f"lunch {lo}–{hi} must lie strictly inside {self.day_start}–{self.day_end}",
+                raise InvalidInput(T("lunch {lo}–{hi} must lie strictly inside {day_start}–{day_end}",
+                                     lo=lo, hi=hi, day_start=self.day_start, day_end=self.day_end),
                                    where="lunch")
 
     @property
@@ -116,7 +121,8 @@ class WorkCalendar:
             else:
                 idle += 1
                 if idle > MAX_IDLE_DAYS:
-                    raise InvalidInput(f"the calendar has no working day within {MAX_IDLE_DAYS} days of {first}")
+                    raise InvalidInput(T("the calendar has no working day within {MAX_IDLE_DAYS} days of {first}",
+                                         MAX_IDLE_DAYS=MAX_IDLE_DAYS, first=first))
             d += timedelta(days=step)
 
     def add_working_time(self, start: datetime, amount: float, unit: str) -> datetime:
@@ -127,10 +133,11 @@ class WorkCalendar:
     def _add_working_time(self, start: datetime, amount: float, unit: str) -> datetime:
         unit = check_unit(unit)
         if not isinstance(amount, int | float) or not math.isfinite(amount):
-            raise InvalidInput(f"amount must be a finite number, got {amount!r}", where="amount")
+            raise InvalidInput(T("amount must be a finite number, got {amount}", amount=repr(amount)), where="amount")
         if unit == "working_days":
             if amount < 0 or amount != int(amount):
-                raise InvalidInput(f"working days must be a whole number ≥ 0, got {amount}", where="amount")
+                raise InvalidInput(T("working days must be a whole number ≥ 0, got {amount}", amount=amount),
+                                   where="amount")
             if amount == 0:
                 return start
             days = self._working_days(start.date() + timedelta(days=1), 1)
@@ -188,31 +195,31 @@ class WorkCalendar:
 
 def _parse_date(value: Any, where: str) -> date:
     if not isinstance(value, str):
-        raise InvalidInput(f"expected a date as 'YYYY-MM-DD', got {value!r}", where=where)
+        raise InvalidInput(T("expected a date as 'YYYY-MM-DD', got {value}", value=repr(value)), where=where)
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(f"{value!r} is not a date (YYYY-MM-DD)", where=where) from None
+        raise InvalidInput(T("{value} is not a date (YYYY-MM-DD)", value=repr(value)), where=where) from None
 
 
 def _parse_time(value: Any, where: str) -> time:
     if not isinstance(value, str):
-        raise InvalidInput(f"expected a time as 'HH:MM', got {value!r}", where=where)
+        raise InvalidInput(T("expected a time as 'HH:MM', got {value}", value=repr(value)), where=where)
     try:
         return time.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(f"{value!r} is not a time (HH:MM)", where=where) from None
+        raise InvalidInput(T("{value} is not a time (HH:MM)", value=repr(value)), where=where) from None
 
 
 def _dates(data: Mapping[str, Any], key: str, prefix: str) -> frozenset[date]:
     raw = data.get(key, [])
     if not isinstance(raw, list):
-        raise InvalidInput(f"{key} must be a list of dates", where=f"{prefix}{key}")
+        raise InvalidInput(T("{key} must be a list of dates", key=key), where=f"{prefix}{key}")
     out: set[date] = set()
     for i, value in enumerate(raw):
         d = _parse_date(value, f"{prefix}{key}[{i}]")
         if d in out:
-            raise InvalidInput(f"{value} is listed twice", where=f"{prefix}{key}[{i}]")
+            raise InvalidInput(T("{value} is listed twice", value=value), where=f"{prefix}{key}[{i}]")
         out.add(d)
     return frozenset(out)
 
@@ -231,23 +238,25 @@ def load_calendar(src: str | Path | Mapping[str, Any]) -> WorkCalendar:
         try:
             data = json.loads(Path(src).read_text(encoding="utf-8"))
         except OSError as exc:
-            raise InvalidInput(f"cannot read calendar: {exc.strerror}", where=str(src)) from None
+            raise InvalidInput(T("cannot read calendar: {strerror}", strerror=exc.strerror), where=str(src)) from None
         except json.JSONDecodeError as exc:
-            raise InvalidInput(f"not JSON: {exc.msg} (line {exc.lineno})", where=str(src)) from None
+            raise InvalidInput(T("not JSON: {msg} (line {lineno})", msg=exc.msg, lineno=exc.lineno),
+                               where=str(src)) from None
     else:
         data = src
     if not isinstance(data, Mapping):
-        raise InvalidInput("a calendar must be a JSON object", where=prefix.rstrip(": ") or None)
+        raise InvalidInput(T("a calendar must be a JSON object"), where=prefix.rstrip(": ") or None)
     unknown = sorted(set(data) - _KEYS)
     if unknown:
-        raise InvalidInput(f"unknown key(s) {', '.join(unknown)}; expected {', '.join(sorted(_KEYS))}",
+        raise InvalidInput(T("unknown key(s) {items}; expected {items2}",
+                             items=', '.join(unknown), items2=', '.join(sorted(_KEYS))),
                            where=f"{prefix}{unknown[0]}")
     holidays = _dates(data, "holidays", prefix)
     makeup = _dates(data, "makeup_days", prefix)
     both = sorted(holidays & makeup)
     if both:
         i = data["makeup_days"].index(both[0].isoformat())
-        raise InvalidInput(f"{both[0].isoformat()} is both a holiday and a make-up working day",
+        raise InvalidInput(T("{both} is both a holiday and a make-up working day", both=both[0].isoformat()),
                            where=f"{prefix}makeup_days[{i}]")
     kwargs: dict[str, Any] = {}
     for key in ("day_start", "day_end"):
@@ -260,10 +269,10 @@ def load_calendar(src: str | Path | Mapping[str, Any]) -> WorkCalendar:
         elif isinstance(lunch, list) and len(lunch) == 2:
             kwargs["lunch"] = (_parse_time(lunch[0], f"{prefix}lunch[0]"), _parse_time(lunch[1], f"{prefix}lunch[1]"))
         else:
-            raise InvalidInput("lunch must be null or [start, end]", where=f"{prefix}lunch")
+            raise InvalidInput(T("lunch must be null or [start, end]"), where=f"{prefix}lunch")
     years = data.get("years", [])
     if not isinstance(years, list) or not all(isinstance(y, int) for y in years):
-        raise InvalidInput("years must be a list of whole years", where=f"{prefix}years")
+        raise InvalidInput(T("years must be a list of whole years"), where=f"{prefix}years")
     try:
         return WorkCalendar(holidays, makeup, years=frozenset(years), source=_urls(data.get("source")), **kwargs)
     except InvalidInput as exc:
@@ -275,5 +284,5 @@ def bundled_calendar(name: str = "cn") -> WorkCalendar:
     """A calendar shipped in cases/calendars/ (e.g. "cn": mainland China's official schedule)."""
     ref = resources.files("cases") / "calendars" / f"{name}.json"
     if not ref.is_file():
-        raise NotFound(f"no bundled calendar {name!r}", where="name")
+        raise NotFound(T("no bundled calendar {name}", name=repr(name)), where="name")
     return load_calendar(json.loads(ref.read_text(encoding="utf-8")))

@@ -19,6 +19,8 @@ import os
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from i18n import T, Text
+
 DEFAULT_ZONE = "Asia/Shanghai"
 
 _zone: ZoneInfo = ZoneInfo(DEFAULT_ZONE)
@@ -32,8 +34,8 @@ def load_zone(name: str) -> ZoneInfo:
             raise ValueError(name)
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValueError(f"unknown time zone {name!r}: GRIDGOV_TIMEZONE takes an IANA zone name such as "
-                         f"{DEFAULT_ZONE}") from None
+        raise ValueError(T("unknown time zone {name}: GRIDGOV_TIMEZONE takes an IANA zone name such as {zone}",
+                           name=repr(name), zone=DEFAULT_ZONE)) from None
 
 
 def configure(name: str | ZoneInfo = DEFAULT_ZONE, *, test_now: str | None = None) -> None:
@@ -97,7 +99,7 @@ def parse(text: str, where: str = "at") -> tuple[datetime, bool]:
     try:
         dt = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"{where} must be an ISO 8601 date-time, got {text!r}") from None
+        raise ValueError(T("{where} must be an ISO 8601 date-time, got {text}", where=where, text=repr(text))) from None
     return to_local(dt), dt.tzinfo is None
 
 
@@ -106,6 +108,6 @@ def iso(dt: datetime | None) -> str | None:
     return to_local(dt).isoformat() if dt is not None else None
 
 
-def assumed_note(where: str) -> str:
-    """What an answer says when it read a time without an offset in the county's zone."""
-    return f"{where} had no UTC offset: read as {_zone.key} time"
+def assumed_note(where: str) -> Text:
+    """What an answer says when it read a time without an offset in the county's zone (`str()`: English)."""
+    return T("{where} had no UTC offset: read as {zone} time", where=where, zone=_zone.key)

@@ -9,10 +9,11 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from cli.common import DbUrl, VersionOpt, err, repository, run
+from cli.common import DbUrl, VersionOpt, err, note, repository, run
 from etl.catalogue import SHEETS, notes, template_rows
 from etl.workbook import WorkbookProblems, write_csv_dir, write_xlsx
 from gis.errors import InvalidInput
+from i18n import T
 from store.catalogue import catalogue_version, export_rows, import_catalogue
 
 catalogue_app = typer.Typer(help="The catalogue workbook: teams, matters, delegation lists and rules.",
@@ -26,7 +27,7 @@ def _progress() -> Progress:
 
 def _xlsx(path: Path) -> Path:
     if path.suffix.lower() != ".xlsx":
-        raise InvalidInput("the workbook must be an .xlsx file (or give a folder for CSV files)", where=str(path))
+        raise InvalidInput(T("the workbook must be an .xlsx file (or give a folder for CSV files)"), where=str(path))
     return path
 
 
@@ -55,13 +56,13 @@ def import_cmd(
     def body() -> None:
         try:
             with _progress() as progress, repository(database_url) as repo:
-                progress.add_task(f"checking and importing {path.name}", total=None)
+                progress.add_task(T("checking and importing {file}", file=path.name).render(), total=None)
                 result = import_catalogue(repo, path, version_id=version, expected_revision=revision,
                                           actor=f"cli:{getpass.getuser()}")
         except WorkbookProblems as exc:
             for p in exc.problems:
-                err.print(f"[red]problem[/] {p}", highlight=False)
-            raise InvalidInput(f"{len(exc.problems)} problem(s) in {path.name}; nothing was written",
+                note(T("problem"), p.located(), style="red")
+            raise InvalidInput(T("{n} problem(s) in {file}; nothing was written", n=len(exc.problems), file=path.name),
                                where=exc.where) from None
         print(result.summary())
 
@@ -80,14 +81,14 @@ def export_cmd(
 
     def body() -> None:
         with _progress() as progress, repository(database_url) as repo:
-            progress.add_task("reading the catalogue", total=None)
+            progress.add_task(T("reading the catalogue").render(), total=None)
             v = catalogue_version(repo, version)
             assert v.id is not None
             rows = export_rows(repo, v.id)
         if path.suffix.lower() == ".xlsx":
             write_xlsx(path, SHEETS, rows, notes())
         elif path.suffix:
-            raise InvalidInput("export to an .xlsx file, or to a folder (no suffix) for CSV files", where=str(path))
+            raise InvalidInput(T("export to an .xlsx file, or to a folder (no suffix) for CSV files"), where=str(path))
         else:
             write_csv_dir(path, SHEETS, rows)
         counts = " ".join(f"{k.removesuffix('s')}={len(v)}" for k, v in rows.items())

@@ -1,4 +1,10 @@
-"""Helpers every command shares: settings, one transaction per command, readable errors, serving."""
+"""Helpers every command shares: settings, the reader's language, one transaction per command, readable errors,
+serving.
+
+Every message a person reads is printed in the language of `GRIDGOV_LANGUAGE` (zh-CN by default, `en` on
+request), set once per command (`use_language`). The one-line summaries scripts parse (`imported county=1 …`),
+JSON and CSV columns are machine output and stay the same in every language, like the API's JSON keys.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,11 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from config import Settings, get_settings
-from gis.errors import GridGovError
+from gis.errors import GridGovError, problem_text
+from i18n import T, Text, language, negotiate, render
 from store.db import make_engine, session_factory, transaction, upgrade
 from store.repo import Repository
 
@@ -21,6 +29,39 @@ DbUrl = Annotated[str | None, typer.Option("--database-url", help="overrides GRI
 VersionOpt = Annotated[int | None, typer.Option("--version", "-v", help="version id (default: newest draft)")]
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+
+
+def cli_language() -> str:
+    """The language the command speaks: GRIDGOV_LANGUAGE (or `.env`), zh-CN when unset or unknown."""
+    try:
+        asked: str | None = get_settings().language
+    except ValidationError:  # another setting is wrong: the command says so, in the language asked for
+        asked = os.environ.get("GRIDGOV_LANGUAGE")
+    return negotiate(default=asked)
+
+
+def use_language(ctx: typer.Context) -> None:
+    """Speak the configured language until the command ends (the language is reset afterwards, so a test
+    process that runs commands keeps its own)."""
+    ctx.with_resource(language(cli_language()))
+
+
+def say(message: str | Text, *, to: Console | None = None, style: str | None = None) -> None:
+    """Print a message for a person in the reader's language (never read as rich markup)."""
+    text = escape(render(message))
+    (to or console).print(f"[{style}]{text}[/]" if style else text, highlight=False, soft_wrap=True)
+
+
+def note(label: Text, message: str | Text, *, style: str = "yellow", to: Console | None = None) -> None:
+    """`label message` on stderr (by default), the label styled: `error:`, `note:`, `repaired:` …"""
+    (to or err).print(f"[{style}]{escape(render(label))}[/] {escape(render(message))}", highlight=False,
+                      soft_wrap=True)
+
+
+def error_line(exc: GridGovError) -> Text:
+    """An error as a person reads it: where to look, then the message, in the reader's language."""
+    return T("{where}: {message}", where=exc.where, message=exc.text) if exc.where else T("{message}",
+                                                                                            message=exc.text)
 
 
 def settings_for(database_url: str | None) -> Settings:
@@ -31,8 +72,9 @@ def settings_for(database_url: str | None) -> Settings:
     except ValidationError as exc:
         for e in exc.errors():
             name = "GRIDGOV_" + "_".join(str(p) for p in e["loc"]).upper()
-            err.print(f"[bold red]error:[/] {name}: {e['msg'].removeprefix('Value error, ')}", highlight=False,
-                      soft_wrap=True)
+            why = problem_text(e)
+            why = why.removeprefix("Value error, ") if isinstance(why, str) else why
+            note(T("error:"), T("{name}: {problem}", name=name, problem=why), style="bold red")
         raise typer.Exit(2) from None
 
 
@@ -54,7 +96,7 @@ def run(action: Callable[[], Any]) -> Any:
     try:
         return action()
     except GridGovError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        note(T("error:"), error_line(exc), style="bold red")
         raise typer.Exit(2) from None
 
 
@@ -72,8 +114,8 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     # inside uvicorn after "serving on" (cli/serving.py).
     sock = run(lambda: bind(host, port))
     app = run(lambda: create_app(settings))
-    console.print(f"GridGov is serving on [bold]http://{host}:{bound_port(sock)}/[/] (API docs at /docs); "
-                  "Ctrl+C stops it")
+    url = f"http://{host}:{bound_port(sock)}/"
+    say(T("GridGov is serving on {url} (API docs at /docs); Ctrl+C stops it", url=url))
     sys.stdout.flush()
     # Idle and slow clients are cut off (cli/http_protocol.py): headers, body silences, idle keep-alive.
     GuardedHttpToolsProtocol.configure(settings.header_timeout_seconds, settings.body_timeout_seconds)

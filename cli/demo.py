@@ -10,9 +10,11 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cases import clock
-from cli.common import console, run, serve, settings_for
+from cli.common import console, run, say, serve, settings_for
 from gis.demo import DemoCounty, build_demo_county
 from gis.errors import Conflict
+from i18n import T
+from i18n.units import term
 from store.db import make_engine, session_factory, transaction, upgrade
 from store.repo import Repository
 from store.users import Users
@@ -58,40 +60,41 @@ def demo_cmd(
         engine = make_engine(settings.resolved_database_url())
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                       console=console, transient=True) as progress:
-            step = progress.add_task("migrating the schema", total=None)
+            step = progress.add_task(T("migrating the schema").render(), total=None)
             upgrade(engine)
-            progress.update(step, description=f"generating the demo county (seed {seed})")
+            progress.update(step, description=T("generating the demo county (seed {seed})", seed=seed).render())
             demo = build_demo_county(seed=seed, months=months)
-            progress.update(step, description="storing units, teams, matters, rules and incidents")
+            progress.update(step, description=T("storing units, teams, matters, rules and incidents").render())
             with transaction(session_factory(engine)) as session:
                 repo = Repository(session)
                 if repo.versions():
-                    raise Conflict("the database already holds data; the demo needs an empty one "
-                                   "(leave out --database-url to use the demo's own file)")
+                    raise Conflict(T("the database already holds data; the demo needs an empty one "
+                                     "(leave out --database-url to use the demo's own file)"))
                 first = min(i.reported_at for i in demo.incidents).date() if demo.incidents else clock.today()
                 counts = load_demo(repo, demo, effective_from=first.replace(day=1), second_county=second_county)
-                progress.update(step, description="creating the demo accounts")
+                progress.update(step, description=T("creating the demo accounts").render())
                 accounts = demo_accounts(Users(session), demo)
                 if second_county:
                     from gis.demo_neighbour import NEIGHBOUR_CODE
 
                     Users(session).add("dispatcher2", DEMO_PASSWORD, "dispatcher", county_code=NEIGHBOUR_CODE,
                                        display_name="demo dispatcher of 邻县")
-                    accounts.append(("dispatcher2", "dispatcher", f"(county {NEIGHBOUR_CODE})"))
-            progress.update(step, description="replaying the last fortnight as live cases")
+                    accounts.append(("dispatcher2", "dispatcher", T("(county {code})", code=NEIGHBOUR_CODE).render()))
+            progress.update(step, description=T("replaying the last fortnight as live cases").render())
             from etl.demo_cases import simulate_cases
 
             states = simulate_cases(session_factory(engine), demo, settings.work_calendar(), clock.now(),
                                     seed=seed)
         counts["live_case"] = sum(states.values())
         engine.dispose()
-        console.print(f"other commands reach this database with [bold]--database-url "
-                      f"{settings.resolved_database_url()}[/] (or GRIDGOV_DATABASE_URL)", highlight=False)
-        table = Table(title=f"demo accounts (password: {DEMO_PASSWORD}; POST /auth/token signs in)")
-        for column in ("username", "role", "team"):
-            table.add_column(column)
+        say(T("other commands reach this database with --database-url {url} (or GRIDGOV_DATABASE_URL)",
+              url=settings.resolved_database_url()))
+        table = Table(title=T("demo accounts (password: {password}; POST /auth/token signs in)",
+                              password=DEMO_PASSWORD).render())
+        for column in (T("username"), T("role"), T("team")):
+            table.add_column(column.render())
         for name, role, team in accounts:
-            table.add_row(name, role, team or "")
+            table.add_row(name, term("role", role).render(), team or "")
         console.print(table)
         print("demo " + " ".join(f"{k}={v}" for k, v in sorted(counts.items())), flush=True)
 
@@ -100,6 +103,6 @@ def demo_cmd(
         # Pages sign in with the demo accounts by themselves, so the wall opens populated.
         settings = settings.model_copy(update={"demo_sign_in": True})
         host, port = host or settings.host, port or settings.port
-        console.print(f"open the map wall: [bold]http://{host}:{port}/wall[/]  (phone: /phone, planner: /planner, "
-                      "disputes: /dispute)", highlight=False)
+        wall = f"http://{host}:{port}/wall"
+        say(T("open the map wall: {url}  (phone: /phone, planner: /planner, disputes: /dispute)", url=wall))
         serve(settings, host, port)

@@ -13,8 +13,10 @@ from shapely.geometry.base import BaseGeometry
 
 from cases import clock
 from cli.catalogue import catalogue_app
-from cli.common import DbUrl, VersionOpt, console, err, repository, run, serve, settings_for
+from cli.common import DbUrl, VersionOpt, console, err, note, repository, run, say, serve, settings_for, use_language
 from cli.demo import demo_cmd
+from cli.hotspots import sites_cmd
+from cli.publish import publish_annual_cmd
 from cli.route import route_cmd, route_file_cmd
 from cli.users import user_app
 from etl.derive import derive_version, set_seats
@@ -26,6 +28,9 @@ from gis.errors import GridGovError, InvalidInput, NotFound
 from gis.model import Version
 from gis.topology import TopologyOptions
 from gis.validate import DEFAULT_OUTSIDE_TOLERANCE
+from i18n import T, Text, render
+from i18n.units import area, term
+from i18n.units import day as day_text
 from store.cases import escalate_overdue
 from store.db import make_engine, schema_revision, session_factory, upgrade
 from store.repo import Repository
@@ -38,6 +43,19 @@ version_app = typer.Typer(help="Boundary versions (generations) with effective d
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(version_app, name="version")
 app.add_typer(db_app, name="db")
+
+
+@app.callback()
+def _speak(ctx: typer.Context) -> None:
+    # Every command speaks GRIDGOV_LANGUAGE (zh-CN by default); summaries for scripts stay the same.
+    use_language(ctx)
+
+
+def _table(*columns: Text, title: Text | None = None) -> Table:
+    """A table for a person: headings and title in the reader's language."""
+    return Table(*(render(c) for c in columns), title=render(title) if title is not None else None)
+
+
 @db_app.command("upgrade")
 def db_upgrade(database_url: DbUrl = None) -> None:
     """Create or migrate the schema to the newest revision."""
@@ -70,8 +88,8 @@ def import_cmd(
     def body() -> None:
         with repository(database_url) as repo:
             result = import_file(repo, path, version_id=version, options=options, outside_tolerance=tolerance)
-        for note in result.repaired:
-            err.print(f"[yellow]repaired:[/] {note}", highlight=False)
+        for repaired in result.repaired:
+            note(T("repaired:"), repaired)
         print(result.summary())
 
     run(body)
@@ -90,12 +108,12 @@ def export_cmd(
 
     def body() -> None:
         with repository(database_url) as repo:
-            chosen, note = _version_to_export(repo, version)
+            chosen, why = _version_to_export(repo, version)
             assert chosen.id is not None
             units = [u for u in repo.units(chosen.id) if not layer or u.layer in layer]
             counts = export_units(units, path, crs)
-        if note:
-            err.print(f"[yellow]note:[/] {note}", highlight=False)
+        if why:
+            note(T("note:"), why)
         parts = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
         print(f"exported {parts or 'nothing'} version={chosen.id} status={chosen.status} path={path}")
 
@@ -130,16 +148,18 @@ def derive_cmd(
             report = derive_version(repo, vid, village_radius_m=village_radius)
             names = {u.code: u.name for u in repo.units(vid)}
         for code, reason in report.skipped.items():
-            err.print(f"[yellow]skipped {code}:[/] {reason}", highlight=False)
+            note(T("skipped {unit}:", unit=_named(names, code)), reason)
         towns = [u for u in report.to_be_drawn if u.layer == "township"]
         if report.to_be_drawn and (show or towns):
-            table = Table("code", "name", "layer", "parent", title=f"{len(report.to_be_drawn)} unit(s) to be drawn")
+            table = _table(T("name"), T("code"), T("layer"), T("parent"),
+                           title=T("{n} unit(s) to be drawn", n=len(report.to_be_drawn)))
             for u in towns + [u for u in report.to_be_drawn if u.layer != "township"][:show]:
-                table.add_row(u.code, u.name, u.layer, u.parent_code or "")
+                table.add_row(u.name, u.code, render(term("layer", u.layer)),
+                              render(_named(names, u.parent_code)) if u.parent_code else "")
             err.print(table)
-        note = report.seatless_note(names)
-        if note:
-            err.print(f"[yellow]to be drawn:[/] {note}", highlight=False)
+        seatless = report.seatless_note(names)
+        if seatless:
+            note(T("to be drawn:"), seatless)
         print(report.summary())
 
     run(body)
@@ -153,12 +173,13 @@ def version_list(database_url: DbUrl = None) -> None:
         with repository(database_url) as repo:
             versions = repo.versions()
             counts = {v.id: repo.counts(v.id) for v in versions}
-        table = Table("id", "name", "status", "from", "to", "units")
+        table = _table(T("id"), T("name"), T("status"), T("from"), T("to"), T("units"))
         for v in versions:
             c = counts[v.id]
             units = sum(n for k, n in c.items() if k in ("county", "township", "village", "grid", "zone"))
-            table.add_row(str(v.id), v.name, v.status, str(v.effective_from or ""), str(v.effective_to or ""),
-                          str(units))
+            table.add_row(str(v.id), v.name, render(term("version_status", v.status)),
+                          render(day_text(v.effective_from)) if v.effective_from else "",
+                          render(day_text(v.effective_to)) if v.effective_to else "", str(units))
         console.print(table)
 
     run(body)
@@ -209,9 +230,9 @@ def version_publish(
                                                     "cli", clock.now())
         if moved is not None:
             for c in moved["rerouted"]:
-                console.print(f"case {c['case']}: {c['from']} → {c['to']} ({c['how']})", highlight=False)
+                say(T("case {case}: {old} → {new} ({how})", case=c["case"], old=c["from"], new=c["to"], how=c["how"]))
             for c in moved["kept"]:
-                console.print(f"case {c['case']} kept by {c['team']}: {c['kept_because']}", highlight=False)
+                say(T("case {case} kept by {team}: {why}", case=c["case"], team=c["team"], why=c["kept_because"]))
         print(f"published version={v.id} effective_from={v.effective_from}"
               + (f" rerouted={len(moved['rerouted'])} kept={len(moved['kept'])}" if moved is not None else ""))
 
@@ -231,11 +252,11 @@ def version_validate(
             version, problems = Versions(repo, _topology(database_url)).validate(version_id)
             gaps = repo.allowed_gaps(version_id)
         for g in gaps:
-            console.print(f"allowed gap {g.code} {g.name}: {_km2(g.geometry):,.3f} km² not checked for gaps",
-                          highlight=False)
+            say(T("allowed gap {name} ({code}): {area} not checked for gaps", name=g.name, code=g.code,
+                  area=area(_km2(g.geometry) * 1e6)))
         for p in problems:
-            style = "red" if p.severity == "error" else "yellow"
-            console.print(f"[{style}]{p.severity}[/] {p.check}: {p.message}", highlight=False)
+            note(T("{severity} · {check}:", severity=term("severity", p.severity), check=term("check", p.check)),
+                 p.text, style="red" if p.severity == "error" else "yellow", to=console)
         if geojson is not None:
             geojson.write_text(json.dumps(summary(problems), ensure_ascii=False), encoding="utf-8")
         errors = sum(p.severity == "error" for p in problems)
@@ -288,35 +309,47 @@ def _seat_option(text: str) -> tuple[str, tuple[float, float]]:
             raise ValueError
         return code.strip(), (float(parts[0]), float(parts[1]))
     except ValueError:
-        raise GridGovError(f"--seat {text!r} is not CODE=x,y (e.g. --seat 130430400000=115.21,36.80)") from None
+        raise GridGovError(T("--seat {text} is not CODE=x,y (e.g. --seat 130430400000=115.21,36.80)", text=repr(text)),
+                           where="--seat") from None
 
 
-def _version_to_export(repo: Repository, version: int | None) -> tuple[Version, str | None]:
+def _version_to_export(repo: Repository, version: int | None) -> tuple[Version, Text | None]:
     """The version asked for; else the newest draft (validated or not); else the one in force today, else the
     newest — with a note saying so when it is not a draft, so the message and what is written agree."""
     if version is not None:
         return repo.version(version), None
     versions = repo.versions()
     if not versions:
-        raise GridGovError("nothing to export: there is no version yet")
+        raise GridGovError(T("nothing to export: there is no version yet"))
     drafts = [v for v in versions if v.status != "published"]
     if drafts:
         return drafts[-1], None
     try:
         current = repo.version_at(clock.today())
-        return current, (f"no draft: exporting version {current.id} ({current.name}), published and in force "
-                         f"since {current.effective_from}")
+        return current, T("no draft: exporting version {id} ({name}), published and in force since {day}",
+                          id=current.id, name=current.name, day=_day_text(current.effective_from))
     except NotFound:
         newest = versions[-1]
-        return newest, (f"no draft and no version in force today: exporting the newest, version {newest.id} "
-                        f"({newest.name}, published from {newest.effective_from})")
+        return newest, T("no draft and no version in force today: exporting the newest, version {id} ({name}, "
+                         "published from {day})", id=newest.id, name=newest.name, day=_day_text(newest.effective_from))
 
 
 def _day(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise GridGovError(f"--effective-from {text!r} is not a date like 2026-12-01") from None
+        raise GridGovError(T("--effective-from {text} is not a date like 2026-12-01", text=repr(text)),
+                           where="--effective-from") from None
+
+
+def _day_text(d: date | None) -> str | Text:
+    return day_text(d) if d is not None else "—"
+
+
+def _named(names: dict[str, str], code: str | None) -> str | Text:
+    """A unit's name with its code second, from a code → name map (the code alone when it has no name)."""
+    name = names.get(code or "")
+    return T("{name} ({code})", name=name, code=code) if name and name != code else code or ""
 
 
 def _km2(g: BaseGeometry) -> float:
@@ -357,9 +390,9 @@ def tick_cmd(
             try:
                 when, assumed = clock.parse(at, "--at")
             except ValueError as exc:
-                raise InvalidInput(str(exc), where="--at") from None
+                raise InvalidInput(exc.args[0], where="--at") from None
             if assumed:
-                err.print(clock.assumed_note("--at"))
+                note(T("note:"), clock.assumed_note("--at"))
         engine = make_engine(settings.resolved_database_url())
         try:
             upgrade(engine)
@@ -367,7 +400,8 @@ def tick_cmd(
         finally:
             engine.dispose()
         for item in done:
-            console.print(f"case {item['case']}: escalated to level {item['level']} (team {item['team']})")
+            say(T("case {case}: escalated to level {level} (team {team})", case=item["case"], level=item["level"],
+                  team=item["team"]))
         print(f"escalated={len(done)}")
 
     run(body)
@@ -386,10 +420,12 @@ def serve_cmd(
 
 
 app.command("demo")(demo_cmd)
+app.command("publish-annual")(publish_annual_cmd)
 app.add_typer(user_app, name="user")
 app.add_typer(catalogue_app, name="catalogue")
 app.command("route")(route_cmd)
 app.command("route-file")(route_file_cmd)
+app.command("sites")(sites_cmd)
 
 
 if __name__ == "__main__":

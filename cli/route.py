@@ -10,14 +10,18 @@ from typing import Annotated
 
 import numpy as np
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cases import clock
-from cli.common import DbUrl, console, err, repository, run
+from cli.common import DbUrl, console, err, repository, run, say
 from gis.crs import to_wgs84
 from gis.errors import InvalidInput
 from gis.routing.regions import Regions, build_regions
+from i18n import T, Text, render
+from i18n.units import day as day_text
+from i18n.units import distance, listing, term
 from store.routers import RouterCache
 
 CHUNK = 50_000
@@ -32,14 +36,15 @@ def _day(at: str | None) -> date:
     try:
         return date.fromisoformat(at)
     except ValueError:
-        raise InvalidInput(f"--at {at!r} is not a date like 2026-06-01", where="--at") from None
+        raise InvalidInput(T("--at {text} is not a date like 2026-06-01", text=repr(at)), where="--at") from None
 
 
 def _check_point(lon: float, lat: float, where: str) -> None:
     if not (math.isfinite(lon) and math.isfinite(lat)):
-        raise InvalidInput("longitude/latitude must be finite numbers", where=where)
+        raise InvalidInput(T("longitude/latitude must be finite numbers"), where=where)
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise InvalidInput(f"({lon}, {lat}) is out of range: longitude -180..180, latitude -90..90", where=where)
+        raise InvalidInput(T("({lon}, {lat}) is out of range: longitude -180..180, latitude -90..90", lon=lon, lat=lat),
+                           where=where)
 
 
 def route_cmd(
@@ -64,27 +69,27 @@ def route_cmd(
         with repository(database_url) as repo:
             d = RouterCache().router_at(repo, day).explain(x, y, matter, day, accuracy)
         colour = {"ok": "green", "dispute": "yellow", "gap": "red"}[d.status]
-        console.print(f"[bold]{d.team}[/] {d.team_name}  [{colour}]{d.status}[/]", highlight=False)
-        console.print(d.reason, highlight=False)
+        console.print(f"[bold]{escape(d.team_name)}[/] ({escape(d.team)})  [{colour}]"
+                      f"{escape(render(term('routing_status', d.status)))}[/]", highlight=False)
+        say(d.reason)
         if d.co_owners:
-            console.print(f"co-owners: {', '.join(d.co_owners)}")
-        units = Table("layer", "code", "name", "selected", title=f"units at {d.lon:.6f}, {d.lat:.6f} (WGS84)")
-        for u in d.units:
-            units.add_row(u.layer if u.layer != "zone" else f"zone/{u.kind}", u.code, u.name, "✓" if u.selected else "")
-        console.print(units)
-        rules = Table("rule", "priority", "team", "scope", "matters", title="matching rules")
+            say(T("co-owners: {teams}", teams=listing(d.co_owners)))
+        console.print(_units_table(d.lon, d.lat, [(u.layer, u.kind, u.code, u.name, u.selected) for u in d.units]))
+        rules = _table(T("rule"), T("priority"), T("team"), T("scope"), T("matters"), title=T("matching rules"))
         for r in d.matched_rules:
             rules.add_row(r.code, str(r.priority), r.team, r.scope, r.matters)
         console.print(rules)
-        flags = [f"version {d.version.id} ({d.version.name}, from {d.version.effective_from})",
-                 f"distance to nearest boundary {d.distance_to_boundary_m:.1f} m"]
+        flags: list[Text] = [
+            T("version {id} ({name}, from {day})", id=d.version.id, name=d.version.name,
+              day=day_text(d.version.effective_from) if d.version.effective_from else "—"),
+            T("distance to nearest boundary {distance}", distance=distance(d.distance_to_boundary_m))]
         if d.accuracy_m is not None:
-            flags.append(f"GPS accuracy {d.accuracy_m:g} m")
+            flags.append(T("GPS accuracy {distance}", distance=distance(d.accuracy_m)))
         if d.on_boundary:
-            flags.append("ON A SHARED BOUNDARY: tie-break applied")
+            flags.append(T("ON A SHARED BOUNDARY: tie-break applied"))
         if d.near_boundary:
-            flags.append("NEAR A BOUNDARY: confirm the location")
-        console.print("; ".join(flags), highlight=False)
+            flags.append(T("NEAR A BOUNDARY: confirm the location"))
+        say(listing(flags, clauses=True))
 
     run(body)
 
@@ -100,17 +105,32 @@ def _where(lon: float, lat: float, day: date, database_url: str | None) -> None:
     names = {u.code: u.name for u in units_of}
     covering = regions.covering_one(lon, lat)
     picked = set(regions.select(covering))
-    units = Table("layer", "code", "name", "selected", title=f"units at {lon:.6f}, {lat:.6f} (WGS84)")
-    for i in covering:
-        r = regions.regions[i]
-        units.add_row(r.layer if r.layer != "zone" else f"zone/{r.kind}", r.code, names[r.code],
-                      "✓" if i in picked else "")
-    console.print(units)
+    console.print(_units_table(lon, lat, [(r.layer, r.kind, r.code, names[r.code], i in picked)
+                                          for i, r in ((i, regions.regions[i]) for i in covering)]))
     chosen = [regions.regions[i] for i in sorted(picked)]
-    place = " › ".join(f"{r.layer} {names[r.code]} ({r.code})" for r in chosen) or "outside every unit"
-    console.print(f"{place}; version {version.id} ({version.name}, from {version.effective_from}). "
-                  "Give --matter CODE for the responsible team (teams, matters and rules come from the catalogue).",
-                  highlight=False)
+    place: str | Text = listing([T("{layer} {name} ({code})", layer=_layer(r.layer, r.kind), name=names[r.code],
+                                   code=r.code) for r in chosen], sep=" › ") if chosen else T("outside every unit")
+    say(T("{place}; version {id} ({name}, from {day}). Give --matter CODE for the responsible team (teams, matters "
+          "and rules come from the catalogue).", place=place, id=version.id, name=version.name,
+          day=day_text(version.effective_from) if version.effective_from else "—"))
+
+
+def _layer(layer: str, kind: str) -> Text:
+    """A layer's word (a zone's kind for a zone) in the reader's language."""
+    return term("zone", kind) if layer == "zone" and kind else term("layer", layer)
+
+
+def _table(*columns: Text, title: Text) -> Table:
+    return Table(*(render(c) for c in columns), title=render(title))
+
+
+def _units_table(lon: float, lat: float, rows: list[tuple[str, str, str, str, bool]]) -> Table:
+    """The units holding a point: layer word, name, code, whether routing used it."""
+    units = _table(T("layer"), T("name"), T("code"), T("selected"),
+                   title=T("units at {lon}, {lat} (WGS84)", lon=format(lon, ".6f"), lat=format(lat, ".6f")))
+    for layer, kind, code, name, selected in rows:
+        units.add_row(render(_layer(layer, kind)), name, code, "✓" if selected else "")
+    return units
 
 
 def route_file_cmd(
@@ -130,14 +150,15 @@ def route_file_cmd(
     def body() -> None:
         day = _day(at)
         if not source.exists():
-            raise InvalidInput("no such file", where=str(source))
+            raise InvalidInput(T("no such file"), where=str(source))
         with source.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             header = list(reader.fieldnames or [])
             rows = list(reader)
         for col in (lat_col, lon_col) + (() if matter else (matter_col,)):
             if col not in header:
-                raise InvalidInput(f"missing column {col!r} (columns: {', '.join(header)})", where=f"{source.name}:1")
+                raise InvalidInput(T("missing column {column} (columns: {columns})", column=repr(col),
+                                     columns=listing(header)), where=f"{source.name}:1")
         lon, lat = np.empty(len(rows)), np.empty(len(rows))
         acc = np.full(len(rows), np.nan)
         for i, row in enumerate(rows):
@@ -147,8 +168,8 @@ def route_file_cmd(
                 if row.get(accuracy_col):
                     acc[i] = float(row[accuracy_col])
             except (TypeError, ValueError):
-                raise InvalidInput(f"lat/lon/accuracy {row.get(lat_col)!r}, {row.get(lon_col)!r} are not numbers",
-                                   where=where) from None
+                raise InvalidInput(T("lat/lon/accuracy {lat}, {lon} are not numbers", lat=repr(row.get(lat_col)),
+                                     lon=repr(row.get(lon_col))), where=where) from None
             _check_point(lon[i], lat[i], where)
         matters = [matter or row[matter_col] for row in rows]
         x, y = to_wgs84(lon, lat, crs, where=source.name) if rows else (lon, lat)
@@ -158,8 +179,8 @@ def route_file_cmd(
             router = RouterCache().router_at(repo, day)
             for m in sorted(set(matters)):
                 router.matter_index(m)  # unknown matters fail before any work
-            with Progress(TextColumn("routing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                          console=err, transient=True) as progress:
+            with Progress(TextColumn(escape(T("routing").render())), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), console=err, transient=True) as progress:
                 task = progress.add_task("route", total=len(rows))
                 by_matter: dict[str, list[int]] = {}
                 for i, m in enumerate(matters):

@@ -12,6 +12,7 @@ import socket
 from typing import Any
 
 from gis.errors import GridGovError
+from i18n import T
 
 BACKLOG = 2048  # uvicorn's default
 
@@ -29,13 +30,14 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise GridGovError(f"port {port} on {host} is already in use (another gridgov or program listens "
-                               "there); stop it or choose another with --port or GRIDGOV_PORT") from None
+            raise GridGovError(T("port {port} on {host} is already in use (another gridgov or program listens "
+                                 "there); stop it or choose another with --port or GRIDGOV_PORT", port=port,
+                                 host=host)) from None
         if exc.errno == errno.EACCES:
-            raise GridGovError(f"not permitted to listen on port {port} on {host} (ports below 1024 need root); "
-                               "choose another with --port or GRIDGOV_PORT") from None
-        raise GridGovError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (check --host/GRIDGOV_HOST)",
-                           where="host") from None
+            raise GridGovError(T("not permitted to listen on port {port} on {host} (ports below 1024 need root); "
+                                 "choose another with --port or GRIDGOV_PORT", port=port, host=host)) from None
+        raise GridGovError(T("cannot listen on {host}:{port}: {why} (check --host/GRIDGOV_HOST)", host=host,
+                             port=port, why=exc.strerror or str(exc)), where="host") from None
     sock.set_inheritable(True)  # worker processes serve the same socket
     return sock
 

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
         default=clock.DEFAULT_ZONE, description="the county's time zone (IANA name): days, deadlines, working hours "
                                                 "and \"today\" are counted in it, and pages and answers show it")
     calendar: str = Field(default="cn", description="working calendar: a bundled name (cn) or a JSON file")
+    indicators_config: Path | None = Field(
+        default=None, description="JSON of the indicators' composite-score weights, grades and delegation-review "
+                                  "thresholds; default the bundled config/indicators.json")
     tick_seconds: float = Field(default=60.0, ge=0, description="escalation scheduler period; 0 turns it off")
     topology_tolerance_m2: float = Field(default=1.0, ge=0, description="overlaps and gaps below this are noise")
     max_photo_mib: float = Field(default=10.0, gt=0, description="largest photo accepted")

@@ -35,6 +35,7 @@ from etl.catalogue import (
 )
 from etl.workbook import RawRow, RawSheet, Sheet, SheetProblem
 from gis.model import LAYERS, Delegation, Matter, Rule, Team
+from i18n import T, Text
 
 
 @dataclass
@@ -77,7 +78,7 @@ class _Row:
         self.sheet, self.row, self.problems = sheet, row, problems
         self.ok = True
 
-    def problem(self, key: str, message: str) -> None:
+    def problem(self, key: str, message: str | Text) -> None:
         self.ok = False
         column = self.sheet.spec.column(key)
         self.problems.append(SheetProblem(self.sheet.spec.zh, self.row.number, self.sheet.letters.get(key),
@@ -89,11 +90,12 @@ class _Row:
             return None
         value = self.row.values.get(key)
         if isinstance(value, str) and (bad := CONTROL.search(value)):
-            self.problem(key, f"control character U+{ord(bad.group()):04X} at position {bad.start()}; type plain text")
+            self.problem(key, T("control character U+{ord} at position {start}; type plain text",
+                                ord=format(ord(bad.group()), "04X"), start=bad.start()))
             self.row.refused.add(key)  # reported once, whichever reads it next
             return None
         if value is None and self.sheet.spec.column(key).required:
-            self.problem(key, "must be filled in")
+            self.problem(key, T("must be filled in"))
         return value
 
     def text(self, key: str) -> str:
@@ -117,10 +119,11 @@ class _Row:
         if wide:
             ch = wide[0]
             half = " " if ch == "\u3000" else chr(ord(ch) - 0xFEE0)
-            self.problem(key, f"full-width character {ch!r} in code {text!r}; type the half-width {half!r}")
+            self.problem(key, T("full-width character {ch} in code {text}; type the half-width {half}",
+                                ch=repr(ch), text=repr(text), half=repr(half)))
             return None
         if not CODE_RE.match(text):
-            self.problem(key, f"{text!r} is not a code: 1–64 letters, digits or _ . : -")
+            self.problem(key, T("{text} is not a code: 1–64 letters, digits or _ . : -", text=repr(text)))
             return None
         return text
 
@@ -133,7 +136,7 @@ class _Row:
         good = [c for c in out if c is not None]
         dupes = sorted({c for c in good if good.count(c) > 1})
         if dupes:
-            self.problem(key, f"lists {', '.join(dupes)} twice")
+            self.problem(key, T("lists {items} twice", items=', '.join(dupes)))
         return good
 
     def integer(self, key: str, low: int, high: int | None = None) -> int | None:
@@ -148,9 +151,10 @@ class _Row:
         elif isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value):
             number = int(value)
         if number is None:
-            self.problem(key, f"{value!r} is not a whole number")
+            self.problem(key, T("{value} is not a whole number", value=repr(value)))
         elif number < low or (high is not None and number > high):
-            self.problem(key, f"{number} is out of range ({low}–{high if high is not None else '…'})")
+            self.problem(key, T("{number} is out of range ({low}–{high})",
+                                number=number, low=low, high=high if high is not None else '…'))
             number = None
         return number
 
@@ -167,7 +171,7 @@ class _Row:
             except ValueError:
                 number = None
         if number is None or not math.isfinite(number) or number < 0:
-            self.problem(key, f"{value!r} is not a number ≥ 0")
+            self.problem(key, T("{value} is not a number ≥ 0", value=repr(value)))
             return None
         return number
 
@@ -177,7 +181,7 @@ class _Row:
             return None
         if isinstance(value, datetime):
             if value.time() != datetime.min.time():
-                self.problem(key, f"{value} has a time of day; a date is wanted")
+                self.problem(key, T("{value} has a time of day; a date is wanted", value=value))
                 return None
             return value.date()
         if isinstance(value, date):
@@ -189,10 +193,10 @@ class _Row:
                     try:
                         return date(int(m[1]), int(m[2]), int(m[3]))
                     except ValueError:
-                        self.problem(key, f"{value!r}: no such day")
+                        self.problem(key, T("{value}: no such day", value=repr(value)))
                         return None
-        self.problem(key, f"{value!r} is not a date; type 2026-01-01, 2026/1/1, 2026.1.1 or 2026年1月1日, "
-                          "or format the cell as a date")
+        self.problem(key, T("{value} is not a date; type 2026-01-01, 2026/1/1, 2026.1.1 or 2026年1月1日, or format "
+                            "the cell as a date", value=repr(value)))
         return None
 
     def choice(self, key: str) -> str | None:
@@ -207,7 +211,8 @@ class _Row:
         if chosen is None and text in SYNONYMS and SYNONYMS[text] in allowed.values():
             chosen = SYNONYMS[text]
         if chosen is None:
-            self.problem(key, f"{text!r} is not one of {'、'.join(lab for lab, _ in column.choices)}")
+            self.problem(key, T("{text} is not one of {items}",
+                                text=repr(text), items='、'.join(lab for lab, _ in column.choices)))
         return chosen
 
     def json_object(self, key: str, reserved: tuple[str, ...]) -> dict[str, Any]:
@@ -217,17 +222,17 @@ class _Row:
         try:
             parsed = json.loads(str(value))
         except json.JSONDecodeError as exc:
-            self.problem(key, f"not JSON ({exc.msg} at character {exc.pos})")
+            self.problem(key, T("not JSON ({msg} at character {pos})", msg=exc.msg, pos=exc.pos))
             return {}
         if _has_control(parsed):
-            self.problem(key, "a control character (\\u0000 …) in the JSON; type plain text")
+            self.problem(key, T("a control character (\\u0000 …) in the JSON; type plain text"))
             return {}
         if not isinstance(parsed, dict):
-            self.problem(key, "must be a JSON object like {\"key\": \"value\"}")
+            self.problem(key, T("must be a JSON object like {{\"key\": \"value\"}}"))
             return {}
         clash = sorted(set(parsed) & set(reserved))
         if clash:
-            self.problem(key, f"{', '.join(clash)} belong(s) in their own column")
+            self.problem(key, T("{items} belong(s) in their own column", items=', '.join(clash)))
             return {}
         return parsed
 
@@ -326,29 +331,30 @@ def _parse_rule(r: _Row) -> Rule | None:
     elif scope_type == "layer":
         layer = {v: k for k, v in LAYER_NAMES.items()}.get(scope_text, scope_text.lower())
         if layer not in LAYERS:
-            r.problem("scope", f"{scope_text!r} is not a layer: {'、'.join(LAYER_NAMES.values())}")
+            r.problem("scope", T("{scope_text} is not a layer: {items}",
+                                 scope_text=repr(scope_text), items='、'.join(LAYER_NAMES.values())))
         scope["layer"] = layer
     elif scope_type == "cells":
         cells = [c.lower() for c in SEPARATORS.split(scope_text) if c]
         bad = [c for c in cells if not h3.is_valid_cell(c)]
         if bad:
-            r.problem("scope", f"not H3 cells: {', '.join(bad[:5])}")
+            r.problem("scope", T("not H3 cells: {items}", items=', '.join(bad[:5])))
         scope["cells"] = sorted(set(cells))
     elif scope_type == "everywhere" and scope_text:
-        r.problem("scope", "a rule for everywhere (全域) names no scope; leave it blank")
+        r.problem("scope", T("a rule for everywhere (全域) names no scope; leave it blank"))
     if scope_type in ("unit", "layer", "cells") and not scope_text:
-        r.problem("scope", f"scope type {r.sheet.spec.column('scope_type').label(scope_type)} needs the "
-                           "unit, layer or cells here")
+        r.problem("scope", T("scope type {label} needs the unit, layer or cells here",
+                             label=r.sheet.spec.column('scope_type').label(scope_type)))
     matters: dict[str, Any] = {"type": filter_type}
     if filter_type == "domain":
         matters["domain"] = matters_text
     elif filter_type == "codes":
         matters["codes"] = r.codes("matters")
     elif matters_text and filter_type is not None:
-        r.problem("matters", f"matter filter {r.sheet.spec.column('matter_filter').label(filter_type)} names no "
-                             "matters; leave it blank")
+        r.problem("matters", T("matter filter {label} names no matters; leave it blank",
+                               label=r.sheet.spec.column('matter_filter').label(filter_type)))
     if filter_type in ("domain", "codes") and not matters_text:
-        r.problem("matters", "name the domain or the matter codes here")
+        r.problem("matters", T("name the domain or the matter codes here"))
     data = {"code": r.code("code"), "priority": r.integer("priority", 0, 10_000), "scope": scope,
             "matters": matters, "team_code": r.code("team"), "co_owner_codes": r.codes("co_owners"),
             "effective_from": r.day("effective_from"), "effective_to": r.day("effective_to"),
@@ -364,7 +370,7 @@ def check(cat: Catalogue, known: Known) -> list[SheetProblem]:
     """Every reference across the sheets and to what is stored: duplicates, unknown codes, parent cycles."""
     problems: list[SheetProblem] = []
 
-    def add(sheet: Sheet, row: int, key: str, message: str, letters: dict[str, str]) -> None:
+    def add(sheet: Sheet, row: int, key: str, message: str | Text, letters: dict[str, str]) -> None:
         problems.append(SheetProblem(sheet.zh, row, letters.get(key), sheet.column(key).zh, message))
 
     letters = {s.key: {c.key: _letter(s, c.key) for c in s.columns} for s in SHEETS}
@@ -374,46 +380,51 @@ def check(cat: Catalogue, known: Known) -> list[SheetProblem]:
                     | {t.code: t.parent_code for _, t in cat.teams})
     matter_domains = dict(known.matter_domains) | cat.refused_matters | {m.code: m.domain for _, m in cat.matters}
     matter_names = dict(known.matter_names) | {m.code: m.name for _, m in cat.matters}
-    T, M, D, R = (letters[k] for k in ("teams", "matters", "delegations", "rules"))
+    lt, lm, ld, lr = (letters[k] for k in ("teams", "matters", "delegations", "rules"))  # column letters
     for n, t in cat.teams:
         if teams[t.code][0] != n:
-            add(TEAMS, n, "code", f"duplicate team code {t.code} (first at row {teams[t.code][0]})", T)
+            add(TEAMS, n, "code", T("duplicate team code {code} (first at row {teams})",
+                                    code=t.code, teams=teams[t.code][0]), lt)
         if t.parent_code and t.parent_code not in team_parents:
-            add(TEAMS, n, "parent", f"unknown team {t.parent_code}", T)
+            add(TEAMS, n, "parent", T("unknown team {parent_code}", parent_code=t.parent_code), lt)
         for unit in [t.unit_code, *t.attributes.get("also_serves", [])]:
             if unit and unit not in known.unit_layers:
-                add(TEAMS, n, "units", f"unknown unit {unit} (not in this version)", T)
+                add(TEAMS, n, "units", T("unknown unit {unit} (not in this version)", unit=unit), lt)
     for n, t in cat.teams:
         cycle = _cycle(t.code, team_parents)
         if cycle and teams[t.code][0] == n:
             text = "itself" if len(cycle) == 1 else " → ".join([*cycle, cycle[0]])
-            add(TEAMS, n, "parent", f"team {t.code} is its own parent" if len(cycle) == 1
-                else f"parent cycle {text}", T)
+            add(TEAMS, n, "parent", T("team {code} is its own parent", code=t.code) if len(cycle) == 1
+                else T("parent cycle {text}", text=text), lt)
     for n, m in cat.matters:
         if matters[m.code][0] != n:
-            add(MATTERS, n, "code", f"duplicate matter code {m.code} (first at row {matters[m.code][0]})", M)
+            add(MATTERS, n, "code", T("duplicate matter code {code} (first at row {matters})",
+                                      code=m.code, matters=matters[m.code][0]), lm)
     seen: dict[tuple[str, str], int] = {}
     for n, d in cat.delegations:
         pair = (d.township_code, d.matter_code)
         if pair in seen:
-            add(DELEGATIONS, n, "matter", f"duplicate row: {d.township_code} already holds {d.matter_code} "
-                                          f"(row {seen[pair]})", D)
+            add(DELEGATIONS, n, "matter", T("duplicate row: {township_code} already holds {matter_code} (row {seen})",
+                                            township_code=d.township_code, matter_code=d.matter_code,
+                                            seen=seen[pair]), ld)
         seen.setdefault(pair, n)
         layer = known.unit_layers.get(d.township_code)
         if layer != "township":
-            add(DELEGATIONS, n, "township", f"unknown unit {d.township_code}" if layer is None else
-                f"{d.township_code} is a {layer}, not a township", D)
+            add(DELEGATIONS, n, "township", T("unknown unit {code}", code=d.township_code) if layer is None else
+                T("{code} is a {layer}, not a township", code=d.township_code, layer=layer), ld)
         if d.matter_code not in matter_domains:
-            add(DELEGATIONS, n, "matter", f"unknown matter {d.matter_code}", D)
+            add(DELEGATIONS, n, "matter", T("unknown matter {matter_code}", matter_code=d.matter_code), ld)
         township_name, matter_name = cat.delegation_names.get(n, ("", ""))
         named = known.unit_names.get(d.township_code)
         if township_name and layer == "township" and named is not None and township_name != named:
-            add(DELEGATIONS, n, "township_name", f"{township_name} is not the name of {d.township_code} ({named}); "
-                                                 "is the row shifted?", D)
+            add(DELEGATIONS, n, "township_name", T("{township_name} is not the name of {township_code} "
+                                                   "({named}); is the row shifted?", township_name=township_name,
+                                                   township_code=d.township_code, named=named), ld)
         named = matter_names.get(d.matter_code)
         if matter_name and named is not None and matter_name != named:
-            add(DELEGATIONS, n, "matter_name", f"{matter_name} is not the name of {d.matter_code} ({named}); "
-                                               "is the row shifted?", D)
+            add(DELEGATIONS, n, "matter_name", T("{matter_name} is not the name of {matter_code} ({named}); is "
+                                                 "the row shifted?",
+                                                 matter_name=matter_name, matter_code=d.matter_code, named=named), ld)
     rules: dict[str, int] = {}
     domains = set(matter_domains.values())
     team_units = dict(known.team_units) | {t.code: t.unit_code for _, t in cat.teams}
@@ -427,26 +438,29 @@ def check(cat: Catalogue, known: Known) -> list[SheetProblem]:
 
     for n, rule in cat.rules:
         if rule.code in rules:
-            add(RULES, n, "code", f"duplicate rule code {rule.code} (first at row {rules[rule.code]})", R)
+            add(RULES, n, "code", T("duplicate rule code {code} (first at row {rules})",
+                                    code=rule.code, rules=rules[rule.code]), lr)
         rules.setdefault(rule.code, n)
         if rule.team_code not in team_parents:
-            add(RULES, n, "team", f"unknown team {rule.team_code}", R)
+            add(RULES, n, "team", T("unknown team {team_code}", team_code=rule.team_code), lr)
         for co in rule.co_owner_codes:
             if co not in team_parents:
-                add(RULES, n, "co_owners", f"unknown team {co}", R)
+                add(RULES, n, "co_owners", T("unknown team {co}", co=co), lr)
         if rule.scope.type == "unit" and rule.scope.unit_code not in known.unit_layers:
-            add(RULES, n, "scope", f"unknown unit {rule.scope.unit_code} (not in this version)", R)
+            add(RULES, n, "scope", T("unknown unit {unit_code} (not in this version)",
+                                     unit_code=rule.scope.unit_code), lr)
         elif rule.scope.type == "unit":
             # Several counties in one version: a county's team does not take another county's unit.
             home, there = county(team_units.get(rule.team_code)), county(rule.scope.unit_code)
             if home is not None and there is not None and home != there:
-                add(RULES, n, "scope", f"{rule.scope.unit_code} lies in county {there}, but team {rule.team_code} "
-                                       f"is based in county {home}", R)
+                add(RULES, n, "scope", T("{unit_code} lies in county {there}, but team {team_code} is based in "
+                                         "county {home}", unit_code=rule.scope.unit_code, there=there,
+                                         team_code=rule.team_code, home=home), lr)
         for code in rule.matters.codes or []:
             if code not in matter_domains:
-                add(RULES, n, "matters", f"unknown matter {code}", R)
+                add(RULES, n, "matters", T("unknown matter {code}", code=code), lr)
         if rule.matters.type == "domain" and rule.matters.domain not in domains:
-            add(RULES, n, "matters", f"no matter is in the domain {rule.matters.domain!r}", R)
+            add(RULES, n, "matters", T("no matter is in the domain {domain}", domain=repr(rule.matters.domain)), lr)
     return problems
 
 

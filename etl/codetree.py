@@ -11,9 +11,11 @@ import numpy as np
 from pydantic import ValidationError
 
 from gis.crs import normalize_crs, to_wgs84
-from gis.errors import InvalidInput
+from gis.errors import InvalidInput, problem_text
 from gis.model import Unit
 from gis.validate import Problem, raise_problems
+from i18n import T, Text
+from i18n.units import listing
 
 # The `level` words found in code trees, mapped to our layers.
 LEVELS = {"county": "county", "town": "township", "township": "township", "street": "township",
@@ -33,18 +35,19 @@ def read_code_tree(path: Path, crs: str) -> list[tuple[str, Unit]]:
             header = reader.fieldnames or []
             missing = [c for c in REQUIRED if c not in header]
             if missing:
-                raise InvalidInput(f"missing column(s) {', '.join(missing)}; a code tree needs "
-                                   f"{', '.join(REQUIRED)}", where=f"{path.name}:1")
+                raise InvalidInput(T("missing column(s) {missing}; a code tree needs {required}",
+                                     missing=listing(missing), required=listing(REQUIRED)), where=f"{path.name}:1")
             rows = [(f"{path.name}:{reader.line_num}", row) for row in reader]
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"not UTF-8 text ({exc.reason}); save the CSV as UTF-8", where=path.name) from exc
+        raise InvalidInput(T("not UTF-8 text ({reason}); save the CSV as UTF-8", reason=exc.reason),
+                           where=path.name) from exc
     problems: list[Problem] = []
     parsed: list[tuple[str, dict[str, Any], tuple[float, float] | None]] = []
     for where, row in rows:
         try:
             parsed.append((where, *_parse_row(row)))
         except InvalidInput as exc:
-            problems.append(Problem(where, exc.message))
+            problems.append(Problem(where, exc.text))
     raise_problems(problems, path.name)
     seats = _convert_seats(parsed, crs)
     codes = {fields["code"] for _, fields, _ in parsed}
@@ -66,14 +69,16 @@ def read_code_tree(path: Path, crs: str) -> list[tuple[str, Unit]]:
 
 def _parse_row(row: dict[str | Any, Any]) -> tuple[dict[str, Any], tuple[float, float] | None]:
     if None in row:
-        raise InvalidInput(f"{len(row) - 1 + len(row[None])} fields where the header has {len(row) - 1}")
+        raise InvalidInput(T("{n} fields where the header has {header}", n=len(row) - 1 + len(row[None]),
+                             header=len(row) - 1))
     if any(row.get(c) is None for c in REQUIRED):
-        raise InvalidInput("fewer fields than the header")
+        raise InvalidInput(T("fewer fields than the header"))
     code, name, level = row["code"].strip(), row["name"].strip(), row["level"].strip().lower()
     if not code or not name:
-        raise InvalidInput("empty code or name")
+        raise InvalidInput(T("empty code or name"))
     if level not in LEVELS:
-        raise InvalidInput(f"unknown level {level!r} (expected one of {', '.join(sorted(LEVELS))})")
+        raise InvalidInput(T("unknown level {level} (expected one of {levels})", level=repr(level),
+                             levels=listing(sorted(LEVELS))))
     raw = _point(row)
     attrs = {k: v.strip() for k, v in row.items()
              if k not in REQUIRED and k not in POINT_COLUMNS and k not in DROP_COLUMNS and v and v.strip()}
@@ -89,9 +94,9 @@ def _point(row: dict[str, Any]) -> tuple[float, float] | None:
     try:
         x, y = float(lon), float(lat)
     except ValueError as exc:
-        raise InvalidInput(f"longitude/latitude {lon!r}, {lat!r} are not numbers") from exc
+        raise InvalidInput(T("longitude/latitude {lon}, {lat} are not numbers", lon=repr(lon), lat=repr(lat))) from exc
     if not (math.isfinite(x) and math.isfinite(y)):
-        raise InvalidInput(f"longitude/latitude {lon!r}, {lat!r} are not finite numbers")
+        raise InvalidInput(T("longitude/latitude {lon}, {lat} are not finite numbers", lon=repr(lon), lat=repr(lat)))
     return x, y
 
 
@@ -106,15 +111,15 @@ def _convert_seats(
     problems = []
     for (i, _), (x, y) in zip(located, xy, strict=True):
         if not (-180 <= x <= 180 and -90 <= y <= 90) and not crs.startswith("EPSG"):
-            problems.append(Problem(parsed[i][0], f"point ({x}, {y}) is outside lon/lat range"))
-    raise_problems(problems, "the seat points")
+            problems.append(Problem(parsed[i][0], T("point ({x}, {y}) is outside lon/lat range", x=x, y=y)))
+    raise_problems(problems, T("the seat points"))
     lon, lat = to_wgs84(xy[:, 0], xy[:, 1], crs)
     for k, (i, _) in enumerate(located):
         out[i] = (float(lon[k]), float(lat[k]))
     return out
 
 
-def _first_error(exc: ValidationError) -> str:
+def _first_error(exc: ValidationError) -> str | Text:
     err = exc.errors()[0]
     field = ".".join(str(p) for p in err["loc"])
-    return f"{field}: {err['msg']}" if field else str(err["msg"])
+    return T("{field}: {problem}", field=field, problem=problem_text(err)) if field else problem_text(err)

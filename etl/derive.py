@@ -19,6 +19,8 @@ from gis.crs import normalize_crs, to_wgs84
 from gis.derive import derive_townships, derive_villages
 from gis.errors import Conflict, InvalidInput
 from gis.model import Unit
+from i18n import T, Text
+from i18n.units import listing
 from store.repo import Repository
 
 # Attribute on a derived township whose cell also holds the land of seatless townships (their codes).
@@ -32,7 +34,7 @@ class DeriveReport:
     version_id: int
     derived: Counter[str] = field(default_factory=Counter)
     to_be_drawn: list[Unit] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, Text] = field(default_factory=dict)
     methods: Counter[str] = field(default_factory=Counter)
     # Townships without a seat (to be drawn) → the derived townships whose cells hold their land for now.
     seatless: dict[str, list[str]] = field(default_factory=dict)
@@ -45,16 +47,17 @@ class DeriveReport:
         return (f"derived {parts or 'nothing'} to_be_drawn={len(self.to_be_drawn)} to_be_drawn_township={towns} "
                 f"skipped={len(self.skipped)} version={self.version_id}")
 
-    def seatless_note(self, names: Mapping[str, str]) -> str | None:
+    def seatless_note(self, names: Mapping[str, str]) -> Text | None:
         """What the partition did with the land of townships without a seat, in words (None: nothing)."""
         if not self.seatless:
             return None
-        listed = ", ".join(f"{names.get(c, c)} ({c})" for c in self.seatless)
-        holders = sorted({h for hs in self.seatless.values() for h in hs})
-        return (f"{len(self.seatless)} township(s) have no seat and are to be drawn: {listed}. Until they are "
-                f"drawn or given a seat (--seat CODE=lon,lat), their land lies inside the Voronoi cells of the "
-                f"seated townships ({', '.join(holders)}), so reports there go to those townships' teams; those "
-                f"townships are marked {PROVISIONAL_FOR} and validate warns about them")
+        listed = listing([T("{name} ({code})", name=names.get(c, c), code=c) for c in self.seatless])
+        holders = listing(sorted({h for hs in self.seatless.values() for h in hs}))
+        return T("{n} township(s) have no seat and are to be drawn: {listed}. Until they are drawn or given a seat "
+                 "(--seat CODE=lon,lat), their land lies inside the Voronoi cells of the seated townships "
+                 "({holders}), so reports there go to those townships' teams; those townships are marked {mark} and "
+                 "validate warns about them", n=len(self.seatless), listed=listed, holders=holders,
+                 mark=PROVISIONAL_FOR)
 
 
 def set_seats(repo: Repository, version_id: int, seats: Mapping[str, tuple[float, float]],
@@ -67,12 +70,15 @@ def set_seats(repo: Repository, version_id: int, seats: Mapping[str, tuple[float
     for code, (x, y) in seats.items():
         unit = existing.get(code)
         if unit is None:
-            raise InvalidInput(f"no unit {code} in version {version_id} to give a seat", where=f"{where} {code}")
+            raise InvalidInput(T("no unit {code} in version {id} to give a seat", code=code, id=version_id),
+                               where=f"{where} {code}")
         if not (math.isfinite(x) and math.isfinite(y)):
-            raise InvalidInput(f"seat of {code}: ({x}, {y}) is not a pair of finite numbers", where=f"{where} {code}")
+            raise InvalidInput(T("seat of {code}: ({x}, {y}) is not a pair of finite numbers", code=code, x=x, y=y),
+                               where=f"{where} {code}")
         lon, lat = to_wgs84(x, y, canonical, where=f"{where} {code}")
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-            raise InvalidInput(f"seat of {code}: ({x}, {y}) in {canonical} is not a place on Earth",
+            raise InvalidInput(T("seat of {code}: ({x}, {y}) in {crs} is not a place on Earth", code=code, x=x, y=y,
+                                 crs=canonical),
                                where=f"{where} {code}")
         attrs = {**unit.attributes, "seat": [round(lon, 9), round(lat, 9)], "seat_raw": [x, y],
                  "seat_crs": canonical}
@@ -100,22 +106,25 @@ def derive_version(repo: Repository, version_id: int, *, village_radius_m: float
     updates: list[Unit] = []
     counties = [u for u in units if u.layer == "county"]
     if not counties:
-        raise InvalidInput("no county in this version; import the code tree and the county boundary first")
+        raise InvalidInput(T("no county in this version; import the code tree and the county boundary first"))
     townships_by_code: dict[str, Unit] = {}
     for county in counties:
         if county.geometry is None:
-            raise InvalidInput(f"county {county.code} has no boundary; import it first (gridgov import …)",
+            raise InvalidInput(T("county {county} has no boundary; import it first (gridgov import …)",
+                                 county=T("{name} ({code})", name=county.name, code=county.code)),
                                where=county.code)
         towns = [u for u in by_parent.get(county.code, []) if u.layer == "township"]
         drawn = [t.code for t in towns if t.geometry is not None and not t.derived]
         if drawn:
-            raise Conflict(f"township(s) {', '.join(drawn[:5])} were drawn by a planner; derive would overwrite them",
+            raise Conflict(T("township(s) {codes} were drawn by a planner; derive would overwrite them",
+                             codes=listing(drawn, limit=5)),
                            where=drawn[0])
         seats = {t.code: s for t in towns if (s := _seat(t)) is not None}
         seatless = [t for t in towns if t.code not in seats]
         if towns and not seats:
-            raise InvalidInput(f"no township of county {county.code} has a seat point; give one with "
-                               "--seat CODE=lon,lat (repeatable)", where=county.code)
+            raise InvalidInput(T("no township of county {county} has a seat point; give one with --seat CODE=lon,lat "
+                                 "(repeatable)", county=T("{name} ({code})", name=county.name, code=county.code)),
+                               where=county.code)
         if not towns:
             continue
         result = derive_townships(county.geometry, seats)

@@ -14,6 +14,7 @@ from gis.crs import geometry_from_wgs84, normalize_crs
 from gis.errors import InvalidInput
 from gis.layers import LOAD_ORDER
 from gis.model import Unit
+from i18n import T
 
 EXPORT_SUFFIXES = {".geojson", ".json", ".gpkg"}
 
@@ -32,11 +33,12 @@ def export_units(units: list[Unit], path: Path, crs: str = "wgs84") -> Counter[s
     """Write units to `path` (format from the suffix); counts per layer."""
     suffix = path.suffix.lower()
     if suffix not in EXPORT_SUFFIXES:
-        raise InvalidInput(f"cannot export to {suffix or 'a file without suffix'}; use .geojson or .gpkg",
+        raise InvalidInput(T("cannot export to {suffix}; use .geojson or .gpkg",
+                             suffix=suffix or T("a file without suffix")),
                            where=str(path))
     canonical = normalize_crs(crs)
     if suffix != ".gpkg" and canonical not in ("wgs84", "cgcs2000"):
-        raise InvalidInput("GeoJSON is WGS84 by definition (RFC 7946); export other CRSs to .gpkg")
+        raise InvalidInput(T("GeoJSON is WGS84 by definition (RFC 7946); export other CRSs to .gpkg"))
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         path.unlink()

@@ -10,6 +10,7 @@ from etl.codetree import read_code_tree
 from etl.vector import VECTOR_SUFFIXES, VectorOptions, read_vector
 from gis.errors import InvalidInput
 from gis.validate import DEFAULT_OUTSIDE_TOLERANCE
+from i18n import T, Text
 from store.repo import Repository
 
 
@@ -19,7 +20,7 @@ class ImportResult:
 
     version_id: int
     counts: Counter[str]
-    repaired: list[str] = field(default_factory=list)
+    repaired: list[Text] = field(default_factory=list)
 
     def summary(self) -> str:
         """The one-line summary scripts parse: `imported county=1 township=7 …`."""
@@ -37,7 +38,7 @@ def import_file(
 ) -> ImportResult:
     """Import a CSV code tree or a vector layer into a draft (the newest draft by default)."""
     if not path.exists():
-        raise InvalidInput("no such file", where=str(path))
+        raise InvalidInput(T("no such file"), where=str(path))
     options = options or VectorOptions()
     vid = version_id if version_id is not None else repo.working_draft().id
     assert vid is not None
@@ -51,4 +52,5 @@ def import_file(
         read = read_vector(path, options, existing)
         counts = repo.add_units(vid, read.units, replace=True, outside_tolerance=outside_tolerance)
         return ImportResult(vid, counts, read.repaired)
-    raise InvalidInput(f"unknown file type {suffix!r}; import .csv, .geojson, .gpkg or .shp", where=str(path))
+    raise InvalidInput(T("unknown file type {suffix}; import .csv, .geojson, .gpkg or .shp", suffix=repr(suffix)),
+                       where=str(path))

@@ -14,9 +14,11 @@ from pydantic import ValidationError
 from shapely.geometry.base import BaseGeometry
 
 from gis.crs import geometry_to_wgs84, normalize_crs
-from gis.errors import GridGovError, InvalidInput
+from gis.errors import GridGovError, InvalidInput, problem_text
 from gis.model import LAYERS, Unit
 from gis.validate import Problem, raise_problems
+from i18n import T, Text
+from i18n.units import listing
 
 VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".fgb"}
 BASE_FIELDS = ("code", "name", "layer", "kind", "parent_code")
@@ -41,7 +43,7 @@ class VectorRead:
     """Units read from a file, and what was repaired on the way."""
 
     units: list[tuple[str, Unit]]
-    repaired: list[str] = field(default_factory=list)
+    repaired: list[Text] = field(default_factory=list)
     crs: str = "wgs84"
 
 
@@ -51,27 +53,30 @@ def read_vector(path: Path, options: VectorOptions, existing: dict[str, Unit]) -
         info = pyogrio.read_info(path, layer=options.source_layer)
         frame = pyogrio.read_dataframe(path, layer=options.source_layer)
     except Exception as exc:  # pyogrio raises several DataSourceError kinds
-        raise InvalidInput(f"cannot read as a vector layer: {exc}", where=path.name) from exc
+        raise InvalidInput(T("cannot read as a vector layer: {why}", why=str(exc)), where=path.name) from exc
     crs = normalize_crs(options.crs or _file_crs(info.get("crs"), path), where=path.name)
     if options.code is not None and len(frame) != 1:
-        raise InvalidInput(f"--code names one unit but the file has {len(frame)} features", where=path.name)
+        raise InvalidInput(T("--code names one unit but the file has {n} features", n=len(frame)), where=path.name)
     problems: list[Problem] = []
     out = VectorRead(units=[], crs=crs)
     records = frame.drop(columns="geometry").to_dict("records")
     for n, (props, raw) in enumerate(zip(records, frame.geometry, strict=True), start=1):
         where = f"{path.name} feature {n}"
+        label = T("{file}, feature {n}", file=path.name, n=n)
         try:
             unit, repaired = _feature_unit(props, raw, crs, options, existing, where)
         except GridGovError as exc:
-            problems.append(Problem(where, exc.message))
+            problems.append(Problem(where, exc.text, label))
             continue
         except ValidationError as exc:
             err = exc.errors()[0]
-            problems.append(Problem(where, f"{'.'.join(map(str, err['loc']))}: {err['msg']}".lstrip(": ")))
+            field = ".".join(map(str, err["loc"]))
+            problems.append(Problem(where, T("{field}: {problem}", field=field, problem=problem_text(err)) if field
+                                    else problem_text(err), label))
             continue
         out.units.append((f"{where} ({unit.code})", unit))
         if repaired:
-            out.repaired.append(f"{where} ({unit.code}): {repaired}")
+            out.repaired.append(T("{where} ({code}): {repaired}", where=label, code=unit.code, repaired=repaired))
     raise_problems(problems, path.name)
     return out
 
@@ -80,7 +85,7 @@ def _file_crs(crs: str | None, path: Path) -> str:
     if not crs:
         if path.suffix.lower() in (".geojson", ".json"):
             return "wgs84"  # RFC 7946: GeoJSON without a crs member is WGS84
-        raise InvalidInput("the file has no CRS; pass --crs (e.g. EPSG:4490, gcj02, bd09)", where=path.name)
+        raise InvalidInput(T("the file has no CRS; pass --crs (e.g. EPSG:4490, gcj02, bd09)"), where=path.name)
     return crs
 
 
@@ -94,21 +99,23 @@ def _text(value: Any) -> str | None:
 def _feature_unit(
     props: dict[str, Any], raw: BaseGeometry | None, crs: str, options: VectorOptions,
     existing: dict[str, Unit], where: str,
-) -> tuple[Unit, str]:
+) -> tuple[Unit, Text | None]:
     code = options.code or _text(props.get(options.code_field))
     if not code:
-        raise InvalidInput(f"no code (field {options.code_field!r}; choose another with --code-field)")
+        raise InvalidInput(T("no code (field {field}; choose another with --code-field)",
+                             field=repr(options.code_field)))
     cells = props.get("cells")
     cells = json.loads(cells) if isinstance(cells, str) and cells.strip() else None
     if raw is None and (cells or _flag(props.get("to_be_drawn"))):
-        geometry, repaired, raw_crs = None, "", None  # H3 units, or units not drawn yet: no polygon to read
+        geometry, repaired, raw_crs = None, None, None  # H3 units, or units not drawn yet: no polygon to read
     else:
         geometry, repaired = _clean_geometry(raw, crs, options.strict, where)
         raw_crs = crs
     base = existing.get(code)
     layer = options.layer or _text(props.get("layer")) or (base.layer if base else None)
     if layer not in LAYERS:
-        raise InvalidInput(f"unknown layer {layer!r} for {code}; pass --layer ({', '.join(LAYERS)})")
+        raise InvalidInput(T("unknown layer {layer} for {code}; pass --layer ({layers})", layer=repr(layer), code=code,
+                             layers=listing(LAYERS)))
     attrs = _attributes(props, options)
     fields: dict[str, Any] = {
         "code": code, "layer": layer,
@@ -144,27 +151,29 @@ def _attributes(props: dict[str, Any], options: VectorOptions) -> dict[str, Any]
     return attrs
 
 
-def _clean_geometry(raw: BaseGeometry | None, crs: str, strict: bool, where: str) -> tuple[BaseGeometry, str]:
+def _clean_geometry(raw: BaseGeometry | None, crs: str, strict: bool, where: str
+                    ) -> tuple[BaseGeometry, Text | None]:
     """WGS84 MultiPolygon from a raw feature geometry, repaired with make_valid unless strict."""
     if raw is None or raw.is_empty:
-        raise InvalidInput("empty geometry (a unit not drawn yet needs the attribute to_be_drawn=true)")
+        raise InvalidInput(T("empty geometry (a unit not drawn yet needs the attribute to_be_drawn=true)"))
     if raw.geom_type not in ("Polygon", "MultiPolygon"):
-        raise InvalidInput(f"{raw.geom_type} is not a polygon; units need Polygon or MultiPolygon")
+        raise InvalidInput(T("{kind} is not a polygon; units need Polygon or MultiPolygon", kind=raw.geom_type))
     coords = shapely.get_coordinates(raw)
     if not bool(shapely.is_valid_input(raw)) or not all(map(math.isfinite, coords.ravel())):
-        raise InvalidInput("coordinates contain NaN or infinity")
+        raise InvalidInput(T("coordinates contain NaN or infinity"))
     geometry = geometry_to_wgs84(raw, crs, where=where)
-    repaired = ""
+    repaired: Text | None = None
     if not geometry.is_valid:
         reason = shapely.is_valid_reason(geometry)
         if strict:
-            raise InvalidInput(f"invalid polygon ({reason}); fix it or import without --strict to repair")
+            raise InvalidInput(T("invalid polygon ({reason}); fix it or import without --strict to repair",
+                                 reason=reason))
         fixed = shapely.make_valid(geometry)
         parts = [g for g in getattr(fixed, "geoms", [fixed]) if g.geom_type in ("Polygon", "MultiPolygon")]
         geometry = shapely.union_all(parts) if parts else shapely.MultiPolygon()
         if geometry.is_empty:
-            raise InvalidInput(f"invalid polygon ({reason}) with no area left after repair")
-        repaired = f"repaired invalid polygon ({reason}) with make_valid"
+            raise InvalidInput(T("invalid polygon ({reason}) with no area left after repair", reason=reason))
+        repaired = T("repaired invalid polygon ({reason}) with make_valid", reason=reason)
     if geometry.geom_type == "Polygon":
         geometry = shapely.MultiPolygon([geometry])
     return geometry, repaired

@@ -24,6 +24,8 @@ from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 from openpyxl.worksheet.worksheet import Worksheet
 
 from gis.errors import InvalidInput
+from i18n import T, Text
+from i18n.units import listing
 
 MAX_ROW = 1_048_576  # Excel's last row: drop-downs cover the whole column
 MAX_CELL_CHARS = 32_767  # Excel's limit for one cell
@@ -70,7 +72,7 @@ class SheetProblem:
     row: int | None
     column: str | None  # the column letter
     header: str | None
-    message: str
+    message: str | Text  # for a person (English by str(); `located()` renders it in the reader's language)
     structural: bool = False  # a missing sheet or column: references to it cannot be checked
 
     def __str__(self) -> str:
@@ -83,19 +85,32 @@ class SheetProblem:
             where.append(f"column {self.header}")
         return f"{', '.join(where)}: {self.message}"
 
+    def located(self) -> Text:
+        """The problem for a person, where to look first (sheet, row, column), in the reader's language."""
+        where: list[Text] = [T("sheet {sheet}", sheet=self.sheet)]
+        if self.row is not None:
+            where.append(T("row {row}", row=self.row))
+        if self.column is not None:
+            where.append(T("column {column} ({header})", column=self.column, header=self.header) if self.header
+                         else T("column {column}", column=self.column))
+        elif self.header:
+            where.append(T("column {column}", column=self.header))
+        return T("{where}: {message}", where=listing(where), message=self.message)
+
     def as_dict(self) -> dict[str, Any]:
         return {"sheet": self.sheet, "row": self.row, "column": self.column, "header": self.header,
-                "message": self.message}
+                "message": str(self.message)}  # English, like the `problems` of every 422
 
 
 class WorkbookProblems(InvalidInput):
     """Every problem found in a workbook (nothing was written); `problems` lists them all."""
 
-    def __init__(self, problems: list[SheetProblem], what: str = "the workbook") -> None:
+    def __init__(self, problems: list[SheetProblem], what: str | Text | None = None) -> None:
         self.problems = problems
-        shown = "\n".join(f"  - {p}" for p in problems)
+        shown = listing([T("  - {problem}", problem=p.located()) for p in problems], sep="\n")
         first = problems[0]
-        super().__init__(f"{len(problems)} problem(s) in {what}; nothing was written:\n{shown}",
+        super().__init__(T("{n} problem(s) in {what}; nothing was written:\n{problems}{more}", n=len(problems),
+                           what=what or T("the workbook"), problems=shown, more=""),
                          where=f"{first.sheet}" + (f"!{first.column or ''}{first.row}" if first.row else ""))
 
 
@@ -164,18 +179,19 @@ def _headers(spec: Sheet, header: list[Any], problems: list[SheetProblem], numbe
         if column is None:
             names = "、".join(c.zh for c in spec.columns)
             problems.append(SheetProblem(spec.zh, number, letter, str(value).strip(),
-                                         f"unknown column header {str(value).strip()!r}; the {spec.zh} sheet's "
-                                         f"columns are {names} (or their English names)", structural=True))
+                                         T("unknown column header {header}; the {zh} sheet's columns are {names} "
+                                           "(or their English names)",
+                                           header=repr(str(value).strip()), zh=spec.zh, names=names), structural=True))
         elif column.key in found:
-            problems.append(SheetProblem(spec.zh, number, letter, column.zh, f"column {column.zh} appears twice "
-                                         f"(first in column {get_column_letter(found[column.key] + 1)})",
-                                         structural=True))
+            first = get_column_letter(found[column.key] + 1)
+            problems.append(SheetProblem(spec.zh, number, letter, column.zh, T(
+                "column {zh} appears twice (first in column {first})", zh=column.zh, first=first), structural=True))
         else:
             found[column.key] = i
     for c in spec.columns:
         if c.key not in found and not c.optional_header:
-            problems.append(SheetProblem(spec.zh, number, None, c.zh, f"missing column {c.zh} ({c.en}); "
-                                         "was its header renamed?", structural=True))
+            problems.append(SheetProblem(spec.zh, number, None, c.zh, T(
+                "missing column {zh} ({en}); was its header renamed?", zh=c.zh, en=c.en), structural=True))
     return found
 
 
@@ -186,15 +202,16 @@ def read_xlsx(source: Path | IO[bytes], specs: tuple[Sheet, ...], name: str | No
     try:
         wb = load_workbook(source, data_only=False)  # formulas stay formulas, so they can be refused
     except Exception as exc:  # openpyxl raises many types for a file that is not a workbook
-        raise InvalidInput(f"cannot read it as an .xlsx workbook ({type(exc).__name__}: {exc}); save it from "
-                           "Excel or WPS as .xlsx", where=label) from None
+        raise InvalidInput(T("cannot read it as an .xlsx workbook ({kind}: {exc}); save it from Excel or WPS "
+                             "as .xlsx", kind=type(exc).__name__, exc=exc), where=label) from None
     problems: list[SheetProblem] = []
     out: dict[str, RawSheet] = {}
     for spec in specs:
         name = _find_sheet(wb.sheetnames, spec)
         if name is None:
-            problems.append(SheetProblem(spec.zh, None, None, None, f"missing sheet {spec.zh} ({spec.en}); "
-                                         f"the workbook has {', '.join(wb.sheetnames)}", structural=True))
+            problems.append(SheetProblem(spec.zh, None, None, None, T(
+                "missing sheet {zh} ({en}); the workbook has {items}", zh=spec.zh, en=spec.en,
+                items=', '.join(wb.sheetnames)), structural=True))
             continue
         ws = wb[name]
         out[spec.key] = _read_worksheet(ws, spec, problems)
@@ -210,7 +227,8 @@ def _read_worksheet(ws: Worksheet, spec: Sheet, problems: list[SheetProblem]) ->
         if merged.max_row < header_number:
             continue  # a title above the header row
         problems.append(SheetProblem(spec.zh, merged.min_row, get_column_letter(merged.min_col), None,
-                                     f"merged cells {merged.coord}; unmerge them and fill every cell"))
+                                     T("merged cells {coord}; unmerge them and fill every cell",
+                                       coord=merged.coord)))
         covered.update(cell for cell in merged.cells if cell != (merged.min_row, merged.min_col))
     header = [c.value for c in grid[top]] if grid else []
     index = _headers(spec, header, problems, header_number)
@@ -229,7 +247,8 @@ def _read_worksheet(ws: Worksheet, spec: Sheet, problems: list[SheetProblem]) ->
             if _is_formula(cell):
                 column = spec.column(key)
                 problems.append(SheetProblem(spec.zh, cell.row, letters[key], column.zh,
-                                             f"a formula ({_formula_text(cell)}); type or paste the value"))
+                                             T("a formula ({formula}); type or paste the value",
+                                               formula=_formula_text(cell))))
                 refused.add(key)
                 continue
             values[key] = _clean(cell.value)
@@ -260,8 +279,9 @@ def read_csv_dir(path: Path, specs: tuple[Sheet, ...]) -> tuple[dict[str, RawShe
     for spec in specs:
         name = _find_sheet([p.stem for p in files], spec)
         if name is None:
-            problems.append(SheetProblem(spec.zh, None, None, None, f"missing file {csv_name(spec)} (or "
-                                         f"{spec.en}.csv) in {path.name}", structural=True))
+            problems.append(SheetProblem(spec.zh, None, None, None, T(
+                "missing file {csv_name} (or {en}.csv) in {name}", csv_name=csv_name(spec), en=spec.en,
+                name=path.name), structural=True))
             continue
         file = next(p for p in files if p.stem == name)
         grid = _csv_rows(file)
@@ -286,19 +306,19 @@ def _csv_rows(file: Path) -> list[list[str]]:
         except UnicodeDecodeError:
             continue
     else:
-        raise InvalidInput("neither UTF-8 nor GB18030 text; save the CSV as UTF-8", where=file.name)
+        raise InvalidInput(T("neither UTF-8 nor GB18030 text; save the CSV as UTF-8"), where=file.name)
     return list(csv.reader(text.splitlines()))
 
 
 def read_sheets(path: Path, specs: tuple[Sheet, ...]) -> tuple[dict[str, RawSheet], list[SheetProblem]]:
     """An .xlsx workbook, or a folder of CSV files."""
     if not path.exists():
-        raise InvalidInput("no such file or folder", where=str(path))
+        raise InvalidInput(T("no such file or folder"), where=str(path))
     if path.is_dir():
         return read_csv_dir(path, specs)
     if path.suffix.lower() != ".xlsx":
-        raise InvalidInput(f"expected an .xlsx workbook or a folder of CSV files, got {path.suffix or 'no suffix'}"
-                           " (.xls: open it in Excel or WPS and save as .xlsx)", where=path.name)
+        raise InvalidInput(T("expected an .xlsx workbook or a folder of CSV files, got {value} (.xls: open it in "
+                             "Excel or WPS and save as .xlsx)", value=path.suffix or 'no suffix'), where=path.name)
     return read_xlsx(path, specs)
 
 
@@ -348,7 +368,8 @@ def _write_sheet(ws: Worksheet, spec: Sheet, rows: list[dict[str, Any]]) -> None
             if isinstance(value, dict | list):  # an attribute of an unexpected shape: shown, never a crash
                 value = json.dumps(value, ensure_ascii=False, sort_keys=True)
             if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
-                raise InvalidInput(f"{c.zh} of row {n} is {len(value)} characters, over Excel's {MAX_CELL_CHARS}",
+                raise InvalidInput(T("{zh} of row {n} is {n2} characters, over Excel's {MAX_CELL_CHARS}",
+                                     zh=c.zh, n=n, n2=len(value), MAX_CELL_CHARS=MAX_CELL_CHARS),
                                    where=f"{spec.zh}!{get_column_letter(i)}{n}")
             cell = ws.cell(row=n, column=i, value=value)
             if c.kind == "date":

@@ -35,6 +35,7 @@ from pyproj.exceptions import CRSError
 from shapely.geometry.base import BaseGeometry
 
 from gis.errors import InvalidInput, UnknownCRS
+from i18n import T
 
 FloatArray = npt.NDArray[np.float64]
 ArrayInput = npt.NDArray[Any] | Sequence[float]
@@ -81,7 +82,8 @@ def normalize_crs(name: str, *, where: str | None = None) -> str:
         return _ALIASES[key]
     match = _EPSG_PATTERN.match(raw.lower())
     if match is None:
-        raise UnknownCRS(f"unknown coordinate system {raw!r}; {ACCEPTED_CRS_HELP}", where=where)
+        raise UnknownCRS(T("unknown coordinate system {raw}; {ACCEPTED_CRS_HELP}",
+                           raw=repr(raw), ACCEPTED_CRS_HELP=ACCEPTED_CRS_HELP), where=where)
     code = int(match.group(1))
     if code in _EPSG_NAMED:
         return _EPSG_NAMED[code]
@@ -106,7 +108,8 @@ def _check_epsg(code: int, where: str | None) -> None:
     """Raise UnknownCRS if EPSG:code cannot be used as a 2D source/target CRS."""
     problem = _epsg_problem(code)
     if problem is not None:
-        raise UnknownCRS(f"{problem}; {ACCEPTED_CRS_HELP}", where=where)
+        raise UnknownCRS(T("{problem}; {ACCEPTED_CRS_HELP}",
+                           problem=problem, ACCEPTED_CRS_HELP=ACCEPTED_CRS_HELP), where=where)
 
 
 @lru_cache(maxsize=64)
@@ -220,8 +223,8 @@ def _check_finite(x: FloatArray, y: FloatArray, crs: str, where: str | None) -> 
     if bad.any():
         first = int(np.flatnonzero(bad.ravel())[0])
         raise InvalidInput(
-            f"coordinates contain NaN or infinity ({int(bad.sum())} of {bad.size} points, "
-            f"first at index {first}) in {crs}",
+            T("coordinates contain NaN or infinity ({n} of {size} points, first at index {first}) in {crs}",
+              n=int(bad.sum()), size=bad.size, first=first, crs=crs),
             where=where,
         )
 
@@ -232,8 +235,10 @@ def _check_lonlat(x: FloatArray, y: FloatArray, crs: str, where: str | None) -> 
         return
     if x.min() < -180 or x.max() > 180 or y.min() < -90 or y.max() > 90:
         raise InvalidInput(
-            f"coordinates out of lon/lat range for {crs} (x {x.min():.6g}..{x.max():.6g}, "
-            f"y {y.min():.6g}..{y.max():.6g}); are they projected metres? give their EPSG code",
+            T("coordinates out of lon/lat range for {crs} (x {min}..{max}, y {min2}..{max2}); are they projected "
+              "metres? give their EPSG code",
+              crs=crs, min=format(x.min(), ".6g"), max=format(x.max(), ".6g"), min2=format(y.min(), ".6g"),
+              max2=format(y.max(), ".6g")),
             where=where,
         )
 
@@ -254,7 +259,8 @@ def _pyproj(
     if not (np.isfinite(ox).all() and np.isfinite(oy).all()):
         direction = f"from EPSG:{code} to wgs84" if to_wgs84 else f"from wgs84 to EPSG:{code}"
         raise InvalidInput(
-            f"some coordinates cannot be transformed {direction}; are they in that CRS's area of use?",
+            T("some coordinates cannot be transformed {direction}; are they in that CRS's area of use?",
+              direction=direction),
             where=where,
         )
     return ox, oy

@@ -27,6 +27,8 @@ from shapely.geometry.base import BaseGeometry
 from gis.crs import metres_per_degree
 from gis.errors import InvalidInput
 from gis.model import check_lonlat_bounds
+from i18n import T, Text
+from i18n.units import listing
 
 Method = Literal["partition", "bounded"]
 
@@ -43,7 +45,7 @@ class DeriveResult:
     """Derived polygons by code, points skipped (code → reason) and the method used."""
 
     polygons: dict[str, MultiPolygon]
-    skipped: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, Text] = field(default_factory=dict)
     method: Method = "partition"
 
 
@@ -79,12 +81,14 @@ def _as_multipolygon(geom: BaseGeometry) -> MultiPolygon:
 def _check_area(area: BaseGeometry, what: str) -> None:
     """Refuse a parent that is not a valid, non-empty lon/lat (Multi)Polygon."""
     if not isinstance(area, Polygon | MultiPolygon):
-        raise InvalidInput(f"{what} must be a Polygon or MultiPolygon, got {area.geom_type}", where=what)
+        raise InvalidInput(T("{what} must be a Polygon or MultiPolygon, got {geom_type}",
+                             what=what, geom_type=area.geom_type), where=what)
     if area.is_empty:
-        raise InvalidInput(f"{what} geometry is empty", where=what)
+        raise InvalidInput(T("{what} geometry is empty", what=what), where=what)
     check_lonlat_bounds(area, where=what)
     if not area.is_valid:
-        raise InvalidInput(f"{what} geometry is invalid: {shapely.is_valid_reason(area)}", where=what)
+        raise InvalidInput(T("{what} geometry is invalid: {is_valid_reason}",
+                             what=what, is_valid_reason=shapely.is_valid_reason(area)), where=what)
 
 
 def _lonlat(code: str, value: tuple[float, float], what: str) -> tuple[float, float]:
@@ -92,9 +96,11 @@ def _lonlat(code: str, value: tuple[float, float], what: str) -> tuple[float, fl
     try:
         lon, lat = (float(v) for v in value)
     except (TypeError, ValueError):
-        raise InvalidInput(f"{what} {code}: expected (lon, lat), got {value!r}", where=code) from None
+        raise InvalidInput(T("{what} {code}: expected (lon, lat), got {value}",
+                             what=what, code=code, value=repr(value)), where=code) from None
     if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
-        raise InvalidInput(f"{what} {code}: ({lon}, {lat}) is not a lon/lat position", where=code)
+        raise InvalidInput(T("{what} {code}: ({lon}, {lat}) is not a lon/lat position",
+                             what=what, code=code, lon=lon, lat=lat), where=code)
     return lon, lat
 
 
@@ -208,17 +214,17 @@ def derive_townships(county: BaseGeometry, seats: Mapping[str, tuple[float, floa
     """Township polygons: Voronoi cells of the seats (lon, lat) that partition the county exactly."""
     _check_area(county, "county")
     if len(seats) < 1:
-        raise InvalidInput("no township seats given; at least one is needed", where="seats")
+        raise InvalidInput(T("no township seats given; at least one is needed"), where="seats")
     clean = {code: _lonlat(code, value, "township seat") for code, value in seats.items()}
     pts = shapely.points(np.array(list(clean.values()), dtype=float))
     outside = [c for c, ok in zip(clean, shapely.covers(county, pts), strict=True) if not ok]
     if outside:
-        raise InvalidInput(f"township seat(s) outside the county: {', '.join(outside)}", where=outside[0])
+        raise InvalidInput(T("township seat(s) outside the county: {codes}", codes=listing(outside)), where=outside[0])
     frame = _LocalFrame.around(county)
     dups = _duplicate_groups(list(clean), frame.to_metres(np.array(list(clean.values()), dtype=float)))
     if dups:
-        listed = "; ".join(" = ".join(g) for g in dups)
-        raise InvalidInput(f"township seats at the same point: {listed}", where=dups[0][0])
+        listed = listing([" = ".join(g) for g in dups], clauses=True)
+        raise InvalidInput(T("township seats at the same point: {codes}", codes=listed), where=dups[0][0])
     return DeriveResult(polygons=_cover(county, clean), skipped={}, method="partition")
 
 
@@ -231,23 +237,27 @@ def derive_villages(
     """Village polygons: exact partition if all n_villages are located, else bounded discs."""
     _check_area(township, "township")
     if n_villages < 1:
-        raise InvalidInput(f"n_villages must be at least 1, got {n_villages}", where="n_villages")
+        raise InvalidInput(T("n_villages must be at least 1, got {n_villages}", n_villages=n_villages),
+                           where="n_villages")
     if len(points) > n_villages:
         raise InvalidInput(
-            f"{len(points)} village points given but the township has only {n_villages} villages",
+            T("{n} village points given but the township has only {n_villages} villages",
+              n=len(points), n_villages=n_villages),
             where="n_villages",
         )
     if not (math.isfinite(radius_m) and radius_m > 0):
-        raise InvalidInput(f"radius_m must be a positive number of metres, got {radius_m}", where="radius_m")
+        raise InvalidInput(T("radius_m must be a positive number of metres, got {radius_m}", radius_m=radius_m),
+                           where="radius_m")
 
     clean = {code: _lonlat(code, value, "village point") for code, value in points.items()}
-    skipped: dict[str, str] = {}
+    skipped: dict[str, Text] = {}
     if clean:
         pts = shapely.points(np.array(list(clean.values()), dtype=float))
         for code, ok in zip(list(clean), shapely.covers(township, pts), strict=True):
             if not ok:
                 lon, lat = clean.pop(code)
-                skipped[code] = f"point ({lon:.6f}, {lat:.6f}) lies outside the township"
+                skipped[code] = T("point ({lon}, {lat}) lies outside the township", lon=format(lon, ".6f"),
+                                  lat=format(lat, ".6f"))
     # Villages sharing one point are usually geocoder fallbacks to a common centre: none of them
     # is really located, so all are skipped rather than splitting a made-up point between them.
     frame = _LocalFrame.around(township)
@@ -255,8 +265,8 @@ def derive_villages(
         xy = frame.to_metres(np.array(list(clean.values()), dtype=float))
         for group in _duplicate_groups(list(clean), xy):
             for code in group:
-                others = ", ".join(c for c in group if c != code)
-                skipped[code] = f"same point as {others}; cannot tell the villages apart"
+                skipped[code] = T("same point as {others}; cannot tell the villages apart",
+                                  others=listing([c for c in group if c != code]))
                 clean.pop(code)
     if not clean:
         return DeriveResult(polygons={}, skipped=skipped, method="bounded")

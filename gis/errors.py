@@ -7,6 +7,8 @@ message: marked for translation (`i18n.T`) it is shown in the reader's language,
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from i18n import Text, render
 
@@ -26,6 +28,15 @@ class GridGovError(Exception):
     def localized(self, lang: str | None = None) -> str:
         """The message in `lang` (default: the current language)."""
         return render(self.text, lang)
+
+
+def problem_text(error: Mapping[str, Any]) -> str | Text:
+    """A pydantic error's problem for a person: the translated text its validator raised (`ValueError(T(...))`),
+    else pydantic's own message."""
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, ValueError) and cause.args and isinstance(cause.args[0], Text):
+        return cause.args[0]
+    return str(error.get("msg", ""))
 
 
 class InvalidInput(GridGovError):

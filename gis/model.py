@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from shapely.geometry.base import BaseGeometry
 
 from gis.errors import InvalidInput
+from i18n import T
 
 ADMIN_LAYERS = ("county", "township", "village", "grid")
 LAYERS = (*ADMIN_LAYERS, "zone")
@@ -34,12 +35,14 @@ def check_lonlat_bounds(geom: BaseGeometry, where: str | None = None) -> None:
     if coords.size == 0:
         return
     if not bool(shapely.is_valid_input(geom)) or not math.isfinite(float(coords.sum())):
-        raise InvalidInput("coordinates contain NaN or infinity", where=where)
+        raise InvalidInput(T("coordinates contain NaN or infinity"), where=where)
     lon, lat = coords[:, 0], coords[:, 1]
     if lon.min() < -180 or lon.max() > 180 or lat.min() < -90 or lat.max() > 90:
         raise InvalidInput(
-            f"coordinates out of lon/lat range (x {lon.min():.6g}..{lon.max():.6g}, "
-            f"y {lat.min():.6g}..{lat.max():.6g}); are they projected metres? give the source CRS",
+            T("coordinates out of lon/lat range (x {min}..{max}, y {min2}..{max2}); are they projected metres? "
+              "give the source CRS",
+              min=format(lon.min(), ".6g"), max=format(lon.max(), ".6g"), min2=format(lat.min(), ".6g"),
+              max2=format(lat.max(), ".6g")),
             where=where,
         )
 
@@ -53,12 +56,12 @@ def as_multipolygon(g: BaseGeometry) -> BaseGeometry:
     if g.geom_type == "Polygon":
         g = shapely.MultiPolygon([g])
     if g.geom_type != "MultiPolygon":
-        raise ValueError(f"geometry must be a Polygon or MultiPolygon, got {g.geom_type}")
+        raise ValueError(T("geometry must be a Polygon or MultiPolygon, got {geom_type}", geom_type=g.geom_type))
     if g.is_empty:
-        raise ValueError("geometry is empty")
+        raise ValueError(T("geometry is empty"))
     check_lonlat_bounds(g)
     if not g.is_valid:
-        raise ValueError(f"geometry is invalid: {shapely.is_valid_reason(g)}")
+        raise ValueError(T("geometry is invalid: {is_valid_reason}", is_valid_reason=shapely.is_valid_reason(g)))
     return g
 
 
@@ -88,24 +91,25 @@ class Unit(_Model):
         if cells is None:
             return None
         if not cells:
-            raise ValueError("an H3 cell set must not be empty")
+            raise ValueError(T("an H3 cell set must not be empty"))
         bad = [c for c in cells if not h3.is_valid_cell(c)]
         if bad:
-            raise ValueError(f"not H3 cells: {', '.join(bad[:5])}")
+            raise ValueError(T("not H3 cells: {items}", items=', '.join(bad[:5])))
         if len(set(cells)) != len(cells):
-            raise ValueError("H3 cell set lists a cell twice")
+            raise ValueError(T("H3 cell set lists a cell twice"))
         return sorted(cells)
 
     @model_validator(mode="after")
     def _shape(self) -> Unit:
         if self.geometry is not None and self.cells is not None:
-            raise ValueError("a unit has a polygon or a set of H3 cells, not both")
+            raise ValueError(T("a unit has a polygon or a set of H3 cells, not both"))
         if self.layer == "zone" and self.kind not in ZONE_KINDS:
-            raise ValueError(f"zone kind must be one of {', '.join(ZONE_KINDS)}, got {self.kind!r}")
+            raise ValueError(T("zone kind must be one of {items}, got {kind}",
+                               items=', '.join(ZONE_KINDS), kind=repr(self.kind)))
         if self.layer != "zone" and not self.kind:
             self.kind = self.layer
         if self.layer == "county" and self.parent_code is not None and self.parent_code == self.code:
-            raise ValueError("a unit cannot be its own parent")
+            raise ValueError(T("a unit cannot be its own parent"))
         return self
 
     @property
@@ -215,11 +219,11 @@ class RuleScope(_Model):
         need = {"unit": self.unit_code, "layer": self.layer, "cells": self.cells}
         if self.type in need and not need[self.type]:
             field = {"unit": "unit_code", "layer": "layer", "cells": "cells"}[self.type]
-            raise ValueError(f"scope type {self.type!r} needs {field}")
+            raise ValueError(T("scope type {type} needs {field}", type=repr(self.type), field=field))
         if self.cells:
             bad = [c for c in self.cells if not h3.is_valid_cell(c)]
             if bad:
-                raise ValueError(f"not H3 cells: {', '.join(bad[:5])}")
+                raise ValueError(T("not H3 cells: {items}", items=', '.join(bad[:5])))
         return self
 
 
@@ -233,9 +237,9 @@ class MatterFilter(_Model):
     @model_validator(mode="after")
     def _complete(self) -> MatterFilter:
         if self.type == "domain" and not self.domain:
-            raise ValueError("matter filter 'domain' needs domain")
+            raise ValueError(T("matter filter 'domain' needs domain"))
         if self.type == "codes" and not self.codes:
-            raise ValueError("matter filter 'codes' needs codes")
+            raise ValueError(T("matter filter 'codes' needs codes"))
         return self
 
 
@@ -256,9 +260,9 @@ class Rule(_Model):
     @model_validator(mode="after")
     def _dates(self) -> Rule:
         if self.effective_from and self.effective_to and self.effective_to <= self.effective_from:
-            raise ValueError("effective_to must be after effective_from")
+            raise ValueError(T("effective_to must be after effective_from"))
         if self.team_code in self.co_owner_codes:
-            raise ValueError("the owning team cannot also be a co-owner")
+            raise ValueError(T("the owning team cannot also be a co-owner"))
         return self
 
 

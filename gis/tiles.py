@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from gis.errors import InvalidInput
+from i18n import T
 
 TILE_MATRIX_SET = "WebMercatorQuad"
 TILE_MATRIX_SET_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
@@ -15,11 +16,13 @@ MAX_LAT = math.degrees(math.atan(math.sinh(math.pi)))  # 85.0511…: where Web M
 def check_tile(z: int, x: int, y: int) -> None:
     """Refuse a tile outside the tile matrix set (422 saying the valid range)."""
     if not MIN_ZOOM <= z <= MAX_ZOOM:
-        raise InvalidInput(f"zoom {z} is outside {MIN_ZOOM}–{MAX_ZOOM}", where="z")
+        raise InvalidInput(T("zoom {z} is outside {MIN_ZOOM}–{MAX_ZOOM}",
+                             z=z, MIN_ZOOM=MIN_ZOOM, MAX_ZOOM=MAX_ZOOM), where="z")
     last = 2**z - 1
     for name, value in (("x", x), ("y", y)):
         if not 0 <= value <= last:
-            raise InvalidInput(f"{name}={value} is outside the tile matrix: at zoom {z}, x and y run 0–{last}",
+            raise InvalidInput(T("{name}={value} is outside the tile matrix: at zoom {z}, x and y run 0–{last}",
+                                 name=name, value=value, z=z, last=last),
                                where=name)
 
 

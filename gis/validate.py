@@ -6,6 +6,7 @@ refusal is written; names come before codes where the unit is at hand.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -26,10 +27,12 @@ DEFAULT_OUTSIDE_TOLERANCE = 1e-3
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong, and where: a file line, a feature or a code. `text` is for a person (in the reader's
-    language when read), `message` its English."""
+    language when read), `message` its English; `label`, when known, says where as a person reads it (the unit's
+    layer word and name, its code second) while `where` stays the stable label (`unit V4`)."""
 
     where: str
     text: str | Text
+    label: str | Text | None = None
 
     @property
     def message(self) -> str:
@@ -40,7 +43,7 @@ class Problem:
 
     def line(self) -> Text:
         """The problem as one line of a listing, in the reader's language."""
-        return T("  - {where}: {problem}", where=self.where, problem=self.text)
+        return T("  - {where}: {problem}", where=self.label or self.where, problem=self.text)
 
 
 def raise_problems(problems: list[Problem], what: str | Text) -> None:
@@ -79,7 +82,15 @@ def check_units(
     merged.update({u.code: u for _, u in new})
     for where, unit in new:
         problems += _parent_problems(where, unit, merged, outside_tolerance)
-    return problems
+    places = {f"unit {u.code}": place(u) for _, u in new}  # the label stores give a unit (store/repo.add_units)
+    return [dataclasses.replace(p, label=places[p.where]) if p.where in places and p.label is None else p
+            for p in problems]
+
+
+def place(unit: Unit) -> Text:
+    """A unit as a person finds it in a listing: its layer's word, its name, its code second (村 东庄村（V4）)."""
+    word = term("zone", unit.kind) if unit.layer == "zone" and unit.kind else term("layer", unit.layer)
+    return T("{layer} {unit}", layer=word, unit=named(unit, unit.code))
 
 
 def county_outline(units: Iterable[Unit]) -> tuple[BaseGeometry | None, list[str]]:

@@ -1,4 +1,5 @@
-"""The words of the practice for the codes GridGov keeps as data: case states, actions, triage kinds, roles, layers.
+"""The words of the practice for the codes GridGov keeps as data: case states, actions, triage kinds, roles, layers,
+version statuses, topology check kinds and severities.
 
 The codes (JSON enum values) never change; `label(kind, code)` gives the word a person reads, in the current
 language (Chinese as the practice says it: 上报 立案 派遣 到场 处置 反馈 核查 结案 评价 挂起 撤销, GB/T 30428).
@@ -44,11 +45,33 @@ TERMS: dict[str, dict[str, str]] = {
         "grid_worker": N_("grid worker"),
     },
     "procedure": {"simple": N_("simple procedure"), "ordinary": N_("ordinary procedure")},
+    "version_status": {"draft": N_("draft"), "validated": N_("validated"), "published": N_("published")},
+    "check": {
+        "overlap": N_("overlap"), "gap": N_("gap between units"), "validity": N_("invalid geometry"),
+        "outside_parent": N_("outside its parent"), "sliver": N_("sliver"), "cell_collision": N_("cell in two units"),
+        "rule_gap": N_("no rule covers it"), "to_be_drawn": N_("units still to be drawn"),
+        "detached": N_("in several pieces"),
+    },
+    "severity": {"error": N_("error"), "warning": N_("warning")},
+    "dispute_status": {"open": N_("open (dispute)"), "ruled": N_("ruled"), "dismissed": N_("dismissed")},
     # First-violation lists (cases/first_violation.py): a matter's list, and the outcome recorded when handling.
     "first_violation": {"none": N_("on no first-violation list"), "no_penalty": N_("no penalty for a first violation"),
                         "correction_first": N_("correction ordered first"), "warning_only": N_("warning alone")},
     "outcome": {"no_penalty": N_("no penalty"), "correction_order": N_("order to correct"), "warning": N_("warning"),
                 "penalty": N_("penalty")},
+    # Emerging hot spot patterns (analytics/emerging.py) and Mann–Kendall trends.
+    "hotspot_pattern": {
+        "new_hot": N_("new hot spot"), "consecutive_hot": N_("consecutive hot spot"),
+        "intensifying_hot": N_("intensifying hot spot"), "persistent_hot": N_("persistent hot spot"),
+        "diminishing_hot": N_("diminishing hot spot"), "sporadic_hot": N_("sporadic hot spot"),
+        "oscillating_hot": N_("oscillating hot spot"), "historical_hot": N_("historical hot spot"),
+        "new_cold": N_("new cold spot"), "consecutive_cold": N_("consecutive cold spot"),
+        "intensifying_cold": N_("intensifying cold spot"), "persistent_cold": N_("persistent cold spot"),
+        "diminishing_cold": N_("diminishing cold spot"), "sporadic_cold": N_("sporadic cold spot"),
+        "oscillating_cold": N_("oscillating cold spot"), "historical_cold": N_("historical cold spot"),
+        "none": N_("no pattern"),
+    },
+    "trend": {"increasing": N_("rising"), "decreasing": N_("falling"), "no trend": N_("no clear trend")},
 }
 
 

@@ -12,5 +12,5 @@ cat > /tmp/gridgov-babel.cfg <<'CFG'
 [jinja2: **/templates/*.html]
 CFG
 "$py" -m babel.messages.frontend extract -F /tmp/gridgov-babel.cfg -k T -k N_ -k t --no-location --sort-output \
-  -o i18n/gridgov.pot api cases cli config etl gis i18n store web >/dev/null
+  -o i18n/gridgov.pot analytics api cases cli config etl gis i18n store web >/dev/null
 "$py" -m i18n.check

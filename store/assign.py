@@ -16,6 +16,7 @@ from shapely.geometry.base import BaseGeometry
 
 from gis.errors import Conflict, InvalidInput, NotFound
 from gis.model import Unit
+from i18n import T
 from store.repo import Repository
 
 COMPOSED_TOLERANCE = 0.001  # share of the parent's area by which it may differ from the union of its children
@@ -36,17 +37,21 @@ def reassign(repo: Repository, version_id: int, code: str, parent_code: str,
     units = {u.code: u for u in repo.units(version_id)}
     unit = units.get(code)
     if unit is None:
-        raise NotFound(f"no unit {code} in version {version_id}")
+        raise NotFound(T("no unit {code} in version {version_id}", code=code, version_id=version_id))
     if unit.parent_code is None:
-        raise InvalidInput(f"{code} is a {unit.layer} with no parent; nothing to reassign", where="code")
+        raise InvalidInput(T("{code} is a {layer} with no parent; nothing to reassign",
+                             code=code, layer=unit.layer), where="code")
     new = units.get(parent_code)
     if new is None:
-        raise NotFound(f"no unit {parent_code} in version {version_id}")
+        raise NotFound(T("no unit {parent_code} in version {version_id}",
+                         parent_code=parent_code, version_id=version_id))
     old = units[unit.parent_code]
     if new.code == old.code:
-        raise InvalidInput(f"{code} already belongs to {parent_code}", where="parent_code")
+        raise InvalidInput(T("{code} already belongs to {parent_code}", code=code, parent_code=parent_code),
+                           where="parent_code")
     if new.layer != old.layer:
-        raise InvalidInput(f"{parent_code} is a {new.layer}; a {unit.layer}'s parent is a {old.layer}",
+        raise InvalidInput(T("{parent_code} is a {layer}; a {layer2}'s parent is a {layer3}",
+                             parent_code=parent_code, layer=new.layer, layer2=unit.layer, layer3=old.layer),
                            where="parent_code")
     moved = unit.model_copy(update={"parent_code": new.code})
     changed: list[Unit] = [moved]
@@ -56,7 +61,8 @@ def reassign(repo: Repository, version_id: int, code: str, parent_code: str,
         siblings = {p.code: [c for c in units.values() if c.parent_code == p.code and c.layer == unit.layer
                              and c.shape() is not None] for p in (old, new)}
         if len(siblings[old.code]) == 1:
-            raise Conflict(f"{code} is the last {unit.layer} of {old.code}; merge the {old.layer}s instead",
+            raise Conflict(T("{code} is the last {layer} of {code2}; merge the {layer2}s instead",
+                             code=code, layer=unit.layer, code2=old.code, layer2=old.layer),
                            where="code")
         for parent in (old, new):
             outline = parent.shape()
@@ -64,8 +70,9 @@ def reassign(repo: Repository, version_id: int, code: str, parent_code: str,
             composed = _union([c.shape() for c in siblings[parent.code]])  # type: ignore[misc]
             if outline.symmetric_difference(composed).area > COMPOSED_TOLERANCE * outline.area:
                 raise InvalidInput(
-                    f"{parent.code}'s outline is not the union of its {unit.layer}s, so it cannot follow the move; "
-                    f"redraw {parent.code} (PUT its unit) or edit {code}'s boundary instead", where="parent_code")
+                    T("{code}'s outline is not the union of its {layer}s, so it cannot follow the move; redraw "
+                      "{code} (PUT its unit) or edit {code2}'s boundary instead",
+                      code=parent.code, layer=unit.layer, code2=code), where="parent_code")
         old_geom = _union([c.shape() for c in siblings[old.code] if c.code != code])  # type: ignore[misc]
         new_geom = _union([*(c.shape() for c in siblings[new.code]), shape])  # type: ignore[misc]
         for parent, geom in ((old, old_geom), (new, new_geom)):
@@ -85,19 +92,21 @@ def move_cells(repo: Repository, version_id: int, cells: list[str], to: str,
     """Give H3 cells to the cell-based unit `to` in a draft, taking them from whichever units of its layer (for
     a zone: of its kind) hold them (a cell two units held — a collision — ends up held once), all in one edit."""
     if not cells:
-        raise InvalidInput("name at least one H3 cell to move", where="cells")
+        raise InvalidInput(T("name at least one H3 cell to move"), where="cells")
     if len(cells) > MAX_CELLS_PER_MOVE:
-        raise InvalidInput(f"{len(cells)} cells in one move; at most {MAX_CELLS_PER_MOVE}", where="cells")
+        raise InvalidInput(T("{n} cells in one move; at most {most}",
+                             n=len(cells), most=MAX_CELLS_PER_MOVE), where="cells")
     bad = [c for c in cells if not isinstance(c, str) or not h3.is_valid_cell(c)]
     if bad:
-        raise InvalidInput(f"not H3 cells: {', '.join(map(str, bad[:5]))}", where="cells")
+        raise InvalidInput(T("not H3 cells: {items}", items=', '.join(map(str, bad[:5]))), where="cells")
     moving = {c.lower() for c in cells}  # H3 indexes are stored in lower case
     units = {u.code: u for u in repo.units(version_id)}
     target = units.get(to)
     if target is None:
-        raise NotFound(f"no unit {to} in version {version_id}")
+        raise NotFound(T("no unit {to} in version {version_id}", to=to, version_id=version_id))
     if target.cells is None:
-        raise InvalidInput(f"{to} is a polygon {target.layer}, not a set of H3 cells; cells move between H3 units",
+        raise InvalidInput(T("{to} is a polygon {layer}, not a set of H3 cells; cells move between H3 units",
+                             to=to, layer=target.layer),
                            where="to")
     already = sorted(moving & set(target.cells))
     if already:
@@ -119,7 +128,8 @@ def move_cells(repo: Repository, version_id: int, cells: list[str], to: str,
     for code, giver in sorted(givers.items()):
         left = sorted(set(giver.cells or ()) - moving)
         if not left:
-            raise Conflict(f"the move would leave {code} with no cell; merge {code} into {to} instead", where="cells")
+            raise Conflict(T("the move would leave {code} with no cell; merge {code} into {to} instead",
+                             code=code, to=to), where="cells")
         taken[code] = sorted(set(giver.cells or ()) & moving)
         changed.append(giver.model_copy(update={"cells": left}))
     repo.add_units(version_id, changed, replace=True, expected_revision=expected_revision)

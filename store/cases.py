@@ -321,7 +321,7 @@ class Cases:
     def _team_ref(self, code: str) -> TeamRef:
         kind = self.session.scalar(sa.select(TeamRow.kind).where(TeamRow.code == code))
         if kind is None:
-            raise InvalidInput(f"unknown team {code!r}; GET /teams lists the team codes", where="team")
+            raise InvalidInput(T("unknown team {code}; GET /teams lists the team codes", code=repr(code)), where="team")
         return TeamRef.model_validate({"code": code, "kind": kind})
 
     # -- intake -----------------------------------------------------------------------------------
@@ -335,24 +335,28 @@ class Cases:
                        ReportKeyRow.idempotency_key == report.idempotency_key)).first()
             if earlier is not None:
                 if earlier.body_hash != report.body_hash():
-                    raise Conflict(f"idempotency key {report.idempotency_key!r} was already used for a different "
-                                   f"report (case {earlier.id}); a retry must resend the same report, a new report "
-                                   "needs a new key", where="idempotency_key")
+                    raise Conflict(T("idempotency key {key} was already used for a different report (case {id}); a "
+                                     "retry must resend the same report, a new report needs a new key",
+                                     key=repr(report.idempotency_key), id=earlier.id), where="idempotency_key")
                 return Intake(earlier, replayed=True)
         if report.external_id and self.session.scalar(
                 sa.select(CaseRow.id).where(CaseRow.external_id == report.external_id)) is not None:
-            raise Conflict(f"a case with external id {report.external_id} already exists", where="external_id")
+            raise Conflict(T("a case with external id {id} already exists", id=report.external_id),
+                           where="external_id")
         matter = self.session.scalars(sa.select(MatterRow).where(MatterRow.code == report.matter)).first()
         if matter is None:
-            raise InvalidInput(f"unknown category {report.matter!r}; GET /matters lists the matter codes",
+            raise InvalidInput(T("unknown category {matter}; GET /matters lists the matter codes",
+                                 matter=repr(report.matter)),
                                where="matter")
         reported_at = clock.to_local(report.reported_at or now)  # naive: the county's wall-clock time
         if reported_at > now + CLOCK_SKEW:
-            raise InvalidInput(f"reported_at {reported_at.isoformat()} is in the future (server time "
-                               f"{now.isoformat(timespec='seconds')}); check the phone's clock", where="reported_at")
+            raise InvalidInput(T("reported_at {reported_at} is in the future (server time {now}); check the "
+                                 "phone's clock",
+                                 reported_at=reported_at.isoformat(), now=now.isoformat(timespec='seconds')),
+                               where="reported_at")
         for sha in report.photos:
             if self.session.get(PhotoRow, sha) is None:
-                raise InvalidInput(f"unknown photo {sha}; upload it first with POST /photos", where="photos")
+                raise InvalidInput(T("unknown photo {sha}; upload it first with POST /photos", sha=sha), where="photos")
         state, opened = open_case(matter, reported_at)
         lon = lat = None
         decision: dict[str, Any] = {}

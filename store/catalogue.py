@@ -22,6 +22,8 @@ from etl.catalogue_check import Catalogue, Known, check, parse, placed
 from etl.workbook import SheetProblem, WorkbookProblems, read_sheets, read_xlsx
 from gis.errors import Conflict, InvalidInput, NotFound
 from gis.model import Matter, Team, Version
+from i18n import N_, T
+from i18n.units import listing
 from store import audit
 from store.repo import Repository
 from store.schema import CaseRow, DelegationRow, MatterRow, RuleRow, TeamRow, UserRow
@@ -78,7 +80,7 @@ def read_catalogue(source: Path | IO[bytes], known_codes: Known, name: str = "wo
     if not structural:
         problems += check(cat, known_codes)
     if problems:
-        raise WorkbookProblems(placed(problems, sheets), f"the catalogue {name}")
+        raise WorkbookProblems(placed(problems, sheets), T("the catalogue {name}", name=name))
     return cat
 
 
@@ -144,7 +146,7 @@ def catalogue_version(repo: Repository, version_id: int | None) -> Version:
     except NotFound:
         versions = repo.versions()
         if not versions:
-            raise NotFound("no boundary version yet: import units first (`gridgov import`)") from None
+            raise NotFound(T("no boundary version yet: import units first (`gridgov import`)")) from None
         return versions[-1]
 
 
@@ -187,7 +189,8 @@ def put_team(repo: Repository, team: Team, version_id: int | None, actor: str) -
         codes = {u.code for u in repo.units(version.id)}
         missing = [u for u in units if u not in codes]
         if missing:
-            raise InvalidInput(f"unknown unit {', '.join(missing)} in version {version.id}", where="unit_code")
+            raise InvalidInput(T("unknown unit {items} in version {id}",
+                                 items=', '.join(missing), id=version.id), where="unit_code")
     if old == team:
         return False
     if old is not None:
@@ -221,13 +224,14 @@ def delete_team(repo: Repository, code: str, actor: str) -> Team:
     """Delete a team nothing names any more (409 listing what still does); audited."""
     row = repo.session.scalars(sa.select(TeamRow).where(TeamRow.code == code)).first()
     if row is None:
-        raise NotFound(f"no team {code}; GET /teams lists them")
+        raise NotFound(T("no team {code}; GET /teams lists them", code=code))
     refs = team_references(repo, code)
     if refs:
-        words = {"rules": "rule(s)", "cases": "case(s)", "users": "user(s)", "teams": "child team(s)"}
-        parts = [f"{len(v)} {words[k]}: {', '.join(v[:10])}{' …' if len(v) > 10 else ''}" for k, v in refs.items()]
-        raise Conflict(f"team {code} is still named by {'; '.join(parts)}; change or remove them first",
-                       where="code")
+        words = {"rules": N_("{n} rule(s): {codes}"), "cases": N_("{n} case(s): {codes}"),
+                 "users": N_("{n} user(s): {codes}"), "teams": N_("{n} child team(s): {codes}")}
+        parts = [T(words[k], n=len(v), codes=listing(v, limit=10)) for k, v in refs.items()]
+        raise Conflict(T("team {code} is still named by {parts}; change or remove them first", code=code,
+                         parts=listing(parts, clauses=True)), where="code")
     team = Team.model_validate({k: getattr(row, k) for k in Team.model_fields})
     repo.session.delete(row)
     repo.session.flush()

@@ -23,6 +23,8 @@ from gis.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gis.model import MatterFilter, Rule, RuleScope
 from gis.routing import Router
 from gis.routing.area import area_shares
+from i18n import T
+from i18n.units import term
 from store.repo import Repository
 from store.schema import CaseRow, DisputeRow
 from store.users import User
@@ -61,9 +63,10 @@ class Disputes:
              now: datetime, case_id: int | None = None) -> DisputeRow:
         """A team (or the command centre) files a dispute over a point or an area (about a case, if given)."""
         if user.role not in ("team_member", "dispatcher"):
-            raise Forbidden(f"a {user.role} may not file a dispute; teams and dispatchers do")
+            raise Forbidden(T("a {role} may not file a dispute; teams and dispatchers do",
+                              role=term("role", user.role)))
         if not reason.strip():
-            raise InvalidInput("say what is disputed", where="reason")
+            raise InvalidInput(T("say what is disputed"), where="reason")
         if where.geom_type == "Point":
             d = router.explain(where.x, where.y, matter, day)
             teams = sorted({d.team, *d.candidates})
@@ -86,10 +89,10 @@ class Disputes:
         """One dispute the user may see: a missing one and one between other teams are the same 404, so ids
         cannot be probed (like cases); a role that sees no disputes is a 403 whatever the id."""
         if user.role == "grid_worker":
-            raise Forbidden("grid workers do not see disputes; teams, dispatchers, planners and auditors do")
+            raise Forbidden(T("grid workers do not see disputes; teams, dispatchers, planners and auditors do"))
         row = self.session.get(DisputeRow, dispute_id)
         if row is None or not self.visible(user, row):
-            raise NotFound(f"no dispute {dispute_id} in your scope")
+            raise NotFound(T("no dispute {id} in your scope", id=dispute_id))
         return row
 
     def visible(self, user: User, row: DisputeRow) -> bool:
@@ -102,24 +105,25 @@ class Disputes:
         if status:
             q = q.where(DisputeRow.status == status)
         if user.role == "grid_worker":
-            raise Forbidden("grid workers do not see disputes; teams, dispatchers, planners and auditors do")
+            raise Forbidden(T("grid workers do not see disputes; teams, dispatchers, planners and auditors do"))
         return [r for r in self.session.scalars(q) if self.visible(user, r)]
 
     def _editable(self, row: DisputeRow, revision: int) -> None:
         if row.revision != revision:
-            raise Conflict(f"dispute {row.id} changed since you read it (revision {row.revision}, you sent "
-                           f"{revision}); reload it", where="revision")
+            raise Conflict(T("dispute {id} changed since you read it (revision {now}, you sent {sent}); reload it",
+                             id=row.id, now=row.revision, sent=revision), where="revision")
         if row.status != "open":
-            raise Conflict(f"dispute {row.id} is {row.status}; it takes no more changes", where="status")
+            raise Conflict(T("dispute {id} is {status}; it takes no more changes", id=row.id,
+                             status=term("dispute_status", row.status)), where="status")
         row.revision += 1
 
     def add_evidence(self, user: User, dispute_id: int, revision: int, text: str, photos: list[str],
                      now: datetime) -> DisputeRow:
         row = self.get(user, dispute_id)
         if user.role not in ("team_member", "dispatcher"):
-            raise Forbidden(f"a {user.role} does not argue disputes")
+            raise Forbidden(T("a {role} does not argue disputes", role=term("role", user.role)))
         if not text.strip():
-            raise InvalidInput("evidence needs a text", where="text")
+            raise InvalidInput(T("evidence needs a text"), where="text")
         self._editable(row, revision)
         row.evidence = [*row.evidence, {"by": user.username, "team": user.team_code, "at": clock.iso(now),
                                         "text": text.strip(), "photos": photos}]
@@ -129,9 +133,9 @@ class Disputes:
     def dismiss(self, user: User, dispute_id: int, revision: int, reason: str, now: datetime) -> DisputeRow:
         row = self.get(user, dispute_id)
         if user.role != "dispatcher":
-            raise Forbidden("only the command centre dismisses a dispute")
+            raise Forbidden(T("only the command centre dismisses a dispute"))
         if not reason.strip():
-            raise InvalidInput("a dismissal needs a reason", where="reason")
+            raise InvalidInput(T("a dismissal needs a reason"), where="reason")
         self._editable(row, revision)
         row.status = "dismissed"
         row.ruling = {"dismissed": True, "reason": reason.strip(), "by": user.username, "at": clock.iso(now)}
@@ -143,10 +147,10 @@ class Disputes:
         """Settle a dispute; with `as_rule` add the override rule to a draft (made from the version in force)."""
         row = self.get(user, dispute_id)
         if user.role != "dispatcher":
-            raise Forbidden("only the command centre rules on a dispute")
+            raise Forbidden(T("only the command centre rules on a dispute"))
         team = ruling["team"]
         if team not in router.team_names:
-            raise InvalidInput(f"unknown team {team!r}; GET /teams lists them", where="team")
+            raise InvalidInput(T("unknown team {team}; GET /teams lists them", team=repr(team)), where="team")
         self._editable(row, revision)
         record: dict[str, Any] = {"team": team, "reason": ruling["reason"], "legal_basis": ruling["legal_basis"],
                                   "by": user.username, "at": clock.iso(now)}
@@ -162,8 +166,8 @@ class Disputes:
         if draft_id is None:  # a new draft from the newest published version
             published = [v for v in repo.versions() if v.status == "published"]
             base = max(published, key=lambda v: v.effective_from or date.min).id if published else router.version.id
-            draft = repo.create_version(f"ruling on dispute {row.id}", based_on=base,
-                                        note=f"override rule from the ruling on dispute {row.id}")
+            draft = repo.create_version(T("ruling on dispute {id}", id=row.id).render(), based_on=base,
+                                        note=T("override rule from the ruling on dispute {id}", id=row.id).render())
             draft_id = draft.id
         assert draft_id is not None
         unit = ruling.get("unit")
@@ -195,5 +199,5 @@ class Disputes:
         try:
             self.session.flush()
         except StaleDataError:
-            raise Conflict(f"dispute {row.id} was changed by someone else at the same moment; reload it",
+            raise Conflict(T("dispute {id} was changed by someone else at the same moment; reload it", id=row.id),
                            where="revision") from None

@@ -20,6 +20,7 @@ from cases import clock
 from gis.errors import Forbidden, InvalidInput
 from gis.model import Incident, Version
 from gis.routing import Router
+from i18n import T
 from store.repo import Repository, _row_dict
 from store.schema import IncidentRow
 from store.users import User
@@ -42,8 +43,8 @@ def incidents_in_scope(repo: Repository, user: User, router_for: Callable[[Versi
                     IncidentRow.id.in_(ids[start:start + CHUNK])))]
         rows.sort(key=lambda r: (r.reported_at, r.id), reverse=True)
     else:
-        raise Forbidden(f"a {user.role} does not see incident reports (notes, reporters, places); dispatchers, "
-                        "auditors, teams and their reporters do")
+        raise Forbidden(T("a {role} does not see incident reports (notes, reporters, places); dispatchers, "
+                          "auditors, teams and their reporters do", role=user.role))
     rows.reverse()
     return [Incident.model_validate(_row_dict(r, Incident)) for r in rows]
 

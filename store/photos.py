@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from gis.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMedia
+from i18n import T
 from store.schema import PhotoRow
 
 SIGNATURES = {"image/jpeg": (b"\xff\xd8\xff",), "image/png": (b"\x89PNG\r\n\x1a\n",)}
@@ -46,16 +47,17 @@ class PhotoStore:
              now: datetime) -> tuple[PhotoRow, bool]:
         """Check and store one photo; a second upload of the same bytes returns the first record (and False)."""
         if len(data) > self.max_bytes:
-            raise PayloadTooLarge(f"photo of {len(data)} bytes is over the limit of {self.max_bytes} bytes; "
-                                  "send a smaller or more compressed image", where="body")
+            raise PayloadTooLarge(T("photo of {n} bytes is over the limit of {max_bytes} bytes; send a smaller "
+                                    "or more compressed image", n=len(data), max_bytes=self.max_bytes), where="body")
         if len(data) < MIN_BYTES:
-            raise InvalidInput(f"photo of {len(data)} bytes is empty or truncated", where="body")
+            raise InvalidInput(T("photo of {n} bytes is empty or truncated", n=len(data)), where="body")
         real = sniff(data)
         if real is None:
-            raise UnsupportedMedia("not a JPEG, PNG or WebP image (checked from the file's content)", where="body")
+            raise UnsupportedMedia(T("not a JPEG, PNG or WebP image (checked from the file's content)"), where="body")
         claimed = (claimed_type or "").split(";")[0].strip().lower()
         if claimed and claimed != "application/octet-stream" and claimed != real:
-            raise UnsupportedMedia(f"Content-Type says {claimed} but the file is {real}", where="content-type")
+            raise UnsupportedMedia(T("Content-Type says {claimed} but the file is {real}",
+                                     claimed=claimed, real=real), where="content-type")
         sha = hashlib.sha256(data).hexdigest()
         row = session.get(PhotoRow, sha)
         target = self.path(sha)
@@ -83,7 +85,7 @@ class PhotoStore:
         row = session.get(PhotoRow, sha256)
         target = self.path(sha256)
         if row is None or not target.is_file():
-            raise NotFound(f"no photo {sha256}")
+            raise NotFound(T("no photo {sha256}", sha256=sha256))
         data = target.read_bytes()
         if hashlib.sha256(data).hexdigest() != sha256:
             raise RuntimeError(f"photo {sha256} on disk does not match its checksum: the media store is damaged")

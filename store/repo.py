@@ -22,8 +22,21 @@ from gis.validate import (
     check_units,
     raise_problems,
 )
-from i18n import T
-from store.schema import AllowedGapRow, DelegationRow, IncidentRow, MatterRow, RuleRow, TeamRow, UnitRow, VersionRow
+from i18n import T, Text
+from i18n.units import day as day_text
+from i18n.units import listing
+from store.schema import (
+    AllowedGapRow,
+    CaseRow,
+    DelegationRow,
+    DisputeRow,
+    IncidentRow,
+    MatterRow,
+    RuleRow,
+    TeamRow,
+    UnitRow,
+    VersionRow,
+)
 
 
 def _now() -> datetime:
@@ -31,13 +44,15 @@ def _now() -> datetime:
 
 
 PUBLISH_LOCK = 0x67726964  # the advisory lock key that serialises publishes on PostgreSQL ("grid")
-REPUBLISH = "reload it, check it again and publish the revision you have seen"
+REPUBLISH = T("reload it, check it again and publish the revision you have seen")
+REAPPLY = T("reload it and apply the edit again")
 
 
-def stale_revision(version_id: int, expected: int, now: int, then: str = "reload it and apply the edit again"
-                   ) -> Conflict:
-    """The 409 for a write based on a revision the version has moved past."""
-    return Conflict(f"version {version_id} changed since revision {expected} (now {now}); {then}", where="revision")
+def stale_revision(version_id: int, expected: int, now: int, then: Text = REAPPLY) -> Conflict:
+    """The 409 for a write based on a revision the version has moved past (code `conflict`, where `revision`),
+    in the reader's language."""
+    return Conflict(T("version {id} changed since revision {expected} (now {now}); {then}", id=version_id,
+                      expected=expected, now=now, then=then), where="revision")
 
 
 class Repository:
@@ -68,7 +83,7 @@ class Repository:
     def _version_row(self, version_id: int) -> VersionRow:
         row = self.session.get(VersionRow, version_id)
         if row is None:
-            raise NotFound(f"no boundary version {version_id}; `gridgov version list` shows them")
+            raise NotFound(T("no boundary version {id}; `gridgov version list` shows them", id=version_id))
         return row
 
     def version(self, version_id: int) -> Version:
@@ -90,9 +105,48 @@ class Repository:
         if row is None:
             first = self.session.scalar(
                 sa.select(sa.func.min(VersionRow.effective_from)).where(VersionRow.status == "published"))
-            hint = f"the first starts on {first}" if first else "none is published yet"
-            raise NotFound(f"no boundary version was in force on {day}; {hint}")
+            hint = T("the first starts on {day}", day=day_text(first)) if first else T("none is published yet")
+            raise NotFound(T("no boundary version was in force on {day}; {hint}", day=day_text(day), hint=hint))
         return _version(row)
+
+    def rename_version(self, version_id: int, name: str) -> Version:
+        """Give a draft another name (its content and revision stay: a validated draft stays validated)."""
+        row = self._version_row(version_id)
+        if row.status == "published":
+            raise Conflict(T("version {id} ({name}) is published: its name is part of the record and stays",
+                             id=version_id, name=row.name), code="published_version")
+        row.name = name
+        self.session.flush()
+        return _version(row)
+
+    def delete_draft(self, version_id: int, expected_revision: int) -> None:
+        """Delete a draft and its content; refused for a published version, a stale revision, or a version other
+        versions are based on or cases and disputes name."""
+        row = self._version_row(version_id)
+        if row.status == "published":
+            raise Conflict(T("version {id} ({name}) is published and stays on record; publish another version to "
+                             "replace it", id=version_id, name=row.name), code="published_version")
+        if row.revision != expected_revision:
+            raise stale_revision(version_id, expected_revision, row.revision,
+                                 T("reload it and decide again whether to delete it"))
+        based = list(self.session.scalars(sa.select(VersionRow.id).where(VersionRow.based_on_id == version_id)))
+        if based:
+            raise Conflict(T("versions {ids} are based on version {id}; delete them first",
+                             ids=", ".join(f"#{i}" for i in based), id=version_id), code="version_in_use")
+        for model in (CaseRow, DisputeRow):
+            if self.session.scalar(sa.select(sa.func.count()).select_from(model).where(
+                    model.version_id == version_id)):
+                raise Conflict(T("cases or disputes were routed with version {id}; it stays on record",
+                                 id=version_id), code="version_in_use")
+        for content in (UnitRow, DelegationRow, RuleRow, AllowedGapRow):  # not left to ON DELETE CASCADE
+            self.session.execute(sa.delete(content).where(content.version_id == version_id))
+        # Conditional, like every write of a draft: a publish or an edit that slipped in wins, this refuses.
+        gone = self.session.execute(sa.delete(VersionRow).where(
+            VersionRow.id == version_id, VersionRow.revision == expected_revision, VersionRow.status != "published")
+            .execution_options(synchronize_session=False))
+        if gone.rowcount != 1:  # type: ignore[attr-defined]
+            raise stale_revision(version_id, expected_revision, row.revision, T("reload it"))
+        self.session.expunge(row)
 
     def working_draft(self, name: str = "initial") -> Version:
         """The newest draft, created (based on the newest published version) when there is none."""
@@ -114,8 +168,8 @@ class Repository:
         lock on PostgreSQL, the write lock on SQLite), then matches no row and gets its 409."""
         row = self._version_row(version_id)
         if row.status == "published":
-            raise Conflict(f"version {version_id} ({row.name}) is published and cannot change; "
-                           "create a draft based on it")
+            raise Conflict(T("version {id} ({name}) is published and cannot change; create a draft based on it",
+                             id=version_id, name=row.name))
         expected = row.revision if expected_revision is None else expected_revision
         if expected != row.revision:
             raise stale_revision(version_id, expected, row.revision)
@@ -128,7 +182,8 @@ class Repository:
         self.session.refresh(row)  # any edit invalidates a validation; the row now shows the new revision
         if bumped.rowcount != 1:  # type: ignore[attr-defined]
             if row.status == "published":
-                raise Conflict(f"version {version_id} ({row.name}) was published meanwhile and cannot change")
+                raise Conflict(T("version {id} ({name}) was published meanwhile and cannot change", id=version_id,
+                                 name=row.name))
             raise stale_revision(version_id, expected, row.revision)
         return row
 
@@ -143,7 +198,7 @@ class Repository:
             self.session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": PUBLISH_LOCK})
         row = self._version_row(version_id)
         if row.status == "published":
-            raise Conflict(f"version {version_id} is already published")
+            raise Conflict(T("version {id} is already published", id=version_id))
         expected = row.revision if expected_revision is None else expected_revision
         if expected != row.revision:
             raise stale_revision(version_id, expected, row.revision, REPUBLISH)
@@ -151,8 +206,9 @@ class Repository:
             sa.select(VersionRow).where(VersionRow.status == "published", VersionRow.effective_from >= effective_from)
         ).first()
         if later is not None:
-            raise Conflict(f"version {later.id} is already in force from {later.effective_from}; "
-                           f"a publish from {effective_from} would rewrite that history")
+            raise Conflict(T("version {id} is already in force from {since}; a publish from {day} would rewrite that "
+                             "history", id=later.id, since=day_text(later.effective_from or effective_from),
+                             day=day_text(effective_from)))
         previous = self.session.scalars(
             sa.select(VersionRow).where(VersionRow.status == "published", VersionRow.effective_to.is_(None))
         ).first()
@@ -164,8 +220,8 @@ class Repository:
                 .values(effective_to=effective_from).execution_options(synchronize_session=False))
             self.session.refresh(previous)
             if ended.rowcount != 1:  # type: ignore[attr-defined]
-                raise Conflict(f"version {previous.id} was succeeded by another publish meanwhile; "
-                               "reload the versions and publish again")
+                raise Conflict(T("version {id} was succeeded by another publish meanwhile; reload the versions and "
+                                 "publish again", id=previous.id))
         flipped = self.session.execute(
             sa.update(VersionRow)
             .where(VersionRow.id == version_id, VersionRow.revision == expected, VersionRow.status != "published")
@@ -174,13 +230,13 @@ class Repository:
         self.session.refresh(row)
         if flipped.rowcount != 1:  # type: ignore[attr-defined]
             if row.status == "published":
-                raise Conflict(f"version {version_id} was published meanwhile")
-            raise Conflict(f"version {version_id} changed while publishing (now revision {row.revision}); "
-                           f"{REPUBLISH}", where="revision")
+                raise Conflict(T("version {id} was published meanwhile", id=version_id))
+            raise Conflict(T("version {id} changed while publishing (now revision {now}); {then}", id=version_id,
+                             now=row.revision, then=REPUBLISH), where="revision")
         open_ended = self.session.scalar(sa.select(sa.func.count()).select_from(VersionRow).where(
             VersionRow.status == "published", VersionRow.effective_to.is_(None)))
         if open_ended != 1:  # e.g. two first-ever publishes at once: neither saw a version to end
-            raise Conflict("another version was published meanwhile; reload the versions and publish again")
+            raise Conflict(T("another version was published meanwhile; reload the versions and publish again"))
         return _version(row)
 
     # -- units ------------------------------------------------------------------------------------
@@ -215,15 +271,16 @@ class Repository:
         row = self.session.scalars(
             sa.select(UnitRow).where(UnitRow.version_id == version_id, UnitRow.code == code)).first()
         if row is None:
-            raise NotFound(f"no unit {code} in version {version_id}")
+            raise NotFound(T("no unit {code} in version {id}", code=code, id=version_id))
         children = list(self.session.scalars(sa.select(UnitRow.code).where(
             UnitRow.version_id == version_id, UnitRow.parent_code == code).limit(5)))
         if children:
-            raise Conflict(f"{code} is the parent of {', '.join(children)}; reassign or remove them first",
-                           where="code")
+            raise Conflict(T("{code} is the parent of {children}; reassign or remove them first", code=code,
+                             children=listing(children)), where="code")
         rules = [r.code for r in self.rules(version_id) if r.scope.unit_code == code]
         if rules:
-            raise Conflict(f"rules {', '.join(rules)} apply to {code}; change them first", where="code")
+            raise Conflict(T("rules {rules} apply to {code}; change them first", rules=listing(rules), code=code),
+                           where="code")
         self.session.delete(row)
         self.session.flush()
 
@@ -239,7 +296,7 @@ class Repository:
         row = self.session.scalars(
             sa.select(UnitRow).where(UnitRow.version_id == version_id, UnitRow.code == code)).first()
         if row is None:
-            raise NotFound(f"no unit {code} in version {version_id}")
+            raise NotFound(T("no unit {code} in version {id}", code=code, id=version_id))
         return _unit(row)
 
     def units_covering(self, version_id: int, lon: float, lat: float) -> list[Unit]:
@@ -278,7 +335,7 @@ class Repository:
         row = self.session.scalars(sa.select(AllowedGapRow).where(AllowedGapRow.version_id == version_id,
                                                                   AllowedGapRow.code == code)).first()
         if row is None:
-            raise NotFound(f"no allowed gap {code} in version {version_id}")
+            raise NotFound(T("no allowed gap {code} in version {id}", code=code, id=version_id))
         self.session.delete(row)
         self.session.flush()
 
@@ -304,7 +361,7 @@ class Repository:
         problems = []
         for m in matters:
             if m.code in existing or m.code in seen:
-                problems.append(Problem(f"matter {m.code}", "duplicate matter code"))
+                problems.append(Problem(f"matter {m.code}", T("duplicate matter code")))
             seen.add(m.code)
         raise_problems(problems, T("the matters"))
         self.session.add_all(MatterRow(**m.model_dump()) for m in matters)
@@ -332,7 +389,7 @@ class Repository:
         """One matter by code."""
         row = self.session.scalars(sa.select(MatterRow).where(MatterRow.code == code)).first()
         if row is None:
-            raise NotFound(f"unknown matter code {code}; `GET /matters` lists them")
+            raise NotFound(T("unknown matter code {code}; `GET /matters` lists them", code=code))
         return Matter.model_validate(_row_dict(row, Matter))
 
     def add_rules_and_delegations(
@@ -355,10 +412,10 @@ class Repository:
         seen: set[str] = set()
         for r in rules:
             if r.code in existing_rules or r.code in seen:
-                problems.append(Problem(f"rule {r.code}", "duplicate rule code in this version"))
+                problems.append(Problem(f"rule {r.code}", T("duplicate rule code in this version")))
             seen.add(r.code)
         pairs = Counter((d.township_code, d.matter_code) for d in delegations)
-        problems += [Problem(f"delegation {t}/{m}", "listed twice") for (t, m), n in pairs.items() if n > 1]
+        problems += [Problem(f"delegation {t}/{m}", T("listed twice")) for (t, m), n in pairs.items() if n > 1]
         raise_problems(problems, T("the rules and delegations"))
         for r in rules:
             self.session.add(RuleRow(version_id=version_id, **{
@@ -376,7 +433,7 @@ class Repository:
         row = self.session.scalars(sa.select(RuleRow).where(RuleRow.version_id == version_id,
                                                             RuleRow.code == code)).first()
         if row is None:
-            raise NotFound(f"no rule {code} in version {version_id}")
+            raise NotFound(T("no rule {code} in version {id}", code=code, id=version_id))
         self.session.delete(row)
         self.session.flush()
 
@@ -441,10 +498,10 @@ class Repository:
             chunk = ids[start:start + 5000]
             taken.update(self.session.scalars(
                 sa.select(IncidentRow.external_id).where(IncidentRow.external_id.in_(chunk))))
-        problems = [Problem(f"incident {i.external_id or n}", f"unknown matter code {i.matter_code}")
+        problems = [Problem(f"incident {i.external_id or n}", T("unknown matter code {code}", code=i.matter_code))
                     for n, i in enumerate(incidents) if i.matter_code not in known]
-        problems += [Problem(f"incident {x}", "external id already stored") for x in sorted(taken)]
-        problems += [Problem(f"incident {x}", "external id listed twice") for x, n in Counter(ids).items() if n > 1]
+        problems += [Problem(f"incident {x}", T("external id already stored")) for x in sorted(taken)]
+        problems += [Problem(f"incident {x}", T("external id listed twice")) for x, n in Counter(ids).items() if n > 1]
         raise_problems(problems, T("the incidents"))
         self.session.add_all(
             IncidentRow(geom=shapely.Point(i.lon, i.lat), **i.model_dump()) for i in incidents)
@@ -493,7 +550,7 @@ def _fill_unit_row(row: UnitRow, unit: Unit) -> None:
 
 def _unit(row: UnitRow) -> Unit:
     if row.geom is not None and row.geom.is_empty:
-        raise InvalidInput(f"unit {row.code} has an empty geometry in the store")
+        raise InvalidInput(T("unit {code} has an empty geometry in the store", code=row.code))
     return Unit.model_construct(
         code=row.code, name=row.name, layer=row.layer, kind=row.kind, parent_code=row.parent_code,
         attributes=dict(row.attributes or {}), geometry=row.geom, cells=row.cells, derived=row.derived,

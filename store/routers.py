@@ -63,6 +63,10 @@ class RouterCache:
             self._routers[version.id] = (key, router)  # the swap: one assignment
             return router
 
+    def forget(self, version_id: int) -> None:
+        """Drop a version's router (a deleted draft: SQLite may give its id to the next one)."""
+        self._routers.pop(version_id, None)
+
     def warm(self, repo: Repository, today: date) -> list[int]:
         """Build the routers of the version in force today and of every later published one."""
         built = []

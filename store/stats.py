@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from cases.first_violation import OUTCOMES
 from gis.errors import Forbidden, InvalidInput
+from i18n import T
 from store.schema import CaseRow
 from store.users import User
 
@@ -66,7 +67,8 @@ def scope(user: User, county: str | None = None) -> list[Any]:
     if user.role == "team_member":
         conds.append(CaseRow.team_code == user.team_code)
     elif user.role not in ("dispatcher", "auditor", "planner"):
-        raise Forbidden(f"a {user.role} does not see statistics; dispatchers, auditors, planners and teams do")
+        raise Forbidden(T("a {role} does not see statistics; dispatchers, auditors, planners and teams do",
+                          role=user.role))
     return conds
 
 
@@ -75,7 +77,8 @@ def statistics(session: Session, user: User, since: datetime, until: datetime,
     """The statistics of cases reported in [since, until) that the user may see in aggregate (of one county
     when asked, and always of the user's own county when the account is limited to one)."""
     if until <= since:
-        raise InvalidInput(f"the period is empty: 'from' {since.isoformat()} is not before 'to' {until.isoformat()}",
+        raise InvalidInput(T("the period is empty: 'from' {since} is not before 'to' {until}",
+                             since=since.isoformat(), until=until.isoformat()),
                            where="to")
     q = sa.select(CaseRow.team_code, CaseRow.township_code, CaseRow.status, CaseRow.procedure, CaseRow.reported_at,
                   CaseRow.closed_at, CaseRow.on_time, CaseRow.escalation_level, CaseRow.outcome).where(

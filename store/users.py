@@ -85,19 +85,21 @@ class Users:
             display_name: str | None = None, county_code: str | None = None) -> User:
         """Create an account; team roles need a known team; `county_code` limits it to one county's cases."""
         if role not in ROLES:
-            raise InvalidInput(f"unknown role {role!r}; roles: {', '.join(ROLES)}", where="role")
+            raise InvalidInput(T("unknown role {role}; roles: {items}", role=repr(role), items=', '.join(ROLES)),
+                               where="role")
         if len(password) < MIN_PASSWORD:
-            raise InvalidInput(f"password too short: at least {MIN_PASSWORD} characters", where="password")
+            raise InvalidInput(T("password too short: at least {MIN_PASSWORD} characters",
+                                 MIN_PASSWORD=MIN_PASSWORD), where="password")
         if role in TEAM_ROLES and not team_code:
-            raise InvalidInput(f"a {role} belongs to a team: give team_code", where="team_code")
+            raise InvalidInput(T("a {role} belongs to a team: give team_code", role=role), where="team_code")
         if team_code and self.session.scalar(sa.select(TeamRow.id).where(TeamRow.code == team_code)) is None:
-            raise InvalidInput(f"unknown team code {team_code}", where="team_code")
+            raise InvalidInput(T("unknown team code {team_code}", team_code=team_code), where="team_code")
         if county_code is not None and self.session.scalar(sa.select(UnitRow.id).where(
                 UnitRow.code == county_code, UnitRow.layer == "county").limit(1)) is None:
-            raise InvalidInput(f"unknown county code {county_code}; `gridgov version list` and GET /units?layer=county "
-                               "show the counties", where="county_code")
+            raise InvalidInput(T("unknown county code {county_code}; `gridgov version list` and GET "
+                                 "/units?layer=county show the counties", county_code=county_code), where="county_code")
         if self.session.scalar(sa.select(UserRow.id).where(UserRow.username == username)) is not None:
-            raise Conflict(f"user {username} already exists", where="username")
+            raise Conflict(T("user {username} already exists", username=username), where="username")
         row = UserRow(username=username, display_name=display_name or username, role=role, team_code=team_code,
                       county_code=county_code,
                       password_hash=hash_password(password), active=True, created_at=clock.now())
@@ -121,7 +123,7 @@ class Users:
                                where="language", code="unknown_language")
         row = self.session.scalars(sa.select(UserRow).where(UserRow.username == username)).first()
         if row is None:
-            raise NotFound(f"no user {username}")
+            raise NotFound(T("no user {username}", username=username))
         row.language = normalize(language)
         self.session.flush()
         return _user(row)
@@ -130,7 +132,7 @@ class Users:
         """One account by name."""
         row = self.session.scalars(sa.select(UserRow).where(UserRow.username == username)).first()
         if row is None:
-            raise NotFound(f"no user {username}")
+            raise NotFound(T("no user {username}", username=username))
         return _user(row)
 
     def _issue(self, user_id: int, kind: str, name: str, ttl: timedelta | None) -> tuple[str, datetime | None]:

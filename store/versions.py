@@ -232,8 +232,11 @@ class Versions:
         if old.status != "published":
             raise InvalidInput(T("version {id} was never published; roll back to a published one", id=to_version),
                                where="version")
-        draft = self.repo.create_version(f"rollback to {old.name}", based_on=to_version,
-                                         note=f"content of version {to_version} ({old.name}) published again")
+        # The new version's name and note are stored: in the deployment's language, like case-log texts.
+        draft = self.repo.create_version(T("rollback to {name}", name=old.name).render(self.language),
+                                         based_on=to_version,
+                                         note=T("content of version {id} ({name}) published again", id=to_version,
+                                               name=old.name).render(self.language))
         assert draft.id is not None
         return self.publish(draft.id, effective_from, today)
 

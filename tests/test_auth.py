@@ -29,7 +29,7 @@ def accounts(engine: Engine) -> Engine:
 
 def add_user(database_url: str, *args: str) -> CliRunner:
     result = CliRunner().invoke(cli, ["user", "add", *args, "--database-url", database_url],
-                                env={"GRIDGOV_NEW_PASSWORD": PASSWORD})
+                                env={"GRIDGOV_NEW_PASSWORD": PASSWORD, "GRIDGOV_LANGUAGE": "en"})
     return result
 
 

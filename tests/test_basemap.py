@@ -94,6 +94,6 @@ def test_serve_names_a_bad_basemap_and_exits(tmp_path: Path, database_url: str) 
     done = subprocess.run([sys.executable, "-m", "cli.main", "serve", "--port", "1", "--database-url", database_url],
                           cwd=ROOT, capture_output=True, text=True, timeout=120,
                           env={"GRIDGOV_BASEMAP_FILE": str(bad), "GRIDGOV_DATA_DIR": str(tmp_path),
-                               "PATH": "/usr/bin:/bin"})
+                               "GRIDGOV_LANGUAGE": "en", "PATH": "/usr/bin:/bin"})
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"basemap file {bad} does not exist" in done.stderr and "serving" not in done.stdout

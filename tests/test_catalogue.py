@@ -32,7 +32,7 @@ from tests import routing_scenario as sc
 from tests.conftest import _reset_postgres, table_counts
 from tests.independent import Reference
 
-runner = CliRunner()
+runner = CliRunner(env={"GRIDGOV_LANGUAGE": "en"})  # the English these tests read (zh-CN: test_i18n_cli)
 BASIS = "《乡镇综合行政执法事项目录》"
 TEAM_HEADERS = ["队伍编码", "队伍名称", "类型", "上级队伍", "服务单位", "联系方式", "持证人数"]
 TEAM_ROWS = [

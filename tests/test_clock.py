@@ -65,7 +65,7 @@ def test_unknown_zone_is_a_start_up_error(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
         get_settings(timezone="Mars/Olympus")
     done = subprocess.run([sys.executable, "-m", "cli.main", "info"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "GRIDGOV_TIMEZONE": "Asia/Nowhere"})
+                          timeout=120, env={**os.environ, "GRIDGOV_TIMEZONE": "Asia/Nowhere", "GRIDGOV_LANGUAGE": "en"})
     assert done.returncode == 2 and "GRIDGOV_TIMEZONE: unknown time zone 'Asia/Nowhere'" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
     settings = get_settings(timezone="Asia/Urumqi")
@@ -210,7 +210,7 @@ def _session(base: str, tz: str, db: Path, data: Path) -> dict[str, Any]:
                                                            "GRIDGOV_DATABASE_URL": f"sqlite:///{db}",
                                                            "GRIDGOV_DATA_DIR": str(data)})
         assert done.returncode == 0, done.stderr
-        ticks.append((done.stdout.strip().splitlines()[-1], "had no UTC offset" in done.stderr))
+        ticks.append((done.stdout.strip().splitlines()[-1], "--at 未带 UTC 偏移" in done.stderr))  # said in zh-CN
     history = httpx.get(f"{base}/cases/{now_case['id']}/history", headers=h["boss"], timeout=30).json()
     case = httpx.get(f"{base}/cases/{now_case['id']}", headers=h["boss"], timeout=30).json()
     feed = httpx.get(f"{base}/wall/cases", headers=h["boss"], timeout=30).json()

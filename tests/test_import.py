@@ -22,7 +22,7 @@ from store.db import session_factory, transaction
 from store.repo import Repository
 from tests.conftest import QIU, table_counts
 
-runner = CliRunner()
+runner = CliRunner(env={"GRIDGOV_LANGUAGE": "en"})  # the English these tests read (zh-CN: test_i18n_cli)
 CODES = QIU / "admin_units_130430_gcj02.csv"
 COUNTY_GCJ = QIU / "county_130430_gcj02.geojson"
 COUNTY_CGCS = QIU / "county_130430_cgcs2000_simplified.geojson"

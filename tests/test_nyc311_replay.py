@@ -228,3 +228,51 @@ def replay(client: TestClient, stream: pd.DataFrame, towns: dict[str, shapely.Po
     assert set(mine["by_team"]) == {"DPR"}
     same(mine["total"], want["by_team"]["DPR"])
 
+    indicators_match(client, auditor, stream, towns)
+
+
+def working_hours(a: pd.Timestamp, b: pd.Timestamp) -> float:
+    """Hours inside 09:00–17:00 on numpy's business days (the replay's calendar: no lunch break) from a to b."""
+    total = 0.0
+    for day in pd.date_range(a.normalize(), b.normalize(), freq="D"):
+        if np.is_busday(day.to_datetime64().astype("datetime64[D]"), holidays=np.array(HOLIDAYS, "datetime64[D]")):
+            lo, hi = max(a, day + pd.Timedelta(hours=9)), min(b, day + pd.Timedelta(hours=17))
+            total += max((hi - lo).total_seconds(), 0) / 3600
+    return total
+
+
+def indicators_match(client: TestClient, auditor: dict[str, str], df: pd.DataFrame,
+                     towns: dict[str, shapely.Polygon]) -> None:
+    """GET /indicators per team and township equals pandas on the CSV, judged as of 16 March (after the tick)."""
+    as_of = pd.Timestamp("2025-03-16")
+    holidays = np.array(HOLIDAYS, dtype="datetime64[D]")
+    days = df["Complaint Type"].map(lambda c: LIMITS.get(c, 5)).to_numpy()
+    deadline = pd.to_datetime(np.busday_offset(df["created"].to_numpy().astype("datetime64[D]"), days,
+                                               roll="backward", holidays=holidays)) + pd.Timedelta(hours=17)
+    closed = (df["Status"] == "Closed") & (df["closed"] <= as_of)
+    points = shapely.points(df["Longitude"].fillna(0), df["Latitude"].fillna(0))
+    town = pd.Series("(none)", index=df.index)
+    for code, poly in towns.items():
+        town[df["Longitude"].notna() & shapely.covers(poly, points)] = code
+    due = closed | (deadline <= as_of)
+    on_time = closed & (df["closed"] <= deadline)
+    hours = pd.Series([working_hours(a, b) if c else 0.0 for a, b, c in zip(df["created"], df["closed"], closed,
+                                                                             strict=True)], index=df.index)
+    frame = pd.DataFrame({"team": df["Agency"], "township": town, "closed": closed, "due": due, "on_time": on_time,
+                          "hours": hours, "escalated": (df["Status"] != "Closed") & (deadline < TICK)})
+    for level in ("team", "township"):
+        r = client.get("/indicators", params={"from": "2025-01-01T00:00:00", "to": "2025-03-16T00:00:00",
+                                              "level": level}, headers=auditor)
+        assert r.status_code == 200, r.text
+        rows = {row["code"]: row for row in r.json()["rows"]}
+        groups = dict(iter(frame.groupby(level)))
+        assert set(rows) == set(groups)
+        for code, g in groups.items():
+            row, n_closed, n_due = rows[code], int(g["closed"].sum()), int(g["due"].sum())
+            assert (row["reported"], row["registered"], row["closed"], row["due"]) == (len(g), len(g), n_closed, n_due)
+            assert row["closed_on_time"] == int(g["on_time"].sum()) and row["escalated"] == int(g["escalated"].sum())
+            assert row["on_time_rate"] == (pytest.approx(g["on_time"].sum() / n_due, abs=1e-6) if n_due else None)
+            assert row["mean_hours_to_close"] == (pytest.approx(g.loc[g["closed"], "hours"].mean(), abs=1e-3)
+                                                  if n_closed else None)
+            assert row["rework_rate"] is None and row["suspended"] == 0  # no check, no suspension in the stream
+    assert frame["escalated"].sum() > 0 and 0 < frame["on_time"].sum() < frame["closed"].sum()

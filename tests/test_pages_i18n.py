@@ -128,3 +128,76 @@ def test_the_dispatch_console_speaks_the_language_asked_for(client: TestClient) 
     assert title(en.text) == "Dispatch console · GridGov" and "Keyboard shortcuts" in en.text and "键盘" not in en.text
     assert embedded(zh.text)["messages"] == page_catalog("zh-CN")
     assert page_catalog("zh-CN")["Register and dispatch"] == "立案并派遣"
+
+
+def test_the_indicators_page_reads_in_chinese_in_a_real_browser(tmp_path: Path) -> None:
+    """/indicators in headless Chromium with a zh-CN browser: Chinese title, headings and buttons, the API's rows in
+    the table, a click on a heading sorts it, and the XLSX button downloads a workbook with Chinese headers."""
+    import httpx
+    import openpyxl
+    from playwright import sync_api
+
+    from store.db import make_engine, session_factory, transaction, upgrade
+    from store.repo import Repository
+    from store.users import Users
+    from tests import routing_scenario
+    from tests.live import ROOT, live_server, token
+    from tests.test_intake import report
+    from tests.test_web import CHROMIUM_FLAGS, chromium_path
+
+    url = f"sqlite:///{tmp_path / 'ind.sqlite'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    with transaction(session_factory(engine)) as session:
+        routing_scenario.load(Repository(session))
+        users = Users(session)
+        users.add("boss", "correct horse battery", "dispatcher")
+        users.add("worker1", "correct horse battery", "grid_worker", team_code="TT1")
+    engine.dispose()
+    with live_server(url, tmp_path) as base:
+        worker = {"Authorization": f"Bearer {token(base, 'worker1', 'correct horse battery')}"}
+        for lon, lat in ((115.17, 36.09), (115.12, 36.095), (115.30, 36.15)):
+            body = {k: v for k, v in report(lon, lat).items() if k != "reported_at"}  # now: in the default period
+            assert httpx.post(f"{base}/reports", json=body, headers=worker).status_code == 201
+        boss = token(base, "boss", "correct horse battery")
+        api = httpx.get(f"{base}/indicators", params={"level": "township"},
+                        headers={"Authorization": f"Bearer {boss}"}).json()
+        assert [r["reported"] for r in api["rows"]] == [2, 1]
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+            context = browser.new_context(locale="zh-CN", accept_downloads=True,
+                                          viewport={"width": 1366, "height": 768})
+            context.add_init_script(f"localStorage.setItem('gg.token', {boss!r});")
+            page = context.new_page()
+            errors: list[str] = []
+            hosts: set[str] = set()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: hosts.add(r.url.split("/")[2]) if r.url.startswith("http") else None)
+            page.goto(f"{base}/indicators")
+            page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=30_000)
+            assert page.evaluate("document.documentElement.lang") == "zh-CN"
+            assert page.title() == "考核评价指标 · GridGov"
+            heads = page.eval_on_selector_all("#in-table th", "els => els.map(e => e.textContent.trim())")
+            assert heads[:4] == ["代码", "名称", "上报数", "立案数"] and "按期结案率" in heads and "等级" in heads
+            text = page.inner_text("body")
+            assert CJK.search(text) and "下载 XLSX" in text and "层级" in text
+            for english in ("Download", "Level", "Reported", "On-time", "Evaluation", "Show"):
+                assert english not in text, english
+            codes = page.eval_on_selector_all("#in-table tbody tr td:first-child", "els => els.map(e => e.textContent)")
+            assert codes == [r["code"] for r in api["rows"]] == ["T1", "T2"]
+            page.click("#in-table th[data-key=reported]")  # numbers sort largest first
+            page.click("#in-table th[data-key=reported]")  # then smallest first
+            codes = page.eval_on_selector_all("#in-table tbody tr td:first-child", "els => els.map(e => e.textContent)")
+            assert codes == ["T2", "T1"]
+            shots = ROOT / "artifacts" / "screenshots"
+            shots.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shots / "indicators-zh-CN.png"))
+            with page.expect_download() as info:
+                page.click("#in-xlsx")
+            saved = tmp_path / "dl.xlsx"
+            info.value.save_as(saved)
+            sheet = openpyxl.load_workbook(saved).worksheets[0]
+            assert sheet.title == "乡镇" and sheet["A1"].value == "代码" and sheet["C2"].value == 2
+            assert errors == [] and hosts == {base.split("/")[2]}
+            browser.close()

@@ -23,7 +23,7 @@ from tests.test_redraw import Api
 
 def _env(tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "GRIDGOV_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.sqlite'}",
-            "GRIDGOV_DATA_DIR": str(tmp_path), "GRIDGOV_TICK_SECONDS": "0"}
+            "GRIDGOV_DATA_DIR": str(tmp_path), "GRIDGOV_TICK_SECONDS": "0", "GRIDGOV_LANGUAGE": "en"}
 
 
 def test_serve_on_a_port_in_use_says_so_and_exits_2_without_announcing(tmp_path: Path) -> None:

@@ -435,7 +435,8 @@ def test_diff_and_rollback_round_trip(api: Api) -> None:
     assert changed["V1"]["area_gained_m2"] == changed["V2"]["area_lost_m2"] > 0
     back = client.post("/versions/2/rollback", json={"effective_from": str(start + timedelta(days=5))},
                        headers=plan).json()
-    assert back["status"] == "published" and back["name"].startswith("rollback to")
+    # Its name is written in the deployment's language (zh-CN by default), like the case log's texts.
+    assert back["status"] == "published" and back["name"].startswith("回滚到 ")
     undo = client.get("/versions/diff", params={"from": 2, "to": back["id"]}, headers=plan).json()
     assert undo["units"] == {"added": [], "removed": [], "changed": []} and undo["rules"]["changed"] == []
     # Routing under the rollback equals routing under the version it restores, for 10^4 random points.

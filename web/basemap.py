@@ -16,6 +16,7 @@ from pmtiles.reader import MmapSource, Reader
 from pmtiles.tile import Compression, TileType
 
 from gis.errors import InvalidInput
+from i18n import T
 
 MEDIA = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}
 PMTILES_MEDIA = {TileType.PNG: "image/png", TileType.JPEG: "image/jpeg", TileType.WEBP: "image/webp"}
@@ -42,11 +43,13 @@ class MBTiles(Basemap):
                 fmt = db.execute("SELECT value FROM metadata WHERE name='format'").fetchone()
                 db.execute("SELECT 1 FROM tiles LIMIT 1").fetchall()
         except sqlite3.DatabaseError as exc:
-            raise BasemapError(f"basemap {path} is not an MBTiles file ({exc})", where="basemap_file") from None
+            raise BasemapError(T("basemap {path} is not an MBTiles file ({exc})", path=path, exc=exc),
+                               where="basemap_file") from None
         fmt_name = (fmt[0] if fmt else "png").lower()
         if fmt_name not in MEDIA:
-            raise BasemapError(f"basemap {path} holds {fmt_name} tiles; only raster png, jpg or webp tiles can be "
-                               "shown (convert a vector basemap to raster first)", where="basemap_file")
+            raise BasemapError(T("basemap {path} holds {name} tiles; only raster png, jpg or webp tiles can "
+                                 "be shown (convert a vector basemap to raster first)",
+                                 path=path, name=fmt_name), where="basemap_file")
         self.media = MEDIA[fmt_name]
 
     def _connect(self) -> sqlite3.Connection:
@@ -77,14 +80,17 @@ class PMTiles(Basemap):
             header = self._reader.header()
         except Exception as exc:  # the reader raises its own bare exceptions (no magic number, spec version, …)
             why = str(exc) or type(exc).__name__
-            raise BasemapError(f"basemap {path} is not a PMTiles v3 archive ({why})", where="basemap_file") from None
+            raise BasemapError(T("basemap {path} is not a PMTiles v3 archive ({why})", path=path, why=why),
+                               where="basemap_file") from None
         kind = header["tile_type"]
         if kind not in PMTILES_MEDIA:
-            raise BasemapError(f"basemap {path} holds {kind.name} tiles; only raster png, jpg or webp tiles can be "
-                               "shown (convert a vector basemap to raster first)", where="basemap_file")
+            raise BasemapError(T("basemap {path} holds {name} tiles; only raster png, jpg or webp tiles can be "
+                                 "shown (convert a vector basemap to raster first)", path=path, name=kind.name),
+                               where="basemap_file")
         if header["tile_compression"] not in (Compression.NONE, Compression.UNKNOWN):
-            raise BasemapError(f"basemap {path} compresses its raster tiles ({header['tile_compression'].name}); "
-                               "write it with tile compression none", where="basemap_file")
+            raise BasemapError(T("basemap {path} compresses its raster tiles ({name}); write it with tile "
+                                 "compression none", path=path, name=header['tile_compression'].name),
+                               where="basemap_file")
         return PMTILES_MEDIA[kind]
 
     def tile(self, z: int, x: int, y: int) -> bytes | None:
@@ -95,10 +101,11 @@ class PMTiles(Basemap):
 def open_basemap(path: Path) -> Basemap:
     """The basemap in this file, checked now so a bad setting fails at start-up, not on the first tile."""
     if not path.is_file():
-        raise BasemapError(f"basemap file {path} does not exist (GRIDGOV_BASEMAP_FILE)", where="basemap_file")
+        raise BasemapError(T("basemap file {path} does not exist (GRIDGOV_BASEMAP_FILE)", path=path),
+                           where="basemap_file")
     suffix = path.suffix.lower()
     if suffix == ".mbtiles":
         return MBTiles(path)
     if suffix == ".pmtiles":
         return PMTiles(path)
-    raise BasemapError(f"basemap file {path} must end in .mbtiles or .pmtiles", where="basemap_file")
+    raise BasemapError(T("basemap file {path} must end in .mbtiles or .pmtiles", path=path), where="basemap_file")

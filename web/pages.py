@@ -24,7 +24,7 @@ from markupsafe import escape
 
 from config import Settings
 from gis.errors import InvalidInput, NotFound
-from i18n import DEFAULT_LANGUAGE, N_, gettext, negotiate, normalize
+from i18n import DEFAULT_LANGUAGE, N_, T, gettext, negotiate, normalize
 from i18n.terms import TERMS
 from web.basemap import open_basemap
 
@@ -232,9 +232,9 @@ def install_pages(app: FastAPI) -> None:
     def basemap(z: int, x: int, y: int) -> Response:
         """A raster tile of the configured MBTiles or PMTiles file (204 where it holds none)."""
         if local is None:
-            raise NotFound("no local basemap is configured (GRIDGOV_BASEMAP_FILE)")
+            raise NotFound(T("no local basemap is configured (GRIDGOV_BASEMAP_FILE)"))
         if not (0 <= z <= 24 and 0 <= x < 2**z and 0 <= y < 2**z):
-            raise InvalidInput(f"tile {z}/{x}/{y} does not exist", where="tile")
+            raise InvalidInput(T("tile {z}/{x}/{y} does not exist", z=z, x=x, y=y), where="tile")
         data = local.tile(z, x, y)
         if data is None:
             return Response(status_code=204)

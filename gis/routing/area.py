@@ -18,6 +18,7 @@ from shapely.geometry.base import BaseGeometry
 from gis.crs import metres_per_degree
 from gis.errors import InvalidInput
 from gis.routing.router import Router
+from i18n import T
 
 MAX_PIECES = 5_000
 
@@ -25,7 +26,7 @@ MAX_PIECES = 5_000
 def area_shares(router: Router, area: BaseGeometry, matter: str, day: date) -> dict[str, Any]:
     """Shares of `area` per unit (by layer) and per responsible team under the router's version on `day`."""
     if area.is_empty or area.geom_type not in ("Polygon", "MultiPolygon") or not area.is_valid:
-        raise InvalidInput("the area must be a valid, non-empty Polygon or MultiPolygon", where="geometry")
+        raise InvalidInput(T("the area must be a valid, non-empty Polygon or MultiPolygon"), where="geometry")
     router.matter_index(matter)
     regions = router.regions.regions
     touching = [r for r in regions if r.shape.intersects(area)]
@@ -37,7 +38,8 @@ def area_shares(router: Router, area: BaseGeometry, matter: str, day: date) -> d
             nxt += [g for g in (inside, outside) if not g.is_empty and g.area > 0]
         pieces = nxt
         if len(pieces) > MAX_PIECES:
-            raise InvalidInput(f"the area meets too many units (over {MAX_PIECES} pieces); send a smaller area",
+            raise InvalidInput(T("the area meets too many units (over {MAX_PIECES} pieces); send a smaller area",
+                                 MAX_PIECES=MAX_PIECES),
                                where="geometry")
     kx, ky = metres_per_degree(area.centroid.y)
     total = float(area.area) * kx * ky

@@ -28,6 +28,8 @@ from gis.routing.explain import reason as explain_reason
 from gis.routing.grid import BOUNDARY, EPS, H3_PAD_SHARE, LookupGrid, build_grid
 from gis.routing.regions import Region, Regions, build_regions
 from gis.routing.rules import OK, STATUS_NAMES, Outcome, RuleBook, rule_in_force
+from i18n import T, Text
+from i18n.units import listing, term
 
 Floats = npt.NDArray[np.float64]
 Place = tuple[str | None, str | None, tuple[str, ...]]  # county, township, in-scope rule codes
@@ -61,11 +63,12 @@ def default_fallback(teams: list[Team], configured: str | None) -> str:
     codes = {t.code for t in teams}
     if configured:
         if configured not in codes:
-            raise InvalidInput(f"fallback team {configured} is not a known team", where="GRIDGOV_FALLBACK_TEAM")
+            raise InvalidInput(T("fallback team {configured} is not a known team", configured=configured),
+                               where="GRIDGOV_FALLBACK_TEAM")
         return configured
     bureaus = sorted(t.code for t in teams if t.kind == "county_bureau")
     if not bureaus:
-        raise InvalidInput("no county bureau team to take gaps and disputes; set GRIDGOV_FALLBACK_TEAM")
+        raise InvalidInput(T("no county bureau team to take gaps and disputes; set GRIDGOV_FALLBACK_TEAM"))
     return bureaus[0]
 
 
@@ -99,7 +102,7 @@ class Router:
         keys = np.random.default_rng(20261122).integers(0, 2**63, size=(2, n_regions), dtype=np.int64)
         self._hash1, self._hash2 = keys.view(np.uint64)
         if n_regions and int(self.regions.group.max()) >= 64:
-            raise InvalidInput("more than 64 layer/zone-kind/rule-cell groups; split the rule cell sets")
+            raise InvalidInput(T("more than 64 layer/zone-kind/rule-cell groups; split the rule cell sets"))
         self._group_bit = np.left_shift(np.uint64(1), self.regions.group.astype(np.uint64))
         shapes = [r.shape for r in self.regions.regions]
         pads = [EPS if r.cells_by_res is None else H3_PAD_SHARE * _edge_deg(min(r.cells_by_res))
@@ -228,7 +231,8 @@ class Router:
         """Column of a matter; unknown codes are a NotFound with a hint."""
         idx = self._matter_index.get(matter)
         if idx is None:
-            raise InvalidInput(f"unknown matter code {matter!r}; GET /matters lists the {len(self.matter_codes)} codes",
+            raise InvalidInput(T("unknown matter code {matter}; GET /matters lists the {n} codes",
+                                 matter=repr(matter), n=len(self.matter_codes)),
                                where="matter")
         return idx
 
@@ -333,8 +337,8 @@ class Router:
             status=STATUS_NAMES[outcome.status], reason=self._reason(outcome, selected, matter),
             fallback_used=outcome.status != OK,
             candidates=sorted({r.team_code for r in outcome.winners}) if outcome.status != OK else [],
-            winning_rule=_rule_ref(winner) if winner else None,
-            matched_rules=[_rule_ref(r) for r in outcome.matched],
+            winning_rule=_rule_ref(winner, self.unit_names) if winner else None,
+            matched_rules=[_rule_ref(r, self.unit_names) for r in outcome.matched],
             units=[self._unit_ref(self.regions.regions[i], i in selected_ids) for i in covering],
             version=VersionRef(id=v.id or 0, name=v.name, effective_from=v.effective_from,
                                effective_to=v.effective_to),
@@ -357,27 +361,31 @@ def _edge_deg(res: int) -> float:
     return float(h3.average_hexagon_edge_length(res, unit="m")) / 111_000.0
 
 
-def _scope_text(rule: Rule) -> str:
+def _scope_text(rule: Rule, unit_names: dict[str, str]) -> Text:
+    """Where a rule applies, for a person: a unit by its name (code second), a layer by its word."""
     s = rule.scope
     if s.type == "unit":
-        return f"unit {s.unit_code}"
+        name = unit_names.get(s.unit_code or "")
+        return T("{name} ({code})", name=name, code=s.unit_code) if name else T("{code}", code=s.unit_code)
     if s.type == "layer":
-        return f"layer {s.layer}"
+        return T("every {layer}", layer=term("layer", s.layer))
     if s.type == "cells":
-        return f"{len(s.cells or [])} H3 cells"
-    return "everywhere in the county"
+        return T("{n} H3 cells", n=len(s.cells or []))
+    return T("everywhere in the county")
 
 
-def _matters_text(rule: Rule) -> str:
+def _matters_text(rule: Rule) -> Text:
     f = rule.matters
     if f.type == "domain":
-        return f"of domain {f.domain}"
+        return T("of domain {domain}", domain=f.domain)
     if f.type == "codes":
-        return ", ".join(f.codes or [])
-    return {"all": "all", "delegated": "delegated to the township",
-            "not_delegated": "not delegated to the township"}[f.type]
+        return listing(f.codes or [])
+    return {"all": T("all"), "delegated": T("delegated to the township"),
+            "not_delegated": T("not delegated to the township")}[f.type]
 
 
-def _rule_ref(rule: Rule) -> RuleRef:
+def _rule_ref(rule: Rule, unit_names: dict[str, str]) -> RuleRef:
+    """A matching rule; its scope and matters in the current language (the codes stay in `code` and `team`)."""
     return RuleRef(code=rule.code, priority=rule.priority, team=rule.team_code, co_owners=rule.co_owner_codes,
-                   scope=_scope_text(rule), matters=_matters_text(rule), legal_basis=rule.legal_basis)
+                   scope=_scope_text(rule, unit_names).render(), matters=_matters_text(rule).render(),
+                   legal_basis=rule.legal_basis)

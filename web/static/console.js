@@ -217,7 +217,7 @@
       (candidates.length ? "<dt>" + esc(t("Teams in dispute")) + "</dt><dd>" + esc(candidates.map(GG.teamName).join("、")) + "</dd>" : "") +
       "<dt>" + esc(t("Distance to the nearest boundary")) + "</dt><dd>" + esc(near) +
         (c.accuracy_m != null ? " · " + esc(t("GPS accuracy {d}", {d: GG.distance(c.accuracy_m)})) : "") + "</dd>" +
-      "<dt>" + esc(t("Reported")) + "</dt><dd>" + esc(GG.fmtTime(c.reported_at)) + " · " + esc(c.reporter) + "</dd>" +
+      "<dt>" + esc(t("Reported at")) + "</dt><dd>" + esc(GG.fmtTime(c.reported_at)) + " · " + esc(c.reporter) + "</dd>" +
       (c.deadline ? "<dt>" + esc(t("Deadline")) + "</dt><dd>" + esc(GG.fmtTime(c.deadline)) + "</dd>" : "") +
       (c.escalation_level ? "<dt>" + esc(t("Escalation level")) + "</dt><dd>" + esc(c.escalation_level) + "</dd>" : "") +
       (c.linked_to ? "<dt>" + esc(t("Duplicate of")) + '</dt><dd><a href="#" data-goto="' + c.linked_to + '">#' + c.linked_to + "</a></dd>" : "") +
@@ -274,7 +274,7 @@
     if (allowed.includes("escalate") && c.escalation_level < 2) {
       const next = Math.min(2, c.escalation_level + 1);
       parts.push('<div class="cc-group"><h3>' + esc(GG.term("action", "escalate")) + "</h3><div class=\"gg-row\">" +
-        field(t("Level"), '<select id="cc-esc-level">' + [1, 2].filter((l) => l > c.escalation_level).map((l) =>
+        field(t("Escalation level"), '<select id="cc-esc-level">' + [1, 2].filter((l) => l > c.escalation_level).map((l) =>
           '<option value="' + l + '"' + (l === next ? " selected" : "") + ">" + esc(l === 1 ? t("level 1: township supervision") : t("level 2: county-level supervision")) + "</option>").join("") + "</select>") +
         "</div>" + field(t("Reason"), '<input id="cc-esc-reason">') +
         '<div class="gg-row">' + button("cc-escalate", GG.term("action", "escalate"), "e") + "</div></div>");

@@ -151,7 +151,9 @@
   GG.showUser = function () {
     const el = GG.$("#gg-user");
     const u = GG.user();
-    if (el) el.textContent = u ? u.username + " · " + GG.term("role", u.role) + (u.team ? " · " + GG.teamName(u.team) : "") : "";
+    // Names, never codes: the team once its name is known (the reference data may still be loading, or offline).
+    const team = u && u.team && GG.ref.teams[u.team] ? " · " + GG.ref.teams[u.team].name : "";
+    if (el) el.textContent = u ? u.username + " · " + GG.term("role", u.role) + team : "";
   };
   GG.signOut = async function () {
     if (GG.beforeSignOut && !GG.beforeSignOut()) return;
@@ -179,10 +181,12 @@
     for (let i = 0; i < code.length; i++) h = (h * 31 + code.charCodeAt(i)) >>> 0;
     return PALETTE[h % PALETTE.length];
   };
+  // Eleven states, eleven colours told apart at a glance (one blue only; pairwise CIELAB ΔE ≥ 25, checked by
+  // tests/test_web.py): warm while the case waits for someone, cool once a team works it, green when done.
   GG.STATE_COLOURS = {
-    reported: "#e31a1c", registered: "#fd8d3c", dispatched: "#feb24c", arrived: "#41b6c4", handled: "#1d91c0",
-    fed_back: "#225ea8", checked: "#6a51a3", suspended: "#969696", closed: "#31a354", evaluated: "#006d2c",
-    cancelled: "#bdbdbd",
+    reported: "#d62728", registered: "#ff7f0e", dispatched: "#f2c500", arrived: "#17becf", handled: "#1f4fd6",
+    fed_back: "#9b59d0", checked: "#e377c2", suspended: "#7f7f7f", closed: "#2ca02c", evaluated: "#8c564b",
+    cancelled: "#c7c7a0",
   };
   GG.stateColour = (s) => GG.STATE_COLOURS[s] || "#000";
 

@@ -19,8 +19,15 @@
   }
 
   // Address options: ?res=9 fixes the hexagons' resolution, ?days=90 the window, ?matter=CODE the category.
+  // Hotspots start hidden (the case dots are the wall's first job) unless the address asks for them: ?hot=1 or any
+  // of the options above.
   const params = new URLSearchParams(location.search);
   const fixedRes = Number(params.get("res")) || null;
+  const hotAtStart = ["hot", "res", "days", "matter"].some((k) => params.has(k)) && params.get("hot") !== "0";
+
+  /** How much larger than on a 1080-line screen the map's symbols are drawn (2 on a 4K wall): dots in pixels
+      would otherwise shrink to specks on a 65-inch screen read from 3 m. */
+  function symbolScale() { return Math.max(1, Math.min(3, Math.min(window.innerHeight / 1080, window.innerWidth / 1920))); }
 
   function serverNow() { return Date.now() + clockOffset; }
   function get(row, name) { return row[columns.indexOf(name)]; }
@@ -32,9 +39,23 @@
   function triage(row) { return get(row, "status") === "reported" && get(row, "triage") ? get(row, "triage") : null; }
 
   function markerStyle(row) {
-    const late = overdue(row), esc = get(row, "escalation_level") > 0;
-    return {radius: esc ? 7 : 5, color: late ? "#000" : "#fff", weight: late || esc ? 2 : 1,
-      fillColor: GG.stateColour(get(row, "status")), fillOpacity: 0.9, dashArray: triage(row) ? "2 2" : null};
+    const late = overdue(row), esc = get(row, "escalation_level") > 0, k = symbolScale();
+    return {radius: (esc ? 7 : 5) * k, color: late ? "#000" : "#fff", weight: (late || esc ? 2 : 1) * k,
+      fillColor: GG.stateColour(get(row, "status")), fillOpacity: 0.9, dashArray: triage(row) ? 2 * k + " " + 2 * k : null};
+  }
+
+  // The case being looked at: a ring around its dot, drawn above everything, until another is opened or it closes.
+  let ring = null, ringId = null;
+  function highlight(id) {
+    if (ring) { ring.remove(); ring = null; }
+    ringId = id;
+    const entry = id != null ? cases.get(id) : null;
+    if (!entry || !entry.marker) { document.body.dataset.highlighted = ""; return; }
+    const k = symbolScale();
+    ring = L.circleMarker(entry.marker.getLatLng(), {pane: "gg-focus", radius: 14 * k, color: "#ff00ff", weight: 4 * k,
+      fill: false, interactive: false, className: "gg-focus-ring"}).addTo(map);
+    entry.marker.bringToFront();
+    document.body.dataset.highlighted = String(id);
   }
 
   function upsert(row) {
@@ -50,6 +71,7 @@
       old.row = row;
       old.marker.setLatLng([get(row, "lat"), get(row, "lon")]);
       old.marker.setStyle(markerStyle(row));
+      if (ring && ringId === id) ring.setLatLng(old.marker.getLatLng());
       return;
     }
     const marker = L.circleMarker([get(row, "lat"), get(row, "lon")], markerStyle(row));
@@ -112,7 +134,8 @@
     body.innerHTML = "";
     Object.entries(teams).sort((a, b) => b[1].open - a[1].open).forEach(([code, s]) => {
       const tr = document.createElement("tr");
-      tr.innerHTML = '<td title="' + GG.esc(code) + '"><span class="gg-dot" style="background:' + GG.teamColour(code) + '"></span>' +
+      // The whole name, wrapped: what tells the urban squadron from the development-zone one is at its end.
+      tr.innerHTML = '<td title="' + GG.esc(code) + '" class="gg-team-name"><span class="gg-dot" style="background:' + GG.teamColour(code) + '"></span>' +
         GG.esc(GG.teamName(code)) + "</td><td>" + s.open + '</td><td class="' + (s.overdue ? "gg-bad" : "") + '">' + s.overdue +
         "</td><td>" + s.escalated + "</td>";
       body.appendChild(tr);
@@ -141,8 +164,10 @@
   async function showCase(id, fly) {
     const entry = cases.get(id);
     if (fly && entry && entry.marker) map.flyTo(entry.marker.getLatLng(), Math.max(map.getZoom(), 14), {duration: 0.5});
+    highlight(id);
     const box = GG.$("#gg-case");
     box.hidden = false;
+    box.scrollIntoView({block: "nearest"}); // the card sits at the panel's top: bring it back into view
     GG.$("#gg-case-id").textContent = "#" + id;
     const body = GG.$("#gg-case-body");
     body.textContent = "…";
@@ -167,14 +192,48 @@
   }
 
   // ---- hotspots ----------------------------------------------------------------------------
+  // Significance (the default, GET /hotspots?mode=significance): Getis–Ord Gi* bins over the whole county,
+  // hot reds and cold blues at 99/95/90 % confidence after the FDR correction; ?hotmode=counts or the
+  // select switches to raw counts per cell.
+  const BIN_COLOURS = {"3": "#d62f27", "2": "#ed7551", "1": "#fab984", "0": "#d9d9d9", "-1": "#c0ccbe", "-2": "#849eba", "-3": "#4575b5"};
+  function binWords() {
+    return {"3": t("Hot spot, 99 % confidence"), "2": t("Hot spot, 95 % confidence"), "1": t("Hot spot, 90 % confidence"),
+      "0": t("Reports, not significant"), "-1": t("Cold spot, 90 % confidence"), "-2": t("Cold spot, 95 % confidence"),
+      "-3": t("Cold spot, 99 % confidence")};
+  }
+  function hotMode() { return GG.$("#hot-mode") ? GG.$("#hot-mode").value : "significance"; }
+  /** The mode select, made here so the hotspot panel's template stays as it is. */
+  function addModeSelect() {
+    const mode = document.createElement("select");
+    mode.id = "hot-mode";
+    mode.setAttribute("aria-label", t("What the hexagons show"));
+    [["significance", t("Significant hot and cold spots")], ["counts", t("Report counts")]].forEach(([v, label]) => {
+      const o = document.createElement("option");
+      o.value = v;
+      o.textContent = label;
+      mode.appendChild(o);
+    });
+    mode.value = params.get("hotmode") === "counts" ? "counts" : "significance";
+    GG.$("#hot-window").after(mode);
+  }
+
   let hotSeq = 0;
   async function loadHotspots() {
     const seq = ++hotSeq;
     groups.hotspots.clearLayers();
-    if (!GG.$("#hot-on").checked) { GG.$("#hot-info").textContent = ""; return; }
-    const z = map.getZoom(), res = fixedRes || resFor(z);
+    legend();
+    if (!GG.$("#hot-on").checked) {
+      GG.$("#hot-info").textContent = "";
+      GG.wallState.hexes = [];
+      document.body.dataset.hexes = "0";
+      return;
+    }
+    const z = map.getZoom(), mode = hotMode();
+    // Significance tests the whole county at once: resolution 5 to 9 (finer cells hold too few reports to mean
+    // anything, and a county holds ~100,000 of them at 10).
+    const res = mode === "significance" ? Math.min(9, Math.max(5, fixedRes || resFor(z))) : fixedRes || resFor(z);
     const days = Number(GG.$("#hot-window").value);
-    let q = "/hotspots?res=" + res + "&days=" + days; // the window ends at the server's now
+    let q = "/hotspots?res=" + res + "&days=" + days + (mode === "significance" ? "&mode=significance" : ""); // the window ends at the server's now
     const matter = GG.$("#hot-matter").value;
     if (matter) q += "&matter=" + encodeURIComponent(matter);
     if (res >= 8) {
@@ -183,29 +242,87 @@
     }
     const data = await GG.api(q);
     if (seq !== hotSeq) return; // a newer request replaced this one
-    const max = Math.max(1, data.max);
+    const max = Math.max(1, data.max), words = binWords();
+    // One category (the coal-slurry sites): its hexagons above the case dots, which would hide them; all categories
+    // together stay under the dots, as a backdrop.
+    const pane = matter ? {renderer: hotRenderer} : {};
     data.cells.forEach((c) => {
       const ring = [];
       for (let i = 0; i < c.b.length; i += 2) ring.push([c.b[i + 1], c.b[i]]);
-      const level = Math.min(HOT_RAMP.length - 1, Math.floor((c.n / max) * (HOT_RAMP.length - 1) + 0.5));
-      L.polygon(ring, {stroke: true, color: "#a63603", weight: 0.5, fillColor: HOT_RAMP[level], fillOpacity: 0.55, interactive: true})
-        .bindTooltip(GG.esc(t("{n} reports", {n: c.n})) + " · " + c.h).addTo(groups.hotspots);
+      let style, tip = GG.esc(t("{n} reports", {n: c.n})) + " · " + c.h;
+      if (mode === "significance") {
+        const bin = String(c.bin);
+        style = {stroke: true, color: c.bin ? BIN_COLOURS[bin] : "#999", weight: c.bin ? (matter ? 1.5 : 0.8) : 0.4,
+          fillColor: BIN_COLOURS[bin], fillOpacity: c.bin ? (matter ? 0.75 : 0.6) : 0.25};
+        tip += "<br>" + GG.esc(words[bin]) + " · z = " + c.z.toFixed(2) + " · p = " + c.p.toPrecision(2);
+      } else {
+        const level = Math.min(HOT_RAMP.length - 1, Math.floor((c.n / max) * (HOT_RAMP.length - 1) + 0.5));
+        style = {stroke: true, color: "#7f2704", weight: matter ? 1.5 : 0.5, fillColor: HOT_RAMP[level], fillOpacity: matter ? 0.75 : 0.55};
+      }
+      L.polygon(ring, Object.assign(style, {interactive: true}, pane)).bindTooltip(tip).addTo(groups.hotspots);
     });
     GG.$("#hot-info").textContent = t("H3 resolution {res} · {cells} cells · {n} reports", {res: data.res, cells: data.cells.length, n: data.total}) +
-      (matter ? " · " + GG.matterName(matter) : "");
+      (matter ? " · " + GG.matterName(matter) : "") +
+      (mode === "significance" ? " · " + t("{hot} hot, {cold} cold (Gi*, FDR)", {
+        hot: data.bins["1"] + data.bins["2"] + data.bins["3"], cold: data.bins["-1"] + data.bins["-2"] + data.bins["-3"]}) : "");
     GG.wallState.hexes = data.cells.map((c) => c.h);
+    GG.wallState.hexCounts = Object.fromEntries(data.cells.map((c) => [c.h, c.n]));
+    GG.wallState.hexBins = mode === "significance" ? Object.fromEntries(data.cells.map((c) => [c.h, c.bin])) : null;
     GG.wallState.hexQuery = q.replace("&days=" + days, "&from=" + data.from + "&to=" + data.to); // the same cells again
     document.body.dataset.hexes = String(data.cells.length);
     document.body.dataset.hexRes = String(data.res);
   }
 
+  // ---- recurring sites (GET /hotspots/sites): listed under the hotspots when one category is chosen ----
+  let siteSeq = 0, siteLayer = null;
+  async function loadSites() {
+    const seq = ++siteSeq, matter = GG.$("#hot-matter").value;
+    let list = GG.$("#hot-sites");
+    if (!list) {
+      list = document.createElement("ol");
+      list.id = "hot-sites";
+      list.className = "gg-list";
+      list.setAttribute("aria-label", t("Recurring sites"));
+      GG.$("#hot-info").after(list);
+    }
+    if (!siteLayer) siteLayer = L.layerGroup().addTo(map);
+    siteLayer.clearLayers();
+    list.replaceChildren();
+    GG.wallState.sites = [];
+    if (!matter) return;
+    // A site recurs over months: look back at least 120 days, whatever window the hexagons show.
+    const data = await GG.api("/hotspots/sites?matter=" + encodeURIComponent(matter) + "&days=" + Math.max(120, Number(GG.$("#hot-window").value)));
+    if (seq !== siteSeq) return;
+    const head = document.createElement("li");
+    head.className = "gg-small";
+    head.textContent = t("{n} recurring sites of {matter}", {n: data.sites.length, matter: GG.matterName(matter)});
+    list.appendChild(head);
+    data.sites.forEach((s) => {
+      const li = document.createElement("li");
+      li.dataset.siteId = String(s.id);
+      li.innerHTML = "<b>" + GG.esc(t("Site {id}", {id: s.id})) + "</b> " + GG.esc(s.village_name || "") + (s.township_name ? " · " + GG.esc(s.township_name) : "") +
+        "<br>" + GG.esc(t("{weeks} weeks active, {n} reports, {first} to {last}", {weeks: s.active_weeks, n: s.reports, first: s.first_week, last: s.last_week})) +
+        " · " + GG.esc(GG.term("hotspot_pattern", s.pattern)) + " · " + GG.esc(t("trend: {trend}", {trend: GG.term("trend", s.trend)})) +
+        (s.team ? '<br><span class="gg-small">' + GG.esc(GG.teamName(s.team)) + "</span>" : "");
+      li.addEventListener("click", () => map.flyTo([s.lat, s.lon], 16, {duration: 0.5}));
+      list.appendChild(li);
+      L.circle([s.lat, s.lon], {radius: Math.max(30, s.radius_m), color: "#000", weight: 2, fill: false, dashArray: "4 3"})
+        .bindTooltip(GG.esc(t("Site {id}", {id: s.id})) + " · " + GG.esc(s.village_name || "")).addTo(siteLayer);
+    });
+    GG.wallState.sites = data.sites;
+  }
+
   function legend() {
     const el = GG.$("#gg-legend");
+    const sig = hotMode() === "significance", words = binWords();
     el.innerHTML = "<b>" + GG.esc(t("Case state")) + "</b><br>" + Object.entries(GG.STATE_COLOURS)
       .map(([s, c]) => '<span data-state="' + GG.esc(s) + '"><i class="gg-dot" style="background:' + c + '"></i>' + GG.esc(GG.term("status", s)) + "</span>").join("") +
       '<br><span><i class="gg-dot" style="border:2px solid #000"></i>' + GG.esc(t("Overdue")) + "</span>" +
       '<span><i class="gg-dot" style="border:2px dashed #e31a1c"></i>' + GG.esc(t("Triage")) + "</span>" +
-      '<span><i class="gg-dot" style="background:' + HOT_RAMP[3] + '"></i>' + GG.esc(t("Hotspot")) + "</span>";
+      (sig ? "<br><b>" + GG.esc(t("Hotspots: Getis–Ord Gi*, false-discovery-rate corrected")) + "</b><br>" +
+        ["3", "2", "1", "0", "-1", "-2", "-3"].map((b) => '<span data-bin="' + b + '"><i class="gg-dot" style="background:' + BIN_COLOURS[b] + '"></i>' + GG.esc(words[b]) + "</span>").join("")
+        : "<br><b>" + GG.esc(t("Hotspots: reports per hexagon")) + "</b><br>" + '<span><i class="gg-dot" style="background:' + HOT_RAMP[1] + '"></i>' + GG.esc(t("few")) + "</span>" +
+        '<span><i class="gg-dot" style="background:' + HOT_RAMP[5] + '"></i>' + GG.esc(t("many")) + "</span>");
   }
 
   const byCode = {}; // unit code -> properties, for colouring a unit by the team of its nearest owner
@@ -224,18 +341,34 @@
 
   /** What the wall shows, for people checking it (and its browser tests). */
   GG.wallState = {caseIds: () => Array.from(cases.keys()), shown: (id) => !!(cases.get(id) && cases.get(id).marker),
-    hexes: [], hexQuery: null, showCase: showCase};
+    hexes: [], hexCounts: {}, hexBins: null, hexQuery: null, sites: [], showCase: showCase,
+    marker: (id) => (cases.get(id) || {}).marker || null, ring: () => ring};
+  let hotRenderer = null;
 
   GG.pages.wall = async function (ctx) {
     map = ctx.map;
     groups = ctx.groups;
     document.body.classList.add("gg-page-wall");
+    map.options.zoomSnap = 0.1; // the county fills the map (whole zoom steps left up to half of it empty)
+    map.options.zoomDelta = 0.5;
+    map.createPane("gg-hot").style.zIndex = 450; // above the case dots (overlay pane, 400)
+    map.createPane("gg-focus").style.zIndex = 640; // the opened case's ring, above everything
+    map.getPane("gg-focus").style.pointerEvents = "none";
+    hotRenderer = L.canvas({pane: "gg-hot"});
     map.invalidateSize();
     legend();
     GG.$("#gg-fullscreen").addEventListener("click", () => {
       if (document.fullscreenElement) document.exitFullscreen(); else document.documentElement.requestFullscreen();
     });
-    GG.$("#gg-case-close").addEventListener("click", () => { GG.$("#gg-case").hidden = true; });
+    GG.$("#gg-case-close").addEventListener("click", () => { GG.$("#gg-case").hidden = true; highlight(null); });
+    GG.$("#hot-on").checked = hotAtStart;
+    let scaled = symbolScale();
+    window.addEventListener("resize", () => { // a window moved to the wall: symbols follow the screen
+      if (symbolScale() === scaled) return;
+      scaled = symbolScale();
+      cases.forEach((e) => { if (e.marker) e.marker.setStyle(markerStyle(e.row)); });
+      highlight(ringId);
+    });
     setInterval(() => { GG.$("#gg-clock").textContent = GG.fmtTime(serverNow(), {seconds: true}); }, 1000);
     GG.status(t("Loading…"));
     // Everything that does not depend on something else is asked for at once; villages (the largest
@@ -261,18 +394,21 @@
       GG.$("#hot-window").value = o.value;
     }
     if (params.get("matter")) GG.$("#hot-matter").value = params.get("matter");
+    addModeSelect();
     const units = await unitsP;
     Object.assign(byCode, units.byCode);
     GG.unitLayer(units.layers.county, byCode, {fill: 0, weight: 3, line: "#333"}).addTo(groups.county);
     GG.unitLayer(units.layers.township, byCode, {fill: 0.1, weight: 2, label: true}).addTo(groups.township);
     GG.unitLayer(units.layers.zone, byCode, {fill: 0.05, weight: 2, dash: "6 4"}).addTo(groups.zone);
     const county = L.geoJSON(units.layers.county);
-    if (county.getLayers().length) map.fitBounds(county.getBounds(), {animate: false});
+    if (county.getLayers().length) map.fitBounds(county.getBounds(), {animate: false, padding: [6, 6]});
     const hotP = loadHotspots(); // its bbox follows the view, so it starts once the county is in view
     applyCases(await casesP);
     await hotP;
+    if (GG.$("#hot-matter").value) loadSites().catch((e) => GG.status(e.message, "error"));
     map.on("zoomend moveend", () => { clearTimeout(GG._hotTimer); GG._hotTimer = setTimeout(() => loadHotspots().catch((e) => GG.status(e.message, "error")), 250); });
-    ["#hot-matter", "#hot-window", "#hot-on"].forEach((s) => GG.$(s).addEventListener("change", () => loadHotspots().catch((e) => GG.status(e.message, "error"))));
+    ["#hot-matter", "#hot-window", "#hot-on", "#hot-mode"].forEach((s) => GG.$(s).addEventListener("change", () => loadHotspots().catch((e) => GG.status(e.message, "error"))));
+    ["#hot-matter", "#hot-window"].forEach((s) => GG.$(s).addEventListener("change", () => loadSites().catch((e) => GG.status(e.message, "error"))));
     GG.$("#hot-coal").addEventListener("click", () => {
       const all = Object.values(GG.ref.matters);
       const coal = all.find((m) => /煤泥|slurry/i.test(m.name + " " + JSON.stringify(m.attributes || {}))) ||
@@ -280,6 +416,7 @@
       if (coal) GG.$("#hot-matter").value = coal.code;
       GG.$("#hot-on").checked = true;
       loadHotspots().catch((e) => GG.status(e.message, "error"));
+      loadSites().catch((e) => GG.status(e.message, "error")); // the drying yards themselves, listed
     });
     const every = 1000 * (ctx.config.refresh_seconds || 5);
     setInterval(() => poll().then(() => GG.status(t("Updated") + " " + GG.fmtTime(serverNow(), {time: true, seconds: true}), "ok"))

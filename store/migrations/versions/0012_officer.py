@@ -32,9 +32,10 @@ def upgrade() -> None:
         sa.Column("value", sa.String(128), nullable=False),
     )
     op.bulk_insert(secret, [{"name": "party_salt", "value": secrets.token_hex(32)}])
-    with op.batch_alter_table("case_record") as batch:
-        batch.add_column(sa.Column("outcome", sa.String(16), nullable=True))
-        batch.add_column(sa.Column("outcome_detail", json_type, nullable=True))
+    # Plain ADD/DROP COLUMN (SQLite ≥ 3.35), as 0009: a batch rebuild of case_record would break case_event's
+    # and case_party's references to it on SQLite.
+    op.add_column("case_record", sa.Column("outcome", sa.String(16), nullable=True))
+    op.add_column("case_record", sa.Column("outcome_detail", json_type, nullable=True))
     op.create_table(
         "case_party",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -68,7 +69,6 @@ def downgrade() -> None:
     op.drop_table("action_key")
     op.drop_index("ix_case_party_lookup", table_name="case_party")
     op.drop_table("case_party")
-    with op.batch_alter_table("case_record") as batch:
-        batch.drop_column("outcome_detail")
-        batch.drop_column("outcome")
+    op.drop_column("case_record", "outcome_detail")
+    op.drop_column("case_record", "outcome")
     op.drop_table("app_secret")

@@ -1,0 +1,196 @@
+"""Emerging hot spots: a space-time cube of report counts (H3 cell × time step), Gi* per bin with space-time
+neighbours, a Mann–Kendall trend per cell, and the categories of ArcGIS Pro's Emerging Hot Spot Analysis.
+
+The cube. The window [from, to) of local dates is cut into whole steps of Δ days (7 for weeks, 1 for days)
+counted back from its end, so the final step is always complete (a partial final step would look like a
+fall); the days before the first whole step are left out (`whole_steps`). Step t covers
+[start + t·Δ, start + (t+1)·Δ); a report counts in the cell holding it at the step holding its local date.
+Every cell of the study area (analytics.hotspots.study_area) has a row, zeros included.
+
+Gi* per bin. A bin (i, t) neighbours the bins (j, s) with j within k grid steps of i (i included) and
+t − τ ≤ s ≤ t (`time_k` = τ earlier steps, the bin's own step included; ArcGIS's "neighbourhood time
+step", which also looks back only). The statistic is the Gi* of analytics.hotspots with binary weights over
+all n = cells × steps bins of the cube: x̄ and S are the whole cube's. tests/test_emerging.py proves it
+equal to esda's G_Local(star=True, transform="B") on the flattened cube with these neighbours.
+
+Significance of a bin: two-sided p at `confidence` (default 90 %), Benjamini–Hochberg over all bins of the
+cube when `fdr` (the default). H_t / C_t: the bin is a significant hot / cold spot.
+
+Trend: the Mann–Kendall test (pymannkendall.original_test, α = `trend_alpha`, default 0.05) of the cell's
+series of z-scores over the steps: increasing, decreasing or no trend. Fewer than three steps, or a flat
+series: no trend. It is computed for every cell with at least one significant bin; a cell with none has
+pattern none whatever its trend, and reports "no trend".
+
+Categories, decided in this order for a cell with n steps, "most" meaning at least 90 % of the steps
+(⌈0.9 n⌉ of them), the final step t = n − 1:
+
+- new: hot at the final step and never before it.
+- intensifying: hot at the final step, hot in most steps, z trend increasing.
+- persistent: hot at the final step, hot in most steps, no z trend.
+- diminishing: hot at the final step, hot in most steps, z trend decreasing.
+- consecutive: hot at the final step, not hot in most steps, and the hot steps form one unbroken run of
+  at least two steps ending at the final step.
+- oscillating: hot at the final step, not hot in most steps, and cold at some earlier step.
+- sporadic: hot at the final step, not hot in most steps, never cold, hot steps not one run.
+- historical: not hot at the final step, hot in most steps.
+- The same eight with cold for hot (and decreasing for increasing: an intensifying cold spot grows
+  colder), as new_cold, consecutive_cold, …
+- none: no pattern above (including a cell never significant).
+
+The final step decides first: a cell hot (cold) at the final step gets one of the first seven hot (cold)
+patterns, whatever came before — so a cell hot in most steps but cold now is a new (or, cold before too, an
+oscillating) cold spot, not a historical hot spot. Only a cell significant neither way at the final step can
+be historical (hot before cold; a cell cannot be hot and cold in most steps).
+
+Codes: "new_hot", "consecutive_hot", "intensifying_hot", "persistent_hot", "diminishing_hot", "sporadic_hot",
+"oscillating_hot", "historical_hot", the eight "…_cold", and "none".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import numpy.typing as npt
+import pymannkendall as mk
+from scipy import sparse
+
+from analytics.hotspots import Floats, _z, bh_reject, ring_weights, two_sided_p
+
+KINDS = ("new", "consecutive", "intensifying", "persistent", "diminishing", "sporadic", "oscillating", "historical")
+PATTERNS = tuple(f"{k}_{s}" for s in ("hot", "cold") for k in KINDS) + ("none",)
+TRENDS = ("increasing", "decreasing", "no trend")
+Bools = npt.NDArray[np.bool_]
+
+
+def whole_steps(start: date, end: date, step_days: int) -> tuple[date, int]:
+    """(first step's start, number of whole steps) of [start, end), counted back from `end`."""
+    n = max(0, (end - start).days // step_days)
+    return end - timedelta(days=n * step_days), n
+
+
+def step_index(days: Sequence[date], start: date, step_days: int) -> npt.NDArray[np.int64]:
+    """The time step of each local date: ⌊(day − start) / step_days⌋."""
+    return np.array([(d - start).days // step_days for d in days], dtype=np.int64)
+
+
+def cube(cells: Sequence[str], point_cells: Sequence[str], steps: npt.NDArray[np.int64], n_steps: int) -> Floats:
+    """Counts per (cell, step); points outside the cells or the steps are left out."""
+    index = {c: i for i, c in enumerate(cells)}
+    out = np.zeros((len(cells), n_steps))
+    rows = np.array([index.get(c, -1) for c in point_cells], dtype=np.int64)
+    ok = (rows >= 0) & (steps >= 0) & (steps < n_steps)
+    np.add.at(out, (rows[ok], steps[ok]), 1.0)
+    return out
+
+
+def space_time_z(counts: Floats, spatial: sparse.csr_matrix, time_k: int = 1) -> Floats:
+    """Gi* z-score of every bin of a (cells × steps) cube with k-ring × (τ earlier steps) neighbours."""
+    x = np.asarray(counts, dtype=np.float64)
+    n_cells, n_steps = x.shape
+    n = n_cells * n_steps
+    if n < 2:
+        return np.zeros_like(x)
+    mean = float(x.mean())
+    s = float(np.sqrt(max((x * x).mean() - mean * mean, 0.0)))
+    space = np.asarray(spatial @ x)  # spatial sums per step
+    acc = np.cumsum(np.pad(space, ((0, 0), (1, 0))), axis=1)  # acc[:, t + 1] = Σ_{s ≤ t}
+    t = np.arange(n_steps)
+    lo = np.maximum(t - time_k, 0)
+    local = acc[:, t + 1] - acc[:, lo]
+    ring = np.asarray(spatial.sum(axis=1)).ravel()
+    w = ring[:, None] * (t - lo + 1)[None, :]
+    return _z(local.ravel(), w.ravel().astype(np.float64), mean, s, n).reshape(n_cells, n_steps)
+
+
+def significant(z: Floats, confidence: float = 0.90, fdr: bool = True) -> tuple[Bools, Bools]:
+    """(hot, cold) per bin at `confidence`, with Benjamini–Hochberg over all bins when `fdr`."""
+    p = two_sided_p(z.ravel())
+    alpha = 1.0 - confidence
+    sig = (bh_reject(p, alpha) if fdr else p <= alpha).reshape(z.shape)
+    return sig & (z > 0), sig & (z < 0)
+
+
+def trend(series: Floats, alpha: float = 0.05) -> tuple[str, float, float]:
+    """(Mann–Kendall trend, its p-value, Sen's slope) of a series; fewer than three values: no trend."""
+    values = np.asarray(series, dtype=np.float64)
+    if len(values) < 3 or np.ptp(values) == 0:
+        return "no trend", 1.0, 0.0
+    r = mk.original_test(values, alpha=alpha)
+    return str(r.trend), float(r.p), float(r.slope)
+
+
+def _one_run_to_end(flags: Bools) -> bool:
+    """The True steps form a single unbroken run that ends at the final step."""
+    idx = np.flatnonzero(flags)
+    return len(idx) > 0 and idx[-1] == len(flags) - 1 and idx[-1] - idx[0] + 1 == len(idx)
+
+
+def _final(this: Bools, other: Bools, z_trend: str, up: str) -> str:
+    """The pattern kind of a cell whose final step is significant on this side (hot: this=H, other=C, up=
+    "increasing")."""
+    most = this.sum() >= math.ceil(0.9 * len(this))
+    if not this[:-1].any():
+        return "new"
+    if most:
+        if z_trend == up:
+            return "intensifying"
+        if z_trend == "no trend":
+            return "persistent"
+        return "diminishing"
+    if this.sum() >= 2 and _one_run_to_end(this):
+        return "consecutive"
+    if other[:-1].any():
+        return "oscillating"
+    return "sporadic"
+
+
+def classify(hot: Bools, cold: Bools, z_trend: str) -> str:
+    """The pattern code of one cell from its hot and cold steps and its z-score trend (see the docstring)."""
+    if hot[-1]:
+        return _final(hot, cold, z_trend, "increasing") + "_hot"
+    if cold[-1]:
+        return _final(cold, hot, z_trend, "decreasing") + "_cold"
+    most = math.ceil(0.9 * len(hot))
+    if hot.sum() >= most:
+        return "historical_hot"
+    if cold.sum() >= most:
+        return "historical_cold"
+    return "none"
+
+
+@dataclass(frozen=True)
+class Emerging:
+    """The cube's analysis: per cell its pattern, z trend, counts per step and significant steps."""
+
+    cells: list[str]
+    counts: Floats  # cells × steps
+    z: Floats  # cells × steps
+    hot: Bools
+    cold: Bools
+    patterns: list[str]
+    trends: list[tuple[str, float, float]]  # (trend, p, Sen's slope) of the z-scores
+
+
+def emerging(cells: Sequence[str], counts: Floats, k: int = 1, time_k: int = 1, confidence: float = 0.90,
+             fdr: bool = True, trend_alpha: float = 0.05) -> Emerging:
+    """Space-time Gi*, significance, Mann–Kendall and the pattern of every cell of a cube."""
+    if k < 1 or time_k < 0:
+        raise ValueError("k must be at least 1 and time_k at least 0")
+    x = np.asarray(counts, dtype=np.float64)
+    z = space_time_z(x, ring_weights(cells, k), time_k)
+    hot, cold = significant(z, confidence, fdr)
+    patterns: list[str] = []
+    trends: list[tuple[str, float, float]] = []
+    for i in range(len(cells)):
+        if hot[i].any() or cold[i].any():
+            tr = trend(z[i], trend_alpha)
+            patterns.append(classify(hot[i], cold[i], tr[0]))
+        else:
+            tr = ("no trend", 1.0, 0.0)
+            patterns.append("none")
+        trends.append(tr)
+    return Emerging(list(cells), x, z, hot, cold, patterns, trends)
