@@ -1,19 +1,21 @@
 /* The dispatch console: the triage queue by kind, overdue and escalated cases, and every action on them, beside a
    map of the selected case, its boundaries and the team it would go to. Every action sends the revision it read;
-   a 409 reloads the case and says what changed. Keyboard: j/k move, x select, r register, d dispatch, ? help. */
+   a 409 reloads the case and says what changed. Fed-back cases wait under "to check and close" for the check
+   and the closure. Keyboard: j/k move, x select, r register, d dispatch, ? help. */
 ;(function () {
   "use strict";
   const GG = window.GG;
   const t = GG.t, esc = GG.esc;
   let map, groups;
-  const KINDS = ["near_boundary", "dispute", "gap", "unlocated", "duplicate", "registered", "late"];
+  const KINDS = ["near_boundary", "dispute", "gap", "unlocated", "duplicate", "registered", "late", "review"];
+  const REVIEW = ["fed_back", "checked"]; // back from the team: the command centre checks and closes
   const queue = new Map(); // id -> case view (as last listed)
   const checked = new Set(); // ids ticked for a bulk action
   let tab = "all", shown = [], cursorIndex = -1;
   let current = null, currentHistory = [], currentDispute = null; // the case as read, with its history
   const feed = new Map(); // id -> the live feed's row (GET /wall/cases), kept up to date by polling
   const WITH_TEAM = ["dispatched", "arrived", "handled"];
-  let feedCursor = null, reloading = null, serverOffset = 0;
+  let feedCursor = null, reloading = null, reloadAgain = null, serverOffset = 0;
   let pin = null, pinPreview = null;
   const units = {byCode: {}, layers: {}}; // unit code -> Leaflet layer (township, village, zone)
   let highlighted = [];
@@ -23,29 +25,31 @@
     if (c.status === "duplicate") return "duplicate";
     if (c.status === "reported" && c.triage) return c.triage;
     if (c.status === "registered") return "registered";
+    if (REVIEW.includes(c.status)) return "review";
     return c.overdue || c.escalation_level > 0 ? "late" : null; // null: with its team, on time (no queue of ours)
   }
   function kindLabel(k) {
     if (k === "all") return t("All triage");
     if (k === "registered") return t("Awaiting dispatch");
     if (k === "late") return t("Overdue and escalated");
+    if (k === "review") return t("To check and close");
     if (!k) return "";
     return GG.term("triage", k);
   }
   const KIND_COLOURS = {near_boundary: "#e6550d", dispute: "#b3261e", gap: "#7b4173", unlocated: "#636363",
-    duplicate: "#8c6d31", registered: "#fd8d3c", late: "#000"};
-  const inTriage = (c) => kindOf(c) !== "late" && kindOf(c) !== null;
+    duplicate: "#8c6d31", registered: "#fd8d3c", late: "#000", review: "#2a7d3e"};
+  const inTriage = (c) => !["late", "review", null].includes(kindOf(c));
   const teamLabel = (code) => (code ? GG.teamName(code) + (GG.ref.teams[code] ? " (" + code + ")" : "") : "—");
 
   // ---- the queue -----------------------------------------------------------------------------------
-  /** The triage queue, duplicates and registered cases in full (few, and bulk actions need their revisions); the
-      overdue and escalated ones from the live feed's compact rows (there may be thousands of open cases). */
+  /** The triage queue, duplicates, registered and fed-back cases in full (few, and bulk actions need their
+      revisions); the overdue and escalated ones from the live feed's compact rows (there may be thousands). */
   async function loadQueue() {
-    const [tri, dup, reg] = await Promise.all([
+    const [tri, dup, reg, back] = await Promise.all([
       GG.api("/cases?triage=true&limit=5000"), GG.api("/cases?status=duplicate&limit=5000"),
-      GG.api("/cases?status=registered&limit=5000")]);
+      GG.api("/cases?status=registered&limit=5000"), GG.api("/cases?status=" + REVIEW.join(",") + "&limit=5000")]);
     queue.clear();
-    [...tri, ...dup, ...reg].forEach((c) => queue.set(c.id, c));
+    [...tri, ...dup, ...reg, ...back].forEach((c) => queue.set(c.id, c));
     lateFromFeed().forEach((c) => queue.set(c.id, c));
     Array.from(checked).forEach((id) => { if (!queue.has(id)) checked.delete(id); });
     renderQueue();
@@ -217,6 +221,7 @@
       (c.deadline ? "<dt>" + esc(t("Deadline")) + "</dt><dd>" + esc(GG.fmtTime(c.deadline)) + "</dd>" : "") +
       (c.escalation_level ? "<dt>" + esc(t("Escalation level")) + "</dt><dd>" + esc(c.escalation_level) + "</dd>" : "") +
       (c.linked_to ? "<dt>" + esc(t("Duplicate of")) + '</dt><dd><a href="#" data-goto="' + c.linked_to + '">#' + c.linked_to + "</a></dd>" : "") +
+      (c.outcome ? "<dt>" + esc(t("Outcome")) + "</dt><dd>" + esc(GG.term("outcome", c.outcome)) + "</dd>" : "") +
       "<dt>" + esc(t("Why this team")) + '</dt><dd class="gg-data">' + esc(routing.reason || "") + "</dd>" +
       "<dt>" + esc(t("Note")) + '</dt><dd class="gg-data">' + esc(c.description || "") + "</dd></dl>";
     GG.$("#cc-body").querySelectorAll("[data-goto]").forEach((a) => a.addEventListener("click", (ev) => {
@@ -288,6 +293,13 @@
         (allowed.includes("add_co_owner") ? button("cc-coowner", GG.term("action", "add_co_owner")) : "") +
         (allowed.includes("transfer") ? button("cc-transfer", GG.term("action", "transfer"), "t") : "") + "</div></div>");
     }
+    if (allowed.includes("check") || allowed.includes("close")) {
+      parts.push('<div class="cc-group" id="cc-review-box"><h3>' + esc(t("Check and close")) + "</h3>" +
+        (allowed.includes("check") ? field(t("Reason (needed when the check fails)"), '<input id="cc-check-reason">') : "") +
+        '<div class="gg-row">' + (allowed.includes("check") ? button("cc-check-pass", t("Check passed")) +
+          button("cc-check-fail", t("Check failed: back to the team")) : "") +
+        (allowed.includes("close") ? button("cc-close", GG.term("action", "close")) : "") + "</div></div>");
+    }
     if (allowed.includes("cancel")) {
       parts.push('<div class="cc-group"><h3>' + esc(GG.term("action", "cancel")) + "</h3>" +
         field(t("Reason"), '<input id="cc-cancel-reason">') + '<div class="gg-row">' + button("cc-cancel", GG.term("action", "cancel")) + "</div></div>");
@@ -307,6 +319,13 @@
     on("cc-extend", () => act([{action: "extend", amount: Number(GG.$("#cc-ext-amount").value), unit: GG.$("#cc-ext-unit").value, reason: GG.$("#cc-ext-reason").value}]));
     on("cc-coowner", () => act([{action: "add_co_owner", team: GG.$("#cc-other-team").value}]));
     on("cc-transfer", () => act([{action: "transfer", team: GG.$("#cc-other-team").value, reason: GG.$("#cc-transfer-reason").value}]));
+    on("cc-check-pass", () => act([{action: "check", passed: true}]));
+    on("cc-check-fail", () => {
+      const reason = GG.$("#cc-check-reason").value.trim();
+      if (!reason) { GG.status(t("Say why the check failed."), "error"); GG.$("#cc-check-reason").focus(); return; }
+      act([{action: "check", passed: false, reason: reason}]);
+    });
+    on("cc-close", () => act([{action: "close"}]));
     on("cc-cancel", () => act([{action: "cancel", reason: GG.$("#cc-cancel-reason").value}]));
     el.querySelectorAll("[data-link]").forEach((a) => a.addEventListener("click", (ev) => {
       ev.preventDefault(); GG.$("#cc-link-case").value = a.dataset.link;
@@ -532,9 +551,15 @@
   }
 
   // ---- keeping up to date ------------------------------------------------------------------------------------
+  /** Read the queue again. Asked while a read is under way (polls overlap on a slow server), it reads once more
+      after that one: the read under way may have started before the change that asked for it. */
   function reloadQueue() {
-    if (!reloading) reloading = loadQueue().catch((e) => GG.status(e.message, "error")).finally(() => { reloading = null; });
-    return reloading;
+    if (!reloading) {
+      reloading = loadQueue().catch((e) => GG.status(e.message, "error")).finally(() => { reloading = null; });
+      return reloading;
+    }
+    if (!reloadAgain) reloadAgain = reloading.then(() => { reloadAgain = null; return reloadQueue(); });
+    return reloadAgain;
   }
   async function poll() {
     const data = await GG.api("/wall/cases" + (feedCursor ? "?since=" + encodeURIComponent(feedCursor) : ""));
@@ -543,8 +568,11 @@
     data.cases.forEach((r) => {
       const row = {};
       data.columns.forEach((name, i) => { row[name] = r[i]; });
+      // The whole row, not only updated_at: the feed gives times to the second, and two steps sent within the
+      // same second (an officer's queued handling and feedback) leave updated_at as it was.
+      Object.defineProperty(row, "sig", {value: JSON.stringify(r)});
       const was = feed.get(row.id);
-      if (!was || was.updated_at !== row.updated_at) changed = changed || feedCursor !== null;
+      if (!was || was.sig !== row.sig) changed = changed || feedCursor !== null;
       feed.set(row.id, row);
     });
     feedCursor = data.cursor;
