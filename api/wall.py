@@ -21,7 +21,7 @@ from gis.errors import InvalidInput, PayloadTooLarge
 from i18n import T
 from store.cases import OPEN_STATES, Cases
 from store.repo import Repository
-from store.schema import CaseRow, IncidentRow
+from store.schema import CaseEventRow, CaseRow, IncidentRow
 
 router = APIRouter(route_class=GridGovRoute, tags=["map pages"])
 Repo = Annotated[Repository, Depends(get_repo, scope="function")]
@@ -58,7 +58,10 @@ def wall_cases(user: CurrentUser, repo: Repo, request: Request,
     if cursor is None:
         change = sa.or_(CaseRow.status.in_(OPEN_STATES), CaseRow.updated_at >= now - timedelta(hours=recent_hours))
     else:
-        change = CaseRow.updated_at >= cursor
+        # A step done offline reaches the server later than its time (`updated_at`): what the server recorded
+        # since the cursor counts too.
+        change = sa.or_(CaseRow.updated_at >= cursor, CaseRow.id.in_(
+            sa.select(CaseEventRow.case_id).where(CaseEventRow.recorded_at >= cursor)))
     columns = (CaseRow.id, CaseRow.lon, CaseRow.lat, CaseRow.status, CaseRow.matter_code, CaseRow.team_code,
                CaseRow.deadline, CaseRow.escalation_level, CaseRow.triage, CaseRow.township_code,
                CaseRow.linked_to, CaseRow.reported_at, CaseRow.updated_at)

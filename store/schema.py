@@ -319,6 +319,7 @@ class CaseEventRow(Base):
     reason: Mapped[str] = mapped_column(sa.Text, default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     recorded_at: Mapped[datetime | None] = mapped_column(Instant(), nullable=True)  # when the server wrote it
+    __table_args__ = (sa.Index("ix_case_event_recorded", "recorded_at"),)  # the wall's feed (migration 0013)
 
 
 class ReportKeyRow(Base):

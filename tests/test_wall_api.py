@@ -153,3 +153,21 @@ def test_large_answers_are_gzipped_for_clients_that_take_it(api: Api) -> None:
     assert "content-encoding" not in plain.headers and packed.headers["content-encoding"] == "gzip"
     assert int(packed.headers["content-length"]) < len(plain.content) / 3  # what went over the wire
     assert rows(packed.json()) == rows(plain.json())  # the same answer, decoded
+
+
+def test_feed_shows_a_step_sent_late_from_a_phone_that_was_offline(api: Api) -> None:
+    """A step carries the time it was done; sent minutes later (the phone was offline) it is before the cursor by
+    that time, and the feed still shows it: the server's recording time counts."""
+    client, h, _ = api
+    then = datetime.now().astimezone() - timedelta(minutes=20)
+    a = client.post("/reports", json={**report(*SEAT), "reported_at": then.isoformat(timespec="seconds")},
+                    headers=h["worker1"]).json()
+    cursor = client.get("/wall/cases", headers=h["boss"]).json()["cursor"]
+    case = client.get(f"/cases/{a['id']}", headers=h["tt1"]).json()
+    done = (then + timedelta(minutes=5)).isoformat(timespec="seconds")  # arrived 15 minutes ago, sent only now
+    r = client.post(f"/cases/{a['id']}/actions", headers=h["tt1"],
+                    json={"revision": case["revision"], "action": "arrive", "at": done})
+    assert r.status_code == 200 and r.json()["status"] == "arrived", r.text
+    assert datetime.fromisoformat(r.json()["updated_at"]) < datetime.fromisoformat(cursor)
+    later = rows(client.get("/wall/cases", params={"since": cursor}, headers=h["boss"]).json())
+    assert later[a["id"]]["status"] == "arrived"
