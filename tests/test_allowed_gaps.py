@@ -189,7 +189,7 @@ def test_the_cli_lists_allowed_gaps_and_refuses_the_rest(api: Api) -> None:
                    json=feature(LAKE, name="水库"), headers=plan)
     assert r.status_code == 201
     out = gridgov(url, "version", "validate", str(draft["id"]))
-    assert "allowed gap LAKE 水库" in out and "errors=0" in out and "allowed_gaps=1" in out
+    assert "allowed gap 水库 (LAKE)" in out and "errors=0" in out and "allowed_gaps=1" in out
 
 
 def test_migration_0005_goes_down_and_up(engine: Engine) -> None:
