@@ -73,7 +73,7 @@ def bar_chart(rows: Sequence[tuple[str, int]], horizontal: bool = False) -> Draw
     d = Drawing(WIDTH, HEIGHT)
     top = max([n for _, n in rows] + [1])
     if horizontal:
-        h = (HEIGHT - 10) / max(len(rows), 1)
+        h = min((HEIGHT - 10) / max(len(rows), 1), 24.0)
         left, span = 150.0, WIDTH - 200
         for i, (name, n) in enumerate(rows):
             y = HEIGHT - (i + 1) * h
