@@ -8,6 +8,7 @@ from pathlib import Path
 import openpyxl
 import pyogrio
 import pypdf
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -42,6 +43,11 @@ def test_annual_writes_workbook_geopackage_and_a_report_with_charts(tmp_path: Pa
         r = client.post("/reports", json=report(lon, lat, reported_at=at, description=SECRET,
                                                 address="幸福路 8 号 3 单元"), headers=auth)
         assert r.status_code == 201, r.text
+    # Case 3 as if rerouted under version 2 with other units: the GeoPackage places it under version 1, in force
+    # on the day it was reported, by its point (checked with shapely against the scenario's own outlines).
+    with engine.begin() as db:
+        db.execute(sa.text("UPDATE case_record SET version_id = 2, township_code = 'T1', village_code = 'V1' "
+                           "WHERE id = 3"))
     done = CliRunner().invoke(cli, ["annual", "2025", str(tmp_path / "out"), "--database-url", url])
     if done.exception and done.exit_code == 1:
         raise done.exception
@@ -61,6 +67,10 @@ def test_annual_writes_workbook_geopackage_and_a_report_with_charts(tmp_path: Pa
     assert len(frame) == len(sent) and set(frame["version"]) == {1}
     assert sorted(round(p.x, 6) for p in frame.geometry) == sorted(round(p[0][0], 6) for p in sent)
     assert not {"reporter", "description", "address", "party"} & set(frame.columns)
+    moved = frame[frame["case_id"] == 3].iloc[0]
+    units = {u.code: u.geometry for u in routing_scenario.units() if u.layer in ("township", "village")}
+    want = sorted(c for c, g in units.items() if g is not None and g.covers(moved.geometry))
+    assert sorted([moved["township"], moved["village"]]) == want and moved["township_name"] == "东乡"
     blob = (out / "annual-2025.gpkg").read_bytes()
     for secret in (SECRET, "13800138000", "王小明", "worker1", "幸福路"):
         assert secret.encode() not in blob, secret
