@@ -99,6 +99,7 @@ class CaseFacts:
     suspensions: tuple[tuple[datetime, datetime | None], ...] = ()  # (suspended, resumed or None)
     officers: tuple[tuple[str, datetime], ...] = ()  # (username, first team step)
     outcome: tuple[str, datetime] | None = None  # the first-violation outcome recorded, and when
+    recorded: str | None = None  # the outcome the last handling recorded, whatever it was (no_penalty … penalty)
     matter: str = ""
     procedure: str = ""
     county: str | None = None

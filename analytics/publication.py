@@ -133,18 +133,22 @@ def breakdown(facts: Sequence[CaseFacts], matter_names: Mapping[str, tuple[str, 
     by_matter = Counter(f.matter for f in live)
     by_domain = Counter(matter_names.get(f.matter, ("", ""))[1] or "—" for f in live)
     by_procedure = Counter(f.procedure for f in live)
-    by_month = Counter(f.reported_at.strftime("%Y-%m") for f in live)
+    by_month = Counter(clock.wall(f.reported_at).strftime("%Y-%m") for f in live)
+    by_outcome = Counter(f.recorded or "" for f in live if f.status == "closed" or f.recorded)
     return {
         "matter": [(m, matter_names.get(m, (m, ""))[0], n) for m, n in sorted(by_matter.items())],
         "domain": [(d, d, n) for d, n in sorted(by_domain.items())],
         "procedure": [(p, label("procedure", p, lang) or p, n) for p, n in sorted(by_procedure.items())],
         "month": [(m, m, n) for m, n in sorted(by_month.items())],
+        "outcome": [(o or "none", (label("outcome", o, lang) or o) if o else gettext(N_("none recorded"), lang), n)
+                    for o, n in sorted(by_outcome.items())],
         "dispute": [],
     }
 
 
 BREAKDOWN_NAMES = {"matter": N_("Cases by matter"), "domain": N_("Cases by domain"),
                    "procedure": N_("Cases by procedure"), "month": N_("Cases by month"),
+                   "outcome": N_("Outcomes of the cases handled"),
                    "dispute": N_("Disputes and rulings")}
 DISPUTE_KINDS = {"dispute": N_("two teams claim it"), "gap": N_("no rule covers it"), "filed": N_("filed by a team")}
 DISPUTE_STATES = {"open": N_("awaiting a ruling"), "ruled": N_("ruled"), "dismissed": N_("dismissed")}
@@ -266,8 +270,10 @@ def _rate_bars(rows: Sequence[tuple[str, float]]) -> Markup:
                   f'height="{len(rows) * h + 4}" role="img">{bars}</svg>')
 
 
-def annual_html(a: Annual, stamp: datetime, lang: str | None = None, county_name: str | None = None) -> str:
-    """The printable analysis report (one HTML file, styles inline, nothing fetched)."""
+def annual_html(a: Annual, stamp: datetime, lang: str | None = None, county_name: str | None = None,
+                charts: Sequence[tuple[str, str]] = ()) -> str:
+    """The printable analysis report (one HTML file, styles inline, nothing fetched); `charts` are (title, inline
+    SVG) pairs (analytics.annual_report) shown in place of the two simple bar charts."""
     def g(msgid: str) -> str:
         return gettext(msgid, lang)
 
@@ -279,18 +285,22 @@ def annual_html(a: Annual, stamp: datetime, lang: str | None = None, county_name
         g(N_("Figures as of")), _moment(a.as_of), g(N_("Generated at")), _moment(stamp)))
     parts.append(Markup("<h2>{}</h2>").format(g(N_("Analysis"))))
     parts += [Markup("<p>{}</p>").format(s) for s in analysis(a, lang)]
-    parts.append(Markup("<h2>{}</h2>").format(g(BREAKDOWN_NAMES["month"])))
-    months = dict((code, n) for code, _, n in a.breakdown["month"])
-    parts.append(_bars([(m, m, months.get(m, 0)) for m in (f"{a.year}-{i:02d}" for i in range(1, 13))]))
+    for chart_title, drawn in charts:
+        parts.append(Markup("<h2>{}</h2>").format(chart_title))
+        parts.append(Markup("<figure>{}</figure>").format(Markup(drawn)))
+    if not charts:
+        parts.append(Markup("<h2>{}</h2>").format(g(BREAKDOWN_NAMES["month"])))
+        months = dict((code, n) for code, _, n in a.breakdown["month"])
+        parts.append(_bars([(m, m, months.get(m, 0)) for m in (f"{a.year}-{i:02d}" for i in range(1, 13))]))
     rated = [(r["name"] or r["code"], r["on_time_rate"]) for r in a.levels.get("township", [])
              if r["on_time_rate"] is not None]
-    if rated:
+    if rated and not charts:
         parts.append(Markup("<h2>{}</h2>").format(g(N_("On-time closure rate by township"))))
         parts.append(_rate_bars(rated))
     for level in PUBLISHED_LEVELS:
         parts.append(Markup("<h2>{}</h2>").format(g(indicators.LEVEL_NAMES[level])))
         parts.append(_table(indicators.headers(lang), indicator_rows(a.levels.get(level, [])), INDICATOR_PERCENT))
-    for key in ("matter", "domain", "procedure", "dispute"):
+    for key in ("matter", "domain", "procedure", "outcome", "dispute"):
         parts.append(Markup("<h2>{}</h2>").format(g(BREAKDOWN_NAMES[key])))
         parts.append(_table([g(N_("Code")), g(N_("Name")), g(N_("Cases"))], a.breakdown.get(key, [])))
     parts.append(Markup("<h2>{}</h2>").format(g(N_("Delegation review"))))

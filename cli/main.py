@@ -16,7 +16,7 @@ from cli.catalogue import catalogue_app
 from cli.common import DbUrl, VersionOpt, console, err, note, repository, run, say, serve, settings_for, use_language
 from cli.demo import demo_cmd
 from cli.hotspots import sites_cmd
-from cli.publish import publish_annual_cmd
+from cli.publish import annual_cmd, publish_annual_cmd
 from cli.route import reattribute_cmd, route_cmd, route_file_cmd
 from cli.users import user_app
 from etl.derive import derive_version, set_seats
@@ -421,6 +421,7 @@ def serve_cmd(
 
 app.command("demo")(demo_cmd)
 app.command("publish-annual")(publish_annual_cmd)
+app.command("annual")(annual_cmd)
 app.add_typer(user_app, name="user")
 app.add_typer(catalogue_app, name="catalogue")
 app.command("route")(route_cmd)

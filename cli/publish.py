@@ -1,4 +1,5 @@
-"""`gridgov publish-annual`: the previous year's enforcement data as a workbook and a printable report."""
+"""`gridgov annual YEAR OUTDIR` (alias `gridgov publish-annual --year Y --out DIR`): the year's enforcement data as
+a workbook, a GeoPackage of its cases and the analysis report as HTML and PDF with charts; no personal data."""
 
 from __future__ import annotations
 
@@ -7,30 +8,24 @@ from typing import Annotated
 
 import typer
 
-from analytics import publication
+from analytics import annual_report, publication
 from analytics.indicators import load_scoring
 from cases import clock
 from cli.common import DbUrl, console, run, settings_for
 from i18n import language
-from store import indicator_facts
+from store import annual_cases, indicator_facts
 from store.db import make_engine, session_factory, transaction, upgrade
 from store.users import User
 
 # The command line reads as an auditor of the whole deployment (or of one county with --county).
 CLI_READER = User(id=0, username="cli", display_name="command line", role="auditor", team_code=None)
 
+County = Annotated[str | None, typer.Option(help="only this county's cases")]
+Lang = Annotated[str | None, typer.Option("--lang", help="zh-CN (default: the setting) or en")]
 
-def publish_annual_cmd(
-    year: Annotated[int | None, typer.Option("--year", help="the year published (cases reported in it; default: "
-                                                           "last year)")] = None,
-    out: Annotated[Path, typer.Option("--out", help="folder for annual-<year>.xlsx and annual-<year>.html")] = (
-        Path(".")),
-    county: Annotated[str | None, typer.Option(help="only this county's cases")] = None,
-    lang: Annotated[str | None, typer.Option("--lang", help="zh-CN (default: the setting) or en")] = None,
-    database_url: DbUrl = None,
-) -> None:
-    """Write annual-<year>.xlsx and annual-<year>.html (indicators, cases by matter, domain, procedure and month,
-    delegation review, analysis; no personal data). Same data, same bytes apart from the generated-at stamp."""
+
+def publish(year: int | None, out: Path, county: str | None, lang: str | None, database_url: str | None) -> None:
+    """Write annual-<year>.xlsx, .gpkg, .html and .pdf into `out` (made only once the figures are computed)."""
     settings = settings_for(database_url)
     clock.configure(settings.timezone)
     year = year if year is not None else clock.today().year - 1
@@ -44,14 +39,49 @@ def publish_annual_cmd(
                 chosen = lang or settings.language
                 annual = indicator_facts.annual(session, CLI_READER, year, county, settings.work_calendar(),
                                                 load_scoring(settings.indicators_config), now, chosen)
-                out.mkdir(parents=True, exist_ok=True)
-                xlsx, html = out / f"annual-{year}.xlsx", out / f"annual-{year}.html"
-                xlsx.write_bytes(publication.annual_workbook(annual, now, chosen))
-                html.write_text(publication.annual_html(annual, now, chosen), encoding="utf-8")
+                cases = annual_cases.year_cases(session, CLI_READER, year, county)
+                towns = annual_cases.year_end_townships(session, year)
+                located = cases[cases.geometry.notna()]
+                made = annual_report.charts(annual, towns, list(located.geometry.x), list(located.geometry.y),
+                                            chosen)
+                workbook = publication.annual_workbook(annual, now, chosen)
+                html = publication.annual_html(annual, now, chosen,
+                                               charts=[(c.title, annual_report.svg(c.drawing)) for c in made])
+                pdf = annual_report.report_pdf(annual, made, now, chosen)
+            out.mkdir(parents=True, exist_ok=True)
+            stem = out / f"annual-{year}"
+            stem.with_suffix(".xlsx").write_bytes(workbook)
+            stem.with_suffix(".html").write_text(html, encoding="utf-8")
+            stem.with_suffix(".pdf").write_bytes(pdf)
+            gpkg = stem.with_suffix(".gpkg")
+            gpkg.unlink(missing_ok=True)
+            annual_cases.write_gpkg(cases, gpkg)
         finally:
             engine.dispose()
         county_row = annual.levels["county"][0] if annual.levels["county"] else {"reported": 0}
-        console.print(f"published year={year} cases={county_row['reported']} workbook={xlsx} report={html}",
-                      highlight=False)
+        console.print(f"published year={year} cases={county_row['reported']} workbook={stem}.xlsx "
+                      f"report={stem}.html pdf={stem}.pdf cases_gpkg={gpkg}", highlight=False)
 
     run(body)
+
+
+def annual_cmd(
+    year: Annotated[int, typer.Argument(help="the year published (cases reported in it)")],
+    outdir: Annotated[Path, typer.Argument(help="folder for annual-<year>.xlsx, .gpkg, .html and .pdf")],
+    county: County = None, lang: Lang = None, database_url: DbUrl = None,
+) -> None:
+    """Publish a year: workbook (indicators per county, township, village and team; cases by matter, domain,
+    procedure, month and outcome; disputes; delegation review), GeoPackage of its cases, analysis report as HTML
+    and PDF with charts. No personal data; the same data give the same workbook contents."""
+    publish(year, outdir, county, lang, database_url)
+
+
+def publish_annual_cmd(
+    year: Annotated[int | None, typer.Option("--year", help="the year published (cases reported in it; default: "
+                                                           "last year)")] = None,
+    out: Annotated[Path, typer.Option("--out", help="folder for annual-<year>.xlsx, .gpkg, .html and .pdf")] = (
+        Path(".")),
+    county: County = None, lang: Lang = None, database_url: DbUrl = None,
+) -> None:
+    """The same as `gridgov annual YEAR OUTDIR` (kept for scripts written against it)."""
+    publish(year, out, county, lang, database_url)

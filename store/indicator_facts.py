@@ -80,6 +80,7 @@ def case_facts(session: Session, user: User, since: datetime, until: datetime,
         officers: dict[str, datetime] = {}
         escalated: datetime | None = None
         outcome: tuple[str, datetime] | None = None
+        recorded_any: str | None = None
         for action, at, actor, detail in evs:
             if action == "suspend":
                 suspensions.append((at, None))
@@ -96,13 +97,15 @@ def case_facts(session: Session, user: User, since: datetime, until: datetime,
             if action == "handle" and isinstance(detail.get("outcome"), dict):
                 recorded = first_violation_outcome(detail["outcome"])  # the officer's 处置 (store/first_violation.py)
                 outcome = (recorded, at) if recorded else None  # handled again after a failed check: the last counts
+                kind = detail["outcome"].get("outcome")
+                recorded_any = str(kind) if kind else None
         out.append(CaseFacts(
             id=r.id, status=r.status, team=r.team_code, township=r.township_code, village=r.village_code,
             grid=_grid(r.routing), reporter=r.reporter, reported_at=r.reported_at,
             registered_at=clock.parse(registered)[0] if registered else None, deadline=deadline,
             closed_at=r.closed_at, on_time=r.on_time, escalated_at=escalated, checks=tuple(checks),
             suspensions=tuple(suspensions), officers=tuple(officers.items()), outcome=outcome,
-            matter=r.matter_code, procedure=r.procedure, county=r.county_code))
+            recorded=recorded_any, matter=r.matter_code, procedure=r.procedure, county=r.county_code))
     return out
 
 

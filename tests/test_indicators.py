@@ -346,7 +346,7 @@ def check_annual_publication_is_reproducible_and_holds_no_personal_data(scripted
     assert [row for row in one["说明"] if row[0] not in stamps] == [row for row in two["说明"] if row[0] not in stamps]
     assert {k: v for k, v in one.items() if k != "说明"} == {k: v for k, v in two.items() if k != "说明"}
     assert list(one) == ["说明", "分析", "县", "乡镇", "村（社区）", "队伍", "按事项统计案件", "按领域统计案件",
-                         "按程序统计案件", "按月统计案件", "争议与裁决", "赋权评估"]
+                         "按程序统计案件", "按月统计案件", "案件处置结果", "争议与裁决", "赋权评估"]
     assert one["争议与裁决"][1:] == [["dispute/open", "多支队伍主张管辖 · 待裁决", 1]]  # case H, held in triage
     in_year = len(cases) + 1  # the October case is in the year too
     head, county = one["县"][0], dict(zip(one["县"][0], one["县"][1], strict=True))
