@@ -24,6 +24,7 @@ from config import Settings
 from gis.errors import Forbidden, InvalidInput
 from i18n import T, current_language, gettext, set_language
 from store import indicator_facts as facts
+from store.annual_publication import annual_files
 from store.repo import Repository
 from store.users import User
 from web.indicators import render_indicators_page
@@ -31,6 +32,7 @@ from web.indicators import render_indicators_page
 router = APIRouter(route_class=GridGovRoute, tags=["indicators"])
 Repo = Annotated[Repository, Depends(get_repo, scope="function")]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+GPKG = "application/geopackage+sqlite3"
 SIGNED: dict[int | str, dict[str, Any]] = {
     401: {"model": Error, "description": "no valid token"},
     403: {"model": Error, "description": "a role that does not see indicators (grid workers)"},
@@ -153,13 +155,16 @@ def get_delegation_review(
 
 
 @router.get("/publication/annual", response_model=None, openapi_extra=SECURITY,
-            summary="The annual publication of a year: XLSX workbook, printable HTML report or JSON",
-            responses={**SIGNED, 200: {"content": {"application/json": {}, "text/html": {}, XLSX: {}}}})
+            summary="The annual publication of a year: XLSX workbook, report as HTML or PDF, GeoPackage or JSON",
+            responses={**SIGNED, 200: {"content": {"application/json": {}, "text/html": {}, XLSX: {},
+                                                   "application/pdf": {}, GPKG: {}}}})
 def get_annual(
     request: Request, repo: Repo,
     year: Annotated[int, Query(ge=2000, le=2100, description="the year published (cases reported in it)")],
     county: Annotated[str | None, Query(description="only this county's cases")] = None,
-    format: Annotated[Literal["xlsx", "html", "json"], Query(description="xlsx (default), html or json")] = "xlsx",
+    format: Annotated[Literal["xlsx", "html", "pdf", "gpkg", "json"],
+                      Query(description="xlsx (default), html or pdf (the report with its charts), gpkg (the year's "
+                                        "cases as points) or json")] = "xlsx",
 ) -> Response:
     """Indicators per county, township, village and team, cases by matter, domain, procedure and month, the
     delegation review and a short analysis; no personal data. Same data, same bytes (the generated-at stamp aside)."""
@@ -168,11 +173,17 @@ def get_annual(
         raise Forbidden(T("the annual publication is for dispatchers, auditors and planners"))
     now = clock.now()
     lang = current_language()
-    annual = facts.annual(repo.session, user, year, county, request.app.state.calendar, scoring(request), now, lang)
     if format == "json":
+        annual = facts.annual(repo.session, user, year, county, request.app.state.calendar, scoring(request), now,
+                              lang)
         return JSONResponse({"year": annual.year, "county": annual.county, "as_of": clock.iso(annual.as_of),
                              "levels": annual.levels, "breakdown": annual.breakdown, "review": annual.review,
                              "analysis": publication.analysis(annual, lang)})
+    files = annual_files(repo.session, user, year, county, request.app.state.calendar, scoring(request), now, lang)
     if format == "html":
-        return HTMLResponse(publication.annual_html(annual, now, lang))
-    return download(publication.annual_workbook(annual, now, lang), XLSX, f"annual-{year}.xlsx")
+        return HTMLResponse(files.html)
+    if format == "pdf":
+        return download(files.pdf, "application/pdf", f"annual-{year}.pdf")
+    if format == "gpkg":
+        return download(files.gpkg, GPKG, f"annual-{year}.gpkg")
+    return download(files.workbook, XLSX, f"annual-{year}.xlsx")

@@ -8,12 +8,11 @@ from typing import Annotated
 
 import typer
 
-from analytics import annual_report, publication
 from analytics.indicators import load_scoring
 from cases import clock
 from cli.common import DbUrl, console, run, settings_for
 from i18n import language
-from store import annual_cases, indicator_facts
+from store.annual_publication import annual_files
 from store.db import make_engine, session_factory, transaction, upgrade
 from store.users import User
 
@@ -35,30 +34,19 @@ def publish(year: int | None, out: Path, county: str | None, lang: str | None, d
         try:
             upgrade(engine)
             with language(lang or settings.language), transaction(session_factory(engine)) as session:
-                now = clock.now()
                 chosen = lang or settings.language
-                annual = indicator_facts.annual(session, CLI_READER, year, county, settings.work_calendar(),
-                                                load_scoring(settings.indicators_config), now, chosen)
-                cases = annual_cases.year_cases(session, CLI_READER, year, county)
-                towns = annual_cases.year_end_townships(session, year)
-                located = cases[cases.geometry.notna()]
-                made = annual_report.charts(annual, towns, list(located.geometry.x), list(located.geometry.y),
-                                            chosen)
-                workbook = publication.annual_workbook(annual, now, chosen)
-                html = publication.annual_html(annual, now, chosen,
-                                               charts=[(c.title, annual_report.svg(c.drawing)) for c in made])
-                pdf = annual_report.report_pdf(annual, made, now, chosen)
+                files = annual_files(session, CLI_READER, year, county, settings.work_calendar(),
+                                     load_scoring(settings.indicators_config), clock.now(), chosen)
             out.mkdir(parents=True, exist_ok=True)
             stem = out / f"annual-{year}"
-            stem.with_suffix(".xlsx").write_bytes(workbook)
-            stem.with_suffix(".html").write_text(html, encoding="utf-8")
-            stem.with_suffix(".pdf").write_bytes(pdf)
+            stem.with_suffix(".xlsx").write_bytes(files.workbook)
+            stem.with_suffix(".html").write_text(files.html, encoding="utf-8")
+            stem.with_suffix(".pdf").write_bytes(files.pdf)
             gpkg = stem.with_suffix(".gpkg")
-            gpkg.unlink(missing_ok=True)
-            annual_cases.write_gpkg(cases, gpkg)
+            gpkg.write_bytes(files.gpkg)
         finally:
             engine.dispose()
-        county_row = annual.levels["county"][0] if annual.levels["county"] else {"reported": 0}
+        county_row = files.annual.levels["county"][0] if files.annual.levels["county"] else {"reported": 0}
         console.print(f"published year={year} cases={county_row['reported']} workbook={stem}.xlsx "
                       f"report={stem}.html pdf={stem}.pdf cases_gpkg={gpkg}", highlight=False)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -33,6 +34,7 @@ def test_annual_writes_workbook_geopackage_and_a_report_with_charts(tmp_path: Pa
         routing_scenario.load(Repository(session))
         Users(session).add("worker1", "correct horse battery", "grid_worker", team_code="TT1",
                            display_name="王小明")
+        Users(session).add("audit", "correct horse battery", "auditor")
     engine.dispose()
     client = TestClient(create_app(get_settings(database_url=url, media_dir=tmp_path / "m")))
     tok = client.post("/auth/token", json={"username": "worker1", "password": "correct horse battery"}).json()
@@ -100,6 +102,22 @@ def test_annual_writes_workbook_geopackage_and_a_report_with_charts(tmp_path: Pa
         if sheet != "说明":
             assert list(first[sheet].values) == list(second[sheet].values), sheet
 
+    # The API gives auditors the same publication: the report as PDF and HTML with its charts, the GeoPackage.
+    tok = client.post("/auth/token", json={"username": "audit", "password": "correct horse battery"}).json()
+    audit = {"Authorization": f"Bearer {tok['access_token']}"}
+    got = {f: client.get("/publication/annual", params={"year": 2025, "format": f}, headers=audit)
+           for f in ("pdf", "gpkg", "html")}
+    assert all(r.status_code == 200 for r in got.values()), {f: r.text[:200] for f, r in got.items()}
+    assert got["pdf"].headers["content-type"] == "application/pdf"
+    served = pypdf.PdfReader(io.BytesIO(got["pdf"].content))
+    stamp = re.compile(r"\d{2}:\d{2}:\d{2}")  # the generated-at time aside, the same report, charts and all
+    assert stamp.sub("", "".join(p.extract_text() for p in served.pages)) == stamp.sub("", text)
+    (tmp_path / "api.gpkg").write_bytes(got["gpkg"].content)
+    api_frame = pyogrio.read_dataframe(tmp_path / "api.gpkg", layer="cases")
+    assert api_frame.drop(columns="geometry").equals(frame.drop(columns="geometry"))
+    assert got["html"].text.count("<svg") >= 4
+    assert client.get("/publication/annual", params={"year": 2025, "format": "pdf"}, headers=auth).status_code == 403
+
 
 def test_the_outcome_sheet_counts_every_recorded_outcome_including_no_penalty() -> None:
     """不予处罚 and the other outcomes the handling recorded, the closed cases with none as 'none recorded'."""
@@ -120,3 +138,4 @@ def test_the_outcome_sheet_counts_every_recorded_outcome_including_no_penalty() 
     got = {code: (words, n) for code, words, n in breakdown(facts, {}, "zh-CN")["outcome"]}
     assert got == {"no_penalty": ("不予处罚", 2), "penalty": (got["penalty"][0], 1), "none": ("未记录", 1)}
     assert got["penalty"][0] != "penalty"  # labelled, not the code
+
