@@ -15,6 +15,7 @@ from rich.console import Console
 from config import Settings, get_settings
 from gis.errors import GridGovError
 from store.db import make_engine, session_factory, transaction, upgrade
+from store.epochs import SharedEpochs
 from store.repo import Repository
 
 DbUrl = Annotated[str | None, typer.Option("--database-url", help="overrides GRIDGOV_DATABASE_URL")]
@@ -41,6 +42,7 @@ def repository(database_url: str | None) -> Iterator[Repository]:
     """A migrated database and one transaction around the command; errors become a message and exit 2."""
     settings = settings_for(database_url)
     engine = make_engine(settings.resolved_database_url())
+    _counters = SharedEpochs.in_dir(settings.data_dir)  # a change committed here reaches a running server's caches
     try:
         upgrade(engine)
         with transaction(session_factory(engine)) as session:
