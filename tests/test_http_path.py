@@ -6,6 +6,7 @@ one kept-alive connection to each, told apart through /proc)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -14,13 +15,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
+from api.fastjson import dumps
 from cases import clock
 from config import get_settings
 from store.db import session_factory, transaction
@@ -155,3 +159,30 @@ def test_two_server_workers_agree_after_a_sign_out_and_a_publish(loaded: Engine,
             assert routed["decisions"][0]["team"] == "TT1"
         for conn in (a, b):
             conn.close()
+
+
+def test_the_fast_encoder_writes_what_the_standard_one_wrote(api: Any) -> None:
+    """Real answers of POST /route (full and summary, edge and vertex points) and POST /reports, and awkward
+    values, mean the same through orjson as through Starlette's encoder; NaN becomes null (module docstring)."""
+    client, headers, _ = api
+    edge = [{"lat": 36.1, "lon": 115.1, "id": "corner"}, {"lat": 36.05, "lon": 115.2, "id": "edge"},
+            {"lat": 36.15, "lon": 115.05, "accuracy_m": 2500.5}, {"lat": 36.0300001, "lon": 115.1500003}]
+    contents = []
+    for detail in ("full", "summary"):
+        r = client.post("/route", json={"points": edge, "matter": "M-STREET", "detail": detail},
+                        headers=headers["boss"])
+        assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+        contents.append(r.json())
+    made = client.post("/reports", json={"idempotency_key": "fast-json-01", "matter": "M-NOISE",
+                                         "reported_at": "2026-11-02T09:30:00", **V3}, headers=headers["boss"])
+    assert made.status_code == 201 and made.json()["reported_at"].endswith("+08:00")  # the county's offset
+    contents.append(made.json())
+    awkward = {"floats": [1e-07, 1e16, 0.1 + 0.2, -0.0, 123456.789, 2.5e-308], "big": 2**62, "name": "北河村 ☂",
+               "nested": (1, [True, None, {"k": "v"}]), 7: "int key", "escape": "quote \" slash \\ tab \t"}
+    for content in [*contents, awkward]:
+        assert json.loads(dumps(content)) == json.loads(JSONResponse(content).body)
+    assert json.loads(dumps({"n": np.float64(2.5), "i": np.int64(3), "a": np.array([1.5, 2.0]), "b": np.bool_(True)})) \
+        == {"n": 2.5, "i": 3, "a": [1.5, 2.0], "b": True}
+    assert json.loads(dumps({"x": math.nan, "y": math.inf})) == {"x": None, "y": None}
+    with pytest.raises(ValueError):  # what the standard encoder did with them: refuse (a 500)
+        JSONResponse({"x": math.nan})
