@@ -184,7 +184,7 @@ def routers(request: Request) -> RouterCache:
 @router.post("/route", summary="Who is responsible for these points and this matter, and why",
              response_model=None, openapi_extra=ROUTE_BODY,
              responses={200: {"description": "decisions (Decision schema) or summary rows"}})
-def route(repo: Repo, request: Request, raw: Annotated[bytes, Depends(_raw_body)]) -> JSONResponse:
+def route(request: Request, raw: Annotated[bytes, Depends(_raw_body)]) -> JSONResponse:
     """Route one point or a batch; every decision carries its explanation (or summary columns).
 
     The body is parsed once and its points counted before any of them is validated, so an oversized batch
@@ -211,7 +211,7 @@ def route(repo: Repo, request: Request, raw: Annotated[bytes, Depends(_raw_body)
         raise PayloadTooLarge(f"full explanations are limited to {FULL_DETAIL_LIMIT} points; "
                               "send detail='summary' for larger batches", where="detail")
     day = body.day()
-    r = routers(request).router_at(repo, day)
+    r = routers(request).router_in_force(request.app.state.sessions, day)  # no session while memory answers
     raw_x = np.array([p.lon for p in points])
     raw_y = np.array([p.lat for p in points])
     lon, lat = to_wgs84(raw_x, raw_y, body.crs, where="coordinates")

@@ -17,9 +17,11 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
 
 from gis.model import Version
 from gis.routing import Router, RoutingData
+from store.db import transaction
 from store.epochs import SharedEpochs
 from store.repo import Repository
 from store.schema import MatterRow, TeamRow, VersionRow
@@ -87,14 +89,29 @@ class RouterCache:
                 built.append(v.id or 0)
         return built
 
+    def _remembered(self, day: date) -> Router | None:
+        if self.epochs is None:
+            return None
+        found = self._at.get(day)
+        if found is not None and found[0] == self.epochs.read("routing") and \
+                time.monotonic() - found[1] <= self.recheck_s:
+            return found[2]
+        return None
+
+    def router_in_force(self, sessions: sessionmaker[Session], day: date) -> Router:
+        """`router_at` for a caller without a session: one is opened only when memory cannot answer."""
+        found = self._remembered(day)
+        if found is not None:
+            return found
+        with transaction(sessions) as session:
+            return self.router_at(Repository(session), day)
+
     def router_at(self, repo: Repository, day: date) -> Router:
         """The router of the version in force on `day` (without a query while the shared counter holds)."""
-        if self.epochs is None:
-            return self.router(repo, repo.version_at(day))
+        found = self._remembered(day)
+        if found is not None or self.epochs is None:
+            return found or self.router(repo, repo.version_at(day))
         now = self.epochs.read("routing")
-        found = self._at.get(day)
-        if found is not None and found[0] == now and time.monotonic() - found[1] <= self.recheck_s:
-            return found[2]
         router = self.router(repo, repo.version_at(day))  # read after `now`: a change meanwhile bumps past it
         if len(self._at) > 400:  # a year of days asked at random: start again rather than grow
             self._at.clear()
