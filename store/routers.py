@@ -89,7 +89,8 @@ class RouterCache:
                 built.append(v.id or 0)
         return built
 
-    def _remembered(self, day: date) -> Router | None:
+    def remembered(self, day: date) -> Router | None:
+        """The router in force on `day` if memory holds it (no I/O), else None."""
         if self.epochs is None:
             return None
         found = self._at.get(day)
@@ -100,7 +101,7 @@ class RouterCache:
 
     def router_in_force(self, sessions: sessionmaker[Session], day: date) -> Router:
         """`router_at` for a caller without a session: one is opened only when memory cannot answer."""
-        found = self._remembered(day)
+        found = self.remembered(day)
         if found is not None:
             return found
         with transaction(sessions) as session:
@@ -108,7 +109,7 @@ class RouterCache:
 
     def router_at(self, repo: Repository, day: date) -> Router:
         """The router of the version in force on `day` (without a query while the shared counter holds)."""
-        found = self._remembered(day)
+        found = self.remembered(day)
         if found is not None or self.epochs is None:
             return found or self.router(repo, repo.version_at(day))
         now = self.epochs.read("routing")
