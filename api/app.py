@@ -46,11 +46,12 @@ from gis.model import Delegation, Matter, Rule, Team, Version
 from i18n import T
 from store.cases import escalate_overdue
 from store.db import make_engine, session_factory, transaction, upgrade
+from store.epochs import SharedEpochs
 from store.incidents import incidents_in_scope
 from store.photos import PhotoStore
 from store.repo import Repository
 from store.routers import RouterCache
-from store.users import User
+from store.users import TokenCache, User
 from web.pages import install_pages
 
 Repo = Annotated[Repository, Depends(get_repo, scope="function")]
@@ -87,7 +88,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
-    app.state.routers = RouterCache(settings.fallback_team)
+    # Token checks and the version in force, kept per worker while no process on this host changed them
+    # (store/epochs.py): no database round trip per request for either.
+    epochs = SharedEpochs.in_dir(settings.data_dir)
+    app.state.tokens = TokenCache(epochs, settings.recheck_seconds)
+    app.state.routers = RouterCache(settings.fallback_team, epochs=epochs, recheck_s=settings.recheck_seconds)
     app.state.calendar = settings.work_calendar()
     app.state.scoring = load_scoring(settings.indicators_config)  # a broken weights file stops start-up, named
     app.state.photos = PhotoStore(settings.resolved_media_dir(), int(settings.max_photo_mib * 2**20))

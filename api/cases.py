@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import CurrentUser, require
 from api.deps import GridGovRoute, get_repo
+from api.fastjson import FastJSONResponse
 from api.inputs import Id, Instant, JsonCount
 from api.openapi import REPLAYED
 from cases import clock
@@ -98,7 +99,7 @@ def post_report(body: ReportIn, user: Reporter, request: Request) -> JSONRespons
     view = {**case_view(result.case), "replayed": result.replayed, "routing": result.case.routing,
             **zone_assumed(["reported_at"] if body.reported_at is not None and body.reported_at.tzinfo is None
                            else [])}
-    return JSONResponse(view, status_code=200 if result.replayed else 201)
+    return FastJSONResponse(view, status_code=200 if result.replayed else 201)
 
 
 class ActionsIn(BaseModel):

@@ -7,7 +7,11 @@ could be waiting for a connection while every connection's owner waited for a th
 timeout broke the deadlock with 500s. `GridGovRoute` commits (or rolls back) the request's session at the end
 of the endpoint call, on the endpoint's own thread, which returns the connection to the pool before anything
 else has to wait for a thread. It also checks the bearer token of a protected endpoint before its body is read
-(a client without a token cannot make the server read and parse megabytes)."""
+(a client without a token cannot make the server read and parse megabytes).
+
+A token checked before is answered from the worker's `TokenCache` on the event loop, with no thread hop and no
+database round trip, while no process on this host changed an account or a token (store/epochs.py: a sign-out
+through one worker is seen by the next request on every other)."""
 
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ from gis.model import Version
 from i18n import T, set_language
 from store.db import transaction
 from store.repo import Repository
-from store.users import User, Users
+from store.users import TokenCache, User, Users
 
 
 def get_repo(request: Request) -> Iterator[Repository]:
@@ -41,18 +45,34 @@ def get_repo(request: Request) -> Iterator[Repository]:
         yield Repository(session)
 
 
-def authenticate_request(request: Request) -> User:
-    """The user behind `Authorization: Bearer <token>` (401 when missing, unknown, revoked or expired).
-
-    It reads the token in a short transaction of its own and releases the connection at once: a request must
-    never hold a connection while it waits for another (under load that starves the pool)."""
+def _bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized(T("sign in first: send Authorization: Bearer <token> (POST /auth/token gives one)"),
                            code="not_signed_in")
+    return token.strip()
+
+
+def authenticate_request(request: Request) -> User:
+    """The user behind `Authorization: Bearer <token>` (401 when missing, unknown, revoked or expired).
+
+    It reads the token in a short transaction of its own and releases the connection at once: a request must
+    never hold a connection while it waits for another (under load that starves the pool)."""
+    token = _bearer(request)
+    tokens: TokenCache = request.app.state.tokens
+    epoch = tokens.epoch()  # before the read: a change committed meanwhile leaves this entry stale, not trusted
     with transaction(request.app.state.sessions) as session:
-        return Users(session).authenticate(token.strip())
+        user, expires = Users(session).check(token)
+    tokens.put(token, epoch, user, expires)
+    return user
+
+
+async def authenticated(request: Request) -> User:
+    """The token's user from the worker's cache (no I/O), else checked on a thread."""
+    tokens: TokenCache = request.app.state.tokens
+    cached = tokens.get(_bearer(request))
+    return cached if cached is not None else await run_in_threadpool(authenticate_request, request)
 
 
 async def current_user(request: Request) -> User:
@@ -60,7 +80,7 @@ async def current_user(request: Request) -> User:
     purpose: the user's preferred language is set in the request's own context, so the endpoint, its
     errors and everything it renders speak it (unless the request asked with ?lang=)."""
     found = getattr(request.state, "user", None)
-    user: User = found if isinstance(found, User) else await run_in_threadpool(authenticate_request, request)
+    user: User = found if isinstance(found, User) else await authenticated(request)
     request.state.user = user
     if user.language and not getattr(request.state, "language_asked", False):
         set_language(user.language)
@@ -106,7 +126,7 @@ class GridGovRoute(APIRoute):
             return handler
 
         async def authenticated_first(request: Request) -> Response:
-            request.state.user = await run_in_threadpool(authenticate_request, request)
+            request.state.user = await authenticated(request)
             return await handler(request)
 
         return authenticated_first

@@ -11,9 +11,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError, model_validator
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import current_user
 from api.deps import GridGovRoute, get_repo
+from api.fastjson import FastJSONResponse
 from api.route_stream import RouteStream, answer_type, stream_type
 from cases import clock
 from etl.route_batch import BatchOptions
@@ -190,16 +192,34 @@ def routers(request: Request) -> RouterCache:
 @router.post("/route", summary="Who is responsible for these points and this matter, and why",
              response_model=None, openapi_extra=ROUTE_BODY,
              responses={200: {"description": "decisions (Decision schema) or summary rows"}})
-def route(repo: Repo, request: Request, raw: Annotated[bytes, Depends(_raw_body)]) -> Response:
+async def route(request: Request, raw: Annotated[bytes, Depends(_raw_body)]) -> Response:
     """Route one point or a batch; every decision carries its explanation (or summary columns).
 
     The body is parsed once and its points counted before any of them is validated, so an oversized batch
     is refused in the time it takes to parse it (the bytes themselves are capped by GRIDGOV_MAX_UPLOAD_MIB).
     A body of type application/x-ndjson or application/vnd.apache.arrow.stream is a streamed batch: rows in,
-    rows out with route-file's columns, chunk by chunk (`?matter=`, `?crs=`, `?at=`; api/route_stream.py)."""
+    rows out with route-file's columns, chunk by chunk (`?matter=`, `?crs=`, `?at=`; api/route_stream.py).
+    A small body on a router the worker holds is answered on the event loop (a few hundred µs of work,
+    cheaper than the thread hop); anything else, or a router that must be read first, runs on a thread."""
     kind = stream_type(request.headers.get("content-type"))
     if kind is not None:
-        return _route_stream(repo, request, kind)
+        return await run_in_threadpool(_route_stream, request, kind)
+    if len(raw) <= INLINE_BYTES:
+        try:
+            return _route(request, raw, inline=True)
+        except _NeedsThread:
+            pass
+    return await run_in_threadpool(_route, request, raw)
+
+
+INLINE_BYTES = 2048  # a handful of points
+
+
+class _NeedsThread(Exception):
+    """The router is not in memory: reading it is I/O, not for the event loop."""
+
+
+def _route(request: Request, raw: bytes, *, inline: bool = False) -> JSONResponse:
     try:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -225,7 +245,10 @@ def route(repo: Repo, request: Request, raw: Annotated[bytes, Depends(_raw_body)
                                 "detail='summary' for larger batches", limit=FULL_DETAIL_LIMIT),
                               where="detail")
     day = body.day()
-    r = routers(request).router_at(repo, day)
+    cache = routers(request)
+    r = cache.remembered(day) if inline else cache.router_in_force(request.app.state.sessions, day)
+    if r is None:
+        raise _NeedsThread
     raw_x = np.array([p.lon for p in points])
     raw_y = np.array([p.lat for p in points])
     lon, lat = to_wgs84(raw_x, raw_y, body.crs, where="coordinates")
@@ -243,7 +266,7 @@ def route(repo: Repo, request: Request, raw: Annotated[bytes, Depends(_raw_body)
     return _json({"version": version, "matter": body.matter, "day": day.isoformat(), "decisions": decisions})
 
 
-def _route_stream(repo: Repository, request: Request, kind: str) -> Response:
+def _route_stream(request: Request, kind: str) -> Response:
     """The streamed answer: options from the query, the router of the day, then rows as they come."""
     q = request.query_params
     try:
@@ -251,7 +274,7 @@ def _route_stream(repo: Repository, request: Request, kind: str) -> Response:
     except ValidationError as exc:
         raise RequestValidationError([{**e, "loc": ("query", *e["loc"])} for e in exc.errors()]) from None
     day = RouteRequest(matter="-", lat=0, lon=0, at=at.at).day()
-    r = routers(request).router_at(repo, day)
+    r = routers(request).router_in_force(request.app.state.sessions, day)
     if at.matter is not None:
         r.matter_index(at.matter)  # an unknown matter is refused before any row is read
     opts = BatchOptions(day=day, matter=at.matter, crs=at.crs)
@@ -267,8 +290,8 @@ class StreamQuery(BaseModel):
 
 
 def _json(content: dict[str, Any]) -> JSONResponse:
-    """Already JSON-ready content, sent without FastAPI's generic encoder (most of a request's cost)."""
-    return JSONResponse(content)
+    """Already JSON-ready content, sent without FastAPI's generic encoder, written by orjson (api/fastjson.py)."""
+    return FastJSONResponse(content)
 
 
 @router.get("/jurisdictions/at", summary="Every unit containing a point, with its version, as of a date")

@@ -780,7 +780,8 @@ class LoadResult:
 
 
 async def closed_loop(url: str, method: str, bodies: Callable[[int], dict[str, Any] | None], *, workers: int,
-                      count: int | None = None, seconds: float | None = None, timeout: float = 10.0) -> LoadResult:
+                      count: int | None = None, seconds: float | None = None, timeout: float = 10.0,
+                      headers: dict[str, str] | None = None) -> LoadResult:
     """`workers` clients each sending the next request when the last one answered; bounded by count or time."""
     import httpx
 
@@ -789,7 +790,7 @@ async def closed_loop(url: str, method: str, bodies: Callable[[int], dict[str, A
     answers: dict[int, str] = {}
     limit = count if count is not None else 10**6
     next_i = 0
-    async with httpx.AsyncClient(timeout=timeout, trust_env=False,
+    async with httpx.AsyncClient(timeout=timeout, trust_env=False, headers=headers,
                                  limits=httpx.Limits(max_connections=workers)) as client:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
@@ -818,8 +819,113 @@ async def closed_loop(url: str, method: str, bodies: Callable[[int], dict[str, A
     return LoadResult(next_i, lat, errors, wall, answers)
 
 
+async def raw_closed_loop(host: str, port: int, method: str, path: str,
+                          bodies: Callable[[int], dict[str, Any] | None], *, workers: int, seconds: float,
+                          headers: dict[str, str] | None = None) -> LoadResult:
+    """`closed_loop` over bare asyncio streams (HTTP/1.1 keep-alive, one connection per client): a capacity probe
+    whose client costs a fraction of httpx's, so the server, not the load generator, is what saturates."""
+    import json
+
+    lat: list[float] = []
+    errors: Counter[str] = Counter()
+    answers: dict[int, str] = {}
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    next_i = 0
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    stop_at = t0 + seconds
+
+    async def client() -> None:
+        nonlocal next_i
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while loop.time() < stop_at:
+                i = next_i
+                next_i += 1
+                body = bodies(i)
+                payload = json.dumps(body).encode() if body is not None else b""
+                head = (f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}"
+                        + (f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n" if body else "")
+                        + "\r\n").encode()
+                start = loop.time()
+                writer.write(head + payload)
+                status_line = await reader.readline()
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                data = await reader.readexactly(length)
+                status = int(status_line.split()[1])
+                if status >= 400:
+                    errors[f"HTTP {status}"] += 1
+                    continue
+                lat.append((loop.time() - start) * 1e3)
+                if method == "POST":
+                    answers[i] = json.loads(data)["decisions"][0]["team"]
+        except Exception as exc:  # noqa: BLE001 - every failure is counted, whatever it is
+            errors[type(exc).__name__] += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(client() for _ in range(workers)))
+    return LoadResult(next_i, lat, errors, loop.time() - t0, answers)
+
+
+async def raw_open_loop(host: str, port: int, path: str, bodies: Callable[[int], dict[str, Any]], rate: float,
+                        seconds: float, headers: dict[str, str], connections: int = 32) -> LoadResult:
+    """`open_loop` for POST over bare asyncio streams: `connections` kept-alive connections; each request is due
+    at i / rate and waits for a free connection if none is, its latency counted from when it was due."""
+    import json
+
+    lat: list[float] = []
+    errors: Counter[str] = Counter()
+    answers: dict[int, str] = {}
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    loop = asyncio.get_running_loop()
+    free: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    for _ in range(connections):
+        free.put_nowait(await asyncio.open_connection(host, port))
+
+    async def one(i: int, due: float) -> None:
+        reader, writer = await free.get()
+        try:
+            payload = json.dumps(bodies(i)).encode()
+            writer.write((f"POST {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Type: application/json\r\n"
+                          f"Content-Length: {len(payload)}\r\n\r\n").encode() + payload)
+            status = int((await reader.readline()).split()[1])
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            data = await reader.readexactly(length)
+            if status >= 400:
+                errors[f"HTTP {status}"] += 1
+            else:
+                lat.append((loop.time() - due) * 1e3)
+                answers[i] = json.loads(data)["decisions"][0]["team"]
+            free.put_nowait((reader, writer))
+        except Exception as exc:  # noqa: BLE001 - every failure is counted, whatever it is
+            errors[type(exc).__name__] += 1
+            free.put_nowait(await asyncio.open_connection(host, port))
+
+    total = int(rate * seconds)
+    t0 = loop.time() + 0.05
+    tasks = []
+    for i in range(total):
+        due = t0 + i / rate
+        if due > loop.time():
+            await asyncio.sleep(due - loop.time())
+        tasks.append(asyncio.create_task(one(i, due)))
+    await asyncio.gather(*tasks)
+    wall = loop.time() - t0
+    while not free.empty():
+        free.get_nowait()[1].close()
+    return LoadResult(total, lat, errors, wall, answers)
+
+
 async def open_loop(url: str, method: str, bodies: Callable[[int], dict[str, Any] | None], rate: float,
-                    seconds: float, timeout: float = 10.0, max_inflight: int = 512) -> LoadResult:
+                    seconds: float, timeout: float = 10.0, max_inflight: int = 512,
+                    headers: dict[str, str] | None = None) -> LoadResult:
     """Requests on a fixed schedule (i / rate), whatever the responses do; latency counts from the scheduled
     send time, so server queueing is not hidden (no coordinated omission). Bounded: rate×seconds requests,
     each with a timeout, and the whole run is cut off `timeout` seconds after the last send."""
@@ -831,7 +937,7 @@ async def open_loop(url: str, method: str, bodies: Callable[[int], dict[str, Any
     answers: dict[int, str] = {}
     inflight = 0
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False) as client:
+    async with httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False, headers=headers) as client:
         loop = asyncio.get_running_loop()
 
         async def one(i: int, at: float) -> None:
@@ -872,12 +978,14 @@ async def open_loop(url: str, method: str, bodies: Callable[[int], dict[str, Any
 
 
 def bench_http(report: Report, router: Any, demo: Any, lon: Floats, lat: Floats, matter: str, rate: float,
-               seconds: float) -> None:
+               seconds: float, workers: int = 1) -> float:
+    """The HTTP figures; returns POST /route's capacity as a share of GET /health's (the framework floor)."""
     import httpx
 
     from etl.demo import load_demo
     from store.db import make_engine, session_factory, transaction, upgrade
     from store.repo import Repository
+    from store.users import Users
 
     tmp = Path(tempfile.mkdtemp(prefix="gridgov-bench-http-"))
     proc: subprocess.Popen[bytes] | None = None
@@ -889,19 +997,22 @@ def bench_http(report: Report, router: Any, demo: Any, lon: Floats, lat: Floats,
             upgrade(engine)
             with transaction(session_factory(engine)) as session:
                 load_demo(Repository(session), demo, effective_from=date(2025, 1, 1))
+                Users(session).add("bench", "bench-password", "dispatcher")
+                token = Users(session).device_token("bench", "routing bench")
             engine.dispose()
+        auth = {"Authorization": f"Bearer {token}"}  # POST /route is for signed-in users: the token check counts
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "GRIDGOV_DATABASE_URL": db_url, "GRIDGOV_DATA_DIR": str(tmp)}
+        env = {**os.environ, "GRIDGOV_DATABASE_URL": db_url, "GRIDGOV_DATA_DIR": str(tmp), "GRIDGOV_TICK_SECONDS": "0"}
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-                                     "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-                                     "--no-access-log"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        with httpx.Client(base_url=base, timeout=10, trust_env=False) as client:
-            deadline = time.monotonic() + 60
+            proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1", "--port",
+                                     str(port), "--workers", str(workers)],
+                                    cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        with httpx.Client(base_url=base, timeout=10, trust_env=False, headers=auth) as client:
+            deadline = time.monotonic() + 60 * workers
             while True:
                 try:
-                    if client.get("/favicon.ico").status_code < 500:
+                    if client.get("/health").status_code < 500:
                         break
                 except httpx.TransportError:
                     pass
@@ -911,7 +1022,7 @@ def bench_http(report: Report, router: Any, demo: Any, lon: Floats, lat: Floats,
             paths = client.get("/openapi.json").json().get("paths", {})
             if "post" not in paths.get("/route", {}):
                 report.add("http", "POST /route", "skipped", note="the endpoint does not exist yet")
-                return
+                return math.nan
             pts = list(zip(lon.tolist(), lat.tolist(), strict=False))
 
             def body(i: int) -> dict[str, Any]:
@@ -922,24 +1033,39 @@ def bench_http(report: Report, router: Any, demo: Any, lon: Floats, lat: Floats,
                 resp = client.post("/route", json=body(0))
             if resp.status_code != 200:
                 report.add("http", "POST /route", f"HTTP {resp.status_code}", note=resp.text[:200])
-                return
-            for i in range(50):  # warm the connection pool's server side and the interpreter
+                return math.nan
+            for i in range(50 * workers):  # warm every worker's router, token check and interpreter
                 client.post("/route", json=body(i))
-        route_url, floor_url = f"{base}/route", f"{base}/favicon.ico"
-        seq_route = asyncio.run(closed_loop(route_url, "POST", body, workers=1, count=200))
+        route_url, floor_url = f"{base}/route", f"{base}/health"
+        seq_route = asyncio.run(closed_loop(route_url, "POST", body, workers=1, count=200, headers=auth))
         seq_floor = asyncio.run(closed_loop(floor_url, "GET", lambda i: None, workers=1, count=200))
-        capacity = asyncio.run(closed_loop(route_url, "POST", body, workers=16, seconds=3.0))
-        cap_rate = len(capacity.latencies_ms) / capacity.wall_s
-        route = asyncio.run(open_loop(route_url, "POST", body, rate, seconds))
+        # Capacity of both, alternated twice (the machine's other load drifts), best of each: the share is
+        # POST /route's capacity over the framework floor's (GET /health: no thread, no database) in this run.
+        caps: dict[str, list[LoadResult]] = {"route": [], "floor": []}
+        for _ in range(2):
+            caps["floor"].append(asyncio.run(raw_closed_loop("127.0.0.1", port, "GET", "/health", lambda i: None,
+                                                             workers=16, seconds=3.0)))
+            caps["route"].append(asyncio.run(raw_closed_loop("127.0.0.1", port, "POST", "/route", body, workers=16,
+                                                             seconds=3.0, headers=auth)))
+        best = {k: max(v, key=lambda r: len(r.latencies_ms) / r.wall_s) for k, v in caps.items()}
+        cap_rate = len(best["route"].latencies_ms) / best["route"].wall_s
+        floor_rate = len(best["floor"].latencies_ms) / best["floor"].wall_s
+        share = cap_rate / floor_rate if floor_rate > 0 else math.nan
+        # The same share with the httpx client (how the issue's 0.35–0.4 was taken): its own cost per request
+        # saturates the client first on two shared cores, which flatters the ratio; both are reported.
+        httpx_caps = [asyncio.run(closed_loop(floor_url, "GET", lambda i: None, workers=16, seconds=3.0)),
+                      asyncio.run(closed_loop(route_url, "POST", body, workers=16, seconds=3.0, headers=auth))]
+        httpx_rates = [len(r.latencies_ms) / r.wall_s for r in httpx_caps]
+        route = asyncio.run(open_loop(route_url, "POST", body, rate, seconds, headers=auth))
+        easy = max(1.0, round(0.6 * cap_rate))
+        at60 = asyncio.run(raw_open_loop("127.0.0.1", port, "/route", body, easy, seconds, auth))
         runs = [("POST /route, sequential (1 in flight)", seq_route, True),
-                ("GET /favicon.ico, sequential (framework floor)", seq_floor, False),
-                ("POST /route, closed loop, 16 in flight, 3 s", capacity, True),
-                (f"POST /route open loop @ {rate:g} req/s, {seconds:g} s", route, True)]
-        if cap_rate < 0.9 * rate:
-            easy = max(1.0, round(0.6 * cap_rate))
-            runs.append((f"POST /route open loop @ {easy:g} req/s (60% of capacity)",
-                         asyncio.run(open_loop(route_url, "POST", body, easy, seconds)), True))
-        runs.append((f"GET /favicon.ico open loop @ {rate:g} req/s", asyncio.run(
+                ("GET /health, sequential (framework floor)", seq_floor, False),
+                ("GET /health, closed loop, 16 in flight, 3 s, bare client (best of 2)", best["floor"], False),
+                ("POST /route, closed loop, 16 in flight, 3 s, bare client (best of 2)", best["route"], True),
+                (f"POST /route open loop @ {rate:g} req/s, {seconds:g} s", route, True),
+                (f"POST /route open loop @ {easy:g} req/s (60% of capacity), {seconds:g} s, bare client", at60, True)]
+        runs.append((f"GET /health open loop @ {rate:g} req/s", asyncio.run(
             open_loop(floor_url, "GET", lambda i: None, rate, max(2.0, seconds / 2))), False))
         disagree = checked = 0
         for name, res, is_route in runs:
@@ -957,15 +1083,23 @@ def bench_http(report: Report, router: Any, demo: Any, lon: Floats, lat: Floats,
                             f"over {res.wall_s:.1f} s" + (f"; {wrong} answers ≠ in-process router" if is_route else ""))
         report.add("http", "cold first POST /route (builds the router from SQLite)", fmt_s(t_cold[0]),
                    note=f"demo loaded into a temporary SQLite in {fmt_s(t_load[0])}")
+        p99_60 = float(np.percentile(at60.latencies_ms, 99)) if at60.latencies_ms else math.nan
+        report.add("http", "POST /route capacity / GET /health capacity (bar ≥ 0.6)", f"{share:.2f}",
+                   note=f"{cap_rate:.0f} / {floor_rate:.0f} req/s, {workers} worker(s) each, bare client; p99 at "
+                        f"60% of POST /route's capacity: {p99_60:.2f} ms")
+        report.add("http", "same share, httpx client (client-bound)",
+                   f"{httpx_rates[1] / httpx_rates[0]:.2f}" if httpx_rates[0] > 0 else "nan",
+                   note=f"{httpx_rates[1]:.0f} / {httpx_rates[0]:.0f} req/s; the load generator saturates first")
         if cap_rate < 0.9 * rate:
             report.note(f"HTTP: the server saturates at ~{cap_rate:.0f} req/s for single-point POST /route "
                         f"(detail=full), below the {rate:g} req/s asked: at that rate the open-loop queue grows for "
                         "the whole run, so its latencies measure the backlog, not the service time.")
-        report.note(f"HTTP: uvicorn (1 worker; httptools and uvloop when installed) on 127.0.0.1:{port} "
-                    "over a temporary SQLite; "
+        report.note(f"HTTP: `gridgov serve --workers {workers}` (uvicorn, httptools, uvloop) on 127.0.0.1:{port} "
+                    "over a temporary SQLite, a dispatcher's device token on every POST /route; "
                     "httpx asyncio client in this process; open-loop latency counts from the scheduled send time "
                     f"(no coordinated omission); {checked} HTTP answers checked against router.owner(): "
                     f"{disagree} differ.")
+        return share
     finally:
         if proc is not None and proc.poll() is None:
             proc.terminate()
@@ -999,6 +1133,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--http-rate", type=float, default=200.0, help="POST /route requests per second")
     ap.add_argument("--http-seconds", type=float, default=10.0, help="duration of the HTTP load")
     ap.add_argument("--no-http", action="store_true", help="skip the HTTP part")
+    ap.add_argument("--http-workers", type=int, default=1, choices=range(1, 9), metavar="N",
+                    help="server workers for the HTTP part (POST /route and the GET /health floor alike)")
     args = ap.parse_args(argv)
     if args.points < 1000:
         ap.error("--points must be at least 1000")
@@ -1077,7 +1213,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         report.progress(f"HTTP load: {args.http_rate:g} req/s for {args.http_seconds:g} s")
         try:
-            bench_http(report, router, demo, lon[:20_000], lat[:20_000], matter, args.http_rate, args.http_seconds)
+            bench_http(report, router, demo, lon[:20_000], lat[:20_000], matter, args.http_rate, args.http_seconds,
+                       args.http_workers)
         except Exception as exc:  # noqa: BLE001 - report and go on to the summary
             report.note(f"HTTP part failed: {type(exc).__name__}: {str(exc)[:300]}")
 

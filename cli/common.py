@@ -90,10 +90,12 @@ def settings_for(database_url: str | None) -> Settings:
 def repository(database_url: str | None) -> Iterator[Repository]:
     """A migrated database and one transaction around the command; errors become a message and exit 2."""
     from store.db import make_engine, session_factory, transaction, upgrade
+    from store.epochs import SharedEpochs
     from store.repo import Repository
 
     settings = settings_for(database_url)
     engine = make_engine(settings.resolved_database_url())
+    _counters = SharedEpochs.in_dir(settings.data_dir)  # a change committed here reaches a running server's caches
     try:
         upgrade(engine)
         with transaction(session_factory(engine)) as session:

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
         default=30.0, gt=0, le=3600, description="longest silence while a client sends a request body")
     keep_alive_seconds: int = Field(default=5, ge=1, le=3600, description="an idle kept-alive connection closes")
     token_ttl_hours: float = Field(default=12.0, description="how long a sign-in token lasts")
+    recheck_seconds: float = Field(
+        default=2.0, ge=0, le=300,
+        description="how long a worker trusts a token check or the version in force without asking the database "
+                    "when no process on this host recorded a change (store/epochs.py); 0 asks on every request")
     signin_window_minutes: float = Field(
         default=15.0, gt=0, description="failed sign-ins are counted over this window (per account, per address)")
     signin_account_failures: int = Field(

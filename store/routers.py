@@ -3,18 +3,26 @@
 A router is built off to the side and only then put in the cache (one dict assignment), so no request
 ever sees a half-built index. Published versions never change; a draft's router is keyed by its revision,
 and the catalogue (teams, matters) by a fingerprint, so an edit means a fresh build.
+
+`router_at` (what `POST /route` and `POST /reports` ask) remembers the router of the version in force per day and
+reuses it without a query while no process on this host changed what routing reads (`SharedEpochs` "routing",
+store/epochs.py), for at most `recheck_s`: a publish through one worker is seen by the next request on every other.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
 
 from gis.model import Version
 from gis.routing import Router, RoutingData
+from store.db import transaction
+from store.epochs import SharedEpochs
 from store.repo import Repository
 from store.schema import MatterRow, TeamRow, VersionRow
 
@@ -24,9 +32,13 @@ CacheKey = tuple[int, int, tuple[int, int, int, int]]
 class RouterCache:
     """Routers by version; each built once, under a per-version lock, while other versions keep serving."""
 
-    def __init__(self, fallback_team: str | None = None, cell_m: float = 12.0) -> None:
+    def __init__(self, fallback_team: str | None = None, cell_m: float = 12.0, *, epochs: SharedEpochs | None = None,
+                 recheck_s: float = 0.0) -> None:
         self.fallback_team = fallback_team
         self.cell_m = cell_m
+        self.epochs = epochs if recheck_s > 0 else None
+        self.recheck_s = recheck_s
+        self._at: dict[date, tuple[bytes, float, Router]] = {}  # day → (counter, when checked, router)
         self._routers: dict[int, tuple[CacheKey, Router]] = {}
         self._locks: dict[int, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -66,6 +78,7 @@ class RouterCache:
     def forget(self, version_id: int) -> None:
         """Drop a version's router (a deleted draft: SQLite may give its id to the next one)."""
         self._routers.pop(version_id, None)
+        self._at.clear()
 
     def warm(self, repo: Repository, today: date) -> list[int]:
         """Build the routers of the version in force today and of every later published one."""
@@ -76,9 +89,35 @@ class RouterCache:
                 built.append(v.id or 0)
         return built
 
+    def remembered(self, day: date) -> Router | None:
+        """The router in force on `day` if memory holds it (no I/O), else None."""
+        if self.epochs is None:
+            return None
+        found = self._at.get(day)
+        if found is not None and found[0] == self.epochs.read("routing") and \
+                time.monotonic() - found[1] <= self.recheck_s:
+            return found[2]
+        return None
+
+    def router_in_force(self, sessions: sessionmaker[Session], day: date) -> Router:
+        """`router_at` for a caller without a session: one is opened only when memory cannot answer."""
+        found = self.remembered(day)
+        if found is not None:
+            return found
+        with transaction(sessions) as session:
+            return self.router_at(Repository(session), day)
+
     def router_at(self, repo: Repository, day: date) -> Router:
-        """The router of the version in force on `day`."""
-        return self.router(repo, repo.version_at(day))
+        """The router of the version in force on `day` (without a query while the shared counter holds)."""
+        found = self.remembered(day)
+        if found is not None or self.epochs is None:
+            return found or self.router(repo, repo.version_at(day))
+        now = self.epochs.read("routing")
+        router = self.router(repo, repo.version_at(day))  # read after `now`: a change meanwhile bumps past it
+        if len(self._at) > 400:  # a year of days asked at random: start again rather than grow
+            self._at.clear()
+        self._at[day] = (now, time.monotonic(), router)
+        return router
 
 
 def _current(router: Router, version: Version) -> Router:

@@ -6,6 +6,9 @@ import base64
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -15,6 +18,7 @@ from sqlalchemy.orm import Session
 from cases import clock
 from gis.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from i18n import T
+from store.epochs import SharedEpochs
 from store.schema import TeamRow, TokenRow, UnitRow, UserRow
 
 ROLES = ("grid_worker", "team_member", "dispatcher", "planner", "auditor")
@@ -168,6 +172,10 @@ class Users:
 
     def authenticate(self, token: str) -> User:
         """The user behind a bearer token, or Unauthorized saying why."""
+        return self.check(token)[0]
+
+    def check(self, token: str) -> tuple[User, datetime | None]:
+        """`authenticate`, with when the token expires (None: never): what `TokenCache` keeps."""
         row = self.session.execute(
             sa.select(TokenRow, UserRow).join(UserRow, UserRow.id == TokenRow.user_id)
             .where(TokenRow.token_hash == _token_hash(token))).first()
@@ -180,4 +188,45 @@ class Users:
             raise Unauthorized(T("this token expired: sign in again (POST /auth/token)"), code="token_expired")
         if not user.active:
             raise Unauthorized(T("this account is disabled"), code="account_disabled")
-        return _user(user)
+        return _user(user), tok.expires_at
+
+
+class TokenCache:
+    """A worker's memory of tokens it checked: the user, until the token expires, while no process on this host
+    changed an account or a token (`SharedEpochs` "auth") and for at most `recheck_s` (changes it cannot see).
+    Keyed by the token's hash; failures are never kept. Without shared counters it keeps nothing."""
+
+    def __init__(self, epochs: SharedEpochs | None, recheck_s: float, size: int = 20_000) -> None:
+        self.epochs = epochs if recheck_s > 0 else None
+        self.recheck_s = recheck_s
+        self.size = size
+        self._users: OrderedDict[str, tuple[bytes, float, datetime | None, User]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def epoch(self) -> bytes:
+        """The counter to file a check under: read it *before* the database (store/epochs.py says why)."""
+        return self.epochs.read("auth") if self.epochs is not None else b""
+
+    def get(self, token: str) -> User | None:
+        """The user, if a check of this token still holds; None: ask the database."""
+        if self.epochs is None:
+            return None
+        found = self._users.get(_token_hash(token))
+        if found is None:
+            return None
+        epoch, checked, expires, user = found
+        if (epoch != self.epochs.read("auth") or time.monotonic() - checked > self.recheck_s
+                or (expires is not None and expires <= clock.now())):
+            return None
+        return user
+
+    def put(self, token: str, epoch: bytes, user: User, expires: datetime | None) -> None:
+        """Keep a successful check filed under the counter read before it."""
+        if self.epochs is None:
+            return
+        key = _token_hash(token)
+        with self._lock:
+            self._users[key] = (epoch, time.monotonic(), expires, user)
+            self._users.move_to_end(key)
+            while len(self._users) > self.size:
+                self._users.popitem(last=False)

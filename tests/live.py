@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import subprocess
@@ -67,3 +68,45 @@ def token(base: str, username: str, password: str) -> str:
     assert r.status_code == 200, r.text
     value: str = r.json()["access_token"]
     return value
+
+
+def serving_pid(conn: http.client.HTTPConnection) -> int:
+    """The pid of the server process holding the other end of this loopback connection (Linux /proc): which
+    worker of `gridgov serve --workers N` a kept-alive connection talks to."""
+    assert conn.sock is not None, "send a request first: a worker owns the connection once it accepted it"
+    here, there = conn.sock.getsockname()[1], conn.sock.getpeername()[1]
+    local, remote = f"0100007F:{there:04X}", f"0100007F:{here:04X}"
+    inodes = [f[9] for f in (line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:])
+              if f[1] == local and f[2] == remote]
+    assert inodes, f"no server socket for local port {here}"
+    target = f"socket:[{inodes[0]}]"
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) == target for fd in (proc / "fd").iterdir()):
+                return int(proc.name)
+        except OSError:
+            continue
+    raise AssertionError(f"no process holds {target}")
+
+
+def one_connection_per_worker(base: str, workers: int, within_s: float = 180) -> list[http.client.HTTPConnection]:
+    """Kept-alive connections to `workers` different worker processes, opened until each has one (the first
+    worker up answers the start-up probe; the others may still be importing on a busy machine)."""
+    host, port = base.removeprefix("http://").split(":")
+    found: dict[int, http.client.HTTPConnection] = {}
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn.request("GET", "/health")
+        conn.getresponse().read()
+        pid = serving_pid(conn)
+        if pid in found:
+            conn.close()
+        else:
+            found[pid] = conn
+        if len(found) == workers:
+            return list(found.values())
+        time.sleep(0.1)
+    raise AssertionError(f"in {within_s:g} s connections reached only {len(found)} of {workers} workers")
