@@ -1539,6 +1539,18 @@ def test_big_screen_at_4k(watch: Callable[..., Watched], server: str, demo: Demo
     text = w.js(SMALL_TEXT)
     assert text["seen"] > 30 and text["small"] == [], text["small"][:10]
     assert int(w.js("document.body.dataset.hexes")) > 0 and int(w.js("document.body.dataset.cases")) > 50
+    # The coal-slurry category's recurring sites (issue 14), as the API finds them, busiest first, by township.
+    w.until("GG.screenState.sites().length > 0")
+    with api(server, "dispatcher") as client:
+        found = client.get("/hotspots/sites", params={"matter": "M-ENV-COAL", "days": 120}).json()["sites"]
+    listed = w.js("Array.from(document.querySelectorAll('#sc-sites li')).map(li => [Number(li.dataset.siteId), "
+                  "li.textContent])")
+    busiest = sorted(found, key=lambda s: (-s["reports"], s["id"]))[:6]
+    assert [i for i, _ in listed] == [s["id"] for s in busiest] and len(busiest) >= 3
+    for (_, text), site in zip(listed, busiest, strict=True):
+        home = next(u.name for u in demo.units if u.layer == "township" and u.geometry is not None
+                    and u.geometry.covers(shapely.Point(site["lon"], site["lat"])))
+        assert home in text, (home, text)
     w.shot("screen-3840x2160")
     # A new report and a closure through the API: tiles and ticker within one refresh.
     before = w.js("GG.screenState.kpi()")

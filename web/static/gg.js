@@ -200,6 +200,13 @@
     return GG.ref;
   };
   GG.teamName = (code) => (GG.ref.teams[code] ? GG.ref.teams[code].name : code || "—");
+  /** The coal-slurry drying matter (煤泥晾晒) of the loaded catalogue, by its name or attributes, else a COAL code. */
+  GG.coalMatter = function () {
+    const all = Object.values(GG.ref.matters);
+    const coal = all.find((m) => /煤泥|slurry/i.test(m.name + " " + JSON.stringify(m.attributes || {}))) ||
+      all.find((m) => /COAL/.test(m.code));
+    return coal ? coal.code : null;
+  };
   GG.matterName = (code) => (GG.ref.matters[code] ? GG.ref.matters[code].name : code || "—");
 
   /** The enforcement team based in a unit, or in the nearest ancestor that has one (a village → its

@@ -183,6 +183,26 @@
     if (s.ticker.length) lastEvent = Math.max(lastEvent || 0, s.ticker[0].event);
   }
 
+  /** The recurring sites of the coal-slurry category (GET /hotspots/sites, the wall's coal button's matter): busiest
+      first, each by village and township; a touch flies the map there. */
+  async function loadSites() {
+    const matter = GG.coalMatter();
+    if (!matter) return;
+    const data = await GG.api(withCounty("/hotspots/sites?matter=" + encodeURIComponent(matter) + "&days=120"));
+    const sites = data.sites.slice().sort((a, b) => b.reports - a.reports || a.id - b.id);
+    GG.$("#sc-sites-title").textContent = t("{n} recurring sites of {matter}", {n: sites.length, matter: GG.matterName(matter)});
+    GG.$("#sc-sites").replaceChildren(...sites.slice(0, 6).map((site) => {
+      const li = document.createElement("li");
+      li.dataset.siteId = String(site.id);
+      li.textContent = [site.village_name, site.township_name].filter(Boolean).join(" · ") + " · " +
+        t("{n} reports", {n: site.reports}) + " · " + GG.term("hotspot_pattern", site.pattern);
+      li.addEventListener("click", () => map.flyTo([site.lat, site.lon], 15, {duration: 0.5}));
+      return li;
+    }));
+    screenSites = sites;
+  }
+  let screenSites = [];
+
   function renderBanner(s) {
     GG.$("#sc-title").textContent = s.county_name ? t("{county} command centre", {county: s.county_name}) : t("Command centre big screen");
     const day = new Intl.DateTimeFormat(GG.lang, {timeZone: GG.zone(), year: "numeric", month: "long", day: "numeric", weekday: "long"});
@@ -235,6 +255,7 @@
     caseIds: () => Array.from(cases.keys()).filter((id) => cases.get(id).marker),
     chartOption: (id) => (charts[id] ? charts[id].getOption() : null),
     refreshMs: refreshMs,
+    sites: () => screenSites,
   };
 
   GG.pages.screen = async function (ctx) {
@@ -279,6 +300,8 @@
     applyCases(feed);
     performance.mark("gg-screen-cases");
     await Promise.all([hotP, summaryP.then(() => performance.mark("gg-screen-figures"))]);
+    loadSites().catch((e) => GG.status(e.message, "error")); // after the figures: not on the way to interactive
+    setInterval(() => loadSites().catch(() => {}), 60000);
     const tip = L.tooltip({direction: "top"});
     groups.cases.on("mouseover", (e) => {
       const c = cases.get(e.layer.caseId);

@@ -410,10 +410,8 @@
     ["#hot-matter", "#hot-window", "#hot-on", "#hot-mode"].forEach((s) => GG.$(s).addEventListener("change", () => loadHotspots().catch((e) => GG.status(e.message, "error"))));
     ["#hot-matter", "#hot-window"].forEach((s) => GG.$(s).addEventListener("change", () => loadSites().catch((e) => GG.status(e.message, "error"))));
     GG.$("#hot-coal").addEventListener("click", () => {
-      const all = Object.values(GG.ref.matters);
-      const coal = all.find((m) => /煤泥|slurry/i.test(m.name + " " + JSON.stringify(m.attributes || {}))) ||
-        all.find((m) => /COAL/.test(m.code));
-      if (coal) GG.$("#hot-matter").value = coal.code;
+      const coal = GG.coalMatter();
+      if (coal) GG.$("#hot-matter").value = coal;
       GG.$("#hot-on").checked = true;
       loadHotspots().catch((e) => GG.status(e.message, "error"));
       loadSites().catch((e) => GG.status(e.message, "error")); // the drying yards themselves, listed
