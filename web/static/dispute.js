@@ -210,19 +210,7 @@
     every.value = EVERY;
     every.textContent = t("Every matter (grouped by who is responsible)");
     select.appendChild(every);
-    const domains = {};
-    Object.values(GG.ref.matters).forEach((m) => { (domains[m.domain || ""] = domains[m.domain || ""] || []).push(m); });
-    Object.keys(domains).sort((a, b) => a.localeCompare(b, GG.lang)).forEach((d) => {
-      const g = document.createElement("optgroup");
-      g.label = d || t("Other");
-      domains[d].sort((a, b) => a.name.localeCompare(b.name, GG.lang)).forEach((m) => {
-        const o = document.createElement("option");
-        o.value = m.code;
-        o.textContent = m.name;
-        g.appendChild(o);
-      });
-      select.appendChild(g);
-    });
+    GG.matterOptions(select);
     select.value = EVERY; // no arbitrary first matter: every matter, until one is chosen
   }
 

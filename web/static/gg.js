@@ -200,12 +200,30 @@
     return GG.ref;
   };
   GG.teamName = (code) => (GG.ref.teams[code] ? GG.ref.teams[code].name : code || "—");
-  /** The coal-slurry drying matter (煤泥晾晒) of the loaded catalogue, by its name or attributes, else a COAL code. */
+  /** The coal-slurry drying matter of the loaded catalogue, by its name or attributes, else a COAL code. */
   GG.coalMatter = function () {
     const all = Object.values(GG.ref.matters);
     const coal = all.find((m) => /煤泥|slurry/i.test(m.name + " " + JSON.stringify(m.attributes || {}))) ||
       all.find((m) => /COAL/.test(m.code));
     return coal ? coal.code : null;
+  };
+  /** Fill a <select> with the catalogue's matters grouped by domain (optgroups), sorted in the page's language;
+      `decorate(option, matter)` may add to each option. */
+  GG.matterOptions = function (select, decorate) {
+    const domains = {};
+    Object.values(GG.ref.matters).forEach((m) => { (domains[m.domain || ""] = domains[m.domain || ""] || []).push(m); });
+    Object.keys(domains).sort((a, b) => a.localeCompare(b, GG.lang)).forEach((d) => {
+      const g = document.createElement("optgroup");
+      g.label = d || GG.t("Other");
+      domains[d].sort((a, b) => a.name.localeCompare(b.name, GG.lang)).forEach((m) => {
+        const o = document.createElement("option");
+        o.value = m.code;
+        o.textContent = m.name;
+        if (decorate) decorate(o, m);
+        g.appendChild(o);
+      });
+      select.appendChild(g);
+    });
   };
   GG.matterName = (code) => (GG.ref.matters[code] ? GG.ref.matters[code].name : code || "—");
 

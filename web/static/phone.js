@@ -124,19 +124,8 @@
   /** The categories grouped by domain, searchable, the last one chosen again. */
   function fillMatters() {
     const select = GG.$("#ph-matter");
-    const domains = {};
-    Object.values(GG.ref.matters).forEach((m) => { (domains[m.domain || ""] = domains[m.domain || ""] || []).push(m); });
-    Object.keys(domains).sort((a, b) => a.localeCompare(b, GG.lang)).forEach((d) => {
-      const g = document.createElement("optgroup");
-      g.label = d || t("Other");
-      domains[d].sort((a, b) => a.name.localeCompare(b.name, GG.lang)).forEach((m) => {
-        const o = document.createElement("option");
-        o.value = m.code;
-        o.textContent = m.name;
-        o.dataset.search = (m.name + " " + m.code + " " + (m.domain || "") + " " + ((m.attributes || {}).title || "")).toLowerCase();
-        g.appendChild(o);
-      });
-      select.appendChild(g);
+    GG.matterOptions(select, (o, m) => {
+      o.dataset.search = (m.name + " " + m.code + " " + (m.domain || "") + " " + ((m.attributes || {}).title || "")).toLowerCase();
     });
     const last = localStorage.getItem(LAST_MATTER);
     if (last && GG.ref.matters[last]) select.value = last;

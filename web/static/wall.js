@@ -7,16 +7,7 @@
   let columns = null, openStates = new Set(), cursor = null, clockOffset = 0, polls = 0;
   let map, groups, triageKind = "all";
 
-  const HOT_RAMP = ["#fff5eb", "#fdd0a2", "#fd8d3c", "#e6550d", "#a63603", "#7f2704"];
-  /** H3 resolution for a zoom: coarse hexagons zoomed out, fine ones zoomed in. */
-  function resFor(z) {
-    if (z <= 9) return 5;
-    if (z <= 10) return 6;
-    if (z <= 12) return 7;
-    if (z <= 13) return 8;
-    if (z <= 15) return 9;
-    return 10;
-  }
+  const HOT_RAMP = GG.HOT_RAMP, resFor = GG.hexRes; // shared with the big screen (gg.js)
 
   // Address options: ?res=9 fixes the hexagons' resolution, ?days=90 the window, ?matter=CODE the category.
   // Hotspots start hidden (the case dots are the wall's first job) unless the address asks for them: ?hot=1 or any
