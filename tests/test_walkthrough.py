@@ -72,6 +72,13 @@ def steps(text: str) -> Iterator[tuple[str, str, str]]:
                 yield "bash", line.strip(), ""
 
 
+def answered_team(out: str) -> str:
+    """The team code `gridgov route` answers with: its first line is the team's name, then its code in brackets."""
+    found = re.match(r"\S[^\n]*?\(([^)\s]+)\)", out)
+    assert found, out
+    return found.group(1)
+
+
 def expected_words(line: str) -> list[str]:
     """The words after `# →` in a line's comment."""
     return line.split("# →", 1)[1].split() if "# →" in line else []
@@ -277,13 +284,13 @@ def test_bring_your_own_county_as_the_readme_says(engine: Engine, database_url: 
     assert option(first.line, "--crs") == "gcj02" and option(first.line, "--matter") == "M-ENV-COAL"
     town = holder(*township_seat)
     assert town == "130430101000" and (town, "M-ENV-COAL") in delegated
-    assert first.out.split()[0] == serving[town] == "T-TWP-130430101000", first.out
+    assert answered_team(first.out) == serving[town] == "T-TWP-130430101000", first.out
     # The county seat lies in the urban core drawn in qiu/urban.geojson: its squadron outranks the township.
     urban = json.loads(files["qiu/urban.geojson"])["features"][0]
     second = routes[1]
     point = (float(option(second.line, "--lon")), float(option(second.line, "--lat")))
     assert shape(urban["geometry"]).contains(Point(point))  # both in GCJ-02
-    assert second.out.split()[0] == serving[urban["properties"]["code"]] == "T-URBAN", second.out
+    assert answered_team(second.out) == serving[urban["properties"]["code"]] == "T-URBAN", second.out
 
     # The report: answered as a case dispatched to the township's team, and stored so.
     (report,) = [r for r in shell.ran if r.response is not None and r.response.request.url.path == "/reports"]
