@@ -357,7 +357,7 @@ def check_annual_publication_is_reproducible_and_holds_no_personal_data(scripted
     for person in ("worker1", "worker2", "tt1", "tt2", "bureau1", "boss"):
         assert person not in text  # no reporter, no officer
     assert "2026年执法数据年度公开" in text and "按期结案率" in text
-    assert text.count("<svg") == 4 and "各乡镇按期结案率" in text  # the report's four charts, as `gridgov annual` makes them
+    assert text.count("<svg") == 4 and "各乡镇按期结案率" in text  # the four charts `gridgov annual` draws
     # The same figures and the same stamp give the same bytes (zip times and workbook properties are fixed).
     reader = User(id=0, username="t", display_name="t", role="auditor", team_code=None)
     stamp = datetime(2027, 1, 5, 9, 0, tzinfo=ZONE)
