@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import current_user
-from api.deps import GridGovRoute, get_repo
+from api.deps import GridGovRoute, LeanRoute, get_repo
 from api.fastjson import FastJSONResponse
 from api.route_stream import RouteStream, answer_type, stream_type
 from cases import clock
@@ -189,9 +189,6 @@ def routers(request: Request) -> RouterCache:
     return cache
 
 
-@router.post("/route", summary="Who is responsible for these points and this matter, and why",
-             response_model=None, openapi_extra=ROUTE_BODY,
-             responses={200: {"description": "decisions (Decision schema) or summary rows"}})
 async def route(request: Request, raw: Annotated[bytes, Depends(_raw_body)]) -> Response:
     """Route one point or a batch; every decision carries its explanation (or summary columns).
 
@@ -210,6 +207,14 @@ async def route(request: Request, raw: Annotated[bytes, Depends(_raw_body)]) -> 
         except _NeedsThread:
             pass
     return await run_in_threadpool(_route, request, raw)
+
+
+# A LeanRoute (api/deps.py): its dependencies (the app's control-character check, the token, the raw body) are
+# awaited directly, without FastAPI's general solver.
+router.add_api_route("/route", route, methods=["POST"], route_class_override=LeanRoute,
+                     summary="Who is responsible for these points and this matter, and why",
+                     response_model=None, openapi_extra=ROUTE_BODY,
+                     responses={200: {"description": "decisions (Decision schema) or summary rows"}})
 
 
 INLINE_BYTES = 2048  # a handful of points
@@ -249,9 +254,7 @@ def _route(request: Request, raw: bytes, *, inline: bool = False) -> JSONRespons
     r = cache.remembered(day) if inline else cache.router_in_force(request.app.state.sessions, day)
     if r is None:
         raise _NeedsThread
-    raw_x = np.array([p.lon for p in points])
-    raw_y = np.array([p.lat for p in points])
-    lon, lat = to_wgs84(raw_x, raw_y, body.crs, where="coordinates")
+    lon, lat = _wgs84(points, body.crs)
     version = _version_ref(r)
     if body.detail == "summary":
         acc = np.array([np.nan if p.accuracy_m is None else p.accuracy_m for p in points])
@@ -261,9 +264,20 @@ def _route(request: Request, raw: bytes, *, inline: bool = False) -> JSONRespons
         return _json({"version": version, "matter": body.matter, "day": day.isoformat(), "results": results})
     decisions = []
     for p, x, y in zip(points, lon.tolist(), lat.tolist(), strict=True):
-        d = r.explain(x, y, body.matter, day, p.accuracy_m).model_dump(mode="json")
+        d = r.explain_json(x, y, body.matter, day, p.accuracy_m)  # explain(...).model_dump(mode="json")
         decisions.append({"id": p.id, "input": {"lon": p.lon, "lat": p.lat, "crs": body.crs}, **d})
     return _json({"version": version, "matter": body.matter, "day": day.isoformat(), "decisions": decisions})
+
+
+def _wgs84(points: list[PointIn], crs: str) -> tuple[np.ndarray[Any, np.dtype[np.float64]],
+                                                      np.ndarray[Any, np.dtype[np.float64]]]:
+    """The points in WGS84. Their fields were validated finite and within ±180/±90, so for wgs84 and cgcs2000
+    (the same numbers) `to_wgs84`'s checks cannot fail and its answer is the input: taken as it is."""
+    raw_x = np.array([p.lon for p in points], dtype=np.float64)
+    raw_y = np.array([p.lat for p in points], dtype=np.float64)
+    if crs in ("wgs84", "cgcs2000"):
+        return raw_x, raw_y
+    return to_wgs84(raw_x, raw_y, crs, where="coordinates")
 
 
 def _route_stream(request: Request, kind: str) -> Response:

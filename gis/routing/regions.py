@@ -89,6 +89,11 @@ class Regions:
                 for c in cells:
                     self.cell_lookup[res][c].append(r.id)
         self.cell_lookup = {res: dict(cells) for res, cells in self.cell_lookup.items()}  # plain: picklable
+        # The cell sets' common bounding box (min x, min y, max x, max y): no H3 lookup outside it.
+        cb = self.bounds[[r.id for r in self.cellsets]]
+        self._cell_box: tuple[float, float, float, float] | None = (
+            (float(cb[:, 0].min()), float(cb[:, 1].min()), float(cb[:, 2].max()), float(cb[:, 3].max()))
+            if self.cellsets else None)
 
     def __setstate__(self, state: dict[str, object]) -> None:
         """Unpickled (a Dask worker's copy): shapes come back unprepared, so prepare them again."""
@@ -107,9 +112,9 @@ class Regions:
             point_idx.append(cand_p[hit].astype(np.int64))
             region_idx.append(self._poly_ids[cand_t[hit]])
         if self.cellsets:
-            cb = self.bounds[[r.id for r in self.cellsets]]
-            near = np.flatnonzero((lon >= cb[:, 0].min()) & (lon <= cb[:, 2].max())
-                                  & (lat >= cb[:, 1].min()) & (lat <= cb[:, 3].max()))
+            box = self._cell_box
+            assert box is not None
+            near = np.flatnonzero((lon >= box[0]) & (lon <= box[2]) & (lat >= box[1]) & (lat <= box[3]))
             pts: list[int] = []
             regs: list[int] = []
             for i in near.tolist():
@@ -126,12 +131,18 @@ class Regions:
         return pts_all[order], regs_all[order]
 
     def covering_one(self, lon: float, lat: float) -> list[int]:
-        """Region ids covering one point, in id order (the scalar twin of `covering`)."""
-        point = shapely.Point(lon, lat)
-        hits = [int(self._poly_ids[t]) for t in self._tree.query(point)
-                if shapely.intersects_xy(self._poly_shapes[t], lon, lat)]
-        for res, lookup in self.cell_lookup.items():
-            hits.extend(lookup.get(h3.latlng_to_cell(lat, lon, res), ()))
+        """Region ids covering one point, in id order: the scalar twin of `covering`, the same tests in the same
+        order (the cell sets' bounding box first), so the two agree on every point."""
+        hits: list[int] = []
+        if self.polygons:
+            cand = self._tree.query(shapely.Point(lon, lat))
+            if cand.size:
+                hit = shapely.intersects_xy(self._poly_shapes[cand], lon, lat)
+                hits.extend(self._poly_ids[cand[hit]].tolist())
+        box = self._cell_box
+        if box is not None and box[0] <= lon <= box[2] and box[1] <= lat <= box[3]:
+            for res, lookup in self.cell_lookup.items():
+                hits.extend(lookup.get(h3.latlng_to_cell(lat, lon, res), ()))
         return sorted(hits)
 
     def covering_lists(self, lon: Floats, lat: Floats) -> list[list[int]]:

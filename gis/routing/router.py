@@ -28,12 +28,13 @@ from gis.routing.explain import reason as explain_reason
 from gis.routing.grid import BOUNDARY, EPS, H3_PAD_SHARE, LookupGrid, build_grid, dense_window
 from gis.routing.regions import Region, Regions, build_regions
 from gis.routing.rules import OK, STATUS_NAMES, Outcome, RuleBook, rule_in_force
-from i18n import T, Text
+from i18n import T, Text, current_language
 from i18n.units import listing, term
 
 Floats = npt.NDArray[np.float64]
 FINE_SHARE = 4  # the dense window's cells are this many times smaller than the main grid's
 Place = tuple[str | None, str | None, tuple[str, ...]]  # county, township, in-scope rule codes
+EXPLAINED_SIZE = 4096  # kept explanations per router (`Router.explain_json`), a few KiB each
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class Router:
             self.fine = build_grid(shapes, self._exact_signatures, pads=pads, cell_m=fine_m, max_cells=16_000_000,
                                    extent=window)
         self._build_distance_index(shapes)
+        self._explained: dict[tuple[tuple[int, ...], str, date, str], tuple[dict[str, Any], bool]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable (Dask ships one compiled router to each worker): everything but the lock."""
@@ -378,6 +380,41 @@ class Router:
         """The full decision for one point: owner, rules, units, version, boundary distance, flags."""
         self.matter_index(matter)
         covering = self.regions.covering_lists(np.array([lon]), np.array([lat]))[0]
+        return self._decision(covering, lon, lat, matter, day, accuracy_m)
+
+    def explain_json(self, lon: float, lat: float, matter: str, day: date,
+                     accuracy_m: float | None = None) -> dict[str, Any]:
+        """`explain(...).model_dump(mode="json")`, for the HTTP path: what every point with the same covering
+        regions shares (outcome, reason, rules, units, version, in the current language) is built once per
+        (covering regions, matter, day, language) and kept; per point only the place, distance and flags.
+
+        The answer shares its nested lists and dicts with the kept entry and with other answers: read it, or
+        copy before changing anything in it."""
+        self.matter_index(matter)
+        covering = self.regions.covering_one(lon, lat)
+        key = (tuple(covering), matter, day, current_language())
+        kept = self._explained.get(key)
+        if kept is None:
+            shared = self._decision(covering, lon, lat, matter, day, None).model_dump(mode="json")
+            kept = (shared, len(self.regions.select(covering)) < len(covering))
+            if len(self._explained) >= EXPLAINED_SIZE:
+                self._explained.clear()  # a new day or a burst of rare places; rebuilt as asked
+            self._explained[key] = kept
+        shared, tie_broken = kept
+        dist = self.distance_to_boundary_m(lon, lat)
+        on_boundary = tie_broken or dist < 1e-3
+        out = dict(shared)  # the keys keep Decision's order; the point's own values replace the kept one's
+        out["lon"] = float(lon)
+        out["lat"] = float(lat)
+        out["distance_to_boundary_m"] = round(dist, 3) if math.isfinite(dist) else -1.0
+        out["on_boundary"] = on_boundary
+        out["accuracy_m"] = None if accuracy_m is None else float(accuracy_m)
+        out["near_boundary"] = on_boundary or (accuracy_m is not None and dist < accuracy_m)
+        return out
+
+    def _decision(self, covering: list[int], lon: float, lat: float, matter: str, day: date,
+                  accuracy_m: float | None) -> Decision:
+        """`explain` for a point whose covering regions are known."""
         selected_ids = self.regions.select(covering)
         selected = [self.regions.regions[i] for i in selected_ids]
         outcome = self.book.decide(selected, matter, day)
