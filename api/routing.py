@@ -21,6 +21,7 @@ from cases import clock
 from etl.route_batch import BatchOptions
 from gis.crs import to_wgs84
 from gis.errors import InvalidInput, PayloadTooLarge
+from gis.model import Version
 from gis.routing import Router
 from gis.routing.decision import VersionRef
 from i18n import T
@@ -342,6 +343,17 @@ def containing_units(r: Router, x: float, y: float) -> dict[str, Any]:
 
 
 def _version_ref(r: Router) -> dict[str, Any]:
+    """The router's version as answers show it, built once per version label (read it, never change it)."""
     v = r.version
-    return VersionRef(id=v.id or 0, name=v.name, effective_from=v.effective_from,
-                      effective_to=v.effective_to).model_dump(mode="json")
+    kept = _VERSION_REFS.get(id(v))
+    if kept is not None and kept[0] is v:
+        return kept[1]
+    ref = VersionRef(id=v.id or 0, name=v.name, effective_from=v.effective_from,
+                     effective_to=v.effective_to).model_dump(mode="json")
+    if len(_VERSION_REFS) > 64:
+        _VERSION_REFS.clear()
+    _VERSION_REFS[id(v)] = (v, ref)
+    return ref
+
+
+_VERSION_REFS: dict[int, tuple[Version, dict[str, Any]]] = {}  # id(label) → (label, answer); the label held

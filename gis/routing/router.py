@@ -120,7 +120,7 @@ class Router:
             self.fine = build_grid(shapes, self._exact_signatures, pads=pads, cell_m=fine_m, max_cells=16_000_000,
                                    extent=window)
         self._build_distance_index(shapes)
-        self._explained: dict[tuple[tuple[int, ...], str, date, str], tuple[dict[str, Any], bool]] = {}
+        self._explained: dict[tuple[tuple[int, ...], str, date, str], tuple[dict[str, Any], bool, Version]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable (Dask ships one compiled router to each worker): everything but the lock."""
@@ -394,13 +394,13 @@ class Router:
         covering = self.regions.covering_one(lon, lat)
         key = (tuple(covering), matter, day, current_language())
         kept = self._explained.get(key)
-        if kept is None:
+        if kept is None or kept[2] is not self.version:  # a new label (RouterCache refreshes the dates) too
             shared = self._decision(covering, lon, lat, matter, day, None).model_dump(mode="json")
-            kept = (shared, len(self.regions.select(covering)) < len(covering))
+            kept = (shared, len(self.regions.select(covering)) < len(covering), self.version)
             if len(self._explained) >= EXPLAINED_SIZE:
                 self._explained.clear()  # a new day or a burst of rare places; rebuilt as asked
             self._explained[key] = kept
-        shared, tie_broken = kept
+        shared, tie_broken, _ = kept
         dist = self.distance_to_boundary_m(lon, lat)
         on_boundary = tie_broken or dist < 1e-3
         out = dict(shared)  # the keys keep Decision's order; the point's own values replace the kept one's
