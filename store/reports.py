@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.orm import Session
 
-from analytics.emerging import cube, emerging, step_index, whole_steps
-from analytics.hotspots import Floats, count_cells, points_to_cells, study_area
+from analytics.emerging import bins_to_cube, count_bins, emerging, epoch_days, whole_steps
+from analytics.hotspots import Floats, points_to_cells
 from analytics.sites import Site, SiteParams, find_sites
 from cases import clock
 from gis.errors import NotFound
@@ -88,12 +88,10 @@ def cube_of(points: ReportPoints, outlines: list[BaseGeometry], first: date, las
             k: int) -> tuple[list[str], Floats, date, int]:
     """(cells, counts cells × steps, first step's start, steps) of reports over the window's whole steps."""
     start, n_steps = whole_steps(first, last, step_days)
-    point_cells = points_to_cells(points.lon, points.lat, res)
-    steps = step_index([a.date() for a in points.at], start, step_days)
-    inside = (steps >= 0) & (steps < n_steps)
-    counts = count_cells(c for c, ok in zip(point_cells, inside.tolist(), strict=True) if ok)
-    cells = study_area(counts, outlines, res, k)
-    return cells, cube(cells, point_cells, steps, n_steps), start, n_steps
+    bins = count_bins(points.lon, points.lat, epoch_days(a.date() for a in points.at), start, step_days, n_steps,
+                      res)  # the one counting function, shared with `gridgov hotspot-cube` (etl/hotspot_cube.py)
+    cells, counts = bins_to_cube(bins, outlines, res, k, n_steps)
+    return cells, counts, start, n_steps
 
 
 def sites_in_store(repo: Repository, routers: RouterCache, matter: Matter, start: datetime, end: datetime,
