@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import h3
-from h3.api import basic_int as h3int
 import numpy as np
 import numpy.typing as npt
 import shapely
+from h3.api import basic_int as h3int
 from scipy import sparse, stats
 from shapely.geometry.base import BaseGeometry
 
