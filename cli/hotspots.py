@@ -185,10 +185,13 @@ def hotspot_cube_cmd(
 
             bins, tally = hc.count_dataset(source, spec, dask, step)
         if tally.counted == 0:
-            raise InvalidInput(T("none of the {n} reports lies inside the county in the weeks from {start} to {end}"
-                                 "{of_matter}; check the window, --matter and the coordinates", n=tally.rows,
-                                 start=first.isoformat(), end=end_day.isoformat(),
-                                 of_matter=f" ({matter})" if matter else ""), where=str(source))
+            raise InvalidInput(T("none of the {n} reports ({counted} of matter {matter}) lies inside the county in "
+                                 "the weeks from {start} to {end}; check the window, --matter and the coordinates",
+                                 n=tally.rows, counted=tally.matter, matter=matter, start=first.isoformat(),
+                                 end=end_day.isoformat()) if matter else
+                               T("none of the {n} reports lies inside the county in the weeks from {start} to {end}; "
+                                 "check the window and the coordinates", n=tally.rows, start=first.isoformat(),
+                                 end=end_day.isoformat()), where=str(source))
         cells, counts = bins_to_cube(bins, outlines, res, k, n_steps)
         if len(cells) * n_steps > MAX_CUBE_BINS:
             raise InvalidInput(T("{n} cube bins is over {limit}; lower res, use weeks or a shorter window",

@@ -78,8 +78,8 @@ def check_columns(schema: pa.Schema, spec: CubeSpec, where: str) -> None:
     """Every column the cube needs is in the dataset, else an error naming the missing ones."""
     missing = [c for c in spec.columns if c not in schema.names]
     if missing:
-        raise InvalidInput(T("missing column {missing} (columns: {columns}); the reports need lon, lat and "
-                             "reported_at (and matter with --matter)", missing=", ".join(map(repr, missing)),
+        raise InvalidInput(T("missing column {missing} (columns: {columns}); name the columns with --lon-col, "
+                             "--lat-col, --time-col and --matter-col", missing=", ".join(map(repr, missing)),
                              columns=", ".join(schema.names)), where=where)
 
 
@@ -102,7 +102,7 @@ def local_days(col: pa.ChunkedArray | pa.Array, zone: str, where: str) -> npt.ND
             try:
                 col = pc.cast(col, pa.timestamp("us", tz="UTC"))
             except pa.ArrowInvalid as exc:
-                raise InvalidInput(T("column reported_at holds text that is not an ISO 8601 time: {problem}",
+                raise InvalidInput(T("the time column holds text that is not an ISO 8601 time: {problem}",
                                      problem=str(exc)), where=where) from None
         t = col.type
     if pa.types.is_timestamp(t):
@@ -112,7 +112,7 @@ def local_days(col: pa.ChunkedArray | pa.Array, zone: str, where: str) -> npt.ND
     elif pa.types.is_date(t):
         col = pc.cast(col, pa.date32())
     else:
-        raise InvalidInput(T("column reported_at holds {kind}, not times", kind=str(t)), where=where)
+        raise InvalidInput(T("the time column holds {kind}, not times", kind=str(t)), where=where)
     return np.asarray(pc.cast(col, pa.int32()).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
@@ -141,7 +141,8 @@ def count_table(spec: CubeSpec, table: pa.Table, where: str, first_row: int = 1)
     at = table.column(spec.at_col)
     if at.null_count:
         i = int(np.flatnonzero(pc.is_null(at).to_numpy(zero_copy_only=False))[0])
-        raise InvalidInput(T("the report has no reported_at time"), where=f"{where}: row {first_row + i}")
+        raise InvalidInput(T("the report has no time ({column} is empty)", column=spec.at_col),
+                           where=f"{where}: row {first_row + i}")
     days = local_days(at, spec.zone, where)
     steps = (days - (spec.start - EPOCH).days) // spec.step_days
     keep = (steps >= 0) & (steps < spec.n_steps)
