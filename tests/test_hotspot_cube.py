@@ -109,6 +109,11 @@ def test_dask_cube_is_the_in_process_and_the_store_cube(database_url: str, tmp_p
     centres = [h3.cell_to_latlng(c) for c in store_cells[:50]]
     assert all(shapely.contains_xy(g, lon, lat) for g, (lat, lon) in zip(hexagons[:50], centres, strict=True))
     assert b"geo" in (cells.schema.metadata or {})
+    # A bad row in one partition stops the Dask run with its file and row; nothing is written.
+    pq.write_table(pa.table({"lon": [115.1, float("nan")], "lat": [36.1, 36.1], "matter": ["M-STREET"] * 2,
+                             "reported_at": pa.array([datetime(2026, 4, 1, tzinfo=UTC)] * 2)}), root / "d.parquet")
+    message = gridgov_fails(database_url, "hotspot-cube", root, tmp_path / "three", *window, "--dask", "local:2")
+    assert "d.parquet: row 2" in message and not (tmp_path / "three").exists()
 
 
 @SQLITE
