@@ -6,8 +6,9 @@ point on the edge counts) of the window's whole weeks in the county's clock, per
 `analytics.emerging.count_bins` — the function the database path counts with. A partition's answer is
 sparse counts, at most cells × weeks entries (a few MB at most), so the reduction (`sum_bins`, exact integer
 sums) and the analysis (`analytics.emerging.emerging`) run in the client on a small cube; the partitions are
-the work. Memory per worker: one partition's four columns (~35 bytes a row) and the arrays made from them, about 150
-bytes a row at a task's peak, plus its counts; the outline travels once to every worker (`Client.scatter(broadcast=True)`).
+the work. Memory per worker: one partition's four columns (~35 bytes a row) and the arrays made from them,
+about 150 bytes a row at a task's peak, plus its counts; the outline travels once to every worker
+(`Client.scatter(broadcast=True)`).
 
 Timestamps: tz-aware instants are read in the county's zone (`GRIDGOV_TIMEZONE`, the zone travels with the
 job), naive ones and text without an offset as the county's wall-clock time (cases/clock.py), dates as
