@@ -142,3 +142,26 @@ def test_bad_input_is_refused_and_nothing_is_written(database_url: str, tmp_path
     assert "M-NOPE" in refused(good, "--matter", "M-NOPE")
     far = df.assign(lon=df["lon"] + 5)
     assert "inside the county" in refused(pa.Table.from_pandas(far, preserve_index=False))
+
+
+@SQLITE
+@pytest.mark.usefixtures("loaded")
+def test_window_defaults_to_weeks_before_the_latest_report_and_text_times_count_alike(database_url: str,
+                                                                                      tmp_path: Path) -> None:
+    df = reports(1_500)
+    latest = df["reported_at"].dt.tz_convert(ZONE).dt.date.max()
+    root = write_dataset(df, tmp_path / "instants")
+    got = summary(gridgov(database_url, "hotspot-cube", root, tmp_path / "a", "--res", str(RES)), "hotspot-cube")
+    end = latest + timedelta(days=1)
+    assert (got["to"], got["from"], got["weeks"]) == (end.isoformat(), (end - timedelta(weeks=12)).isoformat(), "12")
+    three = summary(gridgov(database_url, "hotspot-cube", root, tmp_path / "b", "--res", str(RES), "--weeks", "3"),
+                    "hotspot-cube")
+    assert three["weeks"] == "3" and int(three["counted"]) < int(got["counted"])
+    # The same instants written as text with the county's offset give the same cube.
+    text = df.assign(reported_at=df["reported_at"].dt.tz_convert(ZONE).map(lambda t: t.isoformat()))
+    other = write_dataset(text, tmp_path / "text")
+    gridgov(database_url, "hotspot-cube", other, tmp_path / "c", "--res", str(RES))
+    assert pq.read_table(tmp_path / "c" / "cube.parquet").equals(pq.read_table(tmp_path / "a" / "cube.parquet"))
+    assert "not both" in gridgov_fails(database_url, "hotspot-cube", root, tmp_path / "d", "--weeks", "3",
+                                       "--from", "2026-03-02")
+    assert not (tmp_path / "d").exists()
