@@ -119,6 +119,12 @@ class Bins:
 def _collapse(cells: npt.NDArray[np.uint64], steps: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]) -> Bins:
     if not len(cells):
         return Bins(np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    uniq, inv = np.unique(cells, return_inverse=True)
+    width = int(steps.max()) + 1
+    if len(uniq) * width <= 4 * len(cells) + 1024:  # dense enough: one pass of bincount (exact below 2^53)
+        flat = np.bincount(inv * width + steps, weights=counts, minlength=len(uniq) * width)
+        nz = np.flatnonzero(flat)
+        return Bins(uniq[nz // width], nz % width, flat[nz].astype(np.int64))
     order = np.lexsort((steps, cells))
     c, s, n = cells[order], steps[order], counts[order]
     head = np.ones(len(c), dtype=bool)
