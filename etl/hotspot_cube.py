@@ -125,7 +125,7 @@ def _outline(wkb: bytes) -> Any:
 
 
 def count_table(spec: CubeSpec, table: pa.Table, where: str, first_row: int = 1) -> tuple[Bins, Tally]:
-    """Counts per (cell, week) of one table of reports; bad rows are errors naming the first of them."""
+    """Counts per (cell, week) of one table of reports; a bad row is an error at `file:row` (the first row 1)."""
     check_columns(table.schema, spec, where)
     n = table.num_rows
     tally = Tally(rows=n)
@@ -138,12 +138,12 @@ def count_table(spec: CubeSpec, table: pa.Table, where: str, first_row: int = 1)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise InvalidInput(T("({lon}, {lat}) is missing or out of range: longitude -180..180, latitude -90..90",
-                             lon=float(lon[i]), lat=float(lat[i])), where=f"{where}: row {first_row + i}")
+                             lon=float(lon[i]), lat=float(lat[i])), where=f"{where}:{first_row + i}")
     at = table.column(spec.at_col)
     if at.null_count:
         i = int(np.flatnonzero(pc.is_null(at).to_numpy(zero_copy_only=False))[0])
         raise InvalidInput(T("the report has no time ({column} is empty)", column=spec.at_col),
-                           where=f"{where}: row {first_row + i}")
+                           where=f"{where}:{first_row + i}")
     days = local_days(at, spec.zone, where)
     steps = (days - (spec.start - EPOCH).days) // spec.step_days
     keep = (steps >= 0) & (steps < spec.n_steps)

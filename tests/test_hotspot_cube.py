@@ -113,7 +113,7 @@ def test_dask_cube_is_the_in_process_and_the_store_cube(database_url: str, tmp_p
     pq.write_table(pa.table({"lon": [115.1, float("nan")], "lat": [36.1, 36.1], "matter": ["M-STREET"] * 2,
                              "reported_at": pa.array([datetime(2026, 4, 1, tzinfo=UTC)] * 2)}), root / "d.parquet")
     message = gridgov_fails(database_url, "hotspot-cube", root, tmp_path / "three", *window, "--dask", "local:2")
-    assert "d.parquet: row 2" in message and not (tmp_path / "three").exists()
+    assert "d.parquet:2" in message and not (tmp_path / "three").exists()
 
 
 @SQLITE
@@ -136,7 +136,7 @@ def test_bad_input_is_refused_and_nothing_is_written(database_url: str, tmp_path
     assert "reported_at" in refused(good.drop_columns(["reported_at"]))
     nan = df.copy()
     nan.loc[123, "lat"] = np.nan
-    assert "row 124" in refused(pa.Table.from_pandas(nan, preserve_index=False))
+    assert "part.parquet:124" in refused(pa.Table.from_pandas(nan, preserve_index=False))
     assert "no reports" in refused(good.slice(0, 0))
     assert "no reports" in refused(None)
     assert "M-NOPE" in refused(good, "--matter", "M-NOPE")
