@@ -445,7 +445,7 @@
     await act(steps);
   }
 
-  /** 驳回: the dispute is unfounded; the record closes with the reason and the case goes to the team routing gave it. */
+  /** Dismissed: the dispute is unfounded; the record closes with the reason and the case goes to the team routing gave it. */
   async function doDismiss() {
     const d = currentDispute, reason = GG.$("#cc-dismiss-reason").value.trim();
     if (!reason) { GG.status(t("Say why the dispute is unfounded."), "error"); GG.$("#cc-dismiss-reason").focus(); return; }
