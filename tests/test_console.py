@@ -339,6 +339,8 @@ def test_console_raises_rules_and_dismisses_disputes_then_escalates_shares_and_t
 
     # Raised, then dismissed as unfounded: a reason is needed; the case goes to the team routing proposed.
     record = raise_dispute(b["id"], "网格员认为应归邻镇")
+    page.locator("#cc-dismiss-box").scroll_into_view_if_needed()
+    w.shot("console-dispute-1920x1080")
     page.click("#cc-dismiss")
     w.until("document.querySelector('#gg-status').dataset.kind === 'error'")
     assert dispute_of(b["id"])["status"] == "open"
