@@ -22,6 +22,8 @@ from store.cases import Cases
 from store.disputes import Disputes, dispute_view
 from store.repo import Repository
 from store.routers import RouterCache
+from store.schema import CaseRow, DisputeRow
+from store.users import User
 from web.sheet import sheet_pdf
 
 router = APIRouter(route_class=GridGovRoute, tags=["disputes"], dependencies=[Depends(current_user)])
@@ -178,12 +180,33 @@ def rule_dispute(dispute_id: Id, body: RulingIn, user: CurrentUser, repo: Repo, 
     cache: RouterCache = request.app.state.routers
     row = Disputes(repo.session).get(user, dispute_id)
     router_now = cache.router(repo, repo.version(row.version_id))
-    done = Disputes(repo.session).rule(user, dispute_id, body.revision, body.model_dump(), repo, router_now,
-                                       clock.now())
+    now = clock.now()
+    done = Disputes(repo.session).rule(user, dispute_id, body.revision, body.model_dump(), repo, router_now, now)
+    case = _case_of(done, user, repo)
+    if case is not None:  # the case's log says who ruled, for which team and on what basis
+        Cases(repo.session).event(case, user.username, "dispute_ruled", now, now, from_status=case.status,
+                                  reason=body.reason.strip(), detail={"dispute": done.id, "team": {"code": body.team},
+                                                                      "legal_basis": body.legal_basis})
     return JSONResponse(dispute_view(done))
 
 
-@router.post("/disputes/{dispute_id:int}/dismiss", summary="Dismiss a dispute with a reason")
+@router.post("/disputes/{dispute_id:int}/dismiss",
+             summary="Dismiss a dispute as unfounded, with a reason: the case keeps its routing")
 def dismiss_dispute(dispute_id: Id, body: DismissIn, user: CurrentUser, repo: Repo) -> JSONResponse:
-    return JSONResponse(dispute_view(Disputes(repo.session).dismiss(user, dispute_id, body.revision, body.reason,
-                                                                    clock.now())))
+    """The record is closed as `dismissed` with the reason; a case it was raised over keeps its routing (its
+    proposed team) and its log gets a `dispute_dismissed` event naming that team. Nothing else changes: the case
+    still waits in triage to be registered and dispatched (the console does both in one step)."""
+    now = clock.now()
+    done = Disputes(repo.session).dismiss(user, dispute_id, body.revision, body.reason, now)
+    case = _case_of(done, user, repo)
+    if case is not None:
+        Cases(repo.session).event(case, user.username, "dispute_dismissed", now, now, from_status=case.status,
+                                  reason=body.reason.strip(), detail={"dispute": done.id,
+                                                                      "team": {"code": case.team_code}})
+    return JSONResponse(dispute_view(done))
+
+
+def _case_of(row: DisputeRow, user: User, repo: Repository) -> CaseRow | None:
+    """The case a dispute was raised over (404 outside the user's scope: the request's transaction then writes
+    nothing of the ruling or dismissal either)."""
+    return Cases(repo.session).get(user, row.case_id) if row.case_id is not None else None

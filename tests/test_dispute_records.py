@@ -42,6 +42,9 @@ def test_a_disputed_report_raises_a_record_that_a_ruling_settles_through_a_draft
                                                "legal_basis": "县政府〔2026〕12号", "as_rule": True, "unit": "V3"},
                         headers=h["boss"]).json()
     assert ruled["status"] == "ruled" and ruled["ruling"]["rule"] == f"R-RULING-{record['id']}"
+    ruling_event = client.get(f"/cases/{case['id']}/history", headers=h["boss"]).json()[-1]
+    assert (ruling_event["action"], ruling_event["reason"], ruling_event["detail"]["team"]["code"]) == (
+        "dispute_ruled", "按2026年划转协议", "TT2")
     draft = ruled["ruling"]["draft_version"]
     rules = {r["code"]: r for r in client.get("/rules", params={"version": draft}, headers=h["plan"]).json()}
     rule = rules[f"R-RULING-{record['id']}"]
@@ -82,3 +85,40 @@ def test_a_team_files_an_area_dispute_and_the_command_centre_dismisses_it(api: A
                       ({**body, "reason": ""}, "reason")]:
         r = client.post("/disputes", json=bad, headers=h["tt1"])
         assert r.status_code in (404, 422) and text in r.text, r.text
+
+
+def test_the_command_centre_dismisses_a_raised_dispute_as_unfounded_and_the_case_keeps_its_routing(api: Api) -> None:
+    """驳回: the record closes as dismissed with the reason; the case keeps the team routing proposed, its log says
+    so; no reason, an id that is no dispute, a stale revision or a second dismissal are refused with nothing written."""
+    client, h, engine = api
+    case = client.post("/reports", json=report(*NORTH, reported_at="2026-06-01T08:00:00"), headers=h["worker1"]).json()
+    (record,) = [d for d in client.get("/disputes", headers=h["boss"]).json() if d["case"] == case["id"]]
+    url = f"/disputes/{record['id']}/dismiss"
+    before = table_counts(engine)
+    for body, who, status, words in [
+            ({"revision": 0, "reason": "   "}, "boss", 422, "reason"),
+            ({"revision": 0}, "boss", 422, "reason"),
+            ({"revision": 3, "reason": "界线清楚"}, "boss", 409, "changed since you read it"),
+            ({"revision": 0, "reason": "界线清楚"}, "tt1", 403, "command centre")]:
+        r = client.post(url, json=body, headers=h[who])
+        assert r.status_code == status and words in r.text, (body, r.text)
+        assert r.json()["code"], r.text  # a stable code beside the message
+    r = client.post(f"/disputes/{record['id'] + 999}/dismiss", json={"revision": 0, "reason": "界线清楚"},
+                    headers=h["boss"])
+    assert r.status_code == 404 and "no dispute" in r.text, r.text
+    assert table_counts(engine) == before
+    assert client.get(f"/disputes/{record['id']}", headers=h["boss"]).json()["status"] == "open"
+    r = client.post(url, json={"revision": 0, "reason": "界线清楚，北河村仍属城关镇"}, headers=h["boss"])
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["ruling"]["reason"], r.json()["ruling"]["by"]) == (
+        "dismissed", "界线清楚，北河村仍属城关镇", "boss")
+    after = client.get(f"/cases/{case['id']}", headers=h["boss"]).json()
+    assert (after["status"], after["team"], after["routing"]) == ("reported", case["team"], case["routing"])
+    event = client.get(f"/cases/{case['id']}/history", headers=h["boss"]).json()[-1]
+    assert (event["action"], event["actor"], event["reason"], event["detail"]) == (
+        "dispute_dismissed", "boss", "界线清楚，北河村仍属城关镇",
+        {"dispute": record["id"], "team": {"code": case["team"]}})
+    before = table_counts(engine)
+    r = client.post(url, json={"revision": 1, "reason": "再驳回"}, headers=h["boss"])
+    assert r.status_code == 409 and "dismissed" in r.text, r.text  # a closed record takes no more changes
+    assert table_counts(engine) == before

@@ -4,7 +4,7 @@ the first-violation outcome (proposal, record, history, statistics), replay-safe
 from __future__ import annotations
 
 import random
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from pyproj import Geod
 from sqlalchemy.engine import Engine
 
+from cases import clock
 from cases.first_violation import (
     USCC_ALPHABET,
     Party,
@@ -163,6 +164,21 @@ def test_first_violation_proposed_recorded_counted_and_the_number_never_stored(a
     assert "李四" not in text and number[-4:] in text  # masked forms only
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM case_party")).scalar_one() == 4
+    # What the officer's phone keeps for offline: the team's parties within the window (2 months back from now:
+    # the spring cases are out), keyed by the same salted hash a lookup answers with; for officers only.
+    day = (clock.today() - timedelta(days=1)).isoformat()
+    recent = handled(client, h, day, party, "penalty")
+    open_one = client.post("/reports", json=report(*SEAT), headers=h["worker1"]).json()
+    asked = ok(client.post(f"/cases/{open_one['id']}/first-violation", headers=h["tt1"], json={"party": party}))
+    kept = ok(client.get("/first-violation/team", headers=h["tt1"]))
+    assert kept["team"] == "TT1" and kept["matters"]["M-STREET"] == {"list": "no_penalty", "window_months": 2}
+    assert [(o["case"], o["party_hash"], o["outcome"], o["masked_id"]) for o in kept["outcomes"]] == [
+        (recent["id"], asked["party"]["party_hash"], "penalty", number[:3] + "*" * 11 + number[-4:])]
+    assert [e["case"] for e in asked["earlier"]] == [recent["id"]] and asked["as_of"]
+    assert number not in str(kept) and len(asked["party"]["party_hash"]) == 64
+    assert ok(client.get("/first-violation/team", headers=h["tt2"]))["outcomes"] == []  # another team's parties
+    r = client.get("/first-violation/team", headers=h["boss"])
+    assert r.status_code == 403 and "officers" in r.json()["detail"], r.text
 
 
 def test_a_bad_check_digit_is_a_422_in_chinese_and_writes_nothing(api: Api) -> None:

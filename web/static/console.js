@@ -265,6 +265,10 @@
           field(t("Reason"), '<textarea id="cc-rule-reason" rows="2"></textarea>') +
           field(t("Legal basis"), '<input id="cc-rule-basis">') +
           '<div class="gg-row">' + button("cc-rule", t("Rule and dispatch to this team")) + "</div></div>");
+        parts.push('<div class="cc-group" id="cc-dismiss-box"><h3>' + esc(t("Dismiss the dispute as unfounded (record #{id})", {id: currentDispute.id})) + "</h3>" +
+          '<p class="gg-small">' + esc(t("The case keeps its routing: it goes to {team}.", {team: teamLabel(c.team)})) + "</p>" +
+          field(t("Reason"), '<textarea id="cc-dismiss-reason" rows="2"></textarea>') +
+          '<div class="gg-row">' + button("cc-dismiss", t("Dismiss and dispatch to the proposed team")) + "</div></div>");
       } else if (c.lon != null) {
         parts.push('<div class="cc-group"><h3>' + esc(t("Raise a dispute")) + "</h3>" +
           field(t("What is disputed"), '<textarea id="cc-dispute-reason" rows="2"></textarea>') +
@@ -315,6 +319,7 @@
     on("cc-pin-ok", confirmPin);
     on("cc-rule", doRule);
     on("cc-dispute", doRaise);
+    on("cc-dismiss", doDismiss);
     on("cc-escalate", () => act([{action: "escalate", level: Number(GG.$("#cc-esc-level").value), reason: GG.$("#cc-esc-reason").value}]));
     on("cc-extend", () => act([{action: "extend", amount: Number(GG.$("#cc-ext-amount").value), unit: GG.$("#cc-ext-unit").value, reason: GG.$("#cc-ext-reason").value}]));
     on("cc-coowner", () => act([{action: "add_co_owner", team: GG.$("#cc-other-team").value}]));
@@ -434,16 +439,61 @@
     const d = currentDispute, team = GG.$("#cc-rule-team").value;
     const reason = GG.$("#cc-rule-reason").value.trim(), basis = GG.$("#cc-rule-basis").value.trim();
     if (!reason || !basis) { GG.status(t("A ruling needs a reason and its legal basis."), "error"); return; }
-    try {
-      await GG.api("/disputes/" + d.id + "/ruling", {method: "POST", json: {revision: d.revision, team: team, reason: reason, legal_basis: basis}});
-    } catch (e) {
-      GG.status(e.message, "error");
-      if (e.status === 409) await select(current.id);
-      return;
-    }
+    if (!(await onDispute(d, "/ruling", {revision: d.revision, team: team, reason: reason, legal_basis: basis}))) return;
     const steps = current.allowed_actions.includes("register") ? [{action: "register"}] : [];
     steps.push({action: "dispatch", team: team, note: t("ruling on dispute #{id}: {reason}", {id: d.id, reason: reason})});
     await act(steps);
+  }
+
+  /** Dismissed: the dispute is unfounded; the record closes with the reason and the case goes to the team routing gave it. */
+  async function doDismiss() {
+    const d = currentDispute, reason = GG.$("#cc-dismiss-reason").value.trim();
+    if (!reason) { GG.status(t("Say why the dispute is unfounded."), "error"); GG.$("#cc-dismiss-reason").focus(); return; }
+    if (!(await onDispute(d, "/dismiss", {revision: d.revision, reason: reason}))) return;
+    const steps = current.allowed_actions.includes("register") ? [{action: "register"}] : [];
+    steps.push({action: "dispatch", team: current.team, note: t("dispute #{id} dismissed: {reason}", {id: d.id, reason: reason})});
+    await act(steps);
+  }
+
+  /** Send a ruling or a dismissal with the dispute's revision read. Refused because someone changed the record
+      meanwhile, the page reads the case and the record again and says what changed; returns whether it was done. */
+  async function onDispute(d, path, body) {
+    if (busy) return false;
+    busy = true;
+    document.body.dataset.busy = "1";
+    try {
+      await GG.api("/disputes/" + d.id + path, {method: "POST", json: body});
+      return true;
+    } catch (e) {
+      if (e.status === 409) {
+        let now = null;
+        try { now = await GG.api("/disputes/" + d.id); } catch (ignored) { now = null; }
+        await select(current.id, true);
+        notice(disputeChanged(d, now), "conflict");
+        GG.status(t("Dispute record #{id} changed since you read it; nothing was done. Decide again.", {id: d.id}), "error");
+      } else {
+        GG.status(e.message, "error");
+      }
+      return false;
+    } finally {
+      busy = false;
+      delete document.body.dataset.busy;
+    }
+  }
+
+  /** What another person changed on a dispute record between two reads, in the page's words. */
+  function disputeChanged(was, now) {
+    const lines = [];
+    if (now && was.status !== now.status) {
+      lines.push(t("{what}: {from} → {to}", {what: t("State"), from: GG.term("dispute_status", was.status), to: GG.term("dispute_status", now.status)}));
+      if (now.ruling && now.ruling.reason) lines.push(t("{time} {actor}: {action}", {time: GG.fmtTime(now.ruling.at), actor: actor(now.ruling.by),
+        action: now.ruling.dismissed ? GG.term("action", "dispute_dismissed") : GG.term("action", "dispute_ruled")}) + " (" + now.ruling.reason + ")");
+    }
+    ((now && now.evidence) || []).slice(was.evidence.length).forEach((e) => lines.push(t("{time} {actor}: evidence added: {text}",
+      {time: GG.fmtTime(e.at), actor: actor(e.by), text: e.text})));
+    return "<b>" + esc(t("Dispute record #{id} was changed by someone else since you read it (revision {was} → {now}).",
+      {id: was.id, was: was.revision, now: now ? now.revision : "?"})) + "</b><ul>" + lines.map((l) => "<li>" + esc(l) + "</li>").join("") +
+      "</ul>" + esc(t("The case on screen is the new one; nothing you sent was done. Decide again."));
   }
 
   // ---- locating a case: a pin on the map, dragged into place, previewed, then confirmed --------------------
