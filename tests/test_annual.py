@@ -12,17 +12,12 @@ import pyogrio
 import pypdf
 import pytest
 import sqlalchemy as sa
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.app import create_app
 from cli.main import app as cli
-from config import get_settings
 from store import annual_cases
-from store.db import make_engine, session_factory, transaction, upgrade
-from store.repo import Repository
-from store.users import Users
 from tests import routing_scenario
+from tests.conftest import bearer, scenario_app
 from tests.test_intake import report
 from tests.test_lifecycle import EAST, SEAT
 
@@ -31,18 +26,10 @@ SECRET = "张三丰 13800138000"  # what a reporter might write into a descripti
 
 def test_annual_writes_workbook_geopackage_and_a_report_with_charts(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    url = f"sqlite:///{tmp_path / 'annual.sqlite'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    with transaction(session_factory(engine)) as session:
-        routing_scenario.load(Repository(session))
-        Users(session).add("worker1", "correct horse battery", "grid_worker", team_code="TT1",
-                           display_name="王小明")
-        Users(session).add("audit", "correct horse battery", "auditor")
+    client, engine, url = scenario_app(tmp_path, [("worker1", "grid_worker", "TT1"), ("audit", "auditor", None)],
+                                       names={"worker1": "王小明"})
     engine.dispose()
-    client = TestClient(create_app(get_settings(database_url=url, media_dir=tmp_path / "m")))
-    tok = client.post("/auth/token", json={"username": "worker1", "password": "correct horse battery"}).json()
-    auth = {"Authorization": f"Bearer {tok['access_token']}"}
+    auth = bearer(client, "worker1")
     sent = [(SEAT, "2025-03-02T10:00:00+08:00"), (SEAT, "2025-03-09T10:00:00+08:00"),
             (EAST, "2025-07-01T10:00:00+08:00"), (SEAT, "2025-11-30T23:30:00+08:00")]
     for (lon, lat), at in sent:
@@ -107,8 +94,7 @@ def test_annual_writes_workbook_geopackage_and_a_report_with_charts(tmp_path: Pa
             assert list(first[sheet].values) == list(second[sheet].values), sheet
 
     # The API gives auditors the same publication: the report as PDF and HTML with its charts, the GeoPackage.
-    tok = client.post("/auth/token", json={"username": "audit", "password": "correct horse battery"}).json()
-    audit = {"Authorization": f"Bearer {tok['access_token']}"}
+    audit = bearer(client, "audit")
     def fetch(f: str) -> httpx.Response:
         return client.get("/publication/annual", params={"year": 2025, "format": f}, headers=audit)
 
