@@ -391,8 +391,8 @@ def test_console_raises_rules_and_dismisses_disputes_then_escalates_shares_and_t
         assert r.status_code == 201, r.text
         record = r.json()
         assert_tab(c["id"], "dispute")
-        r = client.post(f"/disputes/{record['id']}/ruling", json={"revision": 0, "team": ruled_c,
-                                                                 "reason": "按村界协议", "legal_basis": "县政府〔2026〕9号"})
+        r = client.post(f"/disputes/{record['id']}/ruling", json={
+            "revision": 0, "team": ruled_c, "reason": "按村界协议", "legal_basis": "县政府〔2026〕9号"})
         assert r.status_code == 200, r.text
     assert_tab(c["id"], "registered")
     pick(w, c["id"])
