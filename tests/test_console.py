@@ -397,6 +397,8 @@ def test_console_raises_rules_and_dismisses_disputes_then_escalates_shares_and_t
     assert_tab(c["id"], "registered")
     pick(w, c["id"])
     assert_settled("ruled", "按村界协议", "两队互相推诿")
+    page.locator("#cc-settled").scroll_into_view_if_needed()
+    w.shot("console-dispute-settled-1920x1080")
     assert page.input_value("#cc-team") == ruled_c
     page.keyboard.press("d")
     w.until(f"document.body.dataset.revision === '{c['revision'] + 2}'")

@@ -331,8 +331,8 @@
       parts.push('<div class="cc-group"><h3>' + esc(GG.term("action", "cancel")) + "</h3>" +
         field(t("Reason"), '<input id="cc-cancel-reason">') + '<div class="gg-row">' + button("cc-cancel", GG.term("action", "cancel")) + "</div></div>");
     }
-    el.innerHTML = (parts.join("") || '<p class="gg-small">' + esc(t("Nothing for the command centre to do on this case now.")) + "</p>") +
-      (currentDispute && !openDispute ? settledBox(currentDispute) : "");
+    el.innerHTML = (currentDispute && !openDispute ? settledBox(currentDispute) : "") + // why the ruled team comes first
+      (parts.join("") || '<p class="gg-small">' + esc(t("Nothing for the command centre to do on this case now.")) + "</p>");
     const on = (id, fn) => { const b = GG.$("#" + id); if (b) b.addEventListener("click", fn); };
     on("cc-register", () => doRegister(false));
     on("cc-dispatch", () => doRegister(true));
