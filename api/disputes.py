@@ -139,8 +139,10 @@ class RulingIn(BaseModel):
 
 
 @router.get("/disputes", summary="Dispute records you may see (a team: those it is party to)")
-def list_disputes(user: CurrentUser, repo: Repo, status: str | None = None) -> JSONResponse:
-    return JSONResponse([dispute_view(r) for r in Disputes(repo.session).listing(user, status)])
+def list_disputes(user: CurrentUser, repo: Repo, status: str | None = None,
+                  case: Annotated[Id | None, Query(description="only the records over this case")] = None
+                  ) -> JSONResponse:
+    return JSONResponse([dispute_view(r) for r in Disputes(repo.session).listing(user, status, case)])
 
 
 @router.post("/disputes", summary="File a dispute over a point or an area", status_code=201)
@@ -155,9 +157,8 @@ def file_dispute(body: DisputeIn, user: CurrentUser, repo: Repo, request: Reques
     now = clock.now()
     row = Disputes(repo.session).file(user, where, body.matter, day, body.reason, cache.router_at(repo, day), now,
                                       case_id=case.id if case is not None else None)
-    if case is not None:  # the case's log says a dispute was raised over it, and which record
-        Cases(repo.session).event(case, user.username, "dispute_raised", now, now, from_status=case.status,
-                                  reason=T("dispute record {id}", id=row.id).render(), detail={"dispute": row.id})
+    if case is not None:  # the case's log says a dispute was raised over it, and which record; it joins the queue
+        Cases(repo.session).dispute_raised(case, row.id, user.username, now)
     return JSONResponse(dispute_view(row), status_code=201)
 
 
@@ -183,10 +184,8 @@ def rule_dispute(dispute_id: Id, body: RulingIn, user: CurrentUser, repo: Repo, 
     now = clock.now()
     done = Disputes(repo.session).rule(user, dispute_id, body.revision, body.model_dump(), repo, router_now, now)
     case = _case_of(done, user, repo)
-    if case is not None:  # the case's log says who ruled, for which team and on what basis
-        Cases(repo.session).event(case, user.username, "dispute_ruled", now, now, from_status=case.status,
-                                  reason=body.reason.strip(), detail={"dispute": done.id, "team": {"code": body.team},
-                                                                      "legal_basis": body.legal_basis})
+    if case is not None:  # the case's log says who ruled, for which team and on what basis; it leaves the queue
+        Cases(repo.session).dispute_settled(case, done, user.username, now, body.reason.strip(), body.team)
     return JSONResponse(dispute_view(done))
 
 
@@ -194,15 +193,13 @@ def rule_dispute(dispute_id: Id, body: RulingIn, user: CurrentUser, repo: Repo, 
              summary="Dismiss a dispute as unfounded, with a reason: the case keeps its routing")
 def dismiss_dispute(dispute_id: Id, body: DismissIn, user: CurrentUser, repo: Repo) -> JSONResponse:
     """The record is closed as `dismissed` with the reason; a case it was raised over keeps its routing (its
-    proposed team) and its log gets a `dispute_dismissed` event naming that team. Nothing else changes: the case
-    still waits in triage to be registered and dispatched (the console does both in one step)."""
+    proposed team) and its log gets a `dispute_dismissed` event naming that team. The case leaves the dispute queue
+    and, not yet dispatched, waits to be registered and dispatched (the console does both in one step)."""
     now = clock.now()
     done = Disputes(repo.session).dismiss(user, dispute_id, body.revision, body.reason, now)
     case = _case_of(done, user, repo)
     if case is not None:
-        Cases(repo.session).event(case, user.username, "dispute_dismissed", now, now, from_status=case.status,
-                                  reason=body.reason.strip(), detail={"dispute": done.id,
-                                                                      "team": {"code": case.team_code}})
+        Cases(repo.session).dispute_settled(case, done, user.username, now, body.reason.strip(), case.team_code)
     return JSONResponse(dispute_view(done))
 
 

@@ -30,6 +30,7 @@ TERMS: dict[str, dict[str, str]] = {
     "triage": {
         "near_boundary": N_("near a boundary"), "dispute": N_("dispute"), "gap": N_("no rule (gap)"),
         "unlocated": N_("no location"), "duplicate": N_("duplicate"),
+        "settled": N_("dispute settled, to register and dispatch"),
     },
     "routing_status": {"ok": N_("clear"), "dispute": N_("dispute"), "gap": N_("gap")},
     "role": {

@@ -11,6 +11,7 @@ The server and browser are tests/test_web.py's (one demo server for this module)
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 import uuid
@@ -18,11 +19,14 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+import pytest
 import shapely
 from shapely.geometry import Point
 from shapely.ops import nearest_points
 
+from cases.first_violation import normalize_id_card
 from gis.demo import DemoCounty
+from gis.errors import InvalidInput
 from tests import test_web
 from tests.test_officer import person_id
 from tests.test_web import REFRESH_S, Watched, api, expected_team, tiles
@@ -316,6 +320,24 @@ def test_the_officer_page_answers_first_violation_lists_offline_from_its_copy_an
     assert page.get_attribute("#of-proposal", "data-proposal") == "penalty"
     page.locator("#of-proposal").scroll_into_view_if_needed()
     w.shot("officer-offline-first-violation-390x844")
+    # The same card typed as its old 15-digit number: the page widens it as the server does (checked against the
+    # server's own function and Python's SHA-256), so offline it is the same party with the same earlier cases.
+    number = p_party["id_number"]
+    old = number[:6] + number[8:17]
+    for typed in (old, number, f" {old} "):
+        assert w.js(f"GG.officer.normalizeNumber('person', {typed!r}).id") == normalize_id_card(typed) == number
+    bad = old[:8] + "13" + old[10:]  # month 13
+    with pytest.raises(InvalidInput):
+        normalize_id_card(bad)
+    assert "13" in str(w.js(f"GG.officer.normalizeNumber('person', {bad!r}).error"))
+    salt = w.js("JSON.parse(localStorage.getItem('gg.officer.fv.' + GG.user().username)).salt")
+    keys = {w.js(f"GG.officer.partyKey({{kind: 'person', id_number: GG.officer.normalizeNumber('person', {t!r}).id}})")
+            for t in (old, number)}
+    assert keys == {hashlib.sha256(f"{salt}:person:{number}".encode()).hexdigest()}
+    check({**p_party, "id_number": old})
+    text = page.inner_text("#of-proposal")
+    assert f"#{earlier_p}" in text and f"#{later_p}" in text and page.get_attribute(
+        "#of-proposal", "data-proposal") == "penalty", text
     check(q_party)  # never looked up here: its earlier case cannot be known offline, and the page says so
     text = page.inner_text("#of-proposal")
     assert "未在本机" in text and f"#{earlier_q}" not in text and "可能不完整" in text, text

@@ -278,8 +278,10 @@ def test_console_locates_an_address_only_case_links_a_duplicate_and_extends_a_de
 def test_console_raises_rules_and_dismisses_disputes_then_escalates_shares_and_transfers(
         watch: Callable[..., Watched], server: str, places: list[tuple[float, float]]) -> None:
     """The dispute and overdue panels' actions from the page, each checked in the API: a dispute raised over a
-    triage case; its ruling refused while someone added evidence (the page says so), then done: the case goes
-    to the ruled team; another dispute dismissed as unfounded (驳回): the case keeps its routing; then the ruled case
+    near-boundary case moves it to the dispute tab; its ruling refused while someone added evidence (the page says
+    so), then done: the case goes to the ruled team and the page shows the ruling instead of offering a new dispute;
+    another dispute dismissed as unfounded (驳回): the case keeps its routing; a third ruled through the API alone
+    leaves the dispute tab for "awaiting dispatch", and the page dispatches it to the ruled team; then the ruled case
     escalated, a co-owner added, and a transfer refused when someone extended the case meanwhile, then done."""
     with api(server, "dispatcher") as client:
         matter = next(m["code"] for m in client.get("/matters").json() if m["code"] != "M-ENV-COAL")
@@ -287,6 +289,7 @@ def test_console_raises_rules_and_dismisses_disputes_then_escalates_shares_and_t
     # Other matters than the other tests' at the same places: no duplicate links between them.
     a = triage_case(server, *places[1], matter, "console-dispute-rule")
     b = triage_case(server, *places[3], matter, "console-dispute-dismiss")
+    c = triage_case(server, *places[0], matter, "console-dispute-api")
     w = watch(*SIZE, locale="zh-CN")
     page = open_console(w)
 
@@ -307,7 +310,27 @@ def test_console_raises_rules_and_dismisses_disputes_then_escalates_shares_and_t
         record = dispute_of(case_id)
         assert (record["status"], record["raised_by"], record["reason"]) == ("open", "dispatcher", reason)
         assert stored(server, case_id)[1][-1]["action"] == "dispute_raised"
+        assert_tab(case_id, "dispute")  # it left the near-boundary tab for the dispute tab
         return record
+
+    def assert_tab(case_id: int, kind: str | None) -> None:
+        """The queue, read again, lists the case under `kind` only (None: in no queue of the command centre's)."""
+        w.js("GG.consoleState.reload()")
+        if kind is None:
+            assert case_id not in w.js("GG.consoleState.queue()")
+            return
+        page.click(f'#cq-tabs button[data-kind="{kind}"]')
+        assert case_id in w.js("GG.consoleState.shown()")
+        assert page.get_attribute(f'#cq-list li[data-case-id="{case_id}"]', "data-kind") == kind
+        page.click('#cq-tabs button[data-kind="near_boundary"]')
+        assert case_id not in w.js("GG.consoleState.shown()")
+
+    def assert_settled(status: str, *words: str) -> None:
+        """The selected case shows its settled record, and offers neither a ruling nor a new dispute."""
+        page.wait_for_selector(f'#cc-settled[data-status="{status}"]')
+        shown = page.inner_text("#cc-settled")
+        assert all(word in shown for word in words), (words, shown)
+        assert page.query_selector("#cc-dispute") is None and page.query_selector("#cc-rule-box") is None
 
     # Raised, then ruled: someone adds evidence between the page's read and the ruling, which is refused.
     record = raise_dispute(a["id"], "两镇均称该点不属本辖区")
@@ -336,6 +359,8 @@ def test_console_raises_rules_and_dismisses_disputes_then_escalates_shares_and_t
         "ruled", ruled_to, "县政府〔2026〕7号")
     assert [e["action"] for e in history][-4:] == ["dispute_raised", "dispute_ruled", "register", "dispatch"]
     assert "按河道中心线划界" in history[-1]["detail"]["note"]
+    assert_settled("ruled", "已裁定", "dispatcher", "按河道中心线划界", "县政府〔2026〕7号")
+    assert_tab(a["id"], None)  # dispatched, on time: in no queue
 
     # Raised, then dismissed as unfounded: a reason is needed; the case goes to the team routing proposed.
     record = raise_dispute(b["id"], "网格员认为应归邻镇")
@@ -355,6 +380,32 @@ def test_console_raises_rules_and_dismisses_disputes_then_escalates_shares_and_t
     assert (event["reason"], event["detail"]["team"]["code"]) == ("点位在本镇界内，争议不成立", b["team"])
     shown = page.inner_text("#cc-history")
     assert "争议不成立（驳回）" in shown and "点位在本镇界内" in shown, shown
+    assert_settled("dismissed", "驳回", "点位在本镇界内，争议不成立", "网格员认为应归邻镇")
+
+    # Raised and ruled through the API alone: the case leaves the dispute tab and waits for dispatch; the page
+    # shows the ruling, proposes the ruled team and dispatches to it without another reason.
+    ruled_c = next(code for code in teams if code != c["team"])
+    with api(server, "dispatcher") as client:
+        r = client.post("/disputes", json={"geometry": {"type": "Point", "coordinates": [c["lon"], c["lat"]]},
+                                           "matter": matter, "reason": "两队互相推诿", "case": c["id"]})
+        assert r.status_code == 201, r.text
+        record = r.json()
+        assert_tab(c["id"], "dispute")
+        r = client.post(f"/disputes/{record['id']}/ruling", json={
+            "revision": 0, "team": ruled_c, "reason": "按村界协议", "legal_basis": "县政府〔2026〕9号"})
+        assert r.status_code == 200, r.text
+    assert_tab(c["id"], "registered")
+    pick(w, c["id"])
+    assert_settled("ruled", "按村界协议", "两队互相推诿")
+    page.locator("#cc-settled").scroll_into_view_if_needed()
+    w.shot("console-dispute-settled-1920x1080")
+    assert page.input_value("#cc-team") == ruled_c
+    page.keyboard.press("d")
+    w.until(f"document.body.dataset.revision === '{c['revision'] + 2}'")
+    case, history = stored(server, c["id"])
+    assert (case["status"], case["team"], case["triage"]) == ("dispatched", ruled_c, "settled")
+    assert "按村界协议" in history[-1]["detail"]["note"]
+    assert_tab(c["id"], None)
 
     # The ruled case: escalated, a co-owner added, then transferred (refused once: extended meanwhile).
     w.js(f"GG.consoleState.select({a['id']})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import httpx
 import shapely
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
@@ -117,8 +118,95 @@ def test_the_command_centre_dismisses_a_raised_dispute_as_unfounded_and_the_case
     event = client.get(f"/cases/{case['id']}/history", headers=h["boss"]).json()[-1]
     assert (event["action"], event["actor"], event["reason"], event["detail"]) == (
         "dispute_dismissed", "boss", "界线清楚，北河村仍属城关镇",
-        {"dispute": record["id"], "team": {"code": case["team"]}})
+        {"dispute": record["id"], "team": {"code": case["team"]}, "triage": {"from": "dispute", "to": "settled"}})
     before = table_counts(engine)
     r = client.post(url, json={"revision": 1, "reason": "再驳回"}, headers=h["boss"])
     assert r.status_code == 409 and "dismissed" in r.text, r.text  # a closed record takes no more changes
     assert table_counts(engine) == before
+
+
+NEAR = (115.1998, 36.01)  # 18 m from the township line: with 50 m accuracy the case waits as near a boundary
+
+
+def test_a_dispute_moves_its_case_to_the_dispute_queue_until_it_is_settled(api: Api) -> None:
+    """Raised over a near-boundary case, the case is listed as a dispute (registered meanwhile, it stays there);
+    settled, it waits where its state says: registered, with the cases awaiting dispatch, not in triage. A case has
+    one dispute record: a second filing, while it is open or after, is a 409 naming it, with nothing written."""
+    client, h, engine = api
+    case = client.post("/reports", json=report(*NEAR, accuracy_m=50), headers=h["worker1"]).json()
+    assert (case["status"], case["triage"]) == ("reported", "near_boundary")
+
+    def queue(**params: object) -> dict[int, str | None]:
+        return {c["id"]: c["triage"] for c in client.get("/cases", params=params, headers=h["boss"]).json()}
+
+    def file(reason: str) -> httpx.Response:
+        return client.post("/disputes", json={"geometry": {"type": "Point", "coordinates": list(NEAR)},
+                                              "matter": "M-STREET", "at": "2026-03-02", "reason": reason,
+                                              "case": case["id"]}, headers=h["boss"])
+
+    r = file("城关镇与东乡均称不属本辖区")
+    assert r.status_code == 201, r.text
+    record = r.json()
+    now = client.get(f"/cases/{case['id']}", headers=h["boss"]).json()
+    assert (now["triage"], now["revision"]) == ("dispute", case["revision"])  # a queue move, not a workflow step
+    assert queue(triage=True) == {case["id"]: "dispute"}
+    raised = client.get(f"/cases/{case['id']}/history", headers=h["boss"]).json()[-1]
+    assert (raised["action"], raised["detail"]) == (
+        "dispute_raised", {"dispute": record["id"], "triage": {"from": "near_boundary", "to": "dispute"}})
+    r = client.post(f"/cases/{case['id']}/actions", json={"revision": now["revision"], "action": "register"},
+                    headers=h["boss"])
+    assert r.status_code == 200, r.text
+    assert queue(triage=True) == {case["id"]: "dispute"}  # registered, still waiting for the dispute
+    before = table_counts(engine)
+    r = file("东乡补充：该点在新划界线以东")
+    assert (r.status_code, r.json()["code"]) == (409, "dispute_exists") and f"record {record['id']}" in r.text, r.text
+    assert table_counts(engine) == before and len(client.get("/disputes", headers=h["boss"]).json()) == 1
+    r = client.post(f"/disputes/{record['id']}/ruling", json={"revision": 0, "team": "TT1", "reason": "按界桩",
+                                                             "legal_basis": "县政府〔2026〕3号"}, headers=h["boss"])
+    assert r.status_code == 200, r.text
+    assert queue(triage=True) == {} and queue(status="registered") == {case["id"]: "settled"}
+    ruled = client.get(f"/cases/{case['id']}/history", headers=h["boss"]).json()[-1]
+    assert (ruled["action"], ruled["detail"]) == ("dispute_ruled", {
+        "dispute": record["id"], "team": {"code": "TT1"}, "legal_basis": "县政府〔2026〕3号",
+        "triage": {"from": "dispute", "to": "settled"}})
+    listed = client.get("/disputes", params={"case": case["id"]}, headers=h["boss"]).json()
+    assert [(d["id"], d["status"], d["ruling"]["by"]) for d in listed] == [(record["id"], "ruled", "boss")]
+    assert client.get("/disputes", params={"case": case["id"] + 999}, headers=h["boss"]).json() == []
+    for bad in ("0", "abc"):
+        r = client.get("/disputes", params={"case": bad}, headers=h["boss"])
+        assert r.status_code == 422 and "case" in r.text, r.text
+    before = table_counts(engine)
+    r = file("东乡再次提出异议")  # settled: still the one record
+    assert (r.status_code, r.json()["code"]) == (409, "dispute_exists") and "ruled" in r.text, r.text
+    assert table_counts(engine) == before and len(client.get("/disputes", headers=h["boss"]).json()) == 1
+    assert queue(status="registered") == {case["id"]: "settled"}
+
+
+def test_a_routing_dispute_ruled_through_the_api_alone_leaves_the_dispute_queue(api: Api) -> None:
+    """Ruled without the console, a reported case leaves the dispute queue and waits only to be registered and
+    dispatched (`settled`); a dispute over a dispatched case puts it in no queue, before or after its ruling."""
+    client, h, _ = api
+    case = client.post("/reports", json=report(*NORTH, reported_at="2026-06-01T08:00:00"), headers=h["worker1"]).json()
+    (record,) = client.get("/disputes", params={"case": case["id"]}, headers=h["boss"]).json()
+    r = client.post(f"/disputes/{record['id']}/ruling", json={"revision": 0, "team": "TT2", "reason": "按协议",
+                                                             "legal_basis": "县政府〔2026〕12号"}, headers=h["boss"])
+    assert r.status_code == 200, r.text
+    now = client.get(f"/cases/{case['id']}", headers=h["boss"]).json()
+    assert (now["status"], now["triage"]) == ("reported", "settled")
+    assert now["labels"]["triage"] != "settled"  # a word for the reader, not the code
+    queued = {c["id"]: c["triage"] for c in client.get("/cases", params={"triage": True}, headers=h["boss"]).json()}
+    assert queued == {case["id"]: "settled"}
+    clear = client.post("/reports", json=report(115.17, 36.09, accuracy_m=10), headers=h["worker1"]).json()
+    assert (clear["status"], clear["triage"]) == ("dispatched", None)
+    filed = client.post("/disputes", json={"geometry": {"type": "Point", "coordinates": [115.17, 36.09]},
+                                           "matter": "M-STREET", "at": "2026-03-02", "reason": "应归邻镇",
+                                           "case": clear["id"]}, headers=h["tt1"])
+    assert filed.status_code == 201, filed.text
+    assert client.get(f"/cases/{clear['id']}", headers=h["boss"]).json()["triage"] is None
+    r = client.post(f"/disputes/{filed.json()['id']}/dismiss", json={"revision": 0, "reason": "界线清楚"},
+                    headers=h["boss"])
+    assert r.status_code == 200, r.text
+    after = client.get(f"/cases/{clear['id']}", headers=h["boss"]).json()
+    assert (after["status"], after["triage"]) == ("dispatched", None)
+    assert clear["id"] not in {c["id"] for c in client.get("/cases", params={"triage": True},
+                                                           headers=h["boss"]).json()}

@@ -21,10 +21,13 @@
   let highlighted = [];
   let unitName = (code) => code; // a unit's name once the units are in
 
+  const DISPUTED = ["dispute", "gap"]; // triage kinds that wait for the case's dispute record to be settled
   function kindOf(c) {
     if (c.status === "duplicate") return "duplicate";
+    // Settled (ruled or dismissed): the owner is decided; the case waits only to be registered and dispatched.
+    if (c.status === "reported" && c.triage === "settled") return "registered";
     if (c.status === "reported" && c.triage) return c.triage;
-    if (c.status === "registered") return "registered";
+    if (c.status === "registered") return DISPUTED.includes(c.triage) ? c.triage : "registered"; // open dispute: still there
     if (REVIEW.includes(c.status)) return "review";
     return c.overdue || c.escalation_level > 0 ? "late" : null; // null: with its team, on time (no queue of ours)
   }
@@ -161,11 +164,10 @@
     cancelPin();
     let c, history, dispute = null;
     try {
-      [c, history] = await Promise.all([GG.api("/cases/" + id), GG.api("/cases/" + id + "/history")]);
-      if (c.status === "reported" || c.status === "duplicate") {
-        const found = await GG.api("/disputes?status=open");
-        dispute = found.find((d) => d.case === id) || null;
-      }
+      let found;
+      [c, history, found] = await Promise.all([GG.api("/cases/" + id), GG.api("/cases/" + id + "/history"),
+        GG.api("/disputes?case=" + id)]);
+      dispute = found[0] || null; // a case has at most one dispute record: open, ruled or dismissed
     } catch (e) {
       if (seq === selectSeq) GG.status(e.message, "error");
       return;
@@ -241,12 +243,33 @@
   const button = (id, label, key) => '<button type="button" id="' + id + '"' + (key ? ' aria-keyshortcuts="' + key + '"' : "") + ">" +
     esc(label) + (key ? ' <kbd data-k="' + esc(key) + '"></kbd>' : "") + "</button>";
 
+  /** The team a settled ruling gave the case (null when there is none, or it was dismissed). */
+  const ruledTeam = () => (currentDispute && currentDispute.status === "ruled" && currentDispute.ruling ? currentDispute.ruling.team : null);
+
+  /** The case's settled dispute record: ruled or dismissed, by whom, when, why. It replaces the offer to raise one
+      (a case has one record). */
+  function settledBox(d) {
+    const r = d.ruling || {};
+    const kv = (label, html) => "<dt>" + esc(label) + "</dt><dd>" + html + "</dd>";
+    return '<div class="cc-group" id="cc-settled" data-status="' + esc(d.status) + '"><h3>' +
+      esc(d.status === "dismissed" ? t("Dispute record #{id} dismissed as unfounded", {id: d.id}) : t("Dispute record #{id} ruled", {id: d.id})) +
+      '</h3><dl class="gg-kv">' +
+      kv(t("What is disputed"), esc(actor(d.raised_by)) + ' · <span class="gg-data">' + esc(d.reason) + "</span>") +
+      kv(t("Settled by"), esc(actor(r.by)) + " · " + esc(GG.fmtTime(r.at))) +
+      (d.status === "ruled" ? kv(t("Team"), esc(teamLabel(r.team))) : "") +
+      kv(t("Reason"), '<span class="gg-data">' + esc(r.reason || "") + "</span>") +
+      (r.legal_basis ? kv(t("Legal basis"), '<span class="gg-data">' + esc(r.legal_basis) + "</span>") : "") +
+      "</dl></div>";
+  }
+
   function renderActions(candidates) {
     const c = current, allowed = c.allowed_actions, el = GG.$("#cc-actions");
     const parts = [];
-    if (c.status === "reported" || c.status === "duplicate" || c.status === "registered") {
+    const waiting = c.status === "reported" || c.status === "duplicate" || c.status === "registered";
+    const openDispute = currentDispute && currentDispute.status === "open" ? currentDispute : null;
+    if (waiting) {
       parts.push('<div class="cc-group" id="cc-dispatch-box"><h3>' + esc(t("Register and dispatch")) + "</h3>" +
-        field(t("Team"), '<select id="cc-team">' + teamOptions([c.team, ...candidates]) + "</select>") +
+        field(t("Team"), '<select id="cc-team">' + teamOptions([ruledTeam(), c.team, ...candidates]) + "</select>") +
         field(t("Reason (needed for a team other than the proposed one)"), '<textarea id="cc-reason" rows="2"></textarea>') +
         '<div class="gg-row">' + (allowed.includes("register") ? button("cc-register", t("Register only"), "r") : "") +
         button("cc-dispatch", allowed.includes("register") ? t("Register and dispatch") : t("Dispatch"), "d") + "</div></div>");
@@ -259,21 +282,21 @@
         esc(t("Click the map to put the pin, drag it to adjust, then confirm: the case is routed again.")) + "</p>" +
         '<div class="gg-row">' + button("cc-pin", c.lon == null ? t("Locate on the map") : t("Move the pin"), "p") +
         button("cc-pin-ok", t("Confirm the place")) + '</div><p class="gg-small" id="cc-pin-info"></p></div>');
-      if (currentDispute) {
-        parts.push('<div class="cc-group" id="cc-rule-box"><h3>' + esc(t("Rule the dispute (record #{id})", {id: currentDispute.id})) + "</h3>" +
-          field(t("Team"), '<select id="cc-rule-team">' + teamOptions(currentDispute.candidates) + "</select>") +
-          field(t("Reason"), '<textarea id="cc-rule-reason" rows="2"></textarea>') +
-          field(t("Legal basis"), '<input id="cc-rule-basis">') +
-          '<div class="gg-row">' + button("cc-rule", t("Rule and dispatch to this team")) + "</div></div>");
-        parts.push('<div class="cc-group" id="cc-dismiss-box"><h3>' + esc(t("Dismiss the dispute as unfounded (record #{id})", {id: currentDispute.id})) + "</h3>" +
-          '<p class="gg-small">' + esc(t("The case keeps its routing: it goes to {team}.", {team: teamLabel(c.team)})) + "</p>" +
-          field(t("Reason"), '<textarea id="cc-dismiss-reason" rows="2"></textarea>') +
-          '<div class="gg-row">' + button("cc-dismiss", t("Dismiss and dispatch to the proposed team")) + "</div></div>");
-      } else if (c.lon != null) {
-        parts.push('<div class="cc-group"><h3>' + esc(t("Raise a dispute")) + "</h3>" +
-          field(t("What is disputed"), '<textarea id="cc-dispute-reason" rows="2"></textarea>') +
-          '<div class="gg-row">' + button("cc-dispute", t("Raise a dispute")) + "</div></div>");
-      }
+    }
+    if (waiting && openDispute) { // ruled or dismissed here; a registered case waits in the dispute queue too
+      parts.push('<div class="cc-group" id="cc-rule-box"><h3>' + esc(t("Rule the dispute (record #{id})", {id: openDispute.id})) + "</h3>" +
+        field(t("Team"), '<select id="cc-rule-team">' + teamOptions(openDispute.candidates) + "</select>") +
+        field(t("Reason"), '<textarea id="cc-rule-reason" rows="2"></textarea>') +
+        field(t("Legal basis"), '<input id="cc-rule-basis">') +
+        '<div class="gg-row">' + button("cc-rule", t("Rule and dispatch to this team")) + "</div></div>");
+      parts.push('<div class="cc-group" id="cc-dismiss-box"><h3>' + esc(t("Dismiss the dispute as unfounded (record #{id})", {id: openDispute.id})) + "</h3>" +
+        '<p class="gg-small">' + esc(t("The case keeps its routing: it goes to {team}.", {team: teamLabel(c.team)})) + "</p>" +
+        field(t("Reason"), '<textarea id="cc-dismiss-reason" rows="2"></textarea>') +
+        '<div class="gg-row">' + button("cc-dismiss", t("Dismiss and dispatch to the proposed team")) + "</div></div>");
+    } else if (waiting && !currentDispute && c.lon != null) {
+      parts.push('<div class="cc-group"><h3>' + esc(t("Raise a dispute")) + "</h3>" +
+        field(t("What is disputed"), '<textarea id="cc-dispute-reason" rows="2"></textarea>') +
+        '<div class="gg-row">' + button("cc-dispute", t("Raise a dispute")) + "</div></div>");
     }
     if (allowed.includes("escalate") && c.escalation_level < 2) {
       const next = Math.min(2, c.escalation_level + 1);
@@ -308,7 +331,8 @@
       parts.push('<div class="cc-group"><h3>' + esc(GG.term("action", "cancel")) + "</h3>" +
         field(t("Reason"), '<input id="cc-cancel-reason">') + '<div class="gg-row">' + button("cc-cancel", GG.term("action", "cancel")) + "</div></div>");
     }
-    el.innerHTML = parts.join("") || '<p class="gg-small">' + esc(t("Nothing for the command centre to do on this case now.")) + "</p>";
+    el.innerHTML = (currentDispute && !openDispute ? settledBox(currentDispute) : "") + // why the ruled team comes first
+      (parts.join("") || '<p class="gg-small">' + esc(t("Nothing for the command centre to do on this case now.")) + "</p>");
     const on = (id, fn) => { const b = GG.$("#" + id); if (b) b.addEventListener("click", fn); };
     on("cc-register", () => doRegister(false));
     on("cc-dispatch", () => doRegister(true));
@@ -406,7 +430,10 @@
     if (!c) return;
     const steps = c.allowed_actions.includes("register") ? [{action: "register"}] : [];
     if (dispatch) {
-      const team = GG.$("#cc-team").value, reason = GG.$("#cc-reason").value.trim();
+      const team = GG.$("#cc-team").value, d = currentDispute;
+      // The team a ruling named needs no other reason than the ruling.
+      const reason = GG.$("#cc-reason").value.trim() || (team === ruledTeam() && team !== c.team ?
+        t("ruling on dispute #{id}: {reason}", {id: d.id, reason: d.ruling.reason}) : "");
       if (team !== c.team && !reason) {
         GG.status(t("Say why the case goes to a team other than the proposed one."), "error");
         GG.$("#cc-reason").focus();

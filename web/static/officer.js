@@ -25,20 +25,37 @@
   const matter = (c) => GG.ref.matters[c.matter] || {attributes: {}};
   const radius = (c) => Number((matter(c).attributes || {}).duplicate_m) || DEFAULT_RADIUS_M;
 
-  /** What is wrong with a party's number, before it leaves the phone (the server checks again). */
-  function partyProblem(kind, id) {
-    const v = id.trim().toUpperCase();
+  const ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+  /** A resident ID's check character from its first 17 digits (ISO 7064 MOD 11-2). */
+  const idCheck = (first17) => "10X98765432"[ID_WEIGHTS.reduce((acc, w, i) => acc + w * Number(first17[i]), 0) % 11];
+  /** Whether YYYYMMDD is a real birth date between 1880 and today (the server's rule). */
+  function bornOk(digits) {
+    const y = Number(digits.slice(0, 4)), m = Number(digits.slice(4, 6)), d = Number(digits.slice(6, 8));
+    const born = new Date(Date.UTC(y, m - 1, d));
+    return born.getUTCFullYear() === y && born.getUTCMonth() === m - 1 && born.getUTCDate() === d && y >= 1880 && born <= new Date();
+  }
+
+  /** A party's number as the server reads it (cases/first_violation.py normalize_id_card, normalize_uscc):
+      capitals, no spaces, and a 15-digit first-generation ID widened to its 18-digit form (19 before the year, then
+      the check digit), so both forms of one card give the same offline key; or what is wrong with it, before it
+      leaves the phone (the server checks again). */
+  function normalizeNumber(kind, id) {
+    const v = id.trim().toUpperCase().replace(/ /g, "");
     if (kind === "person") {
-      if (!/^\d{17}[\dX]$/.test(v)) return t("An ID number has 18 characters: 17 digits and a digit or X");
-      const w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-      const s = w.reduce((acc, x, i) => acc + x * Number(v[i]), 0);
-      if ("10X98765432"[s % 11] !== v[17]) return t("The ID number's check digit is wrong: check the number and type it again");
-      return null;
+      if (/^\d{15}$/.test(v)) { // first generation: 6-digit area, YYMMDD, 3-digit sequence
+        if (!bornOk("19" + v.slice(6, 12))) return {error: t("The ID number's birth date {birth} is not a real date", {birth: v.slice(6, 12)})};
+        const body = v.slice(0, 6) + "19" + v.slice(6);
+        return {id: body + idCheck(body)};
+      }
+      if (!/^\d{17}[\dX]$/.test(v)) return {error: t("An ID number has 18 characters (17 digits and a digit or X), or 15 digits on an old card")};
+      if (!bornOk(v.slice(6, 14))) return {error: t("The ID number's birth date {birth} is not a real date", {birth: v.slice(6, 14)})};
+      if (idCheck(v) !== v[17]) return {error: t("The ID number's check digit is wrong: check the number and type it again")};
+      return {id: v};
     }
-    if (v.length !== 18 || [...v].some((ch) => !USCC.includes(ch))) return t("A unified social credit code has 18 characters: digits and capital letters except I, O, Z, S and V");
+    if (v.length !== 18 || [...v].some((ch) => !USCC.includes(ch))) return {error: t("A unified social credit code has 18 characters: digits and capital letters except I, O, Z, S and V")};
     const s = [...v.slice(0, 17)].reduce((acc, ch, i) => acc + USCC.indexOf(ch) * (3 ** i % 31), 0);
-    if (USCC[(31 - s % 31) % 31] !== v[17]) return t("The unified social credit code's check character is wrong: check the code and type it again");
-    return null;
+    if (USCC[(31 - s % 31) % 31] !== v[17]) return {error: t("The unified social credit code's check character is wrong: check the code and type it again")};
+    return {id: v};
   }
 
   // ---- first-violation lookups kept for offline ----------------------------------------------------------
@@ -96,8 +113,9 @@
     }
     return H.map((v) => (v >>> 0).toString(16).padStart(8, "0")).join("");
   }
-  /** This phone's key for a party: its own salted hash of the kind and number as typed (normalised). */
-  const partyKey = (kept, p) => sha256(kept.salt + ":" + p.kind + ":" + p.id_number.toUpperCase());
+  /** This phone's key for a party: its own salted hash of the kind and the number, normalised as the server does
+      (an old 15-digit ID and its 18-digit form are one key). */
+  const partyKey = (kept, p) => sha256(kept.salt + ":" + p.kind + ":" + p.id_number);
 
   async function refreshTeamOutcomes() {
     try {
@@ -380,10 +398,9 @@
   function party() {
     const kind = GG.$("#of-party-kind").value;
     if (!kind) return {party: null};
-    const id = GG.$("#of-party-id").value.trim().toUpperCase();
-    const problem = partyProblem(kind, id);
-    if (problem) return {error: problem};
-    return {party: {kind: kind, id_number: id, name: GG.$("#of-party-name").value.trim()}};
+    const number = normalizeNumber(kind, GG.$("#of-party-id").value);
+    if (number.error) return {error: number.error};
+    return {party: {kind: kind, id_number: number.id, name: GG.$("#of-party-name").value.trim()}};
   }
 
   async function handle(ev) {
@@ -588,7 +605,8 @@
     if (county.getLayers().length) map.fitBounds(county.getBounds(), {animate: false});
     await loadCases();
     box.flush();
-    GG.officer = {open: openCase, cases: () => cases};
+    GG.officer = {open: openCase, cases: () => cases, normalizeNumber: normalizeNumber,
+      partyKey: (p) => partyKey(fvLoad(), p)};
     GG.ready = true;
     document.body.dataset.ready = "1";
   };
