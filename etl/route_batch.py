@@ -271,7 +271,7 @@ def _parquet_file_source(path: Path, chunk_rows: int) -> Source:
 
     try:
         pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=PARQUET_BUFFER_BYTES)
-    except pa.ArrowInvalid as exc:
+    except (pa.ArrowInvalid, OSError) as exc:
         raise InvalidInput(T("the Parquet file cannot be read: {problem}", problem=str(exc)),
                            where=path.name) from None
     rows = [0]
@@ -281,6 +281,9 @@ def _parquet_file_source(path: Path, chunk_rows: int) -> Source:
             for b in pf.iter_batches(batch_size=chunk_rows):
                 rows[0] += b.num_rows
                 yield b
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InvalidInput(T("the Parquet file cannot be read: {problem}", problem=str(exc)),
+                               where=path.name) from None
         finally:
             pf.close()
 
@@ -295,10 +298,14 @@ def _csv_source(path: Path) -> Source:
     if not header:
         raise InvalidInput(T("the file is empty: a header line is needed"), where=f"{path.name}:1")
     raw = _Throttled(path.open("rb"), CSV_BLOCKS_AHEAD)
-    reader = pcsv.open_csv(
-        raw, read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, encoding="utf-8"),
-        convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in header},
-                                            strings_can_be_null=False))
+    try:  # the first block is read (and parsed) here already
+        reader = pcsv.open_csv(
+            raw, read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, encoding="utf-8"),
+            convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in header},
+                                                strings_can_be_null=False))
+    except pa.ArrowInvalid as exc:
+        raw.close()
+        raise InvalidInput(T("the CSV cannot be read: {problem}", problem=str(exc)), where=path.name) from None
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
