@@ -4,10 +4,10 @@ Every input column is kept as it was read (CSV cells as text, so codes keep thei
 columns `matter` (when no column gives it), `team`, `status`, `rule`, `version`, `distance_m` and
 `near_boundary` are added (an input column of the same name is replaced). Files are read and written one
 record batch at a time with pyarrow (route-file reads and writes in threads beside the routing: `pipeline`),
-so memory stays flat whatever the file's size; the output is written
-to a temporary file beside the target and renamed only when every row has been routed, so a refused row
-leaves no half-written file. The same `route_batch` serves `gridgov route-file`, the Dask partitions
-(`etl/route_dask.py`) and `POST /route`'s streamed batches.
+so memory stays flat whatever the file's size; the output is written to a temporary file beside the target
+and renamed only when every row has been routed, so a refused row leaves no half-written file. The same
+`route_batch` serves `gridgov route-file`, the Dask partitions (`etl/route_dask.py`) and `POST /route`'s
+streamed batches.
 """
 
 from __future__ import annotations
