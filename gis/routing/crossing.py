@@ -107,9 +107,10 @@ class CrossingIndex:
         ny, nx = grid.shape
         self.nbx, self.nby = -(-nx // bucket), -(-ny // bucket)
         # Buckets holding a BOUNDARY cell (only points of those cells come here), by flat id, sorted.
-        iy, ix = np.nonzero(grid.cells == np.iinfo(grid.cells.dtype).max)
-        self.ids = np.unique((iy // bucket).astype(np.int64) * self.nbx + ix // bucket)
-        del iy, ix
+        marked = np.zeros((self.nby * bucket, self.nbx * bucket), dtype=bool)
+        marked[:ny, :nx] = grid.cells == np.iinfo(grid.cells.dtype).max
+        self.ids = np.flatnonzero(marked.reshape(self.nby, bucket, self.nbx, bucket).any(axis=(1, 3)))
+        del marked
         self.index: npt.NDArray[np.int32] | None = None
         if self.nbx * self.nby <= MAX_INDEX:
             self.index = np.full(self.nbx * self.nby, -1, dtype=np.int32)
