@@ -99,7 +99,7 @@ class CrossingIndex:
     def __init__(self, grid: LookupGrid, polygons: list[tuple[int, shapely.Geometry]],
                  cellsets: list[tuple[shapely.Geometry, float]],
                  covering: Callable[[Floats, Floats], tuple[Ints, Ints]], router: Signatures,
-                 *, bucket: int = 2) -> None:
+                 *, bucket: int = 4) -> None:
         """`polygons`: (region id, shape) of the regions evaluated here; `cellsets`: (shape, pad in degrees) of
         the H3-defined regions, whose buckets are left to the exact evaluation; `covering`: the exact one."""
         self.x0, self.y0, self.dx, self.dy = grid.x0, grid.y0, grid.dx, grid.dy
@@ -109,7 +109,8 @@ class CrossingIndex:
         # Buckets holding a BOUNDARY cell (only points of those cells come here), by flat id, sorted.
         marked = np.zeros((self.nby * bucket, self.nbx * bucket), dtype=bool)
         marked[:ny, :nx] = grid.cells == np.iinfo(grid.cells.dtype).max
-        self.ids = np.flatnonzero(marked.reshape(self.nby, bucket, self.nbx, bucket).any(axis=(1, 3)))
+        rows = marked.reshape(self.nby, bucket, self.nbx * bucket).any(axis=1)
+        self.ids = np.flatnonzero(rows.reshape(self.nby, self.nbx, bucket).any(axis=2))
         del marked
         self.index: npt.NDArray[np.int32] | None = None
         if self.nbx * self.nby <= MAX_INDEX:
@@ -152,18 +153,19 @@ class CrossingIndex:
         seg, region = seg[real], region[real]
         flip = (seg[:, 0] > seg[:, 2]) | ((seg[:, 0] == seg[:, 2]) & (seg[:, 1] > seg[:, 3]))
         seg[flip] = seg[flip][:, [2, 3, 0, 1]]
-        uniq, inverse = np.unique(seg, axis=0, return_inverse=True)
-        inverse = inverse.ravel()
+        order = np.lexsort((seg[:, 3], seg[:, 2], seg[:, 1], seg[:, 0]))
+        seg, region = seg[order], region[order]
+        first = np.r_[True, (seg[1:] != seg[:-1]).any(axis=1)] if len(seg) else np.zeros(0, dtype=bool)
+        group = np.cumsum(first) - 1  # distinct segment of each (segment, region) row, rows in segment order
+        uniq = seg[first]
         self.ax, self.ay, self.bx, self.by = (uniq[:, j].copy() for j in range(4))  # ax ≤ bx
         self.y_lo, self.y_hi = np.minimum(self.ay, self.by), np.maximum(self.ay, self.by)
         # XOR of the hashes of the regions a segment bounds (twice in one region cancels, as parity does).
-        self.seg_h1 = np.zeros(len(uniq), dtype=np.uint64)
-        self.seg_h2 = np.zeros(len(uniq), dtype=np.uint64)
-        np.bitwise_xor.at(self.seg_h1, inverse, router._hash1[region])
-        np.bitwise_xor.at(self.seg_h2, inverse, router._hash2[region])
-        order = np.argsort(inverse, kind="stable")
-        self.owner = region[order]
-        counts = np.bincount(inverse, minlength=len(uniq))
+        starts = np.flatnonzero(first)
+        self.seg_h1 = np.bitwise_xor.reduceat(router._hash1[region], starts) if len(starts) else np.zeros(0, np.uint64)
+        self.seg_h2 = np.bitwise_xor.reduceat(router._hash2[region], starts) if len(starts) else np.zeros(0, np.uint64)
+        self.owner = region
+        counts = np.bincount(group, minlength=len(uniq))
         self.owner_start = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
         self.owner_count = counts.astype(np.int64)
 
