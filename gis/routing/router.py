@@ -1,8 +1,8 @@
 """The compiled router of one boundary version: a lookup grid, signatures and decision tables.
 
 A *signature* is the tuple of regions the tie-break selects for a place. The grid maps most points to
-their signature in O(1); points in boundary cells are evaluated exactly. Per period of constant rules
-and per matter, a table maps signatures to outcomes, filled when first needed.
+their signature in O(1); points in boundary cells are evaluated exactly (the crossing index, then shapely).
+Per period of constant rules and per matter, a table maps signatures to outcomes, filled when first needed.
 """
 
 from __future__ import annotations
