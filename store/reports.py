@@ -82,7 +82,7 @@ def report_places(session: Session, start: datetime, end: datetime, *, matters: 
     lon: list[float] = []
     lat: list[float] = []
     for query in _sources(("lon", "lat"), start, end, matters, bbox, case_scope):
-        for x, y in session.execute(query).tuples():
+        for x, y in session.execute(query):
             lon.append(x)
             lat.append(y)
     return np.array(lon, dtype=np.float64), np.array(lat, dtype=np.float64)
