@@ -259,8 +259,8 @@
     // One category (the coal-slurry sites): its hexagons above the case dots, which would hide them; all categories
     // together stay under the dots, as a backdrop.
     const pane = matter ? {renderer: hotRenderer} : {};
-    // One multipolygon per colour (a bin, or a step of the ramp): 10^4 cells cost a handful of layers, each
-    // keeping its cells for the tooltip (hexTip).
+    // Multipolygons per colour (a bin, or a step of the ramp) of GG.HEX_CHUNK cells each: 10^4 cells cost some fifty
+    // layers (gg.js says why not one per colour), each keeping its cells for the tooltip (hexEvents).
     const byColour = new Map();
     data.cells.forEach((c) => {
       let key, style;
@@ -281,10 +281,12 @@
       group.cells.push(c);
     });
     byColour.forEach((group) => {
-      const layer = L.polygon(group.rings, Object.assign(group.style, {interactive: true}, pane));
-      layer.ggCells = group.cells;
-      layer.ggMode = mode;
-      layer.addTo(groups.hotspots);
+      for (let i = 0; i < group.rings.length; i += GG.HEX_CHUNK) {
+        const layer = L.polygon(group.rings.slice(i, i + GG.HEX_CHUNK), Object.assign({}, group.style, {interactive: true}, pane));
+        layer.ggCells = group.cells.slice(i, i + GG.HEX_CHUNK);
+        layer.ggMode = mode;
+        layer.addTo(groups.hotspots);
+      }
     });
     GG.$("#hot-info").textContent = t("H3 resolution {res} · {cells} cells · {n} reports", {res: data.res, cells: data.cells.length, n: data.total}) +
       (matter ? " · " + GG.matterName(matter) : "") +
