@@ -505,8 +505,8 @@ def report(args: argparse.Namespace, data: dict[str, Any], results: dict[str, li
     print(f"first opens after the server started (not in the medians; the wall computed the hotspots then): wall "
           f"{ms(data['first_open'][0])} ms, big screen {ms(data['first_open'][1])} ms to interactive")
     print("the wall's requests (server time, loopback, one client, median of 3):")
-    for path, ms, size in endpoints:
-        print(f"  {ms:8.0f} ms  {size / 1024:9,.0f} KiB  {path}")
+    for path, took, size in endpoints:
+        print(f"  {took:8.0f} ms  {size / 1024:9,.0f} KiB  {path}")
     spans: dict[str, list[tuple[float, float]]] = {}
     for r in wall:
         for name, start, end in r["timeline"]:
