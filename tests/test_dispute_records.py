@@ -6,10 +6,12 @@ from datetime import timedelta
 
 import httpx
 import shapely
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from cases import clock
+from store.db import downgrade, schema_revision, upgrade
 from tests.conftest import table_counts
 from tests.test_intake import report
 
@@ -210,3 +212,43 @@ def test_a_routing_dispute_ruled_through_the_api_alone_leaves_the_dispute_queue(
     assert (after["status"], after["triage"]) == ("dispatched", None)
     assert clear["id"] not in {c["id"] for c in client.get("/cases", params={"triage": True},
                                                            headers=h["boss"]).json()}
+
+
+def test_0014_moves_cases_settled_before_the_settled_kind_out_of_the_dispute_queue(api: Api) -> None:
+    """A database written before `settled` existed kept `dispute` (or `gap`) on cases whose record was ruled or
+    dismissed; 0014 gives them `settled`. A case whose record is still open, and one in another queue, keep theirs."""
+    client, h, engine = api
+    ids = {}
+    for name, at in [("ruled", "2026-06-01T08:00:00"), ("dismissed", "2026-06-05T08:00:00"),  # days apart: no
+                     ("gap_ruled", "2026-06-09T08:00:00"), ("open", "2026-06-13T08:00:00")]:  # duplicates
+        case = client.post("/reports", json=report(*NORTH, reported_at=at, description=name),
+                           headers=h["worker1"]).json()
+        assert case["triage"] == "dispute", case
+        ids[name] = case["id"]
+    near = client.post("/reports", json=report(*NEAR, accuracy_m=50), headers=h["worker1"]).json()
+    assert near["triage"] == "near_boundary"
+    records = {d["case"]: d for d in client.get("/disputes", headers=h["boss"]).json()}
+    for name in ("ruled", "gap_ruled"):
+        r = client.post(f"/disputes/{records[ids[name]]['id']}/ruling", headers=h["boss"], json={
+            "revision": 0, "team": "TT2", "reason": "按协议", "legal_basis": "县政府〔2026〕12号"})
+        assert r.status_code == 200, r.text
+    r = client.post(f"/disputes/{records[ids['dismissed']]['id']}/dismiss", headers=h["boss"],
+                    json={"revision": 0, "reason": "界线清楚"})
+    assert r.status_code == 200, r.text
+    client.close()
+    downgrade(engine, "0013")
+    old = {"ruled": "dispute", "dismissed": "dispute", "gap_ruled": "gap", "open": "dispute"}
+    with engine.begin() as conn:  # what the code before `settled` left behind
+        for name, kind in old.items():
+            conn.execute(sa.text("UPDATE case_record SET triage = :k WHERE id = :i"), {"k": kind, "i": ids[name]})
+        revisions = dict(conn.execute(sa.text("SELECT id, revision FROM case_record")).all())
+        events = conn.execute(sa.text("SELECT count(*) FROM case_event")).scalar_one()
+    upgrade(engine)
+    with engine.connect() as conn:
+        kinds = dict(conn.execute(sa.text("SELECT id, triage FROM case_record")).all())
+        assert dict(conn.execute(sa.text("SELECT id, revision FROM case_record")).all()) == revisions
+        assert conn.execute(sa.text("SELECT count(*) FROM case_event")).scalar_one() == events
+    assert {name: kinds[ids[name]] for name in old} == {
+        "ruled": "settled", "dismissed": "settled", "gap_ruled": "settled", "open": "dispute"}
+    assert kinds[near["id"]] == "near_boundary"
+    assert schema_revision(engine)[0] == "0014"
