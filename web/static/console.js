@@ -210,7 +210,9 @@
   function renderCase() {
     const c = current;
     const routing = c.routing || {};
-    const candidates = routing.candidates || (currentDispute ? currentDispute.candidates : []) || [];
+    const open = currentDispute && currentDispute.status === "open" ? currentDispute : null;
+    // The teams routing found at the same priority, else those the open dispute record names (a team's "not ours").
+    const candidates = (routing.candidates && routing.candidates.length ? routing.candidates : open ? open.candidates : []) || [];
     GG.$("#cc-empty").hidden = true;
     const box = GG.$("#cc-case");
     box.hidden = false;
