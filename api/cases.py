@@ -212,10 +212,13 @@ def list_cases(user: CurrentUser, repo: Repo, request: Request, status: str | No
                triage: bool | None = None, team: str | None = None, township: str | None = None,
                county: Annotated[str | None, Query(description="only this county's cases")] = None,
                since: Instant | None = None, until: Instant | None = None,
+               dispute: Annotated[Literal["open", "ruled", "dismissed"] | None, Query(
+                   description="only cases whose dispute record has this status")] = None,
                limit: Annotated[int, Query(ge=1, le=10_000)] = 500) -> JSONResponse:
     now = clock.now()
     rows = Cases(repo.session).in_scope(user, status=status.split(",") if status else None, triage=triage,
-                                        team=team, township=township, county=county, since=local(since),
+                                        team=team, township=township, county=county, dispute=dispute,
+                                        since=local(since),
                                         until=local(until),
                                         limit=limit)
     return JSONResponse([case_view(r, now) for r in rows])

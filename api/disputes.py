@@ -128,6 +128,10 @@ class RulingIn(BaseModel):
     revision: JsonCount
     team: str = Field(min_length=1, max_length=64)
     reason: str = Field(min_length=1, max_length=4000)
+    case_revision: JsonCount | None = Field(
+        default=None, description="the revision of the dispute's case you read: needed when the case is already "
+                                  "with a team and the ruling names another, which transfers the case to it (409 if "
+                                  "the case changed since)")
     legal_basis: str = Field(min_length=1, max_length=1000)
     as_rule: bool = False
     unit: str | None = Field(default=None, description="the rule's scope: this unit (else the disputed place)")
@@ -178,6 +182,11 @@ def add_evidence(dispute_id: Id, body: EvidenceIn, user: CurrentUser, repo: Repo
 @router.post("/disputes/{dispute_id:int}/ruling",
              summary="Rule on a dispute; optionally as an override rule in a draft")
 def rule_dispute(dispute_id: Id, body: RulingIn, user: CurrentUser, repo: Repo, request: Request) -> JSONResponse:
+    """The record is closed as `ruled`. A case it was raised over that is already with another team (dispatched,
+    arrived, handled) is transferred to the ruled team in the same transaction, as the `transfer` action does: the
+    ruling's reason, the deadline kept, the routing explanation renewed; send `case_revision` (a stale one is a 409
+    on `case_revision` and nothing of the ruling is written). A case not yet dispatched keeps its proposal and leaves
+    the dispute queue, to be dispatched to the ruled team (the console does it)."""
     cache: RouterCache = request.app.state.routers
     row = Disputes(repo.session).get(user, dispute_id)
     router_now = cache.router(repo, repo.version(row.version_id))
@@ -185,7 +194,10 @@ def rule_dispute(dispute_id: Id, body: RulingIn, user: CurrentUser, repo: Repo, 
     done = Disputes(repo.session).rule(user, dispute_id, body.revision, body.model_dump(), repo, router_now, now)
     case = _case_of(done, user, repo)
     if case is not None:  # the case's log says who ruled, for which team and on what basis; it leaves the queue
-        Cases(repo.session).dispute_settled(case, done, user.username, now, body.reason.strip(), body.team)
+        cases = Cases(repo.session, request.app.state.calendar)
+        cases.dispute_settled(case, done, user.username, now, body.reason.strip(), body.team)
+        # Already with another team: transferred to the ruled one in this transaction (all or nothing).
+        cases.transfer_on_ruling(user, case, body.case_revision, done, now, lambda day: cache.router_at(repo, day))
     return JSONResponse(dispute_view(done))
 
 

@@ -230,11 +230,15 @@ class Cases:
                  matters: list[str] | None = None, ids: list[int] | None = None, since: datetime | None = None,
                  until: datetime | None = None, bbox: tuple[float, float, float, float] | None = None,
                  team: str | None = None, township: str | None = None, county: str | None = None,
-                 limit: int = 500) -> list[CaseRow]:
+                 dispute: str | None = None, limit: int = 500) -> list[CaseRow]:
         """Cases in the user's scope matching the filters, newest first. The triage queue is the
         not-yet-registered cases the platform flagged (dispute, gap, near boundary, unlocated, settled), and the
-        registered ones still waiting for a dispute to be settled."""
+        registered ones still waiting for a dispute to be settled. `dispute`: only cases whose dispute record has
+        this status (`open`: the console's dispute tab also lists cases already with a team)."""
         conds: list[Any] = []
+        if dispute is not None:
+            conds.append(CaseRow.id.in_(sa.select(DisputeRow.case_id).where(
+                DisputeRow.status == dispute, DisputeRow.case_id.is_not(None))))
         if status is not None:
             conds.append(CaseRow.status.in_([status] if isinstance(status, str) else status))
         if triage is not None:
@@ -338,6 +342,32 @@ class Cases:
             detail["triage"] = {"from": row.triage, "to": "settled"}
             row.triage = "settled"
         self.event(row, actor, action, now, now, from_status=row.status, reason=reason, detail=detail)
+
+    def transfer_on_ruling(self, user: User, row: CaseRow, revision: int | None, record: DisputeRow, now: datetime,
+                           router_at: Callable[[date], Router]) -> bool:
+        """A ruling named a team other than the one that already holds the case (dispatched and on): the case is
+        transferred (移送) to it as by the `transfer` action — the ruling's reason as the transfer's, the deadline
+        kept, the place routed again for the explanation — checked against the case `revision` the arbiter read
+        (stale: a 409 on `case_revision`, and the caller's transaction writes nothing of the ruling either). A case
+        not yet dispatched keeps its proposal (the console dispatches it to the ruled team), a closed one its team.
+        Returns whether the case was transferred."""
+        assert record.ruling is not None
+        team = record.ruling["team"]
+        if row.status in ("reported", "registered", "duplicate") or row.status not in OPEN_STATES \
+                or team == row.team_code:
+            return False
+        if revision is None:
+            raise InvalidInput(T("case {id} is with {team}: a ruling for {to} transfers it; send case_revision, the "
+                                 "case's revision you read", id=row.id, team=row.team_code, to=team),
+                               where="case_revision")
+        step = {"action": "transfer", "team": team, "reason": record.ruling["reason"],
+                "note": T("ruling on dispute {id}", id=record.id).render()}
+        try:
+            self.act(user, row.id, revision, [step], now, router_at)
+        except (Conflict, InvalidInput) as exc:  # the case's fields, not the dispute record's
+            exc.where = f"case_{exc.where}" if exc.where in ("revision", "action") else exc.where
+            raise
+        return True
 
     def _log(self, row: CaseRow, ev: Event, actor: str, now: datetime, *, lon: float | None = None,
              lat: float | None = None, extra: Mapping[str, Any] | None = None) -> None:

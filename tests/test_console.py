@@ -282,7 +282,9 @@ def test_console_raises_rules_and_dismisses_disputes_then_escalates_shares_and_t
     so), then done: the case goes to the ruled team and the page shows the ruling instead of offering a new dispute;
     another dispute dismissed as unfounded (驳回): the case keeps its routing; a third ruled through the API alone
     leaves the dispute tab for "awaiting dispatch", and the page dispatches it to the ruled team; then the ruled case
-    escalated, a co-owner added, and a transfer refused when someone extended the case meanwhile, then done."""
+    escalated, a co-owner added, and a transfer refused when someone extended the case meanwhile, then done; last a
+    dispatched case its team disputes, listed under disputes and ruled from the page to another team, which transfers
+    it (refused once: the case was extended meanwhile)."""
     with api(server, "dispatcher") as client:
         matter = next(m["code"] for m in client.get("/matters").json() if m["code"] != "M-ENV-COAL")
         teams = [t["code"] for t in client.get("/teams").json() if t["kind"] == "township_team"]
@@ -440,4 +442,56 @@ def test_console_raises_rules_and_dismisses_disputes_then_escalates_shares_and_t
     w.until(f"document.body.dataset.revision === '{read + 4}'")
     case, history = stored(server, a["id"])
     assert (case["team"], history[-1]["action"], history[-1]["reason"]) == (target, "transfer", "属邻镇管辖")
-    assert all("409" in e for e in w.errors), w.errors  # the two refusals, nothing else
+
+    # A dispatched case whose team says "not ours": listed under disputes; ruled from the page to another team
+    # (refused once: the case was extended meanwhile, and the page says so), which transfers it, deadline kept.
+    with api(server, "dispatcher") as client:
+        other_matter = next(m["code"] for m in client.get("/matters").json()
+                            if m["code"] not in ("M-ENV-COAL", matter))
+    with api(server, "team") as client:
+        holder = client.get("/auth/me").json()["team_code"]
+    held = triage_case(server, *places[2], other_matter, "console-dispute-team")
+    with api(server, "dispatcher") as client:
+        r = client.post(f"/cases/{held['id']}/actions", json={"revision": held["revision"], "actions": [
+            {"action": "register"}, {"action": "dispatch", "team": holder, "note": "就近派遣"}]})
+        assert r.status_code == 200, r.text
+    with api(server, "team") as client:
+        point = {"type": "Point", "coordinates": [held["lon"], held["lat"]]}
+        r = client.post("/disputes", json={"geometry": point, "matter": other_matter, "reason": "该点不属本镇，请改派",
+                                           "case": held["id"]})
+        assert r.status_code == 201, r.text
+    assert_tab(held["id"], "dispute")  # with its team, yet in the dispute tab until it is ruled or dismissed
+    pick(w, held["id"])
+    page.wait_for_selector('#cc-rule-box[data-with-team="1"]')
+    assert page.query_selector("#cc-dismiss-box") is not None
+    page.locator("#cc-rule-box").scroll_into_view_if_needed()
+    w.shot("console-dispute-with-team-1920x1080")
+    read = int(w.js("document.body.dataset.revision"))
+    ruled_e = next(code for code in teams if code != holder)
+    with api(server, "dispatcher") as client:
+        r = client.post(f"/cases/{held['id']}/actions", json={"revision": read, "action": "extend", "amount": 1,
+                                                          "unit": "working_days", "reason": "等待裁定"})
+        assert r.status_code == 200, r.text
+    extended = stored(server, held["id"])[0]
+
+    def rule_e() -> None:
+        page.select_option("#cc-rule-team", ruled_e)
+        page.fill("#cc-rule-reason", "按镇界协议归邻镇")
+        page.fill("#cc-rule-basis", "县政府〔2026〕11号")
+        page.click("#cc-rule")
+
+    rule_e()
+    page.wait_for_selector("#cc-notice:not([hidden])")
+    notice = page.inner_text("#cc-notice")
+    assert f"修订 {read} → {read + 1}" in notice and "等待裁定" in notice, notice
+    assert dispute_of(held["id"])["status"] == "open" and stored(server, held["id"])[0]["team"] == holder
+    rule_e()
+    w.until(f"document.body.dataset.revision === '{read + 2}'")
+    case, history = stored(server, held["id"])
+    assert (case["status"], case["team"], case["deadline"]) == ("dispatched", ruled_e, extended["deadline"])
+    assert [x["action"] for x in history][-2:] == ["dispute_ruled", "transfer"]
+    assert history[-1]["reason"] == "按镇界协议归邻镇"
+    assert dispute_of(held["id"])["ruling"]["team"] == ruled_e
+    assert_settled("ruled", "按镇界协议归邻镇", "该点不属本镇，请改派")
+    assert_tab(held["id"], None)
+    assert all("409" in e for e in w.errors), w.errors  # the three refusals, nothing else

@@ -84,6 +84,16 @@ def test_party_numbers_checked_against_an_independent_formula_and_only_masked() 
     assert ID_EXAMPLE not in p.masked() and len(p.digest("salt")) == 64
 
 
+def test_an_id_number_of_a_wrong_length_is_told_both_accepted_lengths() -> None:
+    """16 digits is neither form: the message names 18 characters and the old card's 15 digits, in both languages."""
+    with pytest.raises(InvalidInput) as bad:
+        normalize_id_card(ID_EXAMPLE[:16])
+    assert (bad.value.code, bad.value.where) == ("bad_id_number", "party.id_number")
+    english, chinese = bad.value.localized("en"), bad.value.localized("zh-CN")
+    assert "18 characters" in english and "15 digits" in english, english
+    assert "18 位" in chinese and "15 位" in chinese and "18 characters" not in chinese, chinese
+
+
 def test_proposal_first_and_repeat_for_each_list_and_the_look_back_window() -> None:
     for klass, first in [("no_penalty", "no_penalty"), ("correction_first", "correction_order"),
                          ("warning_only", "warning")]:
@@ -197,6 +207,10 @@ def test_a_bad_check_digit_is_a_422_in_chinese_and_writes_nothing(api: Api) -> N
                             json={"party": {"kind": "person", "id_number": bad}})
         assert r.status_code == 422, r.text
         assert r.json()["code"] == "bad_id_number" and "校验码" in r.json()["message"]
+    r = client.post(f"/cases/{case['id']}/first-violation", headers=h["tt1"],
+                    json={"party": {"kind": "person", "id_number": number[:16]}})  # neither 18 nor 15 digits
+    assert r.status_code == 422 and r.json()["code"] == "bad_id_number", r.text
+    assert "18 位" in r.json()["message"] and "15 位" in r.json()["message"], r.text
     r = act(client, h["tt1"], case, {"action": "handle", "party": {"kind": "organisation", "id_number": "12345"}})
     assert r.status_code == 422 and "统一社会信用代码" in r.json()["message"]
     r = act(client, h["tt1"], case, {"action": "handle", "outcome": "fine"})

@@ -13,6 +13,7 @@
   const checked = new Set(); // ids ticked for a bulk action
   let tab = "all", shown = [], cursorIndex = -1;
   let current = null, currentHistory = [], currentDispute = null; // the case as read, with its history
+  const openDisputed = new Set(); // ids of cases whose dispute record is open (GET /cases?dispute=open)
   const feed = new Map(); // id -> the live feed's row (GET /wall/cases), kept up to date by polling
   const WITH_TEAM = ["dispatched", "arrived", "handled"];
   let feedCursor = null, reloading = null, reloadAgain = null, serverOffset = 0;
@@ -22,12 +23,14 @@
   let unitName = (code) => code; // a unit's name once the units are in
 
   const DISPUTED = ["dispute", "gap"]; // triage kinds that wait for the case's dispute record to be settled
+  const OPEN_WITH_TEAM = WITH_TEAM.concat(["fed_back", "checked", "suspended"]); // open, and a team already has it
   function kindOf(c) {
     if (c.status === "duplicate") return "duplicate";
     // Settled (ruled or dismissed): the owner is decided; the case waits only to be registered and dispatched.
     if (c.status === "reported" && c.triage === "settled") return "registered";
     if (c.status === "reported" && c.triage) return c.triage;
     if (c.status === "registered") return DISPUTED.includes(c.triage) ? c.triage : "registered"; // open dispute: still there
+    if (openDisputed.has(c.id) && OPEN_WITH_TEAM.includes(c.status)) return "dispute"; // a team says "not ours"
     if (REVIEW.includes(c.status)) return "review";
     return c.overdue || c.escalation_level > 0 ? "late" : null; // null: with its team, on time (no queue of ours)
   }
@@ -48,12 +51,17 @@
   /** The triage queue, duplicates, registered and fed-back cases in full (few, and bulk actions need their
       revisions); the overdue and escalated ones from the live feed's compact rows (there may be thousands). */
   async function loadQueue() {
-    const [tri, dup, reg, back] = await Promise.all([
+    const [tri, dup, reg, back, disputed] = await Promise.all([
       GG.api("/cases?triage=true&limit=5000"), GG.api("/cases?status=duplicate&limit=5000"),
-      GG.api("/cases?status=registered&limit=5000"), GG.api("/cases?status=" + REVIEW.join(",") + "&limit=5000")]);
+      GG.api("/cases?status=registered&limit=5000"), GG.api("/cases?status=" + REVIEW.join(",") + "&limit=5000"),
+      GG.api("/cases?dispute=open&limit=5000")]);
     queue.clear();
+    openDisputed.clear();
+    disputed.forEach((c) => openDisputed.add(c.id));
     [...tri, ...dup, ...reg, ...back].forEach((c) => queue.set(c.id, c));
     lateFromFeed().forEach((c) => queue.set(c.id, c));
+    // Open disputes over cases a team already has ("not ours"): the dispute tab, to be ruled or dismissed.
+    disputed.filter((c) => OPEN_WITH_TEAM.includes(c.status)).forEach((c) => queue.set(c.id, c));
     Array.from(checked).forEach((id) => { if (!queue.has(id)) checked.delete(id); });
     renderQueue();
     drawQueueMarkers();
@@ -202,7 +210,9 @@
   function renderCase() {
     const c = current;
     const routing = c.routing || {};
-    const candidates = routing.candidates || (currentDispute ? currentDispute.candidates : []) || [];
+    const open = currentDispute && currentDispute.status === "open" ? currentDispute : null;
+    // The teams routing found at the same priority, else those the open dispute record names (a team's "not ours").
+    const candidates = (routing.candidates && routing.candidates.length ? routing.candidates : open ? open.candidates : []) || [];
     GG.$("#cc-empty").hidden = true;
     const box = GG.$("#cc-case");
     box.hidden = false;
@@ -293,6 +303,17 @@
         '<p class="gg-small">' + esc(t("The case keeps its routing: it goes to {team}.", {team: teamLabel(c.team)})) + "</p>" +
         field(t("Reason"), '<textarea id="cc-dismiss-reason" rows="2"></textarea>') +
         '<div class="gg-row">' + button("cc-dismiss", t("Dismiss and dispatch to the proposed team")) + "</div></div>");
+    } else if (openDispute && OPEN_WITH_TEAM.includes(c.status)) { // the team has it: a ruling for another transfers it
+      parts.push('<div class="cc-group" id="cc-rule-box" data-with-team="1"><h3>' + esc(t("Rule the dispute (record #{id})", {id: openDispute.id})) + "</h3>" +
+        '<p class="gg-small">' + esc(t("Ruled to another team, the case is transferred to it with its deadline; ruled to {team}, it stays there.", {team: teamLabel(c.team)})) + "</p>" +
+        field(t("Team"), '<select id="cc-rule-team">' + teamOptions([c.team, ...openDispute.candidates]) + "</select>") +
+        field(t("Reason"), '<textarea id="cc-rule-reason" rows="2"></textarea>') +
+        field(t("Legal basis"), '<input id="cc-rule-basis">') +
+        '<div class="gg-row">' + button("cc-rule", t("Rule")) + "</div></div>");
+      parts.push('<div class="cc-group" id="cc-dismiss-box"><h3>' + esc(t("Dismiss the dispute as unfounded (record #{id})", {id: openDispute.id})) + "</h3>" +
+        '<p class="gg-small">' + esc(t("The case stays with {team}.", {team: teamLabel(c.team)})) + "</p>" +
+        field(t("Reason"), '<textarea id="cc-dismiss-reason" rows="2"></textarea>') +
+        '<div class="gg-row">' + button("cc-dismiss", t("Dismiss")) + "</div></div>");
     } else if (waiting && !currentDispute && c.lon != null) {
       parts.push('<div class="cc-group"><h3>' + esc(t("Raise a dispute")) + "</h3>" +
         field(t("What is disputed"), '<textarea id="cc-dispute-reason" rows="2"></textarea>') +
@@ -466,6 +487,12 @@
     const d = currentDispute, team = GG.$("#cc-rule-team").value;
     const reason = GG.$("#cc-rule-reason").value.trim(), basis = GG.$("#cc-rule-basis").value.trim();
     if (!reason || !basis) { GG.status(t("A ruling needs a reason and its legal basis."), "error"); return; }
+    if (!waitingForDispatch(current)) { // with its team: the server transfers it to another ruled team, or keeps it
+      if (await onDispute(d, "/ruling", {revision: d.revision, team: team, reason: reason, legal_basis: basis,
+        case_revision: current.revision})) await settledHere(d, team === current.team ? t("Dispute record #{id} ruled", {id: d.id}) :
+        t("Dispute record #{id} ruled: case #{case} transferred to {team}", {id: d.id, case: current.id, team: teamLabel(team)}));
+      return;
+    }
     if (!(await onDispute(d, "/ruling", {revision: d.revision, team: team, reason: reason, legal_basis: basis}))) return;
     const steps = current.allowed_actions.includes("register") ? [{action: "register"}] : [];
     steps.push({action: "dispatch", team: team, note: t("ruling on dispute #{id}: {reason}", {id: d.id, reason: reason})});
@@ -477,9 +504,18 @@
     const d = currentDispute, reason = GG.$("#cc-dismiss-reason").value.trim();
     if (!reason) { GG.status(t("Say why the dispute is unfounded."), "error"); GG.$("#cc-dismiss-reason").focus(); return; }
     if (!(await onDispute(d, "/dismiss", {revision: d.revision, reason: reason}))) return;
+    if (!waitingForDispatch(current)) { await settledHere(d, t("Dispute record #{id} dismissed as unfounded", {id: d.id})); return; }
     const steps = current.allowed_actions.includes("register") ? [{action: "register"}] : [];
     steps.push({action: "dispatch", team: current.team, note: t("dispute #{id} dismissed: {reason}", {id: d.id, reason: reason})});
     await act(steps);
+  }
+
+  const waitingForDispatch = (c) => ["reported", "duplicate", "registered"].includes(c.status);
+  /** A dispute over a case with its team was settled on the server (the case transferred there if need be). */
+  async function settledHere(d, message) {
+    GG.status(message, "ok");
+    await select(current.id);
+    reloadQueue();
   }
 
   /** Send a ruling or a dismissal with the dispute's revision read. Refused because someone changed the record
@@ -492,7 +528,13 @@
       await GG.api("/disputes/" + d.id + path, {method: "POST", json: body});
       return true;
     } catch (e) {
-      if (e.status === 409) {
+      if (e.status === 409 && e.where === "case_revision") { // the case changed since it was read: nothing was done
+        const read = current, readHistory = currentHistory;
+        await select(read.id, true);
+        notice(whatChanged(read, readHistory, current, currentHistory), "conflict");
+        GG.status(t("Case #{id} changed since you read it; nothing was done. Decide again.", {id: read.id}), "error");
+        reloadQueue();
+      } else if (e.status === 409 && !String(e.where || "").startsWith("case_")) { // the record changed meanwhile
         let now = null;
         try { now = await GG.api("/disputes/" + d.id); } catch (ignored) { now = null; }
         await select(current.id, true);
