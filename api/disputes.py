@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from api.auth import CurrentUser, current_user
 from api.deps import GridGovRoute, get_repo
 from api.geojson import geometry_from_geojson
-from api.inputs import Day, Id, JsonCount, JsonId
+from api.inputs import Day, Id, JsonCount, JsonId, Text
 from api.routing import containing_units
 from cases import clock
 from gis.errors import InvalidInput, NotFound
@@ -107,19 +107,19 @@ def result_sheet(repo: Repo, request: Request, user: CurrentUser,
 class DisputeIn(AreaQuery):
     """A dispute a team files: a point or an area, the matter, the date, and what is disputed."""
 
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: Text = Field(max_length=4000)
     case: JsonId | None = Field(default=None, description="the case it is about (its log records the dispute)")
 
 
 class EvidenceIn(BaseModel):
     revision: JsonCount
-    text: str = Field(min_length=1, max_length=4000)
+    text: Text = Field(max_length=4000)
     photos: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(default_factory=list, max_length=9)
 
 
 class DismissIn(BaseModel):
     revision: JsonCount
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: Text = Field(max_length=4000)
 
 
 class RulingIn(BaseModel):
@@ -127,12 +127,12 @@ class RulingIn(BaseModel):
 
     revision: JsonCount
     team: str = Field(min_length=1, max_length=64)
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: Text = Field(max_length=4000)
     case_revision: JsonCount | None = Field(
         default=None, description="the revision of the dispute's case you read: needed when the case is already "
                                   "with a team and the ruling names another, which transfers the case to it (409 if "
                                   "the case changed since)")
-    legal_basis: str = Field(min_length=1, max_length=1000)
+    legal_basis: Text = Field(max_length=1000)
     as_rule: bool = False
     unit: str | None = Field(default=None, description="the rule's scope: this unit (else the disputed place)")
     all_matters: bool = False

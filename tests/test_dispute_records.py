@@ -164,9 +164,15 @@ def test_a_dispute_moves_its_case_to_the_dispute_queue_until_it_is_settled(api: 
     r = file("东乡补充：该点在新划界线以东")
     assert (r.status_code, r.json()["code"]) == (409, "dispute_exists") and f"record {record['id']}" in r.text, r.text
     assert table_counts(engine) == before and len(client.get("/disputes", headers=h["boss"]).json()) == 1
-    r = client.post(f"/disputes/{record['id']}/ruling", json={"revision": 0, "team": "TT1", "reason": "按界桩",
+    for blank in ({"reason": " \t "}, {"legal_basis": "  "}):  # a ruling must say why and on what basis
+        body = {"revision": 0, "team": "TT1", "reason": "按界桩", "legal_basis": "县政府〔2026〕3号", **blank}
+        r = client.post(f"/disputes/{record['id']}/ruling", json=body, headers=h["boss"])
+        assert r.status_code == 422 and next(iter(blank)) in r.text, r.text
+    assert table_counts(engine) == before
+    r = client.post(f"/disputes/{record['id']}/ruling", json={"revision": 0, "team": "TT1", "reason": " 按界桩 ",
                                                              "legal_basis": "县政府〔2026〕3号"}, headers=h["boss"])
     assert r.status_code == 200, r.text
+    assert r.json()["ruling"]["reason"] == "按界桩"  # the spaces around are not kept
     assert queue(triage=True) == {} and queue(status="registered") == {case["id"]: "settled"}
     ruled = client.get(f"/cases/{case['id']}/history", headers=h["boss"]).json()[-1]
     assert (ruled["action"], ruled["detail"]) == ("dispute_ruled", {
