@@ -33,6 +33,7 @@ from analytics.publication import (
     Annual,
     _moment,
     analysis,
+    cell_text,
     indicator_rows,
 )
 from i18n import N_, T, gettext, render
@@ -240,14 +241,8 @@ def report_pdf(a: Annual, made: Sequence[Chart], stamp: datetime, lang: str | No
         return gettext(msgid, lang)
 
     def table(head_row: Sequence[str], rows: Sequence[Sequence[Any]], percent: Sequence[int] = ()) -> Table:
-        def fmt(i: int, v: Any) -> str:
-            if v is None or v == "":
-                return "—"
-            if i in percent and isinstance(v, int | float):
-                return f"{v * 100:.1f}%"
-            return f"{v:.1f}" if isinstance(v, float) else str(v)
-
-        data = [[p(h, small) for h in head_row]] + [[p(fmt(i, v), small) for i, v in enumerate(r)] for r in rows]
+        data = [[p(h, small) for h in head_row]] + [[p(cell_text(v, i in percent), small) for i, v in enumerate(r)]
+                                                     for r in rows]
         t = Table(data, repeatRows=1)
         t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
                                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),

@@ -7,6 +7,12 @@ fall); the days before the first whole step are left out (`whole_steps`). Step t
 [start + t·Δ, start + (t+1)·Δ); a report counts in the cell holding it at the step holding its local date.
 Every cell of the study area (analytics.hotspots.study_area) has a row, zeros included.
 
+One counting function. `count_bins` turns located, dated reports into sparse counts per (H3 cell, step);
+`sum_bins` adds the counts of several batches (exact: integers), and `bins_to_cube` lays them out over the
+study area. The database path (store.reports.cube_of) counts all its reports in one call; `gridgov
+hotspot-cube` (etl/hotspot_cube.py) counts each partition of a dataset, on Dask workers or in process, and
+sums: the same function, so the same cube.
+
 Gi* per bin. A bin (i, t) neighbours the bins (j, s) with j within k grid steps of i (i included) and
 t − τ ≤ s ≤ t (`time_k` = τ earlier steps, the bin's own step included; ArcGIS's "neighbourhood time
 step", which also looks back only). The statistic is the Gi* of analytics.hotspots with binary weights over
@@ -49,16 +55,18 @@ Codes: "new_hot", "consecutive_hot", "intensifying_hot", "persistent_hot", "dimi
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import h3
 import numpy as np
 import numpy.typing as npt
 import pymannkendall as mk
 from scipy import sparse
+from shapely.geometry.base import BaseGeometry
 
-from analytics.hotspots import Floats, _z, bh_reject, ring_weights, two_sided_p
+from analytics.hotspots import Floats, _z, bh_reject, point_cell_ids, ring_weights, study_area, two_sided_p
 
 KINDS = ("new", "consecutive", "intensifying", "persistent", "diminishing", "sporadic", "oscillating", "historical")
 PATTERNS = tuple(f"{k}_{s}" for s in ("hot", "cold") for k in KINDS) + ("none",)
@@ -85,6 +93,78 @@ def cube(cells: Sequence[str], point_cells: Sequence[str], steps: npt.NDArray[np
     ok = (rows >= 0) & (steps >= 0) & (steps < n_steps)
     np.add.at(out, (rows[ok], steps[ok]), 1.0)
     return out
+
+
+EPOCH = date(1970, 1, 1)
+
+
+def epoch_days(days: Iterable[date]) -> npt.NDArray[np.int64]:
+    """Local dates as days since 1970-01-01 (what Parquet's date32 holds)."""
+    return np.array([(d - EPOCH).days for d in days], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Bins:
+    """Sparse counts of a cube: (H3 cell as integer, step, reports), one entry per non-empty bin, sorted."""
+
+    cells: npt.NDArray[np.uint64]
+    steps: npt.NDArray[np.int64]
+    counts: npt.NDArray[np.int64]
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum())
+
+
+def _collapse(cells: npt.NDArray[np.uint64], steps: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]) -> Bins:
+    if not len(cells):
+        return Bins(np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    uniq, inv = np.unique(cells, return_inverse=True)
+    width = int(steps.max()) + 1
+    if len(uniq) * width <= 4 * len(cells) + 1024:  # dense enough: one pass of bincount (exact below 2^53)
+        flat = np.bincount(inv * width + steps, weights=counts, minlength=len(uniq) * width)
+        nz = np.flatnonzero(flat)
+        return Bins(uniq[nz // width], nz % width, flat[nz].astype(np.int64))
+    order = np.lexsort((steps, cells))
+    c, s, n = cells[order], steps[order], counts[order]
+    head = np.ones(len(c), dtype=bool)
+    head[1:] = (c[1:] != c[:-1]) | (s[1:] != s[:-1])
+    starts = np.flatnonzero(head)
+    return Bins(c[starts], s[starts], np.add.reduceat(n, starts))
+
+
+def count_bins(lon: Floats, lat: Floats, days: npt.NDArray[np.int64], start: date, step_days: int, n_steps: int,
+               res: int) -> Bins:
+    """Reports per (cell at `res`, step) of located reports on local dates `days` (days since 1970-01-01); step
+    t covers [start + t·Δ, start + (t+1)·Δ); reports outside the steps are left out."""
+    steps = (np.asarray(days, dtype=np.int64) - (start - EPOCH).days) // step_days
+    ok = (steps >= 0) & (steps < n_steps)
+    cells = point_cell_ids(np.asarray(lon)[ok], np.asarray(lat)[ok], res)
+    return _collapse(cells, steps[ok], np.ones(len(cells), dtype=np.int64))
+
+
+def sum_bins(parts: Iterable[Bins]) -> Bins:
+    """The counts of several batches added bin by bin."""
+    items = list(parts)
+    if not items:
+        return _collapse(np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    return _collapse(np.concatenate([b.cells for b in items]), np.concatenate([b.steps for b in items]),
+                     np.concatenate([b.counts for b in items]))
+
+
+def bins_to_cube(bins: Bins, outlines: Sequence[BaseGeometry], res: int, k: int, n_steps: int) -> tuple[
+        list[str], Floats]:
+    """(study-area cells, counts cells × steps): every cell of the outlines plus every reported cell."""
+    names = [h3.int_to_str(int(c)) for c in bins.cells]
+    totals: dict[str, int] = {}
+    for name, n in zip(names, bins.counts.tolist(), strict=True):
+        totals[name] = totals.get(name, 0) + n
+    cells = study_area(totals, outlines, res, k)
+    index = {c: i for i, c in enumerate(cells)}
+    out = np.zeros((len(cells), n_steps))
+    rows = np.array([index[c] for c in names], dtype=np.int64)
+    out[rows, bins.steps] = bins.counts  # one entry per bin: no repeats
+    return cells, out
 
 
 def space_time_z(counts: Floats, spatial: sparse.csr_matrix, time_k: int = 1) -> Floats:

@@ -225,18 +225,20 @@ def _moment(dt: datetime) -> str:
     return clock.wall(dt).isoformat(sep=" ", timespec="seconds")
 
 
-def _table(head: Sequence[str], rows: Iterable[Sequence[Any]], percent: Sequence[int] = ()) -> Markup:
-    def fmt(i: int, v: Any) -> str:
-        if v is None or v == "":
-            return "—"
-        if i in percent and isinstance(v, int | float):
-            return f"{v * 100:.1f}%"
-        if isinstance(v, float):
-            return f"{v:.1f}"
-        return str(v)
+def cell_text(v: Any, percent: bool = False) -> str:
+    """A table cell as printed in the HTML and PDF reports: a dash when empty, a rate as a percentage, one decimal."""
+    if v is None or v == "":
+        return "—"
+    if percent and isinstance(v, int | float):
+        return f"{v * 100:.1f}%"
+    if isinstance(v, float):
+        return f"{v:.1f}"
+    return str(v)
 
-    body = "".join("<tr>" + "".join(f"<td>{escape(fmt(i, v))}</td>" for i, v in enumerate(row)) + "</tr>"
-                   for row in rows)
+
+def _table(head: Sequence[str], rows: Iterable[Sequence[Any]], percent: Sequence[int] = ()) -> Markup:
+    body = "".join("<tr>" + "".join(f"<td>{escape(cell_text(v, i in percent))}</td>" for i, v in enumerate(row))
+                   + "</tr>" for row in rows)
     return Markup("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>").format(
         Markup("".join(f"<th>{escape(h)}</th>" for h in head)), Markup(body))
 

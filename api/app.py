@@ -35,6 +35,7 @@ from api.deps import GridGovRoute, get_repo, resolve_version
 from api.errors import install_body_limit, install_error_handlers, install_language
 from api.geojson import feature_collection, unit_feature
 from api.headers import install_nosniff
+from api.hotspot_cache import HotspotCache
 from api.inputs import Day, Id, JsonId, refuse_control_characters
 from api.openapi import CREATED, install_openapi
 from api.openapi import docs as openapi_docs
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.scoring = load_scoring(settings.indicators_config)  # a broken weights file stops start-up, named
     app.state.photos = PhotoStore(settings.resolved_media_dir(), int(settings.max_photo_mib * 2**20))
     app.state.topology = TopologyCache()  # topology answers per (version, revision)
+    app.state.hotspots = HotspotCache(epochs, settings.hotspot_cache_seconds)  # until a report they count changes
     install_error_handlers(app)
     install_openapi(app)
     app.add_route("/docs", openapi_docs, include_in_schema=False)

@@ -27,7 +27,7 @@ from i18n.terms import label
 from i18n.units import listing
 from store.cases import Cases, Intake, Report, case_view, event_view
 from store.db import transaction
-from store.first_violation import earlier_view, proposal_for
+from store.first_violation import earlier_view, party_salt, proposal_for, team_outcomes
 from store.photos import PhotoStore
 from store.repo import Repository
 from store.routers import RouterCache
@@ -178,14 +178,32 @@ def first_violation(case_id: Id, body: ProposalIn, user: CurrentUser, repo: Repo
     """Writes nothing: handling the case (`handle` with `party` and `outcome`) records the party and outcome."""
     row = Cases(repo.session).get(user, case_id)
     party = parse_party(body.party)
-    proposal, earlier = proposal_for(repo.session, row, party, local(body.at) or clock.now(), body.procedure)
+    at = local(body.at) or clock.now()
+    proposal, earlier = proposal_for(repo.session, row, party, at, body.procedure)
     return JSONResponse({
         "case": row.id, "matter": row.matter_code, "list": proposal.list_class, "window_months": proposal.months,
+        "as_of": clock.iso(at),
+        # The salted hash (the salt stays on the server): the officer's phone keys its offline copy of the
+        # team's outcomes by it (GET /first-violation/team).
         "party": {"kind": party.kind, "id_type": party.id_type, "masked_id": party.masked(),
-                  "name": party.masked_name()},
+                  "name": party.masked_name(), "party_hash": party.digest(party_salt(repo.session))},
         "earlier": [earlier_view(e) for e in earlier], "proposal": proposal.as_json(),
         "labels": {"list": label("first_violation", proposal.list_class),
                    "outcome": label("outcome", proposal.outcome)}})
+
+
+@router.get("/first-violation/team", summary="For an officer's phone to keep offline: the first-violation lists "
+            "of the team's open cases' matters and the parties recorded on the team's cases within their windows",
+            response_model=None)
+def team_first_violations(user: CurrentUser, repo: Repo) -> JSONResponse:
+    """Read by the officer page while online. Offline it answers a party looked up before from this copy and says
+    as of when; the proposal it makes then is provisional: the server checks again when the step is sent."""
+    if user.role != "team_member" or not user.team_code:
+        raise Forbidden(T("only an enforcement team's officers keep their team's first-violation records"))
+    now = clock.now()
+    matters, outcomes = team_outcomes(repo.session, user.team_code, now)
+    return JSONResponse({"team": user.team_code, "as_of": clock.iso(now), "matters": matters,
+                         "outcomes": outcomes})
 
 
 @router.get("/cases", summary="Cases in your scope (a team sees its own; a grid worker their reports)",
@@ -194,10 +212,13 @@ def list_cases(user: CurrentUser, repo: Repo, request: Request, status: str | No
                triage: bool | None = None, team: str | None = None, township: str | None = None,
                county: Annotated[str | None, Query(description="only this county's cases")] = None,
                since: Instant | None = None, until: Instant | None = None,
+               dispute: Annotated[Literal["open", "ruled", "dismissed"] | None, Query(
+                   description="only cases whose dispute record has this status")] = None,
                limit: Annotated[int, Query(ge=1, le=10_000)] = 500) -> JSONResponse:
     now = clock.now()
     rows = Cases(repo.session).in_scope(user, status=status.split(",") if status else None, triage=triage,
-                                        team=team, township=township, county=county, since=local(since),
+                                        team=team, township=township, county=county, dispute=dispute,
+                                        since=local(since),
                                         until=local(until),
                                         limit=limit)
     return JSONResponse([case_view(r, now) for r in rows])

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from api.auth import CurrentUser, current_user
 from api.deps import GridGovRoute, get_repo
 from api.geojson import geometry_from_geojson
-from api.inputs import Day, Id, JsonCount, JsonId
+from api.inputs import Day, Id, JsonCount, JsonId, Text
 from api.routing import containing_units
 from cases import clock
 from gis.errors import InvalidInput, NotFound
@@ -22,6 +22,8 @@ from store.cases import Cases
 from store.disputes import Disputes, dispute_view
 from store.repo import Repository
 from store.routers import RouterCache
+from store.schema import CaseRow, DisputeRow
+from store.users import User
 from web.sheet import sheet_pdf
 
 router = APIRouter(route_class=GridGovRoute, tags=["disputes"], dependencies=[Depends(current_user)])
@@ -105,19 +107,19 @@ def result_sheet(repo: Repo, request: Request, user: CurrentUser,
 class DisputeIn(AreaQuery):
     """A dispute a team files: a point or an area, the matter, the date, and what is disputed."""
 
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: Text = Field(max_length=4000)
     case: JsonId | None = Field(default=None, description="the case it is about (its log records the dispute)")
 
 
 class EvidenceIn(BaseModel):
     revision: JsonCount
-    text: str = Field(min_length=1, max_length=4000)
+    text: Text = Field(max_length=4000)
     photos: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(default_factory=list, max_length=9)
 
 
 class DismissIn(BaseModel):
     revision: JsonCount
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: Text = Field(max_length=4000)
 
 
 class RulingIn(BaseModel):
@@ -125,8 +127,12 @@ class RulingIn(BaseModel):
 
     revision: JsonCount
     team: str = Field(min_length=1, max_length=64)
-    reason: str = Field(min_length=1, max_length=4000)
-    legal_basis: str = Field(min_length=1, max_length=1000)
+    reason: Text = Field(max_length=4000)
+    case_revision: JsonCount | None = Field(
+        default=None, description="the revision of the dispute's case you read: needed when the case is already "
+                                  "with a team and the ruling names another, which transfers the case to it (409 if "
+                                  "the case changed since)")
+    legal_basis: Text = Field(max_length=1000)
     as_rule: bool = False
     unit: str | None = Field(default=None, description="the rule's scope: this unit (else the disputed place)")
     all_matters: bool = False
@@ -137,8 +143,10 @@ class RulingIn(BaseModel):
 
 
 @router.get("/disputes", summary="Dispute records you may see (a team: those it is party to)")
-def list_disputes(user: CurrentUser, repo: Repo, status: str | None = None) -> JSONResponse:
-    return JSONResponse([dispute_view(r) for r in Disputes(repo.session).listing(user, status)])
+def list_disputes(user: CurrentUser, repo: Repo, status: str | None = None,
+                  case: Annotated[Id | None, Query(description="only the records over this case")] = None
+                  ) -> JSONResponse:
+    return JSONResponse([dispute_view(r) for r in Disputes(repo.session).listing(user, status, case)])
 
 
 @router.post("/disputes", summary="File a dispute over a point or an area", status_code=201)
@@ -153,9 +161,8 @@ def file_dispute(body: DisputeIn, user: CurrentUser, repo: Repo, request: Reques
     now = clock.now()
     row = Disputes(repo.session).file(user, where, body.matter, day, body.reason, cache.router_at(repo, day), now,
                                       case_id=case.id if case is not None else None)
-    if case is not None:  # the case's log says a dispute was raised over it, and which record
-        Cases(repo.session).event(case, user.username, "dispute_raised", now, now, from_status=case.status,
-                                  reason=T("dispute record {id}", id=row.id).render(), detail={"dispute": row.id})
+    if case is not None:  # the case's log says a dispute was raised over it, and which record; it joins the queue
+        Cases(repo.session).dispute_raised(case, row.id, user.username, now)
     return JSONResponse(dispute_view(row), status_code=201)
 
 
@@ -175,15 +182,40 @@ def add_evidence(dispute_id: Id, body: EvidenceIn, user: CurrentUser, repo: Repo
 @router.post("/disputes/{dispute_id:int}/ruling",
              summary="Rule on a dispute; optionally as an override rule in a draft")
 def rule_dispute(dispute_id: Id, body: RulingIn, user: CurrentUser, repo: Repo, request: Request) -> JSONResponse:
+    """The record is closed as `ruled`. A case it was raised over that is already with another team (dispatched,
+    arrived, handled) is transferred to the ruled team in the same transaction, as the `transfer` action does: the
+    ruling's reason, the deadline kept, the routing explanation renewed; send `case_revision` (a stale one is a 409
+    on `case_revision` and nothing of the ruling is written). A case not yet dispatched keeps its proposal and leaves
+    the dispute queue, to be dispatched to the ruled team (the console does it)."""
     cache: RouterCache = request.app.state.routers
     row = Disputes(repo.session).get(user, dispute_id)
     router_now = cache.router(repo, repo.version(row.version_id))
-    done = Disputes(repo.session).rule(user, dispute_id, body.revision, body.model_dump(), repo, router_now,
-                                       clock.now())
+    now = clock.now()
+    done = Disputes(repo.session).rule(user, dispute_id, body.revision, body.model_dump(), repo, router_now, now)
+    case = _case_of(done, user, repo)
+    if case is not None:  # the case's log says who ruled, for which team and on what basis; it leaves the queue
+        cases = Cases(repo.session, request.app.state.calendar)
+        cases.dispute_settled(case, done, user.username, now, body.reason.strip(), body.team)
+        # Already with another team: transferred to the ruled one in this transaction (all or nothing).
+        cases.transfer_on_ruling(user, case, body.case_revision, done, now, lambda day: cache.router_at(repo, day))
     return JSONResponse(dispute_view(done))
 
 
-@router.post("/disputes/{dispute_id:int}/dismiss", summary="Dismiss a dispute with a reason")
+@router.post("/disputes/{dispute_id:int}/dismiss",
+             summary="Dismiss a dispute as unfounded, with a reason: the case keeps its routing")
 def dismiss_dispute(dispute_id: Id, body: DismissIn, user: CurrentUser, repo: Repo) -> JSONResponse:
-    return JSONResponse(dispute_view(Disputes(repo.session).dismiss(user, dispute_id, body.revision, body.reason,
-                                                                    clock.now())))
+    """The record is closed as `dismissed` with the reason; a case it was raised over keeps its routing (its
+    proposed team) and its log gets a `dispute_dismissed` event naming that team. The case leaves the dispute queue
+    and, not yet dispatched, waits to be registered and dispatched (the console does both in one step)."""
+    now = clock.now()
+    done = Disputes(repo.session).dismiss(user, dispute_id, body.revision, body.reason, now)
+    case = _case_of(done, user, repo)
+    if case is not None:
+        Cases(repo.session).dispute_settled(case, done, user.username, now, body.reason.strip(), case.team_code)
+    return JSONResponse(dispute_view(done))
+
+
+def _case_of(row: DisputeRow, user: User, repo: Repository) -> CaseRow | None:
+    """The case a dispute was raised over (404 outside the user's scope: the request's transaction then writes
+    nothing of the ruling or dismissal either)."""
+    return Cases(repo.session).get(user, row.case_id) if row.case_id is not None else None

@@ -24,7 +24,7 @@ from config import Settings
 from gis.errors import Forbidden, InvalidInput
 from i18n import T, current_language, gettext, set_language
 from store import indicator_facts as facts
-from store.annual_publication import annual_files
+from store.annual_publication import AnnualPublication
 from store.repo import Repository
 from store.users import User
 from web.indicators import render_indicators_page
@@ -179,11 +179,12 @@ def get_annual(
         return JSONResponse({"year": annual.year, "county": annual.county, "as_of": clock.iso(annual.as_of),
                              "levels": annual.levels, "breakdown": annual.breakdown, "review": annual.review,
                              "analysis": publication.analysis(annual, lang)})
-    files = annual_files(repo.session, user, year, county, request.app.state.calendar, scoring(request), now, lang)
+    made = AnnualPublication(repo.session, user, year, county, request.app.state.calendar, scoring(request), now,
+                             lang)  # only the file asked for: the report draws its charts, never a GeoPackage
     if format == "html":
-        return HTMLResponse(files.html)
+        return HTMLResponse(made.html())
     if format == "pdf":
-        return download(files.pdf, "application/pdf", f"annual-{year}.pdf")
+        return download(made.pdf(), "application/pdf", f"annual-{year}.pdf")
     if format == "gpkg":
-        return download(files.gpkg, GPKG, f"annual-{year}.gpkg")
-    return download(files.workbook, XLSX, f"annual-{year}.xlsx")
+        return download(made.gpkg(), GPKG, f"annual-{year}.gpkg")
+    return download(made.workbook(), XLSX, f"annual-{year}.xlsx")

@@ -24,7 +24,7 @@ from typing import Annotated, Any
 
 import annotated_types
 from fastapi import Request
-from pydantic import BeforeValidator, Strict
+from pydantic import BeforeValidator, Strict, StringConstraints
 
 from gis.errors import InvalidInput
 from i18n import T
@@ -50,6 +50,8 @@ def _not_a_number(value: Any) -> Any:
 
 Instant = Annotated[datetime, BeforeValidator(_not_a_number)]  # a date-time; never a number read as Unix time
 Day = Annotated[date, BeforeValidator(_not_a_number)]
+# A reason, note or basis a person must write: spaces around are dropped, and what is left may not be empty.
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 _ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

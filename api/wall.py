@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import h3
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from analytics.hotspots import count_cells, points_to_cells
 from api.auth import CurrentUser
 from api.cases import local
 from api.deps import GridGovRoute, get_repo, resolve_version
-from api.hotspots import significance
+from api.fastjson import FastJSONResponse
+from api.hotspot_cache import Cells, HotspotCache, scope_key
+from api.hotspots import centres, outlines, significance
 from api.inputs import MAX_INT, Id, Instant
 from cases import clock
 from gis.errors import InvalidInput, PayloadTooLarge
 from i18n import T
 from store.cases import OPEN_STATES, Cases
 from store.repo import Repository
-from store.schema import CaseEventRow, CaseRow, IncidentRow
+from store.reports import report_places
+from store.schema import CaseEventRow, CaseRow, unix_seconds
 
 router = APIRouter(route_class=GridGovRoute, tags=["map pages"])
 Repo = Annotated[Repository, Depends(get_repo, scope="function")]
@@ -62,18 +65,23 @@ def wall_cases(user: CurrentUser, repo: Repo, request: Request,
         # since the cursor counts too.
         change = sa.or_(CaseRow.updated_at >= cursor, CaseRow.id.in_(
             sa.select(CaseEventRow.case_id).where(CaseEventRow.recorded_at >= cursor)))
+    # The three times come as Unix seconds and are written at once (10^4 cases: 3·10^4 of them, the feed's
+    # largest cost when read and formatted one by one).
+    dialect = repo.session.get_bind().dialect.name
     columns = (CaseRow.id, CaseRow.lon, CaseRow.lat, CaseRow.status, CaseRow.matter_code, CaseRow.team_code,
-               CaseRow.deadline, CaseRow.escalation_level, CaseRow.triage, CaseRow.township_code,
-               CaseRow.linked_to, CaseRow.reported_at, CaseRow.updated_at)
+               unix_seconds(CaseRow.deadline, dialect), CaseRow.escalation_level, CaseRow.triage,
+               CaseRow.township_code, CaseRow.linked_to, unix_seconds(CaseRow.reported_at, dialect),
+               unix_seconds(CaseRow.updated_at, dialect))
     where = [cases.scope_filter(user), change] + ([CaseRow.county_code == county] if county is not None else [])
     query = sa.select(*columns).where(*where).order_by(CaseRow.id).limit(limit + 1)
     rows: list[Any] = list(repo.session.execute(query))  # co-owned cases included (the scope filter has them)
     if len(rows) > limit:
         raise PayloadTooLarge(T("more than {limit} cases changed; poll more often or raise limit", limit=limit),
                               where="limit")
-    out = [[r[0], r[1], r[2], r[3], r[4], r[5], _iso(r[6]), r[7], r[8], r[9], r[10], _iso(r[11]), _iso(r[12])]
+    times = iter(clock.iso_seconds([t for r in rows for t in (r[6], r[11], r[12])]))
+    out = [[r[0], r[1], r[2], r[3], r[4], r[5], next(times), r[7], r[8], r[9], r[10], next(times), next(times)]
            for r in rows]
-    return JSONResponse({
+    return FastJSONResponse({
         "now": _iso(now), "cursor": _iso(now - CURSOR_MARGIN), "columns": list(FEED_COLUMNS),
         "open_states": sorted(OPEN_STATES), "refresh_seconds": request.app.state.settings.wall_refresh_seconds,
         "cases": out})
@@ -84,6 +92,7 @@ def wall_cases(user: CurrentUser, repo: Repo, request: Request,
 def hotspots(
     user: CurrentUser,
     repo: Repo,
+    request: Request,
     res: Annotated[int, Query(ge=4, le=11, description="H3 resolution (pages follow the zoom)")] = 7,
     matter: Annotated[str | None, Query(description="matter codes, comma-separated (default all)")] = None,
     since: Annotated[Instant | None, Query(alias="from", description="start of the window (default 30 days ago)")]
@@ -99,10 +108,11 @@ def hotspots(
                     "(±3/±2/±1 at 99/95/90 %) per cell, tested over the whole county")] = "counts",
     k: Annotated[int, Query(ge=1, le=5, description="significance: neighbours within k grid steps")] = 1,
     fdr: Annotated[bool, Query(description="significance: Benjamini–Hochberg correction")] = True,
-) -> JSONResponse:
+) -> Response:
     """Historical incidents plus the cases in your scope, counted per cell of resolution `res`. Each cell
     comes with its outline (a flat lon,lat list) so a page draws it without an H3 library. With
-    `mode=significance` each cell also has `z`, `p` and `bin` (analytics/hotspots.py; README "Hotspots")."""
+    `mode=significance` each cell also has `z`, `p` and `bin` (analytics/hotspots.py; README "Hotspots"). Answers
+    over the whole county are kept per worker until a report they count changes (api/hotspot_cache.py)."""
     if days is not None and since is not None:
         raise InvalidInput(T("give the window as `from` (and `to`) or as `days`, not both"), where="days")
     end = local(until) or clock.now()
@@ -117,33 +127,34 @@ def hotspots(
         if unknown:
             raise InvalidInput(T("unknown matter code(s) {items}; see GET /matters", items=', '.join(unknown)),
                                where="matter")
+    cache: HotspotCache = request.app.state.hotspots
+    sliding = since is None and until is None  # "the last `days` days up to now": the window moves with the clock
     if mode == "significance":
-        return significance(repo, user, res=res, start=start, end=end, matters=matters, box=box, k=k, fdr=fdr)
-    counts: Counter[str] = Counter()
-    sources: list[Any] = []
-    for row, extra in ((IncidentRow, sa.true()), (CaseRow, sa.and_(Cases(repo.session).scope_filter(user),
-                                                                    CaseRow.lon.is_not(None)))):
-        conds: list[Any] = [row.reported_at >= start, row.reported_at < end, extra]
-        if matters:
-            conds.append(row.matter_code.in_(matters))
-        if box is not None:
-            conds += [row.lon.between(box[0], box[2]), row.lat.between(box[1], box[3])]
-        sources.append(sa.select(row.lon, row.lat).where(*conds))
-    for source in sources:
-        for lon, lat in repo.session.execute(source):
-            counts[h3.latlng_to_cell(lat, lon, res)] += 1
-    cells = [(c, n) for c, n in counts.items() if n >= min_count]
-    if len(cells) > MAX_HEXES:
-        raise PayloadTooLarge(T("{n} cells is over {MAX_HEXES}; zoom in, narrow the window or lower res",
-                                n=len(cells), MAX_HEXES=MAX_HEXES),
-                              where="res")
-    cells.sort(key=lambda cn: -cn[1])
-    features = []
-    for cell, n in cells:
-        ring = h3.cell_to_boundary(cell)
-        features.append({"h": cell, "n": n, "b": [round(v, 6) for lat, lon in ring for v in (lon, lat)]})
-    return JSONResponse({"res": res, "from": _iso(start), "to": _iso(end), "matters": matters,
-                         "total": sum(counts.values()), "max": cells[0][1] if cells else 0, "cells": features})
+        return significance(repo, user, cache, res=res, start=start, end=end, sliding=sliding, matters=matters,
+                            box=box, k=k, fdr=fdr)
+    scope = Cases(repo.session).scope_filter(user)
+
+    def compute() -> tuple[dict[str, Any], Cells]:
+        # The box filters reports, not cells (a cell on its edge counts only the reports inside): with a box the
+        # answer is computed afresh; the whole county is what pages ask first, and keep asking.
+        lon, lat = report_places(repo.session, start, end, matters=matters, bbox=box, case_scope=scope)
+        counts = count_cells(points_to_cells(lon, lat, res))
+        cells = sorted((c for c, n in counts.items() if n >= min_count), key=lambda c: (-counts[c], c))
+        if len(cells) > MAX_HEXES:
+            raise PayloadTooLarge(T("{n} cells is over {MAX_HEXES}; zoom in, narrow the window or lower res",
+                                    n=len(cells), MAX_HEXES=MAX_HEXES), where="res")
+        items = [{"h": c, "n": counts[c], "b": b} for c, b in zip(cells, outlines(cells), strict=True)]
+        return {"res": res, "matters": matters, "total": len(lon)}, Cells.of(items, *centres(cells))
+
+    if box is None:
+        key = ("counts", res, min_count, tuple(matters or ()), scope_key(user),
+               end - start if sliding else (start, end))
+        head, cells = cache.answer(repo.session, key, (start, end), compute, sliding=sliding, matters=matters,
+                                   case_scope=scope)
+    else:
+        head, cells = compute()
+    return Response(cells.body({**head, "from": _iso(start), "to": _iso(end)}, None,
+                               lambda chosen: chosen[0]["n"] if chosen else 0), media_type="application/json")
 
 
 def _bbox(text: str | None) -> tuple[float, float, float, float] | None:

@@ -89,8 +89,10 @@ def write_inputs(tmp: Path, lon: np.ndarray, lat: np.ndarray, matters: list[str]
 
 def child(args: argparse.Namespace) -> None:
     """route-file's in-process path on one file; prints seconds and peak RSS (MiB) as JSON."""
+    from etl.route_batch import BatchOptions, skip_pandas_import
+
+    skip_pandas_import()  # as `gridgov route-file` does
     from cli.route import _route_file
-    from etl.route_batch import BatchOptions
 
     with open(args.router, "rb") as fh:
         router = pickle.load(fh)

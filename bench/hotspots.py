@@ -20,6 +20,18 @@ classification and the FDR bins, which esda does not do); the line before it als
 
 Last line: `hotspot-bench events=<n> cells=<n> steps=<n> gi_s=<s> emerging_s=<s> vs_esda=<ratio>x
 max_abs_z_diff=<d>`.
+
+With `--dask`, the cube of `gridgov hotspot-cube` instead (etl/hotspot_cube.py): for each size in `--rows`
+(default 10^6 and 10^7) a partitioned Parquet dataset of that many reports (lon, lat, reported_at as UTC
+instants, matter) over the demo county's bounding box in 52 weeks, `--parts` files; the counting of every
+partition timed in process (`count_dataset` without Dask) and on a LocalCluster of `--dask-workers` worker
+processes (start-up and scatter included, and the run again on the started cluster without them), the
+summed counts checked identical, then the client's cube and emerging analysis timed once.
+
+    python bench/hotspots.py --dask [--rows 1000000,10000000] [--parts 16] [--dask-workers 2]
+
+Last line: `hotspot-cube-bench rows=<n> parts=<p> workers=<w> inprocess_rows_per_s=<r> dask_rows_per_s=<r>
+dask_warm_rows_per_s=<r> analysis_s=<s> cells=<n> weeks=<n> identical=<bool>` (for the largest size).
 """
 
 from __future__ import annotations
@@ -28,12 +40,15 @@ import argparse
 import sys
 import time
 import warnings
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import sparse
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from analytics.emerging import emerging, space_time_z  # noqa: E402
 from analytics.hotspots import area_cells, gi_star_z, hotspots, ring_weights  # noqa: E402
@@ -73,13 +88,115 @@ def esda_z(values: np.ndarray, weights: sparse.csr_matrix) -> tuple[np.ndarray, 
         return np.asarray(g.Zs), time.perf_counter() - t
 
 
+def write_reports(root: Path, bounds: tuple[float, float, float, float], rows: int, parts: int, first: date,
+                  weeks: int, seed: int) -> None:
+    """`rows` reports, uniform over `bounds` and the weeks, in `parts` Parquet files (one row group each)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    root.mkdir()
+    start_us = int((datetime(first.year, first.month, first.day, tzinfo=UTC) - timedelta(hours=8)).timestamp() * 1e6)
+    per = -(-rows // parts)
+    for i in range(parts):
+        n = min(per, rows - i * per)
+        at = start_us + rng.integers(0, weeks * 7 * 86_400 * 1_000_000, n)
+        pq.write_table(pa.table({
+            "lon": rng.uniform(bounds[0], bounds[2], n), "lat": rng.uniform(bounds[1], bounds[3], n),
+            "reported_at": pa.array(at, pa.timestamp("us", tz="UTC")),
+            "matter": pa.array(np.where(rng.random(n) < 0.5, "M-A", "M-B"))}), root / f"part-{i:03d}.parquet",
+            row_group_size=n)
+
+
+def cube_bench(args: argparse.Namespace) -> None:
+    """In process vs a LocalCluster: counting a partitioned dataset of reports into the weekly cube."""
+    import os
+    import tempfile
+
+    import shapely
+
+    from analytics.emerging import bins_to_cube
+    from etl.hotspot_cube import CubeSpec, count_dataset
+    from etl.route_dask import client_for
+
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    demo = build_demo_county()
+    county = [u.geometry for u in demo.units if u.layer == "county" and u.geometry is not None]
+    outline = shapely.union_all(county)
+    first = date(2025, 1, 6)
+    spec = CubeSpec(start=first, n_steps=args.weeks, res=args.res, zone="Asia/Shanghai",
+                    outline_wkb=shapely.to_wkb(outline))
+    sizes = [int(float(x)) for x in args.rows.split(",")]
+    line = ""
+    for rows in sizes:
+        with tempfile.TemporaryDirectory(prefix="cube-bench-") as tmp:
+            root = Path(tmp) / "reports"
+            t = time.perf_counter()
+            write_reports(root, outline.bounds, rows, args.parts, first, args.weeks, args.seed)
+            print(f"rows={rows:,}: dataset of {args.parts} files written in {time.perf_counter() - t:.1f}s",
+                  flush=True)
+            t = time.perf_counter()
+            local, tally = count_dataset(root, spec)
+            local_s = time.perf_counter() - t
+            print(f"  in process: {local_s:.2f}s, {rows / local_s:,.0f} rows/s, counted {tally.counted:,}", flush=True)
+            t = time.perf_counter()
+            spread, _ = count_dataset(root, spec, f"local:{args.dask_workers}")
+            dask_s = time.perf_counter() - t
+            print(f"  LocalCluster ({args.dask_workers} processes, start-up included): {dask_s:.2f}s, "
+                  f"{rows / dask_s:,.0f} rows/s", flush=True)
+            warm_s = _warm_seconds(root, spec, args.dask_workers, client_for)
+            print(f"  LocalCluster, already started: {warm_s:.2f}s, {rows / warm_s:,.0f} rows/s", flush=True)
+            identical = all(np.array_equal(getattr(local, f), getattr(spread, f)) for f in ("cells", "steps", "counts"))
+            t = time.perf_counter()
+            cells, cube = bins_to_cube(local, county, args.res, 1, args.weeks)
+            em = emerging(cells, cube, k=1, time_k=1)
+            analysis_s = time.perf_counter() - t
+            hot = sum(p.endswith("_hot") for p in em.patterns)
+            print(f"  client: cube {len(cells):,} cells × {args.weeks} weeks and the emerging analysis in "
+                  f"{analysis_s:.2f}s ({hot} hot cells); identical={identical}", flush=True)
+            line = (f"hotspot-cube-bench rows={rows} parts={args.parts} workers={args.dask_workers} "
+                    f"inprocess_rows_per_s={rows / local_s:.0f} dask_rows_per_s={rows / dask_s:.0f} "
+                    f"dask_warm_rows_per_s={rows / warm_s:.0f} analysis_s={analysis_s:.2f} cells={len(cells)} "
+                    f"weeks={args.weeks} identical={str(identical).lower()}")
+    print(line)
+
+
+def _warm_seconds(root: Path, spec: Any, workers: int, client_for: Any) -> float:
+    """The counting on a cluster started (and the spec scattered) beforehand: the work alone."""
+    import importlib
+
+    from dask.distributed import wait
+
+    from etl.hotspot_cube import count_part
+    from etl.route_dask import fragments
+
+    client, close = client_for(f"local:{workers}")
+    try:
+        shipped = client.scatter(spec, broadcast=True)
+        client.run(importlib.import_module, "etl.hotspot_cube")  # every worker has imported the code
+        t = time.perf_counter()
+        futures = [client.submit(count_part, shipped, p, g, pure=False) for p, g in fragments(root)]
+        wait(futures)
+        [f.result() for f in futures]
+        return time.perf_counter() - t
+    finally:
+        close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--weeks", type=int, default=52)
     ap.add_argument("--res", type=int, default=9)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--dask", action="store_true", help="the hotspot-cube counting: in process vs LocalCluster")
+    ap.add_argument("--rows", default="1000000,10000000", help="with --dask: dataset sizes, comma-separated")
+    ap.add_argument("--parts", type=int, default=16, help="with --dask: files in the dataset")
+    ap.add_argument("--dask-workers", type=int, default=2)
     args = ap.parse_args()
+    if args.dask:
+        cube_bench(args)
+        return
 
     demo = build_demo_county()
     county = [u.geometry for u in demo.units if u.layer == "county" and u.geometry is not None]

@@ -10,10 +10,14 @@ loopback under a fixed open-loop request rate. Every router answer for the batch
 an independent answer: containing units from sjoin (plus H3 cells for cell-defined units), with the
 rule table read over them in plain numpy (no `gis.routing` code involved).
 
+Then the density sweep of `bench/density.py` (`--density-steps`, skipped by `--no-density`): the demo county
+with N urban grid units of ~100 m per step, router against sjoin over the county box and the dense square.
+
 The last line is machine-readable:
     routing-bench n=<points> vs_sjoin=<ratio>x vs_postgis=<ratio>x mismatches=<count> single_us_p50=<us>
-    build_s=<s> build_mib=<MiB>
-(one line; vs_postgis is `nanx` when no PostGIS was reachable).
+    build_s=<s> build_mib=<MiB> vs_sjoin_dense=<ratio>x
+(one line; vs_postgis is `nanx` when no PostGIS was reachable, vs_sjoin_dense `nanx` with --no-density;
+vs_sjoin_dense is the dense square's ratio at the densest step).
 """
 
 from __future__ import annotations
@@ -1172,7 +1176,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-http", action="store_true", help="skip the HTTP part")
     ap.add_argument("--http-workers", type=int, default=1, choices=range(1, 9), metavar="N",
                     help="server workers for the HTTP part (POST /route and the GET /health floor alike)")
+    ap.add_argument("--density-steps", default="200,1000,2500,5000,10000",
+                    help="urban grid units per step of the density sweep (bench/density.py; 0 = the demo's H3 "
+                         "grids); min(--points, 10^6) points per step")
+    ap.add_argument("--no-density", action="store_true", help="skip the density sweep")
     args = ap.parse_args(argv)
+    from bench.density import parse_steps
+
+    try:
+        density_steps = parse_steps(args.density_steps)
+    except ValueError as exc:
+        ap.error(str(exc))
     if args.points < 1000:
         ap.error("--points must be at least 1000")
     if not (0 < args.http_rate <= 2000 and 0 < args.http_seconds <= 120):
@@ -1237,6 +1251,13 @@ def main(argv: list[str] | None = None) -> int:
             report.note("no PostGIS: vs_postgis=nan (give --postgres-url, GRIDGOV_BENCH_POSTGRES_URL / "
                         "GRIDGOV_TEST_POSTGRES_URL, or --start-postgres)")
     vs_pg = t_pg / t_router if math.isfinite(t_pg) else math.nan
+    vs_dense = math.nan
+    if args.no_density:
+        report.note("density sweep skipped (--no-density)")
+    else:
+        from bench.density import add_to_report
+
+        vs_dense = add_to_report(report, density_steps, min(n, 1_000_000), args.seed)
 
     report.progress("single-point latency")
     p50, p99 = bench_single(report, router, demo, lon, lat, matter, min(args.single, n))
@@ -1258,7 +1279,8 @@ def main(argv: list[str] | None = None) -> int:
     report.note(f"total bench time {time.perf_counter() - report.started:.0f} s.")
     report.print()
     print(f"routing-bench n={n} vs_sjoin={vs_sjoin:.1f}x vs_postgis={vs_pg:.1f}x mismatches={mismatches} "
-          f"single_us_p50={p50:.2f} build_s={build_s:.3f} build_mib={build_mib:.1f}", flush=True)
+          f"single_us_p50={p50:.2f} build_s={build_s:.3f} build_mib={build_mib:.1f} vs_sjoin_dense={vs_dense:.1f}x",
+          flush=True)
     return 0
 
 

@@ -16,8 +16,11 @@ clock with `GRIDGOV_TEST_NOW` (an ISO instant: the clock starts there and runs o
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
 
 from i18n import T, Text
 
@@ -73,6 +76,35 @@ def to_local(dt: datetime) -> datetime:
     if dt.tzinfo is None:
         return dt.replace(tzinfo=_zone)
     return dt.astimezone(_zone)
+
+
+def iso_seconds(times: Sequence[int | None]) -> list[str | None]:
+    """Unix times (whole seconds) as ISO 8601 on the county's clock, to the second — what
+    `to_local(t).isoformat(timespec="seconds")` writes for each, None for None — for thousands at once (a map
+    feed): the zone's offset is looked up once per hour the times fall in, and value by value only in an hour
+    where the offset changes (a zone changes it at most once an hour)."""
+    known = np.array([t is not None for t in times], dtype=bool)
+    secs = np.array([t if t is not None else 0 for t in times], dtype=np.int64)
+    hours, where = np.unique(secs // 3600, return_inverse=True)
+    offsets = np.empty(len(hours), dtype=np.int64)
+    mixed = np.zeros(len(hours), dtype=bool)
+    for i, h in enumerate(hours.tolist()):
+        first, last = (datetime.fromtimestamp(h * 3600 + s, _zone).utcoffset() for s in (0, 3599))
+        offsets[i] = (first or timedelta(0)) // timedelta(seconds=1)
+        mixed[i] = first != last
+    offset = offsets[where]
+    for j in np.flatnonzero(mixed[where]).tolist():
+        offset[j] = (datetime.fromtimestamp(int(secs[j]), _zone).utcoffset() or timedelta(0)) // timedelta(seconds=1)
+    text = np.datetime_as_string((secs + offset).astype("datetime64[s]"), unit="s").tolist()
+    signs = {int(o): _offset_text(int(o)) for o in np.unique(offset).tolist()}
+    return [t + signs[o] if k else None for t, o, k in zip(text, offset.tolist(), known.tolist(), strict=True)]
+
+
+def _offset_text(seconds: int) -> str:
+    """+08:00, -03:30 (and +05:53:28 for a zone's local mean time, as isoformat writes it)."""
+    sign, rest = ("-", -seconds) if seconds < 0 else ("+", seconds)
+    h, m, s = rest // 3600, rest % 3600 // 60, rest % 60
+    return f"{sign}{h:02d}:{m:02d}" + (f":{s:02d}" if s else "")
 
 
 def to_utc(dt: datetime) -> datetime:

@@ -68,7 +68,8 @@ def normalize_id_card(value: str) -> str:
         body = text[:6] + "19" + text[6:]
         return body + id_check_char(body)
     if not re.fullmatch(r"[0-9]{17}[0-9X]", text):
-        raise InvalidInput(T("an ID number has 18 characters: 17 digits and a digit or X"),
+        raise InvalidInput(T("an ID number has 18 characters (17 digits and a digit or X), or 15 digits on an old "
+                             "card"),
                            where="party.id_number", code="bad_id_number")
     if not _birth_ok(text[6:14]):
         raise InvalidInput(T("the ID number's birth date {birth} is not a real date", birth=text[6:14]),

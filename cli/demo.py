@@ -13,7 +13,7 @@ from cases import clock
 from cli.common import console, run, say, serve, settings_for
 from gis.demo import DemoCounty, build_demo_county
 from gis.errors import Conflict
-from i18n import T
+from i18n import T, Text
 from i18n.units import term
 from store.db import make_engine, session_factory, transaction, upgrade
 from store.repo import Repository
@@ -103,6 +103,17 @@ def demo_cmd(
         # Pages sign in with the demo accounts by themselves, so the wall opens populated.
         settings = settings.model_copy(update={"demo_sign_in": True})
         host, port = host or settings.host, port or settings.port
-        wall = f"http://{host}:{port}/wall"
-        say(T("open the map wall: {url}  (phone: /phone, planner: /planner, disputes: /dispute)", url=wall))
+        for line in page_lines(f"http://{host}:{port}"):
+            say(line)
         serve(settings, host, port)
+
+
+def page_lines(base: str) -> list[Text]:
+    """The closing lines of `gridgov demo`: every page a person opens, by name, with its address."""
+    pages = [(T("map wall (command centre)"), "/wall"), (T("command centre big screen"), "/screen"),
+             (T("dispatch console"), "/console"), (T("enforcement officer's page"), "/officer"),
+             (T("grid worker's phone page"), "/phone"), (T("boundary planner"), "/planner"),
+             (T("jurisdiction and dispute lookup"), "/dispute"),
+             (T("indicators and annual publication"), "/indicators")]
+    return [T("open the pages (each signs in with its demo account by itself):"),
+            *(T("  {page}: {url}", page=name, url=base + path) for name, path in pages)]

@@ -15,7 +15,7 @@ from cases import clock
 from cli.catalogue import catalogue_app
 from cli.common import DbUrl, VersionOpt, console, err, note, repository, run, say, serve, settings_for, use_language
 from cli.demo import demo_cmd
-from cli.hotspots import sites_cmd
+from cli.hotspots import hotspot_cube_cmd, sites_cmd
 from cli.publish import annual_cmd, publish_annual_cmd
 from cli.route import reattribute_cmd, route_cmd, route_file_cmd
 from cli.users import user_app
@@ -428,6 +428,7 @@ app.command("route")(route_cmd)
 app.command("route-file")(route_file_cmd)
 app.command("reattribute")(reattribute_cmd)
 app.command("sites")(sites_cmd)
+app.command("hotspot-cube")(hotspot_cube_cmd)
 
 
 if __name__ == "__main__":

@@ -201,29 +201,36 @@ def _route_file(router: Router, source: Path, target: Path, opts: BatchOptions, 
     import pyarrow.compute as pc
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from etl.route_batch import Sink, added_schema, open_source, route_batch
+    from etl.route_batch import Sink, added_schema, open_source, pipeline, route_batch
 
     pool = pa.default_memory_pool()
     src = open_source(source, chunk_rows)
     sink = Sink(target, src.schema_metadata)
     counts = {"rows": 0, "ok": 0, "dispute": 0, "gap": 0, "near_boundary": 0}
-    last_schema = None
+    wrote = [False]
     try:
         with Progress(TextColumn(escape(T("routing").render())), BarColumn(), TextColumn("{task.fields[rows]:,}"),
                       TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True) as progress:
             task = progress.add_task("route", total=src.total or None, rows=0)
-            for batch in src.batches:
-                out = route_batch(router, batch, opts, first_line=2 + counts["rows"], where=source.name)
-                sink.write(out)
-                last_schema = out.schema
+
+            def work(batch: pa.RecordBatch) -> pa.RecordBatch:
+                out = route_batch(router, batch, opts, first_line=2 + counts["rows"], where=source.name,
+                                  encoded=True)
                 counts["rows"] += out.num_rows
-                status = pc.value_counts(out.column("status")).to_pylist()
-                for item in status:
+                for item in pc.value_counts(out.column("status")).to_pylist():
                     counts[item["values"]] += item["counts"]
                 counts["near_boundary"] += int(pc.sum(out.column("near_boundary")).as_py() or 0)
                 progress.update(task, completed=src.done(), rows=counts["rows"])
-                pool.release_unused()  # hand freed chunks back to the system: the peak stays one chunk's
-        if last_schema is None:  # no rows: the header (schema) only
+                return out
+
+            def write(out: pa.RecordBatch) -> None:
+                sink.write(out)
+                wrote[0] = True
+                pool.release_unused()  # hand freed chunks back to the system: the peak stays a few chunks'
+
+            # Reading and writing run in threads of their own, beside the routing in this thread.
+            pipeline(src.batches, work, write)
+        if not wrote[0]:  # no rows: the header (schema) only
             sink.commit(added_schema(_input_schema(source), opts))
         else:
             sink.commit()
@@ -245,6 +252,10 @@ def _input_schema(source: Path) -> pa.Schema:
         with source.open(newline="", encoding="utf-8-sig") as fh:
             header = next(csv.reader(fh), [])
         return pa.schema([pa.field(c, pa.string()) for c in header])
+    if source.is_file():
+        import pyarrow.parquet as pq
+
+        return pq.read_schema(source)
     import pyarrow.dataset as ds
 
     return ds.dataset(source, format="parquet").schema

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
         default=2.0, ge=0, le=300,
         description="how long a worker trusts a token check or the version in force without asking the database "
                     "when no process on this host recorded a change (store/epochs.py); 0 asks on every request")
+    hotspot_cache_seconds: float = Field(
+        default=300.0, ge=0, le=86_400,
+        description="how long a worker keeps a hotspot answer (GET /hotspots over the whole county) while no report "
+                    "it counted changed (api/hotspot_cache.py); 0 computes every answer afresh")
     signin_window_minutes: float = Field(
         default=15.0, gt=0, description="failed sign-ins are counted over this window (per account, per address)")
     signin_account_failures: int = Field(

@@ -3,21 +3,24 @@
 Every input column is kept as it was read (CSV cells as text, so codes keep their leading zeros) and the
 columns `matter` (when no column gives it), `team`, `status`, `rule`, `version`, `distance_m` and
 `near_boundary` are added (an input column of the same name is replaced). Files are read and written one
-record batch at a time with pyarrow, so memory stays flat whatever the file's size; the output is written
-to a temporary file beside the target and renamed only when every row has been routed, so a refused row
-leaves no half-written file. The same `route_batch` serves `gridgov route-file`, the Dask partitions
-(`etl/route_dask.py`) and `POST /route`'s streamed batches.
+record batch at a time with pyarrow (route-file reads and writes in threads beside the routing: `pipeline`),
+so memory stays flat whatever the file's size; the output is written to a temporary file beside the target
+and renamed only when every row has been routed, so a refused row leaves no half-written file. The same
+`route_batch` serves `gridgov route-file`, the Dask partitions (`etl/route_dask.py`) and `POST /route`'s
+streamed batches.
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -29,9 +32,15 @@ from gis.routing.router import Router
 from i18n import T
 
 Floats = npt.NDArray[np.float64]
+Out = TypeVar("Out")
 ADDED = ("matter", "team", "status", "rule", "version", "distance_m", "near_boundary")
 CHUNK_ROWS = 262_144
 CSV_BLOCK_BYTES = 8 << 20
+CSV_BLOCKS_AHEAD = 2  # blocks Arrow's CSV reader may read ahead of the batches taken
+PARQUET_BUFFER_BYTES = 1 << 20  # read column chunks through a buffer, not whole (with pre-buffering off)
+DICTIONARY_SAMPLE_ROWS = 8192
+ENCODED_KEY = b"gridgov:text"  # a field route_batch(encoded=True) left as a dictionary array: written as text
+ENCODED = {ENCODED_KEY: b"1"}
 
 
 def skip_pandas_import() -> None:
@@ -149,8 +158,12 @@ def _geometry_column(schema: pa.Schema) -> str | None:
 
 
 def route_batch(router: Router, batch: pa.RecordBatch, opts: BatchOptions, *, first_line: int = 2,
-                where: str = "input") -> pa.RecordBatch:
-    """The batch with the decision columns added; `first_line` is the file line of its first row (messages)."""
+                where: str = "input", encoded: bool = False) -> pa.RecordBatch:
+    """The batch with the decision columns added; `first_line` is the file line of its first row (messages).
+
+    The text columns it adds (matter, team, status, rule) hold a few distinct values; `encoded` leaves them
+    as dictionary arrays over the router's outcome ids (no string per row is built) and marks their fields
+    with `ENCODED`: `Sink` writes them as text, the same file as without it, only cheaper."""
     from gis.crs import to_wgs84
 
     n = batch.num_rows
@@ -180,22 +193,41 @@ def route_batch(router: Router, batch: pa.RecordBatch, opts: BatchOptions, *, fi
             raise InvalidInput(exc.text, where=f"{where}:{first_line + int(rows[0])}") from None
         outcome[rows] = router.route_outcomes(lon[rows], lat[rows], m, opts.day)
     dist = router.distances_to_boundary_m(lon, lat)
-    teams, statuses, rules = router.outcome_labels()
-    ids = pa.array(outcome, pa.int32())
+    team, status, rule = _labels(router, outcome)
     added: dict[str, pa.Array] = {
-        "team": pc.take(pa.array(teams, pa.string()), ids),
-        "status": pc.take(pa.array(statuses, pa.string()), ids),
-        "rule": pc.take(pa.array(rules, pa.string()), ids),
+        "team": team, "status": status, "rule": rule,
         "version": pa.array(np.full(n, router.version.id or 0, dtype=np.int64)),
         "distance_m": pa.array(np.round(dist, 3)),
         "near_boundary": pa.array(router.near_boundary(dist, acc)),
     }
     if opts.matter_col not in batch.schema.names or opts.matter is not None:
-        added = {"matter": matters.cast(pa.string()), **added}
+        added = {"matter": matters, **added}
+    text = {"matter", "team", "status", "rule"}
+    if not encoded:
+        added = {k: v.cast(pa.string()) if k in text else v for k, v in added.items()}
     keep = [i for i, name in enumerate(batch.schema.names) if name not in added]
     columns = [batch.column(i) for i in keep] + list(added.values())
-    fields = [batch.schema.field(i) for i in keep] + [pa.field(k, v.type) for k, v in added.items()]
+    fields = [batch.schema.field(i) for i in keep] + [
+        pa.field(k, v.type, metadata=ENCODED if k in text and encoded else None) for k, v in added.items()]
     return pa.RecordBatch.from_arrays(columns, schema=pa.schema(fields, metadata=batch.schema.metadata))
+
+
+def _labels(router: Router, outcome: npt.NDArray[np.int32]) -> tuple[pa.DictionaryArray, ...]:
+    """Team, status and rule per row as dictionary arrays: each outcome id mapped to its label's index."""
+    columns = []
+    for labels in router.outcome_labels():
+        values = sorted({v for v in labels if v is not None})
+        index = {v: i for i, v in enumerate(values)}
+        code = np.array([index[v] if v is not None else -1 for v in labels], dtype=np.int32)[outcome]
+        indices = pa.array(code, mask=code < 0) if (code < 0).any() else pa.array(code)
+        columns.append(pa.DictionaryArray.from_arrays(indices, pa.array(values, pa.string())))
+    return tuple(columns)
+
+
+def logical_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema as read back: the fields `route_batch(encoded=True)` marked as text are plain strings."""
+    return pa.schema([pa.field(f.name, pa.string(), f.nullable) if f.metadata and ENCODED_KEY in f.metadata else f
+                      for f in schema], metadata=schema.metadata)
 
 
 # --- streaming readers and writers ---------------------------------------------------------------------
@@ -218,6 +250,8 @@ def open_source(path: Path, chunk_rows: int = CHUNK_ROWS) -> Source:
         raise InvalidInput(T("no such file"), where=str(path))
     if file_format(path) == "csv":
         return _csv_source(path)
+    if path.is_file():
+        return _parquet_file_source(path, chunk_rows)
     import pyarrow.dataset as ds
 
     dataset = ds.dataset(path, format="parquet")
@@ -232,6 +266,31 @@ def open_source(path: Path, chunk_rows: int = CHUNK_ROWS) -> Source:
     return Source(batches(), dataset.count_rows(), "rows", lambda: rows[0], dataset.schema.metadata)
 
 
+def _parquet_file_source(path: Path, chunk_rows: int) -> Source:
+    """One Parquet file, one row group decoded at a time (without the dataset scanner's machinery)."""
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=PARQUET_BUFFER_BYTES)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InvalidInput(T("the Parquet file cannot be read: {problem}", problem=str(exc)),
+                           where=path.name) from None
+    rows = [0]
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            for b in pf.iter_batches(batch_size=chunk_rows):
+                rows[0] += b.num_rows
+                yield b
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InvalidInput(T("the Parquet file cannot be read: {problem}", problem=str(exc)),
+                               where=path.name) from None
+        finally:
+            pf.close()
+
+    return Source(batches(), pf.metadata.num_rows, "rows", lambda: rows[0], pf.schema_arrow.metadata)
+
+
 def _csv_source(path: Path) -> Source:
     import pyarrow.csv as pcsv
 
@@ -239,25 +298,87 @@ def _csv_source(path: Path) -> Source:
         header = next(csv.reader(fh), [])
     if not header:
         raise InvalidInput(T("the file is empty: a header line is needed"), where=f"{path.name}:1")
-    raw = path.open("rb")
-    reader = pcsv.open_csv(
-        raw, read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, encoding="utf-8"),
-        convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in header},
-                                            strings_can_be_null=False))
+    raw = _Throttled(path.open("rb"), CSV_BLOCKS_AHEAD)
+    try:  # the first block is read (and parsed) here already
+        reader = pcsv.open_csv(
+            raw, read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, encoding="utf-8"),
+            convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in header},
+                                                strings_can_be_null=False))
+    except pa.ArrowInvalid as exc:
+        raw.close()
+        raise InvalidInput(T("the CSV cannot be read: {problem}", problem=str(exc)), where=path.name) from None
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
-            yield from reader
+            for batch in reader:
+                raw.allow(1)
+                yield batch
         except pa.ArrowInvalid as exc:
             raise InvalidInput(T("the CSV cannot be read: {problem}", problem=str(exc)), where=path.name) from None
         finally:
             raw.close()
 
-    return Source(batches(), path.stat().st_size, "bytes", lambda: raw.tell() if not raw.closed else 0, None)
+    return Source(batches(), path.stat().st_size, "bytes", raw.tell, None)
+
+
+class _Throttled:
+    """A binary file that lets its reader get at most `ahead` reads ahead of the batches taken.
+
+    Arrow's streaming CSV reader reads blocks in a background thread up to 32 blocks ahead of its
+    consumer (256 MiB at 8 MiB blocks: a whole file of a million rows), so its memory grows with the file
+    until that bound. Each of its reads asks for one block; letting a read through only when fewer than
+    `ahead` blocks wait keeps it to a few blocks."""
+
+    def __init__(self, raw: Any, ahead: int) -> None:
+        self._raw = raw
+        self._cond = threading.Condition()
+        self._allowed = ahead
+        self._reads = 0
+        self._pos = 0
+        self.closed = False
+
+    def allow(self, n: int) -> None:
+        with self._cond:
+            self._allowed += n
+            self._cond.notify_all()
+
+    def read(self, size: int = -1) -> bytes:
+        with self._cond:
+            while self._reads >= self._allowed and not self.closed:
+                self._cond.wait()
+            if self.closed:
+                raise ValueError("read of closed file")
+            self._reads += 1
+        data: bytes = self._raw.read(size)
+        self._pos += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+        self._raw.close()
 
 
 class Sink:
-    """Writes record batches to a temporary file that becomes `path` on `commit` (CSV or Parquet)."""
+    """Writes record batches to a temporary file that becomes `path` on `commit` (CSV or Parquet).
+
+    Parquet: zstd; a row group per batch; dictionary encoding only for the columns whose first batch holds
+    few distinct values (decision columns, codes: not coordinates or ids, where trying it only costs time).
+    Columns `route_batch(encoded=True)` left as dictionaries are written straight from their indices and
+    read back as text: the file's stored Arrow schema is the text one (`logical_schema`)."""
 
     def __init__(self, path: Path, schema_metadata: dict[bytes, bytes] | None = None) -> None:
         self.path = path
@@ -266,6 +387,7 @@ class Sink:
         self.tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
         self._writer: Any = None
         self._metadata = schema_metadata
+        self._logical: pa.Schema | None = None
 
     def write(self, batch: pa.RecordBatch) -> None:
         if self.format == "csv":
@@ -280,7 +402,10 @@ class Sink:
             else:
                 import pyarrow.parquet as pq
 
-                self._writer = pq.ParquetWriter(str(self.tmp), schema, compression="zstd")
+                logical = logical_schema(schema)
+                self._logical = None if logical.equals(schema) else logical
+                self._writer = pq.ParquetWriter(str(self.tmp), schema, compression="zstd",
+                                                use_dictionary=_dictionary_columns(batch))
             self._schema = schema
         self._writer.write_batch(batch.replace_schema_metadata(self._schema.metadata))
 
@@ -289,6 +414,11 @@ class Sink:
         if self._writer is None and empty_schema is not None:
             self.write(pa.RecordBatch.from_pylist([], schema=empty_schema))
         if self._writer is not None:
+            if self._logical is not None:  # replaces the Arrow schema the writer stores, as it would store it
+                import base64
+
+                self._writer.add_key_value_metadata(
+                    {"ARROW:schema": base64.b64encode(self._logical.serialize().to_pybytes()).decode()})
             self._writer.close()
         os.replace(self.tmp, self.path)
 
@@ -296,6 +426,23 @@ class Sink:
         if self._writer is not None:
             self._writer.close()
         self.tmp.unlink(missing_ok=True)
+
+
+def _dictionary_columns(batch: pa.RecordBatch) -> list[str]:
+    """Columns worth dictionary-encoding in Parquet: dictionaries, and flat columns with few distinct values
+    in the first rows of this (first) batch. Parquet's default tries every column and gives up after a 1 MiB
+    dictionary, which for coordinates and ids is time spent for nothing."""
+    names = []
+    for field, column in zip(batch.schema, batch.columns, strict=True):
+        t = field.type
+        if pa.types.is_dictionary(t):
+            names.append(field.name)
+        elif (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_string(t) or pa.types.is_binary(t)
+              or pa.types.is_large_string(t) or pa.types.is_temporal(t) or pa.types.is_decimal(t)):
+            sample = column.slice(0, DICTIONARY_SAMPLE_ROWS)  # counting all would build a big hash table
+            if pc.count_distinct(sample).as_py() <= max(16, len(sample) // 8):
+                names.append(field.name)
+    return names
 
 
 def _for_csv(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -313,6 +460,91 @@ def _for_csv(batch: pa.RecordBatch) -> pa.RecordBatch:
         columns.append(column)
         fields.append(pa.field(field.name, column.type))
     return pa.RecordBatch.from_arrays(columns, schema=pa.schema(fields))
+
+
+# --- reading, routing and writing at once -----------------------------------------------------------
+
+_END = object()
+
+
+class _Failed:
+    """An exception raised in the reading thread, carried to the routing thread."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def pipeline(batches: Iterator[pa.RecordBatch], work: Callable[[pa.RecordBatch], Out],
+             write: Callable[[Out], None], *, depth: int = 1) -> None:
+    """`write(work(batch))` for every batch in order, reading and writing in two threads of their own.
+
+    The calling thread does the work (routing: the router is used by this one thread, as GEOS's prepared
+    geometries, behind the exact path, are not safe to query from two threads at once); pyarrow reads,
+    encodes and compresses without holding the GIL, so on two cores the reading and writing of the
+    neighbouring batches run while it works. The queues between the threads hold at most `depth` batches
+    each, so memory stays a few batches whatever the file's size. An error in any thread stops the others
+    and is raised here once both threads have ended (the caller can then remove its half-written output)."""
+    stop = threading.Event()
+    inbox: queue.Queue[object] = queue.Queue(maxsize=depth)
+    outbox: queue.Queue[object] = queue.Queue(maxsize=depth)
+    failed: list[BaseException] = []
+
+    def put(q: queue.Queue[object], item: object) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def get(q: queue.Queue[object]) -> object:
+        while not stop.is_set():
+            try:
+                return q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        return _END
+
+    def reader() -> None:
+        try:
+            for batch in batches:
+                if not put(inbox, batch):
+                    return
+            put(inbox, _END)
+        except BaseException as exc:  # noqa: BLE001 - carried to the calling thread and raised there
+            put(inbox, _Failed(exc))
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+
+    def writer() -> None:
+        try:
+            while (item := get(outbox)) is not _END:
+                write(item)  # type: ignore[arg-type]
+        except BaseException as exc:  # noqa: BLE001 - raised in the calling thread
+            failed.append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=reader, name="route-read", daemon=True),
+               threading.Thread(target=writer, name="route-write", daemon=True)]
+    for t in threads:
+        t.start()
+    try:
+        while (item := get(inbox)) is not _END:
+            if isinstance(item, _Failed):
+                raise item.exc
+            if not put(outbox, work(item)):  # type: ignore[arg-type]
+                break  # the writer failed: its error is raised below
+        put(outbox, _END)
+        threads[1].join()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    if failed:
+        raise failed[0]
 
 
 def added_schema(schema: pa.Schema, opts: BatchOptions) -> pa.Schema:

@@ -24,11 +24,13 @@ TERMS: dict[str, dict[str, str]] = {
         "cancel": N_("cancel"), "escalate": N_("escalate"), "locate": N_("locate on the map"),
         "triage": N_("held for the command centre"), "link_duplicate": N_("linked as a duplicate"),
         "dispute_raised": N_("dispute raised"), "reroute": N_("re-routed after a redraw"),
-        "duplicate_reported": N_("a duplicate was reported"),
+        "duplicate_reported": N_("a duplicate was reported"), "dispute_ruled": N_("dispute ruled"),
+        "dispute_dismissed": N_("dispute dismissed as unfounded"),
     },
     "triage": {
         "near_boundary": N_("near a boundary"), "dispute": N_("dispute"), "gap": N_("no rule (gap)"),
         "unlocated": N_("no location"), "duplicate": N_("duplicate"),
+        "settled": N_("dispute settled, to register and dispatch"),
     },
     "routing_status": {"ok": N_("clear"), "dispute": N_("dispute"), "gap": N_("gap")},
     "role": {

@@ -50,7 +50,16 @@ from i18n.units import moment, term
 from store.db import transaction
 from store.disputes import Disputes
 from store.first_violation import record_outcome
-from store.schema import ActionKeyRow, CaseEventRow, CaseRow, MatterRow, PhotoRow, ReportKeyRow, TeamRow
+from store.schema import (
+    ActionKeyRow,
+    CaseEventRow,
+    CaseRow,
+    DisputeRow,
+    MatterRow,
+    PhotoRow,
+    ReportKeyRow,
+    TeamRow,
+)
 from store.users import User
 
 OPEN_STATES = ("reported", "registered", "dispatched", "arrived", "handled", "fed_back", "checked", "suspended")
@@ -58,6 +67,9 @@ DEFAULT_DUPLICATE_M = 250.0
 DEFAULT_DUPLICATE_H = 72.0
 PLATFORM = "platform"  # the actor of automatic steps
 CLOCK_SKEW = timedelta(minutes=10)  # how far a phone's clock may run ahead of the server's
+# Triage kinds that wait for the case's dispute record to be settled (a routing gap raises a record too); once it is
+# settled the kind is `settled`: the owner is decided, the case waits only to be registered and dispatched.
+DISPUTE_QUEUES = ("dispute", "gap")
 # Who may take which step (beyond seeing the case): the platform directs, the owning team works the case.
 DISPATCHER_ACTIONS = frozenset({"register", "dispatch", "check", "close", "transfer", "add_co_owner", "suspend",
                                 "resume", "extend", "escalate", "cancel", "locate", "link_duplicate"})
@@ -218,15 +230,22 @@ class Cases:
                  matters: list[str] | None = None, ids: list[int] | None = None, since: datetime | None = None,
                  until: datetime | None = None, bbox: tuple[float, float, float, float] | None = None,
                  team: str | None = None, township: str | None = None, county: str | None = None,
-                 limit: int = 500) -> list[CaseRow]:
+                 dispute: str | None = None, limit: int = 500) -> list[CaseRow]:
         """Cases in the user's scope matching the filters, newest first. The triage queue is the
-        not-yet-registered cases the platform flagged (dispute, gap, near boundary, unlocated)."""
+        not-yet-registered cases the platform flagged (dispute, gap, near boundary, unlocated, settled), and the
+        registered ones still waiting for a dispute to be settled. `dispute`: only cases whose dispute record has
+        this status (`open`: the console's dispute tab also lists cases already with a team)."""
         conds: list[Any] = []
+        if dispute is not None:
+            conds.append(CaseRow.id.in_(sa.select(DisputeRow.case_id).where(
+                DisputeRow.status == dispute, DisputeRow.case_id.is_not(None))))
         if status is not None:
             conds.append(CaseRow.status.in_([status] if isinstance(status, str) else status))
         if triage is not None:
-            conds.append(sa.and_(CaseRow.triage.is_not(None), CaseRow.status == "reported") if triage
-                         else sa.or_(CaseRow.triage.is_(None), CaseRow.status != "reported"))
+            waiting = sa.and_(CaseRow.triage.is_not(None), sa.or_(
+                CaseRow.status == "reported",
+                sa.and_(CaseRow.status == "registered", CaseRow.triage.in_(DISPUTE_QUEUES))))
+            conds.append(waiting if triage else sa.not_(waiting))
         if matters:
             conds.append(CaseRow.matter_code.in_(matters))
         if ids:
@@ -297,6 +316,58 @@ class Cases:
         self.session.add(CaseEventRow(case_id=row.id, at=at, recorded_at=now, actor=actor, action=action,
                                       from_status=from_status, to_status=row.status, lon=lon, lat=lat,
                                       reason=reason, detail=detail or {}))
+
+    def dispute_raised(self, row: CaseRow, dispute_id: int, actor: str, now: datetime) -> None:
+        """A dispute was filed over the case: a case still waiting for the command centre (reported, or registered
+        and not yet dispatched) moves to the dispute queue until it is settled; the log names the record and the
+        queue it came from. Not a workflow step: the case's revision is unchanged."""
+        was = row.triage
+        if row.status in ("reported", "registered") and was not in DISPUTE_QUEUES:
+            row.triage = "dispute"
+        self.event(row, actor, "dispute_raised", now, now, from_status=row.status,
+                   reason=T("dispute record {id}", id=dispute_id).render(),
+                   detail={"dispute": dispute_id, **({"triage": {"from": was, "to": row.triage}}
+                                                     if was != row.triage else {})})
+
+    def dispute_settled(self, row: CaseRow, record: DisputeRow, actor: str, now: datetime, reason: str,
+                        team: str) -> None:
+        """The dispute over the case was ruled or dismissed (`record`, the case's one record, is settled): the log
+        says so, and the case leaves the dispute queue (`settled`: not yet dispatched, it waits only to be registered
+        and dispatched; already with a team, it is in no queue of the command centre's)."""
+        action = "dispute_dismissed" if record.status == "dismissed" else "dispute_ruled"
+        detail: dict[str, Any] = {"dispute": record.id, "team": {"code": team}}
+        if record.status == "ruled" and record.ruling:
+            detail["legal_basis"] = record.ruling.get("legal_basis")
+        if row.triage in DISPUTE_QUEUES:
+            detail["triage"] = {"from": row.triage, "to": "settled"}
+            row.triage = "settled"
+        self.event(row, actor, action, now, now, from_status=row.status, reason=reason, detail=detail)
+
+    def transfer_on_ruling(self, user: User, row: CaseRow, revision: int | None, record: DisputeRow, now: datetime,
+                           router_at: Callable[[date], Router]) -> bool:
+        """A ruling named a team other than the one that already holds the case (dispatched and on): the case is
+        transferred (移送) to it as by the `transfer` action — the ruling's reason as the transfer's, the deadline
+        kept, the place routed again for the explanation — checked against the case `revision` the arbiter read
+        (stale: a 409 on `case_revision`, and the caller's transaction writes nothing of the ruling either). A case
+        not yet dispatched keeps its proposal (the console dispatches it to the ruled team), a closed one its team.
+        Returns whether the case was transferred."""
+        assert record.ruling is not None
+        team = record.ruling["team"]
+        if row.status in ("reported", "registered", "duplicate") or row.status not in OPEN_STATES \
+                or team == row.team_code:
+            return False
+        if revision is None:
+            raise InvalidInput(T("case {id} is with {team}: a ruling for {to} transfers it; send case_revision, the "
+                                 "case's revision you read", id=row.id, team=row.team_code, to=team),
+                               where="case_revision")
+        step = {"action": "transfer", "team": team, "reason": record.ruling["reason"],
+                "note": T("ruling on dispute {id}", id=record.id).render()}
+        try:
+            self.act(user, row.id, revision, [step], now, router_at)
+        except (Conflict, InvalidInput) as exc:  # the case's fields, not the dispute record's
+            exc.where = f"case_{exc.where}" if exc.where in ("revision", "action") else exc.where
+            raise
+        return True
 
     def _log(self, row: CaseRow, ev: Event, actor: str, now: datetime, *, lon: float | None = None,
              lat: float | None = None, extra: Mapping[str, Any] | None = None) -> None:

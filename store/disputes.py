@@ -15,6 +15,7 @@ import h3
 import shapely
 import sqlalchemy as sa
 from shapely.geometry.base import BaseGeometry
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -75,6 +76,13 @@ class Disputes:
             shares = area_shares(router, where, matter, day)
             teams = [t["team"] for t in shares["teams"]]
             lon = lat = None
+        if case_id is not None:  # one record per case (a unique key): argue the existing one, never a second
+            earlier = self.for_case(case_id)
+            if earlier:
+                raise Conflict(T("case {case} already has dispute record {id} ({status}); a case has one dispute "
+                                 "record: add evidence to it while it is open", case=case_id, id=earlier[0].id,
+                                 status=term("dispute_status", earlier[0].status)),
+                               where="case", code="dispute_exists")
         if user.team_code and user.team_code not in teams:
             teams.append(user.team_code)  # the filing team claims (or disclaims) it
         assert router.version.id is not None
@@ -82,7 +90,11 @@ class Disputes:
                          version_id=router.version.id, candidates=teams, case_id=case_id, raised_by=user.username,
                          raised_at=now, reason=reason.strip(), evidence=[], ruling=None, revision=0)
         self.session.add(row)
-        self.session.flush()
+        try:
+            self.session.flush()
+        except IntegrityError:  # another filing over the same case won the race; the request rolls back
+            raise Conflict(T("case {case} got a dispute record at the same moment; reload it", case=case_id),
+                           where="case", code="dispute_exists") from None
         return row
 
     def get(self, user: User, dispute_id: int) -> DisputeRow:
@@ -100,13 +112,19 @@ class Disputes:
             return True
         return user.role == "team_member" and (user.team_code in row.candidates or row.raised_by == user.username)
 
-    def listing(self, user: User, status: str | None = None) -> list[DisputeRow]:
+    def listing(self, user: User, status: str | None = None, case_id: int | None = None) -> list[DisputeRow]:
         q = sa.select(DisputeRow).order_by(DisputeRow.id.desc())
         if status:
             q = q.where(DisputeRow.status == status)
+        if case_id is not None:
+            q = q.where(DisputeRow.case_id == case_id)
         if user.role == "grid_worker":
             raise Forbidden(T("grid workers do not see disputes; teams, dispatchers, planners and auditors do"))
         return [r for r in self.session.scalars(q) if self.visible(user, r)]
+
+    def for_case(self, case_id: int) -> list[DisputeRow]:
+        """The record over one case, if any: at most one (`dispute.case_id` is unique); the caller checks scope."""
+        return list(self.session.scalars(sa.select(DisputeRow).where(DisputeRow.case_id == case_id)))
 
     def _editable(self, row: DisputeRow, revision: int) -> None:
         if row.revision != revision:

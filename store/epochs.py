@@ -4,7 +4,8 @@ A worker keeps what a token check and the router lookup found (api/deps.py, stor
 the matching counter here is unchanged, instead of a database round trip per request. The counters are 16 random
 bytes each in a small memory-mapped file in the data directory: a worker of `gridgov serve --workers N` (or a
 CLI command with the same data directory) that commits a change to accounts or tokens, or to what routing reads
-(versions, units, rules, delegations, teams, matters), writes new bytes after the commit, and every other process
+(versions, units, rules, delegations, teams, matters), or to what the hotspot maps count (a report, or a report's
+place, time, category or owner: api/hotspot_cache.py), writes new bytes after the commit, and every other process
 mapping the file sees them on its next read (the page cache is shared; a read costs a slice of memory).
 
 Why "immediate" holds on this host: the writer changes the counter after its commit and before its answer goes
@@ -30,11 +31,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 log = logging.getLogger("gridgov")
-SLOTS = ("auth", "routing")
+SLOTS = ("auth", "routing", "reports")
 WIDTH = 16
 FILE_NAME = ".gridgov-epochs"
 ROUTING_TABLES = frozenset({"boundary_version", "unit", "allowed_gap", "team", "matter", "delegation", "rule"})
 AUTH_TABLES = frozenset({"app_user", "api_token"})  # inserts change nothing cached: a new token is looked up anyway
+REPORT_TABLES = frozenset({"incident", "case_record"})
+# What a hotspot answer reads of a case (store/reports.py, the scope filter of store/cases.py): a change of its state,
+# deadline or note leaves every hotspot map as it was, so it does not throw them away.
+REPORT_COLUMNS = frozenset({"lon", "lat", "reported_at", "matter_code", "county_code", "team_code", "co_owners",
+                            "reporter"})
 _open: weakref.WeakSet[SharedEpochs] = weakref.WeakSet()  # every counter file this process has mapped
 _PENDING = "gridgov.epochs"
 
@@ -89,8 +95,15 @@ def _mark(session: Session, slot: str) -> None:
 
 @sa.event.listens_for(Session, "after_flush")
 def _flushed(session: Session, context: UOWTransaction) -> None:
-    for obj in session.dirty | session.deleted:
+    for obj in session.deleted:
         _classify(session, getattr(obj, "__tablename__", None), insert=False)
+    for obj in session.dirty:
+        table = getattr(obj, "__tablename__", None)
+        if table == "case_record":  # a case changes at every step; only some changes move a hotspot map
+            if _changed(obj, REPORT_COLUMNS):
+                _mark(session, "reports")
+            continue
+        _classify(session, table, insert=False)
     for obj in session.new:
         _classify(session, getattr(obj, "__tablename__", None), insert=True)
 
@@ -104,12 +117,20 @@ def _executed(state: ORMExecuteState) -> None:
 
 def _classify(session: Session, table: str | None, *, insert: bool) -> None:
     if table is None:  # a write we cannot name: assume the worst
-        _mark(session, "auth")
-        _mark(session, "routing")
+        for slot in SLOTS:
+            _mark(session, slot)
+    elif table in REPORT_TABLES:
+        _mark(session, "reports")
     elif table in ROUTING_TABLES:
         _mark(session, "routing")
     elif table in AUTH_TABLES and not insert:
         _mark(session, "auth")
+
+
+def _changed(obj: Any, columns: frozenset[str]) -> bool:
+    """Whether a flushed object changed any of these attributes (its history still holds the change here)."""
+    attrs = sa.inspect(obj).attrs
+    return any(attrs[name].history.has_changes() for name in columns if name in attrs)
 
 
 @sa.event.listens_for(Session, "after_commit")

@@ -98,3 +98,31 @@ def record_outcome(session: Session, row: CaseRow, party: Party | None, outcome:
         row.outcome = outcome
         row.outcome_detail = detail
     return detail
+
+
+def team_outcomes(session: Session, team: str, now: datetime) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """What an officer's phone keeps for answering first-violation questions offline: the list class and look-back
+    window of each matter of the team's open cases, and the parties recorded on the team's cases of those matters
+    within each matter's window (salted hash, masked number, case, when, outcome), oldest first. The hash is the
+    store's salted HMAC: it finds a party again only through a lookup made online (the salt never leaves)."""
+    open_statuses = ("dispatched", "arrived", "handled", "suspended")
+    codes = sorted(set(session.scalars(sa.select(CaseRow.matter_code).where(
+        CaseRow.team_code == team, CaseRow.status.in_(open_statuses)))))
+    matters: dict[str, dict[str, Any]] = {}
+    for row in session.scalars(sa.select(MatterRow).where(MatterRow.code.in_(codes))):
+        attributes = dict(row.attributes or {})
+        matters[row.code] = {"list": list_class(attributes), "window_months": window_months(attributes)}
+    out: list[dict[str, Any]] = []
+    if not matters:
+        return matters, out
+    since = min(months_before(now, m["window_months"]) for m in matters.values())
+    q = (sa.select(CasePartyRow).join(CaseRow, CaseRow.id == CasePartyRow.case_id)
+         .where(CaseRow.team_code == team, CasePartyRow.matter_code.in_(list(matters)), CasePartyRow.at >= since,
+                CasePartyRow.at <= now)
+         .order_by(CasePartyRow.at, CasePartyRow.id))
+    for e in session.scalars(q):
+        if e.at >= months_before(now, matters[e.matter_code]["window_months"]):
+            out.append({"party_hash": e.party_hash, "matter": e.matter_code, "masked_id": e.masked_id,
+                        **earlier_view(e)})
+    return matters, out
+

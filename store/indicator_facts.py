@@ -171,14 +171,19 @@ def delegations(session: Session, version_id: int) -> set[tuple[str, str]]:
                                                .where(DelegationRow.version_id == version_id))}
 
 
+def check_year(year: int, now: datetime) -> None:
+    """A year that may be published: within 2000–2100 and begun by `now` (the county's clock)."""
+    if not 2000 <= year <= 2100:
+        raise InvalidInput(T("the year must be between 2000 and 2100, got {year}", year=year), where="year")
+    if clock.from_wall(datetime(year, 1, 1)) >= now:
+        raise InvalidInput(T("{year} has not begun yet", year=year), where="year")
+
+
 def annual(session: Session, user: User, year: int, county: str | None, calendar: WorkCalendar, scoring: Scoring,
            now: datetime, lang: str | None = None) -> Annual:
     """The annual publication's figures for `year` (cases reported in it), judged as of the year's end or now."""
-    if not 2000 <= year <= 2100:
-        raise InvalidInput(T("the year must be between 2000 and 2100, got {year}", year=year), where="year")
+    check_year(year, now)
     start, end = clock.from_wall(datetime(year, 1, 1)), clock.from_wall(datetime(year + 1, 1, 1))
-    if start >= now:
-        raise InvalidInput(T("{year} has not begun yet", year=year), where="year")
     as_of = min(end, clock.to_local(now))
     facts = case_facts(session, user, start, end, county)
     label = names(session)
@@ -201,17 +206,23 @@ def dispute_counts(session: Session, since: datetime, until: datetime, county: s
     return Counter((k, s) for k, s in session.execute(q))
 
 
+def review_version(session: Session, end: datetime, now: datetime) -> int:
+    """The boundary version whose delegation lists a review ending at `end` (or now, if sooner) reads."""
+    day = clock.wall(min(end, clock.to_local(now)) - timedelta(seconds=1)).date()
+    version = version_in_force(session, day)
+    if version is None:
+        raise InvalidInput(T("no boundary version was in force on {day}: the delegation review reads that day's "
+                             "delegation lists; choose a later end", day=day.isoformat()), where="to")
+    return version
+
+
 def delegation_rows(session: Session, user: User, end: datetime, years: int, county: str | None,
                     calendar: WorkCalendar, thresholds: Thresholds, now: datetime) -> list[dict[str, Any]]:
     """The delegation review over the `years` before `end` (delegations of the version in force at its end)."""
     start = clock.from_wall(datetime(clock.wall(end).year - years, *clock.wall(end).timetuple()[1:3]))
     as_of = min(end, clock.to_local(now))
     facts = case_facts(session, user, start, end, county)
-    day = clock.wall(as_of - timedelta(seconds=1)).date()
-    version = version_in_force(session, day)
-    if version is None:
-        raise InvalidInput(T("no boundary version was in force on {day}: the delegation review reads that day's "
-                             "delegation lists; choose a later end", day=day.isoformat()), where="to")
+    version = review_version(session, end, now)
     kinds = {code: kind for code, (kind, _) in teams(session).items()}
     span = (end - start).total_seconds() / (365.25 * 86400)
     return review(facts, townships(session, version), matters(session), delegations(session, version), kinds,

@@ -18,15 +18,15 @@ import sqlalchemy as sa
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.orm import Session
 
-from analytics.emerging import cube, emerging, step_index, whole_steps
-from analytics.hotspots import Floats, count_cells, points_to_cells, study_area
+from analytics.emerging import bins_to_cube, count_bins, emerging, epoch_days, whole_steps
+from analytics.hotspots import Floats, points_to_cells
 from analytics.sites import Site, SiteParams, find_sites
 from cases import clock
 from gis.errors import NotFound
 from gis.model import Matter
 from store.repo import Repository
 from store.routers import RouterCache
-from store.schema import CaseRow, IncidentRow
+from store.schema import CaseRow, IncidentRow, VersionRow
 
 Box = tuple[float, float, float, float]
 
@@ -44,12 +44,11 @@ class ReportPoints:
         return len(self.lon)
 
 
-def report_points(session: Session, start: datetime, end: datetime, *, matters: list[str] | None = None,
-                  bbox: Box | None = None, case_scope: Any = None) -> ReportPoints:
-    """Incidents and located cases reported in [start, end), optionally of some matters, inside a box, and
-    (cases only) within an SQL scope condition; ordered by time then place, so the same data gives the same
-    arrays on every backend."""
-    rows: list[tuple[float, float, datetime, str]] = []
+def _sources(columns: tuple[str, ...], start: datetime, end: datetime, matters: list[str] | None, bbox: Box | None,
+             case_scope: Any) -> list[sa.Select[Any]]:
+    """One query per table: `columns` of the incidents, and of the located cases within `case_scope`, reported in
+    [start, end), optionally of some matters, inside a box."""
+    out = []
     for row, extra in ((IncidentRow, sa.true()),
                        (CaseRow, sa.and_(case_scope if case_scope is not None else sa.true(),
                                          CaseRow.lon.is_not(None)))):
@@ -58,12 +57,52 @@ def report_points(session: Session, start: datetime, end: datetime, *, matters: 
             conds.append(row.matter_code.in_(matters))
         if bbox is not None:
             conds += [row.lon.between(bbox[0], bbox[2]), row.lat.between(bbox[1], bbox[3])]
-        query = sa.select(row.lon, row.lat, row.reported_at, row.matter_code).where(*conds)
+        out.append(sa.select(*(getattr(row, c) for c in columns)).where(*conds))
+    return out
+
+
+def report_points(session: Session, start: datetime, end: datetime, *, matters: list[str] | None = None,
+                  bbox: Box | None = None, case_scope: Any = None) -> ReportPoints:
+    """Incidents and located cases reported in [start, end), optionally of some matters, inside a box, and
+    (cases only) within an SQL scope condition; ordered by time then place, so the same data gives the same
+    arrays on every backend."""
+    rows: list[tuple[float, float, datetime, str]] = []
+    for query in _sources(("lon", "lat", "reported_at", "matter_code"), start, end, matters, bbox, case_scope):
         found: list[Any] = list(session.execute(query))  # cases' lon/lat are optional columns, filtered above
         rows += [(float(lon), float(lat), clock.to_local(at), str(m)) for lon, lat, at, m in found]
     rows.sort(key=lambda r: (r[2], r[0], r[1], r[3]))
     return ReportPoints(np.array([r[0] for r in rows], dtype=np.float64),
                         np.array([r[1] for r in rows], dtype=np.float64), [r[2] for r in rows], [r[3] for r in rows])
+
+
+def report_places(session: Session, start: datetime, end: datetime, *, matters: list[str] | None = None,
+                  bbox: Box | None = None, case_scope: Any = None) -> tuple[Floats, Floats]:
+    """(lon, lat) of the same reports as `report_points`, in no particular order: all that counting them per cell
+    needs, without reading or converting a time per report."""
+    lon: list[float] = []
+    lat: list[float] = []
+    for query in _sources(("lon", "lat"), start, end, matters, bbox, case_scope):
+        for x, y in session.execute(query):
+            lon.append(x)
+            lat.append(y)
+    return np.array(lon, dtype=np.float64), np.array(lat, dtype=np.float64)
+
+
+def reports_stamp(session: Session, slivers: list[tuple[datetime, datetime]], *, matters: list[str] | None = None,
+                  case_scope: Any = None) -> tuple[int, ...]:
+    """In one round trip, what tells a hotspot answer it may still stand (api/hotspot_cache.py): rows and highest
+    id of the incidents, the cases and the boundary versions, then the reports (as `report_points` selects them)
+    in each of the `slivers` [start, end)."""
+    def scalar(q: sa.Select[Any]) -> sa.ScalarSelect[Any]:
+        return q.scalar_subquery()
+
+    parts: list[Any] = []
+    for row in (IncidentRow, CaseRow, VersionRow):
+        parts += [scalar(sa.select(sa.func.count()).select_from(row)), scalar(sa.select(sa.func.max(row.id)))]
+    for start, end in slivers:
+        for query in _sources(("lon",), start, end, matters, None, case_scope):
+            parts.append(scalar(sa.select(sa.func.count()).select_from(query.subquery())))
+    return tuple(int(v or 0) for v in session.execute(sa.select(*parts)).one())
 
 
 def window_days(start: datetime, end: datetime) -> tuple[date, date]:
@@ -88,12 +127,10 @@ def cube_of(points: ReportPoints, outlines: list[BaseGeometry], first: date, las
             k: int) -> tuple[list[str], Floats, date, int]:
     """(cells, counts cells × steps, first step's start, steps) of reports over the window's whole steps."""
     start, n_steps = whole_steps(first, last, step_days)
-    point_cells = points_to_cells(points.lon, points.lat, res)
-    steps = step_index([a.date() for a in points.at], start, step_days)
-    inside = (steps >= 0) & (steps < n_steps)
-    counts = count_cells(c for c, ok in zip(point_cells, inside.tolist(), strict=True) if ok)
-    cells = study_area(counts, outlines, res, k)
-    return cells, cube(cells, point_cells, steps, n_steps), start, n_steps
+    bins = count_bins(points.lon, points.lat, epoch_days(a.date() for a in points.at), start, step_days, n_steps,
+                      res)  # the one counting function, shared with `gridgov hotspot-cube` (etl/hotspot_cube.py)
+    cells, counts = bins_to_cube(bins, outlines, res, k, n_steps)
+    return cells, counts, start, n_steps
 
 
 def sites_in_store(repo: Repository, routers: RouterCache, matter: Matter, start: datetime, end: datetime,

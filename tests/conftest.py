@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -48,15 +48,22 @@ def _reset_postgres(engine: Engine) -> None:
         conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
 
 
-@pytest.fixture(params=BACKENDS)
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A freshly migrated, empty database on each backend."""
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'gridgov.sqlite'}")
+def fresh_engine(backend: str, folder: Path) -> Engine:
+    """A freshly migrated, empty database on this backend ("sqlite": a file in `folder`; "postgis": the test server's,
+    its schema dropped first)."""
+    if backend == "sqlite":
+        eng = make_engine(f"sqlite:///{folder / 'gridgov.sqlite'}")
     else:
         eng = make_engine(_require_postgres())
         _reset_postgres(eng)
     upgrade(eng)
+    return eng
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A freshly migrated, empty database on each backend."""
+    eng = fresh_engine(request.param, tmp_path)
     yield eng
     eng.dispose()
 
@@ -108,16 +115,38 @@ ACCOUNTS = [("worker1", "grid_worker", "TT1"), ("worker2", "grid_worker", "TT2")
             ("plan", "planner", None)]
 
 
+Account = tuple[str, str, str | None]  # username, role, team
+
+
+def add_accounts(engine: Engine, accounts: Sequence[Account], names: Mapping[str, str] | None = None) -> None:
+    """These accounts, all with PASSWORD (display names from `names` where given)."""
+    with transaction(session_factory(engine)) as session:
+        users = Users(session)
+        for name, role, team in accounts:
+            users.add(name, PASSWORD, role, team_code=team, display_name=(names or {}).get(name))
+
+
+def bearer(client: TestClient, name: str) -> dict[str, str]:
+    """The Authorization header of an account signed in through /auth/token."""
+    token = client.post("/auth/token", json={"username": name, "password": PASSWORD}).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def scenario_app(folder: Path, accounts: Sequence[Account], names: Mapping[str, str] | None = None) -> tuple[
+        TestClient, Engine, str]:
+    """The two-version scenario (as `loaded`) in a SQLite file in `folder`, with these accounts, behind an app:
+    its client, the engine and the database URL."""
+    engine = fresh_engine("sqlite", folder)
+    with transaction(session_factory(engine)) as session:
+        sc.load(Repository(session))
+    add_accounts(engine, accounts, names)
+    url = engine.url.render_as_string(hide_password=False)
+    return TestClient(create_app(get_settings(database_url=url, media_dir=folder / "m"))), engine, url
+
+
 @pytest.fixture
 def api(loaded: Engine, database_url: str, tmp_path: Path) -> tuple[TestClient, dict[str, dict[str, str]], Engine]:
     """The two-version scenario behind an app, with one signed-in account per role (headers by name)."""
-    with transaction(session_factory(loaded)) as session:
-        users = Users(session)
-        for name, role, team in ACCOUNTS:
-            users.add(name, PASSWORD, role, team_code=team)
+    add_accounts(loaded, ACCOUNTS)
     client = TestClient(create_app(get_settings(database_url=database_url, media_dir=tmp_path / "media")))
-    headers = {}
-    for name, _, _ in ACCOUNTS:
-        token = client.post("/auth/token", json={"username": name, "password": PASSWORD}).json()["access_token"]
-        headers[name] = {"Authorization": f"Bearer {token}"}
-    return client, headers, loaded
+    return client, {name: bearer(client, name) for name, _, _ in ACCOUNTS}, loaded

@@ -7,19 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from config import get_settings
-from store.db import make_engine, session_factory, transaction, upgrade
-from store.repo import Repository
-from store.users import Users
-from tests import routing_scenario
-from tests.conftest import table_counts
+from tests.conftest import bearer, scenario_app, table_counts
 from tests.test_intake import report
 from tests.test_lifecycle import SEAT
 
@@ -31,25 +24,13 @@ NONE_IN_FORCE = {"from": "2024-03-01T00:00:00", "to": "2024-05-01T00:00:00"}  # 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict[str, str], Any]]:
-    tmp = tmp_path_factory.mktemp("bad")
-    url = f"sqlite:///{tmp / 'bad.sqlite'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    with transaction(session_factory(engine)) as session:
-        routing_scenario.load(Repository(session))
-        users = Users(session)
-        users.add("worker1", "correct horse battery", "grid_worker", team_code="TT1")
-        users.add("audit", "correct horse battery", "auditor")
-    client = TestClient(create_app(get_settings(database_url=url, media_dir=Path(tmp / "m"))))
-
-    def bearer(name: str) -> dict[str, str]:
-        tok = client.post("/auth/token", json={"username": name, "password": "correct horse battery"}).json()
-        return {"Authorization": f"Bearer {tok['access_token']}", "Accept-Language": "en"}
-
+    client, engine, _ = scenario_app(tmp_path_factory.mktemp("bad"), [("worker1", "grid_worker", "TT1"),
+                                                                      ("audit", "auditor", None)])
+    english = {"Accept-Language": "en"}
     r = client.post("/reports", json=report(*SEAT, reported_at="2025-06-02T10:00:00+08:00"),
-                    headers=bearer("worker1"))
+                    headers=bearer(client, "worker1") | english)
     assert r.status_code == 201, r.text
-    yield client, bearer("audit"), engine
+    yield client, bearer(client, "audit") | english, engine
     engine.dispose()
 
 

@@ -6,39 +6,30 @@ import io
 import re
 from pathlib import Path
 
+import httpx
 import openpyxl
 import pyogrio
 import pypdf
+import pytest
 import sqlalchemy as sa
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.app import create_app
 from cli.main import app as cli
-from config import get_settings
-from store.db import make_engine, session_factory, transaction, upgrade
-from store.repo import Repository
-from store.users import Users
+from store import annual_cases
 from tests import routing_scenario
+from tests.conftest import bearer, scenario_app
 from tests.test_intake import report
 from tests.test_lifecycle import EAST, SEAT
 
 SECRET = "张三丰 13800138000"  # what a reporter might write into a description: must never be published
 
 
-def test_annual_writes_workbook_geopackage_and_a_report_with_charts(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'annual.sqlite'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    with transaction(session_factory(engine)) as session:
-        routing_scenario.load(Repository(session))
-        Users(session).add("worker1", "correct horse battery", "grid_worker", team_code="TT1",
-                           display_name="王小明")
-        Users(session).add("audit", "correct horse battery", "auditor")
+def test_annual_writes_workbook_geopackage_and_a_report_with_charts(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    client, engine, url = scenario_app(tmp_path, [("worker1", "grid_worker", "TT1"), ("audit", "auditor", None)],
+                                       names={"worker1": "王小明"})
     engine.dispose()
-    client = TestClient(create_app(get_settings(database_url=url, media_dir=tmp_path / "m")))
-    tok = client.post("/auth/token", json={"username": "worker1", "password": "correct horse battery"}).json()
-    auth = {"Authorization": f"Bearer {tok['access_token']}"}
+    auth = bearer(client, "worker1")
     sent = [(SEAT, "2025-03-02T10:00:00+08:00"), (SEAT, "2025-03-09T10:00:00+08:00"),
             (EAST, "2025-07-01T10:00:00+08:00"), (SEAT, "2025-11-30T23:30:00+08:00")]
     for (lon, lat), at in sent:
@@ -103,10 +94,17 @@ def test_annual_writes_workbook_geopackage_and_a_report_with_charts(tmp_path: Pa
             assert list(first[sheet].values) == list(second[sheet].values), sheet
 
     # The API gives auditors the same publication: the report as PDF and HTML with its charts, the GeoPackage.
-    tok = client.post("/auth/token", json={"username": "audit", "password": "correct horse battery"}).json()
-    audit = {"Authorization": f"Bearer {tok['access_token']}"}
-    got = {f: client.get("/publication/annual", params={"year": 2025, "format": f}, headers=audit)
-           for f in ("pdf", "gpkg", "html")}
+    audit = bearer(client, "audit")
+    def fetch(f: str) -> httpx.Response:
+        return client.get("/publication/annual", params={"year": 2025, "format": f}, headers=audit)
+
+    def no_geopackage(*_: object) -> None:
+        raise AssertionError("a GeoPackage was written for another format")
+
+    with monkeypatch.context() as m:  # each format makes only its own file: the report never writes a GeoPackage
+        m.setattr(annual_cases, "write_gpkg", no_geopackage)
+        got = {f: fetch(f) for f in ("pdf", "html", "xlsx")}
+    got["gpkg"] = fetch("gpkg")
     assert all(r.status_code == 200 for r in got.values()), {f: r.text[:200] for f, r in got.items()}
     assert got["pdf"].headers["content-type"] == "application/pdf"
     served = pypdf.PdfReader(io.BytesIO(got["pdf"].content))
@@ -116,6 +114,12 @@ def test_annual_writes_workbook_geopackage_and_a_report_with_charts(tmp_path: Pa
     api_frame = pyogrio.read_dataframe(tmp_path / "api.gpkg", layer="cases")
     assert api_frame.drop(columns="geometry").equals(frame.drop(columns="geometry"))
     assert got["html"].text.count("<svg") >= 4
+    moment = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")  # the generated-at stamp aside, what the CLI wrote
+    assert moment.sub("", got["html"].text) == moment.sub("", html)
+    served_wb = openpyxl.load_workbook(io.BytesIO(got["xlsx"].content))
+    for sheet in first.sheetnames:
+        if sheet != "说明":
+            assert list(first[sheet].values) == list(served_wb[sheet].values), sheet
     assert client.get("/publication/annual", params={"year": 2025, "format": "pdf"}, headers=auth).status_code == 403
 
 

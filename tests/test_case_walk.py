@@ -11,6 +11,7 @@ The server and browser are tests/test_web.py's (one demo server for this module)
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 import uuid
@@ -18,11 +19,14 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+import pytest
 import shapely
 from shapely.geometry import Point
 from shapely.ops import nearest_points
 
+from cases.first_violation import normalize_id_card
 from gis.demo import DemoCounty
+from gis.errors import InvalidInput
 from tests import test_web
 from tests.test_officer import person_id
 from tests.test_web import REFRESH_S, Watched, api, expected_team, tiles
@@ -214,3 +218,142 @@ def test_a_case_walks_from_the_phone_through_console_and_officer_to_the_big_scre
     assert step["feedback"]["detail"]["note"] == "已劝离，首违不予处罚，现场恢复"
     assert step["check"]["detail"]["passed"] is True
     assert Point(final["lon"], final["lat"]).distance(Point(lon, lat)) < 1e-6
+
+
+def team_spots(demo: DemoCounty, team: str, count: int) -> list[tuple[float, float]]:
+    """Points well inside the team's township, more than the duplicate radius apart, that the rules (read
+    independently) give to the team for MATTER."""
+    township = next(u.geometry for u in demo.units if u.layer == "township" and u.code == team.removeprefix("T-TWP-"))
+    inner = township.buffer(-0.004)
+    x0, y0, x1, y1 = inner.bounds
+    spots: list[tuple[float, float]] = []
+    for i in range(1, 30):
+        for j in range(1, 30):
+            p = Point(x0 + (x1 - x0) * i / 30, y0 + (y1 - y0) * j / 30)
+            if inner.contains(p) and all(p.distance(Point(s)) > 0.006 for s in spots) and \
+                    expected_team(demo, p.x, p.y, MATTER, date.today()) == team:
+                spots.append((p.x, p.y))
+    assert len(spots) >= count, f"only {len(spots)} spots in {team}'s township"
+    return spots
+
+
+def test_the_officer_page_answers_first_violation_lists_offline_from_its_copy_and_the_server_decides(
+        watch: Callable[..., Watched], server: str, demo: DemoCounty) -> None:
+    """Online, the officer looks a party up (the page keeps the answer and the team's recorded parties);
+    offline, the page lists that party's earlier cases — including one a colleague recorded after the lookup — and
+    says as of when and that the list may be incomplete, with a provisional proposal; a party never looked up is
+    said to be unknown. Handled offline on the provisional proposal, the step is checked again by the server when
+    it is sent, and the page says the server proposes otherwise."""
+    with api(server, "team") as officer:
+        team = officer.get("/auth/me").json()["team_code"]
+    spots = iter(team_spots(demo, team, 8))
+    tag = uuid.uuid4().int % 10**9
+    p_party = {"kind": "person", "id_number": person_id(tag), "name": "钱七"}
+    q_party = {"kind": "person", "id_number": person_id(tag + 1), "name": "孙八"}
+
+    def dispatched(note: str) -> dict[str, Any]:
+        """A report of MATTER at the next free spot, routed and dispatched to the team (not a duplicate)."""
+        with api(server, "worker") as worker:
+            for lon, lat in spots:
+                r = worker.post("/reports", json={"idempotency_key": f"fv-offline-{tag}-{note}", "matter": MATTER,
+                                                  "lon": lon, "lat": lat, "accuracy_m": 5, "description": note})
+                assert r.status_code == 201, r.text
+                if r.json()["status"] == "dispatched":
+                    assert r.json()["team"] == team
+                    return dict(r.json())
+                note += "+"
+        raise AssertionError("no free spot")
+
+    def arrived(note: str) -> dict[str, Any]:
+        case = dispatched(note)
+        with api(server, "team") as officer:
+            r = officer.post(f"/cases/{case['id']}/actions", json={"revision": case["revision"], "actions": [
+                {"action": "arrive", "lon": case["lon"], "lat": case["lat"], "accuracy_m": 5}]})
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    def handled(note: str, party: dict[str, str], outcome: str) -> int:
+        case = arrived(note)
+        with api(server, "team") as officer:
+            r = officer.post(f"/cases/{case['id']}/actions", json={"revision": case["revision"], "actions": [
+                {"action": "handle", "procedure": "simple", "party": party, "outcome": outcome}]})
+        assert r.status_code == 200, r.text
+        return int(case["id"])
+
+    earlier_p = handled("E", p_party, "no_penalty")  # P's first violation
+    earlier_q = handled("G", q_party, "no_penalty")  # Q's, never looked up on the phone
+    a, b = dispatched("A"), arrived("B")
+    w = watch(390, 844, who="team", locale="zh-CN")
+    page = w.open("/officer")
+    page.click(f'#of-cases li[data-id="{a["id"]}"]')
+    page.wait_for_selector(f'body[data-case-id="{a["id"]}"]', state="attached")
+
+    def check(party: dict[str, str]) -> None:
+        w.js("(() => { const o = document.querySelector('#of-proposal'); delete o.dataset.proposal; })()")
+        page.select_option("#of-party-kind", party["kind"])
+        page.fill("#of-party-name", party["name"])
+        page.fill("#of-party-id", party["id_number"])
+        page.click("#of-check")
+        page.wait_for_selector("#of-proposal[data-proposal]")
+
+    check(p_party)  # online: the server answers, a repeat: penalty
+    assert page.get_attribute("#of-proposal", "data-proposal") == "penalty"
+    assert page.get_attribute("#of-proposal", "data-provisional") is None and f"#{earlier_p}" in page.inner_text(
+        "#of-proposal")
+    # A colleague records P again after the lookup; the page's next load keeps the team's parties.
+    later_p = handled("F", p_party, "penalty")
+    page = w.open("/officer")
+    w.until(f"(JSON.parse(localStorage.getItem('gg.officer.fv.team')) || {{team: {{outcomes: []}}}}).team.outcomes"
+            f".some((o) => o.case === {later_p})")
+    kept = str(w.js("JSON.stringify(localStorage)"))
+    assert p_party["id_number"] not in kept and q_party["id_number"] not in kept  # the numbers are not kept
+
+    w.context.set_offline(True)
+    page.click(f'#of-cases li[data-id="{b["id"]}"]')
+    page.wait_for_selector(f'body[data-case-id="{b["id"]}"]', state="attached")
+    check(p_party)  # offline: from the copy, both earlier cases, as of the copy's time, provisional
+    text = page.inner_text("#of-proposal")
+    as_of = w.js("document.querySelector('#of-proposal').dataset.asOf")
+    assert as_of and str(w.js(f"GG.fmtTime({as_of!r})")) in text and "可能不完整" in text, text
+    assert f"#{earlier_p}" in text and f"#{later_p}" in text and "暂定" in text, text
+    assert page.get_attribute("#of-proposal", "data-provisional") == "1"
+    assert page.get_attribute("#of-proposal", "data-proposal") == "penalty"
+    page.locator("#of-proposal").scroll_into_view_if_needed()
+    w.shot("officer-offline-first-violation-390x844")
+    # The same card typed as its old 15-digit number: the page widens it as the server does (checked against the
+    # server's own function and Python's SHA-256), so offline it is the same party with the same earlier cases.
+    number = p_party["id_number"]
+    old = number[:6] + number[8:17]
+    for typed in (old, number, f" {old} "):
+        assert w.js(f"GG.officer.normalizeNumber('person', {typed!r}).id") == normalize_id_card(typed) == number
+    bad = old[:8] + "13" + old[10:]  # month 13
+    with pytest.raises(InvalidInput):
+        normalize_id_card(bad)
+    assert "13" in str(w.js(f"GG.officer.normalizeNumber('person', {bad!r}).error"))
+    salt = w.js("JSON.parse(localStorage.getItem('gg.officer.fv.' + GG.user().username)).salt")
+    keys = {w.js(f"GG.officer.partyKey({{kind: 'person', id_number: GG.officer.normalizeNumber('person', {t!r}).id}})")
+            for t in (old, number)}
+    assert keys == {hashlib.sha256(f"{salt}:person:{number}".encode()).hexdigest()}
+    check({**p_party, "id_number": old})
+    text = page.inner_text("#of-proposal")
+    assert f"#{earlier_p}" in text and f"#{later_p}" in text and page.get_attribute(
+        "#of-proposal", "data-proposal") == "penalty", text
+    check(q_party)  # never looked up here: its earlier case cannot be known offline, and the page says so
+    text = page.inner_text("#of-proposal")
+    assert "未在本机" in text and f"#{earlier_q}" not in text and "可能不完整" in text, text
+    assert page.get_attribute("#of-proposal", "data-proposal") == "no_penalty"
+    assert page.input_value("#of-outcome") == "no_penalty"
+    page.click("#of-handle-send")  # handled on the provisional proposal, while offline
+    w.until("document.body.dataset.caseStatus === 'handled' && document.body.dataset.queued === '1'")
+    assert case_of(server, b["id"])[0]["status"] == "arrived"
+
+    w.context.set_offline(False)  # the step goes; the server checks Q's earlier cases and proposes otherwise
+    w.until("document.body.dataset.queued === '0' && document.querySelector('#of-outbox .of-recheck')", timeout=30)
+    stored, _ = case_of(server, b["id"])
+    detail = stored["outcome_detail"]
+    assert (stored["outcome"], detail["proposed"], detail["first"], detail["earlier_cases"], detail[
+        "follows_proposal"]) == ("no_penalty", "penalty", False, [earlier_q], False)
+    recheck = page.inner_text("#of-outbox .of-recheck")
+    assert "服务器" in recheck and "处罚" in recheck and f"#{earlier_q}" in recheck, recheck
+    assert "服务器" in page.inner_text("#of-warning")
+    assert [e for e in w.errors if "ERR_INTERNET_DISCONNECTED" not in e] == [], w.errors

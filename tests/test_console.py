@@ -273,3 +273,225 @@ def test_console_locates_an_address_only_case_links_a_duplicate_and_extends_a_de
     after, history = stored(server, case_id)
     assert after["deadline"] > before["deadline"] and history[-1]["reason"] == "需协调煤场清运"
     assert w.errors == []
+
+
+def test_console_raises_rules_and_dismisses_disputes_then_escalates_shares_and_transfers(
+        watch: Callable[..., Watched], server: str, places: list[tuple[float, float]]) -> None:
+    """The dispute and overdue panels' actions from the page, each checked in the API: a dispute raised over a
+    near-boundary case moves it to the dispute tab; its ruling refused while someone added evidence (the page says
+    so), then done: the case goes to the ruled team and the page shows the ruling instead of offering a new dispute;
+    another dispute dismissed as unfounded (驳回): the case keeps its routing; a third ruled through the API alone
+    leaves the dispute tab for "awaiting dispatch", and the page dispatches it to the ruled team; then the ruled case
+    escalated, a co-owner added, and a transfer refused when someone extended the case meanwhile, then done; last a
+    dispatched case its team disputes, listed under disputes and ruled from the page to another team, which transfers
+    it (refused once: the case was extended meanwhile)."""
+    with api(server, "dispatcher") as client:
+        matter = next(m["code"] for m in client.get("/matters").json() if m["code"] != "M-ENV-COAL")
+        teams = [t["code"] for t in client.get("/teams").json() if t["kind"] == "township_team"]
+    # Other matters than the other tests' at the same places: no duplicate links between them.
+    a = triage_case(server, *places[1], matter, "console-dispute-rule")
+    b = triage_case(server, *places[3], matter, "console-dispute-dismiss")
+    c = triage_case(server, *places[0], matter, "console-dispute-api")
+    w = watch(*SIZE, locale="zh-CN")
+    page = open_console(w)
+
+    def dispute_of(case_id: int) -> dict[str, Any]:
+        with api(server, "dispatcher") as client:
+            (record,) = [d for d in client.get("/disputes").json() if d["case"] == case_id]
+        return record
+
+    def raise_dispute(case_id: int, reason: str) -> dict[str, Any]:
+        pick(w, case_id)
+        page.click("#cc-dispute")  # no reason: refused in the page, nothing filed
+        w.until("document.querySelector('#gg-status').dataset.kind === 'error'")
+        with api(server, "dispatcher") as client:
+            assert [d for d in client.get("/disputes").json() if d["case"] == case_id] == []
+        page.fill("#cc-dispute-reason", reason)
+        page.click("#cc-dispute")
+        page.wait_for_selector("#cc-rule-box")
+        record = dispute_of(case_id)
+        assert (record["status"], record["raised_by"], record["reason"]) == ("open", "dispatcher", reason)
+        assert stored(server, case_id)[1][-1]["action"] == "dispute_raised"
+        assert_tab(case_id, "dispute")  # it left the near-boundary tab for the dispute tab
+        return record
+
+    def assert_tab(case_id: int, kind: str | None) -> None:
+        """The queue, read again, lists the case under `kind` only (None: in no queue of the command centre's)."""
+        w.js("GG.consoleState.reload()")
+        if kind is None:
+            assert case_id not in w.js("GG.consoleState.queue()")
+            return
+        page.click(f'#cq-tabs button[data-kind="{kind}"]')
+        assert case_id in w.js("GG.consoleState.shown()")
+        assert page.get_attribute(f'#cq-list li[data-case-id="{case_id}"]', "data-kind") == kind
+        page.click('#cq-tabs button[data-kind="near_boundary"]')
+        assert case_id not in w.js("GG.consoleState.shown()")
+
+    def assert_settled(status: str, *words: str) -> None:
+        """The selected case shows its settled record, and offers neither a ruling nor a new dispute."""
+        page.wait_for_selector(f'#cc-settled[data-status="{status}"]')
+        shown = page.inner_text("#cc-settled")
+        assert all(word in shown for word in words), (words, shown)
+        assert page.query_selector("#cc-dispute") is None and page.query_selector("#cc-rule-box") is None
+
+    # Raised, then ruled: someone adds evidence between the page's read and the ruling, which is refused.
+    record = raise_dispute(a["id"], "两镇均称该点不属本辖区")
+    ruled_to = next(code for code in teams if code != a["team"])
+    with api(server, "dispatcher") as client:
+        r = client.post(f"/disputes/{record['id']}/evidence", json={"revision": 0, "text": "现场照片显示在河东"})
+        assert r.status_code == 200, r.text
+
+    def rule() -> None:
+        page.select_option("#cc-rule-team", ruled_to)
+        page.fill("#cc-rule-reason", "按河道中心线划界")
+        page.fill("#cc-rule-basis", "县政府〔2026〕7号")
+        page.click("#cc-rule")
+
+    rule()
+    page.wait_for_selector("#cc-notice:not([hidden])")
+    notice = page.inner_text("#cc-notice")
+    assert f"#{record['id']}" in notice and "修订 0 → 1" in notice and "现场照片显示在河东" in notice, notice
+    assert dispute_of(a["id"])["status"] == "open" and stored(server, a["id"])[0]["status"] == "reported"
+    rule()  # decided again on what is there now
+    w.until(f"document.body.dataset.revision === '{a['revision'] + 2}'")
+    case, history = stored(server, a["id"])
+    assert (case["status"], case["team"]) == ("dispatched", ruled_to)
+    ruled = dispute_of(a["id"])
+    assert (ruled["status"], ruled["ruling"]["team"], ruled["ruling"]["legal_basis"]) == (
+        "ruled", ruled_to, "县政府〔2026〕7号")
+    assert [e["action"] for e in history][-4:] == ["dispute_raised", "dispute_ruled", "register", "dispatch"]
+    assert "按河道中心线划界" in history[-1]["detail"]["note"]
+    assert_settled("ruled", "已裁定", "dispatcher", "按河道中心线划界", "县政府〔2026〕7号")
+    assert_tab(a["id"], None)  # dispatched, on time: in no queue
+
+    # Raised, then dismissed as unfounded: a reason is needed; the case goes to the team routing proposed.
+    record = raise_dispute(b["id"], "网格员认为应归邻镇")
+    page.locator("#cc-dismiss-box").scroll_into_view_if_needed()
+    w.shot("console-dispute-1920x1080")
+    page.click("#cc-dismiss")
+    w.until("document.querySelector('#gg-status').dataset.kind === 'error'")
+    assert dispute_of(b["id"])["status"] == "open"
+    page.fill("#cc-dismiss-reason", "点位在本镇界内，争议不成立")
+    page.click("#cc-dismiss")
+    w.until(f"document.body.dataset.revision === '{b['revision'] + 2}'")
+    case, history = stored(server, b["id"])
+    assert (case["status"], case["team"]) == ("dispatched", b["team"])
+    dismissed = dispute_of(b["id"])
+    assert (dismissed["status"], dismissed["ruling"]["reason"]) == ("dismissed", "点位在本镇界内，争议不成立")
+    event = next(e for e in history if e["action"] == "dispute_dismissed")
+    assert (event["reason"], event["detail"]["team"]["code"]) == ("点位在本镇界内，争议不成立", b["team"])
+    shown = page.inner_text("#cc-history")
+    assert "争议不成立（驳回）" in shown and "点位在本镇界内" in shown, shown
+    assert_settled("dismissed", "驳回", "点位在本镇界内，争议不成立", "网格员认为应归邻镇")
+
+    # Raised and ruled through the API alone: the case leaves the dispute tab and waits for dispatch; the page
+    # shows the ruling, proposes the ruled team and dispatches to it without another reason.
+    ruled_c = next(code for code in teams if code != c["team"])
+    with api(server, "dispatcher") as client:
+        r = client.post("/disputes", json={"geometry": {"type": "Point", "coordinates": [c["lon"], c["lat"]]},
+                                           "matter": matter, "reason": "两队互相推诿", "case": c["id"]})
+        assert r.status_code == 201, r.text
+        record = r.json()
+        assert_tab(c["id"], "dispute")
+        r = client.post(f"/disputes/{record['id']}/ruling", json={
+            "revision": 0, "team": ruled_c, "reason": "按村界协议", "legal_basis": "县政府〔2026〕9号"})
+        assert r.status_code == 200, r.text
+    assert_tab(c["id"], "registered")
+    pick(w, c["id"])
+    assert_settled("ruled", "按村界协议", "两队互相推诿")
+    page.locator("#cc-settled").scroll_into_view_if_needed()
+    w.shot("console-dispute-settled-1920x1080")
+    assert page.input_value("#cc-team") == ruled_c
+    page.keyboard.press("d")
+    w.until(f"document.body.dataset.revision === '{c['revision'] + 2}'")
+    case, history = stored(server, c["id"])
+    assert (case["status"], case["team"], case["triage"]) == ("dispatched", ruled_c, "settled")
+    assert "按村界协议" in history[-1]["detail"]["note"]
+    assert_tab(c["id"], None)
+
+    # The ruled case: escalated, a co-owner added, then transferred (refused once: extended meanwhile).
+    w.js(f"GG.consoleState.select({a['id']})")
+    w.until(f"document.body.dataset.caseId === '{a['id']}' && document.querySelector('#cc-escalate')")
+    read = int(w.js("document.body.dataset.revision"))
+    page.fill("#cc-esc-reason", "群众多次投诉")
+    page.click("#cc-escalate")
+    w.until(f"document.body.dataset.revision === '{read + 1}'")
+    case, history = stored(server, a["id"])
+    assert (case["escalation_level"], history[-1]["action"], history[-1]["reason"]) == (1, "escalate", "群众多次投诉")
+    partner, target = [code for code in teams if code != ruled_to][:2]
+    page.select_option("#cc-other-team", partner)
+    page.click("#cc-coowner")
+    w.until(f"document.body.dataset.revision === '{read + 2}'")
+    assert stored(server, a["id"])[0]["co_owners"] == [partner]
+    with api(server, "dispatcher") as client:
+        r = client.post(f"/cases/{a['id']}/actions", json={"revision": read + 2, "action": "extend", "amount": 1,
+                                                          "unit": "working_days", "reason": "等待勘界"})
+        assert r.status_code == 200, r.text
+
+    def transfer() -> None:
+        page.select_option("#cc-other-team", target)
+        page.fill("#cc-transfer-reason", "属邻镇管辖")
+        page.click("#cc-transfer")
+
+    transfer()
+    page.wait_for_selector("#cc-notice:not([hidden])")
+    notice = page.inner_text("#cc-notice")
+    assert f"修订 {read + 2} → {read + 3}" in notice and "等待勘界" in notice, notice
+    assert stored(server, a["id"])[0]["team"] == ruled_to  # nothing of the refused transfer was done
+    transfer()
+    w.until(f"document.body.dataset.revision === '{read + 4}'")
+    case, history = stored(server, a["id"])
+    assert (case["team"], history[-1]["action"], history[-1]["reason"]) == (target, "transfer", "属邻镇管辖")
+
+    # A dispatched case whose team says "not ours": listed under disputes; ruled from the page to another team
+    # (refused once: the case was extended meanwhile, and the page says so), which transfers it, deadline kept.
+    with api(server, "dispatcher") as client:
+        other_matter = next(m["code"] for m in client.get("/matters").json()
+                            if m["code"] not in ("M-ENV-COAL", matter))
+    with api(server, "team") as client:
+        holder = client.get("/auth/me").json()["team_code"]
+    held = triage_case(server, *places[2], other_matter, "console-dispute-team")
+    with api(server, "dispatcher") as client:
+        r = client.post(f"/cases/{held['id']}/actions", json={"revision": held["revision"], "actions": [
+            {"action": "register"}, {"action": "dispatch", "team": holder, "note": "就近派遣"}]})
+        assert r.status_code == 200, r.text
+    with api(server, "team") as client:
+        point = {"type": "Point", "coordinates": [held["lon"], held["lat"]]}
+        r = client.post("/disputes", json={"geometry": point, "matter": other_matter, "reason": "该点不属本镇，请改派",
+                                           "case": held["id"]})
+        assert r.status_code == 201, r.text
+    assert_tab(held["id"], "dispute")  # with its team, yet in the dispute tab until it is ruled or dismissed
+    pick(w, held["id"])
+    page.wait_for_selector('#cc-rule-box[data-with-team="1"]')
+    assert page.query_selector("#cc-dismiss-box") is not None
+    page.locator("#cc-rule-box").scroll_into_view_if_needed()
+    w.shot("console-dispute-with-team-1920x1080")
+    read = int(w.js("document.body.dataset.revision"))
+    ruled_e = next(code for code in teams if code != holder)
+    with api(server, "dispatcher") as client:
+        r = client.post(f"/cases/{held['id']}/actions", json={"revision": read, "action": "extend", "amount": 1,
+                                                          "unit": "working_days", "reason": "等待裁定"})
+        assert r.status_code == 200, r.text
+    extended = stored(server, held["id"])[0]
+
+    def rule_e() -> None:
+        page.select_option("#cc-rule-team", ruled_e)
+        page.fill("#cc-rule-reason", "按镇界协议归邻镇")
+        page.fill("#cc-rule-basis", "县政府〔2026〕11号")
+        page.click("#cc-rule")
+
+    rule_e()
+    page.wait_for_selector("#cc-notice:not([hidden])")
+    notice = page.inner_text("#cc-notice")
+    assert f"修订 {read} → {read + 1}" in notice and "等待裁定" in notice, notice
+    assert dispute_of(held["id"])["status"] == "open" and stored(server, held["id"])[0]["team"] == holder
+    rule_e()
+    w.until(f"document.body.dataset.revision === '{read + 2}'")
+    case, history = stored(server, held["id"])
+    assert (case["status"], case["team"], case["deadline"]) == ("dispatched", ruled_e, extended["deadline"])
+    assert [x["action"] for x in history][-2:] == ["dispute_ruled", "transfer"]
+    assert history[-1]["reason"] == "按镇界协议归邻镇"
+    assert dispute_of(held["id"])["ruling"]["team"] == ruled_e
+    assert_settled("ruled", "按镇界协议归邻镇", "该点不属本镇，请改派")
+    assert_tab(held["id"], None)
+    assert all("409" in e for e in w.errors), w.errors  # the three refusals, nothing else

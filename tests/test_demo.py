@@ -18,12 +18,15 @@ from fastapi.testclient import TestClient
 from shapely.geometry.base import BaseGeometry
 
 from api.app import create_app
+from cli.demo import page_lines
 from config import get_settings
 from gis.crs import gcj02_to_wgs84
 from gis.demo import DemoCounty, build_demo_county
 from gis.model import Unit, cells_to_geometry
 from gis.validate import check_references, check_teams, check_units
 from tests.test_import import gridgov
+
+CJK = re.compile(r"[\u3400-\u9fff]")
 
 # Partition tolerances are in degrees² on purpose (exactness, not size), so geopandas' area warning is noise.
 pytestmark = pytest.mark.filterwarnings("ignore:Geometry is in a geographic CRS")
@@ -476,3 +479,17 @@ def test_gridgov_demo_loads_the_county_and_an_account_per_role(tmp_path: Path) -
     assert client.get(f"/cases/{r.json()['id']}", headers=dispatcher).status_code == 200
     assert client.get("/cases", headers=team).status_code == 200
     assert client.get("/units").status_code == 401
+    # The closing lines of `gridgov demo` (which then serves) name every page with its address, in Chinese
+    # by default and in English on request; each address answers with its page.
+    pages = client.get("/").json()["pages"]
+    for lang, word in (("zh-CN", "调度台"), ("en", "dispatch console")):
+        lines = [line.render(lang) for line in page_lines("http://127.0.0.1:8000")]
+        text = "\n".join(lines)
+        assert word in text, text
+        assert [p for p in pages if f"http://127.0.0.1:8000{p}\n" not in text + "\n"] == [], text
+        if lang == "zh-CN":
+            assert all(CJK.search(line.split("http")[0]) for line in lines), lines
+        else:
+            assert not any(CJK.search(line) for line in lines), lines
+    for path in pages:
+        assert client.get(path, headers=dispatcher).status_code == 200, path

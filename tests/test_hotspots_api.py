@@ -25,10 +25,9 @@ from config import get_settings
 from etl.demo import load_demo
 from gis.demo import DemoCounty, build_demo_county
 from gis.model import Matter
-from store.db import make_engine, session_factory, transaction, upgrade
+from store.db import session_factory, transaction
 from store.repo import Repository
-from store.users import Users
-from tests.conftest import BACKENDS, _require_postgres, _reset_postgres, table_counts
+from tests.conftest import BACKENDS, add_accounts, bearer, fresh_engine, table_counts
 from tests.independent import Reference
 from tests.test_import import gridgov, gridgov_fails
 
@@ -46,20 +45,14 @@ def served(request: pytest.FixtureRequest, demo: DemoCounty, tmp_path_factory: p
         tuple[TestClient, Engine, str]]:
     """The demo county in a fresh database on each backend, and a dispatcher's client over it."""
     tmp = tmp_path_factory.mktemp("hotspots")
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp / 'demo.sqlite'}")
-    else:
-        engine = make_engine(_require_postgres())
-        _reset_postgres(engine)
-    upgrade(engine)
+    engine = fresh_engine(request.param, tmp)
     with transaction(session_factory(engine)) as session:
         first = min(i.reported_at for i in demo.incidents).date()
         load_demo(Repository(session), demo, effective_from=first.replace(day=1))
-        Users(session).add("boss", "correct horse battery", "dispatcher")
+    add_accounts(engine, [("boss", "dispatcher", None)])
     url = engine.url.render_as_string(hide_password=False)
     client = TestClient(create_app(get_settings(database_url=url, media_dir=tmp / "media")))
-    tok = client.post("/auth/token", json={"username": "boss", "password": "correct horse battery"}).json()
-    client.headers["Authorization"] = f"Bearer {tok['access_token']}"
+    client.headers.update(bearer(client, "boss"))
     yield client, engine, url
     engine.dispose()
 

@@ -32,11 +32,10 @@ from cli.main import app as cli
 from config import get_settings
 from gis.errors import InvalidInput
 from store import indicator_facts
-from store.db import make_engine, session_factory, transaction, upgrade
-from store.repo import Repository
+from store.db import session_factory, transaction
 from store.schema import CaseEventRow
-from store.users import User, Users
-from tests import routing_scenario
+from store.users import User
+from tests.conftest import bearer, scenario_app
 from tests.live import ROOT
 from tests.test_intake import report
 from tests.test_lifecycle import EAST, SEAT, act, add_member, ok
@@ -372,17 +371,10 @@ def check_annual_publication_is_reproducible_and_holds_no_personal_data(scripted
 
 def test_cli_publishes_the_year(tmp_path: Path) -> None:
     """`gridgov publish-annual` (on SQLite: the command is the same over PostGIS)."""
-    url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    with transaction(session_factory(engine)) as session:
-        routing_scenario.load(Repository(session))
-        Users(session).add("worker1", "correct horse battery", "grid_worker", team_code="TT1")
+    client, engine, url = scenario_app(tmp_path, [("worker1", "grid_worker", "TT1")])
     engine.dispose()
-    client = TestClient(create_app(get_settings(database_url=url, media_dir=tmp_path / "m")))
-    tok = client.post("/auth/token", json={"username": "worker1", "password": "correct horse battery"}).json()
     client.post("/reports", json=report(*SEAT, reported_at="2025-06-02T10:00:00+08:00"),
-                headers={"Authorization": f"Bearer {tok['access_token']}"})
+                headers=bearer(client, "worker1"))
     done = CliRunner().invoke(cli, ["publish-annual", "--year", "2025", "--out", str(tmp_path / "out"),
                                     "--database-url", url])
     assert done.exit_code == 0, done.output

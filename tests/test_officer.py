@@ -4,7 +4,7 @@ the first-violation outcome (proposal, record, history, statistics), replay-safe
 from __future__ import annotations
 
 import random
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from pyproj import Geod
 from sqlalchemy.engine import Engine
 
+from cases import clock
 from cases.first_violation import (
     USCC_ALPHABET,
     Party,
@@ -81,6 +82,16 @@ def test_party_numbers_checked_against_an_independent_formula_and_only_masked() 
     p = Party("person", "id_card", ID_EXAMPLE, "张三丰")
     assert (p.masked(), p.masked_name()) == ("110***********002X", "张**")
     assert ID_EXAMPLE not in p.masked() and len(p.digest("salt")) == 64
+
+
+def test_an_id_number_of_a_wrong_length_is_told_both_accepted_lengths() -> None:
+    """16 digits is neither form: the message names 18 characters and the old card's 15 digits, in both languages."""
+    with pytest.raises(InvalidInput) as bad:
+        normalize_id_card(ID_EXAMPLE[:16])
+    assert (bad.value.code, bad.value.where) == ("bad_id_number", "party.id_number")
+    english, chinese = bad.value.localized("en"), bad.value.localized("zh-CN")
+    assert "18 characters" in english and "15 digits" in english, english
+    assert "18 位" in chinese and "15 位" in chinese and "18 characters" not in chinese, chinese
 
 
 def test_proposal_first_and_repeat_for_each_list_and_the_look_back_window() -> None:
@@ -163,6 +174,21 @@ def test_first_violation_proposed_recorded_counted_and_the_number_never_stored(a
     assert "李四" not in text and number[-4:] in text  # masked forms only
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM case_party")).scalar_one() == 4
+    # What the officer's phone keeps for offline: the team's parties within the window (2 months back from now:
+    # the spring cases are out), keyed by the same salted hash a lookup answers with; for officers only.
+    day = (clock.today() - timedelta(days=1)).isoformat()
+    recent = handled(client, h, day, party, "penalty")
+    open_one = client.post("/reports", json=report(*SEAT), headers=h["worker1"]).json()
+    asked = ok(client.post(f"/cases/{open_one['id']}/first-violation", headers=h["tt1"], json={"party": party}))
+    kept = ok(client.get("/first-violation/team", headers=h["tt1"]))
+    assert kept["team"] == "TT1" and kept["matters"]["M-STREET"] == {"list": "no_penalty", "window_months": 2}
+    assert [(o["case"], o["party_hash"], o["outcome"], o["masked_id"]) for o in kept["outcomes"]] == [
+        (recent["id"], asked["party"]["party_hash"], "penalty", number[:3] + "*" * 11 + number[-4:])]
+    assert [e["case"] for e in asked["earlier"]] == [recent["id"]] and asked["as_of"]
+    assert number not in str(kept) and len(asked["party"]["party_hash"]) == 64
+    assert ok(client.get("/first-violation/team", headers=h["tt2"]))["outcomes"] == []  # another team's parties
+    r = client.get("/first-violation/team", headers=h["boss"])
+    assert r.status_code == 403 and "officers" in r.json()["detail"], r.text
 
 
 def test_a_bad_check_digit_is_a_422_in_chinese_and_writes_nothing(api: Api) -> None:
@@ -181,6 +207,10 @@ def test_a_bad_check_digit_is_a_422_in_chinese_and_writes_nothing(api: Api) -> N
                             json={"party": {"kind": "person", "id_number": bad}})
         assert r.status_code == 422, r.text
         assert r.json()["code"] == "bad_id_number" and "校验码" in r.json()["message"]
+    r = client.post(f"/cases/{case['id']}/first-violation", headers=h["tt1"],
+                    json={"party": {"kind": "person", "id_number": number[:16]}})  # neither 18 nor 15 digits
+    assert r.status_code == 422 and r.json()["code"] == "bad_id_number", r.text
+    assert "18 位" in r.json()["message"] and "15 位" in r.json()["message"], r.text
     r = act(client, h["tt1"], case, {"action": "handle", "party": {"kind": "organisation", "id_number": "12345"}})
     assert r.status_code == 422 and "统一社会信用代码" in r.json()["message"]
     r = act(client, h["tt1"], case, {"action": "handle", "outcome": "fine"})

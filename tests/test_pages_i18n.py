@@ -166,7 +166,7 @@ def test_the_indicators_page_reads_in_chinese_in_a_real_browser(tmp_path: Path) 
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
             context = browser.new_context(locale="zh-CN", accept_downloads=True,
-                                          viewport={"width": 1366, "height": 768})
+                                          viewport={"width": 1920, "height": 1080})
             context.add_init_script(f"localStorage.setItem('gg.token', {boss!r});")
             page = context.new_page()
             errors: list[str] = []
@@ -179,17 +179,42 @@ def test_the_indicators_page_reads_in_chinese_in_a_real_browser(tmp_path: Path) 
             assert page.evaluate("document.documentElement.lang") == "zh-CN"
             assert page.title() == "考核评价指标 · GridGov"
             heads = page.eval_on_selector_all("#in-table th", "els => els.map(e => e.textContent.trim())")
-            assert heads[:4] == ["代码", "名称", "上报数", "立案数"] and "按期结案率" in heads and "等级" in heads
+            # Names before codes: the first column is the name, its code after it in smaller type; no code column.
+            assert heads[:3] == ["名称", "上报数", "立案数"] and "按期结案率" in heads and "等级" in heads
+            assert "代码" not in heads
             text = page.inner_text("body")
             assert CJK.search(text) and "下载 XLSX" in text and "层级" in text
             for english in ("Download", "Level", "Reported", "On-time", "Evaluation", "Show"):
                 assert english not in text, english
-            codes = page.eval_on_selector_all("#in-table tbody tr td:first-child", "els => els.map(e => e.textContent)")
+            codes = page.eval_on_selector_all("#in-table tbody tr td:first-child .in-code",
+                                              "els => els.map(e => e.textContent)")
             assert codes == [r["code"] for r in api["rows"]] == ["T1", "T2"]
+            first = page.eval_on_selector_all("#in-table tbody tr td:first-child", "els => els.map(e => e.innerText)")
+            assert [f.split()[0] for f in first] == [r["name"] for r in api["rows"]], first
+            assert page.evaluate("""(() => { const c = document.querySelector('#in-table tbody .in-code');
+                return parseFloat(getComputedStyle(c).fontSize) < parseFloat(getComputedStyle(c.parentNode).fontSize);
+            })()""")
             page.click("#in-table th[data-key=reported]")  # numbers sort largest first
             page.click("#in-table th[data-key=reported]")  # then smallest first
-            codes = page.eval_on_selector_all("#in-table tbody tr td:first-child", "els => els.map(e => e.textContent)")
+            codes = page.eval_on_selector_all("#in-table tbody tr td:first-child .in-code",
+                                              "els => els.map(e => e.textContent)")
             assert codes == ["T2", "T1"]
+            # All 22 columns fit a 1920 x 1080 screen without a horizontal scroll, in Chinese and in English, at
+            # the levels with the longest names (teams, officers).
+            for lang, level in (("zh-CN", "team"), ("zh-CN", "officer"), ("en", "team"), ("en", "township")):
+                if lang == "en" and "lang=en" not in page.url:
+                    page.goto(f"{base}/indicators?lang=en")
+                    page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=30_000)
+                page.select_option("#in-level", level)
+                page.evaluate("delete document.body.dataset.ready")
+                page.click("#in-form button[type=submit]")
+                page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=30_000)
+                assert page.eval_on_selector_all("#in-table th", "els => els.length") == 22
+                widths = page.evaluate("""(() => { const d = document.scrollingElement, s = document.querySelector(
+                    '.gg-scroll'); return [d.scrollWidth, d.clientWidth, s.scrollWidth, s.clientWidth]; })()""")
+                assert widths[0] <= widths[1] and widths[2] <= widths[3], (lang, level, widths)
+            page.goto(f"{base}/indicators")
+            page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=30_000)
             shots = ROOT / "artifacts" / "screenshots"
             shots.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(shots / "indicators-zh-CN.png"))

@@ -86,10 +86,13 @@ class Watched:
     """A page with everything it logged and requested."""
 
     def __init__(self, browser: Any, base: str, width: int, height: int, who: str | None,
-                 locale: str | None = None) -> None:
+                 locale: str | None = None, located: tuple[float, float, float] | None = None) -> None:
+        """`located`: the device's position (lon, lat, accuracy in metres), the page allowed to read it."""
+        where = {} if located is None else {"geolocation": {"longitude": located[0], "latitude": located[1],
+                                                            "accuracy": located[2]}, "permissions": ["geolocation"]}
         self.context = browser.new_context(viewport={"width": width, "height": height},
                                            device_scale_factor=1, has_touch=width < 700,
-                                           **({"locale": locale} if locale else {}))
+                                           **({"locale": locale} if locale else {}), **where)
         if who is not None:
             tok = token(base, who, PASSWORD)
             self.context.add_init_script(f"localStorage.setItem('gg.token', {tok!r});")
@@ -140,8 +143,8 @@ def watch(browser: Any, server: str) -> Iterator[Callable[..., Watched]]:
     opened: list[Watched] = []
 
     def make(width: int = 1920, height: int = 1080, who: str | None = "dispatcher",
-             locale: str | None = None) -> Watched:
-        w = Watched(browser, server, width, height, who, locale)
+             locale: str | None = None, located: tuple[float, float, float] | None = None) -> Watched:
+        w = Watched(browser, server, width, height, who, locale, located)
         opened.append(w)
         return w
 
@@ -291,7 +294,7 @@ def test_phone_pin_becomes_a_case_routed_to_the_expected_team(watch: Callable[..
     assert key and w.errors == []
 
 
-def test_phone_locates_with_geolocation_and_warns_near_a_boundary(browser: Any, server: str,
+def test_phone_locates_with_geolocation_and_warns_near_a_boundary(watch: Callable[..., Watched],
                                                                   demo: DemoCounty) -> None:
     townships = sorted((u for u in demo.units if u.layer == "township"), key=lambda u: u.code)
     a, b = townships[0].geometry, townships[1].geometry
@@ -303,24 +306,16 @@ def test_phone_locates_with_geolocation_and_warns_near_a_boundary(browser: Any, 
         edge = a.boundary.intersection(b.boundary)
     spot = shapely.line_interpolate_point(shapely.line_merge(edge) if edge.geom_type != "Point" else edge, 0.5,
                                           normalized=True)
-    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True,
-                                  geolocation={"latitude": spot.y, "longitude": spot.x, "accuracy": 60},
-                                  permissions=["geolocation"])
-    context.add_init_script(f"localStorage.setItem('gg.token', {token(server, 'worker', PASSWORD)!r});")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(server + "/phone")
-    page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=60_000)
+    w = watch(390, 844, who="worker", located=(spot.x, spot.y, 60))
+    page = w.open("/phone")
     page.select_option("#ph-matter", "M-ENV-COAL")
     page.click("#ph-locate")
     page.wait_for_selector("#ph-route[data-team]")
     assert page.evaluate("document.querySelector('#ph-route').dataset.nearBoundary") == "true"
     assert page.evaluate("document.querySelector('#ph-route').dataset.kind") == "warn"
     assert "±60 m" in page.inner_text("#ph-where")
-    page.screenshot(path=str(SHOTS / "phone-near-boundary.png"))
-    assert errors == []
-    context.close()
+    w.shot("phone-near-boundary")
+    assert w.errors == []
 
 
 def test_phone_queues_offline_and_sends_once_when_back(watch: Callable[..., Watched], server: str,
@@ -374,8 +369,8 @@ PHONE_TEXT = """(() => {
 })()"""
 
 
-def test_phone_names_the_place_remembers_the_category_and_reads_in_sunlight(browser: Any, server: str,
-                                                                          demo: DemoCounty) -> None:
+def test_phone_names_the_place_remembers_the_category_and_reads_in_sunlight(watch: Callable[..., Watched],
+                                                                          server: str, demo: DemoCounty) -> None:
     """Issue 18's phone defects: the pin's village and township outlined and named (no basemap needed); categories
     grouped by domain, searchable and remembered; an offline preview says so (with the last answer here); a
     duplicate says which case it joined; names in the user line; 44 px controls; text contrast ≥ 7:1."""
@@ -385,15 +380,8 @@ def test_phone_names_the_place_remembers_the_category_and_reads_in_sunlight(brow
     township = next(u for u in demo.units if u.layer == "township" and u.geometry is not None
                     and u.geometry.covers(shapely.Point(lon, lat)))
     assert village.geometry is not None and village.geometry.covers(shapely.Point(lon, lat))
-    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, device_scale_factor=1,
-                                  geolocation={"latitude": lat, "longitude": lon, "accuracy": 15},
-                                  permissions=["geolocation"])
-    context.add_init_script(f"localStorage.setItem('gg.token', {token(server, 'worker', PASSWORD)!r});")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(server + "/phone")
-    page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=60_000)
+    w = watch(390, 844, who="worker", located=(lon, lat, 15))
+    page, context = w.open("/phone"), w.context
     js = page.evaluate
     with api(server, "worker") as client:
         matters = client.get("/matters").json()
@@ -429,7 +417,7 @@ def test_phone_names_the_place_remembers_the_category_and_reads_in_sunlight(brow
     pairs = js(PHONE_TEXT)
     ratios = sorted((contrast(c, b, o), what) for what, c, b, o in pairs)
     assert len(pairs) > 5 and ratios[0][0] >= 7, ratios[:3]
-    page.screenshot(path=str(SHOTS / "phone-located-named.png"))
+    w.shot("phone-located-named")
     # Offline: no "Failed to fetch" but what it means, with the last answer here for the category if there is one.
     context.set_offline(True)
     page.select_option("#ph-matter", "M-AGR-001")
@@ -460,8 +448,7 @@ def test_phone_names_the_place_remembers_the_category_and_reads_in_sunlight(brow
                       if c["description"].startswith("duplicate test 2"))
     assert second["linked_to"] is not None and key
     assert f"joined case #{second['linked_to']}" in page.inner_text("#ph-outbox li")
-    assert [e for e in errors if "ERR_INTERNET_DISCONNECTED" not in e] == []  # the offline preview's own failure
-    context.close()
+    assert [e for e in w.errors if "ERR_INTERNET_DISCONNECTED" not in e] == []  # the offline preview's own failure
 
 
 def sign_in_form(page: Any, who: str) -> None:

@@ -13,7 +13,9 @@ Dense boundaries (urban grids of ~100 m) leave most cells marked. `dense_window`
 cells are dense and the router builds a second, finer grid over just that box (`build_grid(extent=...)`),
 asked only for points whose coarse cell is BOUNDARY. Its cells are marked by the same rule (a piece outside
 the box is clamped onto the box's border cells: more marking, never less), so the argument above holds for
-it unchanged, and a point still marked there goes to the exact evaluation.
+it unchanged, and a point still marked there goes to the exact evaluation: first the crossing index
+(`crossing.py`, candidate edges per bucket of this grid's cells, answered in numpy where it can prove the
+answer), then shapely for the points it leaves (on an edge or a vertex, or any doubt).
 """
 
 from __future__ import annotations

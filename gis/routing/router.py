@@ -1,8 +1,8 @@
 """The compiled router of one boundary version: a lookup grid, signatures and decision tables.
 
 A *signature* is the tuple of regions the tie-break selects for a place. The grid maps most points to
-their signature in O(1); points in boundary cells are evaluated exactly. Per period of constant rules
-and per matter, a table maps signatures to outcomes, filled when first needed.
+their signature in O(1); points in boundary cells are evaluated exactly (the crossing index, then shapely).
+Per period of constant rules and per matter, a table maps signatures to outcomes, filled when first needed.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import shapely
 from gis.crs import metres_per_degree
 from gis.errors import InvalidInput
 from gis.model import Delegation, Matter, Rule, Team, Unit, Version
+from gis.routing.crossing import UNDECIDED, CrossingIndex
 from gis.routing.decision import Decision, RuleRef, UnitRef, VersionRef
 from gis.routing.distance import BoundaryDistance
 from gis.routing.explain import reason as explain_reason
@@ -92,6 +93,9 @@ class Router:
         self._lock = threading.Lock()
         self._sigs: list[tuple[int, ...]] = [()]  # signature 0: no region at all (outside everything)
         self._sig_ids: dict[tuple[int, ...], int] = {(): 0}
+        # Covering-set hash pairs seen so far → signature id (sorted by the first hash; `_signatures_of`).
+        self._set_cache: tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64], npt.NDArray[np.int64]] = (
+            np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64))
         self._periods = self.book.change_days()
         self._columns: dict[tuple[int, int], npt.NDArray[np.int32]] = {}
         self._memo: dict[tuple[int, int], dict[Place, int]] = {}
@@ -119,6 +123,14 @@ class Router:
             fine_m = cell_m / FINE_SHARE
             self.fine = build_grid(shapes, self._exact_signatures, pads=pads, cell_m=fine_m, max_cells=16_000_000,
                                    extent=window)
+        # Points still in boundary cells: candidate edges per bucket of main-grid cells (crossing.py).
+        self.crossing: CrossingIndex | None = None
+        if self.grid is not None:
+            self.crossing = CrossingIndex(
+                self.grid, [(r.id, r.shape) for r in self.regions.polygons],
+                [(r.shape, pad) for r, pad in zip(self.regions.regions, pads, strict=True)
+                 if r.cells_by_res is not None],
+                self.regions.covering, self)
         self._build_distance_index(shapes)
         self._explained: dict[tuple[tuple[int, ...], str, date, str], tuple[dict[str, Any], bool, Version]] = {}
 
@@ -149,13 +161,16 @@ class Router:
 
         Each point's covering set is summarised by two independent 64-bit XOR hashes (one reduceat over the
         pairs, which `covering` returns sorted by point). Distinct sets are interned once, from a
-        representative point; a point whose second hash disagrees with its representative's (a first-hash
-        collision) is done one by one, so the result never depends on luck. Points covered twice in one
-        tie-break group (on a shared edge or vertex) go through the tie-break one by one.
+        representative point, and remembered by their hash pair; a point whose second hash disagrees with its
+        representative's (a first-hash collision) is done one by one, so the result never depends on luck.
+        Points covered twice in one tie-break group (on a shared edge or vertex) go through the tie-break.
         """
-        n = len(lon)
-        out = np.zeros(n, dtype=np.int64)
         p, r = self.regions.covering(lon, lat)
+        return self._signatures_of(len(lon), p, r)
+
+    def _signatures_of(self, n: int, p: npt.NDArray[np.int64], r: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Signature ids of n points from their covering (point, region) pairs, sorted by point then region."""
+        out = np.zeros(n, dtype=np.int64)
         if p.size == 0:
             return out
         starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
@@ -166,16 +181,38 @@ class Router:
         counts = np.diff(np.r_[starts, p.size])
         slow = np.bitwise_count(groups) < counts  # two regions of one group: the tie-break decides
         uniq, first, inverse = np.unique(h1, return_index=True, return_inverse=True)
-        slow |= h2 != h2[first][inverse]
-        ids = np.empty(len(uniq), dtype=np.int64)
-        for k, f in enumerate(first.tolist()):
-            ids[k] = -1 if slow[f] else self._intern(tuple(r[starts[f]:starts[f] + counts[f]].tolist()))
+        rep_h2 = h2[first]
+        # Sets seen before (same pair of hashes) keep their signature; the others are interned once each.
+        ids = self._known_signatures(uniq, rep_h2)
+        new = np.flatnonzero(ids < 0)
+        for k in new.tolist():
+            f = int(first[k])
+            chosen = r[starts[f]:starts[f] + counts[f]].tolist()
+            ids[k] = self._intern(self.regions.select(chosen) if slow[f] else tuple(chosen))
+        if new.size:
+            self._remember_sets(uniq[new], rep_h2[new], ids[new])
         sig = ids[inverse]
-        slow |= sig < 0
-        for j in np.flatnonzero(slow).tolist():
+        for j in np.flatnonzero(h2 != rep_h2[inverse]).tolist():  # a first-hash collision: one by one
             sig[j] = self._intern(self.regions.select(r[starts[j]:starts[j] + counts[j]].tolist()))
         out[pts] = sig
         return out
+
+    def _known_signatures(self, h1: npt.NDArray[np.uint64], h2: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+        """Signature ids of covering sets seen before, by their hash pair; −1 for the others."""
+        keys, seconds, known = self._set_cache
+        if not len(keys):
+            return np.full(len(h1), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(keys, h1), len(keys) - 1)
+        return np.where((keys[at] == h1) & (seconds[at] == h2), known[at], -1)
+
+    def _remember_sets(self, h1: npt.NDArray[np.uint64], h2: npt.NDArray[np.uint64],
+                       ids: npt.NDArray[np.int64]) -> None:
+        """Add covering-set hashes and their signature ids to the cache (sorted by first hash)."""
+        with self._lock:
+            keys, seconds, known = self._set_cache
+            keys, seconds, known = np.r_[keys, h1], np.r_[seconds, h2], np.r_[known, ids]
+            order = np.lexsort((seconds, keys))
+            self._set_cache = (keys[order], seconds[order], known[order])
 
     def _exact_one(self, lon: float, lat: float) -> int:
         """Exact signature id of one point, without the batch machinery (for the scalar path's p99)."""
@@ -190,6 +227,9 @@ class Router:
         if todo.size and self.fine is not None:
             sig[todo] = self.fine.lookup(lon[todo], lat[todo], outside=BOUNDARY)
             todo = todo[sig[todo] == BOUNDARY]
+        if todo.size and self.crossing is not None:
+            sig[todo] = self.crossing.signatures(lon[todo], lat[todo], self)
+            todo = todo[sig[todo] == UNDECIDED]
         if todo.size:
             sig[todo] = self._exact_signatures(lon[todo], lat[todo])
         return sig

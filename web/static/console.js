@@ -13,6 +13,7 @@
   const checked = new Set(); // ids ticked for a bulk action
   let tab = "all", shown = [], cursorIndex = -1;
   let current = null, currentHistory = [], currentDispute = null; // the case as read, with its history
+  const openDisputed = new Set(); // ids of cases whose dispute record is open (GET /cases?dispute=open)
   const feed = new Map(); // id -> the live feed's row (GET /wall/cases), kept up to date by polling
   const WITH_TEAM = ["dispatched", "arrived", "handled"];
   let feedCursor = null, reloading = null, reloadAgain = null, serverOffset = 0;
@@ -21,10 +22,15 @@
   let highlighted = [];
   let unitName = (code) => code; // a unit's name once the units are in
 
+  const DISPUTED = ["dispute", "gap"]; // triage kinds that wait for the case's dispute record to be settled
+  const OPEN_WITH_TEAM = WITH_TEAM.concat(["fed_back", "checked", "suspended"]); // open, and a team already has it
   function kindOf(c) {
     if (c.status === "duplicate") return "duplicate";
+    // Settled (ruled or dismissed): the owner is decided; the case waits only to be registered and dispatched.
+    if (c.status === "reported" && c.triage === "settled") return "registered";
     if (c.status === "reported" && c.triage) return c.triage;
-    if (c.status === "registered") return "registered";
+    if (c.status === "registered") return DISPUTED.includes(c.triage) ? c.triage : "registered"; // open dispute: still there
+    if (openDisputed.has(c.id) && OPEN_WITH_TEAM.includes(c.status)) return "dispute"; // a team says "not ours"
     if (REVIEW.includes(c.status)) return "review";
     return c.overdue || c.escalation_level > 0 ? "late" : null; // null: with its team, on time (no queue of ours)
   }
@@ -45,12 +51,17 @@
   /** The triage queue, duplicates, registered and fed-back cases in full (few, and bulk actions need their
       revisions); the overdue and escalated ones from the live feed's compact rows (there may be thousands). */
   async function loadQueue() {
-    const [tri, dup, reg, back] = await Promise.all([
+    const [tri, dup, reg, back, disputed] = await Promise.all([
       GG.api("/cases?triage=true&limit=5000"), GG.api("/cases?status=duplicate&limit=5000"),
-      GG.api("/cases?status=registered&limit=5000"), GG.api("/cases?status=" + REVIEW.join(",") + "&limit=5000")]);
+      GG.api("/cases?status=registered&limit=5000"), GG.api("/cases?status=" + REVIEW.join(",") + "&limit=5000"),
+      GG.api("/cases?dispute=open&limit=5000")]);
     queue.clear();
+    openDisputed.clear();
+    disputed.forEach((c) => openDisputed.add(c.id));
     [...tri, ...dup, ...reg, ...back].forEach((c) => queue.set(c.id, c));
     lateFromFeed().forEach((c) => queue.set(c.id, c));
+    // Open disputes over cases a team already has ("not ours"): the dispute tab, to be ruled or dismissed.
+    disputed.filter((c) => OPEN_WITH_TEAM.includes(c.status)).forEach((c) => queue.set(c.id, c));
     Array.from(checked).forEach((id) => { if (!queue.has(id)) checked.delete(id); });
     renderQueue();
     drawQueueMarkers();
@@ -161,11 +172,10 @@
     cancelPin();
     let c, history, dispute = null;
     try {
-      [c, history] = await Promise.all([GG.api("/cases/" + id), GG.api("/cases/" + id + "/history")]);
-      if (c.status === "reported" || c.status === "duplicate") {
-        const found = await GG.api("/disputes?status=open");
-        dispute = found.find((d) => d.case === id) || null;
-      }
+      let found;
+      [c, history, found] = await Promise.all([GG.api("/cases/" + id), GG.api("/cases/" + id + "/history"),
+        GG.api("/disputes?case=" + id)]);
+      dispute = found[0] || null; // a case has at most one dispute record: open, ruled or dismissed
     } catch (e) {
       if (seq === selectSeq) GG.status(e.message, "error");
       return;
@@ -200,7 +210,9 @@
   function renderCase() {
     const c = current;
     const routing = c.routing || {};
-    const candidates = routing.candidates || (currentDispute ? currentDispute.candidates : []) || [];
+    const open = currentDispute && currentDispute.status === "open" ? currentDispute : null;
+    // The teams routing found at the same priority, else those the open dispute record names (a team's "not ours").
+    const candidates = (routing.candidates && routing.candidates.length ? routing.candidates : open ? open.candidates : []) || [];
     GG.$("#cc-empty").hidden = true;
     const box = GG.$("#cc-case");
     box.hidden = false;
@@ -241,12 +253,33 @@
   const button = (id, label, key) => '<button type="button" id="' + id + '"' + (key ? ' aria-keyshortcuts="' + key + '"' : "") + ">" +
     esc(label) + (key ? ' <kbd data-k="' + esc(key) + '"></kbd>' : "") + "</button>";
 
+  /** The team a settled ruling gave the case (null when there is none, or it was dismissed). */
+  const ruledTeam = () => (currentDispute && currentDispute.status === "ruled" && currentDispute.ruling ? currentDispute.ruling.team : null);
+
+  /** The case's settled dispute record: ruled or dismissed, by whom, when, why. It replaces the offer to raise one
+      (a case has one record). */
+  function settledBox(d) {
+    const r = d.ruling || {};
+    const kv = (label, html) => "<dt>" + esc(label) + "</dt><dd>" + html + "</dd>";
+    return '<div class="cc-group" id="cc-settled" data-status="' + esc(d.status) + '"><h3>' +
+      esc(d.status === "dismissed" ? t("Dispute record #{id} dismissed as unfounded", {id: d.id}) : t("Dispute record #{id} ruled", {id: d.id})) +
+      '</h3><dl class="gg-kv">' +
+      kv(t("What is disputed"), esc(actor(d.raised_by)) + ' · <span class="gg-data">' + esc(d.reason) + "</span>") +
+      kv(t("Settled by"), esc(actor(r.by)) + " · " + esc(GG.fmtTime(r.at))) +
+      (d.status === "ruled" ? kv(t("Team"), esc(teamLabel(r.team))) : "") +
+      kv(t("Reason"), '<span class="gg-data">' + esc(r.reason || "") + "</span>") +
+      (r.legal_basis ? kv(t("Legal basis"), '<span class="gg-data">' + esc(r.legal_basis) + "</span>") : "") +
+      "</dl></div>";
+  }
+
   function renderActions(candidates) {
     const c = current, allowed = c.allowed_actions, el = GG.$("#cc-actions");
     const parts = [];
-    if (c.status === "reported" || c.status === "duplicate" || c.status === "registered") {
+    const waiting = c.status === "reported" || c.status === "duplicate" || c.status === "registered";
+    const openDispute = currentDispute && currentDispute.status === "open" ? currentDispute : null;
+    if (waiting) {
       parts.push('<div class="cc-group" id="cc-dispatch-box"><h3>' + esc(t("Register and dispatch")) + "</h3>" +
-        field(t("Team"), '<select id="cc-team">' + teamOptions([c.team, ...candidates]) + "</select>") +
+        field(t("Team"), '<select id="cc-team">' + teamOptions([ruledTeam(), c.team, ...candidates]) + "</select>") +
         field(t("Reason (needed for a team other than the proposed one)"), '<textarea id="cc-reason" rows="2"></textarea>') +
         '<div class="gg-row">' + (allowed.includes("register") ? button("cc-register", t("Register only"), "r") : "") +
         button("cc-dispatch", allowed.includes("register") ? t("Register and dispatch") : t("Dispatch"), "d") + "</div></div>");
@@ -259,17 +292,32 @@
         esc(t("Click the map to put the pin, drag it to adjust, then confirm: the case is routed again.")) + "</p>" +
         '<div class="gg-row">' + button("cc-pin", c.lon == null ? t("Locate on the map") : t("Move the pin"), "p") +
         button("cc-pin-ok", t("Confirm the place")) + '</div><p class="gg-small" id="cc-pin-info"></p></div>');
-      if (currentDispute) {
-        parts.push('<div class="cc-group" id="cc-rule-box"><h3>' + esc(t("Rule the dispute (record #{id})", {id: currentDispute.id})) + "</h3>" +
-          field(t("Team"), '<select id="cc-rule-team">' + teamOptions(currentDispute.candidates) + "</select>") +
-          field(t("Reason"), '<textarea id="cc-rule-reason" rows="2"></textarea>') +
-          field(t("Legal basis"), '<input id="cc-rule-basis">') +
-          '<div class="gg-row">' + button("cc-rule", t("Rule and dispatch to this team")) + "</div></div>");
-      } else if (c.lon != null) {
-        parts.push('<div class="cc-group"><h3>' + esc(t("Raise a dispute")) + "</h3>" +
-          field(t("What is disputed"), '<textarea id="cc-dispute-reason" rows="2"></textarea>') +
-          '<div class="gg-row">' + button("cc-dispute", t("Raise a dispute")) + "</div></div>");
-      }
+    }
+    if (waiting && openDispute) { // ruled or dismissed here; a registered case waits in the dispute queue too
+      parts.push('<div class="cc-group" id="cc-rule-box"><h3>' + esc(t("Rule the dispute (record #{id})", {id: openDispute.id})) + "</h3>" +
+        field(t("Team"), '<select id="cc-rule-team">' + teamOptions(openDispute.candidates) + "</select>") +
+        field(t("Reason"), '<textarea id="cc-rule-reason" rows="2"></textarea>') +
+        field(t("Legal basis"), '<input id="cc-rule-basis">') +
+        '<div class="gg-row">' + button("cc-rule", t("Rule and dispatch to this team")) + "</div></div>");
+      parts.push('<div class="cc-group" id="cc-dismiss-box"><h3>' + esc(t("Dismiss the dispute as unfounded (record #{id})", {id: openDispute.id})) + "</h3>" +
+        '<p class="gg-small">' + esc(t("The case keeps its routing: it goes to {team}.", {team: teamLabel(c.team)})) + "</p>" +
+        field(t("Reason"), '<textarea id="cc-dismiss-reason" rows="2"></textarea>') +
+        '<div class="gg-row">' + button("cc-dismiss", t("Dismiss and dispatch to the proposed team")) + "</div></div>");
+    } else if (openDispute && OPEN_WITH_TEAM.includes(c.status)) { // the team has it: a ruling for another transfers it
+      parts.push('<div class="cc-group" id="cc-rule-box" data-with-team="1"><h3>' + esc(t("Rule the dispute (record #{id})", {id: openDispute.id})) + "</h3>" +
+        '<p class="gg-small">' + esc(t("Ruled to another team, the case is transferred to it with its deadline; ruled to {team}, it stays there.", {team: teamLabel(c.team)})) + "</p>" +
+        field(t("Team"), '<select id="cc-rule-team">' + teamOptions([c.team, ...openDispute.candidates]) + "</select>") +
+        field(t("Reason"), '<textarea id="cc-rule-reason" rows="2"></textarea>') +
+        field(t("Legal basis"), '<input id="cc-rule-basis">') +
+        '<div class="gg-row">' + button("cc-rule", t("Rule")) + "</div></div>");
+      parts.push('<div class="cc-group" id="cc-dismiss-box"><h3>' + esc(t("Dismiss the dispute as unfounded (record #{id})", {id: openDispute.id})) + "</h3>" +
+        '<p class="gg-small">' + esc(t("The case stays with {team}.", {team: teamLabel(c.team)})) + "</p>" +
+        field(t("Reason"), '<textarea id="cc-dismiss-reason" rows="2"></textarea>') +
+        '<div class="gg-row">' + button("cc-dismiss", t("Dismiss")) + "</div></div>");
+    } else if (waiting && !currentDispute && c.lon != null) {
+      parts.push('<div class="cc-group"><h3>' + esc(t("Raise a dispute")) + "</h3>" +
+        field(t("What is disputed"), '<textarea id="cc-dispute-reason" rows="2"></textarea>') +
+        '<div class="gg-row">' + button("cc-dispute", t("Raise a dispute")) + "</div></div>");
     }
     if (allowed.includes("escalate") && c.escalation_level < 2) {
       const next = Math.min(2, c.escalation_level + 1);
@@ -304,7 +352,8 @@
       parts.push('<div class="cc-group"><h3>' + esc(GG.term("action", "cancel")) + "</h3>" +
         field(t("Reason"), '<input id="cc-cancel-reason">') + '<div class="gg-row">' + button("cc-cancel", GG.term("action", "cancel")) + "</div></div>");
     }
-    el.innerHTML = parts.join("") || '<p class="gg-small">' + esc(t("Nothing for the command centre to do on this case now.")) + "</p>";
+    el.innerHTML = (currentDispute && !openDispute ? settledBox(currentDispute) : "") + // why the ruled team comes first
+      (parts.join("") || '<p class="gg-small">' + esc(t("Nothing for the command centre to do on this case now.")) + "</p>");
     const on = (id, fn) => { const b = GG.$("#" + id); if (b) b.addEventListener("click", fn); };
     on("cc-register", () => doRegister(false));
     on("cc-dispatch", () => doRegister(true));
@@ -315,6 +364,7 @@
     on("cc-pin-ok", confirmPin);
     on("cc-rule", doRule);
     on("cc-dispute", doRaise);
+    on("cc-dismiss", doDismiss);
     on("cc-escalate", () => act([{action: "escalate", level: Number(GG.$("#cc-esc-level").value), reason: GG.$("#cc-esc-reason").value}]));
     on("cc-extend", () => act([{action: "extend", amount: Number(GG.$("#cc-ext-amount").value), unit: GG.$("#cc-ext-unit").value, reason: GG.$("#cc-ext-reason").value}]));
     on("cc-coowner", () => act([{action: "add_co_owner", team: GG.$("#cc-other-team").value}]));
@@ -401,7 +451,10 @@
     if (!c) return;
     const steps = c.allowed_actions.includes("register") ? [{action: "register"}] : [];
     if (dispatch) {
-      const team = GG.$("#cc-team").value, reason = GG.$("#cc-reason").value.trim();
+      const team = GG.$("#cc-team").value, d = currentDispute;
+      // The team a ruling named needs no other reason than the ruling.
+      const reason = GG.$("#cc-reason").value.trim() || (team === ruledTeam() && team !== c.team ?
+        t("ruling on dispute #{id}: {reason}", {id: d.id, reason: d.ruling.reason}) : "");
       if (team !== c.team && !reason) {
         GG.status(t("Say why the case goes to a team other than the proposed one."), "error");
         GG.$("#cc-reason").focus();
@@ -434,16 +487,82 @@
     const d = currentDispute, team = GG.$("#cc-rule-team").value;
     const reason = GG.$("#cc-rule-reason").value.trim(), basis = GG.$("#cc-rule-basis").value.trim();
     if (!reason || !basis) { GG.status(t("A ruling needs a reason and its legal basis."), "error"); return; }
-    try {
-      await GG.api("/disputes/" + d.id + "/ruling", {method: "POST", json: {revision: d.revision, team: team, reason: reason, legal_basis: basis}});
-    } catch (e) {
-      GG.status(e.message, "error");
-      if (e.status === 409) await select(current.id);
+    if (!waitingForDispatch(current)) { // with its team: the server transfers it to another ruled team, or keeps it
+      if (await onDispute(d, "/ruling", {revision: d.revision, team: team, reason: reason, legal_basis: basis,
+        case_revision: current.revision})) await settledHere(d, team === current.team ? t("Dispute record #{id} ruled", {id: d.id}) :
+        t("Dispute record #{id} ruled: case #{case} transferred to {team}", {id: d.id, case: current.id, team: teamLabel(team)}));
       return;
     }
+    if (!(await onDispute(d, "/ruling", {revision: d.revision, team: team, reason: reason, legal_basis: basis}))) return;
     const steps = current.allowed_actions.includes("register") ? [{action: "register"}] : [];
     steps.push({action: "dispatch", team: team, note: t("ruling on dispute #{id}: {reason}", {id: d.id, reason: reason})});
     await act(steps);
+  }
+
+  /** Dismissed: the dispute is unfounded; the record closes with the reason and the case goes to the team routing gave it. */
+  async function doDismiss() {
+    const d = currentDispute, reason = GG.$("#cc-dismiss-reason").value.trim();
+    if (!reason) { GG.status(t("Say why the dispute is unfounded."), "error"); GG.$("#cc-dismiss-reason").focus(); return; }
+    if (!(await onDispute(d, "/dismiss", {revision: d.revision, reason: reason}))) return;
+    if (!waitingForDispatch(current)) { await settledHere(d, t("Dispute record #{id} dismissed as unfounded", {id: d.id})); return; }
+    const steps = current.allowed_actions.includes("register") ? [{action: "register"}] : [];
+    steps.push({action: "dispatch", team: current.team, note: t("dispute #{id} dismissed: {reason}", {id: d.id, reason: reason})});
+    await act(steps);
+  }
+
+  const waitingForDispatch = (c) => ["reported", "duplicate", "registered"].includes(c.status);
+  /** A dispute over a case with its team was settled on the server (the case transferred there if need be). */
+  async function settledHere(d, message) {
+    GG.status(message, "ok");
+    await select(current.id);
+    reloadQueue();
+  }
+
+  /** Send a ruling or a dismissal with the dispute's revision read. Refused because someone changed the record
+      meanwhile, the page reads the case and the record again and says what changed; returns whether it was done. */
+  async function onDispute(d, path, body) {
+    if (busy) return false;
+    busy = true;
+    document.body.dataset.busy = "1";
+    try {
+      await GG.api("/disputes/" + d.id + path, {method: "POST", json: body});
+      return true;
+    } catch (e) {
+      if (e.status === 409 && e.where === "case_revision") { // the case changed since it was read: nothing was done
+        const read = current, readHistory = currentHistory;
+        await select(read.id, true);
+        notice(whatChanged(read, readHistory, current, currentHistory), "conflict");
+        GG.status(t("Case #{id} changed since you read it; nothing was done. Decide again.", {id: read.id}), "error");
+        reloadQueue();
+      } else if (e.status === 409 && !String(e.where || "").startsWith("case_")) { // the record changed meanwhile
+        let now = null;
+        try { now = await GG.api("/disputes/" + d.id); } catch (ignored) { now = null; }
+        await select(current.id, true);
+        notice(disputeChanged(d, now), "conflict");
+        GG.status(t("Dispute record #{id} changed since you read it; nothing was done. Decide again.", {id: d.id}), "error");
+      } else {
+        GG.status(e.message, "error");
+      }
+      return false;
+    } finally {
+      busy = false;
+      delete document.body.dataset.busy;
+    }
+  }
+
+  /** What another person changed on a dispute record between two reads, in the page's words. */
+  function disputeChanged(was, now) {
+    const lines = [];
+    if (now && was.status !== now.status) {
+      lines.push(t("{what}: {from} → {to}", {what: t("State"), from: GG.term("dispute_status", was.status), to: GG.term("dispute_status", now.status)}));
+      if (now.ruling && now.ruling.reason) lines.push(t("{time} {actor}: {action}", {time: GG.fmtTime(now.ruling.at), actor: actor(now.ruling.by),
+        action: now.ruling.dismissed ? GG.term("action", "dispute_dismissed") : GG.term("action", "dispute_ruled")}) + " (" + now.ruling.reason + ")");
+    }
+    ((now && now.evidence) || []).slice(was.evidence.length).forEach((e) => lines.push(t("{time} {actor}: evidence added: {text}",
+      {time: GG.fmtTime(e.at), actor: actor(e.by), text: e.text})));
+    return "<b>" + esc(t("Dispute record #{id} was changed by someone else since you read it (revision {was} → {now}).",
+      {id: was.id, was: was.revision, now: now ? now.revision : "?"})) + "</b><ul>" + lines.map((l) => "<li>" + esc(l) + "</li>").join("") +
+      "</ul>" + esc(t("The case on screen is the new one; nothing you sent was done. Decide again."));
   }
 
   // ---- locating a case: a pin on the map, dragged into place, previewed, then confirmed --------------------

@@ -31,8 +31,17 @@
     return String(value);
   }
 
+  /** A cell: the name first, its code after it in smaller type (names before codes); numbers as they read. */
+  function cell(r, key) {
+    if (key === "name") {
+      return '<span class="in-name">' + GG.esc(show(r.name, key)) + '</span> <small class="in-code">' + GG.esc(show(r.code, "code")) + "</small>";
+    }
+    return GG.esc(show(r[key], key));
+  }
+
   function render() {
-    const cols = data.columns;
+    // The code rides with the name (smaller, after it) rather than in a column of its own before it.
+    const cols = data.columns.filter((c) => c.key !== "code");
     const rows = data.rows.slice().sort((a, b) => {
       const x = a[sort.key], y = b[sort.key];
       if (x === y) return String(a.code).localeCompare(String(b.code));
@@ -44,7 +53,7 @@
       (LEFT.has(c.key) ? "gg-left" : "") + '"' + (c.key === sort.key ? ' aria-sort="' + (sort.dir > 0 ? "ascending" : "descending") + '"' : "") +
       ">" + GG.esc(c.label) + "</th>").join("") + "</tr>";
     $("#in-table tbody").innerHTML = rows.map((r) => "<tr>" + cols.map((c) => '<td class="' + (LEFT.has(c.key) ? "gg-left" : "") +
-      (c.key === "grade" && r.grade ? " gg-grade-" + GG.esc(r.grade) : "") + '">' + GG.esc(show(r[c.key], c.key)) + "</td>").join("") + "</tr>").join("");
+      (c.key === "grade" && r.grade ? " gg-grade-" + GG.esc(r.grade) : "") + '">' + cell(r, c.key) + "</td>").join("") + "</tr>").join("");
     $("#in-table thead").querySelectorAll("th").forEach((th) => th.addEventListener("click", () => {
       const key = th.dataset.key;
       sort = {key: key, dir: sort.key === key ? -sort.dir : (key === "code" || key === "name" ? 1 : -1)};

@@ -25,20 +25,142 @@
   const matter = (c) => GG.ref.matters[c.matter] || {attributes: {}};
   const radius = (c) => Number((matter(c).attributes || {}).duplicate_m) || DEFAULT_RADIUS_M;
 
-  /** What is wrong with a party's number, before it leaves the phone (the server checks again). */
-  function partyProblem(kind, id) {
-    const v = id.trim().toUpperCase();
+  const ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+  /** A resident ID's check character from its first 17 digits (ISO 7064 MOD 11-2). */
+  const idCheck = (first17) => "10X98765432"[ID_WEIGHTS.reduce((acc, w, i) => acc + w * Number(first17[i]), 0) % 11];
+  /** Whether YYYYMMDD is a real birth date between 1880 and today (the server's rule). */
+  function bornOk(digits) {
+    const y = Number(digits.slice(0, 4)), m = Number(digits.slice(4, 6)), d = Number(digits.slice(6, 8));
+    const born = new Date(Date.UTC(y, m - 1, d));
+    return born.getUTCFullYear() === y && born.getUTCMonth() === m - 1 && born.getUTCDate() === d && y >= 1880 && born <= new Date();
+  }
+
+  /** A party's number as the server reads it (cases/first_violation.py normalize_id_card, normalize_uscc):
+      capitals, no spaces, and a 15-digit first-generation ID widened to its 18-digit form (19 before the year, then
+      the check digit), so both forms of one card give the same offline key; or what is wrong with it, before it
+      leaves the phone (the server checks again). */
+  function normalizeNumber(kind, id) {
+    const v = id.trim().toUpperCase().replace(/ /g, "");
     if (kind === "person") {
-      if (!/^\d{17}[\dX]$/.test(v)) return t("An ID number has 18 characters: 17 digits and a digit or X");
-      const w = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-      const s = w.reduce((acc, x, i) => acc + x * Number(v[i]), 0);
-      if ("10X98765432"[s % 11] !== v[17]) return t("The ID number's check digit is wrong: check the number and type it again");
-      return null;
+      if (/^\d{15}$/.test(v)) { // first generation: 6-digit area, YYMMDD, 3-digit sequence
+        if (!bornOk("19" + v.slice(6, 12))) return {error: t("The ID number's birth date {birth} is not a real date", {birth: v.slice(6, 12)})};
+        const body = v.slice(0, 6) + "19" + v.slice(6);
+        return {id: body + idCheck(body)};
+      }
+      if (!/^\d{17}[\dX]$/.test(v)) return {error: t("An ID number has 18 characters (17 digits and a digit or X), or 15 digits on an old card")};
+      if (!bornOk(v.slice(6, 14))) return {error: t("The ID number's birth date {birth} is not a real date", {birth: v.slice(6, 14)})};
+      if (idCheck(v) !== v[17]) return {error: t("The ID number's check digit is wrong: check the number and type it again")};
+      return {id: v};
     }
-    if (v.length !== 18 || [...v].some((ch) => !USCC.includes(ch))) return t("A unified social credit code has 18 characters: digits and capital letters except I, O, Z, S and V");
+    if (v.length !== 18 || [...v].some((ch) => !USCC.includes(ch))) return {error: t("A unified social credit code has 18 characters: digits and capital letters except I, O, Z, S and V")};
     const s = [...v.slice(0, 17)].reduce((acc, ch, i) => acc + USCC.indexOf(ch) * (3 ** i % 31), 0);
-    if (USCC[(31 - s % 31) % 31] !== v[17]) return t("The unified social credit code's check character is wrong: check the code and type it again");
-    return null;
+    if (USCC[(31 - s % 31) % 31] !== v[17]) return {error: t("The unified social credit code's check character is wrong: check the code and type it again")};
+    return {id: v};
+  }
+
+  // ---- first-violation lookups kept for offline ----------------------------------------------------------
+  // Online, every lookup answers with the party's salted hash (the salt never leaves the server) and the earlier
+  // cases; the page keeps that, and the team's recorded parties per (hash, matter) from GET /first-violation/team.
+  // Offline, a party looked up before is found again through a hash of the typed number made on this phone (a
+  // random per-account salt: the number itself is not kept), and the earlier cases are answered from the copy,
+  // with the time it is as of. The proposal made then is provisional: the server decides when the step is sent.
+  const FIRST_OUTCOME = {no_penalty: "no_penalty", correction_first: "correction_order", warning_only: "warning"};
+  const fvKey = () => "gg.officer.fv." + ((GG.user() || {}).username || "");
+  function fvLoad() {
+    let kept = null;
+    try { kept = JSON.parse(localStorage.getItem(fvKey()) || "null"); } catch (e) { kept = null; }
+    kept = kept || {};
+    if (!kept.salt) kept.salt = GG.uuid();
+    kept.lookups = kept.lookups || {};
+    kept.results = kept.results || {};
+    return kept;
+  }
+  function fvSave(kept) { try { localStorage.setItem(fvKey(), JSON.stringify(kept)); } catch (e) { /* full: not kept */ } }
+
+  /** SHA-256 of a text, hex (plain JS: WebCrypto is missing on a plain-http intranet page). */
+  function sha256(text) {
+    const bytes = Array.from(new TextEncoder().encode(text));
+    const K = [], H = [];
+    const frac = (x) => ((x - Math.floor(x)) * 4294967296) | 0;
+    for (let n = 2, found = 0; found < 64; n++) {
+      let prime = true;
+      for (let d = 2; d * d <= n; d++) if (n % d === 0) { prime = false; break; }
+      if (!prime) continue;
+      if (found < 8) H[found] = frac(Math.pow(n, 1 / 2));
+      K[found++] = frac(Math.pow(n, 1 / 3));
+    }
+    const bits = bytes.length * 8;
+    bytes.push(0x80);
+    while (bytes.length % 64 !== 56) bytes.push(0);
+    for (let i = 7; i >= 0; i--) bytes.push(i >= 4 ? 0 : (bits >>> (i * 8)) & 0xff);
+    const rot = (x, n) => (x >>> n) | (x << (32 - n));
+    for (let o = 0; o < bytes.length; o += 64) {
+      const w = [];
+      for (let i = 0; i < 64; i++) {
+        if (i < 16) w[i] = (bytes[o + 4 * i] << 24) | (bytes[o + 4 * i + 1] << 16) | (bytes[o + 4 * i + 2] << 8) | bytes[o + 4 * i + 3];
+        else {
+          const s0 = rot(w[i - 15], 7) ^ rot(w[i - 15], 18) ^ (w[i - 15] >>> 3), s1 = rot(w[i - 2], 17) ^ rot(w[i - 2], 19) ^ (w[i - 2] >>> 10);
+          w[i] = (w[i - 16] + s0 + w[i - 7] + s1) | 0;
+        }
+      }
+      let [a, b, c, d, e, f, g, h] = H;
+      for (let i = 0; i < 64; i++) {
+        const t1 = (h + (rot(e, 6) ^ rot(e, 11) ^ rot(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i]) | 0;
+        const t2 = ((rot(a, 2) ^ rot(a, 13) ^ rot(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+        h = g; g = f; f = e; e = (d + t1) | 0; d = c; c = b; b = a; a = (t1 + t2) | 0;
+      }
+      [a, b, c, d, e, f, g, h].forEach((v, i) => { H[i] = (H[i] + v) | 0; });
+    }
+    return H.map((v) => (v >>> 0).toString(16).padStart(8, "0")).join("");
+  }
+  /** This phone's key for a party: its own salted hash of the kind and the number, normalised as the server does
+      (an old 15-digit ID and its 18-digit form are one key). */
+  const partyKey = (kept, p) => sha256(kept.salt + ":" + p.kind + ":" + p.id_number);
+
+  async function refreshTeamOutcomes() {
+    try {
+      const team = await GG.api("/first-violation/team");
+      const kept = fvLoad();
+      kept.team = team;
+      fvSave(kept);
+    } catch (e) { /* offline, or not an officer: the copy stays as it was */ }
+  }
+
+  /** Months back from a time, as the server counts them (the same day of the month, or the month's last). */
+  function monthsBefore(at, months) {
+    const d = new Date(at.getTime());
+    const day = d.getDate();
+    d.setDate(1);
+    d.setMonth(d.getMonth() - months);
+    d.setDate(Math.min(day, new Date(d.getFullYear(), d.getMonth() + 1, 0).getDate()));
+    return d;
+  }
+
+  /** The offline answer: earlier cases of this party and matter from the copy, and a provisional proposal. */
+  function offlineAnswer(c, p) {
+    const kept = fvLoad(), key = partyKey(kept, p), look = kept.lookups[key];
+    const a = matter(c).attributes || {};
+    const klass = a.first_violation || "none", months = a.first_violation_months || 12;
+    const since = monthsBefore(new Date(), months);
+    const earlier = new Map();
+    const add = (e) => { if (e.case !== c.id && new Date(e.at) >= since && !earlier.has(e.case)) earlier.set(e.case, e); };
+    let asOf = null;
+    if (look) {
+      const result = kept.results[look.party_hash + "|" + c.matter];
+      if (result) { result.earlier.forEach(add); asOf = result.as_of; }
+      if (kept.team) {
+        kept.team.outcomes.filter((o) => o.party_hash === look.party_hash && o.matter === c.matter).forEach(add);
+        if (!asOf || kept.team.as_of > asOf) asOf = kept.team.as_of;
+      }
+    }
+    // This phone's own handlings of the party (sent or still queued) count too.
+    box.items().forEach((it) => {
+      if (it.party_key === key && it.matter === c.matter && it.state !== "failed") add({case: it.case_id, at: it.handled_at, outcome: it.outcome || null});
+    });
+    const list = Array.from(earlier.values()).sort((x, y) => String(x.at).localeCompare(String(y.at)));
+    const outcome = klass in FIRST_OUTCOME && !list.length ? FIRST_OUTCOME[klass] : "penalty";
+    return {known: !!look, asOf: asOf, list: list, klass: klass, months: months, outcome: outcome,
+      masked: look ? look.masked_id : null};
   }
 
   // ---- cases: loaded when online, kept for offline, moved on by queued steps ---------------------------
@@ -64,6 +186,7 @@
       if (current && cases[current] && !fresh[current]) fresh[current] = cases[current]; // fed back: still open here
       cases = fresh;
       keep();
+      refreshTeamOutcomes();
     } catch (e) {
       if (e.status) throw e;
       GG.status(t("Offline: the cases as last loaded"), "info");
@@ -223,10 +346,10 @@
   }
 
   // ---- steps into the outbox ------------------------------------------------------------------------
-  function queue(c, steps, to, what, photos) {
-    const item = {key: GG.uuid(), state: "queued", created: new Date().toISOString(), error: null,
+  function queue(c, steps, to, what, photos, extra) {
+    const item = Object.assign({key: GG.uuid(), state: "queued", created: new Date().toISOString(), error: null,
       by: (GG.user() || {}).username || null, case_id: c.id, revision: c.revision, steps: steps, to: to,
-      what: "#" + c.id + " " + what, photos: photos || null, shas: {}};
+      what: "#" + c.id + " " + what, photos: photos || null, shas: {}}, extra || {});
     const items = box.items();
     items.unshift(item);
     try { box.save(items); } catch (e) { GG.status(t("The phone's storage is full: {error}", {error: e.message}), "error"); return false; }
@@ -275,10 +398,9 @@
   function party() {
     const kind = GG.$("#of-party-kind").value;
     if (!kind) return {party: null};
-    const id = GG.$("#of-party-id").value.trim().toUpperCase();
-    const problem = partyProblem(kind, id);
-    if (problem) return {error: problem};
-    return {party: {kind: kind, id_number: id, name: GG.$("#of-party-name").value.trim()}};
+    const number = normalizeNumber(kind, GG.$("#of-party-id").value);
+    if (number.error) return {error: number.error};
+    return {party: {kind: kind, id_number: number.id, name: GG.$("#of-party-name").value.trim()}};
   }
 
   async function handle(ev) {
@@ -295,7 +417,12 @@
     if (note) step.note = note;
     if (p.party) step.party = p.party;
     if (GG.$("#of-outcome").value) step.outcome = GG.$("#of-outcome").value;
-    if (queue(c, [step], "handled", GG.term("action", "handle") + (step.outcome ? " · " + GG.term("outcome", step.outcome) : ""), photos)) {
+    // Kept on the item, never sent: this phone's key for the party (its later offline answers count this case)
+    // and the proposal made offline, to compare with the server's when the step is sent.
+    const out = GG.$("#of-proposal");
+    const extra = p.party ? {party_key: partyKey(fvLoad(), p.party), matter: c.matter, handled_at: step.at, outcome: step.outcome || null,
+      provisional: out.dataset.provisional === "1" && out.dataset.proposal ? out.dataset.proposal : null} : {};
+    if (queue(c, [step], "handled", GG.term("action", "handle") + (step.outcome ? " · " + GG.term("outcome", step.outcome) : ""), photos, extra)) {
       ["#of-note", "#of-party-id", "#of-party-name", "#of-before", "#of-after"].forEach((s) => { GG.$(s).value = ""; });
     }
   }
@@ -327,10 +454,36 @@
       out.innerHTML = GG.esc(GG.term("first_violation", r.list)) + " · " + GG.esc(r.party.masked_id) + "<br>" + GG.esc(earlier) +
         "<br><b>" + GG.esc(t("Proposed")) + ": " + GG.esc(GG.term("outcome", r.proposal.outcome)) + "</b> — " + GG.esc(r.proposal.basis);
       GG.$("#of-outcome").value = r.proposal.outcome;
+      delete out.dataset.provisional;
+      delete out.dataset.asOf;
+      const kept = fvLoad();
+      kept.lookups[partyKey(kept, p.party)] = {party_hash: r.party.party_hash, masked_id: r.party.masked_id};
+      kept.results[r.party.party_hash + "|" + r.matter] = {as_of: r.as_of, earlier: r.earlier};
+      fvSave(kept);
     } catch (e) {
-      out.dataset.kind = e.status ? "error" : "warn";
-      out.textContent = e.status ? e.message : t("Offline: earlier cases cannot be checked now; the server checks them when the step is sent");
+      if (e.status) { out.dataset.kind = "error"; out.textContent = e.message; delete out.dataset.proposal; return; }
+      showOffline(c, p.party, out);
     }
+  }
+
+  function showOffline(c, party, out) {
+    const r = offlineAnswer(c, party);
+    const earlier = r.list.length
+      ? t("Earlier cases within {months} months", {months: r.months}) + ": " +
+        r.list.map((e) => "#" + e.case + " " + GG.fmtTime(e.at) + (e.outcome ? " " + GG.term("outcome", e.outcome) : "")).join("; ")
+      : t("No earlier case of this party within {months} months", {months: r.months});
+    const source = r.known && r.asOf
+      ? t("Offline: earlier cases as of {time}, from this phone's copy; the list may be incomplete.", {time: GG.fmtTime(r.asOf)})
+      : t("Offline: this party was not looked up on this phone while online, so other officers' cases of it are unknown; the list may be incomplete.");
+    out.dataset.kind = "warn";
+    out.dataset.provisional = "1";
+    out.dataset.proposal = r.outcome;
+    out.dataset.asOf = r.asOf || "";
+    out.innerHTML = GG.esc(GG.term("first_violation", r.klass)) + (r.masked ? " · " + GG.esc(r.masked) : "") + "<br>" +
+      '<span class="of-asof">' + GG.esc(source) + "</span><br>" + GG.esc(earlier) + "<br><b>" +
+      GG.esc(t("Provisional proposal")) + ": " + GG.esc(GG.term("outcome", r.outcome)) + "</b> — " +
+      GG.esc(t("the server checks the party's earlier cases again when the step is sent, and its proposal is what is recorded beside yours"));
+    GG.$("#of-outcome").value = r.outcome;
   }
 
   /** One queued step: its photos first (once each: checksums are kept), then the steps under the item's key. */
@@ -372,8 +525,18 @@
     if (current === c.id) {
       GG.api("/cases/" + c.id + "/history").then((h) => { if (cases[c.id]) { cases[c.id].history = h; keep(); renderCase(); } }).catch(() => {});
     }
+    // A handling proposed offline: say what the server's check found, above all when it differs.
+    let recheck = null;
+    const detail = c.outcome_detail || {};
+    if (it.provisional && detail.proposed) {
+      recheck = detail.proposed === it.provisional
+        ? t("Checked by the server on sending: it proposes {outcome} too", {outcome: GG.term("outcome", detail.proposed)})
+        : t("Checked by the server on sending: it proposes {outcome}, not {provisional} ({basis})", {
+          outcome: GG.term("outcome", detail.proposed), provisional: GG.term("outcome", it.provisional), basis: detail.basis || ""});
+      if (current === c.id) showWarning(recheck);
+    }
     // Sent: the party's number and the photos leave the phone's storage.
-    return {photos: null, steps: [], replayed: !!c.replayed, result: c.status};
+    return {photos: null, steps: [], replayed: !!c.replayed, result: c.status, recheck: recheck};
   }
 
   async function refreshCase(id) {
@@ -394,7 +557,7 @@
       li.dataset.state = it.state;
       li.dataset.key = it.key;
       const what = GG.esc(it.what) + " · " + GG.esc(GG.fmtTime(it.created, {time: true}));
-      if (it.state === "sent") li.innerHTML = "✓ " + GG.esc(t("Sent")) + " · " + what;
+      if (it.state === "sent") li.innerHTML = "✓ " + GG.esc(t("Sent")) + " · " + what + (it.recheck ? ' · <b class="of-recheck">' + GG.esc(it.recheck) + "</b>" : "");
       else if (it.state === "failed") li.innerHTML = "✗ " + GG.esc(t("Refused")) + " · " + what + " · " + GG.esc(it.error);
       else if (!box.mine(it)) li.innerHTML = "⏳ " + GG.esc(t("Waits for {user} to sign in", {user: it.by})) + " · " + what;
       else li.innerHTML = "⏳ " + GG.esc(t("Queued")) + " · " + what + (it.error ? " · " + GG.esc(it.error) : "");
@@ -442,7 +605,8 @@
     if (county.getLayers().length) map.fitBounds(county.getBounds(), {animate: false});
     await loadCases();
     box.flush();
-    GG.officer = {open: openCase, cases: () => cases};
+    GG.officer = {open: openCase, cases: () => cases, normalizeNumber: normalizeNumber,
+      partyKey: (p) => partyKey(fvLoad(), p)};
     GG.ready = true;
     document.body.dataset.ready = "1";
   };

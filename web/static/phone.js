@@ -166,15 +166,6 @@
     });
   }
 
-  /** The bytes of a data: URL (not fetched: the page's policy allows only this server). */
-  function blobOf(url) {
-    const [head, b64] = url.split(",");
-    const bin = atob(b64);
-    const bytes = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    return new Blob([bytes], {type: head.slice(5).split(";")[0]});
-  }
-
   async function compose(ev) {
     ev.preventDefault();
     if (!place) { GG.status(t("Choose a place first"), "error"); return; }
@@ -221,7 +212,7 @@
   async function send(it, update) {
     let sha = it.sha;
     if (it.photo && !sha) {
-      const blob = blobOf(it.photo.data);
+      const blob = GG.outbox.blob(it.photo.data);
       const up = await GG.api("/photos", {method: "POST", body: blob, headers: {"Content-Type": it.photo.type}, as: it.by});
       sha = up.sha256;
       update(it.key, {sha: sha});

@@ -66,13 +66,24 @@
       return;
     }
     const marker = L.circleMarker([get(row, "lat"), get(row, "lon")], markerStyle(row));
-    marker.on("click", () => showCase(id));
-    marker.bindTooltip(() => {
-      const r = cases.get(id).row;
-      return "#" + id + " · " + GG.esc(GG.matterName(get(r, "matter"))) + " · " + GG.esc(GG.term("status", get(r, "status"))) + " · " + GG.esc(GG.teamName(get(r, "team")));
-    });
+    marker.caseId = id; // one click handler and one tooltip for all (caseEvents), not one of each per case
     marker.addTo(groups.cases);
     cases.set(id, {row: row, marker: marker});
+  }
+
+  /** Clicks and hovers on any case dot, handled once for the layer of cases: 10^4 cases, no 10^4 handlers. */
+  function caseEvents() {
+    const tip = L.tooltip({direction: "top", offset: [0, -4]});
+    groups.cases.on("click", (e) => { if (e.layer.caseId != null) showCase(e.layer.caseId); });
+    groups.cases.on("mouseover", (e) => {
+      const entry = cases.get(e.layer.caseId);
+      if (!entry) return;
+      const r = entry.row;
+      tip.setLatLng(e.layer.getLatLng()).setContent("#" + get(r, "id") + " · " + GG.esc(GG.matterName(get(r, "matter"))) + " · " +
+        GG.esc(GG.term("status", get(r, "status"))) + " · " + GG.esc(GG.teamName(get(r, "team"))));
+      map.openTooltip(tip);
+    });
+    groups.cases.on("mouseout", () => map.closeTooltip(tip));
   }
 
   /** Fetch the cases changed since the last poll (all of them the first time) and draw them. */
@@ -209,16 +220,11 @@
   }
 
   let hotSeq = 0;
-  async function loadHotspots() {
+  /** Ask for the hexagons the controls choose; `whole`: the whole county, without a box (the first load, sent
+      before the view is set: the resolution is fixed with ?res=). What drawHotspots needs. */
+  function askHotspots(whole) {
     const seq = ++hotSeq;
-    groups.hotspots.clearLayers();
-    legend();
-    if (!GG.$("#hot-on").checked) {
-      GG.$("#hot-info").textContent = "";
-      GG.wallState.hexes = [];
-      document.body.dataset.hexes = "0";
-      return;
-    }
+    if (!GG.$("#hot-on").checked) return {seq: seq, off: true};
     const z = map.getZoom(), mode = hotMode();
     // Significance tests the whole county at once: resolution 5 to 9 (finer cells hold too few reports to mean
     // anything, and a county holds ~100,000 of them at 10).
@@ -227,30 +233,60 @@
     let q = "/hotspots?res=" + res + "&days=" + days + (mode === "significance" ? "&mode=significance" : ""); // the window ends at the server's now
     const matter = GG.$("#hot-matter").value;
     if (matter) q += "&matter=" + encodeURIComponent(matter);
-    if (res >= 8) {
+    if (res >= 8 && !whole) {
       const b = map.getBounds().pad(0.2);
       q += "&bbox=" + [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(5)).join(",");
     }
-    const data = await GG.api(q);
+    const data = GG.api(q);
+    data.catch(() => {}); // its failure is reported where it is awaited (drawHotspots), not as an unhandled one
+    return {seq: seq, q: q, mode: mode, matter: matter, days: days, data: data};
+  }
+  function loadHotspots() { return drawHotspots(askHotspots(false)); }
+
+  async function drawHotspots(asked) {
+    groups.hotspots.clearLayers();
+    legend();
+    if (asked.off) {
+      GG.$("#hot-info").textContent = "";
+      GG.wallState.hexes = [];
+      document.body.dataset.hexes = "0";
+      return;
+    }
+    const {seq, q, mode, matter, days} = asked;
+    const data = await asked.data;
     if (seq !== hotSeq) return; // a newer request replaced this one
-    const max = Math.max(1, data.max), words = binWords();
+    const max = Math.max(1, data.max);
     // One category (the coal-slurry sites): its hexagons above the case dots, which would hide them; all categories
     // together stay under the dots, as a backdrop.
     const pane = matter ? {renderer: hotRenderer} : {};
+    // Multipolygons per colour (a bin, or a step of the ramp) of GG.HEX_CHUNK cells each: 10^4 cells cost some fifty
+    // layers (gg.js says why not one per colour), each keeping its cells for the tooltip (hexEvents).
+    const byColour = new Map();
     data.cells.forEach((c) => {
-      const ring = [];
-      for (let i = 0; i < c.b.length; i += 2) ring.push([c.b[i + 1], c.b[i]]);
-      let style, tip = GG.esc(t("{n} reports", {n: c.n})) + " · " + c.h;
+      let key, style;
       if (mode === "significance") {
-        const bin = String(c.bin);
-        style = {stroke: true, color: c.bin ? BIN_COLOURS[bin] : "#999", weight: c.bin ? (matter ? 1.5 : 0.8) : 0.4,
-          fillColor: BIN_COLOURS[bin], fillOpacity: c.bin ? (matter ? 0.75 : 0.6) : 0.25};
-        tip += "<br>" + GG.esc(words[bin]) + " · z = " + c.z.toFixed(2) + " · p = " + c.p.toPrecision(2);
+        key = String(c.bin);
+        style = {stroke: true, color: c.bin ? BIN_COLOURS[key] : "#999", weight: c.bin ? (matter ? 1.5 : 0.8) : 0.4,
+          fillColor: BIN_COLOURS[key], fillOpacity: c.bin ? (matter ? 0.75 : 0.6) : 0.25};
       } else {
         const level = Math.min(HOT_RAMP.length - 1, Math.floor((c.n / max) * (HOT_RAMP.length - 1) + 0.5));
+        key = String(level);
         style = {stroke: true, color: "#7f2704", weight: matter ? 1.5 : 0.5, fillColor: HOT_RAMP[level], fillOpacity: matter ? 0.75 : 0.55};
       }
-      L.polygon(ring, Object.assign(style, {interactive: true}, pane)).bindTooltip(tip).addTo(groups.hotspots);
+      let group = byColour.get(key);
+      if (!group) byColour.set(key, (group = {style: style, rings: [], cells: []}));
+      const ring = [];
+      for (let i = 0; i < c.b.length; i += 2) ring.push([c.b[i + 1], c.b[i]]);
+      group.rings.push([ring]);
+      group.cells.push(c);
+    });
+    byColour.forEach((group) => {
+      for (let i = 0; i < group.rings.length; i += GG.HEX_CHUNK) {
+        const layer = L.polygon(group.rings.slice(i, i + GG.HEX_CHUNK), Object.assign({}, group.style, {interactive: true}, pane));
+        layer.ggCells = group.cells.slice(i, i + GG.HEX_CHUNK);
+        layer.ggMode = mode;
+        layer.addTo(groups.hotspots);
+      }
     });
     GG.$("#hot-info").textContent = t("H3 resolution {res} · {cells} cells · {n} reports", {res: data.res, cells: data.cells.length, n: data.total}) +
       (matter ? " · " + GG.matterName(matter) : "") +
@@ -262,6 +298,37 @@
     GG.wallState.hexQuery = q.replace("&days=" + days, "&from=" + data.from + "&to=" + data.to); // the same cells again
     document.body.dataset.hexes = String(data.cells.length);
     document.body.dataset.hexRes = String(data.res);
+  }
+
+  /** Whether the point (x, y) lies inside a flat lon,lat ring (ray casting). */
+  function inRing(b, x, y) {
+    let inside = false;
+    for (let i = 0, j = b.length - 2; i < b.length; j = i, i += 2) {
+      const xi = b[i], yi = b[i + 1], xj = b[j], yj = b[j + 1];
+      if ((yi > y) !== (yj > y) && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
+    }
+    return inside;
+  }
+  /** The tooltip of the hexagon under the pointer: the cell found in its colour's multipolygon. */
+  function hexEvents() {
+    const tip = L.tooltip({sticky: true, direction: "top", offset: [0, -6]});
+    let shown = null;
+    groups.hotspots.on("mousemove", (e) => {
+      const cells = e.layer.ggCells || [];
+      const c = cells.find((cell) => inRing(cell.b, e.latlng.lng, e.latlng.lat));
+      if (!c) { map.closeTooltip(tip); shown = null; return; }
+      tip.setLatLng(e.latlng);
+      if (c !== shown) {
+        let text = GG.esc(t("{n} reports", {n: c.n})) + " · " + c.h;
+        if (e.layer.ggMode === "significance") {
+          text += "<br>" + GG.esc(binWords()[String(c.bin)]) + " · z = " + c.z.toFixed(2) + " · p = " + c.p.toPrecision(2);
+        }
+        tip.setContent(text);
+        shown = c;
+      }
+      if (!map.hasLayer(tip)) map.openTooltip(tip);
+    });
+    groups.hotspots.on("mouseout", () => { map.closeTooltip(tip); shown = null; });
   }
 
   // ---- recurring sites (GET /hotspots/sites): listed under the hotspots when one category is chosen ----
@@ -346,6 +413,8 @@
     map.createPane("gg-focus").style.zIndex = 640; // the opened case's ring, above everything
     map.getPane("gg-focus").style.pointerEvents = "none";
     hotRenderer = L.canvas({pane: "gg-hot"});
+    caseEvents();
+    hexEvents();
     map.invalidateSize();
     legend();
     GG.$("#gg-fullscreen").addEventListener("click", () => {
@@ -362,21 +431,9 @@
     });
     setInterval(() => { GG.$("#gg-clock").textContent = GG.fmtTime(serverNow(), {seconds: true}); }, 1000);
     GG.status(t("Loading…"));
-    // Everything that does not depend on something else is asked for at once; villages (the largest
-    // layer, hidden by default so the wall stays readable) only when someone switches them on.
-    const refP = GG.loadReference();
-    const unitsP = GG.loadUnits(["county", "township", "zone"]);
-    const casesP = GG.api("/wall/cases");
-    groups.village.remove();
-    map.on("overlayadd", (e) => { if (e.layer === groups.village) loadVillages().catch((err) => GG.status(err.message, "error")); });
-    await refP;
+    // The hotspot controls as the address sets them, before the first requests (a category, ?matter=, once the
+    // catalogue is in).
     const select = GG.$("#hot-matter");
-    Object.values(GG.ref.matters).forEach((m) => {
-      const o = document.createElement("option");
-      o.value = m.code;
-      o.textContent = m.name;
-      select.appendChild(o);
-    });
     if (params.get("days")) {
       const o = document.createElement("option");
       o.value = String(Number(params.get("days")) || 30);
@@ -384,8 +441,25 @@
       GG.$("#hot-window").appendChild(o);
       GG.$("#hot-window").value = o.value;
     }
-    if (params.get("matter")) GG.$("#hot-matter").value = params.get("matter");
     addModeSelect();
+    // Everything that does not depend on something else is asked for at once: with a fixed resolution (?res=)
+    // the hexagons too, for the whole county (with ?matter= they wait for the catalogue); villages (the largest
+    // layer, hidden by default so the wall stays readable) only when someone switches them on. Cases and
+    // hexagons are drawn once the county's outline has set the view.
+    const casesP = GG.api("/wall/cases");
+    const earlyHex = fixedRes && hotAtStart && !params.get("matter") ? askHotspots(true) : null;
+    const refP = GG.loadReference();
+    const unitsP = GG.loadUnits(["county", "township", "zone"]);
+    groups.village.remove();
+    map.on("overlayadd", (e) => { if (e.layer === groups.village) loadVillages().catch((err) => GG.status(err.message, "error")); });
+    await refP;
+    Object.values(GG.ref.matters).forEach((m) => {
+      const o = document.createElement("option");
+      o.value = m.code;
+      o.textContent = m.name;
+      select.appendChild(o);
+    });
+    if (params.get("matter")) select.value = params.get("matter");
     const units = await unitsP;
     Object.assign(byCode, units.byCode);
     GG.unitLayer(units.layers.county, byCode, {fill: 0, weight: 3, line: "#333"}).addTo(groups.county);
@@ -393,8 +467,13 @@
     GG.unitLayer(units.layers.zone, byCode, {fill: 0.05, weight: 2, dash: "6 4"}).addTo(groups.zone);
     const county = L.geoJSON(units.layers.county);
     if (county.getLayers().length) map.fitBounds(county.getBounds(), {animate: false, padding: [6, 6]});
-    const hotP = loadHotspots(); // its bbox follows the view, so it starts once the county is in view
-    applyCases(await casesP);
+    performance.mark("gg-wall-units");
+    // Without a fixed resolution the hexagons' resolution and box follow the view: asked for now it is set.
+    const hotP = drawHotspots(earlyHex || askHotspots(false)).then(() => performance.mark("gg-wall-hexes"));
+    const feed = await casesP;
+    performance.mark("gg-wall-feed");
+    applyCases(feed);
+    performance.mark("gg-wall-cases");
     await hotP;
     if (GG.$("#hot-matter").value) loadSites().catch((e) => GG.status(e.message, "error"));
     map.on("zoomend moveend", () => { clearTimeout(GG._hotTimer); GG._hotTimer = setTimeout(() => loadHotspots().catch((e) => GG.status(e.message, "error")), 250); });
