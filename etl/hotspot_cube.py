@@ -33,6 +33,7 @@ import shapely
 
 from analytics.emerging import EPOCH, Bins, count_bins, sum_bins
 from gis.errors import InvalidInput
+from gis.prepared import intersects_xy
 from i18n import T
 
 Floats = npt.NDArray[np.float64]
@@ -147,7 +148,7 @@ def count_table(spec: CubeSpec, table: pa.Table, where: str, first_row: int = 1)
     days = local_days(at, spec.zone, where)
     steps = (days - (spec.start - EPOCH).days) // spec.step_days
     keep = (steps >= 0) & (steps < spec.n_steps)
-    keep[keep] = shapely.intersects_xy(_outline(spec.outline_wkb), lon[keep], lat[keep])  # covers: edges count
+    keep[keep] = intersects_xy(_outline(spec.outline_wkb), lon[keep], lat[keep])  # covers: edges count
     bins = count_bins(lon[keep], lat[keep], days[keep], spec.start, spec.step_days, spec.n_steps, spec.res)
     tally.counted = bins.total
     return bins, tally

@@ -1,7 +1,8 @@
 """Regions: every area a routing decision can depend on (units, and the H3 cells of cell-scoped rules).
 
 `Regions.covering` is the exact, slow-but-sure evaluation: shapely `intersects_xy` on prepared polygons
-(for a point, intersects ≡ covers: a point on an edge or vertex is inside) and `h3.latlng_to_cell` for
+(for a point, intersects ≡ covers: a point on an edge or vertex is inside; through `gis.prepared`, which lets
+one thread at a time query them, as GEOS's prepared state is not thread-safe) and `h3.latlng_to_cell` for
 cell sets. The compiled grid in `grid.py` only answers where this evaluation would give the same answer
 for a whole lookup cell; everywhere else it asks this module.
 """
@@ -19,6 +20,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.strtree import STRtree
 
 from gis.model import Rule, Unit, cells_to_geometry
+from gis.prepared import intersects_xy
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -108,7 +110,7 @@ class Regions:
         if self.polygons:
             # Bounding-box candidates from the tree, then one vectorised exact test on prepared shapes.
             cand_p, cand_t = self._tree.query(shapely.points(lon, lat))
-            hit = shapely.intersects_xy(self._poly_shapes[cand_t], lon[cand_p], lat[cand_p])
+            hit = intersects_xy(self._poly_shapes[cand_t], lon[cand_p], lat[cand_p])
             point_idx.append(cand_p[hit].astype(np.int64))
             region_idx.append(self._poly_ids[cand_t[hit]])
         if self.cellsets:
@@ -137,7 +139,7 @@ class Regions:
         if self.polygons:
             cand = self._tree.query(shapely.Point(lon, lat))
             if cand.size:
-                hit = shapely.intersects_xy(self._poly_shapes[cand], lon, lat)
+                hit = intersects_xy(self._poly_shapes[cand], lon, lat)
                 hits.extend(self._poly_ids[cand[hit]].tolist())
         box = self._cell_box
         if box is not None and box[0] <= lon <= box[2] and box[1] <= lat <= box[3]:
