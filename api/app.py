@@ -33,6 +33,7 @@ from api import (
 )
 from api.deps import GridGovRoute, get_repo, resolve_version
 from api.errors import install_body_limit, install_error_handlers, install_language
+from api.fastjson import dumps
 from api.geojson import feature_collection, unit_feature
 from api.headers import install_nosniff
 from api.hotspot_cache import HotspotCache
@@ -98,6 +99,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.scoring = load_scoring(settings.indicators_config)  # a broken weights file stops start-up, named
     app.state.photos = PhotoStore(settings.resolved_media_dir(), int(settings.max_photo_mib * 2**20))
     app.state.topology = TopologyCache()  # topology answers per (version, revision)
+    # Unit layers as the JSON bytes sent, by the same key: every page opens with the county and its townships
+    # (a published version's units never change; a draft's edit bumps its revision). The routing counter is in
+    # the key too, so a commit on this host that touches units is seen at once whatever it did to the revision.
+    app.state.layers = TopologyCache()
+    app.state.epochs = epochs
     app.state.hotspots = HotspotCache(epochs, settings.hotspot_cache_seconds)  # until a report they count changes
     install_error_handlers(app)
     install_openapi(app)
@@ -190,16 +196,22 @@ def _routes(app: FastAPI) -> None:
     def version(version_id: Id, repo: Repo) -> Version:
         return repo.version(version_id)
 
-    @app.get("/units", dependencies=SIGNED_IN, summary="Units of a version as GeoJSON (RFC 7946)")
+    @app.get("/units", dependencies=SIGNED_IN, summary="Units of a version as GeoJSON (RFC 7946)",
+             response_model=dict[str, Any])
     def units(
         repo: Repo,
         version: Id | None = None,
         layer: Annotated[str | None, Query(pattern="^(county|township|village|grid|zone)$")] = None,
         at: Annotated[Day | None, Query(description="the version in force on this date (default: today)")] = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         v = resolve_version(repo, version, at)
-        assert v.id is not None
-        return feature_collection([unit_feature(u, v.id) for u in repo.units(v.id, layer)])
+        vid = v.id
+        assert vid is not None
+        epochs = app.state.epochs
+        key = (vid, v.status, v.revision, layer, epochs.read("routing") if epochs is not None else None)
+        body = app.state.layers.answer(
+            key, lambda: dumps(feature_collection([unit_feature(u, vid) for u in repo.units(vid, layer)])))
+        return Response(body, media_type="application/json")
 
     @app.get("/units/{code}", dependencies=SIGNED_IN, summary="One unit as a GeoJSON feature")
     def unit(code: str, repo: Repo, version: Id | None = None, at: Day | None = None) -> dict[str, Any]:

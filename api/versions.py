@@ -152,6 +152,7 @@ def delete_version(version_id: Id, revision: Revision, repo: Repo, request: Requ
     SQLite the next draft may be given it)."""
     repo.delete_draft(version_id, revision)
     request.app.state.topology.forget(version_id)
+    request.app.state.layers.forget(version_id)
     request.app.state.routers.forget(version_id)
     return {"deleted": version_id}
 

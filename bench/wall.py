@@ -120,7 +120,8 @@ METRICS_JS = """() => {
     long_total: long.reduce((s, t) => s + t[1], 0),
     heap: performance.memory ? performance.memory.usedJSHeapSize : null,
     cases: Number(document.body.dataset.cases || -1), hexes: Number(document.body.dataset.hexes || -1),
-    html_end: nav.responseEnd, timeline: resources.map((r) => [r.name, r.startTime, r.responseEnd])};
+    html_end: nav.responseEnd, timeline: resources.map((r) => [r.name, r.startTime, r.responseEnd]),
+    marks: performance.getEntriesByType("mark").map((m) => [m.name, m.startTime]), long: long};
 }"""
 
 
@@ -466,6 +467,33 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     report(args, data, results, built, endpoints)
 
 
+def timeline(label: str, runs: list[dict[str, Any]]) -> None:
+    """Where a page's time goes (medians over the runs): its requests, the marks it sets, its long tasks."""
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for r in runs:
+        for name, start, end in r["timeline"]:
+            parts = urlsplit(name)
+            key = parts.path + (f"?{parts.query}" if parts.path == "/units" else "")
+            if key.startswith("/static/") and "vendor/echarts" not in key:
+                continue
+            spans.setdefault(key, []).append((start, end))
+    order = sorted(spans, key=lambda k: statistics.median(e for _, e in spans[k]))
+    marks: dict[str, list[float]] = {}
+    for r in runs:
+        for name, at in r["marks"]:
+            if name.startswith("gg-"):
+                marks.setdefault(name, []).append(at)
+    print(f"{label}, timeline (medians, ms from navigation start): HTML {med(runs, 'html_end'):.0f}, " + ", ".join(
+        f"{k} {statistics.median(s for s, _ in spans[k]):.0f}→{statistics.median(e for _, e in spans[k]):.0f}"
+        for k in order if k != "/favicon.ico")
+        + "; marks " + ", ".join(f"{k} {statistics.median(v):.0f}" for k, v in sorted(
+            marks.items(), key=lambda kv: statistics.median(kv[1])))
+        + f"; frame {med(runs, 'frame'):.0f}")
+    last = runs[len(runs) // 2]
+    print(f"{label}, long tasks of run {len(runs) // 2 + 1} (start+duration ms): "
+          + ", ".join(f"{a:.0f}+{d:.0f}" for a, d in last["long"]))
+
+
 def report(args: argparse.Namespace, data: dict[str, Any], results: dict[str, list[dict[str, Any]]],
            built: dict[str, dict[str, Any]], endpoints: list[tuple[str, float, int]]) -> None:
     wall, screen = results[WALL], results[SCREEN]
@@ -507,17 +535,8 @@ def report(args: argparse.Namespace, data: dict[str, Any], results: dict[str, li
     print("the wall's requests (server time, loopback, one client, median of 3):")
     for path, took, size in endpoints:
         print(f"  {took:8.0f} ms  {size / 1024:9,.0f} KiB  {path}")
-    spans: dict[str, list[tuple[float, float]]] = {}
-    for r in wall:
-        for name, start, end in r["timeline"]:
-            parts = urlsplit(name)
-            key = parts.path + (f"?{parts.query}" if parts.path == "/units" else "")
-            spans.setdefault(key, []).append((start, end))
-    order = sorted(spans, key=lambda k: statistics.median(e for _, e in spans[k]))
-    print(f"the wall's timeline (medians, ms from navigation start): HTML {med(wall, 'html_end'):.0f}, " + ", ".join(
-        f"{k} {statistics.median(s for s, _ in spans[k]):.0f}→{statistics.median(e for _, e in spans[k]):.0f}"
-        for k in order if not k.startswith("/static/") and k != "/favicon.ico")
-        + f", interactive {med(wall, 'ready'):.0f}, frame {med(wall, 'frame'):.0f}")
+    for label, runs in ((WALL, wall), (SCREEN, screen)):
+        timeline(label, runs)
     problems = []
     for label, runs in results.items():
         errors = sorted({e for r in runs for e in r["errors"]})

@@ -77,9 +77,19 @@ def test_a_deleted_drafts_id_given_again_is_checked_afresh(api: Api) -> None:
     r = client.put(f"/versions/{broken['id']}/units/{township['id']}", params={"revision": broken["revision"]},
                    json={"type": "Feature", "geometry": grown, "properties": {}}, headers=plan)
     assert r.status_code == 200, r.text
+    # The layer read before the edit (the answer is kept per worker) now shows the edit: the revision moved.
+    edited = client.get("/units", params={"version": broken["id"], "layer": "township"}, headers=plan).json()
+    mine = next(f for f in edited["features"] if f["id"] == township["id"])
+    assert shape(mine["geometry"]).equals(shape(grown)) and not shape(mine["geometry"]).equals(
+        shape(township["geometry"]))
     empty = client.post("/versions", json={"name": "空"}, headers=plan).json()
     assert client.get(f"/versions/{empty['id']}/topology", headers=plan).json()["errors"] == 0  # cached: clean
+    assert client.get("/units", params={"version": empty["id"], "layer": "township"},
+                      headers=plan).json()["features"] == []  # kept too: an empty draft has no township
     assert client.delete(f"/versions/{empty['id']}", params={"revision": 0}, headers=plan).status_code == 200
     again = client.post("/versions", json={"name": "副本", "based_on": broken["id"]}, headers=plan).json()
     assert again["revision"] == 0
     assert client.get(f"/versions/{again['id']}/topology", headers=plan).json()["errors"] > 0  # its own answer
+    copied = client.get("/units", params={"version": again["id"], "layer": "township"}, headers=plan).json()
+    assert {f["properties"]["code"] for f in copied["features"]} == {
+        f["properties"]["code"] for f in edited["features"]}  # its own townships, not the deleted draft's none
