@@ -199,6 +199,7 @@ def _routes(app: FastAPI) -> None:
     @app.get("/units", dependencies=SIGNED_IN, summary="Units of a version as GeoJSON (RFC 7946)",
              response_model=dict[str, Any])
     def units(
+        request: Request,
         repo: Repo,
         version: Id | None = None,
         layer: Annotated[str | None, Query(pattern="^(county|township|village|grid|zone)$")] = None,
@@ -207,9 +208,9 @@ def _routes(app: FastAPI) -> None:
         v = resolve_version(repo, version, at)
         vid = v.id
         assert vid is not None
-        epochs = app.state.epochs
+        epochs = request.app.state.epochs
         key = (vid, v.status, v.revision, layer, epochs.read("routing") if epochs is not None else None)
-        body = app.state.layers.answer(
+        body = request.app.state.layers.answer(
             key, lambda: dumps(feature_collection([unit_feature(u, vid) for u in repo.units(vid, layer)])))
         return Response(body, media_type="application/json")
 
