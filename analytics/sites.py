@@ -81,9 +81,13 @@ def project_m(lon: Floats, lat: Floats) -> Floats:
 
 def cluster(lon: Floats, lat: Floats, eps_m: float, min_reports: int) -> npt.NDArray[np.int64]:
     """DBSCAN labels per report (−1: noise), clusters numbered from 0 by their first report's index."""
-    if len(lon) == 0:
-        return np.zeros(0, dtype=np.int64)
-    labels = DBSCAN(eps=eps_m, min_samples=min_reports).fit_predict(project_m(lon, lat)).astype(np.int64)
+    labels = np.full(len(lon), -1, dtype=np.int64)
+    xy = project_m(lon, lat) if len(lon) else np.zeros((0, 2))
+    # A report a quarter of the globe from the others has no transverse Mercator position (infinite x or y): it
+    # is far from every site, so it is noise, and the rest are clustered without it.
+    ok = np.flatnonzero(np.isfinite(xy).all(axis=1))
+    if len(ok):
+        labels[ok] = DBSCAN(eps=eps_m, min_samples=min_reports).fit_predict(xy[ok]).astype(np.int64)
     return labels
 
 

@@ -27,7 +27,7 @@ from analytics.hotspots import (
     ring_weights,
     study_area,
 )
-from analytics.sites import SiteParams, find_sites, params_for
+from analytics.sites import SiteParams, find_sites, params_for, project_m
 from gis.demo import DemoCounty, build_demo_county
 from tests.conftest import NYC311
 
@@ -143,3 +143,12 @@ def test_site_parameters_are_data_and_bursts_are_not_sites() -> None:
     one_day = find_sites(np.array(lon), np.array(lat), at, date(2026, 9, 1), date(2026, 11, 1),
                          SiteParams(min_weeks=1))
     assert len(one_day) == 2  # the burst is dense enough; only min_weeks keeps it out
+    # Reports on the far side of the world (a bad phone fix, a test point at 0, 0) have no transverse Mercator
+    # position around these: they are noise, and the site is still found (a 500 before: DBSCAN refused infinity).
+    # Two reports on the equator a quarter of the globe west of the 32 reports' mean: x = mean − 90 solves to
+    # x = mean(lon) − 96 for two such reports among 30.
+    x = float(np.mean(lon)) - 96
+    far_lon, far_lat = np.array(lon + [x, x]), np.array(lat + [0.0, 0.0])
+    assert not np.isfinite(project_m(far_lon, far_lat)[-1]).all()  # the case this is about
+    far = find_sites(far_lon, far_lat, at + [base] * 2, date(2026, 9, 1), date(2026, 11, 1), SiteParams())
+    assert [(s.reports, s.members) for s in far] == [(found[0].reports, found[0].members)]
