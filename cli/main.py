@@ -204,7 +204,8 @@ def version_create(
 @version_app.command("publish")
 def version_publish(
     version_id: Annotated[int, typer.Argument()],
-    effective_from: Annotated[str, typer.Option(help="YYYY-MM-DD; the version in force before ends that day")],
+    effective_from: Annotated[str, typer.Option(
+        help="YYYY-MM-DD or today (the county's date); the version in force before ends that day")],
     revision: Annotated[int | None, typer.Option(
         help="the draft revision you validated and previewed; refused if the draft changed since")] = None,
     reroute_open_cases: Annotated[bool, typer.Option(
@@ -287,7 +288,7 @@ def version_diff(
 @version_app.command("rollback")
 def version_rollback(
     to_version: Annotated[int, typer.Argument(help="the published version whose content comes back")],
-    effective_from: Annotated[str, typer.Option(help="YYYY-MM-DD, today or later")],
+    effective_from: Annotated[str, typer.Option(help="YYYY-MM-DD or today (the county's date), today or later")],
     database_url: DbUrl = None,
 ) -> None:
     """Publish an earlier version's content again as a new version; prints `published version=…`."""
@@ -335,10 +336,14 @@ def _version_to_export(repo: Repository, version: int | None) -> tuple[Version, 
 
 
 def _day(text: str) -> date:
+    """A date as YYYY-MM-DD, or `today`: the county's today (cases.clock), not the machine's — at 01:00 in
+    Shanghai a server on UTC still says yesterday, and `$(date +%F)` would publish a day in the past."""
+    if text.strip().lower() == "today":
+        return clock.today()
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise GridGovError(T("--effective-from {text} is not a date like 2026-12-01", text=repr(text)),
+        raise GridGovError(T("--effective-from {text} is not a date like 2026-12-01 or today", text=repr(text)),
                            where="--effective-from") from None
 
 
