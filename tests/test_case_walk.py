@@ -16,7 +16,6 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 import pytest
@@ -24,6 +23,7 @@ import shapely
 from shapely.geometry import Point
 from shapely.ops import nearest_points
 
+from cases import clock
 from cases.first_violation import normalize_id_card
 from gis.demo import DemoCounty
 from gis.errors import InvalidInput
@@ -56,7 +56,7 @@ def near_boundary_spot(demo: DemoCounty, team: str) -> tuple[float, float]:
             spot = nearest_points(inner.boundary, on_edge)[0]
             assert mine.contains(spot) and not other.contains(spot)
             if mine.boundary.distance(spot) / metre < ACCURACY_M / 2 and \
-                    expected_team(demo, spot.x, spot.y, MATTER, date.today()) == team:
+                    expected_team(demo, spot.x, spot.y, MATTER, clock.today()) == team:
                 return spot.x, spot.y
     raise AssertionError(f"no spot near the edge of {team}'s township routes {MATTER} to it")
 
@@ -231,7 +231,7 @@ def team_spots(demo: DemoCounty, team: str, count: int) -> list[tuple[float, flo
         for j in range(1, 30):
             p = Point(x0 + (x1 - x0) * i / 30, y0 + (y1 - y0) * j / 30)
             if inner.contains(p) and all(p.distance(Point(s)) > 0.006 for s in spots) and \
-                    expected_team(demo, p.x, p.y, MATTER, date.today()) == team:
+                    expected_team(demo, p.x, p.y, MATTER, clock.today()) == team:
                 spots.append((p.x, p.y))
     assert len(spots) >= count, f"only {len(spots)} spots in {team}'s township"
     return spots

@@ -107,7 +107,7 @@ def test_topology_and_publish_refusals_in_the_readers_language(api: Api) -> None
     # A publish refused: Chinese by default, English with ?lang=en; `detail` and `code` the same in both.
     version = validated["version"]
     publish = f"/versions/{version['id']}/publish"
-    later = {"effective_from": (date.today() + timedelta(days=10)).isoformat()}
+    later = {"effective_from": (clock.today() + timedelta(days=10)).isoformat()}
     refused = client.post(publish, params={"revision": version["revision"]}, json=later, headers=plan)
     english = client.post(publish, params={"revision": version["revision"], "lang": "en"}, json=later, headers=plan)
     assert refused.status_code == english.status_code == 409

@@ -17,6 +17,7 @@ import shapely
 from pyproj import Geod
 from shapely.geometry.base import BaseGeometry
 
+from cases import clock
 from gis.crs import to_wgs84
 from gis.derive import derive_townships
 from gis.model import Delegation, Matter, MatterFilter, Rule, RuleScope, Team, Unit, Version, cells_to_geometry
@@ -290,7 +291,7 @@ def test_put_validate_and_publish_refuse_what_they_passed(api: Api) -> None:
     assert gap["properties"]["codes"] == ["T5"] and gap["properties"]["matters"] == ["M-STREET"]
     assert shapely.geometry.shape(gap["geometry"]).symmetric_difference(T5).area < 1e-12
     r = client.post(f"/versions/{v['id']}/publish", params={"revision": r["version"]["revision"]},
-                    json={"effective_from": (date.today() + timedelta(days=1)).isoformat()}, headers=plan)
+                    json={"effective_from": (clock.today() + timedelta(days=1)).isoformat()}, headers=plan)
     assert r.status_code == 409 and "rule in force" in r.json()["detail"]
 
 

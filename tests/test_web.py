@@ -35,6 +35,7 @@ import shapely
 from playwright import sync_api as playwright_api
 from shapely.geometry import shape
 
+from cases import clock
 from gis.demo import DemoCounty, build_demo_county
 from tests.independent import Reference
 from tests.live import ROOT, live_server, token
@@ -276,7 +277,7 @@ def test_phone_pin_becomes_a_case_routed_to_the_expected_team(watch: Callable[..
     drop_pin(w, lon, lat)
     pin_lat, pin_lon = (float(v) for v in w.js("document.body.dataset.pin").split(","))
     assert abs(pin_lat - lat) < 1e-4 and abs(pin_lon - lon) < 1e-4
-    want = expected_team(demo, pin_lon, pin_lat, matter, date.today())
+    want = expected_team(demo, pin_lon, pin_lat, matter, clock.today())
     assert w.js("document.querySelector('#ph-route').dataset.team") == want
     page.fill("#ph-note", "浏览器测试 browser test")
     page.click("#ph-send")
@@ -910,7 +911,7 @@ def test_dispute_view_as_of_a_past_date_then_prints_its_result_sheet(watch: Call
     with api(server, "auditor") as client:
         first = min(v["effective_from"] for v in client.get("/versions").json() if v["status"] == "published")
     assert w.js("GG.$('#dq-date').min") == first
-    day = (date.today() - timedelta(days=3650)).isoformat()  # before any version
+    day = (clock.today() - timedelta(days=3650)).isoformat()  # before any version
     page.fill("#dq-date", day)
     w.until(f"document.body.dataset.unitsDay === '{day}'")
     # No boundaries of another day stay on the map, and the page says why and from when there are some.
@@ -923,7 +924,7 @@ def test_dispute_view_as_of_a_past_date_then_prints_its_result_sheet(watch: Call
             "!document.querySelector('#dq-result').textContent.startsWith('…')")
     assert said in page.inner_text("#dq-result")
     # A valid day: the refusal goes, the same question is answered — for every matter (no arbitrary default).
-    today = date.today().isoformat()
+    today = clock.today().isoformat()
     answers = int(w.js("document.body.dataset.answered"))
     page.fill("#dq-date", today)
     w.until(f"document.body.dataset.unitsDay === '{today}' && document.body.dataset.unitsVersion")
@@ -1129,7 +1130,7 @@ def test_planner_publishes_from_today_rerouting_the_previewed_cases_then_with_a_
     w.page.click("#pl-impact")
     w.until("document.body.dataset.impact === '1'")
     assert int(w.js("GG.$('#pl-open-changes').textContent")) == len(listed)
-    w.page.fill("#pl-date", date.today().isoformat())
+    w.page.fill("#pl-date", clock.today().isoformat())
     assert w.js("GG.$('#pl-reroute').disabled") is False
     w.page.check("#pl-reroute")
     # Another planner edits the draft after this preview (an allowed gap: the cases stay the same): the publish
@@ -1153,26 +1154,26 @@ def test_planner_publishes_from_today_rerouting_the_previewed_cases_then_with_a_
             "document.querySelector('#gg-status').textContent.includes('re-routed')")
     assert int(w.js("document.body.dataset.rerouted")) == len(moving)
     with api(server, "dispatcher") as client:
-        assert client.get(f"/versions/{draft['id']}").json()["effective_from"] == date.today().isoformat()
+        assert client.get(f"/versions/{draft['id']}").json()["effective_from"] == clock.today().isoformat()
         for i in listed:
             case = client.get(f"/cases/{i}").json()
             assert case["team"] == (listed[i]["would_be"] if i in moving else listed[i]["team"]), i
 
     # The dispute view argues each date on that date's map: yesterday the old boundaries, today the new ones.
     case_id = min(i for i in moving if listed[i]["on_reroute"] == "transfer")
-    yesterday = date.today() - timedelta(days=1)
+    yesterday = clock.today() - timedelta(days=1)
     with api(server, "dispatcher") as client:
         case = client.get(f"/cases/{case_id}").json()
         teams = {day: client.post("/route", json={"lon": case["lon"], "lat": case["lat"], "matter": case["matter"],
                                                    "at": str(day)}).json()["decisions"][0]["team"]
-                 for day in (yesterday, date.today())}
-    assert teams[yesterday] != teams[date.today()] == listed[case_id]["would_be"]
+                 for day in (yesterday, clock.today())}
+    assert teams[yesterday] != teams[clock.today()] == listed[case_id]["would_be"]
     d = watch(1920, 1080, who="auditor")
     d.open("/dispute")
     d.until("document.body.dataset.unitsVersion")
     d.page.select_option("#dq-matter", case["matter"])
     d.js(f"void GG.map.setView([{case['lat']}, {case['lon']}], 15, {{animate: false}})")
-    for n, (day, version) in enumerate(((yesterday, in_force["id"]), (date.today(), draft["id"])), start=1):
+    for n, (day, version) in enumerate(((yesterday, in_force["id"]), (clock.today(), draft["id"])), start=1):
         d.page.fill("#dq-date", day.isoformat())
         d.until(f"document.body.dataset.unitsDay === '{day}'")
         assert int(d.js("document.body.dataset.unitsVersion")) == version
@@ -1186,7 +1187,7 @@ def test_planner_publishes_from_today_rerouting_the_previewed_cases_then_with_a_
 
     # Then a draft published from a later date (no re-routing), and a date in the past refused.
     draft = open_draft(w)
-    day = (date.today() + timedelta(days=30)).isoformat()
+    day = (clock.today() + timedelta(days=30)).isoformat()
     w.page.fill("#pl-date", day)
     w.page.click("#pl-publish")
     w.until("document.querySelector('#gg-status').dataset.kind === 'ok' && "
@@ -1196,7 +1197,7 @@ def test_planner_publishes_from_today_rerouting_the_previewed_cases_then_with_a_
     assert version["status"] == "published" and version["effective_from"] == day
     # A date in the past is refused with the reason, and nothing is published.
     other = open_draft(w)
-    w.page.fill("#pl-date", (date.today() - timedelta(days=1)).isoformat())
+    w.page.fill("#pl-date", (clock.today() - timedelta(days=1)).isoformat())
     w.page.click("#pl-publish")
     w.until("document.querySelector('#gg-status').dataset.kind === 'error'")
     assert "rewrite" in w.js("document.querySelector('#gg-status').textContent")  # its own reason, not "reloaded"
@@ -1411,7 +1412,7 @@ def test_planner_chooses_under_a_click_warns_off_neighbours_stays_busy_and_keeps
     w.page.click("#pl-impact")
     w.until("document.body.dataset.impact === '1' && !document.body.dataset.busy", timeout=60)
     compare = w.js("(({draft, current, day}) => [draft, current, day])(GG.$('#pl-compare').dataset)")
-    assert compare == [str(draft), str(in_force), date.today().isoformat()]
+    assert compare == [str(draft), str(in_force), clock.today().isoformat()]
     text = w.page.inner_text("#pl-compare")
     assert f"#{draft}" in text and f"#{in_force}" in text and "in force" in text
     # Validating keeps its own message: nothing later overwrites it.
@@ -1425,7 +1426,7 @@ def test_planner_chooses_under_a_click_warns_off_neighbours_stays_busy_and_keeps
     assert w.js("GG.$('#pl-date').value") == "" and w.js("GG.$('#pl-date-note').dataset.kind") == "none"
     w.page.click("#pl-publish")
     w.until("document.querySelector('#gg-status').textContent.includes('Choose the day')")
-    later = (date.today() + timedelta(days=20)).isoformat()
+    later = (clock.today() + timedelta(days=20)).isoformat()
     w.page.fill("#pl-date", later)
     assert w.js("GG.$('#pl-date-note').dataset.kind") == "later"
     assert "keep their team" in w.page.inner_text("#pl-date-note")
@@ -1701,7 +1702,7 @@ def test_pages_speak_english_on_request(watch: Callable[..., Watched], server: s
         assert not where, f"/{name}?lang=en shows Chinese: {where}"
         assert w.errors == []
         if name == "dispute":  # an API refusal comes back in the page's language (its `message`)
-            day = (date.today() - timedelta(days=3650)).isoformat()
+            day = (clock.today() - timedelta(days=3650)).isoformat()
             w.page.fill("#dq-date", day)
             w.until(f"document.body.dataset.unitsDay === '{day}'")
             assert "No boundaries were in force on" in w.page.inner_text("#gg-status")
