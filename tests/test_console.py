@@ -275,6 +275,14 @@ def test_console_locates_an_address_only_case_links_a_duplicate_and_extends_a_de
     assert w.errors == []
 
 
+def rule_on_page(page: Any, team: str, reason: str, basis: str) -> None:
+    """Fill the console's ruling box and send it."""
+    page.select_option("#cc-rule-team", team)
+    page.fill("#cc-rule-reason", reason)
+    page.fill("#cc-rule-basis", basis)
+    page.click("#cc-rule")
+
+
 def test_console_raises_rules_and_dismisses_disputes_then_escalates_shares_and_transfers(
         watch: Callable[..., Watched], server: str, places: list[tuple[float, float]]) -> None:
     """The dispute and overdue panels' actions from the page, each checked in the API: a dispute raised over a
@@ -342,10 +350,7 @@ def test_console_raises_rules_and_dismisses_disputes_then_escalates_shares_and_t
         assert r.status_code == 200, r.text
 
     def rule() -> None:
-        page.select_option("#cc-rule-team", ruled_to)
-        page.fill("#cc-rule-reason", "按河道中心线划界")
-        page.fill("#cc-rule-basis", "县政府〔2026〕7号")
-        page.click("#cc-rule")
+        rule_on_page(page, ruled_to, "按河道中心线划界", "县政府〔2026〕7号")
 
     rule()
     page.wait_for_selector("#cc-notice:not([hidden])")
@@ -475,10 +480,7 @@ def test_console_raises_rules_and_dismisses_disputes_then_escalates_shares_and_t
     extended = stored(server, held["id"])[0]
 
     def rule_e() -> None:
-        page.select_option("#cc-rule-team", ruled_e)
-        page.fill("#cc-rule-reason", "按镇界协议归邻镇")
-        page.fill("#cc-rule-basis", "县政府〔2026〕11号")
-        page.click("#cc-rule")
+        rule_on_page(page, ruled_e, "按镇界协议归邻镇", "县政府〔2026〕11号")
 
     rule_e()
     page.wait_for_selector("#cc-notice:not([hidden])")

@@ -293,27 +293,25 @@
         '<div class="gg-row">' + button("cc-pin", c.lon == null ? t("Locate on the map") : t("Move the pin"), "p") +
         button("cc-pin-ok", t("Confirm the place")) + '</div><p class="gg-small" id="cc-pin-info"></p></div>');
     }
+    /** Rule and dismiss boxes for the open dispute; `withTeam`: the case is already with a team. */
+    const disputeBoxes = (withTeam) => {
+      const id = openDispute.id, team = teamLabel(c.team);
+      const why = field(t("Reason"), '<textarea id="cc-rule-reason" rows="2"></textarea>') +
+        field(t("Legal basis"), '<input id="cc-rule-basis">');
+      parts.push('<div class="cc-group" id="cc-rule-box"' + (withTeam ? ' data-with-team="1"' : "") + "><h3>" +
+        esc(t("Rule the dispute (record #{id})", {id: id})) + "</h3>" +
+        (withTeam ? '<p class="gg-small">' + esc(t("Ruled to another team, the case is transferred to it with its deadline; ruled to {team}, it stays there.", {team: team})) + "</p>" : "") +
+        field(t("Team"), '<select id="cc-rule-team">' + teamOptions(withTeam ? [c.team, ...openDispute.candidates] : openDispute.candidates) + "</select>") +
+        why + '<div class="gg-row">' + button("cc-rule", withTeam ? t("Rule") : t("Rule and dispatch to this team")) + "</div></div>");
+      parts.push('<div class="cc-group" id="cc-dismiss-box"><h3>' + esc(t("Dismiss the dispute as unfounded (record #{id})", {id: id})) + "</h3>" +
+        '<p class="gg-small">' + esc(withTeam ? t("The case stays with {team}.", {team: team}) : t("The case keeps its routing: it goes to {team}.", {team: team})) + "</p>" +
+        field(t("Reason"), '<textarea id="cc-dismiss-reason" rows="2"></textarea>') +
+        '<div class="gg-row">' + button("cc-dismiss", withTeam ? t("Dismiss") : t("Dismiss and dispatch to the proposed team")) + "</div></div>");
+    };
     if (waiting && openDispute) { // ruled or dismissed here; a registered case waits in the dispute queue too
-      parts.push('<div class="cc-group" id="cc-rule-box"><h3>' + esc(t("Rule the dispute (record #{id})", {id: openDispute.id})) + "</h3>" +
-        field(t("Team"), '<select id="cc-rule-team">' + teamOptions(openDispute.candidates) + "</select>") +
-        field(t("Reason"), '<textarea id="cc-rule-reason" rows="2"></textarea>') +
-        field(t("Legal basis"), '<input id="cc-rule-basis">') +
-        '<div class="gg-row">' + button("cc-rule", t("Rule and dispatch to this team")) + "</div></div>");
-      parts.push('<div class="cc-group" id="cc-dismiss-box"><h3>' + esc(t("Dismiss the dispute as unfounded (record #{id})", {id: openDispute.id})) + "</h3>" +
-        '<p class="gg-small">' + esc(t("The case keeps its routing: it goes to {team}.", {team: teamLabel(c.team)})) + "</p>" +
-        field(t("Reason"), '<textarea id="cc-dismiss-reason" rows="2"></textarea>') +
-        '<div class="gg-row">' + button("cc-dismiss", t("Dismiss and dispatch to the proposed team")) + "</div></div>");
+      disputeBoxes(false);
     } else if (openDispute && OPEN_WITH_TEAM.includes(c.status)) { // the team has it: a ruling for another transfers it
-      parts.push('<div class="cc-group" id="cc-rule-box" data-with-team="1"><h3>' + esc(t("Rule the dispute (record #{id})", {id: openDispute.id})) + "</h3>" +
-        '<p class="gg-small">' + esc(t("Ruled to another team, the case is transferred to it with its deadline; ruled to {team}, it stays there.", {team: teamLabel(c.team)})) + "</p>" +
-        field(t("Team"), '<select id="cc-rule-team">' + teamOptions([c.team, ...openDispute.candidates]) + "</select>") +
-        field(t("Reason"), '<textarea id="cc-rule-reason" rows="2"></textarea>') +
-        field(t("Legal basis"), '<input id="cc-rule-basis">') +
-        '<div class="gg-row">' + button("cc-rule", t("Rule")) + "</div></div>");
-      parts.push('<div class="cc-group" id="cc-dismiss-box"><h3>' + esc(t("Dismiss the dispute as unfounded (record #{id})", {id: openDispute.id})) + "</h3>" +
-        '<p class="gg-small">' + esc(t("The case stays with {team}.", {team: teamLabel(c.team)})) + "</p>" +
-        field(t("Reason"), '<textarea id="cc-dismiss-reason" rows="2"></textarea>') +
-        '<div class="gg-row">' + button("cc-dismiss", t("Dismiss")) + "</div></div>");
+      disputeBoxes(true);
     } else if (waiting && !currentDispute && c.lon != null) {
       parts.push('<div class="cc-group"><h3>' + esc(t("Raise a dispute")) + "</h3>" +
         field(t("What is disputed"), '<textarea id="cc-dispute-reason" rows="2"></textarea>') +
