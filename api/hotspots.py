@@ -29,6 +29,7 @@ from analytics.sites import params_for
 from api.auth import CurrentUser
 from api.cases import local
 from api.deps import GridGovRoute, get_repo
+from api.fastjson import dumps
 from api.hotspot_cache import Cells, HotspotCache, scope_key
 from api.inputs import Instant
 from cases import clock
@@ -251,7 +252,7 @@ def recurring_sites(
                                                                          "report (default 5)")] = None,
     min_weeks: Annotated[int | None, Query(ge=1, le=520, description="distinct active weeks (default 2)")]
     = None, res: Res = 9,
-) -> JSONResponse:
+) -> Response:
     """Sites over the window (default 120 days up to now), oldest first. Each site's pattern is the
     emerging-hot-spot pattern of the cell (at `res`) holding its centre, over weekly steps."""
     start, end = _window(since, until, days, 120)
@@ -265,12 +266,25 @@ def recurring_sites(
     except ValueError as e:  # the matter's own attributes are out of range
         raise InvalidInput(T("the site parameters of {matter} are out of range: {problem}", matter=matter,
                              problem=str(e)), where="matter") from None
-    _guard_area(county_outlines(repo, window_days(start, end)[1] - timedelta(days=1), user.county_code), res)
-    cache: RouterCache = request.app.state.routers
-    found = sites_in_store(repo, cache, spec, start, end, params, res=res,
-                           case_scope=Cases(repo.session).scope_filter(user), county=user.county_code)
-    return JSONResponse({
-        "matter": matter, "from": _iso(start), "to": _iso(end), "eps_m": params.eps_m,
-        "min_reports": params.min_reports, "min_weeks": params.min_weeks, "res": res,
-        "sites": [s.as_json() for s in found]})
+    day = window_days(start, end)[1] - timedelta(days=1)
+    _guard_area(county_outlines(repo, day, user.county_code), res)
+    routers: RouterCache = request.app.state.routers
+    scope = Cases(repo.session).scope_filter(user)
+    sliding = since is None and until is None  # "the last `days` days up to now": the window moves with the clock
+
+    def compute() -> bytes:
+        found = sites_in_store(repo, routers, spec, start, end, params, res=res, case_scope=scope,
+                               county=user.county_code)
+        return dumps([s.as_json() for s in found])
+
+    # Kept per worker like GET /hotspots (api/hotspot_cache.py): the sites are a function of the matter's reports
+    # in the window, the outline and the routing in force (its counter is part of the check); the big screen
+    # asks again every minute, and every wall's coal button asks the same.
+    cache: HotspotCache = request.app.state.hotspots
+    key = ("sites", matter, params, res, scope_key(user), day, end - start if sliding else (start, end))
+    sites = cache.answer(repo.session, key, (start, end), compute, sliding=sliding, matters=[matter],
+                         case_scope=scope)
+    head = dumps({"matter": matter, "from": _iso(start), "to": _iso(end), "eps_m": params.eps_m,
+                  "min_reports": params.min_reports, "min_weeks": params.min_weeks, "res": res})
+    return Response(head[:-1] + b',"sites":' + sites + b"}", media_type="application/json")
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.orm import Session
 
-from analytics.emerging import bins_to_cube, count_bins, emerging, epoch_days, whole_steps
+from analytics.emerging import bins_to_cube, count_bins, epoch_days, patterns_of, whole_steps
 from analytics.hotspots import Floats, points_to_cells
 from analytics.sites import Site, SiteParams, find_sites
 from cases import clock
@@ -148,10 +148,10 @@ def sites_in_store(repo: Repository, routers: RouterCache, matter: Matter, start
     outlines = county_outlines(repo, day, county)
     cells, counts, _, n_steps = cube_of(points, outlines, first, last, 7, res, k)
     if n_steps:
-        result = emerging(cells, counts, k=k, time_k=time_k)
-        pattern = dict(zip(result.cells, result.patterns, strict=True))
-        for s in found:
-            s.pattern = pattern.get(points_to_cells(np.array([s.lon]), np.array([s.lat]), res)[0], "none")
+        homes = points_to_cells(np.array([s.lon for s in found]), np.array([s.lat for s in found]), res)
+        pattern = patterns_of(cells, counts, homes, k=k, time_k=time_k)  # a trend test only where a site is
+        for s, home in zip(found, homes, strict=True):
+            s.pattern = pattern.get(home, "none")
     try:
         router = routers.router_at(repo, day)
     except NotFound:

@@ -9,6 +9,8 @@ and rules.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -17,6 +19,7 @@ from shapely.strtree import STRtree
 
 from gis.demo import build_demo_county
 from gis.routing import Router
+from gis.routing.router import SCAN_CALLS
 from tests.test_routing_exact import DAY, Setup, augmented, boundary_sample, make_setup, random_points
 
 Floats = npt.NDArray[np.float64]
@@ -69,6 +72,38 @@ def test_scalar_distance_is_the_batch_distance(setup: Setup, points: tuple[Float
     batch = setup.router.distances_to_boundary_m(lon[pick], lat[pick])
     one = [setup.router.distance_to_boundary_m(float(x), float(y)) for x, y in zip(lon[pick], lat[pick], strict=True)]
     np.testing.assert_allclose(one, batch, rtol=0, atol=1e-9)
+
+
+def test_single_points_before_the_index_is_built_get_the_same_distance_by_a_scan(
+        setup: Setup, points: tuple[Floats, Floats, int]) -> None:
+    # A fresh router answers its first single points by scanning every segment (no index to wait for), then builds
+    # the index on a thread of its own; scan and index give the same number (bit for bit inside the index's grid,
+    # to rounding far outside, where the index asks GEOS).
+    lon, lat, _ = points
+    fresh = make_setup(setup.units, setup.rules, [], [], setup.teams).router
+    assert fresh.boundary_distance is not None  # the same segments, its own index (built here, for comparison)
+    index = fresh.boundary_distance
+    fresh._distance = None  # as a router is before its first single point
+    pick = np.random.default_rng(75).permutation(len(lon))[:SCAN_CALLS + 200]
+    far = np.linspace(0.5, 3.0, 20)  # degrees east of the sample: outside the index's grid
+    lon, lat = np.concatenate([lon[pick], lon[pick[:20]] + far]), np.concatenate([lat[pick], lat[pick[:20]]])
+    x, y = fresh.to_local_m(lon, lat)
+    want = [index.distance_one(float(a), float(b)) for a, b in zip(x, y, strict=True)]
+    got = [fresh.distance_to_boundary_m(float(a), float(b)) for a, b in zip(lon, lat, strict=True)]
+    inside = (np.floor((x - index.x0) / index.root_m) >= 0) & (np.floor((x - index.x0) / index.root_m) < index.nx) & \
+             (np.floor((y - index.y0) / index.root_m) >= 0) & (np.floor((y - index.y0) / index.root_m) < index.ny)
+    assert inside.sum() > 500 and (~inside).sum() > 0  # both kinds of point are in the sample
+    assert [g for g, i in zip(got, inside, strict=True) if i] == [w for w, i in zip(want, inside, strict=True) if i]
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)
+    assert fresh._scan is not None and fresh._scans == len(lon)
+    for _ in range(200):  # the index, started after SCAN_CALLS points, arrives on its own
+        if fresh._distance is not None:
+            break
+        time.sleep(0.05)
+    assert fresh._distance is not None and fresh._distance is not index
+    assert fresh.distance_to_boundary_m(float(lon[0]), float(lat[0])) == index.distance_one(
+        *(float(v[0]) for v in fresh.to_local_m(lon[:1], lat[:1])))
+    assert fresh.distance_to_boundary_m(float("nan"), 36.0) == np.inf
 
 
 def test_route_table_near_boundary_follows_the_exact_distance(setup: Setup,

@@ -13,7 +13,7 @@ import pytest
 from esda.getisord import G_Local
 from libpysal.weights import W
 
-from analytics.emerging import classify, cube, emerging, space_time_z, step_index, whole_steps
+from analytics.emerging import classify, cube, emerging, patterns_of, space_time_z, step_index, whole_steps
 from analytics.hotspots import ring_weights
 
 CENTRE = h3.latlng_to_cell(36.8, 115.2, 9)
@@ -89,6 +89,24 @@ def test_synthetic_cube_gets_its_pattern(pattern: str) -> None:
     assert r.patterns[TARGET] == pattern, (r.z[TARGET].round(2), r.trends[TARGET])
     assert r.patterns[FAR] == "none"
     assert np.isfinite(r.z).all()
+
+
+@pytest.mark.parametrize("fdr", [True, False])
+def test_patterns_of_a_few_cells_equal_the_whole_analysis(fdr: bool) -> None:
+    # The recurring sites ask for the pattern of a handful of cells: the trend test runs only there, but the
+    # significance (with FDR over every bin) is the whole cube's, so the answer is emerging()'s.
+    rng = np.random.default_rng(5)
+    counts = rng.poisson(1.0, size=(len(AREA), STEPS)).astype(float)
+    counts[TARGET, 5:] += 7
+    counts[FAR, :3] += 6
+    whole = emerging(AREA, counts, k=1, time_k=1, fdr=fdr)
+    assert len(set(whole.patterns)) > 1  # something for the few to agree with
+    for pick in ([TARGET], [FAR, TARGET], sorted(rng.choice(len(AREA), 12, replace=False).tolist())):
+        wanted = [AREA[i] for i in pick] + ["89283082803ffff"]  # a cell outside the cube is left out
+        got = patterns_of(AREA, counts, wanted, k=1, time_k=1, fdr=fdr)
+        assert got == {AREA[i]: whole.patterns[i] for i in pick}
+    for pattern, cube_ in CASES.items():
+        assert patterns_of(AREA, cube_, [AREA[TARGET]], k=1, time_k=0, fdr=False) == {AREA[TARGET]: pattern}
 
 
 def test_uniform_and_empty_cubes_have_no_pattern() -> None:

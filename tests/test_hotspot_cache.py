@@ -168,3 +168,35 @@ def test_feed_times_at_once_are_the_clock_s_own() -> None:
             assert clock.iso_seconds(times) == want, name
     finally:
         clock.configure(zone)
+
+
+def test_kept_recurring_sites_give_way_to_a_new_report_of_their_matter(
+        loaded: Engine, database_url: str, tmp_path: Path) -> None:
+    # GET /hotspots/sites is kept like the maps (the big screen asks every minute): the same answer as computed
+    # afresh, from memory the second time, computed again once a report of the matter comes in on either worker.
+    _people(loaded)
+    app_a, a = _worker(database_url, tmp_path)
+    app_b, b = _worker(database_url, tmp_path)
+    _, fresh = _worker(database_url, tmp_path / "alone", hotspot_cache_seconds=0)
+    boss_b, boss_fresh, worker = _sign_in(b, "boss"), _sign_in(fresh, "boss"), _sign_in(a, "worker1")
+    now = clock.now()
+    with transaction(session_factory(loaded)) as session:  # a yard used on three weeks: a recurring site
+        Repository(session).add_incidents([
+            Incident(reported_at=now - timedelta(days=3 + 7 * (k % 3), hours=k), lon=SEAT[0] + 0.0002 * (k % 2),
+                     lat=SEAT[1], matter_code="M-STREET", external_id=f"yard-{k}") for k in range(6)])
+    ask = {"matter": "M-STREET", "days": 60, "min_reports": 3}
+
+    def sites() -> list[dict[str, Any]]:
+        got = b.get("/hotspots/sites", params=ask, headers=boss_b)
+        assert got.status_code == 200 and got.headers["content-type"] == "application/json", got.text
+        want = fresh.get("/hotspots/sites", params=ask, headers=boss_fresh).json()
+        assert _without_window(got.json()) == _without_window(want)
+        return list(got.json()["sites"])
+
+    first = sites()
+    assert len(first) == 1 and first[0]["reports"] == 6 and first[0]["township"]
+    assert sites() == first and app_b.state.hotspots.computed == 1
+    assert a.post("/reports", json={**now_report(*SEAT), "matter": "M-STREET"}, headers=worker).status_code == 201
+    later = sites()
+    assert app_b.state.hotspots.computed == 2 and later[0]["reports"] == 7
+    assert app_a.state.hotspots.computed == 0

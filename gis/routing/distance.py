@@ -53,16 +53,42 @@ SLACK_M = 1e-3
 CHUNK = 16_384  # points per numpy pass: the temporaries (~5 pairs a point) stay within a core's L2 cache
 
 
+def segment_arrays(seg: Floats) -> tuple[Floats, ...]:
+    """(ax, ay, bx, by, dx, dy, 1/length²) of segments (n, 4): what the distance formula reads, computed once."""
+    ax, ay, bx, by = (np.ascontiguousarray(seg[:, k], dtype=np.float64) for k in range(4))
+    dx, dy = bx - ax, by - ay
+    l2 = dx * dx + dy * dy
+    inv_l2 = np.divide(1.0, l2, out=np.zeros_like(l2), where=l2 > 0)  # a point-segment: t = 0
+    return ax, ay, bx, by, dx, dy, inv_l2
+
+
+class SegmentScan:
+    """The distance from one point to the nearest of the segments by looking at every one of them: nothing to
+    build (the index below takes seconds for a county's 10^4–10^5 segments), ~0.3 ms a point for 36,000. The
+    same formula on the same arrays as the index's, so where the index answers from a leaf it gives the same
+    number to the last bit (the index's leaf holds the nearest segment; the scan's minimum is over all of them);
+    far outside the county, where the index asks GEOS, the two agree to rounding."""
+
+    def __init__(self, segments: Floats) -> None:
+        self.ax, self.ay, _, _, self.dx, self.dy, self.inv_l2 = segment_arrays(segments)
+
+    def distance_one(self, x: float, y: float) -> float:
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return math.inf
+        ex, ey = x - self.ax, y - self.ay
+        t = np.clip((ex * self.dx + ey * self.dy) * self.inv_l2, 0.0, 1.0)
+        ex -= t * self.dx
+        ey -= t * self.dy
+        return math.sqrt(float((ex * ex + ey * ey).min()))
+
+
 class BoundaryDistance:
     """Distances (metres) from points in a local metre frame to the nearest of fixed segments."""
 
     def __init__(self, segments: Floats) -> None:
         """`segments`: shape (n, 4), rows (ax, ay, bx, by) in metres; n ≥ 1."""
         seg = np.ascontiguousarray(segments, dtype=np.float64)
-        self.ax, self.ay, self.bx, self.by = (seg[:, k].copy() for k in range(4))
-        self.dx, self.dy = self.bx - self.ax, self.by - self.ay
-        l2 = self.dx * self.dx + self.dy * self.dy
-        self.inv_l2 = np.divide(1.0, l2, out=np.zeros_like(l2), where=l2 > 0)  # a point-segment: t = 0
+        self.ax, self.ay, self.bx, self.by, self.dx, self.dy, self.inv_l2 = segment_arrays(seg)
         self.tree = STRtree(shapely.linestrings(seg.reshape(-1, 2, 2)))
         minx, miny = float(min(self.ax.min(), self.bx.min())), float(min(self.ay.min(), self.by.min()))
         maxx, maxy = float(max(self.ax.max(), self.bx.max())), float(max(self.ay.max(), self.by.max()))

@@ -24,7 +24,7 @@ from gis.errors import InvalidInput
 from gis.model import Delegation, Matter, Rule, Team, Unit, Version
 from gis.routing.crossing import UNDECIDED, CrossingIndex
 from gis.routing.decision import Decision, RuleRef, UnitRef, VersionRef
-from gis.routing.distance import BoundaryDistance
+from gis.routing.distance import BoundaryDistance, SegmentScan
 from gis.routing.explain import reason as explain_reason
 from gis.routing.grid import BOUNDARY, EPS, H3_PAD_SHARE, LookupGrid, build_grid, dense_window
 from gis.routing.regions import Region, Regions, build_regions
@@ -36,6 +36,7 @@ Floats = npt.NDArray[np.float64]
 FINE_SHARE = 4  # the dense window's cells are this many times smaller than the main grid's
 Place = tuple[str | None, str | None, tuple[str, ...]]  # county, township, in-scope rule codes
 EXPLAINED_SIZE = 4096  # kept explanations per router (`Router.explain_json`), a few KiB each
+SCAN_CALLS = 512  # single-point boundary distances answered by a scan before the index is built (see below)
 
 
 @dataclass(frozen=True)
@@ -373,6 +374,8 @@ class Router:
         self._kx, self._ky = metres_per_degree(self._lat0)
         self._segments: Floats | None = None
         self._distance: BoundaryDistance | None = None
+        self._scan: SegmentScan | None = None
+        self._scans = 0
         if not shapes:
             return
         rings = shapely.get_parts(shapely.boundary(np.array(shapes, dtype=object)))
@@ -410,11 +413,24 @@ class Router:
         return index.distances(x, y)
 
     def distance_to_boundary_m(self, lon: float, lat: float) -> float:
-        """Metres from one point to the nearest boundary of any region."""
-        index = self.boundary_distance
-        if index is None:
+        """Metres from one point to the nearest boundary of any region. The first `SCAN_CALLS` single points are
+        answered by a scan of every segment (a fraction of a millisecond) rather than by building the index (two
+        and a half seconds for the demo county): the first report or explanation after a start or a publication
+        does not wait for it. After that the index is built on a thread of its own, and the scan answers until it
+        is ready; the two give the same number (gis/routing/distance.py, SegmentScan)."""
+        if self._segments is None:
             return math.inf
-        return index.distance_one((lon - self._lon0) * self._kx, (lat - self._lat0) * self._ky)
+        x, y = (lon - self._lon0) * self._kx, (lat - self._lat0) * self._ky
+        index = self._distance
+        if index is not None:
+            return index.distance_one(x, y)
+        if self._scan is None:
+            self._scan = SegmentScan(self._segments)
+        self._scans += 1
+        if self._scans == SCAN_CALLS:
+            threading.Thread(target=lambda: self.boundary_distance, name="boundary-distance-index",
+                             daemon=True).start()
+        return self._scan.distance_one(x, y)
 
     def explain(self, lon: float, lat: float, matter: str, day: date, accuracy_m: float | None = None) -> Decision:
         """The full decision for one point: owner, rules, units, version, boundary distance, flags."""
