@@ -258,7 +258,8 @@ def test_0014_moves_cases_settled_before_the_settled_kind_out_of_the_dispute_que
     assert {name: kinds[ids[name]] for name in old} == {
         "ruled": "settled", "dismissed": "settled", "gap_ruled": "settled", "open": "dispute"}
     assert kinds[near["id"]] == "near_boundary"
-    assert schema_revision(engine)[0] == "0014"
+    current, head = schema_revision(engine)
+    assert current == head and current is not None and current >= "0014"
 
 
 def test_a_dispute_over_a_case_with_its_team_is_listed_and_a_ruling_for_another_team_transfers_it(api: Api) -> None:

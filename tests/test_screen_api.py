@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
@@ -195,3 +196,32 @@ def test_scope_and_refusals(api: Api, june: None) -> None:
         assert r.status_code == 422 and where in r.text, r.text
     zh = client.get("/screen/summary", params={"county": "NOWHERE"}, headers={**h["boss"], "Accept-Language": "zh-CN"})
     assert "未知的县" in zh.json()["message"]
+
+
+def test_the_figures_read_the_covering_index_not_the_wide_rows(api: Api, june: None) -> None:
+    # The figures' statement reads case_record through ix_case_figures (migration 0015) alone: the rows' JSON is
+    # read only for suspended cases, found by their status. Checked on SQLite's plan (PostgreSQL's choice depends
+    # on its statistics; the figures themselves are checked on both above).
+    client, h, engine = api
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the plan is SQLite's")
+    report(client, h["worker1"], T1_POINTS[0], "2026-06-18T08:30:00")
+    seen: list[tuple[str, Any]] = []
+
+    def keep(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
+        seen.append((statement, params))
+
+    served = client.app.state.engine  # type: ignore[attr-defined]  # the app's own engine
+    sa.event.listen(served, "before_cursor_execute", keep)
+    try:
+        assert client.get("/screen/summary", headers=h["boss"]).status_code == 200
+    finally:
+        sa.event.remove(served, "before_cursor_execute", keep)
+    assert seen, "no statement seen"
+    statement, params = max(seen, key=lambda sp: len(sp[0]))  # the figures: one long UNION ALL
+    with engine.connect() as conn:
+        plan = [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)]
+    reads = [step for step in plan if "case_record" in step]
+    assert any("COVERING INDEX ix_case_figures" in step for step in reads), plan
+    assert all("COVERING INDEX ix_case_figures" in step or "INDEX ix_case_status_deadline (status=?)" in step
+               for step in reads), reads
