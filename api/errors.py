@@ -104,6 +104,7 @@ _VALIDATION = {
     "greater_than": N_("{field}: must be greater than {gt}"),
     "string_too_long": N_("{field}: at most {max_length} characters"),
     "string_too_short": N_("{field}: at least {min_length} characters"),
+    "blank": N_("{field}: write some text; empty or only spaces does not count"),  # string_too_short of 1
     "too_long": N_("{field}: at most {max_length} items"),
     "too_short": N_("{field}: at least {min_length} items"),
     "finite_number": N_("{field}: must be a finite number"),
@@ -121,10 +122,13 @@ def validation_message(errors: Sequence[Any]) -> Text | str:
         return T("the request is not valid")
     err = errors[0]
     field = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "path", "query"))
-    template = _VALIDATION.get(str(err.get("type")))
+    ctx = {k: f"{v:g}" if isinstance(v, float) else str(v) for k, v in dict(err.get("ctx") or {}).items()}
+    kind = str(err.get("type"))
+    if kind == "string_too_short" and ctx.get("min_length") == "1":
+        kind = "blank"  # nothing at all, or nothing left once the spaces were stripped (`api.inputs.Text`)
+    template = _VALIDATION.get(kind)
     if template is None:
         return T("{field}: not valid ({problem})", field=field, problem=problem_text(err))
-    ctx = {k: f"{v:g}" if isinstance(v, float) else str(v) for k, v in dict(err.get("ctx") or {}).items()}
     problem = T(template, field=field, **ctx)
     return T("{problem} (and {n} more problems)", problem=problem, n=len(errors) - 1) if len(errors) > 1 else problem
 

@@ -624,6 +624,7 @@ class Cases:
         note = step.pop("note", None)
         if note is not None and (not isinstance(note, str) or len(note) > 4000):
             raise InvalidInput(T("note must be text of at most 4000 characters"), where="note")
+        note = (note.strip() or None) if note else None  # optional: spaces alone are no note, never stored
         state = case_state(row)
         if name == "locate":
             return self._locate(user, row, state, step, lon, lat, at, now, router_at, note)

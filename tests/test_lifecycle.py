@@ -247,6 +247,88 @@ def test_suspend_resume_extend_and_co_owners(api: Api) -> None:
     assert longer["events"][0]["detail"]["deadline_was"] == resumed["deadline"]
 
 
+# Every free text a person must write on a case or its dispute: (case, step or endpoint, field, the message in zh-CN).
+# The case's steps say which step needs its reason; the dispute bodies (api.inputs.Text) name the field.
+REQUIRED_TEXTS = [
+    ("dispatched", {"action": "transfer", "team": "BUREAU"}, "reason", "移送须说明理由"),
+    ("dispatched", {"action": "suspend"}, "reason", "挂起须说明理由"),
+    ("dispatched", {"action": "extend", "amount": 1, "unit": "working_days"}, "reason", "延期须说明理由"),
+    ("dispatched", {"action": "escalate", "level": 1}, "reason", "督办须说明理由"),
+    ("disputed", {"action": "cancel"}, "reason", "撤销须说明理由"),
+    ("fed_back", {"action": "check", "passed": False}, "reason", "核查不通过须说明理由"),
+    ("disputed", "/disputes", "reason", "reason：请填写内容，不能为空或只有空格"),
+    ("disputed", "/evidence", "text", "text：请填写内容，不能为空或只有空格"),
+    ("disputed", "/dismiss", "reason", "reason：请填写内容，不能为空或只有空格"),
+    ("disputed", "/ruling", "reason", "reason：请填写内容，不能为空或只有空格"),
+    ("disputed", "/ruling", "legal_basis", "legal_basis：请填写内容，不能为空或只有空格"),
+]
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\t\n "], ids=["empty", "spaces", "tab-newline"])
+def test_required_text_that_is_empty_or_only_spaces_is_422_naming_the_field_and_changes_nothing(
+        api: Api, blank: str) -> None:
+    client, h, engine = api
+    dispatched = client.post("/reports", json=report(*SEAT), headers=h["worker1"]).json()
+    fed_back = ok(act(client, h["tt1"], client.post("/reports", json=report(*SEAT, matter="M-NOISE"),
+                                                    headers=h["worker1"]).json(),
+                      {"action": "arrive"}, {"action": "handle"}, {"action": "feedback"}))
+    disputed = client.post("/reports", json=report(115.10, 36.15, reported_at="2026-06-01T08:00:00"),
+                           headers=h["worker1"]).json()  # 北河村: claimed by two townships, held for the centre
+    cases = {"dispatched": dispatched, "fed_back": fed_back, "disputed": disputed}
+    (record,) = client.get("/disputes", headers=h["boss"]).json()
+    bodies: dict[str, tuple[str, str, dict[str, Any]]] = {  # who sends it where, with every other field valid
+        "/disputes": ("tt1", "/disputes", {"geometry": {"type": "Point", "coordinates": [115.10, 36.15]},
+                                           "matter": "M-STREET", "at": "2026-06-01", "case": disputed["id"]}),
+        "/evidence": ("tt2", f"/disputes/{record['id']}/evidence", {"revision": 0}),
+        "/dismiss": ("boss", f"/disputes/{record['id']}/dismiss", {"revision": 0}),
+        "/ruling": ("boss", f"/disputes/{record['id']}/ruling", {"revision": 0, "team": "TT2", "reason": "按协议",
+                                                                "legal_basis": "县政府令"})}
+    # A valid step first in the same batch: the refusal takes it back too.
+    first = {"dispatched": {"action": "add_co_owner", "team": "ENV"}, "disputed": {"action": "register"}}
+    before = table_counts(engine)
+    logs = {n: client.get(f"/cases/{c['id']}/history", headers=h["boss"]).json() for n, c in cases.items()}
+    for state, step, field, zh_message in REQUIRED_TEXTS:
+        case = cases[state]
+        if isinstance(step, dict):
+            bad = {**step, field: blank}
+            batches = [([bad], field)] + ([([first[state], bad], f"actions[1].{field}")] if state in first else [])
+            sent = [(h["boss"], f"/cases/{case['id']}/actions", {"revision": case["revision"], "actions": steps},
+                     where) for steps, where in batches]
+        else:
+            who, url, body = bodies[step]
+            sent = [(h[who], url, {**body, field: blank}, field)]
+        for headers, url, body, where in sent:
+            r = client.post(url, json=body, headers={**headers, "Accept-Language": "zh-CN"})
+            assert (r.status_code, r.json()["code"], r.json()["where"], r.json()["message"]) == (
+                422, "invalid_input", where, zh_message), (url, body, r.text)
+    assert table_counts(engine) == before
+    for name, case in cases.items():  # no half-written state: the same revision, status and log
+        now = client.get(f"/cases/{case['id']}", headers=h["boss"]).json()
+        assert (now["revision"], now["status"]) == (case["revision"], case["status"]), name
+        assert client.get(f"/cases/{case['id']}/history", headers=h["boss"]).json() == logs[name], name
+    now = client.get(f"/disputes/{record['id']}", headers=h["boss"]).json()
+    assert (now["revision"], now["status"], now["evidence"]) == (0, "open", [])
+    assert [d["id"] for d in client.get("/disputes", headers=h["boss"]).json()] == [record["id"]]
+
+
+def test_reasons_and_notes_are_stored_without_the_spaces_around_them_and_a_blank_note_not_at_all(api: Api) -> None:
+    client, h, _ = api
+    case = client.post("/reports", json=report(*SEAT), headers=h["worker1"]).json()
+    done = ok(act(client, h["boss"], case,
+                  {"action": "escalate", "level": 1, "reason": "  逾期未处置\n", "note": " \t "},
+                  {"action": "extend", "amount": 1, "unit": "working_days", "reason": "\t需联合执法 ",
+                   "note": "  已电话催办  "}))
+    history = client.get(f"/cases/{case['id']}/history", headers=h["boss"]).json()
+    assert history[-2:] == done["events"]
+    (escalate, extend) = done["events"]
+    assert (escalate["action"], escalate["reason"], "note" in escalate["detail"]) == ("escalate", "逾期未处置", False)
+    assert (extend["action"], extend["reason"], extend["detail"]["note"]) == ("extend", "需联合执法", "已电话催办")
+    filed = client.post("/disputes", json={"geometry": {"type": "Point", "coordinates": list(SEAT)},
+                                           "matter": "M-STREET", "reason": "  界线不清 ", "case": case["id"]},
+                        headers=h["tt1"])
+    assert filed.status_code == 201 and filed.json()["reason"] == "界线不清", filed.text
+
+
 def test_escalation_on_a_holiday_calendar_deadline(api: Api, database_url: str) -> None:
     client, h, _ = api
     noise = client.get("/matters", headers=h["plan"]).json()
