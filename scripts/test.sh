@@ -39,4 +39,5 @@ fi
 
 echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy"; .venv/bin/mypy
-echo "== pytest"; .venv/bin/python -m pytest -q "$@"
+# The slowest tests are listed at the end, so a suite creeping towards its 30-minute budget shows where.
+echo "== pytest"; .venv/bin/python -m pytest -q --durations=25 "$@"

@@ -1571,6 +1571,31 @@ def test_big_screen_at_4k(watch: Callable[..., Watched], server: str, demo: Demo
     assert w.errors == [] and w.other_hosts() == set()
 
 
+def test_big_screen_draws_its_chart_frames_before_the_figures_come(watch: Callable[..., Watched], server: str) -> None:
+    # The figures are held back in the network: the four charts are already drawn empty (a 30-day axis, no
+    # bars), and the figures fill them once they come.
+    w = watch(1920, 1080, who="dispatcher", locale="zh-CN")
+    held: list[Any] = []
+    w.page.route("**/screen/summary*", lambda route: held.append(route))
+    w.page.goto(w.base + "/screen", wait_until="commit")
+    w.until("!!(window.GG && GG.screenState && GG.screenState.chartOption('sc-categories'))")
+    assert held and w.js("document.body.dataset.ready") is None
+    empty = w.js("GG.screenState.chartOption('sc-trend')")
+    assert len(empty["xAxis"][0]["data"]) == 30 and {v for s in empty["series"] for v in s["data"]} == {0}
+    assert w.js("GG.screenState.chartOption('sc-categories')")["series"][0]["data"] == []
+    for chart in CHARTS:
+        assert w.js(f"({INKED})('{chart}')") > 0, f"{chart} has no frame"
+    held[0].continue_()
+    w.page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=60_000)
+    with api(server, "dispatcher") as client:
+        figures = client.get("/screen/summary").json()
+    trend = w.js("GG.screenState.chartOption('sc-trend')")
+    assert trend["series"][0]["data"] == [d["reported"] for d in figures["trend"]]
+    assert w.js("GG.screenState.chartOption('sc-categories')")["series"][0]["data"] == [
+        c["cases"] for c in reversed(figures["categories"])]
+    assert w.errors == []
+
+
 def test_big_screen_refuses_what_it_cannot_show(server: str) -> None:
     with api(server, "dispatcher") as client:
         r = client.get("/screen/summary", params={"county": "NO-SUCH"}, headers={"Accept-Language": "zh-CN"})

@@ -15,6 +15,7 @@
   const cases = new Map(); // id -> {row, marker}
   const charts = {};
   let map, groups, columns = null, openStates = new Set(), cursor = null, clockOffset = 0;
+  let figuresIn = false; // the first figures have come (the charts' empty frames are then not worth drawing)
   let summary = null, lastEvent = null, refreshes = 0, hexAt = 0, scale = 1, hexRenderer = null, chartsP = null;
 
   const serverNow = () => Date.now() + clockOffset;
@@ -85,10 +86,12 @@
 
   // ---- the figures --------------------------------------------------------------------------------
   function percent(x) { return x == null ? "—" : (Math.round(x * 1000) / 10).toFixed(1) + "%"; }
+  let counting = null; // one number format for the tiles (toLocaleString builds one per call: ~1 ms each)
   function renderTiles(s) {
+    counting = counting || new Intl.NumberFormat(GG.lang);
     document.querySelectorAll("#sc-tiles .sc-tile").forEach((tile) => {
       const key = tile.dataset.kpi, value = s.kpi[key];
-      const text = key === "on_time_rate_this_month" ? percent(value) : Number(value).toLocaleString(GG.lang);
+      const text = key === "on_time_rate_this_month" ? percent(value) : counting.format(Number(value));
       const num = tile.querySelector(".sc-num");
       if (num.textContent !== text && summary) { // flash a figure that changed
         tile.classList.remove("sc-changed");
@@ -169,6 +172,14 @@
     }, true);
   }
 
+  /** Figures with nothing in them, shaped as GET /screen/summary's: the charts' frames before the first answer. */
+  function emptyFigures() {
+    const day = Date.parse(GG.isoDay(new Date(serverNow())) + "T00:00:00Z"); // the county's today, counted in UTC days
+    const trend = [];
+    for (let k = 29; k >= 0; k--) trend.push({day: new Date(day - k * 86400e3).toISOString().slice(0, 10), reported: 0, closed: 0});
+    return {trend: trend, categories: [], townships: [], sources: {grid_worker: 0, open311: 0, other: 0}};
+  }
+
   function renderTicker(s) {
     const list = GG.$("#sc-ticker");
     const items = s.ticker.slice(0, 8).map((e) => {
@@ -211,6 +222,7 @@
 
   async function loadSummary() {
     const s = await GG.api(withCounty("/screen/summary"));
+    figuresIn = true;
     clockOffset = Date.parse(s.now) - Date.now();
     renderTiles(s);
     renderBanner(s);
@@ -271,7 +283,9 @@
     legend();
     setInterval(() => { GG.$("#sc-clock").textContent = GG.fmtTime(serverNow(), {time: true, seconds: true}); }, 1000);
     GG.status(t("Loading…"));
-    chartsP = GG.loadScript(ECHARTS); // compiled while the first answers are on their way
+    // Compiled while the first answers are on their way, and the four charts drawn empty at once: their frames are
+    // on the screen early, and ECharts' first run (most of a first render's cost) is paid before the figures come.
+    chartsP = GG.loadScript(ECHARTS).then(() => { if (!figuresIn) renderCharts(emptyFigures()); });
     // Everything at once; the hexagons as soon as the county's outline has set the view (their resolution and
     // box follow it), the township layer after.
     // With a fixed resolution (?res=) the hexagons need no view: asked for first, they are the longest answer.
