@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from starlette.middleware.gzip import GZipMiddleware
 
 from analytics.indicators import load_scoring
@@ -37,7 +37,7 @@ from api.fastjson import dumps
 from api.geojson import feature_collection, unit_feature
 from api.headers import install_nosniff
 from api.hotspot_cache import HotspotCache
-from api.inputs import Day, Id, JsonId, refuse_control_characters
+from api.inputs import Day, Id, JsonId, Text, refuse_control_characters
 from api.openapi import CREATED, install_openapi
 from api.openapi import docs as openapi_docs
 from api.topology_cache import TopologyCache
@@ -65,8 +65,8 @@ Planner = Annotated[User, Depends(auth.require("planner"))]
 class DraftIn(BaseModel):
     """A new draft version."""
 
-    name: str = Field(min_length=1, max_length=200)
-    note: str = Field(default="", max_length=2000)
+    name: Text = Field(max_length=200)  # stripped; empty or only spaces is a 422 naming `name`
+    note: Annotated[str, StringConstraints(strip_whitespace=True)] = Field(default="", max_length=2000)
     based_on: JsonId | None = Field(default=None, description="copy units, rules and delegations of this version")
 
 

@@ -226,7 +226,9 @@ def build_folium(base: str, token: str, hex_query: str, site: Path, prefer_canva
                                                                                    "zone")}
         teams = client.get("/teams").json()
         feed = client.get("/wall/cases").json()
-        hot = client.get(hex_query).json()
+        answer = client.get(hex_query.replace("+", "%2B"))  # an offset in a query (…+08:00) is not a space
+        answer.raise_for_status()
+        hot = answer.json()
     t0 = time.perf_counter()
     unit_team: dict[str, str] = {}
     for t in teams:

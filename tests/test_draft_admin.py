@@ -13,7 +13,18 @@ def test_rename_and_delete_a_draft_but_never_a_published_version(api: Api) -> No
     client, h, engine = api
     plan = h["plan"]
     published = [v for v in client.get("/versions", headers=plan).json() if v["status"] == "published"]
-    draft = client.post("/versions", json={"name": "草稿", "based_on": published[-1]["id"]}, headers=plan).json()
+    # A new draft's name and note are stored without the spaces around them; a name of only spaces is a 422
+    # naming it (nothing made), and a note of only spaces gives way to the default ("drafted by …").
+    before = table_counts(engine)
+    for name in ("", "   ", "\t\n "):
+        r = client.post("/versions", json={"name": name}, headers={**plan, "Accept-Language": "zh-CN"})
+        assert r.status_code == 422 and r.json()["where"] == "name" and "空格" in r.json()["message"], r.text
+    assert table_counts(engine) == before
+    spaced = client.post("/versions", json={"name": "  草稿  ", "note": "   ", "based_on": published[-1]["id"]},
+                         headers=plan)
+    assert spaced.status_code == 201, spaced.text
+    draft = spaced.json()
+    assert draft["name"] == "草稿" and draft["note"] == "drafted by plan"
     units = client.get("/units", params={"version": draft["id"]}, headers=plan).json()["features"]
     assert units  # a copy with content, which the delete must take with it
 
