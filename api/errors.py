@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from http import HTTPStatus
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,8 +11,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gis.errors import GridGovError, TooManyRequests, problem_text
-from i18n import N_, T, Text, negotiate, render, set_language
+from gis.errors import GridGovError, TooManyRequests, validation_message
+from i18n import T, Text, negotiate, render, set_language
 
 
 def error_body(detail: str, where: str | None, error: str, code: str, message: str | Text | None = None,
@@ -93,44 +91,6 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(status_code=422, content=error_body(
             "; ".join(problems), ".".join(first) or None, "InvalidInput", "invalid_input",
             validation_message(exc.errors()[:20]), problems=problems))
-
-
-# Pydantic's error types in words a person reads (the English stays in `detail` and `problems`).
-_VALIDATION = {
-    "missing": N_("{field}: required"),
-    "less_than_equal": N_("{field}: must be at most {le}"),
-    "greater_than_equal": N_("{field}: must be at least {ge}"),
-    "less_than": N_("{field}: must be less than {lt}"),
-    "greater_than": N_("{field}: must be greater than {gt}"),
-    "string_too_long": N_("{field}: at most {max_length} characters"),
-    "string_too_short": N_("{field}: at least {min_length} characters"),
-    "blank": N_("{field}: write some text; empty or only spaces does not count"),  # string_too_short of 1
-    "too_long": N_("{field}: at most {max_length} items"),
-    "too_short": N_("{field}: at least {min_length} items"),
-    "finite_number": N_("{field}: must be a finite number"),
-    "literal_error": N_("{field}: must be one of {expected}"),
-    "enum": N_("{field}: must be one of {expected}"),
-    "string_pattern_mismatch": N_("{field}: not in the expected form"),
-    "json_invalid": N_("the body is not valid JSON"),
-    "extra_forbidden": N_("{field}: not a known field"),
-}
-
-
-def validation_message(errors: Sequence[Any]) -> Text | str:
-    """The first validation problem in the reader's language (all of them stay in `problems`, in English)."""
-    if not errors:
-        return T("the request is not valid")
-    err = errors[0]
-    field = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "path", "query"))
-    ctx = {k: f"{v:g}" if isinstance(v, float) else str(v) for k, v in dict(err.get("ctx") or {}).items()}
-    kind = str(err.get("type"))
-    if kind == "string_too_short" and ctx.get("min_length") == "1":
-        kind = "blank"  # nothing at all, or nothing left once the spaces were stripped (`api.inputs.Text`)
-    template = _VALIDATION.get(kind)
-    if template is None:
-        return T("{field}: not valid ({problem})", field=field, problem=problem_text(err))
-    problem = T(template, field=field, **ctx)
-    return T("{problem} (and {n} more problems)", problem=problem, n=len(errors) - 1) if len(errors) > 1 else problem
 
 
 def allowed_methods(request: Request) -> str:

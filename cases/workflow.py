@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from cases import clock
 from cases.calendar import TimeUnit, WorkCalendar, check_unit
-from gis.errors import Conflict, InvalidInput
+from gis.errors import Conflict, InvalidInput, validation_message
 from i18n import T, Text
 from i18n.units import listing, term
 
@@ -47,6 +47,9 @@ Procedure = Literal["simple", "ordinary"]
 FINISHED = frozenset({"closed", "evaluated", "cancelled"})
 # The states in which the owning team holds the case: where transfer, extension and escalation make sense.
 WITH_TEAM = ("dispatched", "arrived", "handled")
+
+
+MAX_REASON = 4000  # characters of a step's reason, as of a note and a dispute's reason
 
 
 class _Frozen(BaseModel):
@@ -96,7 +99,7 @@ class Check(_Frozen):
 
     action: Literal["check"] = "check"
     passed: bool
-    reason: str | None = None
+    reason: str | None = Field(default=None, max_length=MAX_REASON)
 
 
 class Close(_Frozen):
@@ -117,14 +120,14 @@ class Transfer(_Frozen):
 
     action: Literal["transfer"] = "transfer"
     team: TeamRef
-    reason: str = ""
+    reason: str = Field(default="", max_length=MAX_REASON)
 
 
 class Suspend(_Frozen):
     """挂账: stop the clock."""
 
     action: Literal["suspend"] = "suspend"
-    reason: str = ""
+    reason: str = Field(default="", max_length=MAX_REASON)
 
 
 class Resume(_Frozen):
@@ -139,7 +142,7 @@ class Extend(_Frozen):
     action: Literal["extend"] = "extend"
     amount: float
     unit: TimeUnit
-    reason: str = ""
+    reason: str = Field(default="", max_length=MAX_REASON)
 
 
 class AddCoOwner(_Frozen):
@@ -153,7 +156,7 @@ class Cancel(_Frozen):
     """Withdraw a report before dispatch (false report, duplicate)."""
 
     action: Literal["cancel"] = "cancel"
-    reason: str = ""
+    reason: str = Field(default="", max_length=MAX_REASON)
 
 
 class Escalate(_Frozen):
@@ -161,7 +164,7 @@ class Escalate(_Frozen):
 
     action: Literal["escalate"] = "escalate"
     level: int
-    reason: str = ""
+    reason: str = Field(default="", max_length=MAX_REASON)
 
 
 Action = Annotated[
@@ -259,8 +262,13 @@ def parse_action(data: Any) -> Action:
         return _ACTION_ADAPTER.validate_python(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "action"
-        raise InvalidInput(err["msg"], where=where) from None
+        # The discriminated union puts the step's kind first in the location ("transfer.reason"): the field is what
+        # a person fixes. The words are the reader's language's, as for a request body (gis.errors).
+        loc = [str(p) for p in err["loc"]]
+        if len(loc) > 1 and isinstance(data, dict) and loc[0] == data.get("action"):
+            loc = loc[1:]
+        where = ".".join(loc) or "action"
+        raise InvalidInput(validation_message([{**err, "loc": tuple(loc)}]), where=where) from None
 
 
 def open_case(matter: MatterTerms, at: datetime) -> tuple[CaseState, Event]:

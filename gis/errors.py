@@ -7,10 +7,10 @@ message: marked for translation (`i18n.T`) it is shown in the reader's language,
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from i18n import Text, render
+from i18n import N_, T, Text, render
 
 
 class GridGovError(Exception):
@@ -37,6 +37,44 @@ def problem_text(error: Mapping[str, Any]) -> str | Text:
     if isinstance(cause, ValueError) and cause.args and isinstance(cause.args[0], Text):
         return cause.args[0]
     return str(error.get("msg", ""))
+
+
+# Pydantic's error types in words a person reads (the English stays in `detail` and `problems`).
+_VALIDATION = {
+    "missing": N_("{field}: required"),
+    "less_than_equal": N_("{field}: must be at most {le}"),
+    "greater_than_equal": N_("{field}: must be at least {ge}"),
+    "less_than": N_("{field}: must be less than {lt}"),
+    "greater_than": N_("{field}: must be greater than {gt}"),
+    "string_too_long": N_("{field}: at most {max_length} characters"),
+    "string_too_short": N_("{field}: at least {min_length} characters"),
+    "blank": N_("{field}: write some text; empty or only spaces does not count"),  # string_too_short of 1
+    "too_long": N_("{field}: at most {max_length} items"),
+    "too_short": N_("{field}: at least {min_length} items"),
+    "finite_number": N_("{field}: must be a finite number"),
+    "literal_error": N_("{field}: must be one of {expected}"),
+    "enum": N_("{field}: must be one of {expected}"),
+    "string_pattern_mismatch": N_("{field}: not in the expected form"),
+    "json_invalid": N_("the body is not valid JSON"),
+    "extra_forbidden": N_("{field}: not a known field"),
+}
+
+
+def validation_message(errors: Sequence[Any]) -> Text | str:
+    """The first validation problem in the reader's language (all of them stay in `problems`, in English)."""
+    if not errors:
+        return T("the request is not valid")
+    err = errors[0]
+    field = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "path", "query"))
+    ctx = {k: f"{v:g}" if isinstance(v, float) else str(v) for k, v in dict(err.get("ctx") or {}).items()}
+    kind = str(err.get("type"))
+    if kind == "string_too_short" and ctx.get("min_length") == "1":
+        kind = "blank"  # nothing at all, or nothing left once the spaces were stripped (`api.inputs.Text`)
+    template = _VALIDATION.get(kind)
+    if template is None:
+        return T("{field}: not valid ({problem})", field=field, problem=problem_text(err))
+    problem = T(template, field=field, **ctx)
+    return T("{problem} (and {n} more problems)", problem=problem, n=len(errors) - 1) if len(errors) > 1 else problem
 
 
 class InvalidInput(GridGovError):
