@@ -258,11 +258,8 @@ class Emerging:
 def emerging(cells: Sequence[str], counts: Floats, k: int = 1, time_k: int = 1, confidence: float = 0.90,
              fdr: bool = True, trend_alpha: float = 0.05) -> Emerging:
     """Space-time Gi*, significance, Mann–Kendall and the pattern of every cell of a cube."""
-    if k < 1 or time_k < 0:
-        raise ValueError("k must be at least 1 and time_k at least 0")
     x = np.asarray(counts, dtype=np.float64)
-    z = space_time_z(x, ring_weights(cells, k), time_k)
-    hot, cold = significant(z, confidence, fdr)
+    z, hot, cold = _significance(cells, x, k, time_k, confidence, fdr)
     patterns: list[str] = []
     trends: list[tuple[str, float, float]] = []
     for i in range(len(cells)):
@@ -277,12 +274,18 @@ def patterns_of(cells: Sequence[str], counts: Floats, wanted: Iterable[str], k: 
     """The pattern of each cell of `wanted` that is in the cube, as `emerging` gives it: the z-scores and their
     significance are the whole cube's (the false-discovery rate counts every bin), but the Mann–Kendall test —
     the dear part, ~1 ms a cell — runs only for the cells asked for (e.g. the few holding a recurring site)."""
-    if k < 1 or time_k < 0:
-        raise ValueError("k must be at least 1 and time_k at least 0")
-    z = space_time_z(np.asarray(counts, dtype=np.float64), ring_weights(cells, k), time_k)
-    hot, cold = significant(z, confidence, fdr)
+    z, hot, cold = _significance(cells, np.asarray(counts, dtype=np.float64), k, time_k, confidence, fdr)
     at = {c: i for i, c in enumerate(cells)}
     return {c: _pattern(z[at[c]], hot[at[c]], cold[at[c]], trend_alpha)[0] for c in set(wanted) if c in at}
+
+
+def _significance(cells: Sequence[str], x: Floats, k: int, time_k: int, confidence: float, fdr: bool
+                  ) -> tuple[Floats, Bools, Bools]:
+    """(z, hot, cold) of every bin of the cube."""
+    if k < 1 or time_k < 0:
+        raise ValueError("k must be at least 1 and time_k at least 0")
+    z = space_time_z(x, ring_weights(cells, k), time_k)
+    return (z, *significant(z, confidence, fdr))
 
 
 def _pattern(z: Floats, hot: Bools, cold: Bools, trend_alpha: float) -> tuple[str, tuple[str, float, float]]:

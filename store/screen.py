@@ -136,10 +136,10 @@ def _counts(session: Session, where: list[Any], now: datetime, today: datetime, 
     arms.append(sa.select(sa.literal("kpi").label("kind"), sa.literal("overdue_suspended").label("key"),
                           sa.func.count().label("n"), zero.label("m"))
                 .where(*where, CaseRow.status == "suspended", CaseRow.state["remaining_hours"].as_float() < 0))
-    for kind, at, extra in (("reported", c.c.reported_at, None), ("closed", c.c.closed_at, is_closed)):
+    for kind, at, extra in (("reported", c.c.reported_at, sa.true()), ("closed", c.c.closed_at, is_closed)):
         day = _day_of(at, bounds, tomorrow)
         arms.append(arm(kind, sa.cast(day, sa.String), sa.func.count(c.c.id))
-                    .where(day.is_not(None), *([] if extra is None else [extra])).group_by(day))
+                    .where(day.is_not(None), extra).group_by(day))
     in_window = c.c.reported_at >= bounds[0]
     arms.append(arm("category", c.c.matter_code, sa.func.count(c.c.id)).where(in_window).group_by(c.c.matter_code))
     town = sa.func.coalesce(c.c.township_code, NONE)

@@ -376,6 +376,7 @@ class Router:
         self._distance: BoundaryDistance | None = None
         self._scan: SegmentScan | None = None
         self._scans = 0
+        self._index_started = False
         if not shapes:
             return
         rings = shapely.get_parts(shapely.boundary(np.array(shapes, dtype=object)))
@@ -427,7 +428,8 @@ class Router:
         if self._scan is None:
             self._scan = SegmentScan(self._segments)
         self._scans += 1
-        if self._scans == SCAN_CALLS:
+        if self._scans >= SCAN_CALLS and not self._index_started:  # `==` could be passed by two threads at once
+            self._index_started = True
             threading.Thread(target=lambda: self.boundary_distance, name="boundary-distance-index",
                              daemon=True).start()
         return self._scan.distance_one(x, y)
